@@ -1,0 +1,14 @@
+//! scalpel: an ultra-low-latency, single-hot-thread scalping core for crypto
+//! perpetual futures on Binance USDⓈ-M and Bybit v5 linear.
+//!
+//! The data flows one way (see `DESIGN.md` in the shared folder and the
+//! README): socket bytes → TLS → WebSocket frame → in-place decode
+//! ([`venue`]) → fixed-size [`book`] → signals → strategy → risk gate →
+//! encode and sign → socket. This crate is the library behind the `scalpel`
+//! binary; `main.rs` only parses the command line.
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(missing_docs, clippy::undocumented_unsafe_blocks)]
+
+pub mod fixed;
+pub mod instrument;
+pub mod venue;
