@@ -11,4 +11,6 @@
 
 pub mod fixed;
 pub mod instrument;
+pub mod order;
+pub mod side;
 pub mod venue;
