@@ -83,3 +83,136 @@ pub struct Fill {
     /// Venue timestamp of the execution, milliseconds since the epoch.
     pub ts_ms: i64,
 }
+
+/// The venue's own order id, stored inline: Binance uses integers, Bybit
+/// UUID text (36 bytes).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct VenueOrderId {
+    bytes: [u8; 40],
+    len: u8,
+}
+
+impl VenueOrderId {
+    /// Maximum length in bytes.
+    pub const MAX_LEN: usize = 40;
+
+    /// An id from its text; `None` when longer than [`Self::MAX_LEN`].
+    #[must_use]
+    pub fn new(text: &[u8]) -> Option<Self> {
+        if text.len() > Self::MAX_LEN {
+            return None;
+        }
+        let mut bytes = [0u8; 40];
+        bytes[..text.len()].copy_from_slice(text);
+        Some(Self { bytes, len: text.len() as u8 })
+    }
+
+    /// An id from an integer (Binance `orderId`).
+    #[must_use]
+    pub fn from_u64(id: u64) -> Self {
+        let mut digits = [0u8; 20];
+        let mut n = id;
+        let mut start = digits.len();
+        loop {
+            start -= 1;
+            digits[start] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        // 20 digits always fit in 40 bytes.
+        Self::new(&digits[start..]).unwrap_or(Self { bytes: [0; 40], len: 0 })
+    }
+
+    /// The id's bytes.
+    #[must_use]
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
+}
+
+impl std::fmt::Debug for VenueOrderId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "VenueOrderId({})", String::from_utf8_lossy(self.as_bytes()))
+    }
+}
+
+/// Why a venue (or our own pre-trade gate) refused an order. Venue error
+/// codes map onto these; the raw code travels alongside.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RejectReason {
+    /// Binance -1021 / Bybit 10002: timestamp outside the receive window.
+    TimestampOutsideRecvWindow,
+    /// Binance -1022 / Bybit 10004: signature did not verify.
+    BadSignature,
+    /// Binance -2014/-2015 / Bybit 10003/10005: key invalid or not permitted.
+    BadApiKey,
+    /// Binance -2019 / Bybit 110007: not enough margin or balance.
+    InsufficientMargin,
+    /// Binance -4164 / Bybit 110094 and the like: below minimum notional.
+    MinNotional,
+    /// Binance -1003, HTTP 429 / Bybit 10006: request rate limit hit.
+    RateLimited,
+    /// HTTP 418: the IP is banned for a while.
+    IpBanned,
+    /// Binance -5022 / Bybit post-only cancel: a post-only order would take.
+    PostOnlyWouldTake,
+    /// Reduce-only order would increase the position.
+    ReduceOnlyRejected,
+    /// Price or quantity off the grid, out of bounds or malformed.
+    InvalidPriceOrQty,
+    /// The venue does not know the order (cancel of an unknown id).
+    UnknownOrder,
+    /// Any other venue code.
+    Other,
+}
+
+/// Everything that happens to an order, in the order the engine learns it.
+/// These travel on the lossless ring to the risk and journal threads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrderEvent {
+    /// The engine signed and sent an order.
+    Submitted {
+        /// The order as sent (after rounding).
+        order: OrderRequest,
+        /// Local send time, raw clock ticks.
+        ts_raw: u64,
+    },
+    /// The venue accepted the order.
+    Acked {
+        /// Which order.
+        client_id: ClientOrderId,
+        /// The venue's id for it.
+        venue_order_id: VenueOrderId,
+        /// Venue time, ms.
+        ts_ms: i64,
+    },
+    /// (Part of) the order executed.
+    Filled(Fill),
+    /// The order was cancelled (by us or the venue).
+    Cancelled {
+        /// Which order.
+        client_id: ClientOrderId,
+        /// Venue time, ms.
+        ts_ms: i64,
+    },
+    /// The order expired (IOC remainder, post-only that would take).
+    Expired {
+        /// Which order.
+        client_id: ClientOrderId,
+        /// Venue time, ms.
+        ts_ms: i64,
+    },
+    /// The order was refused.
+    Rejected {
+        /// Which order.
+        client_id: ClientOrderId,
+        /// Why, typed.
+        reason: RejectReason,
+        /// The venue's raw error code (0 when refused locally).
+        venue_code: i32,
+        /// Venue time, ms (0 when unknown).
+        ts_ms: i64,
+    },
+}
