@@ -28,6 +28,11 @@
 use crate::fixed::{Price, Qty};
 use crate::side::Side;
 
+/// Levels per side the engine and the command-line tools keep. The venues'
+/// deepest snapshots hold 1000 levels; levels farther out are dropped and
+/// counted (see the module documentation).
+pub const DEFAULT_LEVELS: usize = 1024;
+
 /// What a [`Ladder::set`] did. Signals (multi-level OFI) read the old size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LevelChange {

@@ -498,6 +498,67 @@ impl InstrumentTable {
     }
 }
 
+/// The instruments of one venue as a decoder sees them: symbol → id and
+/// scales. A handful of entries, searched linearly (faster than hashing for
+/// the two or three symbols a process trades).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SymbolTable {
+    entries: Vec<SymbolEntry>,
+}
+
+/// One [`SymbolTable`] entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SymbolEntry {
+    /// The symbol.
+    pub symbol: Symbol,
+    /// Index of the instrument in its [`InstrumentTable`].
+    pub id: crate::event::InstrumentId,
+    /// Price scale.
+    pub price_scale: u8,
+    /// Quantity scale.
+    pub qty_scale: u8,
+}
+
+impl SymbolTable {
+    /// The instruments of `venue` in `table`, with their table indices as ids.
+    #[must_use]
+    pub fn for_venue(table: &InstrumentTable, venue: Venue) -> Self {
+        let entries = table
+            .all()
+            .iter()
+            .enumerate()
+            .filter(|(_, i)| i.venue == venue)
+            .map(|(n, i)| SymbolEntry {
+                symbol: i.symbol,
+                id: crate::event::InstrumentId(u16::try_from(n).unwrap_or(u16::MAX)),
+                price_scale: i.price_scale,
+                qty_scale: i.qty_scale,
+            })
+            .collect();
+        Self { entries }
+    }
+
+    /// Looks a symbol up by its exact bytes.
+    #[inline]
+    #[must_use]
+    pub fn find(&self, symbol: &[u8]) -> Option<&SymbolEntry> {
+        self.entries.iter().find(|e| e.symbol.as_bytes() == symbol)
+    }
+
+    /// Looks an instrument up by id.
+    #[inline]
+    #[must_use]
+    pub fn by_id(&self, id: crate::event::InstrumentId) -> Option<&SymbolEntry> {
+        self.entries.iter().find(|e| e.id == id)
+    }
+
+    /// All entries.
+    #[must_use]
+    pub fn entries(&self) -> &[SymbolEntry] {
+        &self.entries
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,9 +9,15 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs, clippy::undocumented_unsafe_blocks)]
 
+pub mod alloc_count;
 pub mod book;
+pub mod commands;
+pub mod event;
 pub mod fixed;
 pub mod instrument;
+pub mod json;
+pub mod market;
 pub mod order;
+pub mod recording;
 pub mod side;
 pub mod venue;

@@ -1,0 +1,6 @@
+//! The subcommands' logic, callable from `main.rs` and from tests. Each
+//! takes typed options and writers, so tests can run them in process.
+
+pub mod book;
+pub mod instruments;
+pub mod latency;

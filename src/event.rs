@@ -1,0 +1,438 @@
+//! Market events: what the venue decoders make of a frame.
+//!
+//! Every event is a fixed-layout `Copy` struct that owns no `String` or
+//! `Vec`. Lists that can be long — the levels of a depth frame, the trades
+//! of a Bybit `publicTrade` batch — are not collected: [`Levels`],
+//! [`Trades`] and [`Liquidations`] iterate them straight from the frame
+//! (or from the simd-json tape on the fallback path) and parse each decimal
+//! as they go. A malformed element surfaces as an `Err` item at its position;
+//! consumers that cannot apply half a frame (the book sync) treat that as a
+//! broken frame and resynchronise.
+//!
+//! Instruments are referred to by [`InstrumentId`], the index of the
+//! instrument in the decoder's table; the symbol text is looked up there.
+
+use crate::fixed::{FixedError, Price, Qty, Rate, RefPrice};
+use crate::json::{Container, PairCursor, PairStep, Val};
+use crate::side::Side;
+
+/// Index of an instrument in a decoder's table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct InstrumentId(pub u16);
+
+/// Why a frame could not be decoded. The frame is dropped and counted; a
+/// decoder never panics on input.
+///
+/// # Errors
+/// Produced by the venue decoders and by the iterators in this module.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    /// Not valid JSON.
+    #[error("invalid JSON")]
+    InvalidJson,
+    /// Valid JSON, but not an object (or a field that must be one is not).
+    #[error("not a JSON object")]
+    NotAnObject,
+    /// A required field is absent.
+    #[error("missing field {0}")]
+    MissingField(&'static str),
+    /// A field has the wrong JSON type.
+    #[error("wrong type for field {0}")]
+    WrongType(&'static str),
+    /// A decimal field is malformed or does not fit its scale.
+    #[error("bad decimal in field {0}: {1}")]
+    BadDecimal(&'static str, FixedError),
+    /// A level is not a `["price","qty"]` pair of strings.
+    #[error("price level is not a [price, qty] pair of strings")]
+    BadLevel,
+    /// A symbol that is not valid symbol text.
+    #[error("malformed symbol")]
+    BadSymbol,
+    /// An enumerated field has a value the venue does not document.
+    #[error("unknown value in field {0}")]
+    BadEnum(&'static str),
+}
+
+/// What the decoder skipped, and why. Skipping is normal (streams we do not
+/// use); callers count these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Ignored {
+    /// A stream or topic this decoder does not handle (kline, …).
+    UnknownStream,
+    /// An event type (`"e"`) this decoder does not handle.
+    UnknownEvent,
+    /// A symbol missing from the instrument table (its scales are unknown).
+    UnknownSymbol,
+}
+
+/// An incremental depth update: Binance `depthUpdate`, Bybit `orderbook`
+/// `delta`.
+#[derive(Debug, Clone, Copy)]
+pub struct DepthUpdate<'a> {
+    /// Which instrument.
+    pub inst: InstrumentId,
+    /// Binance `E` (event time); Bybit `ts` (system time), ms.
+    pub event_ms: i64,
+    /// Binance `T` (transaction time); Bybit `cts` (matching engine time), ms.
+    pub transact_ms: i64,
+    /// Binance `U` (first update id in the event); Bybit `u`.
+    pub first_id: u64,
+    /// Binance `u` (final update id in the event); Bybit `u`.
+    pub last_id: u64,
+    /// Binance `pu` (final update id of the previous event); Bybit: 0.
+    pub prev_last_id: u64,
+    /// Bybit `seq` (cross-sequence); Binance: 0.
+    pub seq: u64,
+    /// Bid levels to set (quantity 0 deletes).
+    pub bids: Levels<'a>,
+    /// Ask levels to set.
+    pub asks: Levels<'a>,
+}
+
+/// A full book: the Binance REST depth snapshot, a Bybit `orderbook`
+/// `snapshot`.
+#[derive(Debug, Clone, Copy)]
+pub struct DepthSnapshot<'a> {
+    /// Which instrument.
+    pub inst: InstrumentId,
+    /// Binance `lastUpdateId`; Bybit `u`.
+    pub last_id: u64,
+    /// Bybit `seq`; Binance: 0.
+    pub seq: u64,
+    /// Binance `E`; Bybit `ts`, ms (0 when absent).
+    pub event_ms: i64,
+    /// Binance `T`; Bybit `cts`, ms (0 when absent).
+    pub transact_ms: i64,
+    /// Bid levels, best first as sent.
+    pub bids: Levels<'a>,
+    /// Ask levels.
+    pub asks: Levels<'a>,
+}
+
+/// Best bid and offer: Binance `bookTicker`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BookTicker {
+    /// Which instrument.
+    pub inst: InstrumentId,
+    /// Book update id (`u`).
+    pub update_id: u64,
+    /// `E`, ms.
+    pub event_ms: i64,
+    /// `T`, ms.
+    pub transact_ms: i64,
+    /// Best bid price.
+    pub bid_px: Price,
+    /// Best bid quantity.
+    pub bid_qty: Qty,
+    /// Best ask price.
+    pub ask_px: Price,
+    /// Best ask quantity.
+    pub ask_qty: Qty,
+}
+
+/// Where a trade came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TradeSource {
+    /// A normal trade on the order book.
+    Market,
+    /// Binance aggregate trade (several fills of one taker order).
+    Aggregate,
+    /// A block trade (Bybit `BT`).
+    Block,
+    /// Binance `INSURANCE_FUND`.
+    InsuranceFund,
+    /// Binance `ADL` (auto-deleveraging).
+    Adl,
+    /// Any other origin the venue reports (e.g. Binance `NA`).
+    Other,
+}
+
+/// One trade.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Trade {
+    /// Which instrument.
+    pub inst: InstrumentId,
+    /// Binance `t` (or `a` for aggTrade); Bybit `seq` (its `i` is a UUID).
+    pub id: u64,
+    /// Trade time, ms (Binance `T`, Bybit `T`).
+    pub trade_ms: i64,
+    /// Event time, ms (Binance `E`, Bybit message `ts`).
+    pub event_ms: i64,
+    /// Price.
+    pub price: Price,
+    /// Quantity.
+    pub qty: Qty,
+    /// The aggressor's side: Binance `m == true` (buyer is maker) means the
+    /// taker sold; Bybit `S`.
+    pub taker_side: Side,
+    /// Origin.
+    pub source: TradeSource,
+}
+
+/// Binance `markPriceUpdate`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MarkPrice {
+    /// Which instrument.
+    pub inst: InstrumentId,
+    /// `E`, ms.
+    pub event_ms: i64,
+    /// Mark price `p`.
+    pub mark: RefPrice,
+    /// Index price `i`.
+    pub index: RefPrice,
+    /// Estimated settle price `P`.
+    pub est_settle: RefPrice,
+    /// Funding rate `r`.
+    pub funding_rate: Rate,
+    /// Next funding time `T`, ms.
+    pub next_funding_ms: i64,
+}
+
+/// Bybit `tickers` snapshot or delta: a delta carries only changed fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ticker {
+    /// Which instrument.
+    pub inst: InstrumentId,
+    /// `type == "snapshot"`.
+    pub is_snapshot: bool,
+    /// Message `ts`, ms.
+    pub ts_ms: i64,
+    /// Cross sequence `cs`.
+    pub cs: u64,
+    /// `lastPrice`.
+    pub last_price: Option<Price>,
+    /// `markPrice`.
+    pub mark: Option<RefPrice>,
+    /// `indexPrice`.
+    pub index: Option<RefPrice>,
+    /// `fundingRate`.
+    pub funding_rate: Option<Rate>,
+    /// `nextFundingTime`, ms.
+    pub next_funding_ms: Option<i64>,
+    /// `openInterest` in base units.
+    pub open_interest: Option<Qty>,
+    /// `bid1Price`.
+    pub bid_px: Option<Price>,
+    /// `bid1Size`.
+    pub bid_qty: Option<Qty>,
+    /// `ask1Price`.
+    pub ask_px: Option<Price>,
+    /// `ask1Size`.
+    pub ask_qty: Option<Qty>,
+}
+
+/// A forced liquidation: Binance `forceOrder`, Bybit `allLiquidation`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Liquidation {
+    /// Which instrument.
+    pub inst: InstrumentId,
+    /// The side of the position that was liquidated (`Buy` = a long).
+    /// Binance reports the liquidation *order's* side (`SELL` closes a
+    /// long), Bybit the position side; both are mapped here.
+    pub position_side: Side,
+    /// Price (Binance order price `p`, Bybit bankruptcy price `p`).
+    pub price: Price,
+    /// Binance average fill price `ap`; Bybit: none.
+    pub avg_price: Option<RefPrice>,
+    /// Quantity (Binance original quantity `q`, Bybit `v`).
+    pub qty: Qty,
+    /// Binance accumulated filled quantity `z`; Bybit: none.
+    pub filled_qty: Option<Qty>,
+    /// Trade time, ms (Binance `o.T`, Bybit `T`).
+    pub ts_ms: i64,
+}
+
+/// A Bybit `op` name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Op {
+    /// `subscribe`.
+    Subscribe,
+    /// `unsubscribe`.
+    Unsubscribe,
+    /// `ping` (the public pong reply carries `op: "ping"`).
+    Ping,
+    /// `pong` (private streams).
+    Pong,
+    /// `auth`.
+    Auth,
+    /// Anything else.
+    Other,
+}
+
+/// Connection-level messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Control<'a> {
+    /// Binance `{"result":null,"id":N}`: a subscription request succeeded.
+    SubscribeAck {
+        /// The request id.
+        id: Option<i64>,
+    },
+    /// Binance `{"error":{"code":C,"msg":M},"id":N}` or REST `{"code":C,"msg":M}`.
+    VenueError {
+        /// The venue's error code.
+        code: i64,
+        /// The request id, if any.
+        id: Option<i64>,
+        /// The message text, as sent.
+        msg: &'a [u8],
+    },
+    /// Bybit op response (`subscribe`, `ping`/`pong`, `auth`).
+    OpResponse {
+        /// Which op.
+        op: Op,
+        /// `success` (absent on private pongs: true).
+        success: bool,
+        /// `req_id`.
+        req_id: &'a [u8],
+        /// `ret_msg`.
+        ret_msg: &'a [u8],
+    },
+}
+
+/// Everything a market-data frame can be.
+#[derive(Debug, Clone, Copy)]
+pub enum MarketEvent<'a> {
+    /// Incremental depth.
+    Depth(DepthUpdate<'a>),
+    /// Full depth.
+    Snapshot(DepthSnapshot<'a>),
+    /// Binance best bid/offer.
+    BookTicker(BookTicker),
+    /// One or more trades.
+    Trades(Trades<'a>),
+    /// Binance mark price and funding.
+    MarkPrice(MarkPrice),
+    /// Bybit ticker (mark, funding, open interest, best bid/offer).
+    Ticker(Ticker),
+    /// One or more liquidations.
+    Liquidations(Liquidations<'a>),
+    /// Acks, errors, pongs.
+    Control(Control<'a>),
+    /// Skipped on purpose.
+    Ignored(Ignored),
+}
+
+/// Parses a decimal string field.
+#[inline]
+pub(crate) fn decimal_field(val: Val<'_>, scale: u8, allow_negative: bool, name: &'static str) -> Result<i64, DecodeError> {
+    let text = val.as_str().ok_or(DecodeError::WrongType(name))?;
+    crate::fixed::parse_decimal(text, scale, allow_negative).map_err(|e| DecodeError::BadDecimal(name, e))
+}
+
+/// The price levels of a depth frame, read lazily from the frame.
+#[derive(Clone, Copy)]
+pub struct Levels<'a> {
+    arr: Container<'a>,
+    cursor: PairCursor,
+    price_scale: u8,
+    qty_scale: u8,
+}
+
+impl std::fmt::Debug for Levels<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Levels({:?})", self.arr)
+    }
+}
+
+impl<'a> Levels<'a> {
+    /// Levels of an array value at the given scales.
+    ///
+    /// # Errors
+    /// [`DecodeError::WrongType`] when `val` is not an array.
+    pub(crate) fn new(val: Val<'a>, price_scale: u8, qty_scale: u8, name: &'static str) -> Result<Self, DecodeError> {
+        let arr = val.as_arr().ok_or(DecodeError::WrongType(name))?;
+        Ok(Self { arr, cursor: arr.pair_cursor(), price_scale, qty_scale })
+    }
+}
+
+impl Iterator for Levels<'_> {
+    type Item = Result<(Price, Qty), DecodeError>;
+
+    #[inline]
+    fn next(&mut self) -> Option<Self::Item> {
+        match self.arr.next_string_pair(&mut self.cursor) {
+            PairStep::End => None,
+            PairStep::Pair(px, qty) => Some(
+                crate::fixed::parse_decimal(px, self.price_scale, false)
+                    .map_err(|e| DecodeError::BadDecimal("level price", e))
+                    .and_then(|p| {
+                        crate::fixed::parse_decimal(qty, self.qty_scale, false)
+                            .map(|q| (Price(p), Qty(q)))
+                            .map_err(|e| DecodeError::BadDecimal("level qty", e))
+                    }),
+            ),
+            PairStep::Other(_) => Some(Err(DecodeError::BadLevel)),
+        }
+    }
+}
+
+/// Parses one element of a batch (a Bybit trade or liquidation object).
+pub(crate) type ElementParser<T> = for<'x> fn(Val<'x>, &BatchContext) -> Result<T, DecodeError>;
+
+/// What a batch element parser needs to know.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchContext {
+    /// The instrument of the batch.
+    pub inst: InstrumentId,
+    /// Its symbol, as the elements must repeat it.
+    pub symbol: crate::instrument::Symbol,
+    /// Price scale.
+    pub price_scale: u8,
+    /// Quantity scale.
+    pub qty_scale: u8,
+    /// The message timestamp, ms.
+    pub event_ms: i64,
+}
+
+/// A lazily parsed list of `T`: a single value, or the elements of an array.
+#[derive(Clone, Copy)]
+pub struct Batch<'a, T: Copy> {
+    inner: BatchInner<'a, T>,
+}
+
+#[derive(Clone, Copy)]
+enum BatchInner<'a, T: Copy> {
+    One(Option<T>),
+    Many { entries: crate::json::Entries<'a>, ctx: BatchContext, parse: ElementParser<T> },
+}
+
+impl<'a, T: Copy> Batch<'a, T> {
+    /// A batch of one.
+    #[must_use]
+    pub fn one(value: T) -> Self {
+        Self { inner: BatchInner::One(Some(value)) }
+    }
+
+    pub(crate) fn many(arr: Container<'a>, ctx: BatchContext, parse: ElementParser<T>) -> Self {
+        Self { inner: BatchInner::Many { entries: arr.entries(), ctx, parse } }
+    }
+}
+
+impl<T: Copy + std::fmt::Debug> std::fmt::Debug for Batch<'_, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.inner {
+            BatchInner::One(v) => write!(f, "Batch::One({v:?})"),
+            BatchInner::Many { ctx, .. } => write!(f, "Batch::Many({:?})", ctx.inst),
+        }
+    }
+}
+
+impl<T: Copy> Iterator for Batch<'_, T> {
+    type Item = Result<T, DecodeError>;
+
+    #[inline]
+    fn next(&mut self) -> Option<Self::Item> {
+        match &mut self.inner {
+            BatchInner::One(v) => v.take().map(Ok),
+            BatchInner::Many { entries, ctx, parse } => {
+                let (_, element) = entries.next()?;
+                Some(parse(element, ctx))
+            }
+        }
+    }
+}
+
+/// The trades of a frame.
+pub type Trades<'a> = Batch<'a, Trade>;
+/// The liquidations of a frame.
+pub type Liquidations<'a> = Batch<'a, Liquidation>;

@@ -1,0 +1,7 @@
+//! Binance USDⓈ-M futures: market-data decoding and book sync.
+
+pub mod decode;
+pub mod sync;
+
+pub use decode::BinanceDecoder;
+pub use sync::{BinanceBookSync, PendingDiffs};
