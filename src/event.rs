@@ -335,6 +335,12 @@ impl std::fmt::Debug for Levels<'_> {
 }
 
 impl<'a> Levels<'a> {
+    /// Levels of an array already known to be an array.
+    #[inline]
+    pub(crate) fn from_container(arr: Container<'a>, price_scale: u8, qty_scale: u8) -> Self {
+        Self { arr, cursor: arr.pair_cursor(), price_scale, qty_scale }
+    }
+
     /// Levels of an array value at the given scales.
     ///
     /// # Errors
@@ -350,6 +356,9 @@ impl Iterator for Levels<'_> {
 
     #[inline]
     fn next(&mut self) -> Option<Self::Item> {
+        if let Some((price, qty)) = self.arr.next_decimal_pair(&mut self.cursor, self.price_scale, self.qty_scale) {
+            return Some(Ok((Price(price), Qty(qty))));
+        }
         match self.arr.next_string_pair(&mut self.cursor) {
             PairStep::End => None,
             PairStep::Pair(px, qty) => Some(

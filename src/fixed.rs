@@ -95,6 +95,130 @@ pub enum FixedError {
 /// `BadScale` means `scale > 18`.
 #[inline]
 pub fn parse_decimal(text: &[u8], scale: u8, allow_negative: bool) -> Result<i64, FixedError> {
+    if let Some((value, end)) = parse_unsigned_prefix(text, 0, scale) {
+        if end == text.len() {
+            return Ok(value);
+        }
+    }
+    parse_decimal_checked(text, scale, allow_negative)
+}
+
+/// The common case of [`parse_decimal`], without overflow checks: an
+/// unsigned decimal `[0-9]+(\.[0-9]+)?` starting at `text[pos]` with at
+/// most 18 digits before scaling, at most `scale` decimals, and a result
+/// below `10^18`. Returns the mantissa and the position after the number;
+/// the caller checks what follows. `None` for anything else — the caller
+/// then uses the checked parser, which gives the precise error — so this
+/// never returns a value the checked parser would not.
+#[inline]
+#[must_use]
+pub fn parse_unsigned_prefix(text: &[u8], pos: usize, scale: u8) -> Option<(i64, usize)> {
+    if scale > MAX_SCALE {
+        return None;
+    }
+    let mut acc: u64 = 0;
+    let mut i = pos;
+    while let Some(&b) = text.get(i) {
+        let d = b.wrapping_sub(b'0');
+        if d >= 10 {
+            break;
+        }
+        acc = acc.wrapping_mul(10).wrapping_add(u64::from(d));
+        i += 1;
+    }
+    let int_digits = i - pos;
+    if int_digits == 0 {
+        return None;
+    }
+    let mut frac = 0usize;
+    if text.get(i) == Some(&b'.') {
+        i += 1;
+        let start = i;
+        while let Some(&b) = text.get(i) {
+            let d = b.wrapping_sub(b'0');
+            if d >= 10 {
+                break;
+            }
+            acc = acc.wrapping_mul(10).wrapping_add(u64::from(d));
+            i += 1;
+        }
+        frac = i - start;
+        if frac == 0 || frac > usize::from(scale) {
+            return None;
+        }
+    }
+    // ≤ 18 significant digits plus the missing decimals stays below 10^18.
+    if int_digits + usize::from(scale) > 18 {
+        return None;
+    }
+    Some(((acc * pow10(scale - frac as u8) as u64) as i64, i))
+}
+
+/// Eight bytes at `pos` as a little-endian word, if the text has them.
+#[inline(always)]
+pub(crate) fn word_at(text: &[u8], pos: usize) -> Option<u64> {
+    let bytes: [u8; 8] = text.get(pos..pos + 8)?.try_into().ok()?;
+    Some(u64::from_le_bytes(bytes))
+}
+
+/// How many of the word's bytes, from the first, are ASCII digits. Exact
+/// for the first non-digit byte: a borrow can only come from a byte below
+/// it, and those are digits, which do not borrow.
+#[inline(always)]
+pub(crate) fn leading_digits(w: u64) -> usize {
+    let d = w.wrapping_sub(0x3030_3030_3030_3030);
+    let non_digit = (d.wrapping_add(0x7676_7676_7676_7676) | d) & 0x8080_8080_8080_8080;
+    (non_digit.trailing_zeros() / 8) as usize
+}
+
+/// The value of the first `n` (1..=8) bytes of `w`, all ASCII digits, in
+/// memory order. Lemire's eight-digit SWAR conversion ("Faster Integer
+/// Parsing", 2018), with the digits shifted up so that the missing ones
+/// read as leading zeros.
+#[inline(always)]
+fn swar_digits(w: u64, n: usize) -> u64 {
+    let v = w.wrapping_sub(0x3030_3030_3030_3030) << (8 * (8 - n));
+    let v = v.wrapping_mul(10).wrapping_add(v >> 8);
+    (((v & 0x0000_00FF_0000_00FF).wrapping_mul(100 + (1_000_000 << 32)))
+        .wrapping_add(((v >> 16) & 0x0000_00FF_0000_00FF).wrapping_mul(1 + (10_000 << 32))))
+        >> 32
+}
+
+/// [`parse_unsigned_prefix`] reading eight bytes at a time: at most 7
+/// integer and 7 fractional digits, and eight readable bytes at the start of
+/// each part; anything else goes to the scalar version, so the result is
+/// always the same.
+#[inline(always)]
+#[must_use]
+pub fn parse_unsigned_prefix_swar(text: &[u8], pos: usize, scale: u8) -> Option<(i64, usize)> {
+    let (Some(w), true) = (word_at(text, pos), scale <= 11) else {
+        return parse_unsigned_prefix(text, pos, scale);
+    };
+    let n = leading_digits(w);
+    if n == 0 || n == 8 {
+        return parse_unsigned_prefix(text, pos, scale);
+    }
+    let int = swar_digits(w, n);
+    let mut end = pos + n;
+    let mut frac = 0u64;
+    let mut frac_digits = 0usize;
+    if text[end] == b'.' {
+        let Some(f) = word_at(text, end + 1) else {
+            return parse_unsigned_prefix(text, pos, scale);
+        };
+        frac_digits = leading_digits(f);
+        if frac_digits == 0 || frac_digits == 8 || frac_digits > usize::from(scale) {
+            return parse_unsigned_prefix(text, pos, scale);
+        }
+        frac = swar_digits(f, frac_digits);
+        end += 1 + frac_digits;
+    }
+    // int < 10^7 and scale ≤ 11 keep the result below 10^18.
+    let value = int * pow10(scale) as u64 + frac * pow10(scale - frac_digits as u8) as u64;
+    Some((value as i64, end))
+}
+
+fn parse_decimal_checked(text: &[u8], scale: u8, allow_negative: bool) -> Result<i64, FixedError> {
     if scale > MAX_SCALE {
         return Err(FixedError::BadScale);
     }
@@ -553,6 +677,16 @@ mod tests {
     }
 
     #[test]
+    fn swar_parses_exchange_text() {
+        let doc = br#"["61800.20","0.014"],["7","12345678.5"]]"#;
+        assert_eq!(parse_unsigned_prefix_swar(doc, 2, 2), Some((6_180_020, 10)));
+        assert_eq!(parse_unsigned_prefix_swar(doc, 13, 3), Some((14, 18)));
+        assert_eq!(parse_unsigned_prefix_swar(doc, 23, 2), Some((700, 24)));
+        assert_eq!(parse_unsigned_prefix_swar(doc, 27, 1), Some((123_456_785, 37)));
+        assert_eq!(parse_unsigned_prefix_swar(b"0.1\"]]", 0, 0), None);
+    }
+
+    #[test]
     fn trimmed_parse_for_metadata() {
         assert_eq!(parse_decimal_trimmed(b"0.10000000", 2, false), Ok(10));
         assert_eq!(parse_decimal_trimmed(b"100", 2, false), Ok(10_000));
@@ -601,6 +735,30 @@ mod tests {
                 for _ in frac..usize::from(scale) { padded.push('0'); }
             }
             prop_assert_eq!(parse_decimal(padded.as_bytes(), scale, false), Ok(mantissa));
+        }
+
+        #[test]
+        fn fast_path_agrees_with_checked_parser(
+            bytes in proptest::collection::vec(prop_oneof![Just(b'0'), Just(b'7'), Just(b'9'), Just(b'.'), Just(b'-'), Just(b'e'), Just(b' ')], 0..24),
+            scale in 0u8..=18,
+        ) {
+            let checked = parse_decimal_checked(&bytes, scale, false);
+            if let Some((value, end)) = parse_unsigned_prefix(&bytes, 0, scale) {
+                if end == bytes.len() {
+                    prop_assert_eq!(Ok(value), checked);
+                }
+            }
+            prop_assert_eq!(parse_decimal(&bytes, scale, false), checked);
+            prop_assert_eq!(parse_decimal(&bytes, scale, true), parse_decimal_checked(&bytes, scale, true));
+        }
+
+        #[test]
+        fn swar_path_agrees_with_scalar_path(
+            bytes in proptest::collection::vec(prop_oneof![Just(b'0'), Just(b'3'), Just(b'9'), Just(b'.'), Just(b'"'), Just(b'/'), Just(b':'), Just(b' ')], 0..24),
+            scale in 0u8..=18,
+            pos in 0usize..4,
+        ) {
+            prop_assert_eq!(parse_unsigned_prefix_swar(&bytes, pos, scale), parse_unsigned_prefix(&bytes, pos, scale));
         }
 
         #[test]

@@ -517,6 +517,8 @@ pub struct SymbolEntry {
     pub price_scale: u8,
     /// Quantity scale.
     pub qty_scale: u8,
+    /// Tick size (price mantissa).
+    pub tick: Price,
 }
 
 impl SymbolTable {
@@ -533,6 +535,7 @@ impl SymbolTable {
                 id: crate::event::InstrumentId(u16::try_from(n).unwrap_or(u16::MAX)),
                 price_scale: i.price_scale,
                 qty_scale: i.qty_scale,
+                tick: i.tick,
             })
             .collect();
         Self { entries }

@@ -68,11 +68,25 @@ enum Command {
 fn main() -> ExitCode {
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
+        // `scalpel book ... | head` closing the pipe early is not an error.
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("scalpel: {e:#}");
             ExitCode::FAILURE
         }
     }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        cause.downcast_ref::<io::Error>().is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
+            || cause
+                .downcast_ref::<commands::book::BookCommandError>()
+                .is_some_and(|b| matches!(b, commands::book::BookCommandError::Io(io) if io.kind() == io::ErrorKind::BrokenPipe))
+            || cause
+                .downcast_ref::<commands::latency::LatencyError>()
+                .is_some_and(|l| matches!(l, commands::latency::LatencyError::Io(io) if io.kind() == io::ErrorKind::BrokenPipe))
+    })
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {

@@ -10,6 +10,7 @@
 use crate::book::Book;
 use crate::event::{InstrumentId, MarketEvent};
 use crate::fixed::{Price, Qty, Rate, RefPrice};
+use crate::instrument::SymbolEntry;
 use crate::side::Side;
 use crate::venue::sync::SyncOutcome;
 use crate::venue::{BookSync, Venue};
@@ -129,12 +130,12 @@ pub struct MarketState<const N: usize> {
 impl<const N: usize> MarketState<N> {
     /// State for the given instruments of `venue`, allocated now.
     #[must_use]
-    pub fn new(venue: Venue, ids: &[InstrumentId]) -> Self {
-        let len = ids.iter().map(|i| usize::from(i.0) + 1).max().unwrap_or(0);
+    pub fn new(venue: Venue, instruments_of_venue: &[SymbolEntry]) -> Self {
+        let len = instruments_of_venue.iter().map(|e| usize::from(e.id.0) + 1).max().unwrap_or(0);
         let mut instruments: Vec<Option<InstrumentState<N>>> = (0..len).map(|_| None).collect();
-        for id in ids {
-            instruments[usize::from(id.0)] = Some(InstrumentState {
-                sync: BookSync::new(venue),
+        for entry in instruments_of_venue {
+            instruments[usize::from(entry.id.0)] = Some(InstrumentState {
+                sync: BookSync::new(venue, entry.tick),
                 bbo: Bbo::default(),
                 trades: TradeTape::default(),
                 funding: Funding::default(),

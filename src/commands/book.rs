@@ -17,6 +17,7 @@ use std::path::PathBuf;
 
 use crate::book::{Book, DEFAULT_LEVELS};
 use crate::event::{InstrumentId, MarketEvent};
+use crate::fixed::Price;
 use crate::instrument::{LoadError, Symbol, SymbolTable};
 use crate::json::JsonScratch;
 use crate::recording::{self, FrameReader, ReadItem};
@@ -188,6 +189,7 @@ impl<O: Write, E: Write> Run<'_, O, E> {
         depth_insts: &mut Vec<InstrumentId>,
         inst: InstrumentId,
         venue: Venue,
+        tick: Price,
     ) -> &'s mut BookSync<DEFAULT_LEVELS> {
         let slot = usize::from(inst.0);
         if syncs.len() <= slot {
@@ -196,21 +198,27 @@ impl<O: Write, E: Write> Run<'_, O, E> {
         if !depth_insts.contains(&inst) {
             depth_insts.push(inst);
         }
-        syncs[slot].get_or_insert_with(|| BookSync::new(venue))
+        syncs[slot].get_or_insert_with(|| BookSync::new(venue, tick))
+    }
+
+    fn tick(&self, inst: InstrumentId) -> Price {
+        self.printer.symbols.by_id(inst).map_or(Price(1), |e| e.tick)
     }
 
     fn on_event(&mut self, line_no: u64, event: MarketEvent<'_>) {
         let wanted = |inst: InstrumentId| self.filter.is_none_or(|f| f == inst);
         match event {
             MarketEvent::Depth(diff) if wanted(diff.inst) => {
-                let sync = Self::sync_for(&mut self.syncs, &mut self.depth_insts, diff.inst, self.venue);
+                let tick = self.tick(diff.inst);
+                let sync = Self::sync_for(&mut self.syncs, &mut self.depth_insts, diff.inst, self.venue, tick);
                 let printer = &mut self.printer;
                 sync.on_diff(&diff, |book, outcome| printer.report(diff.inst, line_no, outcome, book));
             }
             MarketEvent::Snapshot(snap) if wanted(snap.inst) => {
                 // A snapshot can publish several times (it replays buffered
                 // diffs), so lines are printed from inside the callback.
-                let sync = Self::sync_for(&mut self.syncs, &mut self.depth_insts, snap.inst, self.venue);
+                let tick = self.tick(snap.inst);
+                let sync = Self::sync_for(&mut self.syncs, &mut self.depth_insts, snap.inst, self.venue, tick);
                 let printer = &mut self.printer;
                 sync.on_snapshot(&snap, |book, outcome| printer.report(snap.inst, line_no, outcome, book));
             }

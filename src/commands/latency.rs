@@ -235,7 +235,8 @@ fn replay(
 pub fn measure(opts: &LatencyOptions, alloc: &CountingAlloc) -> Result<LatencyReport, LatencyError> {
     let table = super::instruments::load(opts.instruments.as_deref(), opts.venue)?;
     let mut decoder = Decoder::new(opts.venue, &table);
-    let ids: Vec<_> = decoder.symbols().entries().iter().map(|e| e.id).collect();
+    let entries = decoder.symbols().entries().to_vec();
+    let ids: Vec<_> = entries.iter().map(|e| e.id).collect();
     if let [only] = ids.as_slice() {
         decoder.set_snapshot_instrument(Some(*only));
     }
@@ -266,14 +267,14 @@ pub fn measure(opts: &LatencyOptions, alloc: &CountingAlloc) -> Result<LatencyRe
     let mut samples: Vec<(u8, u64)> = Vec::with_capacity(rec.len() * rounds as usize);
 
     // Warm-up: grows simd-json's buffers to the largest frame, faults in pages.
-    let mut market = MarketState::<DEFAULT_LEVELS>::new(opts.venue, &ids);
+    let mut market = MarketState::<DEFAULT_LEVELS>::new(opts.venue, &entries);
     replay(&decoder, &mut scratch, &mut market, &rec, &mut work, &clock, None);
     let (_, fallback_before) = scratch.backend_counts();
 
     let mut allocs = 0u64;
     for _ in 0..rounds {
         work.copy_from_slice(rec.bytes());
-        let mut market = MarketState::<DEFAULT_LEVELS>::new(opts.venue, &ids);
+        let mut market = MarketState::<DEFAULT_LEVELS>::new(opts.venue, &entries);
         let before = alloc.this_thread();
         replay(&decoder, &mut scratch, &mut market, &rec, &mut work, &clock, Some(&mut samples));
         allocs += alloc.this_thread() - before;
@@ -283,7 +284,7 @@ pub fn measure(opts: &LatencyOptions, alloc: &CountingAlloc) -> Result<LatencyRe
     let mut fps = Vec::with_capacity(rounds as usize);
     for _ in 0..rounds {
         work.copy_from_slice(rec.bytes());
-        let mut market = MarketState::<DEFAULT_LEVELS>::new(opts.venue, &ids);
+        let mut market = MarketState::<DEFAULT_LEVELS>::new(opts.venue, &entries);
         let t0 = clock.raw();
         replay(&decoder, &mut scratch, &mut market, &rec, &mut work, &clock, None);
         let ns = clock.delta_as_nanos(t0, clock.raw()).max(1);

@@ -44,11 +44,17 @@ pub struct CompactIndex {
 
 impl Default for CompactIndex {
     fn default() -> Self {
-        Self { starts: [0; MAX_SPANS], ends: [0; MAX_SPANS], len: 0 }
+        Self::new()
     }
 }
 
 impl CompactIndex {
+    /// An empty index.
+    #[must_use]
+    pub const fn new() -> Self {
+        Self { starts: [0; MAX_SPANS], ends: [0; MAX_SPANS], len: 0 }
+    }
+
     /// One past the closing bracket of the indexed container opening at
     /// `start`, if it was indexed.
     #[inline]
@@ -167,9 +173,33 @@ impl Scanner<'_, '_> {
 /// Given `doc[pos] == b'"'`, returns one past the closing quote, or `None`
 /// if the string leaves the subset (escape, control or non-ASCII byte) or
 /// is unterminated.
+///
+/// Scans eight bytes at a time (SWAR): a word's "special" bytes — quote,
+/// backslash, below 0x20, or with the high bit set — are found with the
+/// classic has-zero-byte bit trick, whose lowest flagged byte is always a
+/// true match (Mycroft, 1987; see "Bit Twiddling Hacks", Anderson).
 #[inline]
 pub fn string_end(doc: &[u8], pos: usize) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
     let mut i = pos + 1;
+    while let Some(chunk) = doc.get(i..i + 8) {
+        let mut bytes = [0u8; 8];
+        bytes.copy_from_slice(chunk);
+        let w = u64::from_le_bytes(bytes);
+        let quote = w ^ (ONES * u64::from(b'"'));
+        let backslash = w ^ (ONES * u64::from(b'\\'));
+        let special = (quote.wrapping_sub(ONES) & !quote)
+            | (backslash.wrapping_sub(ONES) & !backslash)
+            | (w.wrapping_sub(ONES * 0x20) & !w)
+            | w;
+        let special = special & HIGHS;
+        if special != 0 {
+            let at = i + (special.trailing_zeros() / 8) as usize;
+            return (doc[at] == b'"').then_some(at + 1);
+        }
+        i += 8;
+    }
     loop {
         let byte = *doc.get(i)?;
         if byte == b'"' {
@@ -193,28 +223,30 @@ pub fn int_at(doc: &[u8], pos: usize) -> Option<(i64, usize)> {
         i += 1;
     }
     let first = i;
-    let mut acc: i64 = 0;
+    let mut acc: u64 = 0;
     while let Some(&byte) = doc.get(i) {
-        if !byte.is_ascii_digit() {
+        let d = byte.wrapping_sub(b'0');
+        if d >= 10 {
             break;
         }
-        acc = acc.checked_mul(10)?.checked_sub(i64::from(byte - b'0'))?;
+        // Up to 19 digits cannot overflow u64 (19 nines < 1.9e19).
+        acc = acc.wrapping_mul(10).wrapping_add(u64::from(d));
         i += 1;
     }
     let digits = i - first;
-    if digits == 0 || (digits > 1 && doc[first] == b'0') {
+    if digits == 0 || digits > 19 || (digits > 1 && doc[first] == b'0') {
         return None;
     }
     if matches!(doc.get(i), Some(b'.' | b'e' | b'E')) {
         return None;
     }
     if negative {
-        if acc == 0 {
-            return None; // "-0": leave it to simd-json
+        if acc == 0 || acc > 1u64 << 63 {
+            return None; // "-0" or below i64::MIN: leave it to simd-json
         }
-        Some((acc, i))
+        Some((0i64.wrapping_sub_unsigned(acc), i))
     } else {
-        Some((acc.checked_neg()?, i))
+        Some((i64::try_from(acc).ok()?, i))
     }
 }
 
@@ -254,6 +286,57 @@ fn skip_container(doc: &[u8], pos: usize) -> Option<usize> {
         }
         i += 1;
     }
+}
+
+/// One past the end of a run of ASCII digits starting at `pos`, eight
+/// bytes at a time where the text allows.
+#[inline]
+fn digits_end(doc: &[u8], mut pos: usize) -> usize {
+    while let Some(w) = crate::fixed::word_at(doc, pos) {
+        let n = crate::fixed::leading_digits(w);
+        pos += n;
+        if n < 8 {
+            return pos;
+        }
+    }
+    while doc.get(pos).is_some_and(u8::is_ascii_digit) {
+        pos += 1;
+    }
+    pos
+}
+
+/// Skips `["<d>","<d>"]` at `pos` where both strings are plain decimals
+/// (`[0-9]+(\.[0-9]+)?`), the shape of nearly every price level; returns
+/// the position after the `]`. `None` for any other element (the caller
+/// then uses [`string_pair_at`]).
+#[inline]
+pub fn decimal_pair_end(doc: &[u8], pos: usize) -> Option<usize> {
+    let decimal = |start: usize| -> Option<usize> {
+        let mut end = digits_end(doc, start);
+        if end == start {
+            return None;
+        }
+        if doc.get(end) == Some(&b'.') {
+            let frac = end + 1;
+            end = digits_end(doc, frac);
+            if end == frac {
+                return None;
+            }
+        }
+        Some(end)
+    };
+    if doc.get(pos..pos + 2)? != b"[\"" {
+        return None;
+    }
+    let end = decimal(pos + 2)?;
+    if doc.get(end..end + 3)? != b"\",\"" {
+        return None;
+    }
+    let end = decimal(end + 3)?;
+    if doc.get(end..end + 2)? != b"\"]" {
+        return None;
+    }
+    Some(end + 2)
 }
 
 /// Reads `["<a>","<b>"]` at `pos` (a price level as both venues send it):
@@ -321,6 +404,44 @@ mod tests {
         let y = 31;
         assert_eq!(doc[y], b'{');
         assert_eq!(value_end(doc, &idx, y), Some(doc.len() - 1));
+    }
+
+    #[test]
+    fn string_end_matches_a_bytewise_scan() {
+        fn bytewise(doc: &[u8]) -> Option<usize> {
+            for (i, &b) in doc.iter().enumerate().skip(1) {
+                if b == b'"' {
+                    return Some(i + 1);
+                }
+                if b < 0x20 || b == b'\\' || b >= 0x80 {
+                    return None;
+                }
+            }
+            None
+        }
+        let alphabet = [b'a', b'"', b'\\', 0x1f, 0x20, 0x7f, 0x80, 0xff, b'0', b'.'];
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..20_000 {
+            let len = (state % 24) as usize;
+            let mut doc = vec![b'"'];
+            for _ in 0..len {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                doc.push(alphabet[(state % alphabet.len() as u64) as usize]);
+            }
+            assert_eq!(string_end(&doc, 0), bytewise(&doc), "{doc:?}");
+        }
+    }
+
+    #[test]
+    fn decimal_pairs() {
+        let doc = br#"["61800.20","0.014"],["1","2"],["1.","2"],["1","2.5x"],["a","2"]"#;
+        assert_eq!(decimal_pair_end(doc, 0), Some(20));
+        assert_eq!(decimal_pair_end(doc, 21), Some(30));
+        assert_eq!(decimal_pair_end(doc, 31), None);
+        assert_eq!(decimal_pair_end(doc, 42), None);
+        assert_eq!(decimal_pair_end(doc, 55), None);
     }
 
     #[test]

@@ -15,6 +15,7 @@
 //! counts how often the fallback ran.
 
 pub mod compact;
+pub mod template;
 
 use simd_json::{Buffers, Node, StaticNode, Tape};
 
@@ -209,6 +210,31 @@ impl<'a> Container<'a> {
         }
     }
 
+    /// Reads the next element as a `["<price>","<qty>"]` pair of plain
+    /// unsigned decimals in one pass over the bytes (parse and delimit at
+    /// once). Returns `None` when the element is anything else — the caller
+    /// then uses [`Container::next_string_pair`] from the same cursor, which
+    /// reports the element precisely.
+    #[inline]
+    pub fn next_decimal_pair(self, cursor: &mut PairCursor, price_scale: u8, qty_scale: u8) -> Option<(i64, i64)> {
+        let Container::Compact { doc, .. } = self else { return None };
+        let pos = cursor.pos;
+        if doc.get(pos..pos + 2)? != b"[\"" {
+            return None;
+        }
+        let (price, end) = crate::fixed::parse_unsigned_prefix_swar(doc, pos + 2, price_scale)?;
+        if doc.get(end..end + 3)? != b"\",\"" {
+            return None;
+        }
+        let (qty, end) = crate::fixed::parse_unsigned_prefix_swar(doc, end + 3, qty_scale)?;
+        if doc.get(end..end + 2)? != b"\"]" {
+            return None;
+        }
+        let next = end + 2;
+        cursor.pos = next + usize::from(doc.get(next) == Some(&b','));
+        Some((price, qty))
+    }
+
     /// A cursor at the first element of this array, for
     /// [`Container::next_string_pair`].
     #[inline]
@@ -350,6 +376,8 @@ pub struct InvalidJson;
 /// Which backend parsed a frame (for tests and counters).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
+    /// A venue template ([`template`]).
+    Template,
     /// The compact fast path.
     Compact,
     /// simd-json's tape.
@@ -359,8 +387,11 @@ pub enum Backend {
 /// Which backends [`JsonScratch::parse_with`] may use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BackendChoice {
-    /// Fast path, falling back to simd-json (the production setting).
+    /// Venue template, then the compact reader, then simd-json (the
+    /// production setting).
     Auto,
+    /// Compact reader, then simd-json (skips the venue templates).
+    Generic,
     /// simd-json only (to cross-check the fast path).
     TapeOnly,
 }
@@ -395,7 +426,8 @@ impl JsonScratch {
         }
     }
 
-    /// Frames parsed by the fast path and by simd-json, in that order.
+    /// Frames parsed by the generic fast path and by simd-json, in that
+    /// order (frames a venue template read are not parsed here).
     #[must_use]
     pub fn backend_counts(&self) -> (u64, u64) {
         (self.compact_frames, self.tape_frames)
@@ -418,7 +450,7 @@ impl JsonScratch {
         choice: BackendChoice,
         f: impl for<'x> FnOnce(Result<Val<'x>, InvalidJson>, Backend) -> R,
     ) -> R {
-        if choice == BackendChoice::Auto && compact::index(frame, &mut self.index).is_ok() {
+        if choice != BackendChoice::TapeOnly && compact::index(frame, &mut self.index).is_ok() {
             self.compact_frames += 1;
             let doc: &[u8] = frame;
             let root = match compact::value_end(doc, &self.index, 0) {

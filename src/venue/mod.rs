@@ -137,6 +137,15 @@ impl Decoder {
         choice: BackendChoice,
         f: impl for<'x> FnOnce(Result<MarketEvent<'x>, DecodeError>, Backend) -> R,
     ) -> R {
+        if choice == BackendChoice::Auto {
+            let fast = match self {
+                Decoder::Binance(d) => binance::fast::decode(frame, d.symbols()),
+                Decoder::Bybit(d) => bybit::fast::decode(frame, d.symbols()),
+            };
+            if let Some(event) = fast {
+                return f(Ok(event), Backend::Template);
+            }
+        }
         scratch.parse_with(frame, choice, |root, backend| {
             let event = match root {
                 Ok(root) => self.decode(root),
@@ -164,12 +173,15 @@ pub enum BookSync<const N: usize> {
 }
 
 impl<const N: usize> BookSync<N> {
-    /// A machine for `venue`, waiting for its first snapshot.
+    /// A machine for `venue` and prices on the grid of `tick`, waiting for
+    /// its first snapshot.
     #[must_use]
-    pub fn new(venue: Venue) -> Self {
+    pub fn new(venue: Venue, tick: crate::fixed::Price) -> Self {
         match venue {
-            Venue::BinanceUsdm => BookSync::Binance(binance::BinanceBookSync::new(binance::PendingDiffs::new(2_048, 262_144))),
-            Venue::BybitLinear => BookSync::Bybit(bybit::BybitBookSync::new()),
+            Venue::BinanceUsdm => {
+                BookSync::Binance(binance::BinanceBookSync::new(tick, binance::PendingDiffs::new(2_048, 262_144)))
+            }
+            Venue::BybitLinear => BookSync::Bybit(bybit::BybitBookSync::new(tick)),
         }
     }
 

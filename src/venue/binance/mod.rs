@@ -1,6 +1,7 @@
 //! Binance USDⓈ-M futures: market-data decoding and book sync.
 
 pub mod decode;
+pub mod fast;
 pub mod sync;
 
 pub use decode::BinanceDecoder;

@@ -164,12 +164,13 @@ pub struct BinanceBookSync<const N: usize> {
 }
 
 impl<const N: usize> BinanceBookSync<N> {
-    /// A machine waiting for its first snapshot, with room to buffer
+    /// A machine for prices on the grid of `tick`, waiting for its first
+    /// snapshot, with room to buffer
     /// `pending` diffs meanwhile. A snapshot is requested from the start.
     #[must_use]
-    pub fn new(pending: PendingDiffs) -> Self {
+    pub fn new(tick: Price, pending: PendingDiffs) -> Self {
         Self {
-            book: Book::new(),
+            book: Book::new(tick),
             state: SyncState::AwaitingSnapshot,
             last_id: 0,
             snapshot_id: 0,

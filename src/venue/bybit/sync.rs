@@ -28,17 +28,12 @@ pub struct BybitBookSync<const N: usize> {
     resync_requested: bool,
 }
 
-impl<const N: usize> Default for BybitBookSync<N> {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl<const N: usize> BybitBookSync<N> {
-    /// A machine waiting for its first snapshot.
+    /// A machine for prices on the grid of `tick`, waiting for its first
+    /// snapshot.
     #[must_use]
-    pub fn new() -> Self {
-        Self { book: Book::new(), state: SyncState::AwaitingSnapshot, last_u: 0, stats: SyncStats::default(), resync_requested: false }
+    pub fn new(tick: crate::fixed::Price) -> Self {
+        Self { book: Book::new(tick), state: SyncState::AwaitingSnapshot, last_u: 0, stats: SyncStats::default(), resync_requested: false }
     }
 
     /// The book (only meaningful while [`SyncState::Live`]).

@@ -1,0 +1,205 @@
+//! Schema-specialised reading: a cursor that matches a frame against the
+//! exact layout a venue sends, byte by byte, in a single pass.
+//!
+//! A template accepts a frame only if every byte matches what it expects:
+//! literal keys and punctuation in the venue's order, compact integers,
+//! strings without escapes, level lists of `["a","b"]` pairs. Whatever else
+//! it meets — another key order, whitespace, an unknown symbol, a malformed
+//! decimal — makes it give up (`None`), and the frame goes through the
+//! generic path ([`super::compact`], then simd-json), which produces the
+//! same event or the precise error. Everything a template accepts is
+//! therefore valid compact JSON, read with the same meaning; the decoders'
+//! tests feed every frame through both paths and compare.
+
+use super::compact::{self, CompactIndex};
+use super::Container;
+
+/// An index with nothing recorded, for containers found by templates.
+pub static EMPTY_INDEX: CompactIndex = CompactIndex::new();
+
+/// A read position in a frame.
+#[derive(Debug, Clone, Copy)]
+pub struct Cursor<'a> {
+    doc: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Cursor<'a> {
+    /// A cursor at the start of `doc`.
+    #[inline]
+    #[must_use]
+    pub fn new(doc: &'a [u8]) -> Self {
+        Self { doc, pos: 0 }
+    }
+
+    /// The whole frame.
+    #[inline]
+    #[must_use]
+    pub fn doc(&self) -> &'a [u8] {
+        self.doc
+    }
+
+    /// `true` when every byte has been consumed.
+    #[inline]
+    #[must_use]
+    pub fn at_end(&self) -> bool {
+        self.pos == self.doc.len()
+    }
+
+    /// Consumes `expected` if the frame continues with it.
+    #[inline]
+    pub fn lit(&mut self, expected: &[u8]) -> Option<()> {
+        let end = self.pos + expected.len();
+        if self.doc.get(self.pos..end)? == expected {
+            self.pos = end;
+            Some(())
+        } else {
+            None
+        }
+    }
+
+    /// Consumes `expected` if present; says whether it was.
+    #[inline]
+    pub fn try_lit(&mut self, expected: &[u8]) -> bool {
+        self.lit(expected).is_some()
+    }
+
+    /// The next byte, not consumed.
+    #[inline]
+    #[must_use]
+    pub fn peek(&self) -> Option<u8> {
+        self.doc.get(self.pos).copied()
+    }
+
+    /// Consumes any run of ASCII digits.
+    #[inline]
+    pub fn skip_digits(&mut self) {
+        while self.peek().is_some_and(|b| b.is_ascii_digit()) {
+            self.pos += 1;
+        }
+    }
+
+    /// A compact integer (see [`compact::int_at`]).
+    #[inline]
+    pub fn int(&mut self) -> Option<i64> {
+        let (value, end) = compact::int_at(self.doc, self.pos)?;
+        self.pos = end;
+        Some(value)
+    }
+
+    /// A non-negative compact integer.
+    #[inline]
+    pub fn uint(&mut self) -> Option<u64> {
+        self.int().and_then(|v| u64::try_from(v).ok())
+    }
+
+    /// `true` or `false`.
+    #[inline]
+    pub fn bool(&mut self) -> Option<bool> {
+        if self.try_lit(b"true") {
+            Some(true)
+        } else if self.try_lit(b"false") {
+            Some(false)
+        } else {
+            None
+        }
+    }
+
+    /// A string; returns its contents (no escapes in the subset).
+    #[inline]
+    pub fn string(&mut self) -> Option<&'a [u8]> {
+        if self.peek()? != b'"' {
+            return None;
+        }
+        let end = compact::string_end(self.doc, self.pos)?;
+        let text = &self.doc[self.pos + 1..end - 1];
+        self.pos = end;
+        Some(text)
+    }
+
+    /// The rest of a string whose opening quote was consumed as part of a
+    /// literal; returns its contents and consumes the closing quote.
+    #[inline]
+    pub fn string_rest(&mut self) -> Option<&'a [u8]> {
+        let end = compact::string_end(self.doc, self.pos.checked_sub(1)?)?;
+        let text = &self.doc[self.pos..end - 1];
+        self.pos = end;
+        Some(text)
+    }
+
+    /// A list of `["a","b"]` string pairs (possibly empty), validated
+    /// completely; returns it as a container for
+    /// [`Container::next_string_pair`].
+    #[inline]
+    pub fn string_pairs(&mut self) -> Option<Container<'a>> {
+        let start = self.pos;
+        self.lit(b"[")?;
+        if !self.try_lit(b"]") {
+            loop {
+                self.pos = match compact::decimal_pair_end(self.doc, self.pos) {
+                    Some(next) => next,
+                    None => compact::string_pair_at(self.doc, self.pos)?.2,
+                };
+                match self.peek()? {
+                    b',' => self.pos += 1,
+                    b']' => {
+                        self.pos += 1;
+                        break;
+                    }
+                    _ => return None,
+                }
+            }
+        }
+        Some(Container::Compact { doc: self.doc, idx: &EMPTY_INDEX, start: start as u32, end: self.pos as u32 })
+    }
+
+    /// Skips any compact value (validating it), for fields a template does
+    /// not use.
+    #[inline]
+    pub fn skip_value(&mut self) -> Option<()> {
+        match self.peek()? {
+            b'"' => self.string().map(|_| ()),
+            b'-' | b'0'..=b'9' => self.int().map(|_| ()),
+            b't' | b'f' => self.bool().map(|_| ()),
+            b'n' => self.lit(b"null"),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::json::PairStep;
+
+    #[test]
+    fn matches_exactly() {
+        let doc = br#"{"a":12,"b":"x","c":[["1","2"],["3","4"]],"d":true}"#;
+        let mut c = Cursor::new(doc);
+        c.lit(br#"{"a":"#).unwrap();
+        assert_eq!(c.int(), Some(12));
+        c.lit(br#","b":"#).unwrap();
+        assert_eq!(c.string(), Some(&b"x"[..]));
+        c.lit(br#","c":"#).unwrap();
+        let pairs = c.string_pairs().unwrap();
+        let mut cursor = pairs.pair_cursor();
+        assert!(matches!(pairs.next_string_pair(&mut cursor), PairStep::Pair(b"1", b"2")));
+        assert!(matches!(pairs.next_string_pair(&mut cursor), PairStep::Pair(b"3", b"4")));
+        assert!(matches!(pairs.next_string_pair(&mut cursor), PairStep::End));
+        c.lit(br#","d":"#).unwrap();
+        assert_eq!(c.bool(), Some(true));
+        c.lit(b"}").unwrap();
+        assert!(c.at_end());
+    }
+
+    #[test]
+    fn refuses_other_shapes() {
+        for doc in [&br#"[["1","2"]["3","4"]]"#[..], br#"[["1","2"],]"#, br#"[["1",2]]"#, br#"[["1","2","3"]]"#, br#"[ ["1","2"]]"#, b"["] {
+            assert!(Cursor::new(doc).string_pairs().is_none(), "{}", String::from_utf8_lossy(doc));
+        }
+        assert!(Cursor::new(b"[]").string_pairs().is_some());
+        assert!(Cursor::new(br#""a\"b""#).string().is_none());
+        assert!(Cursor::new(b"01").int().is_none());
+        assert!(Cursor::new(b"1.5").int().is_none());
+    }
+}

@@ -1,0 +1,148 @@
+//! Templates for the hot Bybit frames, in the exact layout the venue sends:
+//!
+//! ```text
+//! {"topic":"orderbook.N.SYM","type":"delta"|"snapshot","ts":…,"data":{"s":"…","b":[…],"a":[…],"u":…,"seq":…},"cts":…}
+//! {"topic":"tickers.SYM","type":"delta"|"snapshot","data":{"symbol":"…", "<key>":"<text>", …},"cs":…,"ts":…}
+//! ```
+//!
+//! Ticker `data` holds a varying set of string fields; the template reads
+//! them in one pass and skips the ones it does not use. Any deviation
+//! returns `None` and the frame takes the generic path (see
+//! [`crate::json::template`]).
+
+use crate::event::{DepthSnapshot, DepthUpdate, Levels, MarketEvent, Ticker};
+use crate::fixed::{parse_decimal, Price, Qty, Rate, RefPrice, E8};
+use crate::instrument::SymbolTable;
+use crate::json::template::Cursor;
+
+/// Decodes `frame` if it has one of the template layouts.
+#[inline]
+pub fn decode<'a>(frame: &'a [u8], symbols: &SymbolTable) -> Option<MarketEvent<'a>> {
+    let mut c = Cursor::new(frame);
+    c.lit(b"{\"topic\":\"")?;
+    match c.peek()? {
+        b'o' => book(c, symbols),
+        b't' => ticker(c, symbols),
+        _ => None,
+    }
+}
+
+fn kind(c: &mut Cursor<'_>) -> Option<bool> {
+    c.lit(b",\"type\":\"")?;
+    if c.try_lit(b"delta\"") {
+        Some(false)
+    } else if c.try_lit(b"snapshot\"") {
+        Some(true)
+    } else {
+        None
+    }
+}
+
+#[inline]
+fn book<'a>(mut c: Cursor<'a>, symbols: &SymbolTable) -> Option<MarketEvent<'a>> {
+    c.lit(b"orderbook.")?;
+    // Depth digits, a dot, then the symbol up to the closing quote.
+    c.skip_digits();
+    c.lit(b".")?;
+    let topic_symbol = c.string_rest()?;
+    let is_snapshot = kind(&mut c)?;
+    c.lit(b",\"ts\":")?;
+    let ts = c.int()?;
+    c.lit(b",\"data\":{\"s\":")?;
+    let s = c.string()?;
+    let sym = symbols.find(topic_symbol)?;
+    if s != topic_symbol {
+        return None;
+    }
+    c.lit(b",\"b\":")?;
+    let bids = c.string_pairs()?;
+    c.lit(b",\"a\":")?;
+    let asks = c.string_pairs()?;
+    c.lit(b",\"u\":")?;
+    let u = c.uint()?;
+    c.lit(b",\"seq\":")?;
+    let seq = c.uint()?;
+    c.lit(b"},\"cts\":")?;
+    let cts = c.int()?;
+    c.lit(b"}")?;
+    if !c.at_end() {
+        return None;
+    }
+    let bids = Levels::from_container(bids, sym.price_scale, sym.qty_scale);
+    let asks = Levels::from_container(asks, sym.price_scale, sym.qty_scale);
+    Some(if is_snapshot {
+        MarketEvent::Snapshot(DepthSnapshot { inst: sym.id, last_id: u, seq, event_ms: ts, transact_ms: cts, bids, asks })
+    } else {
+        MarketEvent::Depth(DepthUpdate {
+            inst: sym.id,
+            event_ms: ts,
+            transact_ms: cts,
+            first_id: u,
+            last_id: u,
+            prev_last_id: 0,
+            seq,
+            bids,
+            asks,
+        })
+    })
+}
+
+#[inline]
+fn ticker<'a>(mut c: Cursor<'a>, symbols: &SymbolTable) -> Option<MarketEvent<'a>> {
+    c.lit(b"tickers.")?;
+    let topic_symbol = c.string_rest()?;
+    let sym = symbols.find(topic_symbol)?;
+    let is_snapshot = kind(&mut c)?;
+    c.lit(b",\"data\":{\"symbol\":")?;
+    if c.string()? != topic_symbol {
+        return None;
+    }
+    let (ps, qs) = (sym.price_scale, sym.qty_scale);
+    let mut t = Ticker {
+        inst: sym.id,
+        is_snapshot,
+        ts_ms: 0,
+        cs: 0,
+        last_price: None,
+        mark: None,
+        index: None,
+        funding_rate: None,
+        next_funding_ms: None,
+        open_interest: None,
+        bid_px: None,
+        bid_qty: None,
+        ask_px: None,
+        ask_qty: None,
+    };
+    while c.try_lit(b",\"") {
+        let key = c.string_rest()?;
+        c.lit(b":")?;
+        if c.peek()? != b'"' {
+            // Every ticker field is a string; anything else is unusual.
+            return None;
+        }
+        let text = c.string()?;
+        let dec = |scale: u8, signed: bool| parse_decimal(text, scale, signed).ok();
+        match key {
+            b"bid1Price" => t.bid_px = Some(Price(dec(ps, false)?)),
+            b"bid1Size" => t.bid_qty = Some(Qty(dec(qs, false)?)),
+            b"ask1Price" => t.ask_px = Some(Price(dec(ps, false)?)),
+            b"ask1Size" => t.ask_qty = Some(Qty(dec(qs, false)?)),
+            b"lastPrice" => t.last_price = Some(Price(dec(ps, false)?)),
+            b"markPrice" => t.mark = Some(RefPrice(dec(E8, false)?)),
+            b"indexPrice" => t.index = Some(RefPrice(dec(E8, false)?)),
+            b"fundingRate" => t.funding_rate = Some(Rate(dec(E8, true)?)),
+            b"openInterest" => t.open_interest = Some(Qty(dec(qs, false)?)),
+            b"nextFundingTime" => t.next_funding_ms = Some(dec(0, true)?),
+            // Duplicated keys would need the generic path's last-wins rule.
+            b"symbol" => return None,
+            _ => {}
+        }
+    }
+    c.lit(b"},\"cs\":")?;
+    t.cs = c.uint()?;
+    c.lit(b",\"ts\":")?;
+    t.ts_ms = c.int()?;
+    c.lit(b"}")?;
+    c.at_end().then_some(MarketEvent::Ticker(t))
+}
