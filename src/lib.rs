@@ -12,5 +12,7 @@
 pub mod fixed;
 pub mod instrument;
 pub mod order;
+pub mod ring;
+pub mod risk;
 pub mod side;
 pub mod venue;
