@@ -94,11 +94,13 @@ pub enum Cause {
     KillCommand = 10,
     /// Before the risk thread's first publish (hot thread starts halted).
     Startup = 11,
+    /// A position outlived its timeout (a trip record, not a mode).
+    PositionTimeout = 12,
 }
 
 impl Cause {
     /// Every cause, by code.
-    pub const ALL: [Cause; 12] = [
+    pub const ALL: [Cause; 13] = [
         Cause::None,
         Cause::DailyLoss,
         Cause::WeeklyLoss,
@@ -111,6 +113,7 @@ impl Cause {
         Cause::KillSignal,
         Cause::KillCommand,
         Cause::Startup,
+        Cause::PositionTimeout,
     ];
 
     /// Decodes a cause byte; `None` for unknown codes.
@@ -135,6 +138,7 @@ impl Cause {
             Cause::KillSignal => "kill-signal",
             Cause::KillCommand => "kill-command",
             Cause::Startup => "startup",
+            Cause::PositionTimeout => "position-timeout",
         }
     }
 }
