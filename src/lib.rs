@@ -11,6 +11,7 @@
 
 pub mod fixed;
 pub mod instrument;
+pub mod journal;
 pub mod order;
 pub mod ring;
 pub mod risk;
