@@ -207,3 +207,27 @@ pub fn run<S: JournalSink>(
     writer.flush(now)?;
     Ok(JournalSummary { records: writer.records(), telemetry_dropped: dropped, latency, sink: writer.into_sink() })
 }
+
+/// Spawns the journal thread (named `journal`). `clock` returns wall time in
+/// ns since the Unix epoch ([`wall_clock_ns`] live).
+///
+/// # Errors
+/// The OS refused to create the thread.
+pub fn spawn<S: JournalSink + Send + 'static>(
+    writer: JournalWriter<S>,
+    io: JournalThreadIo,
+    cfg: JournalConfig,
+    clock: impl FnMut() -> u64 + Send + 'static,
+    stop: std::sync::Arc<AtomicBool>,
+) -> std::io::Result<std::thread::JoinHandle<Result<JournalSummary<S>, JournalError>>> {
+    std::thread::Builder::new().name("journal".into()).spawn(move || run(writer, &io, &cfg, clock, &stop))
+}
+
+/// Wall-clock nanoseconds since the Unix epoch, for the journal clock in
+/// the live engine (library code never calls it by itself).
+#[must_use]
+pub fn wall_clock_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+}

@@ -17,9 +17,11 @@
 pub mod config;
 pub mod gate;
 pub mod monitor;
+pub mod thread;
 pub mod verdict;
 
 pub use config::RiskConfig;
 pub use gate::{CheckContext, GateSlot, Refusal, RiskGate, VenueUsage};
 pub use monitor::{KillSource, RiskCommand, RiskInput, RiskMonitor, RiskOutput};
 pub use verdict::{Cause, Mode, Verdict, VerdictCell};
+pub use thread::{KillSwitch, RiskExit, RiskRunReport, RiskThreadIo};

@@ -392,6 +392,15 @@ impl RiskMonitor {
         matches!(self.kill, KillState::Done { .. })
     }
 
+    /// Where the kill switch came from, once thrown.
+    #[must_use]
+    pub fn kill_source(&self) -> Option<KillSource> {
+        match self.kill {
+            KillState::Off => None,
+            KillState::Flattening { source, .. } | KillState::Done { source } => Some(source),
+        }
+    }
+
     /// Counters of inputs not applied.
     #[must_use]
     pub fn stats(&self) -> MonitorStats {
