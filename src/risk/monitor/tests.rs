@@ -472,3 +472,10 @@ proptest! {
         prop_assert_eq!(r.m.snapshot().realised, Notional(expected));
     }
 }
+
+#[test]
+fn risk_input_fits_the_ring_slot_budget() {
+    // LOSSLESS_DEFAULT_CAPACITY's sizing note assumes ~128-byte inputs.
+    let size = std::mem::size_of::<RiskInput>();
+    assert!(size <= 128, "RiskInput is {size} bytes");
+}
