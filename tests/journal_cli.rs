@@ -9,6 +9,7 @@ use scalpel::fixed::{Notional, Price, Qty};
 use scalpel::instrument::Symbol;
 use scalpel::journal::{JournalConfig, JournalRecord, JournalWriter};
 use scalpel::order::{ClientOrderId, Fill, OrderEvent, RejectReason};
+use scalpel::risk::monitor::RiskOutput;
 use scalpel::risk::verdict::{Cause, Mode, Verdict};
 use scalpel::side::Side;
 use scalpel::venue::Venue;
@@ -36,11 +37,11 @@ fn write_journal(path: &std::path::Path) -> u64 {
             venue_code: -4164,
             ts_ms: 5,
         }),
-        JournalRecord::Verdict {
+        JournalRecord::Risk(RiskOutput::Verdict {
             ts_ms: 6,
             verdict: Verdict { mode: Mode::Flatten, cause: Cause::DailyLoss, size_cap_permille: 1000, seq: 2 },
-        },
-        JournalRecord::Trip { ts_ms: 6, cause: Cause::DailyLoss, value: -50_000_000_000 },
+        }),
+        JournalRecord::Risk(RiskOutput::Trip { ts_ms: 6, cause: Cause::DailyLoss, value: -50_000_000_000 }),
     ];
     for r in &records {
         w.append(1_704_067_201_500_000_000, r).unwrap();

@@ -12,9 +12,10 @@ use scalpel::fixed::{Notional, Price, Qty};
 use scalpel::instrument::Symbol;
 use scalpel::journal::thread::{JournalThreadIo, Telemetry};
 use scalpel::journal::{JournalConfig, JournalReader, JournalRecord, JournalWriter, LogLevel, ReadError, RingId, Stage};
-use scalpel::order::{ClientOrderId, Fill, OrderEvent, OrderKind, OrderRequest, RejectReason, TimeInForce, VenueOrderId};
+use scalpel::order::{ClientOrderId, Fill, OrderEvent, OrderKind, OrderRequest, TimeInForce, VenueOrderId};
 use scalpel::ring;
-use scalpel::risk::monitor::RiskCommand;
+use scalpel::journal::record::REJECT_REASONS as REJECTS;
+use scalpel::risk::monitor::{RiskCommand, RiskOutput};
 use scalpel::risk::verdict::{Cause, Mode, Verdict};
 use scalpel::risk::Refusal;
 use scalpel::side::Side;
@@ -57,20 +58,6 @@ fn order() -> impl Strategy<Value = OrderRequest> {
         })
 }
 
-const REJECTS: [RejectReason; 12] = [
-    RejectReason::TimestampOutsideRecvWindow,
-    RejectReason::BadSignature,
-    RejectReason::BadApiKey,
-    RejectReason::InsufficientMargin,
-    RejectReason::MinNotional,
-    RejectReason::RateLimited,
-    RejectReason::IpBanned,
-    RejectReason::PostOnlyWouldTake,
-    RejectReason::ReduceOnlyRejected,
-    RejectReason::InvalidPriceOrQty,
-    RejectReason::UnknownOrder,
-    RejectReason::Other,
-];
 
 fn cause() -> impl Strategy<Value = Cause> {
     (0..Cause::ALL.len()).prop_map(|i| Cause::ALL[i])
@@ -122,14 +109,14 @@ fn record() -> impl Strategy<Value = JournalRecord> {
         }),
         (order(), 0..Refusal::COUNT).prop_map(|(order, r)| JournalRecord::GateRefusal { order, reason: Refusal::ALL[r] }),
         (any::<i64>(), 0u8..4, cause(), 0u16..=1000, any::<u32>()).prop_map(|(ts_ms, m, cause, cap, seq)| {
-            JournalRecord::Verdict {
+            JournalRecord::Risk(RiskOutput::Verdict {
                 ts_ms,
                 verdict: Verdict { mode: Mode::from_u8(m), cause, size_cap_permille: cap, seq },
-            }
+            })
         }),
-        (any::<i64>(), cause(), any::<i64>()).prop_map(|(ts_ms, cause, value)| JournalRecord::Trip { ts_ms, cause, value }),
-        (any::<i64>(), cause()).prop_map(|(ts_ms, cause)| JournalRecord::Clear { ts_ms, cause }),
-        (any::<i64>(), command()).prop_map(|(ts_ms, command)| JournalRecord::Command { ts_ms, command }),
+        (any::<i64>(), cause(), any::<i64>()).prop_map(|(ts_ms, cause, value)| JournalRecord::Risk(RiskOutput::Trip { ts_ms, cause, value })),
+        (any::<i64>(), cause()).prop_map(|(ts_ms, cause)| JournalRecord::Risk(RiskOutput::Clear { ts_ms, cause })),
+        (any::<i64>(), command()).prop_map(|(ts_ms, command)| JournalRecord::Risk(RiskOutput::Command { ts_ms, command })),
         (venue(), symbol(), any::<i64>()).prop_map(|(venue, symbol, ts_ms)| JournalRecord::Resync { venue, symbol, ts_ms }),
         (venue(), any::<i64>(), any::<i64>(), any::<i64>()).prop_map(|(venue, b, m, ts_ms)| JournalRecord::Account {
             venue,
@@ -223,14 +210,16 @@ fn one_record_of_every_kind_round_trips() {
         let r = strategy.new_tree(&mut runner).unwrap().current();
         let kind = match r {
             JournalRecord::Order(ev) => format!("order:{}", std::mem::discriminant(&ev).hash_code()),
+            JournalRecord::Risk(out) => format!("risk:{}", std::mem::discriminant(&out).hash_code()),
             other => format!("{:?}", std::mem::discriminant(&other)),
         };
         if seen.insert(kind) {
             records.push((seen.len() as u64, r));
         }
     }
-    // 12 record variants besides Order, and 6 order events: kinds 1 to 18.
-    assert_eq!(seen.len(), 12 + 6, "kinds seen: {seen:?}");
+    // 8 record variants besides Order and Risk, 6 order events and 4 risk
+    // outputs: kinds 1 to 18.
+    assert_eq!(seen.len(), 8 + 6 + 4, "kinds seen: {seen:?}");
     let bytes = write(&records);
     assert_eq!(read(&bytes), (records, None));
 }

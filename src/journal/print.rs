@@ -20,7 +20,7 @@ use crate::instrument::Symbol;
 use crate::journal::record::reject_reason_name;
 use crate::journal::{Entry, JournalError, JournalReader, JournalRecord, ReadError, TornTail};
 use crate::order::{OrderEvent, OrderKind, OrderRequest, TimeInForce};
-use crate::risk::monitor::RiskCommand;
+use crate::risk::monitor::{RiskCommand, RiskOutput};
 use crate::risk::verdict::Cause;
 use crate::venue::Venue;
 
@@ -222,7 +222,7 @@ fn describe(entry: &Entry, scales: &HashMap<(Venue, Symbol), (u8, u8)>) -> (&'st
             f.push(("reason", json!(reason.name())));
             ("gate-refusal", f)
         }
-        JournalRecord::Verdict { ts_ms, verdict } => (
+        JournalRecord::Risk(RiskOutput::Verdict { ts_ms, verdict }) => (
             "verdict",
             vec![
                 ("mode", json!(verdict.mode.name())),
@@ -232,14 +232,14 @@ fn describe(entry: &Entry, scales: &HashMap<(Venue, Symbol), (u8, u8)>) -> (&'st
                 ("risk_ts_ms", json!(ts_ms)),
             ],
         ),
-        JournalRecord::Trip { ts_ms, cause, value } => (
+        JournalRecord::Risk(RiskOutput::Trip { ts_ms, cause, value }) => (
             "trip",
             vec![("cause", json!(cause.name())), ("value", trip_value(cause, value)), ("risk_ts_ms", json!(ts_ms))],
         ),
-        JournalRecord::Clear { ts_ms, cause } => {
+        JournalRecord::Risk(RiskOutput::Clear { ts_ms, cause }) => {
             ("clear", vec![("cause", json!(cause.name())), ("risk_ts_ms", json!(ts_ms))])
         }
-        JournalRecord::Command { ts_ms, command } => {
+        JournalRecord::Risk(RiskOutput::Command { ts_ms, command }) => {
             let mut f = vec![(
                 "command",
                 json!(match command {

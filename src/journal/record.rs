@@ -27,7 +27,7 @@ use crate::fixed::{Notional, Price, Qty};
 use crate::instrument::Symbol;
 use crate::order::{ClientOrderId, Fill, OrderEvent, OrderKind, OrderRequest, RejectReason, TimeInForce, VenueOrderId};
 use crate::risk::gate::Refusal;
-use crate::risk::monitor::RiskCommand;
+use crate::risk::monitor::{RiskCommand, RiskOutput};
 use crate::risk::verdict::{Cause, Mode, Verdict};
 use crate::side::Side;
 use crate::venue::Venue;
@@ -144,37 +144,14 @@ pub enum JournalRecord {
         /// Why.
         reason: Refusal,
     },
-    /// Kind 9: the risk thread published a verdict (`ts_ms mode cause cap:u16 seq:u32`).
-    Verdict {
-        /// Risk clock, ms.
-        ts_ms: i64,
-        /// The verdict as stored in the word.
-        verdict: Verdict,
-    },
-    /// Kind 10: a breaker tripped (`ts_ms cause value:i64`).
-    Trip {
-        /// Risk clock, ms.
-        ts_ms: i64,
-        /// Which breaker.
-        cause: Cause,
-        /// What it measured.
-        value: i64,
-    },
-    /// Kind 11: a breaker's hold ended (`ts_ms cause`).
-    Clear {
-        /// Risk clock, ms.
-        ts_ms: i64,
-        /// Which breaker.
-        cause: Cause,
-    },
-    /// Kind 12: the risk thread commanded the engine (`ts_ms code venue symbol`,
-    /// venue and symbol only for `Flatten`).
-    Command {
-        /// Risk clock, ms.
-        ts_ms: i64,
-        /// The command.
-        command: RiskCommand,
-    },
+    /// Kinds 9–12: a risk decision, as the risk thread made it:
+    /// - 9 `Verdict` (`ts_ms mode cause cap:u16 seq:u32`), the verdict as
+    ///   stored in the word (with its sequence number);
+    /// - 10 `Trip` (`ts_ms cause value:i64`);
+    /// - 11 `Clear` (`ts_ms cause`);
+    /// - 12 `Command` (`ts_ms code venue symbol`, venue and symbol only for
+    ///   `Flatten`).
+    Risk(RiskOutput),
     /// Kind 13: a book resynchronised (`venue symbol ts_ms`).
     Resync {
         /// Venue.
@@ -233,7 +210,8 @@ pub enum JournalRecord {
     },
 }
 
-const REJECT_REASONS: [RejectReason; 12] = [
+/// Every venue reject reason, indexed by its journal code.
+pub const REJECT_REASONS: [RejectReason; 12] = [
     RejectReason::TimestampOutsideRecvWindow,
     RejectReason::BadSignature,
     RejectReason::BadApiKey,
@@ -348,7 +326,7 @@ pub(crate) fn encode_body(ts_ns: u64, record: &JournalRecord, out: &mut Vec<u8>)
             w.order(&order);
             w.u8(reason as u8);
         }
-        JournalRecord::Verdict { ts_ms, verdict } => {
+        JournalRecord::Risk(RiskOutput::Verdict { ts_ms, verdict }) => {
             w.head(9, ts_ns);
             w.i64(ts_ms);
             w.u8(verdict.mode as u8);
@@ -356,18 +334,18 @@ pub(crate) fn encode_body(ts_ns: u64, record: &JournalRecord, out: &mut Vec<u8>)
             w.u16(verdict.size_cap_permille);
             w.u32(verdict.seq);
         }
-        JournalRecord::Trip { ts_ms, cause, value } => {
+        JournalRecord::Risk(RiskOutput::Trip { ts_ms, cause, value }) => {
             w.head(10, ts_ns);
             w.i64(ts_ms);
             w.u8(cause as u8);
             w.i64(value);
         }
-        JournalRecord::Clear { ts_ms, cause } => {
+        JournalRecord::Risk(RiskOutput::Clear { ts_ms, cause }) => {
             w.head(11, ts_ns);
             w.i64(ts_ms);
             w.u8(cause as u8);
         }
-        JournalRecord::Command { ts_ms, command } => {
+        JournalRecord::Risk(RiskOutput::Command { ts_ms, command }) => {
             w.head(12, ts_ns);
             w.i64(ts_ms);
             match command {
@@ -626,13 +604,13 @@ pub fn decode_body(body: &[u8]) -> Result<(u64, JournalRecord), DecodeError> {
             if cap > crate::risk::verdict::FULL_SIZE_PERMILLE {
                 return Err(DecodeError::Code("size cap"));
             }
-            JournalRecord::Verdict {
+            JournalRecord::Risk(RiskOutput::Verdict {
                 ts_ms,
                 verdict: Verdict { mode: Mode::from_u8(mode), cause, size_cap_permille: cap, seq: r.u32()? },
-            }
+            })
         }
-        10 => JournalRecord::Trip { ts_ms: r.i64()?, cause: r.cause()?, value: r.i64()? },
-        11 => JournalRecord::Clear { ts_ms: r.i64()?, cause: r.cause()? },
+        10 => JournalRecord::Risk(RiskOutput::Trip { ts_ms: r.i64()?, cause: r.cause()?, value: r.i64()? }),
+        11 => JournalRecord::Risk(RiskOutput::Clear { ts_ms: r.i64()?, cause: r.cause()? }),
         12 => {
             let ts_ms = r.i64()?;
             let command = match r.u8()? {
@@ -642,7 +620,7 @@ pub fn decode_body(body: &[u8]) -> Result<(u64, JournalRecord), DecodeError> {
                 3 => RiskCommand::Exit,
                 _ => return Err(DecodeError::Code("command")),
             };
-            JournalRecord::Command { ts_ms, command }
+            JournalRecord::Risk(RiskOutput::Command { ts_ms, command })
         }
         13 => JournalRecord::Resync { venue: r.venue()?, symbol: r.symbol()?, ts_ms: r.i64()? },
         14 => JournalRecord::Account {
@@ -694,7 +672,7 @@ mod tests {
     #[test]
     fn unknown_codes_are_errors_not_guesses() {
         let mut body = Vec::new();
-        encode_body(7, &JournalRecord::Clear { ts_ms: 1, cause: Cause::Drawdown }, &mut body);
+        encode_body(7, &JournalRecord::Risk(RiskOutput::Clear { ts_ms: 1, cause: Cause::Drawdown }), &mut body);
         assert!(decode_body(&body).is_ok());
         let last = body.len() - 1;
         body[last] = 200;

@@ -648,29 +648,10 @@ impl RiskGate {
 mod tests {
     use super::*;
     use crate::order::{ClientOrderId, TimeInForce};
+    use crate::risk::test_support::{btc, eth};
     use crate::risk::verdict::Cause;
 
     const SEC: u64 = NS_PER_SEC;
-
-    fn btc(venue: Venue) -> Instrument {
-        Instrument {
-            venue,
-            symbol: Symbol::new(b"BTCUSDT").unwrap(),
-            price_scale: 2,
-            qty_scale: 3,
-            tick: Price(10),
-            step: Qty(1),
-            min_qty: Qty(1),
-            max_qty: Qty(1_000_000),
-            max_market_qty: Qty(120_000),
-            min_notional: Notional(100 * 100_000_000),
-            fees: crate::instrument::FeeSchedule::BINANCE_VIP0,
-        }
-    }
-
-    fn eth(venue: Venue) -> Instrument {
-        Instrument { symbol: Symbol::new(b"ETHUSDT").unwrap(), ..btc(venue) }
-    }
 
     /// Loose limits so each test isolates one check: max order 1 BTC
     /// (1000 mantissa), max position 2 BTC, notionals 1e6 USDT.

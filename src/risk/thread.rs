@@ -127,20 +127,15 @@ struct Backlogs {
 impl Backlogs {
     fn dispatch(&mut self, out: &mut Vec<RiskOutput>, verdict: &VerdictCell) {
         for output in out.drain(..) {
-            match output {
-                RiskOutput::Verdict { ts_ms, verdict: v } => {
-                    let stored = verdict.publish(v);
-                    self.journal.push_back(JournalRecord::Verdict { ts_ms, verdict: stored });
-                }
-                RiskOutput::Trip { ts_ms, cause, value } => {
-                    self.journal.push_back(JournalRecord::Trip { ts_ms, cause, value });
-                }
-                RiskOutput::Clear { ts_ms, cause } => self.journal.push_back(JournalRecord::Clear { ts_ms, cause }),
-                RiskOutput::Command { ts_ms, command } => {
+            let record = match output {
+                RiskOutput::Verdict { ts_ms, verdict: v } => RiskOutput::Verdict { ts_ms, verdict: verdict.publish(v) },
+                RiskOutput::Command { command, .. } => {
                     self.commands.push_back(command);
-                    self.journal.push_back(JournalRecord::Command { ts_ms, command });
+                    output
                 }
-            }
+                RiskOutput::Trip { .. } | RiskOutput::Clear { .. } => output,
+            };
+            self.journal.push_back(JournalRecord::Risk(record));
         }
     }
 
@@ -167,7 +162,7 @@ pub fn run(mut monitor: RiskMonitor, io: &RiskThreadIo, kill: &KillSwitch, mut c
     let mut backlog = Backlogs { journal: VecDeque::new(), commands: VecDeque::new() };
     let start = clock();
     let stored = io.verdict.publish(monitor.verdict());
-    backlog.journal.push_back(JournalRecord::Verdict { ts_ms: start, verdict: stored });
+    backlog.journal.push_back(JournalRecord::Risk(RiskOutput::Verdict { ts_ms: start, verdict: stored }));
     let mut next_file_check = start;
     let mut inputs = 0u64;
     let exit = loop {

@@ -16,7 +16,7 @@ use scalpel::journal::{Entry, JournalConfig, JournalError, JournalReader, Journa
 use scalpel::order::{ClientOrderId, Fill, OrderEvent, OrderKind, OrderRequest, TimeInForce, VenueOrderId};
 use scalpel::ring::{self, LosslessConsumer, LosslessProducer, LossyProducer};
 use scalpel::risk::gate::{CheckContext, GateSlot, Refusal, RiskGate};
-use scalpel::risk::monitor::{RiskCommand, RiskInput, RiskMonitor};
+use scalpel::risk::monitor::{RiskCommand, RiskInput, RiskMonitor, RiskOutput};
 use scalpel::risk::thread::{self, KillSwitch, RiskRunReport, RiskThreadIo};
 use scalpel::risk::{RiskConfig, VerdictCell};
 use scalpel::side::Side;
@@ -285,12 +285,12 @@ pub fn kill_switch_scenario(
     assert!(has(&|r| matches!(r, JournalRecord::Order(OrderEvent::Cancelled { client_id, .. }) if *client_id == resting)));
     let fills = entries.iter().filter(|e| matches!(e.record, JournalRecord::Order(OrderEvent::Filled(_)))).count();
     assert_eq!(fills, 2);
-    assert!(has(&|r| matches!(r, JournalRecord::Trip { cause, .. } if *cause == expected_cause)));
+    assert!(has(&|r| matches!(r, JournalRecord::Risk(RiskOutput::Trip { cause, .. }) if *cause == expected_cause)));
     for command in [RiskCommand::CancelAll, RiskCommand::FlattenAll, RiskCommand::Exit] {
-        assert!(has(&|r| matches!(r, JournalRecord::Command { command: c, .. } if *c == command)), "{command:?}");
+        assert!(has(&|r| matches!(r, JournalRecord::Risk(RiskOutput::Command { command: c, .. }) if *c == command)), "{command:?}");
     }
-    assert!(has(&|r| matches!(r, JournalRecord::Verdict { verdict, .. } if verdict.mode == Mode::Flatten)));
-    assert!(has(&|r| matches!(r, JournalRecord::Verdict { verdict, .. } if verdict.mode == Mode::Halt && verdict.cause == expected_cause)));
+    assert!(has(&|r| matches!(r, JournalRecord::Risk(RiskOutput::Verdict { verdict, .. }) if verdict.mode == Mode::Flatten)));
+    assert!(has(&|r| matches!(r, JournalRecord::Risk(RiskOutput::Verdict { verdict, .. }) if verdict.mode == Mode::Halt && verdict.cause == expected_cause)));
     assert!(matches!(entries.last().unwrap().record, JournalRecord::Closed { .. }));
     // The refused order after the halt went to the journal as telemetry.
     assert!(has(&|r| matches!(r, JournalRecord::GateRefusal { reason: Refusal::Halted, .. })));

@@ -3,7 +3,6 @@
 
 use super::*;
 use crate::fixed::Qty;
-use crate::instrument::FeeSchedule;
 use crate::order::{OrderKind, OrderRequest, TimeInForce, VenueOrderId};
 use crate::side::Side;
 use proptest::prelude::*;
@@ -14,23 +13,11 @@ const MIN: i64 = 60_000;
 const USDT: i64 = 100_000_000;
 
 fn btc() -> Instrument {
-    Instrument {
-        venue: Venue::BinanceUsdm,
-        symbol: Symbol::new(b"BTCUSDT").unwrap(),
-        price_scale: 2,
-        qty_scale: 3,
-        tick: Price(10),
-        step: Qty(1),
-        min_qty: Qty(1),
-        max_qty: Qty(1_000_000),
-        max_market_qty: Qty(120_000),
-        min_notional: Notional(5 * USDT),
-        fees: FeeSchedule::BINANCE_VIP0,
-    }
+    crate::risk::test_support::btc(Venue::BinanceUsdm)
 }
 
 fn eth() -> Instrument {
-    Instrument { symbol: Symbol::new(b"ETHUSDT").unwrap(), ..btc() }
+    crate::risk::test_support::eth(Venue::BinanceUsdm)
 }
 
 /// Defaults, with the limits a test does not exercise moved out of reach.
