@@ -5,6 +5,7 @@ use std::io::{self, BufWriter};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::Context;
 use clap::{Parser, Subcommand};
 use scalpel::alloc_count::CountingAlloc;
 use scalpel::commands;
@@ -63,6 +64,15 @@ enum Command {
         #[arg(long)]
         hgrm_dir: Option<PathBuf>,
     },
+    /// Print a binary journal as human lines or one JSON object per record.
+    Journal {
+        /// The journal file.
+        #[arg(long)]
+        input: PathBuf,
+        /// One JSON object per record instead of human lines.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -100,6 +110,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Latency { venue, input, rounds, instruments, hgrm_dir } => {
             let opts = commands::latency::LatencyOptions { venue, input, rounds, instruments, hgrm_dir };
             commands::latency::run(&opts, &mut io::stdout().lock(), &ALLOC)?;
+        }
+        Command::Journal { input, json } => {
+            scalpel::journal::print::print_journal_file(&input, json, &mut io::stdout().lock())
+                .with_context(|| format!("reading journal {}", input.display()))?;
         }
     }
     Ok(())

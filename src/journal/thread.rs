@@ -1,0 +1,233 @@
+//! The journal thread: drains its two rings into the [`JournalWriter`],
+//! keeps per-stage latency histograms, and flushes on the interval.
+//!
+//! - From the risk thread, a **lossless** ring of [`JournalRecord`]s: order
+//!   events, verdicts, trips, commands, resyncs, account updates. Never
+//!   dropped.
+//! - From the hot thread, a **lossy** ring of [`Telemetry`]: log records,
+//!   latency samples and gate refusals. Dropped when full; the ring's drop
+//!   count is journaled as a [`JournalRecord::Dropped`] whenever it changes.
+//!
+//! Latency samples are recorded into HdrHistograms (Gil Tene's
+//! HdrHistogram, <http://hdrhistogram.org/>; 3 significant digits, 1 ns to
+//! 60 s) on this thread only, and summarised into the journal every
+//! `latency_report_ms` and at shutdown.
+//!
+//! The loop ends when `stop` is set or both producers are gone, after
+//! draining both rings; it then writes the final drop count, latency
+//! summaries and a `Closed` record, and flushes.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+
+use crate::journal::{JournalConfig, JournalError, JournalRecord, JournalSink, JournalWriter, LogLevel, RingId, Stage};
+use crate::order::OrderRequest;
+use crate::ring::{LosslessConsumer, LossyConsumer};
+use crate::risk::gate::Refusal;
+
+/// What the hot thread sends the journal thread (lossy, counted).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Telemetry {
+    /// A structured log record.
+    Log {
+        /// Severity.
+        level: LogLevel,
+        /// What happened.
+        code: u16,
+        /// A number that goes with it.
+        value: i64,
+    },
+    /// A latency sample, ns.
+    Latency {
+        /// Stage.
+        stage: Stage,
+        /// Duration, ns.
+        ns: u64,
+    },
+    /// The gate refused an order.
+    Refusal {
+        /// The order.
+        order: OrderRequest,
+        /// Why.
+        reason: Refusal,
+    },
+}
+
+/// Latency histograms, one per [`Stage`].
+#[derive(Debug, Clone)]
+pub struct LatencyHistograms {
+    by_stage: Vec<Histogram<u64>>,
+}
+
+/// Highest latency a histogram tracks: 60 s (larger samples saturate).
+const MAX_TRACKABLE_NS: u64 = 60_000_000_000;
+
+impl Default for LatencyHistograms {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl LatencyHistograms {
+    /// Empty histograms (allocated once, here).
+    #[must_use]
+    pub fn new() -> Self {
+        let by_stage = Stage::ALL
+            .iter()
+            .map(|_| {
+                // Constant bounds (1 ns to 60 s, 3 digits) that hdrhistogram
+                // accepts: low ≥ 1, high ≥ 2 × low, digits ≤ 5.
+                Histogram::new_with_bounds(1, MAX_TRACKABLE_NS, 3).expect("constant histogram bounds are valid")
+            })
+            .collect();
+        Self { by_stage }
+    }
+
+    /// Records one sample (values below 1 ns record as 1, above 60 s as 60 s).
+    pub fn record(&mut self, stage: Stage, ns: u64) {
+        if let Some(h) = self.by_stage.get_mut(stage as usize) {
+            h.saturating_record(ns.max(1));
+        }
+    }
+
+    /// The histogram of a stage.
+    #[must_use]
+    pub fn get(&self, stage: Stage) -> Option<&Histogram<u64>> {
+        self.by_stage.get(stage as usize)
+    }
+
+    /// Summary records for every stage with samples.
+    pub fn summaries(&self) -> impl Iterator<Item = JournalRecord> + '_ {
+        Stage::ALL.iter().zip(&self.by_stage).filter(|(_, h)| !h.is_empty()).map(|(&stage, h)| JournalRecord::Latency {
+            stage,
+            count: h.len(),
+            p50: h.value_at_quantile(0.5),
+            p99: h.value_at_quantile(0.99),
+            p999: h.value_at_quantile(0.999),
+            max: h.max(),
+        })
+    }
+}
+
+/// The journal thread's inputs.
+pub struct JournalThreadIo {
+    /// From the risk thread (lossless).
+    pub records: LosslessConsumer<JournalRecord>,
+    /// From the hot thread (lossy, counted).
+    pub telemetry: LossyConsumer<Telemetry>,
+}
+
+/// What the journal thread reports when it ends.
+#[derive(Debug)]
+pub struct JournalSummary<S: JournalSink> {
+    /// Records written (instrument records and the final `Closed` included).
+    pub records: u64,
+    /// Telemetry dropped by the hot thread's ring.
+    pub telemetry_dropped: u64,
+    /// Latency histograms, for `.hgrm` output.
+    pub latency: LatencyHistograms,
+    /// The sink, flushed.
+    pub sink: S,
+}
+
+/// How long the loop sleeps when both rings were empty.
+const IDLE_SLEEP: Duration = Duration::from_micros(500);
+/// Most records taken from one ring per turn, so the other ring and the
+/// flush timer are not starved.
+const BATCH: usize = 4096;
+
+/// Runs the journal loop until `stop` or both producers are gone.
+/// `clock` returns wall time in ns since the Unix epoch.
+///
+/// # Errors
+/// [`JournalError::Io`] when the journal cannot be written: the caller
+/// must treat that as fatal for trading (no journal, no orders).
+pub fn run<S: JournalSink>(
+    mut writer: JournalWriter<S>,
+    io: &JournalThreadIo,
+    cfg: &JournalConfig,
+    mut clock: impl FnMut() -> u64,
+    stop: &AtomicBool,
+) -> Result<JournalSummary<S>, JournalError> {
+    let mut latency = LatencyHistograms::new();
+    let mut reported_dropped = 0u64;
+    let report_ns = u64::from(cfg.latency_report_ms) * 1_000_000;
+    let mut last_report = clock();
+    loop {
+        let now = clock();
+        let mut n = 0;
+        while n < BATCH {
+            let Some(record) = io.records.pop() else { break };
+            writer.append(now, &record)?;
+            n += 1;
+        }
+        let mut t = 0;
+        while t < BATCH {
+            let Some(item) = io.telemetry.pop() else { break };
+            match item {
+                Telemetry::Latency { stage, ns } => latency.record(stage, ns),
+                Telemetry::Log { level, code, value } => writer.append(now, &JournalRecord::Log { level, code, value })?,
+                Telemetry::Refusal { order, reason } => writer.append(now, &JournalRecord::GateRefusal { order, reason })?,
+            }
+            t += 1;
+        }
+        let dropped = io.telemetry.dropped();
+        if dropped != reported_dropped {
+            writer.append(now, &JournalRecord::Dropped { ring: RingId::Telemetry, total: dropped })?;
+            reported_dropped = dropped;
+        }
+        if now.saturating_sub(last_report) >= report_ns {
+            for summary in latency.summaries() {
+                writer.append(now, &summary)?;
+            }
+            last_report = now;
+        }
+        writer.poll(now)?;
+        let finished = stop.load(Ordering::Acquire)
+            || (io.records.is_producer_gone() && io.telemetry.is_producer_gone());
+        if finished && io.records.is_empty() && io.telemetry.is_empty() {
+            break;
+        }
+        if n == 0 && t == 0 {
+            std::thread::sleep(IDLE_SLEEP);
+        }
+    }
+    let now = clock();
+    let dropped = io.telemetry.dropped();
+    if dropped != reported_dropped {
+        writer.append(now, &JournalRecord::Dropped { ring: RingId::Telemetry, total: dropped })?;
+    }
+    for summary in latency.summaries() {
+        writer.append(now, &summary)?;
+    }
+    let records = writer.records();
+    writer.append(now, &JournalRecord::Closed { records })?;
+    writer.flush(now)?;
+    Ok(JournalSummary { records: writer.records(), telemetry_dropped: dropped, latency, sink: writer.into_sink() })
+}
+
+/// Spawns the journal thread (named `journal`). `clock` returns wall time in
+/// ns since the Unix epoch ([`wall_clock_ns`] live).
+///
+/// # Errors
+/// The OS refused to create the thread.
+pub fn spawn<S: JournalSink + Send + 'static>(
+    writer: JournalWriter<S>,
+    io: JournalThreadIo,
+    cfg: JournalConfig,
+    clock: impl FnMut() -> u64 + Send + 'static,
+    stop: std::sync::Arc<AtomicBool>,
+) -> std::io::Result<std::thread::JoinHandle<Result<JournalSummary<S>, JournalError>>> {
+    std::thread::Builder::new().name("journal".into()).spawn(move || run(writer, &io, &cfg, clock, &stop))
+}
+
+/// Wall-clock nanoseconds since the Unix epoch, for the journal clock in
+/// the live engine (library code never calls it by itself).
+#[must_use]
+pub fn wall_clock_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+}
