@@ -23,4 +23,5 @@ pub mod recording;
 pub mod ring;
 pub mod risk;
 pub mod side;
+pub mod signal;
 pub mod venue;

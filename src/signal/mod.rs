@@ -1,0 +1,134 @@
+//! Order-flow and microstructure signals, updated incrementally.
+//!
+//! Every signal family lives in its own file and updates in O(1) per event
+//! without allocating, on *exchange* timestamps so that a replay is
+//! deterministic. [`SignalSnapshot`] is the contract between the signals and
+//! the strategy: a small `Copy` struct holding the current value of every
+//! signal for one instrument. Signal math may use `f64`; prices in books
+//! and orders never do.
+
+use crate::side::Side;
+
+/// Market regime, from the regime classifier (with hysteresis).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Regime {
+    /// Not enough data yet.
+    #[default]
+    Unknown,
+    /// Mean-reverting, range-bound.
+    Ranging,
+    /// Directional.
+    Trending,
+    /// Volatility in its top percentile band: trade smaller or not at all.
+    HighVolatility,
+}
+
+/// The current value of every signal for one instrument.
+///
+/// Units are stated per field. Ratios are dimensionless; "bps" means basis
+/// points of the mid price. Fields are `0.0` (or `None`, or `false`) until
+/// their signal is warm, and `warm` says when all of them are.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct SignalSnapshot {
+    /// Exchange time of the last event folded in, ms.
+    pub ts_ms: i64,
+    /// Every signal has seen enough data to be meaningful.
+    pub warm: bool,
+
+    // Book shape (top of book and top K levels).
+    /// Mid price, in price units (not a mantissa).
+    pub mid: f64,
+    /// Microprice (size-weighted mid, Stoikov), price units.
+    pub microprice: f64,
+    /// Spread in ticks.
+    pub spread_ticks: f64,
+    /// Spread in bps of the mid.
+    pub spread_bps: f64,
+    /// Top-of-book imbalance (bid − ask) / (bid + ask) sizes, in [−1, 1].
+    pub tob_imbalance: f64,
+    /// Imbalance over the top K levels' sizes, in [−1, 1].
+    pub depth_imbalance: f64,
+
+    // Order flow imbalance (Cont, Kukanov & Stoikov 2014).
+    /// Best-level OFI summed over the window, normalised by average depth.
+    pub ofi: f64,
+    /// Multi-level OFI over the top K levels, summed over the window and
+    /// normalised by average depth.
+    pub ofi_multi: f64,
+
+    // Trade flow.
+    /// Signed taker volume over the window (buys positive), base units.
+    pub signed_volume: f64,
+    /// Cumulative volume delta since start, base units.
+    pub cvd: f64,
+    /// Share of taker-buy volume in the window, in [0, 1].
+    pub buy_share: f64,
+    /// Volume of the last window over the mean of the previous 20 windows.
+    pub volume_surge: f64,
+    /// |net taker flow| of the last window over its 20-window mean.
+    pub net_flow_surge: f64,
+
+    // VWAP and volume profile.
+    /// Rolling VWAP, price units.
+    pub vwap: f64,
+    /// (mid − VWAP) in bps.
+    pub vwap_dev_bps: f64,
+    /// (mid − VWAP) in units of its rolling standard deviation.
+    pub vwap_dev_sigma: f64,
+    /// Volume profile point of control, price units.
+    pub poc: f64,
+    /// Value area high (70% of volume), price units.
+    pub value_area_high: f64,
+    /// Value area low, price units.
+    pub value_area_low: f64,
+
+    // Volatility and kinematics of the mid.
+    /// EWMA realised volatility of mid returns, bps per √second.
+    pub volatility_bps: f64,
+    /// Mid velocity, bps per second.
+    pub velocity_bps_s: f64,
+    /// Mid acceleration, bps per second².
+    pub acceleration_bps_s2: f64,
+
+    // Ornstein–Uhlenbeck mean reversion of the mid.
+    /// Mean-reversion speed θ, per second.
+    pub ou_theta: f64,
+    /// Long-run mean μ, price units.
+    pub ou_mu: f64,
+    /// Diffusion σ, price units per √second.
+    pub ou_sigma: f64,
+    /// (mid − μ) / stationary σ.
+    pub ou_zscore: f64,
+    /// Expected drift direction towards μ: +1 up, −1 down, 0 none/unknown.
+    pub ou_drift: i8,
+
+    // Funding.
+    /// Current funding rate (e.g. 0.0001 = 1 bp per interval).
+    pub funding_rate: f64,
+    /// Time to the next funding, ms.
+    pub ms_to_funding: i64,
+    /// Funding pressure in [−1, 1]: positive when funding favours longs
+    /// (negative rate: shorts pay), stronger close to the funding time.
+    pub funding_bias: f64,
+
+    // Liquidations.
+    /// Liquidated notional of long positions in the window, quote units.
+    pub liq_long_notional: f64,
+    /// Liquidated notional of short positions in the window, quote units.
+    pub liq_short_notional: f64,
+    /// Change of total liquidated notional per window (acceleration).
+    pub liq_acceleration: f64,
+    /// A liquidation cascade is under way, and which side is being
+    /// liquidated (`Buy` = longs forced to sell, pushing price down).
+    pub cascade: Option<Side>,
+
+    // Regime and momentum.
+    /// Current regime.
+    pub regime: Regime,
+    /// Mid return over the short horizon (e.g. 1 min), bps.
+    pub momentum_short_bps: f64,
+    /// Mid return over the long horizon (e.g. 5 min), bps.
+    pub momentum_long_bps: f64,
+    /// Both horizons agree: `Some(Buy)` up, `Some(Sell)` down.
+    pub momentum_aligned: Option<Side>,
+}
