@@ -322,15 +322,27 @@ pub(crate) fn decimal_field(val: Val<'_>, scale: u8, allow_negative: bool, name:
 /// The price levels of a depth frame, read lazily from the frame.
 #[derive(Clone, Copy)]
 pub struct Levels<'a> {
-    arr: Container<'a>,
-    cursor: PairCursor,
+    source: LevelSource<'a>,
     price_scale: u8,
     qty_scale: u8,
 }
 
+/// Where the levels are read from.
+#[derive(Clone, Copy)]
+enum LevelSource<'a> {
+    /// An array value of the generic reader or the simd-json tape.
+    Array { arr: Container<'a>, cursor: PairCursor },
+    /// A list a venue template validated and indexed
+    /// ([`crate::json::levels`]): four quote positions per level.
+    Indexed { doc: &'a [u8], quotes: &'a [u32] },
+}
+
 impl std::fmt::Debug for Levels<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Levels({:?})", self.arr)
+        match self.source {
+            LevelSource::Array { arr, .. } => write!(f, "Levels({arr:?})"),
+            LevelSource::Indexed { quotes, .. } => write!(f, "Levels(indexed, {} left)", quotes.len() / 4),
+        }
     }
 }
 
@@ -338,7 +350,14 @@ impl<'a> Levels<'a> {
     /// Levels of an array already known to be an array.
     #[inline]
     pub(crate) fn from_container(arr: Container<'a>, price_scale: u8, qty_scale: u8) -> Self {
-        Self { arr, cursor: arr.pair_cursor(), price_scale, qty_scale }
+        Self { source: LevelSource::Array { arr, cursor: arr.pair_cursor() }, price_scale, qty_scale }
+    }
+
+    /// Levels indexed by a template: `quotes` holds four quote positions
+    /// per level into `doc`.
+    #[inline]
+    pub(crate) fn from_index(doc: &'a [u8], quotes: &'a [u32], price_scale: u8, qty_scale: u8) -> Self {
+        Self { source: LevelSource::Indexed { doc, quotes }, price_scale, qty_scale }
     }
 
     /// Levels of an array value at the given scales.
@@ -347,7 +366,7 @@ impl<'a> Levels<'a> {
     /// [`DecodeError::WrongType`] when `val` is not an array.
     pub(crate) fn new(val: Val<'a>, price_scale: u8, qty_scale: u8, name: &'static str) -> Result<Self, DecodeError> {
         let arr = val.as_arr().ok_or(DecodeError::WrongType(name))?;
-        Ok(Self { arr, cursor: arr.pair_cursor(), price_scale, qty_scale })
+        Ok(Self::from_container(arr, price_scale, qty_scale))
     }
 }
 
@@ -356,10 +375,22 @@ impl Iterator for Levels<'_> {
 
     #[inline]
     fn next(&mut self) -> Option<Self::Item> {
-        if let Some((price, qty)) = self.arr.next_decimal_pair(&mut self.cursor, self.price_scale, self.qty_scale) {
+        let (arr, cursor) = match &mut self.source {
+            LevelSource::Indexed { doc, quotes } => {
+                let (&[q0, q1, q2, q3], rest) = quotes.split_first_chunk::<4>()?;
+                *quotes = rest;
+                let price = crate::fixed::parse_decimal_between(doc, q0 as usize + 1, q1 as usize, self.price_scale)
+                    .map_err(|e| DecodeError::BadDecimal("level price", e));
+                let qty = crate::fixed::parse_decimal_between(doc, q2 as usize + 1, q3 as usize, self.qty_scale)
+                    .map_err(|e| DecodeError::BadDecimal("level qty", e));
+                return Some(price.and_then(|p| qty.map(|q| (Price(p), Qty(q)))));
+            }
+            LevelSource::Array { arr, cursor } => (*arr, cursor),
+        };
+        if let Some((price, qty)) = arr.next_decimal_pair(cursor, self.price_scale, self.qty_scale) {
             return Some(Ok((Price(price), Qty(qty))));
         }
-        match self.arr.next_string_pair(&mut self.cursor) {
+        match arr.next_string_pair(cursor) {
             PairStep::End => None,
             PairStep::Pair(px, qty) => Some(
                 crate::fixed::parse_decimal(px, self.price_scale, false)

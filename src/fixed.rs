@@ -218,6 +218,42 @@ pub fn parse_unsigned_prefix_swar(text: &[u8], pos: usize, scale: u8) -> Option<
     Some((value as i64, end))
 }
 
+/// Parses the decimal `doc[from..to]` (bounds already known, e.g. from a
+/// structural index), exactly as [`parse_decimal`] would (unsigned).
+///
+/// Fast path for texts of at most eight bytes with eight readable bytes at
+/// `from`: find the point with one word compare, close the gap it leaves
+/// with a shift, and convert all the digits in one SWAR step
+/// ([`swar_digits`]). No search for the end, so consecutive calls do not
+/// wait on each other. Anything else goes to the general parser.
+///
+/// # Errors
+/// As [`parse_decimal`].
+#[inline(always)]
+pub fn parse_decimal_between(doc: &[u8], from: usize, to: usize, scale: u8) -> Result<i64, FixedError> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let len = to.wrapping_sub(from);
+    if let (true, Some(w)) = ((1..=8).contains(&len) && scale <= 10, word_at(doc, from)) {
+        // Lowest '.' byte (exact for the lowest match).
+        let t = w ^ (ONES * u64::from(b'.'));
+        let dots = t.wrapping_sub(ONES) & !t & HIGHS;
+        let point = (dots.trailing_zeros() / 8) as usize;
+        let (digits, frac, packed) = if point >= len {
+            (len, 0, w)
+        } else {
+            let low = (1u64 << (8 * point)) - 1;
+            (len - 1, len - 1 - point, (w & low) | ((w >> 8) & !low))
+        };
+        let well_formed = digits >= 1 && (point >= len || (point >= 1 && frac >= 1));
+        if well_formed && frac <= usize::from(scale) && leading_digits(packed) >= digits {
+            let value = swar_digits(packed, digits) * pow10(scale - frac as u8) as u64;
+            return Ok(value as i64);
+        }
+    }
+    parse_decimal(doc.get(from..to).unwrap_or_default(), scale, false)
+}
+
 fn parse_decimal_checked(text: &[u8], scale: u8, allow_negative: bool) -> Result<i64, FixedError> {
     if scale > MAX_SCALE {
         return Err(FixedError::BadScale);
@@ -687,6 +723,17 @@ mod tests {
     }
 
     #[test]
+    fn between_parses_exchange_text() {
+        let doc = br#"["61800.20","0.014"],["7","20.004"],["100000.10","1"]]"#;
+        assert_eq!(parse_decimal_between(doc, 2, 10, 2), Ok(6_180_020));
+        assert_eq!(parse_decimal_between(doc, 13, 18, 3), Ok(14));
+        assert_eq!(parse_decimal_between(doc, 23, 24, 2), Ok(700));
+        assert_eq!(parse_decimal_between(doc, 27, 33, 3), Ok(20_004));
+        assert_eq!(parse_decimal_between(doc, 38, 47, 2), Ok(10_000_010));
+        assert_eq!(parse_decimal_between(doc, 2, 10, 1), Err(FixedError::TooManyDecimals));
+    }
+
+    #[test]
     fn trimmed_parse_for_metadata() {
         assert_eq!(parse_decimal_trimmed(b"0.10000000", 2, false), Ok(10));
         assert_eq!(parse_decimal_trimmed(b"100", 2, false), Ok(10_000));
@@ -759,6 +806,18 @@ mod tests {
             pos in 0usize..4,
         ) {
             prop_assert_eq!(parse_unsigned_prefix_swar(&bytes, pos, scale), parse_unsigned_prefix(&bytes, pos, scale));
+        }
+
+        #[test]
+        fn between_agrees_with_parse_decimal(
+            bytes in proptest::collection::vec(prop_oneof![Just(b'0'), Just(b'4'), Just(b'9'), Just(b'.'), Just(b'"'), Just(b'-'), Just(b'a')], 0..20),
+            scale in 0u8..=18,
+            from in 0usize..4,
+            len in 0usize..12,
+        ) {
+            let to = (from + len).min(bytes.len());
+            let from = from.min(to);
+            prop_assert_eq!(parse_decimal_between(&bytes, from, to, scale), parse_decimal(&bytes[from..to], scale, false));
         }
 
         #[test]

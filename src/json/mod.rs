@@ -15,6 +15,7 @@
 //! counts how often the fallback ran.
 
 pub mod compact;
+pub mod levels;
 pub mod template;
 
 use simd_json::{Buffers, Node, StaticNode, Tape};
@@ -401,6 +402,7 @@ pub enum BackendChoice {
 /// seen, never afterwards.
 pub struct JsonScratch {
     index: CompactIndex,
+    levels: levels::LevelIndex,
     buffers: Buffers,
     tape: Tape<'static>,
     compact_frames: u64,
@@ -419,6 +421,7 @@ impl JsonScratch {
     pub fn new(max_frame: usize) -> Self {
         Self {
             index: CompactIndex::default(),
+            levels: levels::LevelIndex::new(),
             buffers: Buffers::new(max_frame),
             tape: Tape(Vec::with_capacity(max_frame / 4)),
             compact_frames: 0,
@@ -431,6 +434,12 @@ impl JsonScratch {
     #[must_use]
     pub fn backend_counts(&self) -> (u64, u64) {
         (self.compact_frames, self.tape_frames)
+    }
+
+    /// The level index the venue templates fill.
+    #[inline]
+    pub fn level_index(&mut self) -> &mut levels::LevelIndex {
+        &mut self.levels
     }
 
     /// Parses `frame` and hands its root value to `f`.

@@ -153,6 +153,15 @@ impl<'a> Cursor<'a> {
         Some(Container::Compact { doc: self.doc, idx: &EMPTY_INDEX, start: start as u32, end: self.pos as u32 })
     }
 
+    /// A level list validated and indexed into `index`
+    /// ([`super::levels`]); returns the index range of its quote positions.
+    #[inline]
+    pub fn indexed_levels(&mut self, index: &mut super::levels::LevelIndex) -> Option<(usize, usize)> {
+        let from = index.mark();
+        self.pos = index.index_list(self.doc, self.pos)?;
+        Some((from, index.mark()))
+    }
+
     /// Skips any compact value (validating it), for fields a template does
     /// not use.
     #[inline]

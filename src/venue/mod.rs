@@ -138,9 +138,10 @@ impl Decoder {
         f: impl for<'x> FnOnce(Result<MarketEvent<'x>, DecodeError>, Backend) -> R,
     ) -> R {
         if choice == BackendChoice::Auto {
+            let index = scratch.level_index();
             let fast = match self {
-                Decoder::Binance(d) => binance::fast::decode(frame, d.symbols()),
-                Decoder::Bybit(d) => bybit::fast::decode(frame, d.symbols()),
+                Decoder::Binance(d) => binance::fast::decode(frame, d.symbols(), index),
+                Decoder::Bybit(d) => bybit::fast::decode(frame, d.symbols(), index),
             };
             if let Some(event) = fast {
                 return f(Ok(event), Backend::Template);

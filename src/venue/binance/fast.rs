@@ -15,6 +15,7 @@
 use crate::event::{BookTicker, DepthUpdate, Levels, MarketEvent, Trade, TradeSource, Trades};
 use crate::fixed::{parse_decimal, Price, Qty};
 use crate::instrument::{SymbolEntry, SymbolTable};
+use crate::json::levels::LevelIndex;
 use crate::json::template::Cursor;
 use crate::side::Side;
 
@@ -35,7 +36,8 @@ fn qty(c: &mut Cursor<'_>, sym: &SymbolEntry) -> Option<Qty> {
 
 /// Decodes `frame` if it has one of the template layouts.
 #[inline]
-pub fn decode<'a>(frame: &'a [u8], symbols: &SymbolTable) -> Option<MarketEvent<'a>> {
+pub fn decode<'a>(frame: &'a [u8], symbols: &SymbolTable, index: &'a mut LevelIndex) -> Option<MarketEvent<'a>> {
+    index.clear();
     let mut c = Cursor::new(frame);
     let enveloped = c.try_lit(b"{\"stream\":");
     if enveloped {
@@ -58,9 +60,10 @@ pub fn decode<'a>(frame: &'a [u8], symbols: &SymbolTable) -> Option<MarketEvent<
             c.lit(b",\"pu\":")?;
             let prev_last_id = c.uint()?;
             c.lit(b",\"b\":")?;
-            let bids = c.string_pairs()?;
+            let (b0, b1) = c.indexed_levels(index)?;
             c.lit(b",\"a\":")?;
-            let asks = c.string_pairs()?;
+            let (a0, a1) = c.indexed_levels(index)?;
+            let index: &'a LevelIndex = index;
             MarketEvent::Depth(DepthUpdate {
                 inst: sym.id,
                 event_ms,
@@ -69,8 +72,8 @@ pub fn decode<'a>(frame: &'a [u8], symbols: &SymbolTable) -> Option<MarketEvent<
                 last_id,
                 prev_last_id,
                 seq: 0,
-                bids: Levels::from_container(bids, sym.price_scale, sym.qty_scale),
-                asks: Levels::from_container(asks, sym.price_scale, sym.qty_scale),
+                bids: Levels::from_index(frame, index.range(b0, b1), sym.price_scale, sym.qty_scale),
+                asks: Levels::from_index(frame, index.range(a0, a1), sym.price_scale, sym.qty_scale),
             })
         }
         b'b' => {

@@ -13,15 +13,17 @@
 use crate::event::{DepthSnapshot, DepthUpdate, Levels, MarketEvent, Ticker};
 use crate::fixed::{parse_decimal, Price, Qty, Rate, RefPrice, E8};
 use crate::instrument::SymbolTable;
+use crate::json::levels::LevelIndex;
 use crate::json::template::Cursor;
 
 /// Decodes `frame` if it has one of the template layouts.
 #[inline]
-pub fn decode<'a>(frame: &'a [u8], symbols: &SymbolTable) -> Option<MarketEvent<'a>> {
+pub fn decode<'a>(frame: &'a [u8], symbols: &SymbolTable, index: &'a mut LevelIndex) -> Option<MarketEvent<'a>> {
+    index.clear();
     let mut c = Cursor::new(frame);
     c.lit(b"{\"topic\":\"")?;
     match c.peek()? {
-        b'o' => book(c, symbols),
+        b'o' => book(c, symbols, index),
         b't' => ticker(c, symbols),
         _ => None,
     }
@@ -39,7 +41,7 @@ fn kind(c: &mut Cursor<'_>) -> Option<bool> {
 }
 
 #[inline]
-fn book<'a>(mut c: Cursor<'a>, symbols: &SymbolTable) -> Option<MarketEvent<'a>> {
+fn book<'a>(mut c: Cursor<'a>, symbols: &SymbolTable, index: &'a mut LevelIndex) -> Option<MarketEvent<'a>> {
     c.lit(b"orderbook.")?;
     // Depth digits, a dot, then the symbol up to the closing quote.
     c.skip_digits();
@@ -55,9 +57,9 @@ fn book<'a>(mut c: Cursor<'a>, symbols: &SymbolTable) -> Option<MarketEvent<'a>>
         return None;
     }
     c.lit(b",\"b\":")?;
-    let bids = c.string_pairs()?;
+    let (b0, b1) = c.indexed_levels(index)?;
     c.lit(b",\"a\":")?;
-    let asks = c.string_pairs()?;
+    let (a0, a1) = c.indexed_levels(index)?;
     c.lit(b",\"u\":")?;
     let u = c.uint()?;
     c.lit(b",\"seq\":")?;
@@ -68,8 +70,9 @@ fn book<'a>(mut c: Cursor<'a>, symbols: &SymbolTable) -> Option<MarketEvent<'a>>
     if !c.at_end() {
         return None;
     }
-    let bids = Levels::from_container(bids, sym.price_scale, sym.qty_scale);
-    let asks = Levels::from_container(asks, sym.price_scale, sym.qty_scale);
+    let index: &'a LevelIndex = index;
+    let bids = Levels::from_index(c.doc(), index.range(b0, b1), sym.price_scale, sym.qty_scale);
+    let asks = Levels::from_index(c.doc(), index.range(a0, a1), sym.price_scale, sym.qty_scale);
     Some(if is_snapshot {
         MarketEvent::Snapshot(DepthSnapshot { inst: sym.id, last_id: u, seq, event_ms: ts, transact_ms: cts, bids, asks })
     } else {
