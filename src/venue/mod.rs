@@ -11,6 +11,13 @@
 use std::fmt;
 use std::str::FromStr;
 
+/// Binance USDⓈ-M protocol code.
+pub mod binance;
+/// Bybit v5 linear protocol code.
+pub mod bybit;
+pub mod credentials;
+pub mod signed_request;
+pub mod wire_writer;
 
 /// A trading venue (exchange and product line).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Deserialize, serde::Serialize)]
