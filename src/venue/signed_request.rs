@@ -10,7 +10,17 @@
 use std::fmt;
 
 use crate::order::prepare::OrderCheckError;
+use crate::order::OrderRequest;
 use crate::venue::wire_writer::BufferTooSmall;
+
+/// A signed order as sent: the order after rounding, and the request.
+#[derive(Debug, Clone, Copy)]
+pub struct SignedOrder<T> {
+    /// The order exactly as encoded (rounded price and quantity).
+    pub order: OrderRequest,
+    /// The request: a [`RestRequest`] or WebSocket text.
+    pub request: T,
+}
 
 /// HTTP method of a REST request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

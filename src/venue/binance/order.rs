@@ -41,7 +41,7 @@ use crate::order::ids::RequestTag;
 use crate::order::prepare::prepare;
 use crate::order::{ClientOrderId, OrderKind, OrderRequest, TimeInForce};
 use crate::venue::credentials::{Credentials, SigningState};
-use crate::venue::signed_request::{EncodeError, Header, HttpMethod, RecvWindow, RestRequest};
+use crate::venue::signed_request::{EncodeError, Header, HttpMethod, RecvWindow, RestRequest, SignedOrder};
 use crate::venue::wire_writer::{U64Text, WireWriter};
 use crate::venue::Venue;
 
@@ -76,15 +76,6 @@ pub enum BinanceKeyKind {
     Hmac,
     /// Ed25519 private key with WebSocket `session.logon` (not implemented).
     Ed25519,
-}
-
-/// A signed order as sent: the order after rounding, and the request.
-#[derive(Debug, Clone, Copy)]
-pub struct SignedOrder<T> {
-    /// The order exactly as encoded (rounded price and quantity).
-    pub order: OrderRequest,
-    /// The request: a [`RestRequest`] or WebSocket text.
-    pub request: T,
 }
 
 /// Encodes and signs Binance USDⓈ-M order requests.
