@@ -13,4 +13,5 @@ pub mod fixed;
 pub mod instrument;
 pub mod order;
 pub mod side;
+pub mod sign_command;
 pub mod venue;

@@ -35,6 +35,13 @@ pub enum HttpMethod {
     Delete,
 }
 
+impl From<OrderCheckError> for EncodeError {
+    fn from(e: OrderCheckError) -> Self {
+        // Not a `source`: the message already includes the check's text.
+        EncodeError::Check(e)
+    }
+}
+
 impl HttpMethod {
     /// The method token.
     #[must_use]
@@ -154,7 +161,7 @@ impl RecvWindow {
 pub enum EncodeError {
     /// The order failed a pre-signing check; nothing was signed.
     #[error("order refused before signing: {0}")]
-    Check(#[from] OrderCheckError),
+    Check(OrderCheckError),
     /// The caller's buffer is too small.
     #[error(transparent)]
     Buffer(#[from] BufferTooSmall),
