@@ -78,7 +78,7 @@ impl<'a> WireWriter<'a> {
         let end = self.len + bytes.len();
         match self.buf.get_mut(self.len..end) {
             Some(dst) => {
-                dst.copy_from_slice(bytes);
+                copy_short(dst, bytes);
                 self.len = end;
                 Ok(())
             }
@@ -113,6 +113,32 @@ impl<'a> WireWriter<'a> {
     #[inline]
     pub fn decimal(&mut self, mantissa: i64, scale: u8) -> Result<(), BufferTooSmall> {
         self.bytes(DecimalText::new(mantissa, scale).as_bytes())
+    }
+}
+
+/// Copies `src` into `dst` (same length). Request text is made of many
+/// short pieces; for up to 16 bytes two overlapping word copies replace a
+/// call into `memcpy`, which measurably dominated the encoders' profile.
+#[inline(always)]
+pub fn copy_short(dst: &mut [u8], src: &[u8]) {
+    let n = src.len();
+    debug_assert_eq!(dst.len(), n);
+    if n > 16 || dst.len() != n {
+        dst.copy_from_slice(src);
+    } else if n >= 8 {
+        let head = u64::from_ne_bytes(src[..8].try_into().unwrap_or([0; 8]));
+        let tail = u64::from_ne_bytes(src[n - 8..].try_into().unwrap_or([0; 8]));
+        dst[n - 8..].copy_from_slice(&tail.to_ne_bytes());
+        dst[..8].copy_from_slice(&head.to_ne_bytes());
+    } else if n >= 4 {
+        let head = u32::from_ne_bytes(src[..4].try_into().unwrap_or([0; 4]));
+        let tail = u32::from_ne_bytes(src[n - 4..].try_into().unwrap_or([0; 4]));
+        dst[n - 4..].copy_from_slice(&tail.to_ne_bytes());
+        dst[..4].copy_from_slice(&head.to_ne_bytes());
+    } else {
+        for (d, s) in dst.iter_mut().zip(src) {
+            *d = *s;
+        }
     }
 }
 
@@ -167,6 +193,16 @@ mod tests {
         w.bytes(b"ab").unwrap();
         assert!(w.bytes(b"cde").is_err());
         assert_eq!(w.written(), b"ab", "a refused write leaves no partial bytes");
+    }
+
+    #[test]
+    fn short_copies_are_exact_for_every_length() {
+        let src: Vec<u8> = (1..=40).collect();
+        for n in 0..=40 {
+            let mut dst = vec![0u8; n];
+            copy_short(&mut dst, &src[..n]);
+            assert_eq!(dst, &src[..n], "length {n}");
+        }
     }
 
     #[test]

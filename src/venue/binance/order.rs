@@ -26,8 +26,8 @@
 //!   before `&signature=`.
 //! - WebSocket parameters are written in ascending name order and the MAC
 //!   covers `name=value` pairs joined by `&` in that order, with the same
-//!   value text that appears in the JSON. The signature is streamed while
-//!   the JSON is written, so no second copy of the payload is built.
+//!   value text that appears in the JSON (collected in a small stack buffer
+//!   while the JSON is written, then signed in one update).
 //! - No heap allocation: everything is written into the caller's buffer.
 //! - One-way position mode is assumed (`positionSide` is not sent; Binance
 //!   refuses `reduceOnly` in hedge mode).
@@ -40,7 +40,7 @@ use crate::instrument::{Instrument, Symbol};
 use crate::order::ids::RequestTag;
 use crate::order::prepare::prepare;
 use crate::order::{ClientOrderId, OrderKind, OrderRequest, TimeInForce};
-use crate::venue::credentials::{Credentials, SigningState};
+use crate::venue::credentials::Credentials;
 use crate::venue::signed_request::{EncodeError, Header, HttpMethod, RecvWindow, RestRequest, SignedOrder};
 use crate::venue::wire_writer::{U64Text, WireWriter};
 use crate::venue::Venue;
@@ -104,28 +104,43 @@ impl Query<'_, '_> {
     }
 }
 
-/// Writes sorted WebSocket API params as JSON while streaming `name=value`
-/// pairs into the MAC.
+/// Largest signing payload of a WebSocket request: an API key of at most
+/// 128 bytes plus at most 11 short parameters fits well within this.
+const WS_PAYLOAD_CAPACITY: usize = 640;
+
+/// Writes sorted WebSocket API params as JSON and, alongside, the
+/// `name=value&…` signing payload into a small stack buffer that is
+/// signed with one MAC update (many tiny updates cost more than the copy).
 struct WsParams<'w, 'b> {
     w: &'w mut WireWriter<'b>,
-    mac: SigningState,
-    first: bool,
+    payload: [u8; WS_PAYLOAD_CAPACITY],
+    payload_len: usize,
     #[cfg(debug_assertions)]
     last: &'static [u8],
 }
 
 impl WsParams<'_, '_> {
+    fn payload_push(&mut self, bytes: &[u8]) -> Result<(), EncodeError> {
+        let end = self.payload_len + bytes.len();
+        let dst = self
+            .payload
+            .get_mut(self.payload_len..end)
+            .ok_or(EncodeError::Buffer(crate::venue::wire_writer::BufferTooSmall { capacity: WS_PAYLOAD_CAPACITY }))?;
+        crate::venue::wire_writer::copy_short(dst, bytes);
+        self.payload_len = end;
+        Ok(())
+    }
+
     fn param(&mut self, name: &'static [u8], value: &[u8], quoted: bool) -> Result<(), EncodeError> {
         #[cfg(debug_assertions)]
         {
             debug_assert!(name > self.last, "WS params must be written in ascending name order");
             self.last = name;
         }
-        if !self.first {
+        if self.payload_len > 0 {
             self.w.byte(b',')?;
-            self.mac.update(b"&");
+            self.payload_push(b"&")?;
         }
-        self.first = false;
         self.w.byte(b'"')?;
         self.w.bytes(name)?;
         self.w.bytes(if quoted { b"\":\"" } else { b"\":" })?;
@@ -133,14 +148,14 @@ impl WsParams<'_, '_> {
         if quoted {
             self.w.byte(b'"')?;
         }
-        self.mac.update(name);
-        self.mac.update(b"=");
-        self.mac.update(value);
+        self.payload_push(name)?;
+        self.payload_push(b"=")?;
+        self.payload_push(value)?;
         Ok(())
     }
 
-    fn finish(self) -> Result<(), EncodeError> {
-        let sig = self.mac.finish();
+    fn finish(self, creds: &Credentials) -> Result<(), EncodeError> {
+        let sig = creds.secret.sign(&[&self.payload[..self.payload_len]]);
         self.w.bytes(b",\"signature\":\"")?;
         self.w.bytes(sig.as_bytes())?;
         self.w.bytes(b"\"}}")?;
@@ -275,8 +290,8 @@ impl BinanceOrderEncoder {
         w.bytes(b"\",\"params\":{")?;
         let mut p = WsParams {
             w,
-            mac: self.creds.secret.start(),
-            first: true,
+            payload: [0; WS_PAYLOAD_CAPACITY],
+            payload_len: 0,
             #[cfg(debug_assertions)]
             last: b"",
         };
@@ -319,7 +334,7 @@ impl BinanceOrderEncoder {
         }
         p.param(b"timestamp", U64Text::new(ts_ms).as_bytes(), false)?;
         p.param(b"type", kind_text(o.kind), true)?;
-        p.finish()?;
+        p.finish(&self.creds)?;
         let (buf, len) = w.finish();
         Ok(SignedOrder { order: o, request: &buf[..len] })
     }
@@ -342,7 +357,7 @@ impl BinanceOrderEncoder {
         p.param(b"recvWindow", U64Text::new(u64::from(self.recv_window.ms())).as_bytes(), false)?;
         p.param(b"symbol", symbol.as_bytes(), true)?;
         p.param(b"timestamp", U64Text::new(ts_ms).as_bytes(), false)?;
-        p.finish()?;
+        p.finish(&self.creds)?;
         let (buf, len) = w.finish();
         Ok(&buf[..len])
     }
@@ -377,7 +392,7 @@ impl BinanceOrderEncoder {
         p.param(b"side", o.side.upper().as_bytes(), true)?;
         p.param(b"symbol", o.symbol.as_bytes(), true)?;
         p.param(b"timestamp", U64Text::new(ts_ms).as_bytes(), false)?;
-        p.finish()?;
+        p.finish(&self.creds)?;
         let (buf, len) = w.finish();
         Ok(SignedOrder { order: o, request: &buf[..len] })
     }
