@@ -16,6 +16,8 @@ pub mod binance;
 /// Bybit v5 linear protocol code.
 pub mod bybit;
 pub mod credentials;
+pub mod json_tape;
+pub mod rate_limit;
 pub mod signed_request;
 pub mod wire_writer;
 
