@@ -17,6 +17,7 @@ pub mod binance;
 pub mod bybit;
 pub mod credentials;
 pub mod json_tape;
+pub mod private_event;
 pub mod rate_limit;
 pub mod signed_request;
 pub mod wire_writer;
