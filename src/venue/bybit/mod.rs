@@ -1,1 +1,2 @@
 pub mod order;
+pub mod private;
