@@ -6,6 +6,7 @@
 
 pub mod ids;
 pub mod prepare;
+pub mod state;
 
 use crate::fixed::{Notional, Price, Qty, RefPrice, SignedQty};
 use crate::instrument::Symbol;
