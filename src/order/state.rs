@@ -28,6 +28,10 @@
 //!   running out is a typed [`StateError`], never a reallocation.
 //! - Terminal orders stay in the table (so late duplicates still dedupe)
 //!   until the caller retires them with [`OrderTable::retire_terminal`].
+//! - Lookup is open addressing from `client_id % capacity` (client ids are
+//!   a sequence, so they spread evenly); retired slots are tombstones that
+//!   new orders reuse. Size the table at about twice the orders alive at
+//!   once so probes stay short.
 
 use crate::fixed::{Qty, SignedQty};
 use crate::instrument::Symbol;
