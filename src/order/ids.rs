@@ -196,6 +196,8 @@ mod tests {
         assert!(ClientOrderId(u64::MAX).render().as_bytes().len() <= 36);
         let tag = RequestTag { op: RequestOp::Cancel, client_id: ClientOrderId(42), attempt: 1 };
         assert_eq!(tag.render().as_str(), "c-42-1");
+        assert_eq!(super::super::VenueOrderId::from_u64(8_886_774).as_bytes(), b"8886774");
+        assert_eq!(super::super::VenueOrderId::from_u64(0).as_bytes(), b"0");
         let max = RequestTag { op: RequestOp::Place, client_id: ClientOrderId(u64::MAX), attempt: 255 };
         assert!(max.render().as_bytes().len() <= 36);
     }

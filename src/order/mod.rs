@@ -168,19 +168,8 @@ impl VenueOrderId {
     /// An id from an integer (Binance `orderId`).
     #[must_use]
     pub fn from_u64(id: u64) -> Self {
-        let mut digits = [0u8; 20];
-        let mut n = id;
-        let mut start = digits.len();
-        loop {
-            start -= 1;
-            digits[start] = b'0' + (n % 10) as u8;
-            n /= 10;
-            if n == 0 {
-                break;
-            }
-        }
         // 20 digits always fit in 40 bytes.
-        Self::new(&digits[start..]).unwrap_or(Self { bytes: [0; 40], len: 0 })
+        Self::new(crate::venue::wire_writer::U64Text::new(id).as_bytes()).unwrap_or(Self { bytes: [0; 40], len: 0 })
     }
 
     /// The id's bytes.

@@ -153,3 +153,9 @@ pub const EMPTY_EVENT: PrivateEvent = PrivateEvent::Session(SessionEvent::Authen
 pub fn symbol_of(text: &str, field: &'static str) -> Result<Symbol, PrivateParseError> {
     Symbol::new(text.as_bytes()).map_err(|_| PrivateParseError::Field(FieldError::BadValue(field)))
 }
+
+/// A venue error code as `i32`, saturating (codes are small in practice).
+#[must_use]
+pub fn clamp_code(code: i64) -> i32 {
+    i32::try_from(code).unwrap_or(if code < 0 { i32::MIN } else { i32::MAX })
+}

@@ -39,7 +39,7 @@ use crate::order::{
 };
 use crate::side::Side;
 use crate::venue::json_tape::{FieldError, JsonObject, TapeReader};
-use crate::venue::private_event::{symbol_of, EventSink, ForeignActivity, PrivateEvent, PrivateParseError, SessionEvent};
+use crate::venue::private_event::{clamp_code, symbol_of, EventSink, ForeignActivity, PrivateEvent, PrivateParseError, SessionEvent};
 use crate::venue::rate_limit::ObservedUsage;
 use crate::venue::Venue;
 
@@ -73,10 +73,6 @@ fn side_of(text: &str, field: &'static str) -> Result<Side, FieldError> {
         "SELL" => Ok(Side::Sell),
         _ => Err(FieldError::BadValue(field)),
     }
-}
-
-fn code_i32(code: i64) -> i32 {
-    i32::try_from(code).unwrap_or(if code < 0 { i32::MIN } else { i32::MAX })
 }
 
 /// Parses Binance private messages with one reused tape.
@@ -239,7 +235,7 @@ fn on_success(tag: RequestTag, result: JsonObject<'_, '_>, instruments: &Instrum
 
 fn on_error(tag: RequestTag, code: i64, http_status: u16, sink: &mut EventSink<'_>) -> Result<(), PrivateParseError> {
     let reason = reject_reason(code, http_status);
-    let venue_code = code_i32(code);
+    let venue_code = clamp_code(code);
     let client_id = tag.client_id;
     let action = |action| OrderEvent::ActionRejected { client_id, action, reason, venue_code, ts_ms: 0 };
     match tag.op {
@@ -286,19 +282,7 @@ fn order_trade_update(o: JsonObject<'_, '_>, instruments: &InstrumentTable, sink
                     (Notional(fee), if quote { FeeKind::Quote } else { FeeKind::OtherAsset })
                 }
             };
-            OrderEvent::Filled(Fill {
-                client_id,
-                venue: Venue::BinanceUsdm,
-                symbol,
-                side,
-                trade_id: TradeId(u128::from(o.req_u64("t")?)),
-                price: Price(o.req_decimal("L", inst.price_scale, false)?),
-                qty: Qty(o.req_decimal("l", inst.qty_scale, false)?),
-                fee,
-                fee_kind,
-                is_maker: o.req_bool("m")?,
-                ts_ms,
-            })
+            OrderEvent::Filled(binance_fill(o, inst, client_id, side, ts_ms, fee, fee_kind)?)
         }
         "CANCELED" => OrderEvent::Cancelled { client_id, ts_ms },
         "EXPIRED" => OrderEvent::Expired { client_id, ts_ms },
@@ -335,19 +319,33 @@ fn trade_lite(o: JsonObject<'_, '_>, instruments: &InstrumentTable, sink: &mut E
     let Some(client_id) = ours else {
         return sink.push(PrivateEvent::Foreign(ForeignActivity { venue: Venue::BinanceUsdm, symbol, side, filled_qty: qty, liquidation: false, ts_ms }));
     };
-    sink.order(OrderEvent::Filled(Fill {
+    sink.order(OrderEvent::Filled(binance_fill(o, inst, client_id, side, ts_ms, Notional::ZERO, FeeKind::NotReported)?))
+}
+
+/// A fill from the fields `ORDER_TRADE_UPDATE.o` and `TRADE_LITE` share:
+/// `s`, `t` (trade id), `L` (price), `l` (quantity), `m` (maker).
+fn binance_fill(
+    o: JsonObject<'_, '_>,
+    inst: &Instrument,
+    client_id: ClientOrderId,
+    side: Side,
+    ts_ms: i64,
+    fee: Notional,
+    fee_kind: FeeKind,
+) -> Result<Fill, PrivateParseError> {
+    Ok(Fill {
         client_id,
         venue: Venue::BinanceUsdm,
-        symbol,
+        symbol: inst.symbol,
         side,
         trade_id: TradeId(u128::from(o.req_u64("t")?)),
         price: Price(o.req_decimal("L", inst.price_scale, false)?),
-        qty,
-        fee: Notional::ZERO,
-        fee_kind: FeeKind::NotReported,
+        qty: Qty(o.req_decimal("l", inst.qty_scale, false)?),
+        fee,
+        fee_kind,
         is_maker: o.req_bool("m")?,
         ts_ms,
-    }))
+    })
 }
 
 fn account_update(obj: JsonObject<'_, '_>, instruments: &InstrumentTable, sink: &mut EventSink<'_>) -> Result<(), PrivateParseError> {

@@ -38,7 +38,7 @@ use crate::order::ids::{RequestOp, RequestTag};
 use crate::order::{ClientOrderId, FeeKind, Fill, OrderAction, OrderEvent, PositionUpdate, RejectReason, TradeId, VenueOrderId};
 use crate::side::Side;
 use crate::venue::json_tape::{FieldError, JsonObject, TapeReader};
-use crate::venue::private_event::{symbol_of, EventSink, ForeignActivity, PrivateEvent, PrivateParseError, SessionEvent};
+use crate::venue::private_event::{clamp_code, symbol_of, EventSink, ForeignActivity, PrivateEvent, PrivateParseError, SessionEvent};
 use crate::venue::rate_limit::ObservedUsage;
 use crate::venue::Venue;
 
@@ -78,10 +78,6 @@ fn side_of(text: &str, field: &'static str) -> Result<Side, FieldError> {
         "Sell" => Ok(Side::Sell),
         _ => Err(FieldError::BadValue(field)),
     }
-}
-
-fn code_i32(code: i64) -> i32 {
-    i32::try_from(code).unwrap_or(if code < 0 { i32::MIN } else { i32::MAX })
 }
 
 /// Parses Bybit private messages with one reused tape.
@@ -210,7 +206,7 @@ fn auth_response(obj: JsonObject<'_, '_>, sink: &mut EventSink<'_>) -> Result<()
         SessionEvent::Authenticated
     } else {
         let code = if obj.get("retCode").is_some() { obj.req_i64("retCode")? } else { 10004 };
-        SessionEvent::AuthRejected { reason: reject_reason(code), venue_code: code_i32(code) }
+        SessionEvent::AuthRejected { reason: reject_reason(code), venue_code: clamp_code(code) }
     };
     sink.push(PrivateEvent::Session(event))
 }
@@ -244,7 +240,7 @@ fn emit_rejection(tag: RequestTag, reason: RejectReason, venue_code: i32, ts_ms:
 }
 
 fn on_error(tag: RequestTag, code: i64, ts_ms: i64, sink: &mut EventSink<'_>) -> Result<(), PrivateParseError> {
-    emit_rejection(tag, reject_reason(code), code_i32(code), ts_ms, sink)
+    emit_rejection(tag, reject_reason(code), clamp_code(code), ts_ms, sink)
 }
 
 fn is_linear(row: JsonObject<'_, '_>) -> Result<bool, PrivateParseError> {
