@@ -64,6 +64,8 @@ enum Command {
         #[arg(long)]
         hgrm_dir: Option<PathBuf>,
     },
+    /// Print exactly the signed request an order would produce (debug with curl).
+    Sign(commands::sign::SignArgs),
     /// Print a binary journal as human lines or one JSON object per record.
     Journal {
         /// The journal file.
@@ -111,6 +113,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let opts = commands::latency::LatencyOptions { venue, input, rounds, instruments, hgrm_dir };
             commands::latency::run(&opts, &mut io::stdout().lock(), &ALLOC)?;
         }
+        Command::Sign(args) => commands::sign::run(&args, &mut io::stdout().lock())?,
         Command::Journal { input, json } => {
             scalpel::journal::print::print_journal_file(&input, json, &mut io::stdout().lock())
                 .with_context(|| format!("reading journal {}", input.display()))?;

@@ -22,7 +22,8 @@ fn write_journal(path: &std::path::Path) -> u64 {
         venue: Venue::BinanceUsdm,
         symbol: Symbol::new(b"BTCUSDT").unwrap(),
         side: Side::Sell,
-        trade_id: 99,
+        trade_id: scalpel::order::TradeId(99),
+        fee_kind: scalpel::order::FeeKind::Quote,
         price: Price(6_180_020),
         qty: Qty(14),
         fee: Notional(34_608_112),
@@ -71,7 +72,7 @@ fn prints_human_and_json_lines() {
     assert_eq!(
         *fill,
         "2024-01-01T00:00:01.500000000Z filled venue=binance-usdm symbol=BTCUSDT side=SELL client_id=7 trade_id=99 \
-         price=61800.2 qty=0.014 fee=0.34608112 maker=true venue_ts_ms=1704067200123"
+         fee_kind=quote price=61800.2 qty=0.014 fee=0.34608112 maker=true venue_ts_ms=1704067200123"
     );
     assert!(text.contains(" rejected client_id=8 reason=min-notional venue_code=-4164 "));
     assert!(text.contains(" verdict mode=flatten cause=daily-loss size_cap_permille=1000 seq=2 "));
@@ -86,7 +87,9 @@ fn prints_human_and_json_lines() {
     assert_eq!(fill["price"], "61800.2");
     assert_eq!(fill["qty"], "0.014");
     assert_eq!(fill["fee"], "0.34608112");
-    assert_eq!(fill["trade_id"], 99);
+    // Trade ids are 128-bit (Bybit UUIDs): JSON carries them as strings.
+    assert_eq!(fill["trade_id"], "99");
+    assert_eq!(fill["fee_kind"], "quote");
     std::fs::remove_dir_all(&dir).ok();
 }
 

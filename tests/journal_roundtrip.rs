@@ -12,7 +12,9 @@ use scalpel::fixed::{Notional, Price, Qty};
 use scalpel::instrument::Symbol;
 use scalpel::journal::thread::{JournalThreadIo, Telemetry};
 use scalpel::journal::{JournalConfig, JournalReader, JournalRecord, JournalWriter, LogLevel, ReadError, RingId, Stage};
-use scalpel::order::{ClientOrderId, Fill, OrderEvent, OrderKind, OrderRequest, TimeInForce, VenueOrderId};
+use scalpel::order::{
+    ClientOrderId, FeeKind, Fill, OrderAction, OrderEvent, OrderKind, OrderRequest, TimeInForce, TradeId, VenueOrderId,
+};
 use scalpel::ring;
 use scalpel::journal::record::REJECT_REASONS as REJECTS;
 use scalpel::risk::monitor::{RiskCommand, RiskOutput};
@@ -86,19 +88,34 @@ fn record() -> impl Strategy<Value = JournalRecord> {
                 ts_ms,
             })
         }),
-        (order(), any::<u64>(), any::<i64>(), any::<bool>(), any::<i64>()).prop_map(|(o, trade_id, fee, is_maker, ts_ms)| {
-            JournalRecord::Order(OrderEvent::Filled(Fill {
-                client_id: o.client_id,
-                venue: o.venue,
-                symbol: o.symbol,
-                side: o.side,
-                trade_id,
-                price: o.price,
-                qty: o.qty,
-                fee: Notional(fee),
-                is_maker,
+        (order(), any::<u128>(), any::<i64>(), 0usize..3, any::<bool>(), any::<i64>()).prop_map(
+            |(o, trade_id, fee, fee_kind, is_maker, ts_ms)| {
+                JournalRecord::Order(OrderEvent::Filled(Fill {
+                    client_id: o.client_id,
+                    venue: o.venue,
+                    symbol: o.symbol,
+                    side: o.side,
+                    trade_id: TradeId(trade_id),
+                    price: o.price,
+                    qty: o.qty,
+                    fee: Notional(fee),
+                    fee_kind: [FeeKind::Quote, FeeKind::OtherAsset, FeeKind::NotReported][fee_kind],
+                    is_maker,
+                    ts_ms,
+                }))
+            },
+        ),
+        (any::<u64>(), any::<i64>(), any::<i64>(), any::<i64>()).prop_map(|(id, p, q, ts_ms)| {
+            JournalRecord::Order(OrderEvent::Amended { client_id: ClientOrderId(id), price: Price(p), qty: Qty(q), ts_ms })
+        }),
+        (any::<u64>(), 0usize..3, 0..REJECTS.len(), any::<i32>(), any::<i64>()).prop_map(|(id, a, r, venue_code, ts_ms)| {
+            JournalRecord::Order(OrderEvent::ActionRejected {
+                client_id: ClientOrderId(id),
+                action: [OrderAction::Cancel, OrderAction::Amend, OrderAction::CancelAll][a],
+                reason: REJECTS[r],
+                venue_code,
                 ts_ms,
-            }))
+            })
         }),
         (any::<u64>(), any::<i64>())
             .prop_map(|(id, ts_ms)| JournalRecord::Order(OrderEvent::Cancelled { client_id: ClientOrderId(id), ts_ms })),

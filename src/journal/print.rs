@@ -193,7 +193,15 @@ fn describe(entry: &Entry, scales: &HashMap<(Venue, Symbol), (u8, u8)>) -> (&'st
                     ("symbol", json!(f.symbol.as_str())),
                     ("side", json!(f.side.upper())),
                     ("client_id", json!(f.client_id.0)),
-                    ("trade_id", json!(f.trade_id)),
+                    ("trade_id", json!(f.trade_id.0.to_string())),
+                    (
+                        "fee_kind",
+                        json!(match f.fee_kind {
+                            crate::order::FeeKind::Quote => "quote",
+                            crate::order::FeeKind::OtherAsset => "other-asset",
+                            crate::order::FeeKind::NotReported => "not-reported",
+                        }),
+                    ),
                     ("price", scaled(f.price.0, sc.map(|s| s.0))),
                     ("qty", scaled(f.qty.0, sc.map(|s| s.1))),
                     ("fee", money(f.fee.0)),
@@ -212,6 +220,25 @@ fn describe(entry: &Entry, scales: &HashMap<(Venue, Symbol), (u8, u8)>) -> (&'st
             "rejected",
             vec![
                 ("client_id", json!(client_id.0)),
+                ("reason", json!(reject_reason_name(reason))),
+                ("venue_code", json!(venue_code)),
+                ("venue_ts_ms", json!(ts_ms)),
+            ],
+        ),
+        JournalRecord::Order(OrderEvent::Amended { client_id, price, qty, ts_ms }) => (
+            "amended",
+            vec![
+                ("client_id", json!(client_id.0)),
+                ("price_mantissa", json!(price.0)),
+                ("qty_mantissa", json!(qty.0)),
+                ("venue_ts_ms", json!(ts_ms)),
+            ],
+        ),
+        JournalRecord::Order(OrderEvent::ActionRejected { client_id, action, reason, venue_code, ts_ms }) => (
+            "action-rejected",
+            vec![
+                ("client_id", json!(client_id.0)),
+                ("action", json!(format!("{action:?}").to_lowercase())),
                 ("reason", json!(reject_reason_name(reason))),
                 ("venue_code", json!(venue_code)),
                 ("venue_ts_ms", json!(ts_ms)),

@@ -1,6 +1,6 @@
 //! Journal records and their binary encoding.
 //!
-//! # File format, version 1 (all integers little-endian)
+//! # File format, version 2 (all integers little-endian)
 //! ```text
 //! file    := header record*
 //! header  := "SCLPJRNL" version:u16 header_len:u16 reserved:u32      (16 bytes)
@@ -25,7 +25,10 @@
 
 use crate::fixed::{Notional, Price, Qty};
 use crate::instrument::Symbol;
-use crate::order::{ClientOrderId, Fill, OrderEvent, OrderKind, OrderRequest, RejectReason, TimeInForce, VenueOrderId};
+use crate::order::{
+    ClientOrderId, FeeKind, Fill, OrderAction, OrderEvent, OrderKind, OrderRequest, RejectReason, TimeInForce, TradeId,
+    VenueOrderId,
+};
 use crate::risk::gate::Refusal;
 use crate::risk::monitor::{RiskCommand, RiskOutput};
 use crate::risk::verdict::{Cause, Mode, Verdict};
@@ -35,7 +38,7 @@ use crate::venue::Venue;
 /// The file's first eight bytes.
 pub const MAGIC: &[u8; 8] = b"SCLPJRNL";
 /// Format version written by this code.
-pub const VERSION: u16 = 1;
+pub const VERSION: u16 = 2;
 /// Bytes of the file header.
 pub const HEADER_LEN: usize = 16;
 /// Bytes of a record's frame (length and checksum).
@@ -297,12 +300,37 @@ pub(crate) fn encode_body(ts_ns: u64, record: &JournalRecord, out: &mut Vec<u8>)
             w.venue(f.venue);
             w.text(f.symbol.as_bytes());
             w.side(f.side);
-            w.u64(f.trade_id);
+            w.u64((f.trade_id.0 >> 64) as u64);
+            w.u64(f.trade_id.0 as u64);
             w.i64(f.price.0);
             w.i64(f.qty.0);
             w.i64(f.fee.0);
+            w.u8(match f.fee_kind {
+                FeeKind::Quote => 0,
+                FeeKind::OtherAsset => 1,
+                FeeKind::NotReported => 2,
+            });
             w.u8(u8::from(f.is_maker));
             w.i64(f.ts_ms);
+        }
+        JournalRecord::Order(OrderEvent::Amended { client_id, price, qty, ts_ms }) => {
+            w.head(19, ts_ns);
+            w.u64(client_id.0);
+            w.i64(price.0);
+            w.i64(qty.0);
+            w.i64(ts_ms);
+        }
+        JournalRecord::Order(OrderEvent::ActionRejected { client_id, action, reason, venue_code, ts_ms }) => {
+            w.head(20, ts_ns);
+            w.u64(client_id.0);
+            w.u8(match action {
+                OrderAction::Cancel => 0,
+                OrderAction::Amend => 1,
+                OrderAction::CancelAll => 2,
+            });
+            w.u8(reject_code(reason));
+            w.i32(venue_code);
+            w.i64(ts_ms);
         }
         JournalRecord::Order(OrderEvent::Cancelled { client_id, ts_ms }) => {
             w.head(5, ts_ns);
@@ -574,13 +602,37 @@ pub fn decode_body(body: &[u8]) -> Result<(u64, JournalRecord), DecodeError> {
             venue: r.venue()?,
             symbol: r.symbol()?,
             side: r.side()?,
-            trade_id: r.u64()?,
+            trade_id: TradeId((u128::from(r.u64()?) << 64) | u128::from(r.u64()?)),
             price: Price(r.i64()?),
             qty: Qty(r.i64()?),
             fee: Notional(r.i64()?),
+            fee_kind: match r.u8()? {
+                0 => FeeKind::Quote,
+                1 => FeeKind::OtherAsset,
+                2 => FeeKind::NotReported,
+                _ => return Err(DecodeError::Code("fee kind")),
+            },
             is_maker: r.bool()?,
             ts_ms: r.i64()?,
         })),
+        19 => JournalRecord::Order(OrderEvent::Amended {
+            client_id: ClientOrderId(r.u64()?),
+            price: Price(r.i64()?),
+            qty: Qty(r.i64()?),
+            ts_ms: r.i64()?,
+        }),
+        20 => JournalRecord::Order(OrderEvent::ActionRejected {
+            client_id: ClientOrderId(r.u64()?),
+            action: match r.u8()? {
+                0 => OrderAction::Cancel,
+                1 => OrderAction::Amend,
+                2 => OrderAction::CancelAll,
+                _ => return Err(DecodeError::Code("order action")),
+            },
+            reason: *REJECT_REASONS.get(usize::from(r.u8()?)).ok_or(DecodeError::Code("reject reason"))?,
+            venue_code: r.i32()?,
+            ts_ms: r.i64()?,
+        }),
         5 => JournalRecord::Order(OrderEvent::Cancelled { client_id: ClientOrderId(r.u64()?), ts_ms: r.i64()? }),
         6 => JournalRecord::Order(OrderEvent::Expired { client_id: ClientOrderId(r.u64()?), ts_ms: r.i64()? }),
         7 => JournalRecord::Order(OrderEvent::Rejected {

@@ -4,7 +4,11 @@
 //! encoders write and sign, and the risk and journal threads consume. They
 //! are small and `Copy`: an order never owns a `String`.
 
-use crate::fixed::{Notional, Price, Qty};
+pub mod ids;
+pub mod prepare;
+pub mod state;
+
+use crate::fixed::{Notional, Price, Qty, RefPrice, SignedQty};
 use crate::instrument::Symbol;
 use crate::side::Side;
 use crate::venue::Venue;
@@ -59,6 +63,58 @@ pub struct OrderRequest {
     pub client_id: ClientOrderId,
 }
 
+/// A venue's id of one execution, the key that deduplicates fills.
+///
+/// Binance trade ids are integers; Bybit `execId`s are UUIDs, which fit
+/// 128 bits exactly, so both are stored without hashing (no collisions).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct TradeId(pub u128);
+
+impl TradeId {
+    /// Parses decimal digits (Binance) or a UUID / 32 hex digits with
+    /// optional dashes (Bybit). `None` for anything else.
+    #[must_use]
+    pub fn parse(text: &[u8]) -> Option<Self> {
+        if !text.is_empty() && text.len() <= 39 && text.iter().all(u8::is_ascii_digit) {
+            let mut v: u128 = 0;
+            for &b in text {
+                v = v.checked_mul(10)?.checked_add(u128::from(b - b'0'))?;
+            }
+            return Some(Self(v));
+        }
+        let mut v: u128 = 0;
+        let mut hex_digits = 0;
+        for &b in text {
+            let d = match b {
+                b'0'..=b'9' => b - b'0',
+                b'a'..=b'f' => b - b'a' + 10,
+                b'A'..=b'F' => b - b'A' + 10,
+                b'-' => continue,
+                _ => return None,
+            };
+            hex_digits += 1;
+            if hex_digits > 32 {
+                return None;
+            }
+            v = (v << 4) | u128::from(d);
+        }
+        (hex_digits == 32).then_some(Self(v))
+    }
+}
+
+/// What the fee of a [`Fill`] is denominated in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FeeKind {
+    /// In the quote currency: `Fill::fee` is exact.
+    Quote,
+    /// In another asset (e.g. BNB); `Fill::fee` holds that asset's amount
+    /// and must not be added to quote PnL as is.
+    OtherAsset,
+    /// The message carried no fee (Binance `TRADE_LITE`); a later message
+    /// for the same trade id may supply it.
+    NotReported,
+}
+
 /// One execution of (part of) an order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Fill {
@@ -71,13 +127,15 @@ pub struct Fill {
     /// The order's side.
     pub side: Side,
     /// The venue's trade id for this execution (deduplication key).
-    pub trade_id: u64,
+    pub trade_id: TradeId,
     /// Execution price.
     pub price: Price,
     /// Executed quantity of this fill.
     pub qty: Qty,
-    /// Fee charged, in quote currency (negative for a rebate).
+    /// Fee charged (negative for a rebate), in the unit `fee_kind` names.
     pub fee: Notional,
+    /// What `fee` is denominated in.
+    pub fee_kind: FeeKind,
     /// The order rested (maker) rather than took (taker).
     pub is_maker: bool,
     /// Venue timestamp of the execution, milliseconds since the epoch.
@@ -110,19 +168,8 @@ impl VenueOrderId {
     /// An id from an integer (Binance `orderId`).
     #[must_use]
     pub fn from_u64(id: u64) -> Self {
-        let mut digits = [0u8; 20];
-        let mut n = id;
-        let mut start = digits.len();
-        loop {
-            start -= 1;
-            digits[start] = b'0' + (n % 10) as u8;
-            n /= 10;
-            if n == 0 {
-                break;
-            }
-        }
         // 20 digits always fit in 40 bytes.
-        Self::new(&digits[start..]).unwrap_or(Self { bytes: [0; 40], len: 0 })
+        Self::new(crate::venue::wire_writer::U64Text::new(id).as_bytes()).unwrap_or(Self { bytes: [0; 40], len: 0 })
     }
 
     /// The id's bytes.
@@ -168,6 +215,32 @@ pub enum RejectReason {
     Other,
 }
 
+/// What an [`OrderEvent::ActionRejected`] refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OrderAction {
+    /// A cancel request.
+    Cancel,
+    /// A modify / amend request.
+    Amend,
+    /// A cancel-all request.
+    CancelAll,
+}
+
+/// A venue's report of our net position in one symbol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PositionUpdate {
+    /// Where.
+    pub venue: Venue,
+    /// What.
+    pub symbol: Symbol,
+    /// Net position at the instrument's quantity scale (negative = short).
+    pub qty: SignedQty,
+    /// Average entry price (zero when flat).
+    pub entry_price: RefPrice,
+    /// Venue time, ms.
+    pub ts_ms: i64,
+}
+
 /// Everything that happens to an order, in the order the engine learns it.
 /// These travel on the lossless ring to the risk and journal threads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -202,6 +275,30 @@ pub enum OrderEvent {
         /// Which order.
         client_id: ClientOrderId,
         /// Venue time, ms.
+        ts_ms: i64,
+    },
+    /// A modify / amend took effect: new price and quantity.
+    Amended {
+        /// Which order.
+        client_id: ClientOrderId,
+        /// New limit price.
+        price: Price,
+        /// New order quantity.
+        qty: Qty,
+        /// Venue time, ms.
+        ts_ms: i64,
+    },
+    /// A cancel or amend was refused; the order itself lives on unchanged.
+    ActionRejected {
+        /// Which order.
+        client_id: ClientOrderId,
+        /// What was refused.
+        action: OrderAction,
+        /// Why, typed.
+        reason: RejectReason,
+        /// The venue's raw error code.
+        venue_code: i32,
+        /// Venue time, ms (0 when unknown).
         ts_ms: i64,
     },
     /// The order was refused.

@@ -33,11 +33,11 @@
 //! flash-crash window uses the marks' own timestamps so replays see the
 //! same windows.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 
 use crate::fixed::{E8, Notional, Price, Rate, SignedQty, pow10};
 use crate::instrument::{Instrument, Symbol};
-use crate::order::{ClientOrderId, Fill, OrderEvent};
+use crate::order::{ClientOrderId, FeeKind, Fill, OrderEvent, TradeId};
 use crate::risk::config::RiskConfig;
 use crate::risk::verdict::{Cause, FULL_SIZE_PERMILLE, Mode, Verdict};
 use crate::venue::Venue;
@@ -295,8 +295,10 @@ pub struct RiskMonitor {
     positions: Vec<Position>,
     index: HashMap<(Venue, Symbol), usize>,
     open_orders: HashMap<ClientOrderId, OpenOrder>,
-    seen_trades: HashSet<(Venue, Symbol, u64)>,
-    seen_order: VecDeque<(i64, (Venue, Symbol, u64))>,
+    /// Trades seen, and whether their fee has been counted (Binance sends
+    /// `TRADE_LITE` without a fee before `ORDER_TRADE_UPDATE` with it).
+    seen_trades: HashMap<(Venue, Symbol, TradeId), bool>,
+    seen_order: VecDeque<(i64, (Venue, Symbol, TradeId))>,
     realised: i64,
     fees: i64,
     peak_equity: i64,
@@ -355,7 +357,7 @@ impl RiskMonitor {
             positions,
             index,
             open_orders: HashMap::new(),
-            seen_trades: HashSet::new(),
+            seen_trades: HashMap::new(),
             seen_order: VecDeque::new(),
             realised: 0,
             fees: 0,
@@ -473,7 +475,12 @@ impl RiskMonitor {
             OrderEvent::Submitted { order, .. } => {
                 self.open_orders.insert(order.client_id, OpenOrder { leaves: order.qty.0 });
             }
-            OrderEvent::Acked { .. } => {}
+            OrderEvent::Acked { .. } | OrderEvent::ActionRejected { .. } => {}
+            OrderEvent::Amended { client_id, qty, .. } => {
+                if let Some(order) = self.open_orders.get_mut(&client_id) {
+                    order.leaves = qty.0;
+                }
+            }
             OrderEvent::Filled(fill) => self.on_fill(&fill, now_ms, out),
             OrderEvent::Cancelled { client_id, .. }
             | OrderEvent::Expired { client_id, .. }
@@ -483,12 +490,32 @@ impl RiskMonitor {
         }
     }
 
+    /// Charges a fill's quote-currency fee to realised PnL and to the round
+    /// trip of its position. Fees in another asset (e.g. BNB) are not quote
+    /// money and are left out of PnL; fees not yet reported are charged
+    /// when the trade is reported again with them.
+    fn charge_fee(&mut self, fill: &Fill) {
+        self.fees = self.fees.saturating_add(fill.fee.0);
+        self.realised = self.realised.saturating_sub(fill.fee.0);
+        if let Some(&idx) = self.index.get(&(fill.venue, fill.symbol)) {
+            let p = &mut self.positions[idx];
+            p.trip_pnl = p.trip_pnl.saturating_sub(fill.fee.0);
+        }
+    }
+
     fn on_fill(&mut self, fill: &Fill, now_ms: i64, out: &mut Vec<RiskOutput>) {
         let key = (fill.venue, fill.symbol, fill.trade_id);
-        if !self.seen_trades.insert(key) {
+        let fee_known = fill.fee_kind == FeeKind::Quote;
+        if let Some(counted) = self.seen_trades.get_mut(&key) {
             self.stats.duplicate_fills += 1;
+            if !*counted && fee_known {
+                // The same trade again, now with its fee: charge only that.
+                *counted = true;
+                self.charge_fee(fill);
+            }
             return;
         }
+        self.seen_trades.insert(key, fee_known);
         self.seen_order.push_back((now_ms, key));
         while self.seen_order.front().is_some_and(|&(t, _)| t < now_ms - TRADE_ID_MEMORY_MS) {
             if let Some((_, old)) = self.seen_order.pop_front() {
@@ -505,11 +532,11 @@ impl RiskMonitor {
             self.stats.unknown_instrument += 1;
             return;
         };
-        self.fees = self.fees.saturating_add(fill.fee.0);
-        self.realised = self.realised.saturating_sub(fill.fee.0);
+        if fee_known {
+            self.charge_fee(fill);
+        }
         let timeout = self.cfg.position_timeout_ms;
         let p = &mut self.positions[idx];
-        p.trip_pnl = p.trip_pnl.saturating_sub(fill.fee.0);
         let qty = fill.qty.0;
         let price = i128::from(fill.price.0);
         let dir = fill.side.sign();

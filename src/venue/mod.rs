@@ -13,7 +13,13 @@ use std::str::FromStr;
 
 pub mod binance;
 pub mod bybit;
+pub mod credentials;
+pub mod json_tape;
+pub mod private_event;
+pub mod rate_limit;
+pub mod signed_request;
 pub mod sync;
+pub mod wire_writer;
 
 use crate::book::Book;
 use crate::event::{DecodeError, DepthSnapshot, DepthUpdate, InstrumentId, MarketEvent};

@@ -4,6 +4,7 @@
 use super::*;
 use crate::fixed::Qty;
 use crate::order::{OrderKind, OrderRequest, TimeInForce, VenueOrderId};
+use std::collections::HashSet;
 use crate::side::Side;
 use proptest::prelude::*;
 
@@ -47,7 +48,8 @@ impl Rig {
             venue: Venue::BinanceUsdm,
             symbol: Symbol::new(sym).unwrap(),
             side,
-            trade_id: self.next_trade,
+            trade_id: crate::order::TradeId(u128::from(self.next_trade)),
+            fee_kind: crate::order::FeeKind::Quote,
             price: Price(price),
             qty: Qty(qty),
             fee: Notional(fee),
@@ -465,4 +467,40 @@ fn risk_input_fits_the_ring_slot_budget() {
     // LOSSLESS_DEFAULT_CAPACITY's sizing note assumes ~128-byte inputs.
     let size = std::mem::size_of::<RiskInput>();
     assert!(size <= 128, "RiskInput is {size} bytes");
+}
+
+/// Binance sends `TRADE_LITE` (no fee) before `ORDER_TRADE_UPDATE` (with
+/// the fee) for the same trade: the position moves once, the fee is
+/// charged once when it becomes known, a fee in another asset is not quote
+/// money.
+#[test]
+fn a_fee_reported_late_is_charged_once() {
+    let mut rig = Rig::new(loose(), MONDAY);
+    let fill = |fee: i64, fee_kind: crate::order::FeeKind| Fill {
+        client_id: ClientOrderId(7),
+        venue: Venue::BinanceUsdm,
+        symbol: Symbol::new(b"BTCUSDT").unwrap(),
+        side: Side::Buy,
+        trade_id: crate::order::TradeId(4242),
+        price: Price(5_000_000),
+        qty: Qty(10),
+        fee: Notional(fee),
+        fee_kind,
+        is_maker: false,
+        ts_ms: MONDAY,
+    };
+    let send = |rig: &mut Rig, f: Fill| rig.m.on_input(&RiskInput::Order(OrderEvent::Filled(f)), MONDAY, &mut rig.out);
+    send(&mut rig, fill(0, crate::order::FeeKind::NotReported));
+    assert_eq!(rig.m.snapshot().fees, Notional(0));
+    send(&mut rig, fill(2 * USDT, crate::order::FeeKind::Quote));
+    assert_eq!(rig.m.snapshot().fees, Notional(2 * USDT));
+    send(&mut rig, fill(2 * USDT, crate::order::FeeKind::Quote));
+    assert_eq!(rig.m.snapshot().fees, Notional(2 * USDT), "a duplicate is not charged again");
+    assert_eq!(rig.m.snapshot().realised, Notional(-2 * USDT));
+    // Another trade whose fee is in BNB: position moves, quote PnL does not.
+    let mut bnb = fill(5 * USDT, crate::order::FeeKind::OtherAsset);
+    bnb.trade_id = crate::order::TradeId(4243);
+    send(&mut rig, bnb);
+    assert_eq!(rig.m.snapshot().fees, Notional(2 * USDT));
+    assert_eq!(rig.m.snapshot().open_positions, 1);
 }

@@ -1,7 +1,10 @@
-//! Bybit v5 linear: market-data decoding and book sync.
+//! Bybit v5 linear: market-data decoding and book sync, order encoding and
+//! signing, private (trade/order/execution) message parsing.
 
 pub mod decode;
 pub mod fast;
+pub mod order;
+pub mod private;
 pub mod sync;
 
 pub use decode::BybitDecoder;

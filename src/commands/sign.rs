@@ -1,0 +1,330 @@
+//! `scalpel sign`: print exactly the signed request an order would produce,
+//! so it can be checked by eye or replayed with curl / websocat.
+//!
+//! Output format:
+//! - REST: `METHOD PATH[?QUERY]` (the query is printed when the venue signs
+//!   it: Binance), then one `Header: value` line per header, a blank line,
+//!   then the body (nothing when empty).
+//! - WebSocket: the request's JSON text on one line; for Bybit's trade
+//!   WebSocket, first the `auth` message line (expiring at
+//!   `timestamp + recv-window`), then the order line.
+//!
+//! The API secret is read from the environment variable named by
+//! `--secret-env`, keyed into HMAC once and never printed; a missing or
+//! empty variable is an error naming the variable. The order goes through
+//! the same encoders and pre-signing checks as the engine (rounding to
+//! tick/step in the safe direction, min/max quantity, min notional), with
+//! instruments from `--instruments` (default `tuning/instruments.toml`).
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use crate::fixed::{parse_decimal, FixedError, Price, Qty, Round};
+use crate::instrument::{InstrumentTable, LoadError, Symbol};
+use crate::order::ids::{RequestOp, RequestTag};
+use crate::order::{ClientOrderId, OrderKind, OrderRequest, TimeInForce};
+use crate::side::Side;
+use crate::venue::binance::order::BinanceOrderEncoder;
+use crate::venue::bybit::order::BybitOrderEncoder;
+use crate::venue::credentials::{Credentials, CredentialsError};
+use crate::venue::signed_request::{BadRecvWindow, EncodeError, RecvWindow, RestRequest};
+use crate::venue::Venue;
+
+/// Request transport.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Transport {
+    /// HTTPS REST API.
+    Rest,
+    /// WebSocket order entry (Binance WS API, Bybit trade WebSocket).
+    Ws,
+}
+
+/// Order side as typed on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SideArg {
+    /// Buy.
+    #[value(name = "BUY")]
+    Buy,
+    /// Sell.
+    #[value(name = "SELL")]
+    Sell,
+}
+
+/// Order type as typed on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TypeArg {
+    /// Limit order.
+    #[value(name = "LIMIT")]
+    Limit,
+    /// Market order.
+    #[value(name = "MARKET")]
+    Market,
+}
+
+/// Time in force as typed on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TifArg {
+    /// Good till cancelled.
+    #[value(name = "GTC")]
+    Gtc,
+    /// Immediate or cancel.
+    #[value(name = "IOC")]
+    Ioc,
+    /// Post-only (Binance GTX, Bybit PostOnly).
+    #[value(name = "GTX")]
+    Gtx,
+}
+
+/// Arguments of `scalpel sign`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SignArgs {
+    /// Venue: binance-usdm or bybit-linear.
+    #[arg(long)]
+    pub venue: Venue,
+    /// rest or ws.
+    #[arg(long, value_enum)]
+    pub transport: Transport,
+    /// API key id (sent in clear).
+    #[arg(long)]
+    pub api_key: String,
+    /// Name of the environment variable holding the API secret.
+    #[arg(long)]
+    pub secret_env: String,
+    /// Request timestamp, milliseconds since the epoch.
+    #[arg(long)]
+    pub timestamp: u64,
+    /// Receive window, milliseconds (1..=60000).
+    #[arg(long, default_value_t = 5000)]
+    pub recv_window: u32,
+    /// Symbol, e.g. BTCUSDT.
+    #[arg(long)]
+    pub symbol: Symbol,
+    /// BUY or SELL.
+    #[arg(long, value_enum)]
+    pub side: SideArg,
+    /// LIMIT or MARKET.
+    #[arg(long = "type", value_enum)]
+    pub order_type: TypeArg,
+    /// Quantity in base units (decimal text).
+    #[arg(long)]
+    pub qty: String,
+    /// Limit price; for MARKET orders the reference price used for the
+    /// min-notional check (not sent).
+    #[arg(long)]
+    pub price: Option<String>,
+    /// Time in force for LIMIT orders: GTC, IOC or GTX (post-only).
+    #[arg(long, value_enum, default_value = "GTC")]
+    pub tif: TifArg,
+    /// Reduce-only order.
+    #[arg(long)]
+    pub reduce_only: bool,
+    /// Engine sequence number of the order, sent as `scalpel-<ID>`
+    /// (default: the timestamp).
+    #[arg(long)]
+    pub client_id: Option<u64>,
+    /// Instrument definitions (TOML).
+    #[arg(long, default_value = "tuning/instruments.toml")]
+    pub instruments: PathBuf,
+}
+
+/// Why `scalpel sign` failed.
+///
+/// # Errors
+/// Returned by [`run`]; the messages never contain the secret.
+#[derive(Debug, thiserror::Error)]
+pub enum SignCommandError {
+    /// The secret's environment variable is not set or not valid text.
+    #[error("environment variable {0} is not set (it must hold the API secret)")]
+    MissingSecret(String),
+    /// The credentials are malformed.
+    #[error("credentials: {0}")]
+    Credentials(#[from] CredentialsError),
+    /// Bad receive window.
+    #[error(transparent)]
+    RecvWindow(#[from] BadRecvWindow),
+    /// Instruments file problem.
+    #[error("instruments: {0}")]
+    Instruments(#[from] LoadError),
+    /// The symbol is not in the instruments file for this venue.
+    #[error("{symbol} on {venue} is not in the instruments file")]
+    UnknownInstrument {
+        /// Venue.
+        venue: Venue,
+        /// Symbol.
+        symbol: Symbol,
+    },
+    /// A decimal argument could not be represented at the instrument's scale.
+    #[error("--{arg} {text:?}: {problem} (instrument scale {scale})")]
+    Decimal {
+        /// Argument name.
+        arg: &'static str,
+        /// Text given.
+        text: String,
+        /// What is wrong.
+        problem: FixedError,
+        /// Scale of the instrument for that value.
+        scale: u8,
+    },
+    /// A LIMIT order needs `--price`.
+    #[error("--price is required for LIMIT orders (and for MARKET orders as the min-notional reference price)")]
+    MissingPrice,
+    /// The order was refused or could not be encoded.
+    #[error(transparent)]
+    Encode(#[from] EncodeError),
+    /// Writing the output failed.
+    #[error("writing output: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Runs `scalpel sign`, reading the secret from the process environment.
+///
+/// # Errors
+/// [`SignCommandError`] as documented on each variant.
+pub fn run(args: &SignArgs, out: &mut impl Write) -> Result<(), SignCommandError> {
+    let secret = std::env::var(&args.secret_env)
+        .ok()
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| SignCommandError::MissingSecret(args.secret_env.clone()))?;
+    let instruments = InstrumentTable::from_toml_file(&args.instruments)?;
+    sign_to(args, secret.as_bytes(), &instruments, out)
+}
+
+/// Parses decimal text at `scale`, rounding digits beyond the scale in
+/// direction `dir` (the engine's safe direction: quantity and buy price
+/// down, sell price up); the order encoders then round to tick and step.
+fn decimal(arg: &'static str, text: &str, scale: u8, dir: Round) -> Result<i64, SignCommandError> {
+    let err = |problem| SignCommandError::Decimal { arg, text: text.to_owned(), problem, scale };
+    let (kept, dropped) = match text.split_once('.') {
+        Some((int, frac)) if frac.len() > usize::from(scale) => {
+            let cut = int.len() + 1 + usize::from(scale);
+            let kept = if scale == 0 { int } else { &text[..cut] };
+            (kept, &text[cut..])
+        }
+        _ => (text, ""),
+    };
+    if !dropped.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(err(FixedError::InvalidChar));
+    }
+    let value = parse_decimal(kept.as_bytes(), scale, false).map_err(err)?;
+    if dir == Round::Up && dropped.bytes().any(|b| b != b'0') {
+        return value.checked_add(1).ok_or(err(FixedError::Overflow));
+    }
+    Ok(value)
+}
+
+/// Builds, signs and prints the request with an explicit secret and
+/// instrument table (the testable core of [`run`]).
+///
+/// # Errors
+/// [`SignCommandError`].
+pub fn sign_to(args: &SignArgs, secret: &[u8], instruments: &InstrumentTable, out: &mut impl Write) -> Result<(), SignCommandError> {
+    let creds = Credentials::new(args.api_key.as_bytes(), secret)?;
+    let recv = RecvWindow::new(args.recv_window)?;
+    let instrument = instruments
+        .get(args.venue, &args.symbol)
+        .ok_or(SignCommandError::UnknownInstrument { venue: args.venue, symbol: args.symbol })?;
+    let qty = Qty(decimal("qty", &args.qty, instrument.qty_scale, Round::Down)?);
+    let price_dir = match args.side {
+        SideArg::Buy => Round::Down,
+        SideArg::Sell => Round::Up,
+    };
+    let price = match &args.price {
+        Some(text) => Price(decimal("price", text, instrument.price_scale, price_dir)?),
+        None => return Err(SignCommandError::MissingPrice),
+    };
+    let kind = match args.order_type {
+        TypeArg::Limit => OrderKind::Limit,
+        TypeArg::Market => OrderKind::Market,
+    };
+    let order = OrderRequest {
+        venue: args.venue,
+        symbol: args.symbol,
+        side: match args.side {
+            SideArg::Buy => Side::Buy,
+            SideArg::Sell => Side::Sell,
+        },
+        kind,
+        tif: match args.tif {
+            TifArg::Gtc => TimeInForce::Gtc,
+            TifArg::Ioc => TimeInForce::Ioc,
+            TifArg::Gtx => TimeInForce::PostOnly,
+        },
+        price: if kind == OrderKind::Limit { price } else { Price::ZERO },
+        qty,
+        reduce_only: args.reduce_only,
+        client_id: ClientOrderId(args.client_id.unwrap_or(args.timestamp)),
+    };
+    let tag = RequestTag::new(RequestOp::Place, order.client_id);
+    let mut buf = [0u8; 4096];
+    match (args.venue, args.transport) {
+        (Venue::BinanceUsdm, Transport::Rest) => {
+            let enc = BinanceOrderEncoder::new(creds, recv);
+            print_rest(&enc.rest_new_order(&order, instrument, price, args.timestamp, &mut buf)?.request, out)?;
+        }
+        (Venue::BinanceUsdm, Transport::Ws) => {
+            let enc = BinanceOrderEncoder::new(creds, recv);
+            print_line(enc.ws_place(&order, instrument, price, tag, args.timestamp, &mut buf)?.request, out)?;
+        }
+        (Venue::BybitLinear, Transport::Rest) => {
+            let enc = BybitOrderEncoder::new(creds, recv);
+            print_rest(&enc.rest_create(&order, instrument, price, args.timestamp, &mut buf)?.request, out)?;
+        }
+        (Venue::BybitLinear, Transport::Ws) => {
+            let enc = BybitOrderEncoder::new(creds, recv);
+            // Check and encode the order first so a refused order prints nothing.
+            let mut order_buf = [0u8; 4096];
+            let request = enc.ws_create(&order, instrument, price, tag, args.timestamp, &mut order_buf)?.request;
+            let expires = args.timestamp.saturating_add(u64::from(recv.ms()));
+            let auth_tag = RequestTag::new(RequestOp::Auth, order.client_id);
+            print_line(enc.ws_auth(auth_tag, expires, &mut buf)?, out)?;
+            print_line(request, out)?;
+        }
+    }
+    Ok(())
+}
+
+fn print_line(text: &[u8], out: &mut impl Write) -> std::io::Result<()> {
+    out.write_all(text)?;
+    out.write_all(b"\n")
+}
+
+fn print_rest(req: &RestRequest<'_>, out: &mut impl Write) -> std::io::Result<()> {
+    out.write_all(req.method.as_str().as_bytes())?;
+    out.write_all(b" ")?;
+    out.write_all(req.path.as_bytes())?;
+    if !req.query.is_empty() {
+        out.write_all(b"?")?;
+        out.write_all(req.query)?;
+    }
+    out.write_all(b"\n")?;
+    for header in req.headers() {
+        out.write_all(header.name.as_bytes())?;
+        out.write_all(b": ")?;
+        out.write_all(header.value)?;
+        out.write_all(b"\n")?;
+    }
+    out.write_all(b"\n")?;
+    if !req.body.is_empty() {
+        out.write_all(req.body)?;
+        out.write_all(b"\n")?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extra_decimals_round_in_the_safe_direction() {
+        assert_eq!(decimal("qty", "0.0105", 3, Round::Down).unwrap(), 10);
+        assert_eq!(decimal("price", "61800.271", 2, Round::Down).unwrap(), 6_180_027);
+        assert_eq!(decimal("price", "61800.271", 2, Round::Up).unwrap(), 6_180_028);
+        assert_eq!(decimal("price", "61800.2700", 2, Round::Up).unwrap(), 6_180_027);
+        assert_eq!(decimal("price", "5.9", 0, Round::Up).unwrap(), 6);
+        assert_eq!(decimal("price", "5.9", 0, Round::Down).unwrap(), 5);
+        assert!(decimal("qty", "0.01x5", 2, Round::Down).is_err());
+        assert!(decimal("qty", "1e3", 2, Round::Down).is_err());
+        assert!(decimal("qty", "-1", 2, Round::Down).is_err());
+    }
+}

@@ -1,0 +1,632 @@
+//! The order state machine: one fixed-capacity table of the engine's live
+//! orders, fed [`OrderEvent`]s in whatever order and multiplicity the
+//! venues deliver them.
+//!
+//! Lifecycle: `New → Acked → PartiallyFilled → Filled | Cancelled |
+//! Rejected | Expired`. Venues deliver the messages that drive it over
+//! several sockets (Binance WS API responses and the user-data stream,
+//! Bybit's trade socket and private stream), so a fill may arrive before
+//! its ack, the same fill twice (`TRADE_LITE` and `ORDER_TRADE_UPDATE`,
+//! reconnect replays), or a cancel confirmation after the order filled.
+//!
+//! # Invariants
+//! - **Facts, not transitions.** Each order keeps monotone facts (acked,
+//!   cancelled, expired, rejected, the set of distinct trade ids and their
+//!   quantities) and its status is *derived* from them with a fixed
+//!   precedence: filled quantity ≥ order quantity → `Filled`; else
+//!   rejected → `Rejected`; else cancelled → `Cancelled`; else expired →
+//!   `Expired`; else some fill → `PartiallyFilled`; else acked → `Acked`;
+//!   else `New`. Any interleaving or duplication of the same set of
+//!   messages therefore ends in the same state (property-tested). Amends
+//!   apply by venue time (latest wins), so they commute as well.
+//! - **Position = Σ distinct fills.** A fill is applied once per trade id;
+//!   the per-symbol position moves by `±qty` exactly when a new trade id is
+//!   recorded, and never otherwise.
+//! - Filled quantity may exceed order quantity only if the venue says so:
+//!   that is counted as an anomaly ([`Anomalies::overfills`]), not a panic.
+//! - Capacity is fixed at construction (orders, fills per order, symbols);
+//!   running out is a typed [`StateError`], never a reallocation.
+//! - Terminal orders stay in the table (so late duplicates still dedupe)
+//!   until the caller retires them with [`OrderTable::retire_terminal`].
+//! - Lookup is open addressing from `client_id % capacity` (client ids are
+//!   a sequence, so they spread evenly); retired slots are tombstones that
+//!   new orders reuse. Size the table at about twice the orders alive at
+//!   once so probes stay short.
+
+use crate::fixed::{Qty, SignedQty};
+use crate::instrument::Symbol;
+use crate::venue::Venue;
+
+use super::{ClientOrderId, Fill, FeeKind, OrderEvent, OrderRequest, RejectReason, TradeId, VenueOrderId};
+
+/// Where an order is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OrderStatus {
+    /// Submitted, no word from the venue yet.
+    New,
+    /// The venue accepted it.
+    Acked,
+    /// Some, not all, of it executed.
+    PartiallyFilled,
+    /// All of it executed.
+    Filled,
+    /// Cancelled (by us or the venue), possibly after partial fills.
+    Cancelled,
+    /// Expired by rule (IOC remainder, post-only that would take).
+    Expired,
+    /// Refused.
+    Rejected,
+}
+
+impl OrderStatus {
+    /// `true` once nothing more can happen to the order's quantity.
+    #[must_use]
+    pub const fn is_terminal(self) -> bool {
+        matches!(self, OrderStatus::Filled | OrderStatus::Cancelled | OrderStatus::Expired | OrderStatus::Rejected)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FillRecord {
+    trade_id: TradeId,
+    qty: Qty,
+    fee_reported: bool,
+}
+
+/// One tracked order.
+#[derive(Debug, Clone, Copy)]
+pub struct TrackedOrder<const F: usize> {
+    /// The order as submitted; price and quantity follow amends.
+    pub order: OrderRequest,
+    /// The venue's id, once known.
+    pub venue_order_id: Option<VenueOrderId>,
+    /// Sum of distinct fills.
+    pub filled_qty: Qty,
+    /// Rejection reason and raw code, when rejected.
+    pub rejection: Option<(RejectReason, i32)>,
+    acked: bool,
+    cancelled: bool,
+    expired: bool,
+    amend_key: Option<(i64, i64, i64)>,
+    fills: [FillRecord; F],
+    fill_count: usize,
+}
+
+impl<const F: usize> TrackedOrder<F> {
+    /// The derived status (see the module's precedence rule).
+    #[must_use]
+    pub fn status(&self) -> OrderStatus {
+        if self.order.qty.0 > 0 && self.filled_qty >= self.order.qty {
+            OrderStatus::Filled
+        } else if self.rejection.is_some() {
+            OrderStatus::Rejected
+        } else if self.cancelled {
+            OrderStatus::Cancelled
+        } else if self.expired {
+            OrderStatus::Expired
+        } else if self.filled_qty.0 > 0 {
+            OrderStatus::PartiallyFilled
+        } else if self.acked {
+            OrderStatus::Acked
+        } else {
+            OrderStatus::New
+        }
+    }
+
+    /// Number of distinct fills recorded.
+    #[must_use]
+    pub fn fill_count(&self) -> usize {
+        self.fill_count
+    }
+}
+
+/// Things the venues told us that should not happen, counted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Anomalies {
+    /// A fill with a trade id already recorded (harmless, dropped).
+    pub duplicate_fills: u64,
+    /// Fills beyond the order's quantity (applied: the venue is the truth).
+    pub overfills: u64,
+    /// Events for client ids not in the table.
+    pub unknown_orders: u64,
+    /// Fills arriving after the order looked terminal (applied).
+    pub fills_after_terminal: u64,
+    /// A fill's fee supplied by a later message for the same trade id.
+    pub fee_updates: u64,
+}
+
+/// Why an event could not be applied.
+///
+/// # Errors
+/// Returned by [`OrderTable::apply`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum StateError {
+    /// No free order slot: retire terminal orders or size the table larger.
+    #[error("order table full")]
+    TableFull,
+    /// No free position slot for a new symbol.
+    #[error("position table full")]
+    PositionTableFull,
+    /// The order already has as many distinct fills as a slot records.
+    #[error("too many fills for one order")]
+    FillRecordsFull,
+    /// A second `Submitted` for a client id still in the table.
+    #[error("duplicate client order id")]
+    DuplicateClientId,
+    /// The event names an order this table does not hold.
+    #[error("unknown client order id")]
+    UnknownOrder,
+}
+
+/// What applying an event did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    /// The order's facts changed; its status is now this.
+    Updated(OrderStatus),
+    /// Nothing new (a duplicate message).
+    Duplicate,
+    /// A fill already recorded without a fee got its fee; the position did
+    /// not move.
+    FeeSupplied,
+    /// The event does not change order state (e.g. a refused cancel).
+    NoChange,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Slot<const F: usize> {
+    Empty,
+    Retired,
+    Live(TrackedOrder<F>),
+}
+
+/// Live orders and net positions, fixed capacity. `F` is the number of
+/// distinct fills one order can record (64 by default: a large market order
+/// can sweep many levels).
+pub struct OrderTable<const F: usize = 64> {
+    slots: Box<[Slot<F>]>,
+    positions: Box<[Option<(Venue, Symbol, SignedQty)>]>,
+    position_count: usize,
+    anomalies: Anomalies,
+}
+
+impl<const F: usize> std::fmt::Debug for OrderTable<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OrderTable")
+            .field("capacity", &self.slots.len())
+            .field("live", &self.live_count())
+            .field("positions", &&self.positions[..self.position_count])
+            .field("anomalies", &self.anomalies)
+            .finish()
+    }
+}
+
+impl<const F: usize> OrderTable<F> {
+    /// A table for `order_capacity` orders and `symbol_capacity` symbols,
+    /// allocated once here.
+    #[must_use]
+    pub fn new(order_capacity: usize, symbol_capacity: usize) -> Self {
+        Self {
+            slots: vec![Slot::Empty; order_capacity.max(1)].into_boxed_slice(),
+            positions: vec![None; symbol_capacity.max(1)].into_boxed_slice(),
+            position_count: 0,
+            anomalies: Anomalies::default(),
+        }
+    }
+
+    /// Counted anomalies.
+    #[must_use]
+    pub fn anomalies(&self) -> Anomalies {
+        self.anomalies
+    }
+
+    /// Number of orders held (live or terminal, not retired).
+    #[must_use]
+    pub fn live_count(&self) -> usize {
+        self.slots.iter().filter(|s| matches!(s, Slot::Live(_))).count()
+    }
+
+    fn home(&self, id: ClientOrderId) -> usize {
+        (id.0 % self.slots.len() as u64) as usize
+    }
+
+    fn find(&self, id: ClientOrderId) -> Option<usize> {
+        let n = self.slots.len();
+        let home = self.home(id);
+        for step in 0..n {
+            let i = (home + step) % n;
+            match &self.slots[i] {
+                Slot::Empty => return None,
+                Slot::Live(o) if o.order.client_id == id => return Some(i),
+                _ => {}
+            }
+        }
+        None
+    }
+
+    /// The tracked order with this client id.
+    #[must_use]
+    pub fn get(&self, id: ClientOrderId) -> Option<&TrackedOrder<F>> {
+        match self.find(id).map(|i| &self.slots[i]) {
+            Some(Slot::Live(o)) => Some(o),
+            _ => None,
+        }
+    }
+
+    /// Net position in a symbol (zero when never traded).
+    #[must_use]
+    pub fn position(&self, venue: Venue, symbol: &Symbol) -> SignedQty {
+        self.positions[..self.position_count]
+            .iter()
+            .flatten()
+            .find(|(v, s, _)| *v == venue && s == symbol)
+            .map_or(SignedQty::ZERO, |p| p.2)
+    }
+
+    fn position_slot(&mut self, venue: Venue, symbol: &Symbol) -> Result<usize, StateError> {
+        if let Some(i) = self.positions[..self.position_count].iter().position(|p| p.is_some_and(|(v, s, _)| v == venue && s == *symbol)) {
+            return Ok(i);
+        }
+        let i = self.position_count;
+        let slot = self.positions.get_mut(i).ok_or(StateError::PositionTableFull)?;
+        *slot = Some((venue, *symbol, SignedQty::ZERO));
+        self.position_count += 1;
+        Ok(i)
+    }
+
+    fn insert(&mut self, order: &OrderRequest) -> Result<Applied, StateError> {
+        if self.find(order.client_id).is_some() {
+            return Err(StateError::DuplicateClientId);
+        }
+        let n = self.slots.len();
+        let home = self.home(order.client_id);
+        let free = (0..n).map(|step| (home + step) % n).find(|&i| !matches!(self.slots[i], Slot::Live(_))).ok_or(StateError::TableFull)?;
+        // Reserve the position slot now so a later fill cannot fail on it.
+        self.position_slot(order.venue, &order.symbol)?;
+        self.slots[free] = Slot::Live(TrackedOrder {
+            order: *order,
+            venue_order_id: None,
+            filled_qty: Qty::ZERO,
+            rejection: None,
+            acked: false,
+            cancelled: false,
+            expired: false,
+            amend_key: None,
+            fills: [FillRecord { trade_id: TradeId(0), qty: Qty::ZERO, fee_reported: false }; F],
+            fill_count: 0,
+        });
+        Ok(Applied::Updated(OrderStatus::New))
+    }
+
+    /// Applies one event.
+    ///
+    /// # Errors
+    /// [`StateError`]; events for unknown orders are also counted in
+    /// [`Anomalies::unknown_orders`].
+    pub fn apply(&mut self, event: &OrderEvent) -> Result<Applied, StateError> {
+        let id = match event {
+            OrderEvent::Submitted { order, .. } => return self.insert(order),
+            OrderEvent::Acked { client_id, .. }
+            | OrderEvent::Cancelled { client_id, .. }
+            | OrderEvent::Expired { client_id, .. }
+            | OrderEvent::Rejected { client_id, .. }
+            | OrderEvent::Amended { client_id, .. }
+            | OrderEvent::ActionRejected { client_id, .. } => *client_id,
+            OrderEvent::Filled(fill) => fill.client_id,
+        };
+        let Some(index) = self.find(id) else {
+            self.anomalies.unknown_orders += 1;
+            return Err(StateError::UnknownOrder);
+        };
+        if let OrderEvent::Filled(fill) = event {
+            return self.apply_fill(index, fill);
+        }
+        let Slot::Live(o) = &mut self.slots[index] else { return Err(StateError::UnknownOrder) };
+        let before = (o.status(), o.venue_order_id, o.order.price, o.order.qty, o.rejection);
+        match *event {
+            OrderEvent::Acked { venue_order_id, .. } => {
+                o.acked = true;
+                o.venue_order_id.get_or_insert(venue_order_id);
+            }
+            OrderEvent::Cancelled { .. } => o.cancelled = true,
+            OrderEvent::Expired { .. } => o.expired = true,
+            OrderEvent::Rejected { reason, venue_code, .. } => {
+                // Keep the first-by-value reason so duplicates in any order agree.
+                let candidate = (reason, venue_code);
+                o.rejection = Some(match o.rejection {
+                    Some(existing) if (existing.1, existing.0 as u8) <= (candidate.1, candidate.0 as u8) => existing,
+                    _ => candidate,
+                });
+            }
+            OrderEvent::Amended { price, qty, ts_ms, .. } => {
+                let key = (ts_ms, qty.0, price.0);
+                if o.amend_key.is_none_or(|k| key > k) {
+                    o.amend_key = Some(key);
+                    o.order.price = price;
+                    o.order.qty = qty;
+                }
+            }
+            OrderEvent::ActionRejected { .. } => return Ok(Applied::NoChange),
+            OrderEvent::Submitted { .. } | OrderEvent::Filled(_) => {}
+        }
+        let after = (o.status(), o.venue_order_id, o.order.price, o.order.qty, o.rejection);
+        Ok(if after == before { Applied::Duplicate } else { Applied::Updated(after.0) })
+    }
+
+    fn apply_fill(&mut self, index: usize, fill: &Fill) -> Result<Applied, StateError> {
+        let Slot::Live(o) = &mut self.slots[index] else { return Err(StateError::UnknownOrder) };
+        let fee_reported = fill.fee_kind != FeeKind::NotReported;
+        if let Some(record) = o.fills[..o.fill_count].iter_mut().find(|r| r.trade_id == fill.trade_id) {
+            if !record.fee_reported && fee_reported {
+                record.fee_reported = true;
+                self.anomalies.fee_updates += 1;
+                return Ok(Applied::FeeSupplied);
+            }
+            self.anomalies.duplicate_fills += 1;
+            return Ok(Applied::Duplicate);
+        }
+        let slot = o.fills.get_mut(o.fill_count).ok_or(StateError::FillRecordsFull)?;
+        *slot = FillRecord { trade_id: fill.trade_id, qty: fill.qty, fee_reported };
+        o.fill_count += 1;
+        if o.status().is_terminal() {
+            self.anomalies.fills_after_terminal += 1;
+        }
+        o.filled_qty = Qty(o.filled_qty.0.saturating_add(fill.qty.0));
+        if o.filled_qty > o.order.qty {
+            self.anomalies.overfills += 1;
+        }
+        let status = o.status();
+        let (venue, symbol, side) = (o.order.venue, o.order.symbol, o.order.side);
+        let p = self.position_slot(venue, &symbol)?;
+        if let Some((_, _, pos)) = &mut self.positions[p] {
+            pos.0 = pos.0.saturating_add(side.sign() * fill.qty.0);
+        }
+        Ok(Applied::Updated(status))
+    }
+
+    /// Frees the slots of terminal orders for which `keep` returns false
+    /// (e.g. terminal for longer than the venues' replay horizon). Returns
+    /// how many were retired. A message about a retired order later counts
+    /// as unknown.
+    pub fn retire_terminal(&mut self, mut keep: impl FnMut(&TrackedOrder<F>) -> bool) -> usize {
+        let mut retired = 0;
+        for slot in self.slots.iter_mut() {
+            if let Slot::Live(o) = slot
+                && o.status().is_terminal()
+                && !keep(o)
+            {
+                *slot = Slot::Retired;
+                retired += 1;
+            }
+        }
+        retired
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixed::{Notional, Price};
+    use crate::order::{OrderKind, TimeInForce};
+    use crate::side::Side;
+    use proptest::prelude::*;
+
+    fn sym() -> Symbol {
+        Symbol::new(b"BTCUSDT").unwrap()
+    }
+
+    fn order(id: u64, side: Side, qty: i64) -> OrderRequest {
+        OrderRequest {
+            venue: Venue::BinanceUsdm,
+            symbol: sym(),
+            side,
+            kind: OrderKind::Limit,
+            tif: TimeInForce::Gtc,
+            price: Price(6_000_000),
+            qty: Qty(qty),
+            reduce_only: false,
+            client_id: ClientOrderId(id),
+        }
+    }
+
+    fn fill(id: u64, side: Side, trade: u128, qty: i64, fee_kind: FeeKind) -> OrderEvent {
+        OrderEvent::Filled(Fill {
+            client_id: ClientOrderId(id),
+            venue: Venue::BinanceUsdm,
+            symbol: sym(),
+            side,
+            trade_id: TradeId(trade),
+            price: Price(6_000_000),
+            qty: Qty(qty),
+            fee: Notional(100),
+            fee_kind,
+            is_maker: true,
+            ts_ms: 1,
+        })
+    }
+
+    fn submitted(id: u64, side: Side, qty: i64) -> OrderEvent {
+        OrderEvent::Submitted { order: order(id, side, qty), ts_raw: 0 }
+    }
+
+    fn ack(id: u64) -> OrderEvent {
+        OrderEvent::Acked { client_id: ClientOrderId(id), venue_order_id: VenueOrderId::from_u64(900 + id), ts_ms: 1 }
+    }
+
+    #[test]
+    fn happy_path_and_fill_before_ack() {
+        let mut t: OrderTable = OrderTable::new(8, 2);
+        t.apply(&submitted(1, Side::Buy, 10)).unwrap();
+        assert_eq!(t.apply(&fill(1, Side::Buy, 7, 4, FeeKind::Quote)), Ok(Applied::Updated(OrderStatus::PartiallyFilled)));
+        assert_eq!(t.apply(&ack(1)), Ok(Applied::Updated(OrderStatus::PartiallyFilled)));
+        assert_eq!(t.get(ClientOrderId(1)).unwrap().venue_order_id, Some(VenueOrderId::from_u64(901)));
+        assert_eq!(t.apply(&fill(1, Side::Buy, 8, 6, FeeKind::Quote)), Ok(Applied::Updated(OrderStatus::Filled)));
+        assert_eq!(t.position(Venue::BinanceUsdm, &sym()), SignedQty(10));
+        // Cancel confirmation after the fill: tolerated, still filled.
+        assert_eq!(t.apply(&OrderEvent::Cancelled { client_id: ClientOrderId(1), ts_ms: 2 }), Ok(Applied::Duplicate));
+        assert_eq!(t.get(ClientOrderId(1)).unwrap().status(), OrderStatus::Filled);
+    }
+
+    #[test]
+    fn duplicates_and_fee_supplied_later() {
+        let mut t: OrderTable = OrderTable::new(8, 2);
+        t.apply(&submitted(1, Side::Sell, 10)).unwrap();
+        t.apply(&fill(1, Side::Sell, 7, 4, FeeKind::NotReported)).unwrap();
+        assert_eq!(t.apply(&fill(1, Side::Sell, 7, 4, FeeKind::Quote)), Ok(Applied::FeeSupplied));
+        assert_eq!(t.apply(&fill(1, Side::Sell, 7, 4, FeeKind::Quote)), Ok(Applied::Duplicate));
+        assert_eq!(t.position(Venue::BinanceUsdm, &sym()), SignedQty(-4));
+        assert_eq!(t.anomalies().duplicate_fills, 1);
+        assert_eq!(t.anomalies().fee_updates, 1);
+        assert_eq!(t.apply(&ack(1)), Ok(Applied::Updated(OrderStatus::PartiallyFilled)));
+        assert_eq!(t.apply(&ack(1)), Ok(Applied::Duplicate));
+    }
+
+    #[test]
+    fn overfill_is_counted_not_fatal() {
+        let mut t: OrderTable = OrderTable::new(8, 2);
+        t.apply(&submitted(1, Side::Buy, 5)).unwrap();
+        t.apply(&fill(1, Side::Buy, 1, 5, FeeKind::Quote)).unwrap();
+        assert_eq!(t.apply(&fill(1, Side::Buy, 2, 3, FeeKind::Quote)), Ok(Applied::Updated(OrderStatus::Filled)));
+        assert_eq!(t.anomalies().overfills, 1);
+        assert_eq!(t.anomalies().fills_after_terminal, 1);
+        assert_eq!(t.position(Venue::BinanceUsdm, &sym()), SignedQty(8), "the venue's fills are the truth");
+    }
+
+    #[test]
+    fn terminal_states_and_precedence() {
+        let mut t: OrderTable = OrderTable::new(8, 2);
+        for id in 1..=4 {
+            t.apply(&submitted(id, Side::Buy, 10)).unwrap();
+        }
+        t.apply(&OrderEvent::Rejected { client_id: ClientOrderId(1), reason: RejectReason::MinNotional, venue_code: -4164, ts_ms: 0 }).unwrap();
+        t.apply(&OrderEvent::Expired { client_id: ClientOrderId(2), ts_ms: 0 }).unwrap();
+        t.apply(&fill(3, Side::Buy, 1, 2, FeeKind::Quote)).unwrap();
+        t.apply(&OrderEvent::Cancelled { client_id: ClientOrderId(3), ts_ms: 0 }).unwrap();
+        t.apply(&OrderEvent::Amended { client_id: ClientOrderId(4), price: Price(5_000_000), qty: Qty(3), ts_ms: 9 }).unwrap();
+        t.apply(&OrderEvent::Amended { client_id: ClientOrderId(4), price: Price(4_000_000), qty: Qty(4), ts_ms: 5 }).unwrap();
+        let status = |id| t.get(ClientOrderId(id)).unwrap().status();
+        assert_eq!([status(1), status(2), status(3), status(4)], [OrderStatus::Rejected, OrderStatus::Expired, OrderStatus::Cancelled, OrderStatus::New]);
+        assert_eq!(t.get(ClientOrderId(3)).unwrap().filled_qty, Qty(2));
+        assert_eq!(t.get(ClientOrderId(4)).unwrap().order.qty, Qty(3), "latest amend by venue time wins");
+        assert_eq!(
+            t.apply(&OrderEvent::ActionRejected {
+                client_id: ClientOrderId(4),
+                action: crate::order::OrderAction::Cancel,
+                reason: RejectReason::UnknownOrder,
+                venue_code: -2011,
+                ts_ms: 0
+            }),
+            Ok(Applied::NoChange)
+        );
+        assert_eq!(t.retire_terminal(|_| false), 3);
+        assert_eq!(t.live_count(), 1);
+        assert_eq!(t.apply(&ack(1)), Err(StateError::UnknownOrder));
+    }
+
+    #[test]
+    fn capacity_errors() {
+        let mut t: OrderTable<2> = OrderTable::new(2, 1);
+        t.apply(&submitted(1, Side::Buy, 10)).unwrap();
+        assert_eq!(t.apply(&submitted(1, Side::Buy, 10)), Err(StateError::DuplicateClientId));
+        t.apply(&submitted(3, Side::Buy, 10)).unwrap();
+        assert_eq!(t.apply(&submitted(5, Side::Buy, 10)), Err(StateError::TableFull));
+        t.apply(&fill(1, Side::Buy, 1, 1, FeeKind::Quote)).unwrap();
+        t.apply(&fill(1, Side::Buy, 2, 1, FeeKind::Quote)).unwrap();
+        assert_eq!(t.apply(&fill(1, Side::Buy, 3, 1, FeeKind::Quote)), Err(StateError::FillRecordsFull));
+        assert_eq!(t.position(Venue::BinanceUsdm, &sym()), SignedQty(2), "a refused fill does not move the position");
+        let mut other = order(7, Side::Buy, 1);
+        other.symbol = Symbol::new(b"ETHUSDT").unwrap();
+        t.retire_terminal(|_| false);
+        let mut t2: OrderTable<2> = OrderTable::new(4, 1);
+        t2.apply(&submitted(1, Side::Buy, 10)).unwrap();
+        assert_eq!(t2.apply(&OrderEvent::Submitted { order: other, ts_raw: 0 }), Err(StateError::PositionTableFull));
+        assert_eq!(t2.apply(&ack(99)), Err(StateError::UnknownOrder));
+        assert_eq!(t2.anomalies().unknown_orders, 1);
+    }
+
+    /// A valid venue history for one order: ack, distinct fills summing to
+    /// at most the quantity, maybe a terminal message.
+    fn history(id: u64, side: Side, qty: i64, cuts: &[i64], terminal: u8, trade_base: u128) -> Vec<OrderEvent> {
+        let mut events = vec![ack(id)];
+        let mut left = qty;
+        for (k, c) in cuts.iter().enumerate() {
+            let q = (*c).min(left);
+            if q <= 0 {
+                break;
+            }
+            left -= q;
+            let kind = if k % 2 == 0 { FeeKind::Quote } else { FeeKind::NotReported };
+            events.push(fill(id, side, trade_base + k as u128, q, kind));
+        }
+        match terminal {
+            0 => events.push(OrderEvent::Cancelled { client_id: ClientOrderId(id), ts_ms: 3 }),
+            1 => events.push(OrderEvent::Expired { client_id: ClientOrderId(id), ts_ms: 3 }),
+            2 => {
+                events.push(OrderEvent::Amended { client_id: ClientOrderId(id), price: Price(5_999_980), qty: Qty(qty + 5), ts_ms: 1 });
+                events.push(OrderEvent::Amended { client_id: ClientOrderId(id), price: Price(5_999_990), qty: Qty(qty + 3), ts_ms: 2 });
+            }
+            _ => {}
+        }
+        events
+    }
+
+    type Snapshot = Vec<(OrderStatus, Qty, Option<VenueOrderId>, Qty, Price)>;
+
+    fn run(orders: &[(u64, Side, i64)], events: &[OrderEvent]) -> (Snapshot, SignedQty) {
+        let mut t: OrderTable<16> = OrderTable::new(16, 2);
+        for (id, side, qty) in orders {
+            t.apply(&submitted(*id, *side, *qty)).unwrap();
+        }
+        for e in events {
+            t.apply(e).unwrap();
+            // Invariant after every step: position = Σ distinct fills.
+            let mut sum = 0i64;
+            for (id, side, _) in orders {
+                sum += side.sign() * t.get(ClientOrderId(*id)).unwrap().filled_qty.0;
+            }
+            assert_eq!(t.position(Venue::BinanceUsdm, &sym()).0, sum);
+        }
+        let snap = orders
+            .iter()
+            .map(|(id, _, _)| {
+                let o = t.get(ClientOrderId(*id)).unwrap();
+                (o.status(), o.filled_qty, o.venue_order_id, o.order.qty, o.order.price)
+            })
+            .collect();
+        (snap, t.position(Venue::BinanceUsdm, &sym()))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn any_interleaving_with_duplicates_reaches_the_same_state(
+            specs in proptest::collection::vec((any::<bool>(), 1i64..50, proptest::collection::vec(1i64..20, 0..6), 0u8..4), 1..5),
+            seed in any::<u64>(),
+            dup_mask in any::<u64>(),
+        ) {
+            let orders: Vec<(u64, Side, i64)> = specs.iter().enumerate()
+                .map(|(i, (buy, qty, _, _))| (i as u64 + 1, if *buy { Side::Buy } else { Side::Sell }, *qty))
+                .collect();
+            let mut in_order = Vec::new();
+            for (i, (_, _, cuts, terminal)) in specs.iter().enumerate() {
+                in_order.extend(history(orders[i].0, orders[i].1, orders[i].2, cuts, *terminal, (i as u128 + 1) * 1000));
+            }
+            let (expected, expected_pos) = run(&orders, &in_order);
+            // Shuffle (deterministic from the seed) and duplicate some messages.
+            let mut shuffled = in_order.clone();
+            for (k, e) in in_order.iter().enumerate() {
+                if dup_mask >> (k % 64) & 1 == 1 {
+                    shuffled.push(*e);
+                }
+            }
+            let mut state = seed | 1;
+            for i in (1..shuffled.len()).rev() {
+                state ^= state << 13; state ^= state >> 7; state ^= state << 17;
+                shuffled.swap(i, (state % (i as u64 + 1)) as usize);
+            }
+            let (got, got_pos) = run(&orders, &shuffled);
+            prop_assert_eq!(got, expected);
+            prop_assert_eq!(got_pos, expected_pos);
+        }
+    }
+}
