@@ -215,7 +215,7 @@ proptest! {
 
 #[test]
 fn one_record_of_every_kind_round_trips() {
-    // Make sure the strategy above really covers all 18 kinds (plus the
+    // Make sure the strategy above really covers all 20 kinds (plus the
     // order-event sub-kinds): generate until every kind has been seen.
     use proptest::strategy::ValueTree;
     use proptest::test_runner::TestRunner;
@@ -234,9 +234,9 @@ fn one_record_of_every_kind_round_trips() {
             records.push((seen.len() as u64, r));
         }
     }
-    // 8 record variants besides Order and Risk, 6 order events and 4 risk
-    // outputs: kinds 1 to 18.
-    assert_eq!(seen.len(), 8 + 6 + 4, "kinds seen: {seen:?}");
+    // 8 record variants besides Order and Risk, 8 order events and 4 risk
+    // outputs: kinds 1 to 20.
+    assert_eq!(seen.len(), 8 + 8 + 4, "kinds seen: {seen:?}");
     let bytes = write(&records);
     assert_eq!(read(&bytes), (records, None));
 }
