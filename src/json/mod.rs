@@ -9,6 +9,9 @@
 //!   `simd_json::fill_tape` into a tape whose buffers are reused frame after
 //!   frame, so it too allocates nothing once warm.
 //!
+//! Cold paths (order responses, user-data messages) read whole documents
+//! through [`tape_reader`], a field-lookup view over a reused simd-json tape.
+//!
 //! The venue decoders are written once against [`Val`]; they cannot tell the
 //! backends apart, and the tests feed every frame through both and demand
 //! identical events. [`JsonScratch`] owns the reusable state of both and
@@ -16,6 +19,7 @@
 
 pub mod compact;
 pub mod levels;
+pub mod tape_reader;
 pub mod template;
 
 use simd_json::{Buffers, Node, StaticNode, Tape};

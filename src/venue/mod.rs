@@ -14,7 +14,6 @@ use std::str::FromStr;
 pub mod binance;
 pub mod bybit;
 pub mod credentials;
-pub mod json_tape;
 pub mod private_event;
 pub mod rate_limit;
 pub mod signed_request;

@@ -13,7 +13,7 @@ use crate::fixed::Qty;
 use crate::instrument::Symbol;
 use crate::order::{OrderEvent, PositionUpdate, RejectReason};
 use crate::side::Side;
-use crate::venue::json_tape::{FieldError, JsonError};
+use crate::json::tape_reader::{FieldError, JsonError};
 use crate::venue::rate_limit::ObservedUsage;
 use crate::venue::Venue;
 

@@ -37,7 +37,7 @@ use crate::instrument::InstrumentTable;
 use crate::order::ids::{RequestOp, RequestTag};
 use crate::order::{ClientOrderId, FeeKind, Fill, OrderAction, OrderEvent, PositionUpdate, RejectReason, TradeId, VenueOrderId};
 use crate::side::Side;
-use crate::venue::json_tape::{FieldError, JsonObject, TapeReader};
+use crate::json::tape_reader::{FieldError, JsonObject, TapeReader};
 use crate::venue::private_event::{clamp_code, symbol_of, EventSink, ForeignActivity, PrivateEvent, PrivateParseError, SessionEvent};
 use crate::venue::rate_limit::ObservedUsage;
 use crate::venue::Venue;
