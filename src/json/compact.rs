@@ -288,57 +288,6 @@ fn skip_container(doc: &[u8], pos: usize) -> Option<usize> {
     }
 }
 
-/// One past the end of a run of ASCII digits starting at `pos`, eight
-/// bytes at a time where the text allows.
-#[inline]
-fn digits_end(doc: &[u8], mut pos: usize) -> usize {
-    while let Some(w) = crate::fixed::word_at(doc, pos) {
-        let n = crate::fixed::leading_digits(w);
-        pos += n;
-        if n < 8 {
-            return pos;
-        }
-    }
-    while doc.get(pos).is_some_and(u8::is_ascii_digit) {
-        pos += 1;
-    }
-    pos
-}
-
-/// Skips `["<d>","<d>"]` at `pos` where both strings are plain decimals
-/// (`[0-9]+(\.[0-9]+)?`), the shape of nearly every price level; returns
-/// the position after the `]`. `None` for any other element (the caller
-/// then uses [`string_pair_at`]).
-#[inline]
-pub fn decimal_pair_end(doc: &[u8], pos: usize) -> Option<usize> {
-    let decimal = |start: usize| -> Option<usize> {
-        let mut end = digits_end(doc, start);
-        if end == start {
-            return None;
-        }
-        if doc.get(end) == Some(&b'.') {
-            let frac = end + 1;
-            end = digits_end(doc, frac);
-            if end == frac {
-                return None;
-            }
-        }
-        Some(end)
-    };
-    if doc.get(pos..pos + 2)? != b"[\"" {
-        return None;
-    }
-    let end = decimal(pos + 2)?;
-    if doc.get(end..end + 3)? != b"\",\"" {
-        return None;
-    }
-    let end = decimal(end + 3)?;
-    if doc.get(end..end + 2)? != b"\"]" {
-        return None;
-    }
-    Some(end + 2)
-}
-
 /// Reads `["<a>","<b>"]` at `pos` (a price level as both venues send it):
 /// returns the two string contents and the position after the `]`.
 /// `None` when the element has any other shape; the caller then reads it
@@ -432,16 +381,6 @@ mod tests {
             }
             assert_eq!(string_end(&doc, 0), bytewise(&doc), "{doc:?}");
         }
-    }
-
-    #[test]
-    fn decimal_pairs() {
-        let doc = br#"["61800.20","0.014"],["1","2"],["1.","2"],["1","2.5x"],["a","2"]"#;
-        assert_eq!(decimal_pair_end(doc, 0), Some(20));
-        assert_eq!(decimal_pair_end(doc, 21), Some(30));
-        assert_eq!(decimal_pair_end(doc, 31), None);
-        assert_eq!(decimal_pair_end(doc, 42), None);
-        assert_eq!(decimal_pair_end(doc, 55), None);
     }
 
     #[test]

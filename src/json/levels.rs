@@ -1,4 +1,4 @@
-//! A structural index for level lists: `[["<d>","<d>"],…]` validated with
+//! A structural index for level lists: `[["…","…"],…]` validated with
 //! SIMD byte classification and recorded as quote positions, so that the
 //! levels can be parsed later without searching for their ends.
 //!
@@ -7,19 +7,21 @@
 //! Binance depth stream cost ~70 cycles per level. Here the bytes are first
 //! classified sixteen at a time (SSE2 on x86-64; a scalar loop elsewhere),
 //! in the manner of simdjson's stage 1 (Langdale & Lemire, "Parsing
-//! Gigabytes of JSON per Second", VLDB Journal 2019): one bitmask of quotes,
-//! one of bytes that are neither digits nor '.', one of bytes that may not
-//! appear at all. The walk then hops from quote to quote with bit tricks,
-//! and records the four quote positions of every level in a caller-owned
-//! [`LevelIndex`]. Parsing the decimals later is independent per level.
+//! Gigabytes of JSON per Second", VLDB Journal 2019): one bitmask of quotes
+//! and one of bytes that may not appear inside a compact JSON string
+//! (backslash, control and non-ASCII bytes). The walk then hops from quote
+//! to quote with bit tricks and records the four quote positions of every
+//! level in a caller-owned [`LevelIndex`]. Parsing the decimals later is
+//! independent per level.
 //!
 //! # What is accepted
-//! Exactly `[` then zero or more `["D","D"]` separated by `,` then `]`,
-//! where `D` is a non-empty run of ASCII digits and dots. This is checked
-//! completely: every punctuation byte is at the position the grammar puts
-//! it, and the number of non-digit bytes in the list equals what the
-//! grammar requires, so no other byte can hide inside a string. Anything
-//! else is `None`, and the frame takes the generic path.
+//! Exactly `[` then zero or more `["S","S"]` separated by `,` then `]`,
+//! where `S` is any string content without quote, backslash, control or
+//! non-ASCII bytes — i.e. precisely the level lists of the compact subset
+//! ([`super::compact`]), read with the same meaning. Every punctuation byte
+//! is checked at the position the grammar puts it. Whether the strings are
+//! decimals is for the level iterator to say, exactly as on the generic
+//! path. Anything else is `None`, and the frame takes the generic path.
 
 /// Most levels one frame may index (both sides together).
 pub const MAX_INDEXED_LEVELS: usize = 16_384;
@@ -94,7 +96,6 @@ impl LevelIndex {
             return Some(start + 2);
         }
         let mut blocks = Blocks::new(doc, start);
-        let mut expected_structural = 1usize; // the outer '['
         let mut p = start + 1;
         let end = loop {
             if doc.get(p..p + 2)? != b"[\"" {
@@ -102,28 +103,23 @@ impl LevelIndex {
             }
             let q0 = p + 1;
             let q1 = blocks.next_quote(q0 + 1)?;
-            if q1 < q0 + 2 || doc.get(q1 + 1..q1 + 3)? != b",\"" {
+            if doc.get(q1 + 1..q1 + 3)? != b",\"" {
                 return None;
             }
             let q2 = q1 + 2;
             let q3 = blocks.next_quote(q2 + 1)?;
-            if q3 < q2 + 2 || *doc.get(q3 + 1)? != b']' {
-                return None;
-            }
-            if self.len + 4 > self.quotes.len() {
+            if *doc.get(q3 + 1)? != b']' || self.len + 4 > self.quotes.len() {
                 return None;
             }
             self.quotes[self.len..self.len + 4].copy_from_slice(&[q0 as u32, q1 as u32, q2 as u32, q3 as u32]);
             self.len += 4;
-            expected_structural += 8;
             match *doc.get(q3 + 2)? {
                 b',' => p = q3 + 3,
                 b']' => break q3 + 3,
                 _ => return None,
             }
         };
-        let (structural, forbidden) = blocks.totals_until(end)?;
-        (structural == expected_structural && !forbidden).then_some(end)
+        (!blocks.forbidden_until(end)?).then_some(end)
     }
 }
 
@@ -133,15 +129,9 @@ struct Blocks<'d> {
     origin: usize,
     /// Blocks classified so far (block k covers origin + 64k ..).
     done: usize,
-    /// Masks of the most recent block.
+    /// Quotes of the most recent block.
     quote: u64,
-    /// Running count of non-digit, non-dot bytes in the completed blocks
-    /// before the most recent one.
-    structural_before: usize,
-    /// Non-digit, non-dot bytes of the most recent block.
-    structural: u64,
-    /// A forbidden byte was seen in a completed block before the most
-    /// recent one.
+    /// A forbidden byte was seen in a block before the most recent one.
     forbidden_before: bool,
     /// Forbidden bytes of the most recent block.
     forbidden: u64,
@@ -149,16 +139,7 @@ struct Blocks<'d> {
 
 impl<'d> Blocks<'d> {
     fn new(doc: &'d [u8], origin: usize) -> Self {
-        Self {
-            doc,
-            origin,
-            done: 0,
-            quote: 0,
-            structural_before: 0,
-            structural: 0,
-            forbidden_before: false,
-            forbidden: 0,
-        }
+        Self { doc, origin, done: 0, quote: 0, forbidden_before: false, forbidden: 0 }
     }
 
     /// Classifies the next block.
@@ -168,13 +149,9 @@ impl<'d> Blocks<'d> {
         if base >= self.doc.len() {
             return false;
         }
-        if self.done > 0 {
-            self.structural_before += self.structural.count_ones() as usize;
-            self.forbidden_before |= self.forbidden != 0;
-        }
-        let (quote, structural, forbidden) = classify64(self.doc, base);
+        self.forbidden_before |= self.forbidden != 0;
+        let (quote, forbidden) = classify64(self.doc, base);
         self.quote = quote;
-        self.structural = structural;
         self.forbidden = forbidden;
         self.done += 1;
         true
@@ -188,7 +165,7 @@ impl<'d> Blocks<'d> {
                 let base = self.origin + (self.done - 1) * 64;
                 if from < base + 64 {
                     let shift = from.saturating_sub(base);
-                    let mask = if shift >= 64 { 0 } else { self.quote >> shift << shift };
+                    let mask = self.quote >> shift << shift;
                     if mask != 0 {
                         return Some(base + mask.trailing_zeros() as usize);
                     }
@@ -200,9 +177,9 @@ impl<'d> Blocks<'d> {
         }
     }
 
-    /// Structural count and forbidden flag over `origin .. end`, classifying
-    /// further blocks if `end` lies beyond the ones seen so far.
-    fn totals_until(&mut self, end: usize) -> Option<(usize, bool)> {
+    /// Whether a forbidden byte lies in `origin .. end`, classifying further
+    /// blocks if `end` lies beyond the ones seen so far.
+    fn forbidden_until(&mut self, end: usize) -> Option<bool> {
         while self.done == 0 || end > self.origin + self.done * 64 {
             if !self.advance() {
                 return None;
@@ -211,20 +188,16 @@ impl<'d> Blocks<'d> {
         let base = self.origin + (self.done - 1) * 64;
         let keep = end.saturating_sub(base).min(64);
         let mask = if keep == 64 { u64::MAX } else { (1u64 << keep) - 1 };
-        Some((
-            self.structural_before + (self.structural & mask).count_ones() as usize,
-            self.forbidden_before || self.forbidden & mask != 0,
-        ))
+        Some(self.forbidden_before || self.forbidden & mask != 0)
     }
 }
 
 /// Bitmasks over the 64 bytes at `base` (bytes past the end read as 0):
-/// quotes; bytes other than digits and '.'; bytes that may not appear in a
-/// level list at all (anything but digits, '.', '"', ',', '[', ']').
+/// quotes; bytes that may not appear in a compact JSON string (backslash,
+/// below 0x20, 0x80 and above).
 #[inline]
-fn classify64(doc: &[u8], base: usize) -> (u64, u64, u64) {
+fn classify64(doc: &[u8], base: usize) -> (u64, u64) {
     let mut quote = 0u64;
-    let mut structural = 0u64;
     let mut forbidden = 0u64;
     for chunk in 0..4 {
         let at = base + chunk * 16;
@@ -237,21 +210,19 @@ fn classify64(doc: &[u8], base: usize) -> (u64, u64, u64) {
                 }
             }
         }
-        let (q, s, f) = classify16(&bytes);
+        let (q, f) = classify16(&bytes);
         quote |= u64::from(q) << (chunk * 16);
-        structural |= u64::from(s) << (chunk * 16);
         forbidden |= u64::from(f) << (chunk * 16);
     }
-    (quote, structural, forbidden)
+    (quote, forbidden)
 }
 
-/// Classifies 16 bytes: (quotes, non-digit-non-dot, forbidden) bitmasks.
+/// Classifies 16 bytes: (quotes, forbidden) bitmasks.
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
-fn classify16(bytes: &[u8; 16]) -> (u16, u16, u16) {
+fn classify16(bytes: &[u8; 16]) -> (u16, u16) {
     use std::arch::x86_64::{
-        __m128i, _mm_and_si128, _mm_andnot_si128, _mm_cmpeq_epi8, _mm_cmpgt_epi8, _mm_cmplt_epi8, _mm_loadu_si128,
-        _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8, _mm_sub_epi8,
+        __m128i, _mm_cmpeq_epi8, _mm_cmplt_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8,
     };
     // SAFETY: SSE2 is part of the x86-64 baseline, so every intrinsic below
     // exists on every target this cfg admits (they are `unsafe` only because
@@ -264,20 +235,11 @@ fn classify16(bytes: &[u8; 16]) -> (u16, u16, u16) {
     // `agrees_with_the_bytewise_grammar_on_mutations`.
     unsafe {
         let v = _mm_loadu_si128(bytes.as_ptr().cast::<__m128i>());
-        let eq = |c: u8| _mm_cmpeq_epi8(v, _mm_set1_epi8(c as i8));
-        let shifted = _mm_sub_epi8(v, _mm_set1_epi8(b'0' as i8));
-        // 0..=9 after the shift, as signed bytes: > -1 and < 10.
-        let digit =
-            _mm_and_si128(_mm_cmpgt_epi8(shifted, _mm_set1_epi8(-1)), _mm_cmplt_epi8(shifted, _mm_set1_epi8(10)));
-        let number = _mm_or_si128(digit, eq(b'.'));
-        let quote = eq(b'"');
-        let allowed_structural = _mm_or_si128(_mm_or_si128(quote, eq(b',')), _mm_or_si128(eq(b'['), eq(b']')));
-        let forbidden = _mm_andnot_si128(_mm_or_si128(number, allowed_structural), _mm_set1_epi8(-1));
-        (
-            _mm_movemask_epi8(quote) as u16,
-            !(_mm_movemask_epi8(number) as u16),
-            _mm_movemask_epi8(forbidden) as u16,
-        )
+        let quote = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'"' as i8));
+        // Signed compare: bytes 0x80..=0xFF are negative, so "< 0x20" also
+        // catches every non-ASCII byte.
+        let forbidden = _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8(b'\\' as i8)), _mm_cmplt_epi8(v, _mm_set1_epi8(0x20)));
+        (_mm_movemask_epi8(quote) as u16, _mm_movemask_epi8(forbidden) as u16)
     }
 }
 
@@ -285,26 +247,23 @@ fn classify16(bytes: &[u8; 16]) -> (u16, u16, u16) {
 /// reference the SIMD version is tested against).
 #[cfg_attr(target_arch = "x86_64", allow(dead_code))]
 #[inline]
-fn classify16_scalar(bytes: &[u8; 16]) -> (u16, u16, u16) {
-    let (mut quote, mut structural, mut forbidden) = (0u16, 0u16, 0u16);
+fn classify16_scalar(bytes: &[u8; 16]) -> (u16, u16) {
+    let (mut quote, mut forbidden) = (0u16, 0u16);
     for (i, &b) in bytes.iter().enumerate() {
         let bit = 1u16 << i;
         if b == b'"' {
             quote |= bit;
         }
-        if !(b.is_ascii_digit() || b == b'.') {
-            structural |= bit;
-            if !matches!(b, b'"' | b',' | b'[' | b']') {
-                forbidden |= bit;
-            }
+        if b == b'\\' || !(0x20..0x80).contains(&b) {
+            forbidden |= bit;
         }
     }
-    (quote, structural, forbidden)
+    (quote, forbidden)
 }
 
 #[cfg(not(target_arch = "x86_64"))]
 #[inline(always)]
-fn classify16(bytes: &[u8; 16]) -> (u16, u16, u16) {
+fn classify16(bytes: &[u8; 16]) -> (u16, u16) {
     classify16_scalar(bytes)
 }
 
@@ -315,11 +274,10 @@ mod tests {
     /// The reference: the accepted grammar checked one byte at a time.
     fn reference_end(doc: &[u8], start: usize) -> Option<usize> {
         let run = |mut p: usize| -> Option<usize> {
-            let from = p;
-            while doc.get(p).is_some_and(|b| b.is_ascii_digit() || *b == b'.') {
+            while doc.get(p).is_some_and(|&b| b != b'"' && b != b'\\' && (0x20..0x80).contains(&b)) {
                 p += 1;
             }
-            (p > from).then_some(p)
+            Some(p)
         };
         let expect = |p: usize, lit: &[u8]| -> Option<usize> { (doc.get(p..p + lit.len())? == lit).then_some(p + lit.len()) };
         let mut p = expect(start, b"[")?;

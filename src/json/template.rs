@@ -12,7 +12,6 @@
 //! tests feed every frame through both paths and compare.
 
 use super::compact::{self, CompactIndex};
-use super::Container;
 
 /// An index with nothing recorded, for containers found by templates.
 pub static EMPTY_INDEX: CompactIndex = CompactIndex::new();
@@ -127,32 +126,6 @@ impl<'a> Cursor<'a> {
         Some(text)
     }
 
-    /// A list of `["a","b"]` string pairs (possibly empty), validated
-    /// completely; returns it as a container for
-    /// [`Container::next_string_pair`].
-    #[inline]
-    pub fn string_pairs(&mut self) -> Option<Container<'a>> {
-        let start = self.pos;
-        self.lit(b"[")?;
-        if !self.try_lit(b"]") {
-            loop {
-                self.pos = match compact::decimal_pair_end(self.doc, self.pos) {
-                    Some(next) => next,
-                    None => compact::string_pair_at(self.doc, self.pos)?.2,
-                };
-                match self.peek()? {
-                    b',' => self.pos += 1,
-                    b']' => {
-                        self.pos += 1;
-                        break;
-                    }
-                    _ => return None,
-                }
-            }
-        }
-        Some(Container::Compact { doc: self.doc, idx: &EMPTY_INDEX, start: start as u32, end: self.pos as u32 })
-    }
-
     /// A level list validated and indexed into `index`
     /// ([`super::levels`]); returns the index range of its quote positions.
     #[inline]
@@ -179,7 +152,6 @@ impl<'a> Cursor<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::json::PairStep;
 
     #[test]
     fn matches_exactly() {
@@ -190,11 +162,9 @@ mod tests {
         c.lit(br#","b":"#).unwrap();
         assert_eq!(c.string(), Some(&b"x"[..]));
         c.lit(br#","c":"#).unwrap();
-        let pairs = c.string_pairs().unwrap();
-        let mut cursor = pairs.pair_cursor();
-        assert!(matches!(pairs.next_string_pair(&mut cursor), PairStep::Pair(b"1", b"2")));
-        assert!(matches!(pairs.next_string_pair(&mut cursor), PairStep::Pair(b"3", b"4")));
-        assert!(matches!(pairs.next_string_pair(&mut cursor), PairStep::End));
+        let mut index = crate::json::levels::LevelIndex::new();
+        let (from, to) = c.indexed_levels(&mut index).unwrap();
+        assert_eq!(index.range(from, to), &[22, 24, 26, 28, 32, 34, 36, 38]);
         c.lit(br#","d":"#).unwrap();
         assert_eq!(c.bool(), Some(true));
         c.lit(b"}").unwrap();
@@ -203,10 +173,11 @@ mod tests {
 
     #[test]
     fn refuses_other_shapes() {
+        let mut index = crate::json::levels::LevelIndex::new();
         for doc in [&br#"[["1","2"]["3","4"]]"#[..], br#"[["1","2"],]"#, br#"[["1",2]]"#, br#"[["1","2","3"]]"#, br#"[ ["1","2"]]"#, b"["] {
-            assert!(Cursor::new(doc).string_pairs().is_none(), "{}", String::from_utf8_lossy(doc));
+            assert!(Cursor::new(doc).indexed_levels(&mut index).is_none(), "{}", String::from_utf8_lossy(doc));
         }
-        assert!(Cursor::new(b"[]").string_pairs().is_some());
+        assert!(Cursor::new(b"[]").indexed_levels(&mut index).is_some());
         assert!(Cursor::new(br#""a\"b""#).string().is_none());
         assert!(Cursor::new(b"01").int().is_none());
         assert!(Cursor::new(b"1.5").int().is_none());
