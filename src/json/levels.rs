@@ -95,29 +95,31 @@ impl LevelIndex {
         if *doc.get(start + 1)? == b']' {
             return Some(start + 2);
         }
+        if *doc.get(start + 1)? != b'[' {
+            return None;
+        }
+        // Every quote of the list belongs to a level, four per level, in
+        // order; between them the grammar leaves no choice: `","` inside a
+        // level, `],["` between levels, `]]` at the end.
         let mut blocks = Blocks::new(doc, start);
-        let mut p = start + 1;
+        let mut expected_q0 = start + 2;
         let end = loop {
-            if doc.get(p..p + 2)? != b"[\"" {
-                return None;
-            }
-            let q0 = p + 1;
-            let q1 = blocks.next_quote(q0 + 1)?;
-            if doc.get(q1 + 1..q1 + 3)? != b",\"" {
-                return None;
-            }
-            let q2 = q1 + 2;
-            let q3 = blocks.next_quote(q2 + 1)?;
-            if *doc.get(q3 + 1)? != b']' || self.len + 4 > self.quotes.len() {
+            let q0 = blocks.pop_quote()?;
+            let q1 = blocks.pop_quote()?;
+            let q2 = blocks.pop_quote()?;
+            let q3 = blocks.pop_quote()?;
+            if q0 != expected_q0 || q2 != q1 + 2 || doc[q1 + 1] != b',' || self.len + 4 > self.quotes.len() {
                 return None;
             }
             self.quotes[self.len..self.len + 4].copy_from_slice(&[q0 as u32, q1 as u32, q2 as u32, q3 as u32]);
             self.len += 4;
-            match *doc.get(q3 + 2)? {
-                b',' => p = q3 + 3,
-                b']' => break q3 + 3,
-                _ => return None,
+            if doc.get(q3 + 1..q3 + 3)? == b"]]" {
+                break q3 + 3;
             }
+            if doc.get(q3 + 3..q3 + 4)? != b"[" || doc[q3 + 1..q3 + 3] != *b"]," {
+                return None;
+            }
+            expected_q0 = q3 + 4;
         };
         (!blocks.forbidden_until(end)?).then_some(end)
     }
@@ -129,7 +131,7 @@ struct Blocks<'d> {
     origin: usize,
     /// Blocks classified so far (block k covers origin + 64k ..).
     done: usize,
-    /// Quotes of the most recent block.
+    /// Quotes of the most recent block not yet returned by `pop_quote`.
     quote: u64,
     /// A forbidden byte was seen in a block before the most recent one.
     forbidden_before: bool,
@@ -157,24 +159,17 @@ impl<'d> Blocks<'d> {
         true
     }
 
-    /// The first quote at or after `from`.
+    /// The next quote of the list, in order (each is returned once).
     #[inline]
-    fn next_quote(&mut self, from: usize) -> Option<usize> {
-        loop {
-            if self.done > 0 {
-                let base = self.origin + (self.done - 1) * 64;
-                if from < base + 64 {
-                    let shift = from.saturating_sub(base);
-                    let mask = self.quote >> shift << shift;
-                    if mask != 0 {
-                        return Some(base + mask.trailing_zeros() as usize);
-                    }
-                }
-            }
+    fn pop_quote(&mut self) -> Option<usize> {
+        while self.quote == 0 {
             if !self.advance() {
                 return None;
             }
         }
+        let bit = self.quote.trailing_zeros() as usize;
+        self.quote &= self.quote - 1;
+        Some(self.origin + (self.done - 1) * 64 + bit)
     }
 
     /// Whether a forbidden byte lies in `origin .. end`, classifying further
