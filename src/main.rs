@@ -64,6 +64,20 @@ enum Command {
         #[arg(long)]
         hgrm_dir: Option<PathBuf>,
     },
+    /// Replay recorded frames through the strategy against a simulated exchange; print a
+    /// summary and optionally write a byte-for-byte reproducible JSON report.
+    Backtest {
+        /// Strategy profile, e.g. tuning/default.toml.
+        #[arg(long)]
+        config: PathBuf,
+        /// Recordings to replay, merged by exchange time: PATH, or VENUE:PATH to name the
+        /// venue (binance-usdm:…, bybit-linear:…) instead of detecting it.
+        #[arg(long, num_args = 1.., required = true)]
+        input: Vec<String>,
+        /// Write the JSON report here.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
     /// Print a binary journal as human lines or one JSON object per record.
     Journal {
         /// The journal file.
@@ -110,6 +124,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Latency { venue, input, rounds, instruments, hgrm_dir } => {
             let opts = commands::latency::LatencyOptions { venue, input, rounds, instruments, hgrm_dir };
             commands::latency::run(&opts, &mut io::stdout().lock(), &ALLOC)?;
+        }
+        Command::Backtest { config, input, json } => {
+            let opts = scalpel::backtest::BacktestOptions { config, inputs: input, json };
+            scalpel::backtest::command(&opts, &mut io::stdout().lock())?;
         }
         Command::Journal { input, json } => {
             scalpel::journal::print::print_journal_file(&input, json, &mut io::stdout().lock())

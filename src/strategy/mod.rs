@@ -157,7 +157,10 @@ struct Slot {
     phase: Phase,
     not_before_ms: i64,
     first_ms: Option<i64>,
-    flatten: bool,
+    /// Close the position (and cancel the entry) for this reason.
+    flatten: Option<ExitReason>,
+    /// Cancel the entry order (positions stay).
+    cancel: bool,
 }
 
 /// The strategy for a fixed set of instruments (index = the caller's
@@ -194,7 +197,8 @@ impl Strategy {
                 phase: Phase::Flat,
                 not_before_ms: i64::MIN,
                 first_ms: None,
-                flatten: false,
+                flatten: None,
+                cancel: false,
             })
             .collect();
         let context = ContextBoard::new(cfg.context.components.len());
@@ -263,10 +267,20 @@ impl Strategy {
         self.engaged
     }
 
-    /// The risk thread asks to close instrument `i` (and cancel its entry).
-    pub fn request_flatten(&mut self, i: usize) {
+    /// Close instrument `i` (cancel its entry, exit its position with a
+    /// market order) for `reason` ([`ExitReason::RiskFlatten`] when the
+    /// risk thread asks, [`ExitReason::EndOfData`] at the end of a replay).
+    pub fn request_flatten(&mut self, i: usize, reason: ExitReason) {
         if let Some(s) = self.slots.get_mut(i) {
-            s.flatten = !matches!(s.phase, Phase::Flat);
+            s.flatten = (!matches!(s.phase, Phase::Flat)).then_some(reason);
+        }
+    }
+
+    /// Cancel the entry order of instrument `i`, if any (the risk thread
+    /// halted trading; positions keep their exits).
+    pub fn request_cancel(&mut self, i: usize) {
+        if let Some(s) = self.slots.get_mut(i) {
+            s.cancel = matches!(s.phase, Phase::Entering(_));
         }
     }
 
@@ -279,7 +293,7 @@ impl Strategy {
         match &mut slot.phase {
             Phase::Entering(e) => {
                 let id = e.id?;
-                if !e.cancel_sent && (slot.flatten || now - e.since_ms >= self.cfg.entry.timeout_ms) {
+                if !e.cancel_sent && (slot.flatten.is_some() || slot.cancel || now - e.since_ms >= self.cfg.entry.timeout_ms) {
                     e.cancel_sent = true;
                     self.counters.cancels += 1;
                     return Some(Action::Cancel { id });
@@ -291,8 +305,8 @@ impl Strategy {
                     return None;
                 }
                 let side = o.pos.side;
-                let exit = if slot.flatten {
-                    Some((o.pos.qty, ExitReason::RiskFlatten))
+                let exit = if let Some(reason) = slot.flatten {
+                    Some((o.pos.qty, reason))
                 } else {
                     let price = match side {
                         Side::Buy => view.bid,
@@ -375,6 +389,7 @@ impl Strategy {
                 self.gates.record(cand.tier, result);
                 let qty = qty.filter(|_| result.passed())?;
                 let confidence = score.floor() as u8;
+                slot.cancel = false;
                 slot.phase = Phase::Entering(Entering {
                     side,
                     tier: cand.tier,
@@ -452,7 +467,7 @@ impl Strategy {
                     self.kelly.record(Notional(net));
                     slot.phase = Phase::Flat;
                     slot.not_before_ms = now_ms + cooldown;
-                    slot.flatten = false;
+                    slot.flatten = None;
                     self.engaged = self.engaged.saturating_sub(1);
                 }
             }
@@ -468,6 +483,7 @@ impl Strategy {
         let inst = slot.inst;
         match &mut slot.phase {
             Phase::Entering(e) if e.id == Some(id) => {
+                slot.cancel = false;
                 if e.filled > 0 {
                     let e = *e;
                     self.counters.partial_entries += 1;
@@ -476,7 +492,8 @@ impl Strategy {
                     self.counters.unfilled_entries += 1;
                     slot.phase = Phase::Flat;
                     slot.not_before_ms = now_ms + retry;
-                    slot.flatten = false;
+                    slot.flatten = None;
+                    slot.cancel = false;
                     self.engaged = self.engaged.saturating_sub(1);
                 }
             }

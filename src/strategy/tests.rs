@@ -292,7 +292,7 @@ fn refused_entry_backs_off() {
 #[test]
 fn risk_flatten_closes_the_position() {
     let mut s = opened();
-    s.request_flatten(0);
+    s.request_flatten(0, ExitReason::RiskFlatten);
     let a = s.on_market(0, &view(1_200, BID.0, long_snapshot()), &ACCOUNT).unwrap();
     assert_eq!(a, Action::Exit { side: Side::Sell, qty: Qty(8), reason: ExitReason::RiskFlatten });
 }
