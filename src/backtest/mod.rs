@@ -454,7 +454,7 @@ impl<S: SignalSource> Engine<S> {
         let now_ms = self.now_ms();
         self.counters.decisions[i] += 1;
         let (bid, ask) = self.tops[i];
-        if bid.0 > 0 && ask.0 > 0 && now_ms - self.last_mark_ms[i] >= self.mark_interval_ms {
+        if bid.0 > 0 && ask.0 > 0 && now_ms.saturating_sub(self.last_mark_ms[i]) >= self.mark_interval_ms {
             self.last_mark_ms[i] = now_ms;
             let inst = self.insts[i];
             let mark = RiskInput::Mark { venue: inst.venue, symbol: inst.symbol, price: Price((bid.0 + ask.0) / 2), ts_ms: now_ms };

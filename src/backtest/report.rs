@@ -433,12 +433,20 @@ impl Report {
                 s.trades, self.trades_by_tier.0[0].1, self.trades_by_tier.0[1].1, s.wins, s.losses, s.win_rate
             ),
             format!(
-                "pnl: gross {} USDT, fees {} USDT, funding {} USDT, net {} USDT (return {})",
-                s.gross_pnl_usdt, s.fees_usdt, s.funding_usdt, s.net_pnl_usdt, s.return_on_equity
+                "pnl: gross {} USDT, fees {} USDT, funding {} USDT, net {} USDT (return {} of equity)",
+                s.gross_pnl_usdt,
+                s.fees_usdt,
+                s.funding_usdt,
+                s.net_pnl_usdt,
+                percent(s.return_on_equity)
             ),
             format!(
-                "risk: max drawdown {} USDT ({}), sharpe per trade {}, daily {}, avg hold {} s",
-                s.max_drawdown_usdt, s.max_drawdown_fraction, s.sharpe_per_trade, s.sharpe_daily_annualised, s.avg_hold_secs
+                "risk: max drawdown {} USDT ({} of peak), sharpe per trade {}, daily {}, avg hold {} s",
+                s.max_drawdown_usdt,
+                percent(s.max_drawdown_fraction),
+                s.sharpe_per_trade,
+                s.sharpe_daily_annualised,
+                s.avg_hold_secs
             ),
             format!("exits: {}", if reasons.is_empty() { "none".into() } else { reasons.join(", ") }),
             format!(
@@ -469,6 +477,13 @@ impl Report {
             ));
         }
         out
+    }
+}
+
+fn percent(x: Stat) -> String {
+    match x {
+        Stat::Value(v) => format!("{:.4}%", round6(v) * 100.0),
+        Stat::Na => "n/a".into(),
     }
 }
 
