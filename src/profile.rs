@@ -178,6 +178,18 @@ mod tests {
     }
 
     #[test]
+    fn default_profile_loads_with_interim_fallbacks() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tuning/default.toml");
+        let p = Profile::from_file(&path).expect("tuning/default.toml loads");
+        assert_eq!(p.instruments.all().len(), 4);
+        let v = &p.strategy.votes;
+        assert_eq!((v.order_flow_input, v.drift_input), (crate::strategy::config::FlowInput::Ofi, crate::strategy::config::DriftInput::OuDrift));
+        assert!(v.order_flow_fallback.is_some() && v.drift_fallback.is_some());
+        assert_eq!(p.strategy.gates.imbalance.value, 0.30);
+        assert!(p.signals.as_table().is_some());
+    }
+
+    #[test]
     fn instruments_are_filtered() {
         let p = Profile::from_toml_str("[instruments]\nsymbols = [\"btcusdt\"]\nvenues = [\"bybit-linear\"]", Path::new(".")).unwrap();
         assert_eq!(p.instruments.all().len(), 1);

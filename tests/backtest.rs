@@ -156,6 +156,31 @@ fn synthetic_session_trades_once_with_hand_computed_size_fees_and_pnl() {
     assert!(json.contains("\"skipped_input_unavailable\": [\n      \"volume-surge\""), "{json}");
 }
 
+fn mark_price(e: i64, mark: &str, rate: &str, next_funding: i64) -> String {
+    format!(
+        r#"{{"stream":"btcusdt@markPrice@1s","data":{{"e":"markPriceUpdate","E":{e},"s":"BTCUSDT","p":"{mark}","i":"{mark}","P":"{mark}","r":"{rate}","T":{next_funding}}}}}"#
+    )
+}
+
+#[test]
+fn funding_is_charged_at_the_funding_time_to_the_open_trade() {
+    // Funding at T0 + 3 s, while the long (opened at T0 + 105) is held;
+    // after it the venue announces the next one, 8 h later.
+    let mut lines = session();
+    for (t, next) in [(T0 + 1_000, T0 + 3_000), (T0 + 2_000, T0 + 3_000), (T0 + 3_000, T0 + 3_000 + 28_800_000), (T0 + 4_000, T0 + 3_000 + 28_800_000)] {
+        lines.push(((t - T0) as u64 * 1_000_000, mark_price(t, "50000.05", "0.0001", next)));
+    }
+    lines.sort_by_key(|(ts, _)| *ts);
+    let report = run(PROFILE, &lines);
+    assert_eq!(report.summary.trades, 1, "{}", report.human());
+    // Long 0.007 × mark 50 000.05 × 0.0001 = 0.035000035 → paid 0.03500004 (half away from zero, 1e-8).
+    let t = &report.trades[0];
+    assert_eq!(t.funding_usdt, "-0.03500004");
+    assert_eq!(t.net_pnl_usdt, "-0.31570032");
+    assert_eq!(report.summary.funding_usdt, "-0.03500004");
+    assert_eq!(report.orders.funding_events, 1);
+}
+
 #[test]
 fn an_impossible_gate_makes_no_trades_and_counts_its_blocks() {
     let profile = format!("{PROFILE}\n[gates.spread]\nmax = 0\n");
