@@ -77,16 +77,7 @@ impl Profile {
         if let Some(unknown) = root.keys().find(|k| !TABLES.contains(&k.as_str())) {
             return Err(LoadError::new(unknown.clone(), format!("unknown table (expected one of {})", TABLES.join(", "))));
         }
-        let raw = RawStrategyTables {
-            entry: table(&root, "strategy")?,
-            votes: table(&root, "votes")?,
-            gates: table(&root, "gates")?,
-            confidence: table(&root, "confidence")?,
-            context: table(&root, "context")?,
-            sizing: table(&root, "sizing")?,
-            exits: table(&root, "exits")?,
-        };
-        let mut strategy = raw.validate()?;
+        let mut strategy = RawStrategyTables::from_root(&root)?.validate()?;
         if let Some(file) = &strategy.context.file {
             strategy.context.file = Some(base.join(file));
         }

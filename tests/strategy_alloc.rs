@@ -10,12 +10,12 @@ use scalpel::backtest::{BookOnlySignals, SignalSource};
 use scalpel::book::{Book, DEFAULT_LEVELS};
 use scalpel::event::{InstrumentId, Trade, TradeSource};
 use scalpel::fixed::{Notional, Price, Qty, notional};
-use scalpel::instrument::InstrumentTable;
-use scalpel::order::{ClientOrderId, Fill, OrderKind, OrderRequest, TimeInForce};
+use scalpel::instrument::{Instrument, InstrumentTable};
+use scalpel::order::{ClientOrderId, Fill, OrderKind};
 use scalpel::risk::{CheckContext, GateSlot, RiskConfig, RiskGate, Verdict, VerdictCell};
 use scalpel::side::Side;
 use scalpel::signal::{Regime, SignalSnapshot};
-use scalpel::strategy::{AccountView, Action, MarketView, SignalFields, SizeLimits, Strategy, StrategyConfig};
+use scalpel::strategy::{AccountView, MarketView, SignalFields, SizeLimits, Strategy, StrategyConfig};
 
 #[global_allocator]
 static ALLOC: CountingAlloc = CountingAlloc;
@@ -25,6 +25,7 @@ struct Rig {
     gate: RiskGate,
     signals: BookOnlySignals,
     book: Book<DEFAULT_LEVELS>,
+    instrument: Instrument,
     next_id: u64,
 }
 
@@ -50,41 +51,6 @@ fn long_snapshot(mid: f64) -> SignalSnapshot {
 }
 
 impl Rig {
-    fn order_for(&mut self, action: Action) -> Option<OrderRequest> {
-        let inst = self.strategy_instrument();
-        let id = ClientOrderId(self.next_id);
-        self.next_id += 1;
-        match action {
-            Action::Enter { side, qty, limit, .. } => Some(OrderRequest {
-                venue: inst.0,
-                symbol: inst.1,
-                side,
-                kind: if limit.is_some() { OrderKind::Limit } else { OrderKind::Market },
-                tif: TimeInForce::PostOnly,
-                price: limit.unwrap_or(Price::ZERO),
-                qty,
-                reduce_only: false,
-                client_id: id,
-            }),
-            Action::Exit { side, qty, .. } => Some(OrderRequest {
-                venue: inst.0,
-                symbol: inst.1,
-                side,
-                kind: OrderKind::Market,
-                tif: TimeInForce::Gtc,
-                price: Price::ZERO,
-                qty,
-                reduce_only: true,
-                client_id: id,
-            }),
-            Action::Cancel { .. } => None,
-        }
-    }
-
-    fn strategy_instrument(&self) -> (scalpel::venue::Venue, scalpel::instrument::Symbol) {
-        (scalpel::venue::Venue::BinanceUsdm, "BTCUSDT".parse().unwrap())
-    }
-
     /// Decides on `snapshot` at `now_ms` and, if an order comes out, checks
     /// it at the gate and fills it at `price`.
     fn step(&mut self, now_ms: i64, bid: i64, snapshot: SignalSnapshot) -> bool {
@@ -101,7 +67,8 @@ impl Rig {
         let view = MarketView { now_ms, bid: Price(bid), ask: Price(bid + 10), snapshot };
         let account = AccountView { equity: Notional(10_000 * 100_000_000) };
         let Some(action) = self.strategy.on_market(0, &view, &account) else { return false };
-        let Some(order) = self.order_for(action) else { return false };
+        let Some(order) = action.to_order(&self.instrument, ClientOrderId(self.next_id)) else { return false };
+        self.next_id += 1;
         let now_ns = now_ms as u64 * 1_000_000;
         let ctx = CheckContext { now_ns, mid: Price(bid), mid_ts_ns: now_ns, ring_congested: false };
         if self.gate.check(GateSlot(0), &order, &ctx).is_err() {
@@ -157,6 +124,7 @@ fn strategy_and_gate_allocate_nothing_when_warm() {
         gate: RiskGate::new(&risk, &[btc], verdict, 0).unwrap(),
         signals: BookOnlySignals::new(&[btc]),
         book: Book::new(btc.tick),
+        instrument: btc,
         next_id: 1,
     };
     // Warm-up cycle (cool-down is 15 s by default: cycles 20 s apart).

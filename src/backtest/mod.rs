@@ -43,7 +43,7 @@ use crate::fixed::{Notional, Price, Qty};
 use crate::instrument::{Instrument, LoadError, SymbolTable};
 use crate::json::JsonScratch;
 use crate::market::{Applied, MarketState};
-use crate::order::{ClientOrderId, OrderEvent, OrderKind, OrderRequest, TimeInForce, VenueOrderId};
+use crate::order::{ClientOrderId, OrderEvent, OrderRequest, VenueOrderId};
 use crate::profile::Profile;
 use crate::risk::gate::RefusalCounts;
 use crate::risk::{Cause, CheckContext, GateSlot, Refusal, RiskCommand, RiskGate, RiskInput, RiskMonitor, RiskOutput, VerdictCell};
@@ -474,41 +474,16 @@ impl<S: SignalSource> Engine<S> {
         let inst = self.insts[i];
         let now_ms = self.now_ms();
         let id = ClientOrderId(self.next_id);
-        let (order, role) = match action {
+        let role = match action {
             Action::Cancel { id } => {
                 let at = self.order_link.deliver_at(self.now_ns);
                 self.to_exchange.push_back((at, ToExchange::Cancel(id)));
                 return;
             }
-            Action::Enter { side, tier, qty, limit, confidence } => (
-                OrderRequest {
-                    venue: inst.venue,
-                    symbol: inst.symbol,
-                    side,
-                    kind: if limit.is_some() { OrderKind::Limit } else { OrderKind::Market },
-                    tif: if limit.is_some() { TimeInForce::PostOnly } else { TimeInForce::Gtc },
-                    price: limit.unwrap_or(Price::ZERO),
-                    qty,
-                    reduce_only: false,
-                    client_id: id,
-                },
-                Role::Entry { tier, confidence, post_only: limit.is_some() },
-            ),
-            Action::Exit { side, qty, reason } => (
-                OrderRequest {
-                    venue: inst.venue,
-                    symbol: inst.symbol,
-                    side,
-                    kind: OrderKind::Market,
-                    tif: TimeInForce::Gtc,
-                    price: Price::ZERO,
-                    qty,
-                    reduce_only: true,
-                    client_id: id,
-                },
-                Role::Exit(reason),
-            ),
+            Action::Enter { tier, limit, confidence, .. } => Role::Entry { tier, confidence, post_only: limit.is_some() },
+            Action::Exit { reason, .. } => Role::Exit(reason),
         };
+        let Some(order) = action.to_order(&inst, id) else { return };
         let (bid, ask) = self.tops[i];
         let ctx = CheckContext {
             now_ns: self.now_ns,

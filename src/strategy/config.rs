@@ -662,6 +662,19 @@ fn gate_threshold(key: &str, raw: &RawGateThreshold, bound: &str, max: f64) -> R
 }
 
 impl RawStrategyTables {
+    /// The strategy tables of a profile's root table (absent ones default).
+    pub(crate) fn from_root(root: &toml::Table) -> Result<Self, LoadError> {
+        Ok(Self {
+            entry: table(root, "strategy")?,
+            votes: table(root, "votes")?,
+            gates: table(root, "gates")?,
+            confidence: table(root, "confidence")?,
+            context: table(root, "context")?,
+            sizing: table(root, "sizing")?,
+            exits: table(root, "exits")?,
+        })
+    }
+
     pub(crate) fn validate(self) -> Result<StrategyConfig, LoadError> {
         let e = &self.entry;
         if e.a_min_agreeing < 3 || e.a_min_agreeing > 5 {
@@ -848,16 +861,7 @@ mod tests {
 
     fn tables(text: &str) -> Result<StrategyConfig, LoadError> {
         let root: toml::Table = toml::from_str(text).unwrap();
-        RawStrategyTables {
-            entry: table(&root, "strategy")?,
-            votes: table(&root, "votes")?,
-            gates: table(&root, "gates")?,
-            confidence: table(&root, "confidence")?,
-            context: table(&root, "context")?,
-            sizing: table(&root, "sizing")?,
-            exits: table(&root, "exits")?,
-        }
-        .validate()
+        RawStrategyTables::from_root(&root)?.validate()
     }
 
     #[test]

@@ -461,24 +461,11 @@ pub fn size_qty(equity: Notional, fraction: Rate, price: Price, inst: &Instrumen
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::instrument::{FeeSchedule, Symbol};
     use crate::strategy::StrategyConfig;
     use crate::venue::Venue;
 
     fn btc() -> Instrument {
-        Instrument {
-            venue: Venue::BinanceUsdm,
-            symbol: Symbol::new(b"BTCUSDT").unwrap(),
-            price_scale: 2,
-            qty_scale: 3,
-            tick: Price(10),
-            step: Qty(1),
-            min_qty: Qty(1),
-            max_qty: Qty(1_000_000),
-            max_market_qty: Qty(120_000),
-            min_notional: Notional(100 * 100_000_000),
-            fees: FeeSchedule::BINANCE_VIP0,
-        }
+        crate::risk::test_support::btc(Venue::BinanceUsdm)
     }
 
     fn inputs<'a>(s: &'a SignalSnapshot, votes: &'a VoteSet, c: Candidate) -> GateInputs<'a> {

@@ -35,7 +35,7 @@ pub use vote::{Tier, VoteKind};
 
 use crate::fixed::{Notional, Price, Qty, Rate, pow10};
 use crate::instrument::Instrument;
-use crate::order::{ClientOrderId, Fill};
+use crate::order::{ClientOrderId, Fill, OrderKind, OrderRequest, TimeInForce};
 use crate::side::Side;
 use crate::signal::SignalSnapshot;
 use context::ContextBoard;
@@ -93,6 +93,22 @@ pub enum Action {
         /// Which order.
         id: ClientOrderId,
     },
+}
+
+impl Action {
+    /// The order for this action on `inst`, with the caller's `id`: entries
+    /// are post-only limits (or market orders), exits reduce-only market
+    /// orders; a cancel is not an order (`None`).
+    #[must_use]
+    pub fn to_order(&self, inst: &Instrument, id: ClientOrderId) -> Option<OrderRequest> {
+        let (side, kind, tif, price, qty, reduce_only) = match *self {
+            Action::Enter { side, qty, limit: Some(price), .. } => (side, OrderKind::Limit, TimeInForce::PostOnly, price, qty, false),
+            Action::Enter { side, qty, limit: None, .. } => (side, OrderKind::Market, TimeInForce::Gtc, Price::ZERO, qty, false),
+            Action::Exit { side, qty, .. } => (side, OrderKind::Market, TimeInForce::Gtc, Price::ZERO, qty, true),
+            Action::Cancel { .. } => return None,
+        };
+        Some(OrderRequest { venue: inst.venue, symbol: inst.symbol, side, kind, tif, price, qty, reduce_only, client_id: id })
+    }
 }
 
 /// Counters of what the strategy did.
@@ -538,3 +554,32 @@ fn open_from(cfg: &StrategyConfig, inst: &Instrument, e: &Entering, now_ms: i64)
 
 #[cfg(test)]
 mod tests;
+
+/// Snapshots shared by the unit tests of the strategy's files.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use crate::side::Side;
+    use crate::signal::{Regime, SignalSnapshot};
+
+    /// Every vote long at twice its default threshold, every gate passing.
+    pub(crate) fn long_snapshot() -> SignalSnapshot {
+        SignalSnapshot {
+            warm: true,
+            mid: 60_000.05,
+            microprice: 60_000.06,
+            tob_imbalance: 0.6,
+            ofi: 1.0,
+            vwap_dev_sigma: -2.0,
+            acceleration_bps_s2: 1.0,
+            funding_bias: 0.5,
+            ou_zscore: -2.0,
+            ou_drift: 1,
+            volume_surge: 2.0,
+            volatility_bps: 5.0,
+            regime: Regime::Ranging,
+            momentum_short_bps: 2.0,
+            momentum_aligned: Some(Side::Buy),
+            ..SignalSnapshot::default()
+        }
+    }
+}

@@ -2,25 +2,13 @@
 
 use super::*;
 use crate::fixed::Notional;
-use crate::instrument::{FeeSchedule, Symbol};
+use crate::instrument::Symbol;
 use crate::order::Fill;
 use crate::signal::Regime;
 use crate::venue::Venue;
 
 fn btc() -> Instrument {
-    Instrument {
-        venue: Venue::BinanceUsdm,
-        symbol: Symbol::new(b"BTCUSDT").unwrap(),
-        price_scale: 2,
-        qty_scale: 3,
-        tick: Price(10),
-        step: Qty(1),
-        min_qty: Qty(1),
-        max_qty: Qty(1_000_000),
-        max_market_qty: Qty(120_000),
-        min_notional: Notional(100 * 100_000_000),
-        fees: FeeSchedule::BINANCE_VIP0,
-    }
+    crate::risk::test_support::btc(Venue::BinanceUsdm)
 }
 
 const LIMITS: SizeLimits = SizeLimits { max_qty: Qty(1_000_000), max_notional: Notional(1_000_000 * 100_000_000) };
@@ -39,27 +27,7 @@ fn strategy(c: StrategyConfig, n: usize) -> Strategy {
     Strategy::new(c, &insts, &vec![LIMITS; n], SignalFields::ALL)
 }
 
-/// Every vote long at twice its threshold, every gate passing.
-fn long_snapshot() -> SignalSnapshot {
-    SignalSnapshot {
-        warm: true,
-        mid: 60_000.05,
-        microprice: 60_000.06,
-        tob_imbalance: 0.6,
-        ofi: 1.0,
-        vwap_dev_sigma: -2.0,
-        acceleration_bps_s2: 1.0,
-        funding_bias: 0.5,
-        ou_zscore: -2.0,
-        ou_drift: 1,
-        volume_surge: 2.0,
-        volatility_bps: 5.0,
-        regime: Regime::Ranging,
-        momentum_short_bps: 2.0,
-        momentum_aligned: Some(Side::Buy),
-        ..SignalSnapshot::default()
-    }
-}
+use super::test_support::long_snapshot;
 
 fn view(now_ms: i64, bid: i64, snapshot: SignalSnapshot) -> MarketView {
     MarketView { now_ms, bid: Price(bid), ask: Price(bid + 10), snapshot }
@@ -323,4 +291,18 @@ fn market_entries_when_post_only_is_off() {
     let mut s = strategy(c, 1);
     let a = s.on_market(0, &view(1_000, BID.0, long_snapshot()), &ACCOUNT).unwrap();
     assert!(matches!(a, Action::Enter { limit: None, .. }), "{a:?}");
+}
+
+#[test]
+fn actions_become_orders() {
+    let inst = btc();
+    let enter = Action::Enter { side: Side::Buy, tier: Tier::A, qty: Qty(8), limit: Some(BID), confidence: 84 };
+    let o = enter.to_order(&inst, ClientOrderId(5)).unwrap();
+    assert_eq!((o.kind, o.tif, o.price, o.qty, o.reduce_only, o.client_id), (OrderKind::Limit, TimeInForce::PostOnly, BID, Qty(8), false, ClientOrderId(5)));
+    assert_eq!((o.venue, o.symbol), (inst.venue, inst.symbol));
+    let market = Action::Enter { side: Side::Buy, tier: Tier::A, qty: Qty(8), limit: None, confidence: 84 }.to_order(&inst, ClientOrderId(6)).unwrap();
+    assert_eq!((market.kind, market.price), (OrderKind::Market, Price::ZERO));
+    let exit = Action::Exit { side: Side::Sell, qty: Qty(8), reason: ExitReason::TimeStop }.to_order(&inst, ClientOrderId(7)).unwrap();
+    assert_eq!((exit.side, exit.kind, exit.reduce_only), (Side::Sell, OrderKind::Market, true));
+    assert_eq!(Action::Cancel { id: ClientOrderId(5) }.to_order(&inst, ClientOrderId(8)), None);
 }

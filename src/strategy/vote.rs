@@ -262,20 +262,7 @@ mod tests {
         (cfg, inputs)
     }
 
-    /// A snapshot where every vote is long, at twice its default threshold.
-    fn all_long() -> SignalSnapshot {
-        SignalSnapshot {
-            mid: 100.0,
-            microprice: 100.0,
-            ofi: 1.0,
-            vwap_dev_sigma: -2.0,
-            acceleration_bps_s2: 1.0,
-            funding_bias: 0.5,
-            ou_zscore: -2.0,
-            ou_drift: 1,
-            ..SignalSnapshot::default()
-        }
-    }
+    use crate::strategy::test_support::long_snapshot as all_long;
 
     #[test]
     fn five_long_votes_make_an_a_trade() {

@@ -3,23 +3,11 @@
 use super::*;
 use crate::event::{InstrumentId, TradeSource};
 use crate::fixed::RefPrice;
-use crate::instrument::{FeeSchedule, Symbol};
+use crate::instrument::Symbol;
 use crate::venue::Venue;
 
 fn btc() -> Instrument {
-    Instrument {
-        venue: Venue::BinanceUsdm,
-        symbol: Symbol::new(b"BTCUSDT").unwrap(),
-        price_scale: 2,
-        qty_scale: 3,
-        tick: Price(10),
-        step: Qty(1),
-        min_qty: Qty(1),
-        max_qty: Qty(1_000_000),
-        max_market_qty: Qty(120_000),
-        min_notional: Notional(100 * 100_000_000),
-        fees: FeeSchedule::BINANCE_VIP0,
-    }
+    crate::risk::test_support::btc(Venue::BinanceUsdm)
 }
 
 /// Bids 61 800.00 × 0.5, 61 799.90 × 1.0; asks 61 800.10 × 0.2, 61 800.20 × 0.3, 61 800.50 × 2.
