@@ -252,6 +252,42 @@ fn order_latency_drawn_from_a_sample_file_is_seeded() {
 }
 
 #[test]
+fn slow_context_from_a_file_lifts_confidence_into_the_trading_band() {
+    // The session scores 91.4 (60 votes + 25 strength + 15 × 0.43 imbalance
+    // margin). With the base band from 95 that is observe-only …
+    let observe = PROFILE.replace("[confidence]\nlarge_from = 100", "[confidence]\nbase_from = 95\nlarge_from = 100");
+    let report = run(&observe, &session());
+    assert_eq!(report.summary.trades, 0);
+    assert!(report.gates.blocked.0.iter().any(|(k, n)| *k == "confidence-observe-only" && *n > 0));
+    // … until a greed reading of 80 (0.2 × (80 − 50) = 6, clamped to 5) is
+    // known: 96.4 → base size. A reading after the session, or under another
+    // name, changes nothing.
+    let dir = std::env::temp_dir().join(format!("scalpel-context-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("context.jsonl"),
+        format!(
+            "{{\"name\":\"fear_greed\",\"value\":80,\"ts\":{}}}\n{{\"name\":\"fear_greed\",\"value\":0,\"ts\":{}}}\n{{\"name\":\"dxy\",\"value\":-9,\"ts\":{}}}\n",
+            T0 - 60_000,
+            T0 + 60_000,
+            T0 - 1
+        ),
+    )
+    .unwrap();
+    let with_context = format!(
+        "{observe}\n[context]\nfile = \"context.jsonl\"\n[[context.component]]\nname = \"fear_greed\"\nweight = 0.2\ncenter = 50\nclamp = 5\ndirectional = true\n"
+    );
+    let profile = Profile::from_toml_str(&with_context, &dir).unwrap();
+    let lines = session();
+    let frames = lines.iter().map(|(ts, s)| FrameRef { local_ts_ns: *ts, source: 0, bytes: s.as_bytes() });
+    let sources = [Source { venue: Venue::BinanceUsdm, label: "synthetic".into() }];
+    let report = backtest::run(&profile, "test", &sources, frames, BookOnlySignals::new(profile.instruments.all())).unwrap();
+    assert_eq!(report.summary.trades, 1, "{}", report.human());
+    assert_eq!(report.trades[0].confidence, 96);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn same_input_same_bytes() {
     let a = run(PROFILE, &session()).to_json();
     let b = run(PROFILE, &session()).to_json();
