@@ -204,3 +204,42 @@ pub fn frames<'a>(files: &'a [InputFile], order: &'a [(u16, u32)]) -> impl Itera
         Some(FrameRef { local_ts_ns, source: f, bytes })
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn trade(t: i64, id: u64) -> String {
+        format!(
+            r#"{{"stream":"btcusdt@trade","data":{{"e":"trade","E":{t},"T":{t},"s":"BTCUSDT","t":{id},"p":"50000.00","q":"0.001","X":"MARKET","m":false}}}}"#
+        )
+    }
+
+    fn file(lines: &[String]) -> InputFile {
+        let text: String = lines.iter().enumerate().map(|(n, l)| format!("{n} {l}\n")).collect();
+        InputFile { path: "x".into(), venue: Venue::BinanceUsdm, recording: Recording::from_bytes(text.as_bytes()) }
+    }
+
+    #[test]
+    fn files_merge_by_exchange_time_keeping_each_files_order() {
+        let table = InstrumentTable::from_toml_str(crate::commands::instruments::BUILT_IN).unwrap();
+        // File 0: 100, 300, an ack (no time: stays after 300), 200 (out of
+        // order within its file: kept after the ack). File 1: 150, 300, 400.
+        let a = file(&[trade(100, 1), trade(300, 2), r#"{"result":null,"id":1}"#.to_owned(), trade(200, 3)]);
+        let b = file(&[trade(150, 10), trade(300, 11), trade(400, 12)]);
+        let files = [a, b];
+        let order = merge_order(&files, &table);
+        assert_eq!(order, vec![(0, 0), (1, 0), (0, 1), (0, 2), (0, 3), (1, 1), (1, 2)]);
+        let frames: Vec<u16> = frames(&files, &order).map(|f| f.source).collect();
+        assert_eq!(frames, vec![0, 1, 0, 0, 0, 1, 1]);
+    }
+
+    #[test]
+    fn venue_is_detected_from_the_frames() {
+        let table = InstrumentTable::from_toml_str(crate::commands::instruments::BUILT_IN).unwrap();
+        let f = file(&[trade(100, 1), trade(200, 2)]);
+        assert_eq!(detect(&f.recording, &table), Some(Venue::BinanceUsdm));
+        let junk = file(&["{\"hello\":1}".to_owned()]);
+        assert_eq!(detect(&junk.recording, &table), None);
+    }
+}
