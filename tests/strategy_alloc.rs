@@ -11,7 +11,8 @@ use scalpel::book::{Book, DEFAULT_LEVELS};
 use scalpel::event::{InstrumentId, Trade, TradeSource};
 use scalpel::fixed::{Notional, Price, Qty, notional};
 use scalpel::instrument::{Instrument, InstrumentTable};
-use scalpel::order::{ClientOrderId, Fill, OrderKind};
+use scalpel::backtest::exchange::quote_fill;
+use scalpel::order::{ClientOrderId, OrderKind};
 use scalpel::risk::{CheckContext, GateSlot, RiskConfig, RiskGate, Verdict, VerdictCell};
 use scalpel::side::Side;
 use scalpel::signal::{Regime, SignalSnapshot};
@@ -78,18 +79,9 @@ impl Rig {
         self.strategy.on_sent(0, order.client_id);
         let price = if order.kind == OrderKind::Limit { order.price } else { Price(bid) };
         let value = notional(price, 2, order.qty, 3).unwrap();
-        let fill = Fill {
-            client_id: order.client_id,
-            venue: order.venue,
-            symbol: order.symbol,
-            side: order.side,
-            trade_id: order.client_id.0,
-            price,
-            qty: order.qty,
-            fee: Notional(value.0 / 5_000),
-            is_maker: order.kind == OrderKind::Limit,
-            ts_ms: now_ms,
-        };
+        let fee = Notional(value.0 / 5_000);
+        let maker = order.kind == OrderKind::Limit;
+        let fill = quote_fill(&self.instrument, order.client_id, order.side, order.client_id.0, price, order.qty, fee, maker, now_ms);
         self.gate.on_fill(GateSlot(0), fill.side, fill.qty);
         self.strategy.on_fill(0, &fill, now_ms);
         true

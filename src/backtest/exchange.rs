@@ -141,6 +141,14 @@ impl ExchangeBook<'_> {
     }
 }
 
+/// A fill of order `id` on `inst` with its fee in quote currency: the one
+/// place the backtest (and its tests) build a [`Fill`].
+#[must_use]
+#[allow(clippy::too_many_arguments)]
+pub fn quote_fill(inst: &Instrument, id: ClientOrderId, side: Side, trade_id: u64, price: Price, qty: Qty, fee: Notional, is_maker: bool, ts_ms: i64) -> Fill {
+    Fill { client_id: id, venue: inst.venue, symbol: inst.symbol, side, trade_id, price, qty, fee, is_maker, ts_ms }
+}
+
 /// Fee on `value` at `rate`, rounded half away from zero to 1e-8.
 #[must_use]
 pub fn fee(value: Notional, rate: Rate) -> Notional {
@@ -198,18 +206,8 @@ impl SimExchange {
         }
         let trade_id = self.next_trade_id;
         self.next_trade_id += 1;
-        out.push(ExchangeReport::Filled(Fill {
-            client_id: id,
-            venue: i.venue,
-            symbol: i.symbol,
-            side,
-            trade_id,
-            price,
-            qty: Qty(qty),
-            fee: fee(value, rate),
-            is_maker: maker,
-            ts_ms: i64::try_from(now_ns / 1_000_000).unwrap_or(i64::MAX),
-        }));
+        let ts_ms = i64::try_from(now_ns / 1_000_000).unwrap_or(i64::MAX);
+        out.push(ExchangeReport::Filled(quote_fill(&i, id, side, trade_id, price, Qty(qty), fee(value, rate), maker, ts_ms)));
     }
 
     /// Takes liquidity from `book` for up to `qty` at prices no worse than

@@ -323,7 +323,7 @@ mod tests {
 
     fn fill(id: u64, side: Side, price: i64, qty: i64, fee: i64, ts: i64) -> Fill {
         let i = btc(Venue::BinanceUsdm);
-        Fill { client_id: ClientOrderId(id), venue: i.venue, symbol: i.symbol, side, trade_id: id, price: Price(price), qty: Qty(qty), fee: Notional(fee), is_maker: false, ts_ms: ts }
+        crate::backtest::exchange::quote_fill(&i, ClientOrderId(id), side, id, Price(price), Qty(qty), Notional(fee), false, ts)
     }
 
     #[test]

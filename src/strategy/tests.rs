@@ -2,7 +2,6 @@
 
 use super::*;
 use crate::fixed::Notional;
-use crate::instrument::Symbol;
 use crate::order::Fill;
 use crate::signal::Regime;
 use crate::venue::Venue;
@@ -36,18 +35,8 @@ fn view(now_ms: i64, bid: i64, snapshot: SignalSnapshot) -> MarketView {
 fn fill(id: u64, side: Side, price: i64, qty: i64, maker: bool) -> Fill {
     let rate = if maker { 20_000 } else { 40_000 };
     let value = crate::fixed::notional(Price(price), 2, Qty(qty), 3).unwrap();
-    Fill {
-        client_id: ClientOrderId(id),
-        venue: Venue::BinanceUsdm,
-        symbol: Symbol::new(b"BTCUSDT").unwrap(),
-        side,
-        trade_id: id,
-        price: Price(price),
-        qty: Qty(qty),
-        fee: Notional(value.0 * rate / 100_000_000),
-        is_maker: maker,
-        ts_ms: 0,
-    }
+    let fee = Notional(value.0 * rate / 100_000_000);
+    crate::backtest::exchange::quote_fill(&btc(), ClientOrderId(id), side, id, Price(price), Qty(qty), fee, maker, 0)
 }
 
 /// Enters long on instrument 0 at `BID` and returns the strategy with the position open.
