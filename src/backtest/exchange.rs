@@ -26,6 +26,16 @@
 //!   `fundingRate`): a position pays `qty × mark × rate` (longs pay a
 //!   positive rate, shorts receive it).
 //! - `reduce_only` orders are clamped to the position; with none they are rejected.
+//!
+//! Sources: post-only orders, Binance `timeInForce=GTX`
+//! (<https://developers.binance.com/docs/derivatives/usds-margined-futures/trade/rest-api/New-Order>)
+//! and Bybit `timeInForce=PostOnly`
+//! (<https://bybit-exchange.github.io/docs/v5/order/create-order>); funding
+//! rate and next funding time, Binance mark price stream
+//! (<https://developers.binance.com/docs/derivatives/usds-margined-futures/websocket-market-streams/Mark-Price-Stream>)
+//! and Bybit tickers (<https://bybit-exchange.github.io/docs/v5/websocket/public/ticker>);
+//! the fee rates come from the [`Instrument`] (VIP0 defaults in
+//! `tuning/instruments.toml`).
 
 use crate::book::{Book, DEFAULT_LEVELS};
 use crate::event::Trade;

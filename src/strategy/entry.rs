@@ -24,7 +24,10 @@
 //! `large_multiplier`.
 //!
 //! # Size
-//! Notional = equity × fraction (A or B; Kelly when enabled and warm), ×
+//! Notional = equity × fraction (A or B; fractional Kelly when enabled and
+//! warm: `f* = W − (1 − W) / R` with win rate `W` and win/loss ratio `R`,
+//! Kelly, "A New Interpretation of Information Rate", Bell System
+//! Technical Journal 35, 1956; times `kelly.fraction`, capped), ×
 //! `large_multiplier` in the top band; quantity = notional / price,
 //! rounded down to the step, capped by the instrument's and the risk
 //! configuration's order limits. Integer arithmetic throughout.

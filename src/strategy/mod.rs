@@ -5,7 +5,7 @@
 //! best prices, its own positions, the account equity, configuration and
 //! the time passed in: no clock, no I/O, nothing allocated per event. The
 //! same object runs in the backtester and (later) the live engine; the
-//! caller turns each [`Action`] into an [`OrderRequest`](crate::order::OrderRequest),
+//! caller turns each [`Action`] into an [`OrderRequest`] ([`Action::to_order`]),
 //! runs the inline [`RiskGate`](crate::risk::RiskGate) check, and reports
 //! back with [`Strategy::on_sent`] / [`Strategy::on_refused`],
 //! [`Strategy::on_fill`] and [`Strategy::on_order_done`].

@@ -10,6 +10,11 @@
 //!   `a_min_agreeing` in all.
 //! - Anything else is no candidate.
 //!
+//! References: order flow imbalance, Cont, Kukanov & Stoikov, "The Price
+//! Impact of Order Book Events", J. Financial Econometrics 12(1), 2014;
+//! microprice, Stoikov, "The micro-price: a high-frequency estimator of
+//! future prices", Quantitative Finance 18(12), 2018 (the drift fallback).
+//!
 //! Inputs are resolved once against what the signal source provides
 //! ([`SignalFields`]): the order-flow and drift votes fall back to their
 //! configured fallback input, or abstain; the other three abstain when
