@@ -96,7 +96,7 @@ initial_equity_usdt = "10000"
 
 fn run(profile_text: &str, lines: &[(u64, String)]) -> backtest::report::Report {
     let profile = Profile::from_toml_str(profile_text, Path::new(".")).expect("profile");
-    let sources = [Source { venue: Venue::BinanceUsdm, label: "synthetic".into() }];
+    let sources = [Source::new(Venue::BinanceUsdm, "synthetic")];
     let frames = lines.iter().map(|(ts, s)| FrameRef { local_ts_ns: *ts, source: 0, bytes: s.as_bytes() });
     let signals = BookOnlySignals::new(profile.instruments.all());
     backtest::run(&profile, "test", &sources, frames, signals).expect("backtest runs")
@@ -233,7 +233,7 @@ fn order_latency_drawn_from_a_sample_file_is_seeded() {
     let load = |text: &str| Profile::from_toml_str(text, &dir).expect("profile");
     let go = |text: &str| {
         let profile = load(text);
-        let sources = [Source { venue: Venue::BinanceUsdm, label: "synthetic".into() }];
+        let sources = [Source::new(Venue::BinanceUsdm, "synthetic")];
         let lines = session();
         let frames = lines.iter().map(|(ts, s)| FrameRef { local_ts_ns: *ts, source: 0, bytes: s.as_bytes() });
         backtest::run(&profile, "test", &sources, frames, BookOnlySignals::new(profile.instruments.all())).unwrap()
@@ -280,11 +280,33 @@ fn slow_context_from_a_file_lifts_confidence_into_the_trading_band() {
     let profile = Profile::from_toml_str(&with_context, &dir).unwrap();
     let lines = session();
     let frames = lines.iter().map(|(ts, s)| FrameRef { local_ts_ns: *ts, source: 0, bytes: s.as_bytes() });
-    let sources = [Source { venue: Venue::BinanceUsdm, label: "synthetic".into() }];
+    let sources = [Source::new(Venue::BinanceUsdm, "synthetic")];
     let report = backtest::run(&profile, "test", &sources, frames, BookOnlySignals::new(profile.instruments.all())).unwrap();
     assert_eq!(report.summary.trades, 1, "{}", report.human());
     assert_eq!(report.trades[0].confidence, 96);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn malformed_frames_are_counted_not_fatal() {
+    let mut lines = session();
+    let bad = [
+        "not json at all".to_owned(),
+        "{}".to_owned(),
+        trade(T0 + 50, 7, "50000.10", "0.100", false)[..60].to_owned(),
+        r#"{"stream":"btcusdt@trade","data":{"e":"trade","E":1,"T":1,"s":"BTCUSDT","t":9,"p":"-5","q":"x","X":"MARKET","m":false}}"#.to_owned(),
+        r#"{"stream":"dogeusdt@trade","data":{"e":"trade","E":1,"T":1,"s":"DOGEUSDT","t":9,"p":"0.1","q":"1","X":"MARKET","m":false}}"#.to_owned(),
+    ];
+    for (k, b) in bad.into_iter().enumerate() {
+        lines.insert(3 + 2 * k, (lines[2 + 2 * k].0, b));
+    }
+    let report = run(PROFILE, &lines);
+    assert_eq!(report.replay.frames, lines.len() as u64);
+    assert!(report.replay.decode_errors >= 3, "{:?}", report.replay);
+    // The good frames still make the same trade.
+    let clean = run(PROFILE, &session());
+    assert_eq!(report.trades[0].net_pnl_usdt, clean.trades[0].net_pnl_usdt);
+    assert_eq!(report.summary.trades, 1);
 }
 
 #[test]
@@ -348,7 +370,7 @@ fn real_binance_recording_with_an_impossible_gate_makes_no_trades() {
     let profile = Profile::from_toml_str(&impossible, Path::new(".")).unwrap();
     let files = backtest::input::load_inputs(&[path.display().to_string()], &profile.instruments).unwrap();
     let order = backtest::input::merge_order(&files, &profile.instruments);
-    let sources = [Source { venue: files[0].venue, label: "real".into() }];
+    let sources = [Source::new(files[0].venue, "real")];
     let report = backtest::run(&profile, "impossible", &sources, backtest::input::frames(&files, &order), BookOnlySignals::new(profile.instruments.all()))
         .unwrap();
     assert_eq!(report.summary.trades, 0);

@@ -36,6 +36,16 @@ pub struct Source {
     pub venue: Venue,
     /// A label for reports (the file name as given).
     pub label: String,
+    /// Malformed recording lines skipped before replay (counted, reported).
+    pub bad_lines: u64,
+}
+
+impl Source {
+    /// A source with no skipped lines.
+    #[must_use]
+    pub fn new(venue: Venue, label: impl Into<String>) -> Self {
+        Self { venue, label: label.into(), bad_lines: 0 }
+    }
 }
 
 /// Why the input could not be read.

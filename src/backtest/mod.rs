@@ -717,7 +717,7 @@ fn build_report<S: SignalSource>(e: &Engine<S>, profile: &Profile, label: &str, 
         inputs: sources
             .iter()
             .zip(&e.counters.source_frames)
-            .map(|(s, n)| report::InputReport { label: s.label.clone(), venue: s.venue.name(), frames: *n })
+            .map(|(s, n)| report::InputReport { label: s.label.clone(), venue: s.venue.name(), frames: *n, bad_lines: s.bad_lines })
             .collect(),
         replay: report::ReplayReport {
             frames: e.counters.frames,
@@ -794,7 +794,7 @@ pub fn command(opts: &BacktestOptions, out: &mut impl Write) -> Result<Report, B
     let files = input::load_inputs(&opts.inputs, &profile.instruments)?;
     let order = input::merge_order(&files, &profile.instruments);
     let sources: Vec<Source> =
-        files.iter().zip(&opts.inputs).map(|(f, arg)| Source { venue: f.venue, label: arg.clone() }).collect();
+        files.iter().zip(&opts.inputs).map(|(f, arg)| Source { bad_lines: f.recording.bad_lines(), ..Source::new(f.venue, arg.clone()) }).collect();
     let signals = BookOnlySignals::new(profile.instruments.all());
     let label = opts.config.display().to_string();
     let report = run(&profile, &label, &sources, input::frames(&files, &order), signals)?;

@@ -123,6 +123,8 @@ pub struct InputReport {
     pub venue: &'static str,
     /// Frames replayed.
     pub frames: u64,
+    /// Malformed recording lines skipped.
+    pub bad_lines: u64,
 }
 
 /// One instrument's replay statistics.
