@@ -346,6 +346,7 @@ impl<S: SignalSource> Engine<S> {
         let now_ns = self.now_ns;
         let now_ms = self.now_ms();
         self.context.advance(now_ms, self.strategy.context_mut());
+        self.signals.on_event(event);
         // New trades to the signals, deduplicated exactly as MarketState does.
         if let MarketEvent::Trades(batch) = *event {
             let mut tape: Option<(InstrumentId, u64, u64)> = None;

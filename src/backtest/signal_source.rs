@@ -22,7 +22,7 @@
 //! do not tune anything on it beyond making the pipeline trade.
 
 use crate::book::{Book, DEFAULT_LEVELS};
-use crate::event::{InstrumentId, Liquidation, Trade};
+use crate::event::{InstrumentId, Liquidation, MarketEvent, Trade};
 use crate::fixed::pow10;
 use crate::instrument::Instrument;
 use crate::market::{Bbo, Funding};
@@ -40,6 +40,9 @@ pub trait SignalSource {
     fn name(&self) -> &'static str;
     /// Which snapshot fields this source computes.
     fn provides(&self) -> SignalFields;
+    /// Every decoded event, before it is applied to the market state: for
+    /// signals that want the raw levels of a depth update. Default: nothing.
+    fn on_event(&mut self, _event: &MarketEvent<'_>) {}
     /// The synced depth book changed (called after every published update).
     fn on_book(&mut self, inst: InstrumentId, book: &Book<DEFAULT_LEVELS>, ts_ms: i64);
     /// The venue's own best bid/offer changed (Binance `bookTicker`, Bybit `tickers`).
