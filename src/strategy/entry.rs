@@ -427,10 +427,11 @@ pub fn equity_fraction(cfg: &SizingConfig, tier: Tier, band: Band, kelly: &Kelly
         // B-trades keep their ratio to A-trades.
         fraction = k_e8 * i128::from(tier_fraction.0) / i128::from(cfg.a_fraction.0.max(1));
     }
+    let fraction = i64::try_from(fraction).unwrap_or(i64::MAX);
     if band == Band::Large {
-        fraction = fraction * i128::from(cfg.large_multiplier.0) / i128::from(pow10(E8));
+        return Rate(mul_div(fraction, cfg.large_multiplier.0, pow10(E8)).unwrap_or(i64::MAX));
     }
-    Rate(i64::try_from(fraction).unwrap_or(i64::MAX))
+    Rate(fraction)
 }
 
 /// Order-size limits for one instrument.
@@ -442,6 +443,22 @@ pub struct SizeLimits {
     pub max_notional: Notional,
 }
 
+/// `a × b / c`, truncated, for non-negative `a`, `b` and positive `c`: in
+/// `u64` when the product fits (the common case, no 128-bit division),
+/// else in `u128`. `None` when an input is out of range or the result does
+/// not fit an `i64`.
+fn mul_div(a: i64, b: i64, c: i64) -> Option<i64> {
+    let (a, b, c) = (u64::try_from(a).ok()?, u64::try_from(b).ok()?, u64::try_from(c).ok()?);
+    if c == 0 {
+        return None;
+    }
+    let q = match a.checked_mul(b) {
+        Some(product) => product / c,
+        None => u64::try_from(u128::from(a) * u128::from(b) / u128::from(c)).ok()?,
+    };
+    i64::try_from(q).ok()
+}
+
 /// Quantity for `fraction` of `equity` at `price`, rounded down to the
 /// step and capped by `limits`; `None` when below the instrument's minimum
 /// quantity or notional.
@@ -450,12 +467,11 @@ pub fn size_qty(equity: Notional, fraction: Rate, price: Price, inst: &Instrumen
     if price.0 <= 0 || equity.0 <= 0 {
         return None;
     }
-    let e8 = i128::from(pow10(E8));
-    let target = (i128::from(equity.0) * i128::from(fraction.0) / e8).min(i128::from(limits.max_notional.0));
+    let e8 = pow10(E8);
+    let target = mul_div(equity.0, fraction.0, e8)?.min(limits.max_notional.0);
     // qty_mantissa = notional_e8 × 10^(ps + qs) / (price_mantissa × 10^8)
-    let scale = 10i128.pow(u32::from(inst.price_scale) + u32::from(inst.qty_scale));
-    let raw = target.checked_mul(scale)? / (i128::from(price.0) * e8);
-    let raw = i64::try_from(raw).ok()?.min(limits.max_qty.0);
+    let scale = pow10(inst.price_scale.saturating_add(inst.qty_scale).min(crate::fixed::MAX_SCALE));
+    let raw = mul_div(target, scale, price.0.checked_mul(e8)?)?.min(limits.max_qty.0);
     let qty = raw - raw.rem_euclid(inst.step.0.max(1));
     let value = crate::fixed::notional(price, inst.price_scale, Qty(qty), inst.qty_scale)?;
     (qty >= inst.min_qty.0 && qty > 0 && value >= inst.min_notional).then_some(Qty(qty))
@@ -607,6 +623,14 @@ mod tests {
         // Capped by quantity.
         let qcap = SizeLimits { max_qty: Qty(5), ..limits };
         assert_eq!(size_qty(equity, Rate(5_000_000), Price(6_180_020), &inst, &qcap), Some(Qty(5)));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn mul_div_agrees_with_128_bit_arithmetic(a in 0i64..i64::MAX, b in 0i64..1_000_000_000_000, c in 1i64..i64::MAX) {
+            let want = i64::try_from(i128::from(a) * i128::from(b) / i128::from(c)).ok();
+            proptest::prop_assert_eq!(mul_div(a, b, c), want);
+        }
     }
 
     #[test]
