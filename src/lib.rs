@@ -10,6 +10,7 @@
 #![warn(missing_docs, clippy::undocumented_unsafe_blocks)]
 
 pub mod alloc_count;
+pub mod backtest;
 pub mod book;
 pub mod commands;
 pub mod event;
@@ -19,9 +20,11 @@ pub mod json;
 pub mod journal;
 pub mod market;
 pub mod order;
+pub mod profile;
 pub mod recording;
 pub mod ring;
 pub mod risk;
 pub mod side;
 pub mod signal;
+pub mod strategy;
 pub mod venue;

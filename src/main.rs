@@ -66,6 +66,20 @@ enum Command {
     },
     /// Print exactly the signed request an order would produce (debug with curl).
     Sign(commands::sign::SignArgs),
+    /// Replay recorded frames through the strategy against a simulated exchange; print a
+    /// summary and optionally write a byte-for-byte reproducible JSON report.
+    Backtest {
+        /// Strategy profile, e.g. tuning/default.toml.
+        #[arg(long)]
+        config: PathBuf,
+        /// Recordings to replay, merged by exchange time: PATH, or VENUE:PATH to name the
+        /// venue (binance-usdm:…, bybit-linear:…) instead of detecting it.
+        #[arg(long, num_args = 1.., required = true)]
+        input: Vec<String>,
+        /// Write the JSON report here.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
     /// Print a binary journal as human lines or one JSON object per record.
     Journal {
         /// The journal file.
@@ -114,6 +128,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             commands::latency::run(&opts, &mut io::stdout().lock(), &ALLOC)?;
         }
         Command::Sign(args) => commands::sign::run(&args, &mut io::stdout().lock())?,
+        Command::Backtest { config, input, json } => {
+            let opts = scalpel::backtest::BacktestOptions { config, inputs: input, json };
+            scalpel::backtest::command(&opts, &mut io::stdout().lock())?;
+        }
         Command::Journal { input, json } => {
             scalpel::journal::print::print_journal_file(&input, json, &mut io::stdout().lock())
                 .with_context(|| format!("reading journal {}", input.display()))?;

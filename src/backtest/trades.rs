@@ -1,0 +1,351 @@
+//! Round-trip trade records, built from the fills as the strategy learns
+//! them, in exact integer money.
+//!
+//! A trade opens with the first entry fill on a flat instrument and closes
+//! when exit fills bring the position back to zero. Gross PnL is
+//! `side × (Σ exit price × qty − Σ entry price × qty)` computed on
+//! mantissas and converted to USDT at 8 decimals (truncated toward zero);
+//! net PnL subtracts every fee and adds funding received while it was open.
+
+use std::collections::BTreeMap;
+
+use crate::fixed::{Notional, Price, pow10};
+use crate::instrument::Instrument;
+use crate::order::{ClientOrderId, Fill};
+use crate::side::Side;
+use crate::strategy::{ExitReason, Tier};
+
+/// What an order was for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Opening a trade.
+    Entry {
+        /// Tier.
+        tier: Tier,
+        /// Confidence at the decision.
+        confidence: u8,
+        /// Post-only limit (else market).
+        post_only: bool,
+    },
+    /// Closing (part of) it.
+    Exit(ExitReason),
+}
+
+/// One exit order's fills.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExitLeg {
+    /// Why.
+    pub reason: ExitReason,
+    /// Last fill time, ms.
+    pub ts_ms: i64,
+    /// Quantity closed (mantissa).
+    pub qty: i64,
+    /// Σ price × qty mantissas.
+    pub value: i128,
+}
+
+/// A round trip.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TradeRecord {
+    /// Sequence number, from 1.
+    pub id: u32,
+    /// Instrument.
+    pub instrument: Instrument,
+    /// `Buy` = long.
+    pub side: Side,
+    /// Tier.
+    pub tier: Tier,
+    /// Confidence at entry.
+    pub confidence: u8,
+    /// Entry by post-only limit order.
+    pub post_only: bool,
+    /// First entry fill, ms.
+    pub entry_ms: i64,
+    /// Last exit fill, ms (0 while open).
+    pub exit_ms: i64,
+    /// Entry quantity (mantissa).
+    pub entry_qty: i64,
+    /// Σ entry price × qty.
+    pub entry_value: i128,
+    /// Quantity closed so far.
+    pub exit_qty: i64,
+    /// Σ exit price × qty.
+    pub exit_value: i128,
+    /// Fees of entry fills, USDT e8.
+    pub entry_fees: i64,
+    /// Fees of exit fills, USDT e8.
+    pub exit_fees: i64,
+    /// Funding received (negative: paid), USDT e8.
+    pub funding: i64,
+    /// Exit orders, in order.
+    pub exits: Vec<ExitLeg>,
+    /// Entry fills that were maker fills.
+    pub maker_entry_fills: u32,
+    /// Entry fills.
+    pub entry_fills: u32,
+}
+
+impl TradeRecord {
+    fn scale(&self) -> i128 {
+        i128::from(pow10(self.instrument.price_scale)) * i128::from(pow10(self.instrument.qty_scale))
+    }
+
+    fn to_e8(&self, raw: i128) -> i64 {
+        i64::try_from(raw * 100_000_000 / self.scale()).unwrap_or(if raw < 0 { i64::MIN } else { i64::MAX })
+    }
+
+    /// Gross PnL of the closed part, USDT e8.
+    #[must_use]
+    pub fn gross(&self) -> Notional {
+        if self.entry_qty == 0 {
+            return Notional::ZERO;
+        }
+        let cost = self.entry_value * i128::from(self.exit_qty) / i128::from(self.entry_qty);
+        Notional(self.to_e8(i128::from(self.side.sign()) * (self.exit_value - cost)))
+    }
+
+    /// Fees, USDT e8.
+    #[must_use]
+    pub fn fees(&self) -> Notional {
+        Notional(self.entry_fees + self.exit_fees)
+    }
+
+    /// Net PnL = gross − fees + funding.
+    #[must_use]
+    pub fn net(&self) -> Notional {
+        Notional(self.gross().0 - self.fees().0 + self.funding)
+    }
+
+    /// Unrealised PnL of the open part at `bid`/`ask` (closing prices), net of fees so far.
+    #[must_use]
+    pub fn open_net(&self, bid: Price, ask: Price) -> Notional {
+        let open = self.entry_qty - self.exit_qty;
+        let cost = self.entry_value * i128::from(open) / i128::from(self.entry_qty.max(1));
+        let px = match self.side {
+            Side::Buy => bid,
+            Side::Sell => ask,
+        };
+        let unrealised = if open == 0 || px.0 <= 0 {
+            0
+        } else {
+            self.to_e8(i128::from(self.side.sign()) * (i128::from(px.0) * i128::from(open) - cost))
+        };
+        Notional(self.gross().0 + unrealised - self.fees().0 + self.funding)
+    }
+
+    /// Average entry price as exact decimal text with up to 8 extra digits.
+    #[must_use]
+    pub fn avg_entry_text(&self) -> String {
+        avg_text(self.entry_value, self.entry_qty, self.instrument.price_scale)
+    }
+
+    /// Average exit price text.
+    #[must_use]
+    pub fn avg_exit_text(&self) -> String {
+        avg_text(self.exit_value, self.exit_qty, self.instrument.price_scale)
+    }
+
+    /// The last exit's reason.
+    #[must_use]
+    pub fn exit_reason(&self) -> Option<ExitReason> {
+        self.exits.last().map(|l| l.reason)
+    }
+
+    /// `true` once closed.
+    #[must_use]
+    pub fn closed(&self) -> bool {
+        self.entry_qty > 0 && self.exit_qty >= self.entry_qty
+    }
+}
+
+/// `value / qty` as a price at `scale` decimals plus 8 more, truncated, canonical text.
+#[must_use]
+pub fn avg_text(value: i128, qty: i64, price_scale: u8) -> String {
+    if qty == 0 {
+        return "0".into();
+    }
+    let extra = 100_000_000i128;
+    let m = value * extra / i128::from(qty);
+    crate::fixed::DecimalText::new(i64::try_from(m).unwrap_or(0), price_scale + 8).to_string()
+}
+
+/// All trades of a run.
+#[derive(Debug, Clone, Default)]
+pub struct TradeBook {
+    roles: BTreeMap<u64, (usize, Role)>,
+    open: Vec<Option<TradeRecord>>,
+    closed: Vec<TradeRecord>,
+    next_id: u32,
+    closed_net: i64,
+    unattributed_funding: i64,
+    unknown_fills: u64,
+}
+
+impl TradeBook {
+    /// A book for `n` instruments.
+    #[must_use]
+    pub fn new(n: usize) -> Self {
+        Self { open: vec![None; n], next_id: 1, ..Self::default() }
+    }
+
+    /// Remembers what order `id` on instrument `inst` is for.
+    pub fn register(&mut self, id: ClientOrderId, inst: usize, role: Role) {
+        self.roles.insert(id.0, (inst, role));
+    }
+
+    /// Forgets a finished order.
+    pub fn forget(&mut self, id: ClientOrderId) {
+        self.roles.remove(&id.0);
+    }
+
+    /// Applies a fill of instrument `inst`.
+    pub fn on_fill(&mut self, instrument: &Instrument, fill: &Fill) {
+        let Some(&(inst, role)) = self.roles.get(&fill.client_id.0) else {
+            self.unknown_fills += 1;
+            return;
+        };
+        let Some(slot) = self.open.get_mut(inst) else { return };
+        let value = i128::from(fill.price.0) * i128::from(fill.qty.0);
+        match role {
+            Role::Entry { tier, confidence, post_only } => {
+                let rec = slot.get_or_insert_with(|| {
+                    let id = self.next_id;
+                    self.next_id += 1;
+                    TradeRecord {
+                        id,
+                        instrument: *instrument,
+                        side: fill.side,
+                        tier,
+                        confidence,
+                        post_only,
+                        entry_ms: fill.ts_ms,
+                        exit_ms: 0,
+                        entry_qty: 0,
+                        entry_value: 0,
+                        exit_qty: 0,
+                        exit_value: 0,
+                        entry_fees: 0,
+                        exit_fees: 0,
+                        funding: 0,
+                        exits: Vec::new(),
+                        maker_entry_fills: 0,
+                        entry_fills: 0,
+                    }
+                });
+                rec.entry_qty += fill.qty.0;
+                rec.entry_value += value;
+                rec.entry_fees += fill.fee.0;
+                rec.entry_fills += 1;
+                rec.maker_entry_fills += u32::from(fill.is_maker);
+            }
+            Role::Exit(reason) => {
+                let Some(rec) = slot.as_mut() else {
+                    self.unknown_fills += 1;
+                    return;
+                };
+                rec.exit_qty += fill.qty.0;
+                rec.exit_value += value;
+                rec.exit_fees += fill.fee.0;
+                rec.exit_ms = fill.ts_ms;
+                match rec.exits.last_mut() {
+                    Some(leg) if leg.reason == reason && leg.ts_ms == fill.ts_ms => {
+                        leg.qty += fill.qty.0;
+                        leg.value += value;
+                    }
+                    _ => rec.exits.push(ExitLeg { reason, ts_ms: fill.ts_ms, qty: fill.qty.0, value }),
+                }
+                if rec.closed() {
+                    if let Some(done) = slot.take() {
+                        self.closed_net += done.net().0;
+                        self.closed.push(done);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Funding received (negative: paid) on instrument `inst`.
+    pub fn on_funding(&mut self, inst: usize, amount: Notional) {
+        match self.open.get_mut(inst).and_then(Option::as_mut) {
+            Some(rec) => rec.funding += amount.0,
+            None => self.unattributed_funding += amount.0,
+        }
+    }
+
+    /// Net PnL of closed trades plus funding outside trades, USDT e8.
+    #[must_use]
+    pub fn realised(&self) -> Notional {
+        Notional(self.closed_net + self.unattributed_funding)
+    }
+
+    /// Realised plus the open trades marked at `tops[inst]` (bid, ask).
+    #[must_use]
+    pub fn marked(&self, tops: &[(Price, Price)]) -> Notional {
+        let open: i64 = self
+            .open
+            .iter()
+            .zip(tops)
+            .filter_map(|(r, &(bid, ask))| r.as_ref().map(|r| r.open_net(bid, ask).0))
+            .sum();
+        Notional(self.realised().0 + open)
+    }
+
+    /// Closed trades, in closing order.
+    #[must_use]
+    pub fn closed(&self) -> &[TradeRecord] {
+        &self.closed
+    }
+
+    /// Trades still open.
+    pub fn still_open(&self) -> impl Iterator<Item = &TradeRecord> {
+        self.open.iter().flatten()
+    }
+
+    /// Funding outside any trade.
+    #[must_use]
+    pub fn unattributed_funding(&self) -> Notional {
+        Notional(self.unattributed_funding)
+    }
+
+    /// Fills whose order was unknown.
+    #[must_use]
+    pub fn unknown_fills(&self) -> u64 {
+        self.unknown_fills
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixed::Qty;
+    use crate::risk::test_support::btc;
+    use crate::venue::Venue;
+
+    fn fill(id: u64, side: Side, price: i64, qty: i64, fee: i64, ts: i64) -> Fill {
+        let i = btc(Venue::BinanceUsdm);
+        crate::backtest::exchange::quote_fill(&i, ClientOrderId(id), side, id, Price(price), Qty(qty), Notional(fee), false, ts)
+    }
+
+    #[test]
+    fn round_trip_pnl_is_exact() {
+        let inst = btc(Venue::BinanceUsdm);
+        let mut b = TradeBook::new(1);
+        b.register(ClientOrderId(1), 0, Role::Entry { tier: Tier::A, confidence: 85, post_only: true });
+        b.register(ClientOrderId(2), 0, Role::Exit(ExitReason::TakeProfit));
+        // Short 0.003 at 61 800.10 and 61 800.20 (avg 61 800.1333…), cover 0.003 at 61 790.00.
+        b.on_fill(&inst, &fill(1, Side::Sell, 6_180_010, 2, 100, 1_000));
+        b.on_fill(&inst, &fill(1, Side::Sell, 6_180_020, 1, 50, 1_001));
+        assert_eq!(b.marked(&[(Price(6_178_990), Price(6_179_000))]), Notional(3_040_000 - 150));
+        b.on_fill(&inst, &fill(2, Side::Buy, 6_179_000, 3, 200, 5_000));
+        let t = &b.closed()[0];
+        // Gross: 0.002 × 10.10 + 0.001 × 10.20 = 0.0304 USDT.
+        assert_eq!(t.gross(), Notional(3_040_000));
+        assert_eq!(t.net(), Notional(3_040_000 - 350));
+        assert_eq!(t.avg_entry_text(), "61800.1333333333");
+        assert_eq!(t.avg_exit_text(), "61790");
+        assert_eq!(t.exit_reason(), Some(ExitReason::TakeProfit));
+        assert_eq!((t.entry_ms, t.exit_ms), (1_000, 5_000));
+        assert_eq!(b.realised(), Notional(3_040_000 - 350));
+        assert_eq!(b.still_open().count(), 0);
+    }
+}

@@ -1,0 +1,189 @@
+//! A strategy profile: one TOML file under `tuning/` holding everything a
+//! run needs — instruments, strategy, risk, backtest and signal settings.
+//!
+//! | table | owner | parsed by |
+//! |---|---|---|
+//! | `[instruments]` | this module | symbols and venues to trade, from the built-in table or a file |
+//! | `[strategy]`, `[votes]`, `[gates]`, `[confidence]`, `[context]`, `[sizing]`, `[exits]` | [`crate::strategy`] | [`crate::strategy::config`] |
+//! | `[backtest]` | [`crate::backtest`] | [`crate::backtest::config`] |
+//! | `[risk]` | [`crate::risk`] | the same `[risk]` table format as `tuning/risk.toml` |
+//! | `[signals]` | the signals module | **kept raw** ([`Profile::signals`]) and handed to the signals' own config parser; any keys pass through here |
+//!
+//! Unknown tables and unknown keys are errors naming the key; so is every
+//! bad value. Relative file paths inside a profile are resolved against the
+//! profile's own directory.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::backtest::config::{BacktestConfig, RawBacktest};
+use crate::instrument::{InstrumentTable, LoadError, Symbol};
+use crate::risk::RiskConfig;
+use crate::strategy::StrategyConfig;
+use crate::strategy::config::{RawStrategyTables, table};
+use crate::venue::Venue;
+
+/// The tables a profile may contain.
+const TABLES: [&str; 11] =
+    ["instruments", "strategy", "votes", "gates", "confidence", "context", "sizing", "exits", "backtest", "risk", "signals"];
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawInstruments {
+    symbols: Vec<String>,
+    venues: Vec<Venue>,
+    file: Option<String>,
+}
+
+impl Default for RawInstruments {
+    fn default() -> Self {
+        Self { symbols: vec!["BTCUSDT".into(), "ETHUSDT".into()], venues: Venue::ALL.to_vec(), file: None }
+    }
+}
+
+/// A loaded, validated profile.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Profile {
+    /// The instruments the profile knows (configured symbols × venues), in table order.
+    pub instruments: InstrumentTable,
+    /// Strategy settings.
+    pub strategy: StrategyConfig,
+    /// The `[risk]` table.
+    pub risk: RiskConfig,
+    /// The `[backtest]` table.
+    pub backtest: BacktestConfig,
+    /// The `[signals]` table as written, for the signals module's parser.
+    pub signals: toml::Value,
+}
+
+impl Profile {
+    /// Reads a profile file.
+    ///
+    /// # Errors
+    /// I/O problems (naming the path) or a [`LoadError`] naming the key.
+    pub fn from_file(path: &Path) -> Result<Self, LoadError> {
+        let text = std::fs::read_to_string(path).map_err(|e| LoadError::new(path.display().to_string(), e.to_string()))?;
+        let base = path.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+        Self::from_toml_str(&text, &base).map_err(|e| LoadError::new(format!("{}: {}", path.display(), e.key), e.problem))
+    }
+
+    /// Parses profile text; relative paths resolve against `base`.
+    ///
+    /// # Errors
+    /// A [`LoadError`] naming the key.
+    pub fn from_toml_str(text: &str, base: &Path) -> Result<Self, LoadError> {
+        let root: toml::Table = toml::from_str(text).map_err(|e| LoadError::new("profile", e.message().to_owned()))?;
+        if let Some(unknown) = root.keys().find(|k| !TABLES.contains(&k.as_str())) {
+            return Err(LoadError::new(unknown.clone(), format!("unknown table (expected one of {})", TABLES.join(", "))));
+        }
+        let mut strategy = RawStrategyTables::from_root(&root)?.validate()?;
+        if let Some(file) = &strategy.context.file {
+            strategy.context.file = Some(base.join(file));
+        }
+        let risk = table::<crate::risk::config::RawRisk>(&root, "risk")?.validate()?;
+        let backtest = table::<RawBacktest>(&root, "backtest")?.validate(base)?;
+        let signals = match root.get("signals") {
+            None => toml::Value::Table(toml::Table::new()),
+            Some(v @ toml::Value::Table(_)) => v.clone(),
+            Some(_) => return Err(LoadError::new("signals", "must be a table")),
+        };
+        let inst: RawInstruments = table(&root, "instruments")?;
+        let instruments = select_instruments(&inst, base)?;
+        Ok(Self { instruments, strategy, risk, backtest, signals })
+    }
+}
+
+fn select_instruments(raw: &RawInstruments, base: &Path) -> Result<InstrumentTable, LoadError> {
+    if raw.symbols.is_empty() {
+        return Err(LoadError::new("instruments.symbols", "must name at least one symbol"));
+    }
+    if raw.venues.is_empty() {
+        return Err(LoadError::new("instruments.venues", "must name at least one venue"));
+    }
+    let all = match &raw.file {
+        None => InstrumentTable::from_toml_str(crate::commands::instruments::BUILT_IN)?,
+        Some(f) => InstrumentTable::from_toml_file(&base.join(f))
+            .map_err(|e| LoadError::new(format!("instruments.file: {}", e.key), e.problem))?,
+    };
+    let mut symbols = Vec::with_capacity(raw.symbols.len());
+    for (n, s) in raw.symbols.iter().enumerate() {
+        symbols.push(Symbol::new_upper(s.as_bytes()).map_err(|e| LoadError::new(format!("instruments.symbols[{n}]"), e.to_string()))?);
+    }
+    let mut table = InstrumentTable::new();
+    for inst in all.all() {
+        if symbols.contains(&inst.symbol) && raw.venues.contains(&inst.venue) {
+            table.insert(*inst)?;
+        }
+    }
+    for (n, symbol) in symbols.iter().enumerate() {
+        for venue in &raw.venues {
+            if table.get(*venue, symbol).is_none() {
+                return Err(LoadError::new(
+                    format!("instruments.symbols[{n}]"),
+                    format!("{symbol} is not a known {venue} instrument"),
+                ));
+            }
+        }
+    }
+    Ok(table)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_profile_is_all_defaults() {
+        let p = Profile::from_toml_str("", Path::new(".")).unwrap();
+        assert_eq!(p.strategy, StrategyConfig::default());
+        assert_eq!(p.risk, RiskConfig::default());
+        assert_eq!(p.backtest, BacktestConfig::default());
+        assert_eq!(p.instruments.all().len(), 4);
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let cases = [
+            ("[strategyy]", "strategyy"),
+            ("[risk]\ndaily_loss_limit_usdt = \"0\"", "risk.daily_loss_limit_usdt"),
+            ("[risk]\nprice_band_bps = \"x\"", "risk.price_band_bps"),
+            ("[backtest]\nfill_model = \"queue\"", "backtest.fill_model"),
+            ("[backtest.feed_latency]\nconstant_us = 5\nsamples_file = \"x\"", "backtest.feed_latency"),
+            ("[backtest.order_latency]\nsamples_file = \"does-not-exist.txt\"\nseed = 1", "backtest.order_latency.samples_file"),
+            ("[instruments]\nsymbols = [\"DOGEUSDT\"]", "instruments.symbols[0]"),
+            ("[instruments]\nvenues = [\"kraken\"]", "instruments.venues"),
+            ("signals = 3", "signals"),
+        ];
+        for (text, key) in cases {
+            let err = Profile::from_toml_str(text, Path::new(".")).expect_err(text);
+            assert_eq!(err.key, key, "{text}: {err}");
+        }
+    }
+
+    #[test]
+    fn signals_table_passes_through_untouched() {
+        let p = Profile::from_toml_str("[signals]\nofi_window_ms = 5000\nanything = \"goes\"\n[signals.vwap]\nwindow_secs = 60", Path::new(".")).unwrap();
+        assert_eq!(p.signals.get("ofi_window_ms").and_then(toml::Value::as_integer), Some(5000));
+        assert_eq!(p.signals.get("vwap").and_then(|v| v.get("window_secs")).and_then(toml::Value::as_integer), Some(60));
+    }
+
+    #[test]
+    fn default_profile_loads_with_interim_fallbacks() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tuning/default.toml");
+        let p = Profile::from_file(&path).expect("tuning/default.toml loads");
+        assert_eq!(p.instruments.all().len(), 4);
+        let v = &p.strategy.votes;
+        assert_eq!((v.order_flow_input, v.drift_input), (crate::strategy::config::FlowInput::Ofi, crate::strategy::config::DriftInput::OuDrift));
+        assert!(v.order_flow_fallback.is_some() && v.drift_fallback.is_some());
+        assert_eq!(p.strategy.gates.imbalance.value, 0.30);
+        assert!(p.signals.as_table().is_some());
+    }
+
+    #[test]
+    fn instruments_are_filtered() {
+        let p = Profile::from_toml_str("[instruments]\nsymbols = [\"btcusdt\"]\nvenues = [\"bybit-linear\"]", Path::new(".")).unwrap();
+        assert_eq!(p.instruments.all().len(), 1);
+        assert_eq!(p.instruments.all()[0].venue, Venue::BybitLinear);
+    }
+}

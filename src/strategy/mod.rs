@@ -1,0 +1,585 @@
+//! The scalping strategy: signal confluence → entry gates → confidence and
+//! size → order intents, and the exits of open positions.
+//!
+//! [`Strategy`] is a pure state machine over [`SignalSnapshot`]s, integer
+//! best prices, its own positions, the account equity, configuration and
+//! the time passed in: no clock, no I/O, nothing allocated per event. The
+//! same object runs in the backtester and (later) the live engine; the
+//! caller turns each [`Action`] into an [`OrderRequest`] ([`Action::to_order`]),
+//! runs the inline [`RiskGate`](crate::risk::RiskGate) check, and reports
+//! back with [`Strategy::on_sent`] / [`Strategy::on_refused`],
+//! [`Strategy::on_fill`] and [`Strategy::on_order_done`].
+//!
+//! Per symbol, at most one order is outstanding and at most one position
+//! is open (so a B-trade can never start while an A-trade is open on the
+//! symbol); across symbols at most `max_concurrent_positions` are engaged.
+//! After a position closes the symbol cools down for `cooldown_secs`.
+//!
+//! Rules: [`vote`] (five votes, A/B tiers), [`entry`] (gates, confidence
+//! bands, sizing), [`exits`] (TP/SL, zone trailing, layers, time stop,
+//! regime exit), [`context`] (slow context inputs). Prices and sizes are
+//! integers; `f64` appears only in scoring.
+
+pub mod config;
+pub mod context;
+pub mod entry;
+pub mod exits;
+pub mod inputs;
+pub mod vote;
+
+pub use config::StrategyConfig;
+pub use entry::{GateKind, GateStats, SizeLimits};
+pub use exits::{ExitReason, Position};
+pub use inputs::SignalFields;
+pub use vote::{Tier, VoteKind};
+
+use crate::fixed::{Notional, Price, Qty, Rate, pow10};
+use crate::instrument::Instrument;
+use crate::order::{ClientOrderId, Fill, OrderKind, OrderRequest, TimeInForce};
+use crate::side::Side;
+use crate::signal::SignalSnapshot;
+use context::ContextBoard;
+use entry::{Band, GateInputs, GateResult, KellyStats};
+use exits::ExitInputs;
+use vote::ResolvedInputs;
+
+/// What the strategy sees of one instrument's market at one moment.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MarketView {
+    /// Now (exchange-time based in a replay), ms.
+    pub now_ms: i64,
+    /// Best bid (zero when unknown).
+    pub bid: Price,
+    /// Best ask (zero when unknown).
+    pub ask: Price,
+    /// The signals.
+    pub snapshot: SignalSnapshot,
+}
+
+/// What the strategy knows of the account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AccountView {
+    /// Equity for sizing, USDT.
+    pub equity: Notional,
+}
+
+/// An order the strategy wants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Open a position: a post-only limit at `limit`, or a market order when `None`.
+    Enter {
+        /// `Buy` = long.
+        side: Side,
+        /// Tier.
+        tier: Tier,
+        /// Quantity.
+        qty: Qty,
+        /// Post-only limit price.
+        limit: Option<Price>,
+        /// Confidence score, 0–100.
+        confidence: u8,
+    },
+    /// Close (part of) the position with a reduce-only market order.
+    Exit {
+        /// The order's side (opposite of the position).
+        side: Side,
+        /// Quantity.
+        qty: Qty,
+        /// Why.
+        reason: ExitReason,
+    },
+    /// Cancel the resting entry order.
+    Cancel {
+        /// Which order.
+        id: ClientOrderId,
+    },
+}
+
+impl Action {
+    /// The order for this action on `inst`, with the caller's `id`: entries
+    /// are post-only limits (or market orders), exits reduce-only market
+    /// orders; a cancel is not an order (`None`).
+    #[must_use]
+    pub fn to_order(&self, inst: &Instrument, id: ClientOrderId) -> Option<OrderRequest> {
+        let (side, kind, tif, price, qty, reduce_only) = match *self {
+            Action::Enter { side, qty, limit: Some(price), .. } => (side, OrderKind::Limit, TimeInForce::PostOnly, price, qty, false),
+            Action::Enter { side, qty, limit: None, .. } => (side, OrderKind::Market, TimeInForce::Gtc, Price::ZERO, qty, false),
+            Action::Exit { side, qty, .. } => (side, OrderKind::Market, TimeInForce::Gtc, Price::ZERO, qty, true),
+            Action::Cancel { .. } => return None,
+        };
+        Some(OrderRequest { venue: inst.venue, symbol: inst.symbol, side, kind, tif, price, qty, reduce_only, client_id: id })
+    }
+}
+
+/// Counters of what the strategy did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct StrategyCounters {
+    /// Entry orders proposed.
+    pub entries: u64,
+    /// Exit orders proposed.
+    pub exits: u64,
+    /// Entry cancels proposed (timeouts, risk cancels).
+    pub cancels: u64,
+    /// Orders the risk gate refused.
+    pub refused: u64,
+    /// Entries that ended without any fill.
+    pub unfilled_entries: u64,
+    /// Entries that ended partially filled (the position is the filled part).
+    pub partial_entries: u64,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Entering {
+    side: Side,
+    tier: Tier,
+    confidence: u8,
+    qty: Qty,
+    since_ms: i64,
+    id: Option<ClientOrderId>,
+    cancel_sent: bool,
+    filled: i64,
+    cost: i128,
+    fees: i64,
+    all_maker: bool,
+    regime: crate::signal::Regime,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct PendingExit {
+    id: Option<ClientOrderId>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Open {
+    pos: Position,
+    exit: Option<PendingExit>,
+    entry_cost: i128,
+    exit_value: i128,
+    exited: i64,
+    fees: i64,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Phase {
+    Flat,
+    Entering(Entering),
+    Open(Open),
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    inst: Instrument,
+    limits: SizeLimits,
+    phase: Phase,
+    not_before_ms: i64,
+    first_ms: Option<i64>,
+    /// Close the position (and cancel the entry) for this reason.
+    flatten: Option<ExitReason>,
+    /// Cancel the entry order (positions stay).
+    cancel: bool,
+}
+
+/// The strategy for a fixed set of instruments (index = the caller's
+/// instrument index, e.g. the [`InstrumentId`](crate::event::InstrumentId)).
+#[derive(Debug, Clone)]
+pub struct Strategy {
+    cfg: StrategyConfig,
+    provided: SignalFields,
+    inputs: ResolvedInputs,
+    available_votes: u8,
+    slots: Vec<Slot>,
+    gates: GateStats,
+    kelly: KellyStats,
+    context: ContextBoard,
+    engaged: u16,
+    counters: StrategyCounters,
+}
+
+impl Strategy {
+    /// A strategy for `instruments` with per-instrument order `limits`
+    /// (same order), reading the snapshot fields in `provided`.
+    #[must_use]
+    pub fn new(cfg: StrategyConfig, instruments: &[Instrument], limits: &[SizeLimits], provided: SignalFields) -> Self {
+        let inputs = ResolvedInputs::resolve(&cfg.votes, provided);
+        let available_votes = inputs.available().iter().filter(|a| **a).count() as u8;
+        let mut gates = GateStats::default();
+        gates.mark_skipped(&cfg.gates, provided);
+        let slots = instruments
+            .iter()
+            .zip(limits)
+            .map(|(inst, limits)| Slot {
+                inst: *inst,
+                limits: *limits,
+                phase: Phase::Flat,
+                not_before_ms: i64::MIN,
+                first_ms: None,
+                flatten: None,
+                cancel: false,
+            })
+            .collect();
+        let context = ContextBoard::new(cfg.context.components.len());
+        Self { cfg, provided, inputs, available_votes, slots, gates, kelly: KellyStats::default(), context, engaged: 0, counters: StrategyCounters::default() }
+    }
+
+    /// The configuration.
+    #[must_use]
+    pub fn config(&self) -> &StrategyConfig {
+        &self.cfg
+    }
+
+    /// What each vote reads (after fallbacks).
+    #[must_use]
+    pub fn inputs(&self) -> &ResolvedInputs {
+        &self.inputs
+    }
+
+    /// What the signal source provides.
+    #[must_use]
+    pub fn provided(&self) -> SignalFields {
+        self.provided
+    }
+
+    /// Gate counters.
+    #[must_use]
+    pub fn gate_stats(&self) -> &GateStats {
+        &self.gates
+    }
+
+    /// Activity counters.
+    #[must_use]
+    pub fn counters(&self) -> StrategyCounters {
+        self.counters
+    }
+
+    /// Closed-trade statistics (as used for Kelly sizing).
+    #[must_use]
+    pub fn kelly_stats(&self) -> KellyStats {
+        self.kelly
+    }
+
+    /// The slow context board (updated off the hot path).
+    pub fn context_mut(&mut self) -> &mut ContextBoard {
+        &mut self.context
+    }
+
+    /// The open position of instrument `i`, if any.
+    #[must_use]
+    pub fn position(&self, i: usize) -> Option<&Position> {
+        match &self.slots.get(i)?.phase {
+            Phase::Open(o) => Some(&o.pos),
+            _ => None,
+        }
+    }
+
+    /// `true` when instrument `i` has no position and no order.
+    #[must_use]
+    pub fn is_flat(&self, i: usize) -> bool {
+        self.slots.get(i).is_none_or(|s| matches!(s.phase, Phase::Flat))
+    }
+
+    /// Symbols with a position or an entry order.
+    #[must_use]
+    pub fn engaged(&self) -> u16 {
+        self.engaged
+    }
+
+    /// Close instrument `i` (cancel its entry, exit its position with a
+    /// market order) for `reason` ([`ExitReason::RiskFlatten`] when the
+    /// risk thread asks, [`ExitReason::EndOfData`] at the end of a replay).
+    pub fn request_flatten(&mut self, i: usize, reason: ExitReason) {
+        if let Some(s) = self.slots.get_mut(i) {
+            s.flatten = (!matches!(s.phase, Phase::Flat)).then_some(reason);
+        }
+    }
+
+    /// Cancel the entry order of instrument `i`, if any (the risk thread
+    /// halted trading; positions keep their exits).
+    pub fn request_cancel(&mut self, i: usize) {
+        if let Some(s) = self.slots.get_mut(i) {
+            s.cancel = matches!(s.phase, Phase::Entering(_));
+        }
+    }
+
+    /// Decides what to do on instrument `i` after a market event.
+    pub fn on_market(&mut self, i: usize, view: &MarketView, account: &AccountView) -> Option<Action> {
+        let now = view.now_ms;
+        let votes = vote::cast(&self.cfg.votes, &self.inputs, &view.snapshot);
+        let slot = self.slots.get_mut(i)?;
+        let first = *slot.first_ms.get_or_insert(now);
+        match &mut slot.phase {
+            Phase::Entering(e) => {
+                let id = e.id?;
+                if !e.cancel_sent && (slot.flatten.is_some() || slot.cancel || now - e.since_ms >= self.cfg.entry.timeout_ms) {
+                    e.cancel_sent = true;
+                    self.counters.cancels += 1;
+                    return Some(Action::Cancel { id });
+                }
+                None
+            }
+            Phase::Open(o) => {
+                if o.exit.is_some() {
+                    return None;
+                }
+                let side = o.pos.side;
+                let exit = if let Some(reason) = slot.flatten {
+                    Some((o.pos.qty, reason))
+                } else {
+                    let price = match side {
+                        Side::Buy => view.bid,
+                        Side::Sell => view.ask,
+                    };
+                    let flow_agrees = votes.dir[VoteKind::OrderFlow as usize] == Some(side);
+                    let accel_agrees =
+                        !self.inputs.acceleration || votes.dir[VoteKind::Acceleration as usize] == Some(side);
+                    let has_regime = self.provided.contains(SignalFields::REGIME);
+                    let inp = ExitInputs {
+                        now_ms: now,
+                        price,
+                        momentum_agrees: flow_agrees && accel_agrees,
+                        regime: has_regime.then_some(view.snapshot.regime),
+                        regime_allows: !has_regime
+                            || entry::regime_allows(
+                                &self.cfg.gates.regime,
+                                &view.snapshot,
+                                side,
+                                self.provided.contains(SignalFields::MOMENTUM),
+                            ),
+                    };
+                    o.pos.evaluate(&self.cfg.exits, &inp, slot.inst.tick, slot.inst.step, slot.inst.min_qty)
+                };
+                let (qty, reason) = exit?;
+                o.exit = Some(PendingExit { id: None });
+                self.counters.exits += 1;
+                Some(Action::Exit { side: side.opposite(), qty, reason })
+            }
+            Phase::Flat => {
+                // No candidate before the cool-down ends or without a sane book.
+                if now < slot.not_before_ms || view.bid.0 <= 0 || view.ask.0 <= view.bid.0 {
+                    return None;
+                }
+                let cand = vote::classify(&votes, self.cfg.entry.a_min_agreeing)?;
+                let side = cand.side;
+                let mut result = GateResult::default();
+                if cand.tier == Tier::B && !self.cfg.entry.b_trades {
+                    result.fail(GateKind::BTradesDisabled);
+                }
+                let not_warm = self.provided.contains(SignalFields::WARM_FLAG) && !view.snapshot.warm;
+                if now - first < self.cfg.entry.warmup_ms || not_warm {
+                    result.fail(GateKind::Warmup);
+                }
+                let inst = slot.inst;
+                let spread_ticks = if view.bid.0 > 0 && view.ask.0 > 0 { (view.ask.0 - view.bid.0) / inst.tick.0.max(1) } else { 0 };
+                let entry_fee = if self.cfg.entry.post_only { inst.fees.maker } else { inst.fees.taker };
+                let inp = GateInputs {
+                    snapshot: &view.snapshot,
+                    provided: self.provided,
+                    candidate: cand,
+                    spread_ticks,
+                    round_trip_fee_bps: entry_fee.to_bps_f64() + inst.fees.taker.to_bps_f64(),
+                    votes: &votes,
+                };
+                entry::check_market_gates(&self.cfg.gates, &inp, &mut result);
+                if self.engaged >= self.cfg.entry.max_concurrent_positions {
+                    result.fail(GateKind::MaxConcurrentPositions);
+                }
+                let score = (entry::confidence(&self.cfg.confidence, &self.cfg.gates, &inp, self.available_votes)
+                    + self.context.points(&self.cfg.context.components, side, now))
+                .clamp(0.0, 100.0);
+                let band = entry::band(&self.cfg.confidence, score);
+                match band {
+                    Band::None => result.fail(GateKind::ConfidenceLow),
+                    Band::Observe => result.fail(GateKind::ObserveOnly),
+                    Band::Base | Band::Large => {}
+                }
+                let limit = self.cfg.entry.post_only.then(|| post_only_price(side, view.bid, view.ask, inst.tick, self.cfg.entry.offset_ticks));
+                let price = match (limit, side) {
+                    (Some(p), _) => p,
+                    (None, Side::Buy) => view.ask,
+                    (None, Side::Sell) => view.bid,
+                };
+                let fraction = entry::equity_fraction(&self.cfg.sizing, cand.tier, band, &self.kelly);
+                let qty = entry::size_qty(account.equity, fraction, price, &inst, &slot.limits);
+                if qty.is_none() {
+                    result.fail(GateKind::SizeBelowMinimum);
+                }
+                self.gates.record(cand.tier, result);
+                let qty = qty.filter(|_| result.passed())?;
+                let confidence = score.floor() as u8;
+                slot.cancel = false;
+                slot.phase = Phase::Entering(Entering {
+                    side,
+                    tier: cand.tier,
+                    confidence,
+                    qty,
+                    since_ms: now,
+                    id: None,
+                    cancel_sent: false,
+                    filled: 0,
+                    cost: 0,
+                    fees: 0,
+                    all_maker: true,
+                    regime: view.snapshot.regime,
+                });
+                self.engaged += 1;
+                self.counters.entries += 1;
+                Some(Action::Enter { side, tier: cand.tier, qty, limit, confidence })
+            }
+        }
+    }
+
+    /// The order for the last action on `i` passed the risk gate and was sent as `id`.
+    pub fn on_sent(&mut self, i: usize, id: ClientOrderId) {
+        let Some(slot) = self.slots.get_mut(i) else { return };
+        match &mut slot.phase {
+            Phase::Entering(e) if e.id.is_none() => e.id = Some(id),
+            Phase::Open(Open { exit: Some(x), .. }) if x.id.is_none() => x.id = Some(id),
+            _ => {}
+        }
+    }
+
+    /// The order for the last action on `i` was refused before sending.
+    pub fn on_refused(&mut self, i: usize, now_ms: i64) {
+        let backoff = self.cfg.entry.refusal_backoff_ms;
+        let Some(slot) = self.slots.get_mut(i) else { return };
+        self.counters.refused += 1;
+        match &mut slot.phase {
+            Phase::Entering(e) if e.id.is_none() => {
+                slot.phase = Phase::Flat;
+                slot.not_before_ms = now_ms + backoff;
+                self.engaged = self.engaged.saturating_sub(1);
+            }
+            Phase::Open(o) if o.exit.is_some_and(|x| x.id.is_none()) => o.exit = None,
+            _ => {}
+        }
+    }
+
+    /// A fill of an order of instrument `i`, learned at `now_ms`.
+    pub fn on_fill(&mut self, i: usize, fill: &Fill, now_ms: i64) {
+        let cooldown = self.cfg.entry.cooldown_ms;
+        let Some(slot) = self.slots.get_mut(i) else { return };
+        let inst = slot.inst;
+        match &mut slot.phase {
+            Phase::Entering(e) if Some(fill.client_id) == e.id => {
+                e.filled += fill.qty.0;
+                e.cost += i128::from(fill.price.0) * i128::from(fill.qty.0);
+                e.fees += fill.fee.0;
+                e.all_maker &= fill.is_maker;
+                if e.filled >= e.qty.0 {
+                    let e = *e;
+                    slot.phase = Phase::Open(open_from(&self.cfg, &inst, &e, now_ms));
+                }
+            }
+            Phase::Open(o) if o.exit.and_then(|x| x.id) == Some(fill.client_id) => {
+                let qty = fill.qty.0.min(o.pos.qty.0);
+                o.pos.qty = Qty(o.pos.qty.0 - qty);
+                o.exited += qty;
+                o.exit_value += i128::from(fill.price.0) * i128::from(qty);
+                o.fees += fill.fee.0;
+                if o.pos.qty.0 == 0 {
+                    let gross = i128::from(o.pos.side.sign()) * (o.exit_value - o.entry_cost);
+                    let scale = i128::from(pow10(inst.price_scale)) * i128::from(pow10(inst.qty_scale));
+                    let gross_e8 = gross * 100_000_000 / scale;
+                    let net = i64::try_from(gross_e8).unwrap_or(0) - o.fees;
+                    self.kelly.record(Notional(net));
+                    slot.phase = Phase::Flat;
+                    slot.not_before_ms = now_ms + cooldown;
+                    slot.flatten = None;
+                    self.engaged = self.engaged.saturating_sub(1);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// An order of instrument `i` ended (cancelled, expired, rejected) with
+    /// its unfilled remainder released.
+    pub fn on_order_done(&mut self, i: usize, id: ClientOrderId, now_ms: i64) {
+        let retry = self.cfg.entry.retry_ms;
+        let Some(slot) = self.slots.get_mut(i) else { return };
+        let inst = slot.inst;
+        match &mut slot.phase {
+            Phase::Entering(e) if e.id == Some(id) => {
+                slot.cancel = false;
+                if e.filled > 0 {
+                    let e = *e;
+                    self.counters.partial_entries += 1;
+                    slot.phase = Phase::Open(open_from(&self.cfg, &inst, &e, now_ms));
+                } else {
+                    self.counters.unfilled_entries += 1;
+                    slot.phase = Phase::Flat;
+                    slot.not_before_ms = now_ms + retry;
+                    slot.flatten = None;
+                    slot.cancel = false;
+                    self.engaged = self.engaged.saturating_sub(1);
+                }
+            }
+            Phase::Open(o) if o.exit.and_then(|x| x.id) == Some(id) => o.exit = None,
+            _ => {}
+        }
+    }
+}
+
+/// The post-only price: `offset` ticks inside the own side's best, never
+/// at or through the other side.
+fn post_only_price(side: Side, bid: Price, ask: Price, tick: Price, offset: u32) -> Price {
+    let step = tick.0 * i64::from(offset);
+    match side {
+        Side::Buy => Price((bid.0 + step).min(ask.0 - tick.0)),
+        Side::Sell => Price((ask.0 - step).max(bid.0 + tick.0)),
+    }
+}
+
+fn open_from(cfg: &StrategyConfig, inst: &Instrument, e: &Entering, now_ms: i64) -> Open {
+    let filled = e.filled.max(1);
+    let avg = (e.cost + i128::from(filled) / 2) / i128::from(filled);
+    let entry_rate = if e.all_maker { inst.fees.maker } else { inst.fees.taker };
+    let levels = match e.tier {
+        Tier::A => cfg.exits.a,
+        Tier::B => cfg.exits.b,
+    };
+    let pos = Position::open(
+        e.side,
+        e.tier,
+        e.confidence,
+        Qty(e.filled),
+        Price(i64::try_from(avg).unwrap_or(0)),
+        now_ms,
+        e.regime,
+        levels,
+        Rate(entry_rate.0 + inst.fees.taker.0),
+        inst.tick,
+    );
+    Open { pos, exit: None, entry_cost: e.cost, exit_value: 0, exited: 0, fees: e.fees }
+}
+
+#[cfg(test)]
+mod tests;
+
+/// Snapshots shared by the unit tests of the strategy's files.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use crate::side::Side;
+    use crate::signal::{Regime, SignalSnapshot};
+
+    /// Every vote long at twice its default threshold, every gate passing.
+    pub(crate) fn long_snapshot() -> SignalSnapshot {
+        SignalSnapshot {
+            warm: true,
+            mid: 60_000.05,
+            microprice: 60_000.06,
+            tob_imbalance: 0.6,
+            ofi: 1.0,
+            vwap_dev_sigma: -2.0,
+            acceleration_bps_s2: 1.0,
+            funding_bias: 0.5,
+            ou_zscore: -2.0,
+            ou_drift: 1,
+            volume_surge: 2.0,
+            volatility_bps: 5.0,
+            regime: Regime::Ranging,
+            momentum_short_bps: 2.0,
+            momentum_aligned: Some(Side::Buy),
+            ..SignalSnapshot::default()
+        }
+    }
+}

@@ -1,0 +1,297 @@
+//! Strategy state-machine tests with hand-built snapshots.
+
+use super::*;
+use crate::fixed::Notional;
+use crate::order::Fill;
+use crate::signal::Regime;
+use crate::venue::Venue;
+
+fn btc() -> Instrument {
+    crate::risk::test_support::btc(Venue::BinanceUsdm)
+}
+
+const LIMITS: SizeLimits = SizeLimits { max_qty: Qty(1_000_000), max_notional: Notional(1_000_000 * 100_000_000) };
+const ACCOUNT: AccountView = AccountView { equity: Notional(10_000 * 100_000_000) };
+const BID: Price = Price(6_000_000);
+const ASK: Price = Price(6_000_010);
+
+fn cfg() -> StrategyConfig {
+    let mut c = StrategyConfig::default();
+    c.entry.warmup_ms = 0;
+    c
+}
+
+fn strategy(c: StrategyConfig, n: usize) -> Strategy {
+    let insts = vec![btc(); n];
+    Strategy::new(c, &insts, &vec![LIMITS; n], SignalFields::ALL)
+}
+
+use super::test_support::long_snapshot;
+
+fn view(now_ms: i64, bid: i64, snapshot: SignalSnapshot) -> MarketView {
+    MarketView { now_ms, bid: Price(bid), ask: Price(bid + 10), snapshot }
+}
+
+fn fill(id: u64, side: Side, price: i64, qty: i64, maker: bool) -> Fill {
+    let rate = if maker { 20_000 } else { 40_000 };
+    let value = crate::fixed::notional(Price(price), 2, Qty(qty), 3).unwrap();
+    let fee = Notional(value.0 * rate / 100_000_000);
+    crate::backtest::exchange::quote_fill(&btc(), ClientOrderId(id), side, id, Price(price), Qty(qty), fee, maker, 0)
+}
+
+/// Enters long on instrument 0 at `BID` and returns the strategy with the position open.
+fn opened() -> Strategy {
+    let mut s = strategy(cfg(), 1);
+    let a = s.on_market(0, &view(1_000, BID.0, long_snapshot()), &ACCOUNT).unwrap();
+    assert!(matches!(a, Action::Enter { qty: Qty(8), .. }), "{a:?}");
+    s.on_sent(0, ClientOrderId(1));
+    s.on_fill(0, &fill(1, Side::Buy, BID.0, 8, true), 1_100);
+    s
+}
+
+#[test]
+fn a_trade_enters_post_only_at_the_bid_with_base_size() {
+    let mut s = strategy(cfg(), 1);
+    let a = s.on_market(0, &view(1_000, BID.0, long_snapshot()), &ACCOUNT).unwrap();
+    // Confidence: 60 (5 of 5) + 25 × 0.5 (strength 2, cap 3) + 15 × mean(0.3/0.7, 1, 1) = 84.64 → base band.
+    // Size: 5 % of 10 000 USDT at 60 000.00 = 0.00833 BTC → 0.008.
+    assert_eq!(a, Action::Enter { side: Side::Buy, tier: Tier::A, qty: Qty(8), limit: Some(BID), confidence: 84 });
+    assert_eq!(s.engaged(), 1);
+    let g = s.gate_stats();
+    assert_eq!((g.candidates, g.passed, g.by_tier), (1, 1, [1, 0]));
+    // While the entry is out, nothing else is proposed.
+    assert_eq!(s.on_market(0, &view(1_001, BID.0, long_snapshot()), &ACCOUNT), None);
+}
+
+#[test]
+fn fill_opens_and_take_profit_closes_then_cool_down() {
+    let mut s = opened();
+    let p = *s.position(0).unwrap();
+    // A-trade levels: TP 15 bps = 90.00, SL 10 bps = 60.00.
+    assert_eq!((p.entry, p.take_profit, p.stop, p.qty), (BID, Price(6_009_000), Price(5_994_000), Qty(8)));
+    let neutral = SignalSnapshot { regime: Regime::Ranging, ..SignalSnapshot::default() };
+    assert_eq!(s.on_market(0, &view(2_000, 6_008_990, neutral), &ACCOUNT), None);
+    let a = s.on_market(0, &view(2_001, 6_009_000, neutral), &ACCOUNT).unwrap();
+    assert_eq!(a, Action::Exit { side: Side::Sell, qty: Qty(8), reason: ExitReason::TakeProfit });
+    s.on_sent(0, ClientOrderId(2));
+    s.on_fill(0, &fill(2, Side::Sell, 6_009_000, 8, false), 2_050);
+    assert!(s.is_flat(0));
+    assert_eq!(s.engaged(), 0);
+    // Net: 0.008 × 90.00 = 0.72 − fees 0.096 − 0.192288 > 0.
+    assert_eq!(s.kelly_stats().wins, 1);
+    // Cool-down (15 s): a perfect candidate is not even evaluated.
+    let before = s.gate_stats().candidates;
+    assert_eq!(s.on_market(0, &view(17_049, BID.0, long_snapshot()), &ACCOUNT), None);
+    assert_eq!(s.gate_stats().candidates, before);
+    assert!(s.on_market(0, &view(17_050, BID.0, long_snapshot()), &ACCOUNT).is_some());
+}
+
+#[test]
+fn stop_loss_exit() {
+    let mut s = opened();
+    let a = s.on_market(0, &view(2_000, 5_994_000, long_snapshot()), &ACCOUNT).unwrap();
+    assert_eq!(a, Action::Exit { side: Side::Sell, qty: Qty(8), reason: ExitReason::StopLoss });
+    s.on_sent(0, ClientOrderId(2));
+    s.on_fill(0, &fill(2, Side::Sell, 5_994_000, 8, false), 2_010);
+    assert_eq!(s.kelly_stats().losses, 1);
+}
+
+#[test]
+fn time_stop_exit() {
+    let mut s = opened();
+    let neutral = SignalSnapshot { regime: Regime::Ranging, ..SignalSnapshot::default() };
+    // Opened at 1 100; A max hold 180 s.
+    assert_eq!(s.on_market(0, &view(181_099, BID.0, neutral), &ACCOUNT), None);
+    let a = s.on_market(0, &view(181_100, BID.0, neutral), &ACCOUNT).unwrap();
+    assert!(matches!(a, Action::Exit { reason: ExitReason::TimeStop, .. }));
+}
+
+#[test]
+fn b_trade_when_only_ofi_and_ou_agree_and_disabled_b_is_counted() {
+    let scout = SignalSnapshot {
+        vwap_dev_sigma: 0.0,
+        acceleration_bps_s2: 0.0,
+        funding_bias: 0.0,
+        ..long_snapshot()
+    };
+    // With B enabled: a scout at the B fraction (2 % → 0.003 BTC). Confidence:
+    // 60 × 2/5 + 12.5 + 12.14 = 48.6: below the observe band, so no trade
+    // unless the bands are lowered for scouts.
+    let mut c = cfg();
+    c.confidence.observe_from = 40.0;
+    c.confidence.base_from = 45.0;
+    c.confidence.large_from = 95.0;
+    let mut s = strategy(c.clone(), 1);
+    let a = s.on_market(0, &view(1_000, BID.0, scout), &ACCOUNT).unwrap();
+    assert!(matches!(a, Action::Enter { tier: Tier::B, qty: Qty(3), .. }), "{a:?}");
+    c.entry.b_trades = false;
+    let mut s = strategy(c, 1);
+    assert_eq!(s.on_market(0, &view(1_000, BID.0, scout), &ACCOUNT), None);
+    let g = s.gate_stats();
+    assert_eq!(g.blocked[GateKind::BTradesDisabled as usize], 1);
+    assert_eq!((g.candidates, g.passed, g.by_tier), (1, 0, [0, 1]));
+}
+
+#[test]
+fn bands_observe_only_and_context_can_lift_it() {
+    // Drop two confirmations: 60 + 12.5 + 15 × (0.43 + 0 + 0) / 3 = 74.6 → observe only.
+    let weak = SignalSnapshot { volume_surge: 1.0, momentum_aligned: None, ..long_snapshot() };
+    let mut s = strategy(cfg(), 1);
+    assert_eq!(s.on_market(0, &view(1_000, BID.0, weak), &ACCOUNT), None);
+    assert_eq!(s.gate_stats().blocked[GateKind::ObserveOnly as usize], 1);
+    assert_eq!(s.gate_stats().observed, 1);
+    // A bullish context component worth +10 (clamped) lifts it into the base band.
+    let mut c = cfg();
+    c.context.components.push(config::ContextComponent {
+        name: "fear_greed".into(),
+        weight: 1.0,
+        center: 50.0,
+        clamp: 10.0,
+        directional: true,
+        max_age_ms: 60_000,
+    });
+    let mut s = strategy(c, 1);
+    s.context_mut().update(0, 75.0, 500);
+    let a = s.on_market(0, &view(1_000, BID.0, weak), &ACCOUNT).unwrap();
+    assert!(matches!(a, Action::Enter { confidence: 84, .. }), "{a:?}");
+}
+
+#[test]
+fn large_band_sizes_up() {
+    let strong = SignalSnapshot {
+        ofi: 2.0,
+        vwap_dev_sigma: -4.0,
+        acceleration_bps_s2: 2.0,
+        funding_bias: 1.0,
+        ou_zscore: -4.0,
+        tob_imbalance: 1.0,
+        ..long_snapshot()
+    };
+    let mut s = strategy(cfg(), 1);
+    let a = s.on_market(0, &view(1_000, BID.0, strong), &ACCOUNT).unwrap();
+    // 100 points; 5 % × 1.5 = 750 USDT → 0.0125 → 0.012 BTC.
+    assert_eq!(a, Action::Enter { side: Side::Buy, tier: Tier::A, qty: Qty(12), limit: Some(BID), confidence: 100 });
+}
+
+#[test]
+fn impossible_gate_blocks_and_counts() {
+    let mut c = cfg();
+    c.gates.spread.value = 0.0; // no spread is ever ≤ 0 ticks
+    let mut s = strategy(c, 1);
+    for t in 0..5 {
+        assert_eq!(s.on_market(0, &view(1_000 + t, BID.0, long_snapshot()), &ACCOUNT), None);
+    }
+    let g = s.gate_stats();
+    assert_eq!((g.candidates, g.passed, g.blocked[GateKind::Spread as usize]), (5, 0, 5));
+}
+
+#[test]
+fn warm_up_gate_uses_time_and_the_warm_flag() {
+    let mut c = cfg();
+    c.entry.warmup_ms = 10_000;
+    let mut s = strategy(c, 1);
+    assert_eq!(s.on_market(0, &view(1_000, BID.0, long_snapshot()), &ACCOUNT), None);
+    let cold = SignalSnapshot { warm: false, ..long_snapshot() };
+    assert_eq!(s.on_market(0, &view(11_000, BID.0, cold), &ACCOUNT), None);
+    assert_eq!(s.gate_stats().blocked[GateKind::Warmup as usize], 2);
+    assert!(s.on_market(0, &view(11_000, BID.0, long_snapshot()), &ACCOUNT).is_some());
+}
+
+#[test]
+fn entry_timeout_cancels_and_unfilled_entry_waits_to_retry() {
+    let mut s = strategy(cfg(), 1);
+    s.on_market(0, &view(1_000, BID.0, long_snapshot()), &ACCOUNT).unwrap();
+    s.on_sent(0, ClientOrderId(7));
+    assert_eq!(s.on_market(0, &view(3_999, BID.0, long_snapshot()), &ACCOUNT), None);
+    assert_eq!(s.on_market(0, &view(4_000, BID.0, long_snapshot()), &ACCOUNT), Some(Action::Cancel { id: ClientOrderId(7) }));
+    assert_eq!(s.on_market(0, &view(4_001, BID.0, long_snapshot()), &ACCOUNT), None);
+    s.on_order_done(0, ClientOrderId(7), 4_010);
+    assert!(s.is_flat(0));
+    assert_eq!(s.counters().unfilled_entries, 1);
+    // Retry after entry_retry_ms (1 s).
+    assert_eq!(s.on_market(0, &view(5_009, BID.0, long_snapshot()), &ACCOUNT), None);
+    assert!(s.on_market(0, &view(5_010, BID.0, long_snapshot()), &ACCOUNT).is_some());
+}
+
+#[test]
+fn partial_entry_then_cancel_opens_the_filled_part() {
+    let mut s = strategy(cfg(), 1);
+    s.on_market(0, &view(1_000, BID.0, long_snapshot()), &ACCOUNT).unwrap();
+    s.on_sent(0, ClientOrderId(7));
+    s.on_fill(0, &fill(7, Side::Buy, BID.0, 3, true), 1_500);
+    assert!(s.position(0).is_none());
+    s.on_order_done(0, ClientOrderId(7), 4_010);
+    assert_eq!(s.position(0).unwrap().qty, Qty(3));
+    assert_eq!(s.counters().partial_entries, 1);
+}
+
+#[test]
+fn max_concurrent_positions_across_symbols() {
+    let mut c = cfg();
+    c.entry.max_concurrent_positions = 1;
+    let mut s = strategy(c, 2);
+    assert!(s.on_market(0, &view(1_000, BID.0, long_snapshot()), &ACCOUNT).is_some());
+    assert_eq!(s.on_market(1, &view(1_000, BID.0, long_snapshot()), &ACCOUNT), None);
+    assert_eq!(s.gate_stats().blocked[GateKind::MaxConcurrentPositions as usize], 1);
+}
+
+#[test]
+fn refused_entry_backs_off() {
+    let mut s = strategy(cfg(), 1);
+    s.on_market(0, &view(1_000, BID.0, long_snapshot()), &ACCOUNT).unwrap();
+    s.on_refused(0, 1_000);
+    assert!(s.is_flat(0));
+    assert_eq!(s.engaged(), 0);
+    assert_eq!(s.on_market(0, &view(1_999, BID.0, long_snapshot()), &ACCOUNT), None);
+    assert!(s.on_market(0, &view(2_000, BID.0, long_snapshot()), &ACCOUNT).is_some());
+}
+
+#[test]
+fn risk_flatten_closes_the_position() {
+    let mut s = opened();
+    s.request_flatten(0, ExitReason::RiskFlatten);
+    let a = s.on_market(0, &view(1_200, BID.0, long_snapshot()), &ACCOUNT).unwrap();
+    assert_eq!(a, Action::Exit { side: Side::Sell, qty: Qty(8), reason: ExitReason::RiskFlatten });
+}
+
+#[test]
+fn short_entry_mirrors() {
+    let short = SignalSnapshot {
+        tob_imbalance: -0.6,
+        ofi: -1.0,
+        vwap_dev_sigma: 2.0,
+        acceleration_bps_s2: -1.0,
+        funding_bias: -0.5,
+        ou_zscore: 2.0,
+        ou_drift: -1,
+        momentum_short_bps: -2.0,
+        momentum_aligned: Some(Side::Sell),
+        ..long_snapshot()
+    };
+    let mut s = strategy(cfg(), 1);
+    let a = s.on_market(0, &view(1_000, BID.0, short), &ACCOUNT).unwrap();
+    assert_eq!(a, Action::Enter { side: Side::Sell, tier: Tier::A, qty: Qty(8), limit: Some(ASK), confidence: 84 });
+}
+
+#[test]
+fn market_entries_when_post_only_is_off() {
+    let mut c = cfg();
+    c.entry.post_only = false;
+    let mut s = strategy(c, 1);
+    let a = s.on_market(0, &view(1_000, BID.0, long_snapshot()), &ACCOUNT).unwrap();
+    assert!(matches!(a, Action::Enter { limit: None, .. }), "{a:?}");
+}
+
+#[test]
+fn actions_become_orders() {
+    let inst = btc();
+    let enter = Action::Enter { side: Side::Buy, tier: Tier::A, qty: Qty(8), limit: Some(BID), confidence: 84 };
+    let o = enter.to_order(&inst, ClientOrderId(5)).unwrap();
+    assert_eq!((o.kind, o.tif, o.price, o.qty, o.reduce_only, o.client_id), (OrderKind::Limit, TimeInForce::PostOnly, BID, Qty(8), false, ClientOrderId(5)));
+    assert_eq!((o.venue, o.symbol), (inst.venue, inst.symbol));
+    let market = Action::Enter { side: Side::Buy, tier: Tier::A, qty: Qty(8), limit: None, confidence: 84 }.to_order(&inst, ClientOrderId(6)).unwrap();
+    assert_eq!((market.kind, market.price), (OrderKind::Market, Price::ZERO));
+    let exit = Action::Exit { side: Side::Sell, qty: Qty(8), reason: ExitReason::TimeStop }.to_order(&inst, ClientOrderId(7)).unwrap();
+    assert_eq!((exit.side, exit.kind, exit.reduce_only), (Side::Sell, OrderKind::Market, true));
+    assert_eq!(Action::Cancel { id: ClientOrderId(5) }.to_order(&inst, ClientOrderId(8)), None);
+}
