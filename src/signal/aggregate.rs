@@ -56,7 +56,7 @@ pub struct SignalStats {
     pub baselines: u64,
     /// Trades folded in.
     pub trades: u64,
-    /// Trades skipped as duplicates (id not above the last one).
+    /// Trades skipped as replays (id below the last one).
     pub duplicate_trades: u64,
     /// Funding updates.
     pub funding_updates: u64,
@@ -242,10 +242,13 @@ impl Signals {
         }
     }
 
-    /// One trade (duplicates by id are skipped and counted).
+    /// One trade. A trade whose id is below the last one is a replay and
+    /// is skipped (counted); an *equal* id is accepted, because Bybit gives
+    /// every fill of one taker order the same `seq` (a sweep of 41 levels
+    /// arrives as 41 trades with one id).
     #[inline]
     pub fn on_trade(&mut self, trade: &Trade) {
-        if self.last_trade_id.is_some_and(|last| trade.id <= last) {
+        if self.last_trade_id.is_some_and(|last| trade.id < last) {
             self.stats.duplicate_trades += 1;
             return;
         }
