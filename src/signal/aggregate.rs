@@ -72,10 +72,12 @@ pub struct Signals {
     price_scale: u8,
     qty_scale: u8,
     tick: i64,
-    k: usize,
     clock: i64,
     started: bool,
-    top: TopOfBook,
+    /// The previous and the next top of book (double buffer: `tops[cur]`
+    /// is the last one folded in).
+    tops: [TopOfBook; 2],
+    cur: usize,
     has_top: bool,
     shape: BookShape,
     ofi: OrderFlowImbalance,
@@ -103,10 +105,10 @@ impl Signals {
             price_scale,
             qty_scale,
             tick: tick.0.max(1),
-            k: cfg.depth_levels,
             clock: i64::MIN,
             started: false,
-            top: TopOfBook::empty(cfg.depth_levels),
+            tops: [TopOfBook::empty(cfg.depth_levels); 2],
+            cur: 0,
             has_top: false,
             shape: BookShape::default(),
             ofi: OrderFlowImbalance::new(cfg.ofi_window_ms, b),
@@ -196,21 +198,34 @@ impl Signals {
     /// is an OFI baseline.
     #[inline]
     pub fn on_book<const N: usize>(&mut self, ts_ms: i64, book: &Book<N>) {
-        let top = TopOfBook::from_book(book, self.k);
-        self.on_top(ts_ms, &top);
+        self.tops[1 - self.cur].fill_from_book(book);
+        self.fold_top(ts_ms);
     }
 
-    /// [`Signals::on_book`] with the top levels already copied.
+    /// [`Signals::on_book`] with the top levels already copied out (its
+    /// first `K` levels per side are used).
     #[inline]
     pub fn on_top(&mut self, ts_ms: i64, top: &TopOfBook) {
+        let next = &mut self.tops[1 - self.cur];
+        let k = next.k;
+        next.bids[..k].copy_from_slice(&top.bids[..k]);
+        next.asks[..k].copy_from_slice(&top.asks[..k]);
+        self.fold_top(ts_ms);
+    }
+
+    /// Folds in `tops[1 − cur]`.
+    #[inline]
+    fn fold_top(&mut self, ts_ms: i64) {
         let now = self.advance(ts_ms);
+        let next = 1 - self.cur;
+        let top = &self.tops[next];
         if !top.is_two_sided() {
             self.stats.one_sided_books += 1;
             self.book_reset();
             return;
         }
         self.stats.books += 1;
-        let before = self.has_top.then_some(&self.top);
+        let before = self.has_top.then_some(&self.tops[self.cur]);
         if before.is_none() {
             self.stats.baselines += 1;
         }
@@ -222,7 +237,7 @@ impl Signals {
         self.ou.on_mid(now, mid2);
         self.momentum.on_mid(now, mid2);
         self.regime.on_mid(now, mid2, self.volatility.value());
-        self.top = *top;
+        self.cur = next;
         self.has_top = true;
     }
 

@@ -63,13 +63,26 @@ impl TopOfBook {
     #[must_use]
     pub fn from_book<const N: usize>(book: &Book<N>, k: usize) -> Self {
         let mut top = Self::empty(k);
-        for (slot, (p, q)) in top.bids.iter_mut().zip(book.top(Side::Buy, top.k)) {
-            *slot = (p.0, q.0);
-        }
-        for (slot, (p, q)) in top.asks.iter_mut().zip(book.top(Side::Sell, top.k)) {
-            *slot = (p.0, q.0);
-        }
+        top.fill_from_book(book);
         top
+    }
+
+    /// Overwrites the first `k` levels per side with `book`'s, in place.
+    #[inline]
+    pub fn fill_from_book<const N: usize>(&mut self, book: &Book<N>) {
+        let k = self.k;
+        let mut n = 0;
+        for (slot, (p, q)) in self.bids.iter_mut().zip(book.top(Side::Buy, k)) {
+            *slot = (p.0, q.0);
+            n += 1;
+        }
+        self.bids[n..k].fill((NO_BID, 0));
+        n = 0;
+        for (slot, (p, q)) in self.asks.iter_mut().zip(book.top(Side::Sell, k)) {
+            *slot = (p.0, q.0);
+            n += 1;
+        }
+        self.asks[n..k].fill((NO_ASK, 0));
     }
 
     /// A top from explicit levels (best first; extra levels ignored).
@@ -178,6 +191,10 @@ mod tests {
         }
         let top = TopOfBook::from_book(&book, 3);
         assert_eq!(top.bids[..3], [(1000, 3), (990, 5), (NO_BID, 0)]);
+        // Refilling in place clears levels the book no longer has.
+        let mut reused = TopOfBook::from_levels(&[(5, 5), (4, 4), (3, 3)], &[(6, 6), (7, 7), (8, 8)], 3);
+        reused.fill_from_book(&book);
+        assert_eq!(reused, top);
         assert_eq!(top.asks[..3], [(1020, 1), (1030, 7), (NO_ASK, 0)]);
         assert_eq!(top.mid2(), 2020);
         let s = BookShape::of(&top, 1, 10);

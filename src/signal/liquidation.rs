@@ -106,6 +106,8 @@ pub struct Liquidations {
     rule: CascadeRule,
     unit: f64,
     state: Option<Side>,
+    /// `(long, short, acceleration)`, recomputed when the windows change.
+    values: (f64, f64, f64),
     window_ms: i64,
     first_ms: Option<i64>,
 }
@@ -120,6 +122,7 @@ impl Liquidations {
             rule,
             unit: pow10(price_scale) as f64 * pow10(qty_scale) as f64,
             state: None,
+            values: (0.0, 0.0, 0.0),
             window_ms: i64::from(window_ms),
             first_ms: None,
         }
@@ -130,11 +133,13 @@ impl Liquidations {
         self.first_ms.get_or_insert(now_ms);
     }
 
-    /// Moves to `now_ms` and re-evaluates the cascade.
+    /// Moves to `now_ms` and re-evaluates the cascade when the windows
+    /// changed (the rule gives the same state again on unchanged values).
     #[inline]
     pub fn advance(&mut self, now_ms: i64) {
-        self.window.advance(now_ms);
-        self.evaluate();
+        if self.window.advance(now_ms) {
+            self.evaluate();
+        }
     }
 
     /// One liquidation of a position on `side`.
@@ -151,8 +156,13 @@ impl Liquidations {
     }
 
     /// `(long, short, acceleration)` in quote units.
+    #[inline]
     #[must_use]
     pub fn values(&self) -> (f64, f64, f64) {
+        self.values
+    }
+
+    fn compute(&self) -> (f64, f64, f64) {
         let (r, o) = (self.window.recent(), self.window.older());
         let long = r.long_notional as f64 / self.unit;
         let short = r.short_notional as f64 / self.unit;
@@ -162,7 +172,8 @@ impl Liquidations {
     }
 
     fn evaluate(&mut self) {
-        let (long, short, accel) = self.values();
+        self.values = self.compute();
+        let (long, short, accel) = self.values;
         let r = self.window.recent();
         self.state = self.rule.next(self.state, long, short, r.long_count, r.short_count, accel);
     }
@@ -237,6 +248,18 @@ mod tests {
             balanced.on_liquidation(t, Side::Sell, 1000, 1);
         }
         assert_eq!(balanced.cascade(), None, "no side dominates");
+    }
+
+    proptest::proptest! {
+        /// Re-applying the rule to unchanged values changes nothing, which
+        /// is why the cascade is re-evaluated only when the windows change.
+        #[test]
+        fn the_rule_is_idempotent(long in 0.0f64..3000.0, short in 0.0f64..3000.0, nl in 0i64..6, ns in 0i64..6,
+                                  accel in -3000.0f64..3000.0, start in 0u8..3) {
+            let state = [None, Some(Side::Buy), Some(Side::Sell)][start as usize];
+            let once = rule().next(state, long, short, nl, ns, accel);
+            proptest::prop_assert_eq!(rule().next(once, long, short, nl, ns, accel), once);
+        }
     }
 
     #[test]

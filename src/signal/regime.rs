@@ -45,7 +45,7 @@
 
 use super::Regime;
 use super::series::{StepSeries, WindowSums};
-use super::window::slot_of;
+use super::window::SlotClock;
 
 /// Bins of the volatility histogram.
 pub const VOL_BINS: usize = 256;
@@ -128,7 +128,6 @@ struct Run {
 /// The binned volatility samples of the last `window` slots.
 #[derive(Clone)]
 pub struct VolHistory {
-    slot_ms: i64,
     window: i64,
     counts: Fenwick,
     runs: Box<[Run]>,
@@ -137,7 +136,7 @@ pub struct VolHistory {
     /// Slots held (≤ window).
     held: i64,
     open: Option<(i64, f64)>,
-    open_end_ms: i64,
+    clock: SlotClock,
 }
 
 impl VolHistory {
@@ -145,7 +144,6 @@ impl VolHistory {
     #[must_use]
     pub fn new(slot_ms: u32, window: u32) -> Self {
         Self {
-            slot_ms: i64::from(slot_ms.max(1)),
             window: i64::from(window.max(1)),
             counts: Fenwick::new(VOL_BINS),
             runs: vec![Run::default(); window.max(1) as usize + 2].into_boxed_slice(),
@@ -153,7 +151,7 @@ impl VolHistory {
             len: 0,
             held: 0,
             open: None,
-            open_end_ms: i64::MIN,
+            clock: SlotClock::new(i64::from(slot_ms.max(1))),
         }
     }
 
@@ -164,12 +162,8 @@ impl VolHistory {
 
     /// Moves time to `now_ms`, completing slots with the open value.
     pub fn advance(&mut self, now_ms: i64) {
-        if now_ms < self.open_end_ms {
-            return;
-        }
         let Some((open_slot, vol)) = self.open else { return };
-        let slot = slot_of(now_ms, self.slot_ms);
-        self.open_end_ms = (slot + 1).saturating_mul(self.slot_ms);
+        let Some(slot) = self.clock.update(now_ms) else { return };
         if slot <= open_slot {
             return;
         }
@@ -231,9 +225,8 @@ impl VolHistory {
         match &mut self.open {
             Some((_, v)) => *v = vol,
             None => {
-                let slot = slot_of(now_ms, self.slot_ms);
-                self.open = Some((slot, vol));
-                self.open_end_ms = (slot + 1).saturating_mul(self.slot_ms);
+                self.clock.update(now_ms);
+                self.open = Some((self.clock.slot(), vol));
             }
         }
     }

@@ -29,6 +29,8 @@
 //!   cursor to the newest: at most `max lag + 2`, its allocated capacity.
 //! - Slots never go back: callers pass a non-decreasing clock.
 
+use super::window::SlotClock;
+#[cfg(test)]
 use super::window::slot_of;
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -93,7 +95,7 @@ pub struct StepSeries<const L: usize> {
     lag_valid: [bool; L],
     /// The open slot and its current value, once a value was set.
     open: Option<(i64, i64)>,
-    open_end_ms: i64,
+    clock: SlotClock,
     /// Last complete slot `G`, once one completed.
     last_complete: Option<i64>,
 }
@@ -113,7 +115,7 @@ impl<const L: usize> StepSeries<L> {
             cursors: [0; L],
             lag_valid: [false; L],
             open: None,
-            open_end_ms: i64::MIN,
+            clock: SlotClock::new(i64::from(slot_ms.max(1))),
             last_complete: None,
         }
     }
@@ -147,12 +149,8 @@ impl<const L: usize> StepSeries<L> {
     /// after it. Returns `true` when `G` changed.
     #[inline]
     pub fn advance(&mut self, now_ms: i64) -> bool {
-        if now_ms < self.open_end_ms {
-            return false;
-        }
         let Some((open_slot, value)) = self.open else { return false };
-        let slot = slot_of(now_ms, self.slot_ms);
-        self.open_end_ms = (slot + 1).saturating_mul(self.slot_ms);
+        let Some(slot) = self.clock.update(now_ms) else { return false };
         if slot <= open_slot {
             return false;
         }
@@ -171,9 +169,8 @@ impl<const L: usize> StepSeries<L> {
         match &mut self.open {
             Some((_, v)) => *v = value,
             None => {
-                let slot = slot_of(now_ms, self.slot_ms);
-                self.open = Some((slot, value));
-                self.open_end_ms = (slot + 1).saturating_mul(self.slot_ms);
+                self.clock.update(now_ms);
+                self.open = Some((self.clock.slot(), value));
             }
         }
         changed

@@ -18,7 +18,9 @@
 //! During warm-up the kernel has seen only the span `T` since the first
 //! mid, so `V` is divided by its mass `1 − e^{−T/τ}` (the same bias
 //! correction as Adam's moment estimates); `σ = √(V / (1 − e^{−T/τ}))`
-//! in bps/√s. Events at the same millisecond need no special case:
+//! in bps/√s (`e^{−T/τ}` is kept as the product of the per-event decays,
+//! so one `exp` per event serves both). Events at the same millisecond need
+//! no special case:
 //! variance accrues with each price change, never with a division by Δt.
 //!
 //! # Velocity and acceleration: EMA of differences, not a Kalman filter
@@ -47,25 +49,12 @@
 //! - O(1) per book event, no allocation; time never goes back.
 //! - Before the second mid every value is 0.
 
-/// The kernel mass a span of `elapsed_ms` has seen: `1 − e^{−T/τ}` (exactly
-/// 1 beyond 40 τ, where the exponential is below half an ulp).
+/// `c(Δ)` of the module docs, given `e^{−Δ/τv}` and `e^{−Δ/τa}` (computed
+/// once per event and shared with the decays).
 #[inline]
 #[must_use]
-pub fn kernel_mass(elapsed_ms: i64, tau_ms: f64) -> f64 {
-    let x = elapsed_ms as f64 / tau_ms;
-    if x >= 40.0 { 1.0 } else { -f64::exp_m1(-x) }
-}
-
-/// `c(Δ)` of the module docs, for `Δ` and the time constants in ms.
-#[inline]
-#[must_use]
-pub fn ema_of_decay(dt_ms: f64, tau_v_ms: f64, tau_a_ms: f64) -> f64 {
-    if tau_v_ms == tau_a_ms {
-        let x = dt_ms / tau_v_ms;
-        x * (-x).exp()
-    } else {
-        tau_v_ms / (tau_v_ms - tau_a_ms) * ((-dt_ms / tau_v_ms).exp() - (-dt_ms / tau_a_ms).exp())
-    }
+pub fn ema_of_decay(dt_ms: f64, tau_v_ms: f64, tau_a_ms: f64, decay_v: f64, decay_a: f64) -> f64 {
+    if tau_v_ms == tau_a_ms { dt_ms / tau_v_ms * decay_v } else { tau_v_ms / (tau_v_ms - tau_a_ms) * (decay_v - decay_a) }
 }
 
 /// The return of `mid2` over `prev_mid2` in bps.
@@ -81,7 +70,9 @@ pub struct Volatility {
     tau_ms: f64,
     half_life_ms: i64,
     var: f64,
-    norm: f64,
+    /// `e^{−T/τ}` for the span T since the first mid, as the product of
+    /// the per-event decays (no second `exp`).
+    unseen: f64,
     start_ms: i64,
     last_ms: i64,
     last_mid2: Option<i64>,
@@ -95,7 +86,7 @@ impl Volatility {
             tau_ms: f64::from(half_life_ms.max(1)) / std::f64::consts::LN_2,
             half_life_ms: i64::from(half_life_ms),
             var: 0.0,
-            norm: 0.0,
+            unseen: 1.0,
             start_ms: 0,
             last_ms: 0,
             last_mid2: None,
@@ -113,8 +104,9 @@ impl Volatility {
         };
         let dt = now_ms - self.last_ms;
         if dt > 0 {
-            self.var *= (-(dt as f64) / self.tau_ms).exp();
-            self.norm = kernel_mass(now_ms - self.start_ms, self.tau_ms);
+            let decay = (-(dt as f64) / self.tau_ms).exp();
+            self.var *= decay;
+            self.unseen *= decay;
         }
         if mid2 != prev && prev > 0 {
             let x = return_bps(prev, mid2);
@@ -128,7 +120,8 @@ impl Volatility {
     #[inline]
     #[must_use]
     pub fn value(&self) -> f64 {
-        if self.norm > 0.0 { (self.var / self.norm).sqrt() } else { 0.0 }
+        let mass = 1.0 - self.unseen;
+        if mass > 0.0 { (self.var / mass).sqrt() } else { 0.0 }
     }
 
     /// One half-life has passed since the first mid.
@@ -138,7 +131,8 @@ impl Volatility {
     }
 }
 
-/// Mid velocity and acceleration (EMA of differences).
+/// Mid velocity and acceleration (EMA of differences), two `exp` per
+/// event (one when the time constants are equal).
 #[derive(Debug, Clone)]
 pub struct Kinematics {
     tau_v_ms: f64,
@@ -180,10 +174,11 @@ impl Kinematics {
         };
         let dt = (now_ms - self.last_ms) as f64;
         if dt > 0.0 {
-            let decay_a = (-dt / self.tau_a_ms).exp();
-            let carry = ema_of_decay(dt, self.tau_v_ms, self.tau_a_ms);
+            let decay_v = (-dt / self.tau_v_ms).exp();
+            let decay_a = if self.tau_a_ms == self.tau_v_ms { decay_v } else { (-dt / self.tau_a_ms).exp() };
+            let carry = ema_of_decay(dt, self.tau_v_ms, self.tau_a_ms, decay_v, decay_a);
             self.ema_velocity = decay_a * self.ema_velocity + self.velocity * carry;
-            self.velocity *= (-dt / self.tau_v_ms).exp();
+            self.velocity *= decay_v;
         }
         if mid2 != prev && prev > 0 {
             self.velocity += return_bps(prev, mid2) / (self.tau_v_ms / 1000.0);

@@ -36,7 +36,10 @@
 //! ([`VolumeProfile::dropped`]). Each slice keeps its own per-row volume
 //! and the list of rows it touched, so expiring a slice costs one tree
 //! update per touched row (each trade's volume leaves once: O(log rows)
-//! amortised).
+//! amortised). Between expiries the POC and the two quantile rows are
+//! maintained incrementally — a trade can only raise its own row, and
+//! moves each quantile by the rows its volume spans — and are recomputed
+//! from the tree when a slice expires.
 //!
 //! # Invariants
 //! - All volumes are integer quantity mantissas; the profile equals the
@@ -47,7 +50,7 @@
 
 use crate::fixed::pow10;
 
-use super::window::{Accum, BucketWindow, slot_of};
+use super::window::{Accum, BucketWindow, SlotClock};
 
 /// Per-bucket VWAP sums (prices relative to the first trade price).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -82,13 +85,21 @@ pub struct Vwap {
     window_ms: i64,
     reference: Option<i64>,
     first_ms: Option<i64>,
+    /// `(vwap, σ)` of the current window, recomputed when it changes.
+    stats: Option<(f64, f64)>,
 }
 
 impl Vwap {
     /// A rolling window of `window_ms` in `buckets` buckets.
     #[must_use]
     pub fn new(window_ms: u32, buckets: u32) -> Self {
-        Self { window: BucketWindow::new(window_ms / buckets.max(1), buckets, 0), window_ms: i64::from(window_ms), reference: None, first_ms: None }
+        Self {
+            window: BucketWindow::new(window_ms / buckets.max(1), buckets, 0),
+            window_ms: i64::from(window_ms),
+            reference: None,
+            first_ms: None,
+            stats: None,
+        }
     }
 
     /// Marks the start of observation.
@@ -99,7 +110,9 @@ impl Vwap {
     /// Moves the window to `now_ms`.
     #[inline]
     pub fn advance(&mut self, now_ms: i64) {
-        self.window.advance(now_ms);
+        if self.window.advance(now_ms) {
+            self.stats = self.compute();
+        }
     }
 
     /// One trade (price and quantity mantissas).
@@ -111,6 +124,7 @@ impl Vwap {
         let q = i128::from(qty);
         let qd = q.wrapping_mul(d);
         self.window.add(now_ms, &VwapSums { q: qty, qd, qdd: qd.wrapping_mul(d) });
+        self.stats = self.compute();
     }
 
     /// The window's sums.
@@ -121,8 +135,13 @@ impl Vwap {
 
     /// `(vwap, σ)` as price mantissas (fractional), when the window holds
     /// volume.
+    #[inline]
     #[must_use]
     pub fn stats(&self) -> Option<(f64, f64)> {
+        self.stats
+    }
+
+    fn compute(&self) -> Option<(f64, f64)> {
         let s = self.sums();
         let reference = self.reference?;
         if s.q <= 0 {
@@ -261,6 +280,14 @@ struct Slice {
     n_touched: usize,
 }
 
+/// The first row (in price order) whose cumulative volume reaches a
+/// target, and that cumulative volume.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct QuantileCursor {
+    row: i64,
+    through: i64,
+}
+
 /// Point of control and value area, as absolute row numbers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ProfileRows {
@@ -280,14 +307,20 @@ pub struct VolumeProfile {
     rows: usize,
     tree: SumMaxTree,
     slices: Box<[Slice]>,
-    slice_ms: i64,
-    slice_end_ms: i64,
+    clock: SlotClock,
     current: Option<i64>,
     start: i64,
     dropped: u64,
     fraction: f64,
     window_ms: i64,
     first_ms: Option<i64>,
+    /// POC and value area, kept up to date as the profile changes.
+    cached: Option<ProfileRows>,
+    /// POC row and its volume.
+    poc: (i64, i64),
+    /// Cursors of the value-area low and high quantiles.
+    low: QuantileCursor,
+    high: QuantileCursor,
 }
 
 impl VolumeProfile {
@@ -304,14 +337,17 @@ impl VolumeProfile {
             rows,
             tree: SumMaxTree::new(rows),
             slices: vec![slice; slices as usize].into_boxed_slice(),
-            slice_ms: i64::from((window_ms / slices).max(1)),
-            slice_end_ms: i64::MIN,
+            clock: SlotClock::new(i64::from((window_ms / slices).max(1))),
             current: None,
             start: 0,
             dropped: 0,
             fraction,
             window_ms: i64::from(window_ms),
             first_ms: None,
+            cached: None,
+            poc: (0, 0),
+            low: QuantileCursor::default(),
+            high: QuantileCursor::default(),
         }
     }
 
@@ -323,17 +359,18 @@ impl VolumeProfile {
     /// Moves to `now_ms`, expiring the slices that left the window.
     #[inline]
     pub fn advance(&mut self, now_ms: i64) {
-        if now_ms < self.slice_end_ms {
-            return;
-        }
-        let k = slot_of(now_ms, self.slice_ms);
-        self.slice_end_ms = (k + 1).saturating_mul(self.slice_ms);
+        let Some(k) = self.clock.update(now_ms) else { return };
         self.current = Some(k);
         let oldest_kept = k - self.slices.len() as i64 + 1;
+        let mut expired = false;
         for s in 0..self.slices.len() {
             if self.slices[s].index < oldest_kept && self.slices[s].n_touched > 0 {
                 self.expire(s);
+                expired = true;
             }
+        }
+        if expired {
+            self.rebuild();
         }
     }
 
@@ -356,7 +393,57 @@ impl VolumeProfile {
 
     #[inline]
     fn slot_of_row(&self, row: i64) -> usize {
-        row.rem_euclid(self.rows as i64) as usize
+        // `rows` is a power of two: masking is the Euclidean remainder.
+        (row as u64 & (self.rows as u64 - 1)) as usize
+    }
+
+    /// Volume of a row inside the logical range.
+    #[inline]
+    fn volume_at(&self, row: i64) -> i64 {
+        self.tree.leaf(self.slot_of_row(row))
+    }
+
+    /// Cumulative volume of the rows up to and including `row`, in price
+    /// order (`row` inside the logical range).
+    fn through(&self, row: i64) -> i64 {
+        let first = self.slot_of_row(self.start);
+        let slot = self.slot_of_row(row);
+        let before = self.tree.prefix(first);
+        if slot >= first {
+            self.tree.prefix(slot + 1) - before
+        } else {
+            self.tree.total() - before + self.tree.prefix(slot + 1)
+        }
+    }
+
+    /// Moves a cursor to the first row whose cumulative volume reaches
+    /// `target`: the quantile moves by at most the rows the change of
+    /// volume spans, so this is O(1) amortised per trade.
+    #[inline]
+    fn seek(&self, mut c: QuantileCursor, target: i64) -> QuantileCursor {
+        loop {
+            let v = self.volume_at(c.row);
+            if c.through - v < target {
+                break;
+            }
+            c.through -= v;
+            c.row -= 1;
+        }
+        while c.through < target {
+            c.row += 1;
+            c.through += self.volume_at(c.row);
+        }
+        c
+    }
+
+    /// Recomputes POC and cursors from the tree (after slices expired).
+    fn rebuild(&mut self) {
+        self.cached = self.compute_rows();
+        if let Some(r) = self.cached {
+            self.poc = (r.poc, self.volume_at(r.poc));
+            self.low = QuantileCursor { row: r.low, through: self.through(r.low) };
+            self.high = QuantileCursor { row: r.high, through: self.through(r.high) };
+        }
     }
 
     #[inline]
@@ -409,7 +496,28 @@ impl VolumeProfile {
             slice.n_touched += 1;
         }
         slice.qty[slot] = slice.qty[slot].wrapping_add(qty);
+        let was_empty = self.tree.total() <= 0;
         self.tree.add(slot, qty);
+        let volume = self.tree.total();
+        let (low_target, high_target) = value_area_targets(volume, self.fraction);
+        if was_empty {
+            self.poc = (row, qty);
+            self.low = QuantileCursor { row, through: qty };
+            self.high = self.low;
+        } else {
+            let v = self.tree.leaf(slot);
+            if v > self.poc.1 || (v == self.poc.1 && row < self.poc.0) {
+                self.poc = (row, v);
+            }
+            for c in [&mut self.low, &mut self.high] {
+                if row <= c.row {
+                    c.through += qty;
+                }
+            }
+        }
+        self.low = self.seek(self.low, low_target);
+        self.high = self.seek(self.high, high_target);
+        self.cached = Some(ProfileRows { poc: self.poc.0, low: self.low.row, high: self.high.row });
     }
 
     /// Volume in the profile, quantity mantissa.
@@ -434,8 +542,13 @@ impl VolumeProfile {
     }
 
     /// POC and value-area rows, when the profile holds volume.
+    #[inline]
     #[must_use]
     pub fn rows(&self) -> Option<ProfileRows> {
+        self.cached
+    }
+
+    fn compute_rows(&self) -> Option<ProfileRows> {
         let volume = self.volume();
         if volume <= 0 {
             return None;

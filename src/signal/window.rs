@@ -45,6 +45,55 @@ pub fn slot_of(ts_ms: i64, unit_ms: i64) -> i64 {
     ts_ms.div_euclid(unit_ms)
 }
 
+/// The slot of a non-decreasing clock on a grid of `unit` ms. When time
+/// has moved by fewer than 8 slots (the common case) the new slot is found
+/// by stepping, without an integer division.
+#[derive(Debug, Clone, Copy)]
+pub struct SlotClock {
+    unit: i64,
+    slot: i64,
+    end: i64,
+    started: bool,
+}
+
+impl SlotClock {
+    /// A clock on slots of `unit_ms`.
+    #[must_use]
+    pub fn new(unit_ms: i64) -> Self {
+        Self { unit: unit_ms.max(1), slot: 0, end: i64::MIN, started: false }
+    }
+
+    /// Moves to `now_ms`; returns the slot when it changed (and on the
+    /// first call).
+    #[inline]
+    pub fn update(&mut self, now_ms: i64) -> Option<i64> {
+        if now_ms < self.end {
+            return None;
+        }
+        let slot = if self.started && now_ms - self.end < 8 * self.unit {
+            let (mut slot, mut end) = (self.slot + 1, self.end + self.unit);
+            while now_ms >= end {
+                slot += 1;
+                end += self.unit;
+            }
+            slot
+        } else {
+            slot_of(now_ms, self.unit)
+        };
+        self.started = true;
+        self.slot = slot;
+        self.end = (slot + 1).saturating_mul(self.unit);
+        Some(slot)
+    }
+
+    /// The slot of the last update.
+    #[inline]
+    #[must_use]
+    pub fn slot(&self) -> i64 {
+        self.slot
+    }
+}
+
 /// Sums over the last `recent` buckets and the `older` buckets before
 /// them. See the module docs.
 #[derive(Clone)]
@@ -59,9 +108,8 @@ pub struct BucketWindow<A: Accum> {
     split: usize,
     recent_total: A,
     older_total: A,
-    /// Bucket of the last `advance`, and the first ms after it.
-    bucket: i64,
-    bucket_end_ms: i64,
+    /// Bucket of the last `advance`.
+    clock: SlotClock,
 }
 
 impl<A: Accum> BucketWindow<A> {
@@ -80,8 +128,7 @@ impl<A: Accum> BucketWindow<A> {
             split: 0,
             recent_total: A::default(),
             older_total: A::default(),
-            bucket: i64::MIN,
-            bucket_end_ms: i64::MIN,
+            clock: SlotClock::new(i64::from(bucket_ms.max(1))),
         }
     }
 
@@ -92,15 +139,13 @@ impl<A: Accum> BucketWindow<A> {
     }
 
     /// Moves the window to `now_ms`: buckets leave `recent` for `older`,
-    /// and leave `older` altogether, as time passes.
+    /// and leave `older` altogether, as time passes. Returns `true` when a
+    /// total changed.
     #[inline]
-    pub fn advance(&mut self, now_ms: i64) {
-        if now_ms < self.bucket_end_ms {
-            return;
-        }
-        self.bucket = slot_of(now_ms, self.bucket_ms);
-        self.bucket_end_ms = (self.bucket + 1).saturating_mul(self.bucket_ms);
-        let recent_floor = self.bucket - self.recent;
+    pub fn advance(&mut self, now_ms: i64) -> bool {
+        let Some(bucket) = self.clock.update(now_ms) else { return false };
+        let mut changed = false;
+        let recent_floor = bucket - self.recent;
         while self.split < self.len {
             let (b, a) = self.ring[self.at(self.split)];
             if b > recent_floor {
@@ -109,6 +154,7 @@ impl<A: Accum> BucketWindow<A> {
             self.recent_total.sub(&a);
             self.older_total.add(&a);
             self.split += 1;
+            changed = true;
         }
         let older_floor = recent_floor - self.older;
         while self.split > 0 {
@@ -120,7 +166,9 @@ impl<A: Accum> BucketWindow<A> {
             self.head = self.at(1);
             self.len -= 1;
             self.split -= 1;
+            changed = true;
         }
+        changed
     }
 
     /// Adds `value` at `now_ms` (after advancing to it).
@@ -130,7 +178,7 @@ impl<A: Accum> BucketWindow<A> {
         self.recent_total.add(value);
         if self.len > self.split {
             let last = self.at(self.len - 1);
-            if self.ring[last].0 == self.bucket {
+            if self.ring[last].0 == self.clock.slot() {
                 self.ring[last].1.add(value);
                 return;
             }
@@ -150,7 +198,7 @@ impl<A: Accum> BucketWindow<A> {
             self.len -= 1;
         }
         let slot = self.at(self.len);
-        self.ring[slot] = (self.bucket, *value);
+        self.ring[slot] = (self.clock.slot(), *value);
         self.len += 1;
     }
 
@@ -189,7 +237,6 @@ pub struct FlowTotals {
 /// The first (partially observed) window is never counted as complete.
 #[derive(Clone)]
 pub struct AlignedHistory {
-    window_ms: i64,
     ring: Box<[FlowTotals]>,
     /// Complete windows recorded, capped at the ring length.
     filled: usize,
@@ -200,7 +247,7 @@ pub struct AlignedHistory {
     /// Index of the window in progress; `None` before the first event.
     index: Option<i64>,
     first_index: i64,
-    window_end_ms: i64,
+    clock: SlotClock,
 }
 
 impl AlignedHistory {
@@ -208,7 +255,6 @@ impl AlignedHistory {
     #[must_use]
     pub fn new(window_ms: u32, windows: u32) -> Self {
         Self {
-            window_ms: i64::from(window_ms.max(1)),
             ring: vec![FlowTotals::default(); windows.max(1) as usize].into_boxed_slice(),
             filled: 0,
             next: 0,
@@ -217,7 +263,7 @@ impl AlignedHistory {
             current: FlowTotals::default(),
             index: None,
             first_index: 0,
-            window_end_ms: i64::MIN,
+            clock: SlotClock::new(i64::from(window_ms.max(1))),
         }
     }
 
@@ -239,11 +285,7 @@ impl AlignedHistory {
     /// included, at most `H` of them: older ones would fall out anyway).
     #[inline]
     pub fn advance(&mut self, now_ms: i64) {
-        if now_ms < self.window_end_ms {
-            return;
-        }
-        let w = slot_of(now_ms, self.window_ms);
-        self.window_end_ms = (w + 1).saturating_mul(self.window_ms);
+        let Some(w) = self.clock.update(now_ms) else { return };
         let Some(index) = self.index else {
             self.index = Some(w);
             self.first_index = w;
@@ -336,6 +378,23 @@ mod tests {
     }
 
     proptest! {
+        /// Stepping finds the same slot as the division, for small and
+        /// large moves and negative times.
+        #[test]
+        fn slot_clock_matches_division(steps in proptest::collection::vec(0i64..100, 1..200), unit in 1i64..13, start in -500i64..500) {
+            let mut clock = SlotClock::new(unit);
+            let mut now = start;
+            let mut last = None;
+            for dt in steps {
+                now += if dt > 90 { dt * 37 } else { dt };
+                let want = slot_of(now, unit);
+                let got = clock.update(now);
+                prop_assert_eq!(got, (last != Some(want)).then_some(want));
+                prop_assert_eq!(clock.slot(), want);
+                last = Some(want);
+            }
+        }
+
         /// The window equals a from-scratch sum over the events whose
         /// bucket is in range, after every step.
         #[test]
