@@ -455,3 +455,102 @@ impl SignalBank {
         applied
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::TradeSource;
+    use crate::fixed::Qty;
+    use crate::side::Side;
+    use crate::signal::Regime;
+
+    fn book(bid: (i64, i64), ask: (i64, i64)) -> Book<64> {
+        let mut b = Book::<64>::new(Price(10));
+        if bid.1 > 0 {
+            b.set(Side::Buy, Price(bid.0), Qty(bid.1)).unwrap();
+        }
+        if ask.1 > 0 {
+            b.set(Side::Sell, Price(ask.0), Qty(ask.1)).unwrap();
+        }
+        b
+    }
+
+    fn trade(id: u64, ms: i64, qty: i64, side: Side) -> Trade {
+        Trade {
+            inst: InstrumentId(0),
+            id,
+            trade_ms: ms,
+            event_ms: ms,
+            price: Price(10_000),
+            qty: Qty(qty),
+            taker_side: side,
+            source: TradeSource::Market,
+        }
+    }
+
+    fn signals() -> Signals {
+        Signals::new(&SignalConfig::default(), 1, 3, Price(10))
+    }
+
+    #[test]
+    fn empty_signals_are_neutral() {
+        let s = signals();
+        let snap = s.snapshot();
+        assert_eq!(snap.ts_ms, 0);
+        assert!(!snap.warm);
+        assert_eq!(snap.warm_mask, 0);
+        assert_eq!((snap.mid, snap.ofi, snap.vwap, snap.buy_share), (0.0, 0.0, 0.0, 0.5));
+        assert_eq!((snap.regime, snap.cascade, snap.momentum_aligned, snap.ou_drift), (Regime::Unknown, None, None, 0));
+    }
+
+    #[test]
+    fn the_clock_never_goes_back() {
+        let mut s = signals();
+        s.on_trade(&trade(1, 1_000, 5, Side::Buy));
+        s.on_trade(&trade(2, 990, 5, Side::Sell)); // 10 ms behind: folded in at 1000
+        assert_eq!(s.clock(), 1_000);
+        assert_eq!(s.stats().late_events, 1);
+        let snap = s.snapshot();
+        assert_eq!((snap.ts_ms, snap.signed_volume, snap.cvd), (1_000, 0.0, 0.0));
+        // Replays (older ids) are skipped; equal ids are fills of one order.
+        s.on_trade(&trade(1, 1_001, 5, Side::Buy));
+        assert_eq!(s.stats().duplicate_trades, 1);
+        s.on_trade(&trade(2, 1_001, 7, Side::Buy));
+        assert_eq!((s.stats().trades, s.snapshot().cvd), (3, 0.007));
+    }
+
+    #[test]
+    fn resets_one_sided_books_and_outcomes_make_baselines() {
+        let mut s = signals();
+        s.on_book(0, &book((1000, 5), (1010, 5)));
+        s.on_book(10, &book((1000, 9), (1010, 5))); // +4 at the bid
+        assert_eq!((s.stats().baselines, s.snapshot().ofi > 0.0), (1, true));
+        // A gap: the next book is a baseline, whatever it looks like.
+        s.on_depth(20, &book((1000, 1), (1010, 5)), SyncOutcome::Gap { expected: 5, got: 7 });
+        s.on_depth(30, &book((1000, 1), (1010, 5)), SyncOutcome::Applied { last_id: 8 });
+        assert_eq!(s.stats().baselines, 2);
+        // Buffered, stale, crossed: nothing folded in.
+        for outcome in [SyncOutcome::Buffered, SyncOutcome::Stale, SyncOutcome::Unsynced, SyncOutcome::AppliedCrossed { last_id: 9 }] {
+            s.on_depth(40, &book((1000, 1), (1010, 5)), outcome);
+        }
+        assert_eq!(s.stats().books, 3);
+        // A one-sided book is counted, not used, and forces a baseline.
+        s.on_book(50, &book((1000, 1), (0, 0)));
+        assert_eq!((s.stats().one_sided_books, s.stats().books), (1, 3));
+        assert_eq!(s.snapshot().mid, 100.5, "the last two-sided book still stands");
+        s.on_book(60, &book((1000, 1), (1010, 5)));
+        assert_eq!(s.stats().baselines, 3);
+    }
+
+    #[test]
+    fn windows_empty_with_exchange_time_alone() {
+        let mut s = signals();
+        s.on_book(0, &book((1000, 5), (1010, 5)));
+        s.on_trade(&trade(1, 0, 2_000, Side::Buy));
+        assert_eq!(s.snapshot().signed_volume, 2.0);
+        s.advance(1_000); // the trade window (1 s) has moved on
+        let snap = s.snapshot();
+        assert_eq!((snap.signed_volume, snap.cvd, snap.buy_share), (0.0, 2.0, 0.5));
+        assert_eq!(snap.ofi, 0.0);
+    }
+}
