@@ -64,6 +64,36 @@ pub fn return_bps(prev_mid2: i64, mid2: i64) -> f64 {
     1e4 * (mid2 - prev_mid2) as f64 / prev_mid2 as f64
 }
 
+/// The previous mid observation, and when the first one was.
+#[derive(Debug, Clone, Copy, Default)]
+struct MidSteps {
+    start_ms: i64,
+    last_ms: i64,
+    last_mid2: Option<i64>,
+}
+
+impl MidSteps {
+    /// Records `(now, mid2)`; returns the time since the previous mid and
+    /// that mid, unless this is the first.
+    #[inline]
+    fn step(&mut self, now_ms: i64, mid2: i64) -> Option<(i64, i64)> {
+        let prev = self.last_mid2.replace(mid2);
+        let last_ms = std::mem::replace(&mut self.last_ms, now_ms);
+        match prev {
+            Some(prev) => Some((now_ms - last_ms, prev)),
+            None => {
+                self.start_ms = now_ms;
+                None
+            }
+        }
+    }
+
+    /// Time from the first mid to the last, once there is one.
+    fn elapsed_ms(&self) -> Option<i64> {
+        self.last_mid2.map(|_| self.last_ms - self.start_ms)
+    }
+}
+
 /// EWMA realised volatility of the mid.
 #[derive(Debug, Clone)]
 pub struct Volatility {
@@ -73,9 +103,7 @@ pub struct Volatility {
     /// `e^{−T/τ}` for the span T since the first mid, as the product of
     /// the per-event decays (no second `exp`).
     unseen: f64,
-    start_ms: i64,
-    last_ms: i64,
-    last_mid2: Option<i64>,
+    steps: MidSteps,
 }
 
 impl Volatility {
@@ -87,22 +115,14 @@ impl Volatility {
             half_life_ms: i64::from(half_life_ms),
             var: 0.0,
             unseen: 1.0,
-            start_ms: 0,
-            last_ms: 0,
-            last_mid2: None,
+            steps: MidSteps::default(),
         }
     }
 
     /// One mid observation (twice the mid, as a price mantissa).
     #[inline]
     pub fn on_mid(&mut self, now_ms: i64, mid2: i64) {
-        let Some(prev) = self.last_mid2 else {
-            self.start_ms = now_ms;
-            self.last_ms = now_ms;
-            self.last_mid2 = Some(mid2);
-            return;
-        };
-        let dt = now_ms - self.last_ms;
+        let Some((dt, prev)) = self.steps.step(now_ms, mid2) else { return };
         if dt > 0 {
             let decay = (-(dt as f64) / self.tau_ms).exp();
             self.var *= decay;
@@ -112,8 +132,6 @@ impl Volatility {
             let x = return_bps(prev, mid2);
             self.var += x * x / (self.tau_ms / 1000.0);
         }
-        self.last_ms = now_ms;
-        self.last_mid2 = Some(mid2);
     }
 
     /// σ in bps/√s (0 before any time has passed).
@@ -127,7 +145,7 @@ impl Volatility {
     /// One half-life has passed since the first mid.
     #[must_use]
     pub fn warm(&self) -> bool {
-        self.last_mid2.is_some() && self.last_ms - self.start_ms >= self.half_life_ms
+        self.steps.elapsed_ms().is_some_and(|t| t >= self.half_life_ms)
     }
 }
 
@@ -140,9 +158,7 @@ pub struct Kinematics {
     velocity: f64,
     ema_velocity: f64,
     acceleration: f64,
-    start_ms: i64,
-    last_ms: i64,
-    last_mid2: Option<i64>,
+    steps: MidSteps,
     warm_after_ms: i64,
 }
 
@@ -156,9 +172,7 @@ impl Kinematics {
             velocity: 0.0,
             ema_velocity: 0.0,
             acceleration: 0.0,
-            start_ms: 0,
-            last_ms: 0,
-            last_mid2: None,
+            steps: MidSteps::default(),
             warm_after_ms: 3 * i64::from(velocity_tau_ms.max(acceleration_tau_ms)),
         }
     }
@@ -166,13 +180,8 @@ impl Kinematics {
     /// One mid observation.
     #[inline]
     pub fn on_mid(&mut self, now_ms: i64, mid2: i64) {
-        let Some(prev) = self.last_mid2 else {
-            self.start_ms = now_ms;
-            self.last_ms = now_ms;
-            self.last_mid2 = Some(mid2);
-            return;
-        };
-        let dt = (now_ms - self.last_ms) as f64;
+        let Some((dt, prev)) = self.steps.step(now_ms, mid2) else { return };
+        let dt = dt as f64;
         if dt > 0.0 {
             let decay_v = (-dt / self.tau_v_ms).exp();
             let decay_a = if self.tau_a_ms == self.tau_v_ms { decay_v } else { (-dt / self.tau_a_ms).exp() };
@@ -184,8 +193,6 @@ impl Kinematics {
             self.velocity += return_bps(prev, mid2) / (self.tau_v_ms / 1000.0);
         }
         self.acceleration = (self.velocity - self.ema_velocity) / (self.tau_a_ms / 1000.0);
-        self.last_ms = now_ms;
-        self.last_mid2 = Some(mid2);
     }
 
     /// Velocity, bps/s.
@@ -203,7 +210,7 @@ impl Kinematics {
     /// Three of the longer time constant have passed since the first mid.
     #[must_use]
     pub fn warm(&self) -> bool {
-        self.last_mid2.is_some() && self.last_ms - self.start_ms >= self.warm_after_ms
+        self.steps.elapsed_ms().is_some_and(|t| t >= self.warm_after_ms)
     }
 }
 
