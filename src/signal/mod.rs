@@ -94,8 +94,12 @@ pub enum Regime {
 /// The current value of every signal for one instrument.
 ///
 /// Units are stated per field. Ratios are dimensionless; "bps" means basis
-/// points of the mid price. Fields are `0.0` (or `None`, or `false`) until
-/// their signal is warm, and `warm` says when all of them are.
+/// points of the mid price. A field is `0.0` (or `None`, `0`, `Unknown`)
+/// while its signal has no data at all; before its window has filled it
+/// is computed from the data seen so far. `warm_mask` says which families
+/// have full windows and `warm` when every required one has: gate trading
+/// on those, not on non-zero values. The exceptions to "0 when empty" are
+/// `buy_share` (0.5) and the fields documented otherwise below.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct SignalSnapshot {
     /// Exchange time of the last event folded in, ms.
