@@ -9,6 +9,8 @@
 //! - [`AlignedHistory`]: totals of the last `H` complete windows aligned to
 //!   multiples of the window length (for "last window over the mean of the
 //!   previous 20 windows").
+//! - [`SlotClock`]: which bucket or grid slot the clock is in, found by
+//!   stepping from the previous one (no integer division per event).
 //!
 //! # Invariants
 //! - Times passed in never decrease (the aggregate clamps the clock).
