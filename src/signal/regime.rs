@@ -146,7 +146,7 @@ impl VolHistory {
         Self {
             window: i64::from(window.max(1)),
             counts: Fenwick::new(VOL_BINS),
-            runs: vec![Run::default(); window.max(1) as usize + 2].into_boxed_slice(),
+            runs: vec![Run::default(); (window.max(1) as usize + 2).next_power_of_two()].into_boxed_slice(),
             head: 0,
             len: 0,
             held: 0,
@@ -156,7 +156,7 @@ impl VolHistory {
     }
 
     fn run_at(&mut self, i: usize) -> &mut Run {
-        let j = (self.head + i) % self.runs.len();
+        let j = (self.head + i) & (self.runs.len() - 1);
         &mut self.runs[j]
     }
 
@@ -189,7 +189,7 @@ impl VolHistory {
                 let front = *self.run_at(0);
                 self.counts.add(front.bin, -front.len);
                 self.held -= front.len;
-                self.head = (self.head + 1) % self.runs.len();
+                self.head = (self.head + 1) & (self.runs.len() - 1);
                 self.len -= 1;
             }
             let i = self.len;
@@ -207,7 +207,7 @@ impl VolHistory {
             self.counts.add(front.bin, -gone);
             self.held -= gone;
             if gone == front.len {
-                self.head = (self.head + 1) % self.runs.len();
+                self.head = (self.head + 1) & (self.runs.len() - 1);
                 self.len -= 1;
             } else {
                 let f = self.run_at(0);
@@ -237,7 +237,7 @@ impl VolHistory {
         if self.held < self.window || self.len == 0 {
             return None;
         }
-        let last = self.runs[(self.head + self.len - 1) % self.runs.len()];
+        let last = self.runs[(self.head + self.len - 1) & (self.runs.len() - 1)];
         let below = self.counts.prefix(last.bin);
         let equal = self.counts.prefix(last.bin + 1) - below;
         Some((below as f64 + 0.5 * equal as f64) / self.held as f64)

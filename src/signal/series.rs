@@ -26,7 +26,8 @@
 //! - Values and sums are integers (`i64` samples, `i128` sums): windowed
 //!   sums are exact, with no drift however long the series runs.
 //! - The ring holds every change point from the one under the deepest lag
-//!   cursor to the newest: at most `max lag + 2`, its allocated capacity.
+//!   cursor to the newest: at most `max lag + 2`; its allocated capacity is
+//!   that rounded up to a power of two (lookups mask instead of divide).
 //! - Slots never go back: callers pass a non-decreasing clock.
 
 use super::window::SlotClock;
@@ -109,7 +110,7 @@ impl<const L: usize> StepSeries<L> {
         Self {
             slot_ms: i64::from(slot_ms.max(1)),
             lags: lags.map(i64::from),
-            ring: vec![ChangePoint::default(); max_lag + 2].into_boxed_slice(),
+            ring: vec![ChangePoint::default(); (max_lag + 2).next_power_of_two()].into_boxed_slice(),
             head: 0,
             len: 0,
             cursors: [0; L],
@@ -122,7 +123,8 @@ impl<const L: usize> StepSeries<L> {
 
     #[inline]
     fn get(&self, seq: u64) -> &ChangePoint {
-        &self.ring[(seq % self.ring.len() as u64) as usize]
+        // The ring length is a power of two: masking is the remainder.
+        &self.ring[(seq & (self.ring.len() as u64 - 1)) as usize]
     }
 
     /// Slot length, ms.
@@ -204,7 +206,7 @@ impl<const L: usize> StepSeries<L> {
                 *c = (*c).max(self.head);
             }
         }
-        let at = ((self.head + self.len) % self.ring.len() as u64) as usize;
+        let at = ((self.head + self.len) & (self.ring.len() as u64 - 1)) as usize;
         self.ring[at] = point;
         self.len += 1;
     }
