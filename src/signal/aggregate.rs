@@ -208,8 +208,14 @@ impl Signals {
     pub fn on_top(&mut self, ts_ms: i64, top: &TopOfBook) {
         let next = &mut self.tops[1 - self.cur];
         let k = next.k;
-        next.bids[..k].copy_from_slice(&top.bids[..k]);
-        next.asks[..k].copy_from_slice(&top.asks[..k]);
+        // Whole fixed-size arrays (inlined moves), then the levels past
+        // `top.k` that this instrument's K still reads are cleared.
+        next.bids = top.bids;
+        next.asks = top.asks;
+        if top.k < k {
+            next.bids[top.k..k].fill((super::book_shape::NO_BID, 0));
+            next.asks[top.k..k].fill((super::book_shape::NO_ASK, 0));
+        }
         self.fold_top(ts_ms);
     }
 
