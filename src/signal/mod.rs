@@ -6,8 +6,76 @@
 //! the strategy: a small `Copy` struct holding the current value of every
 //! signal for one instrument. Signal math may use `f64`; prices in books
 //! and orders never do.
+//!
+//! # Layout
+//! - [`aggregate`]: [`Signals`] (all families of one instrument behind one
+//!   exchange clock) and [`SignalBank`] (per venue, routes
+//!   [`MarketEvent`](crate::event::MarketEvent)s after
+//!   [`MarketState::apply`](crate::market::MarketState::apply)).
+//! - One file per family: [`book_shape`], [`ofi`], [`trade_flow`], [`vwap`]
+//!   (with the volume profile), [`volatility`] (with velocity and
+//!   acceleration), [`ou`], [`funding`], [`liquidation`], [`regime`],
+//!   [`momentum`].
+//! - Shared machinery: [`window`] (bucketed rolling sums),
+//!   [`series`] (the mid on a fixed grid with exact prefix sums),
+//!   [`config`] ([`SignalConfig`], the `[signals]` table).
 
 use crate::side::Side;
+
+pub mod aggregate;
+pub mod book_shape;
+pub mod config;
+pub mod funding;
+pub mod liquidation;
+pub mod momentum;
+pub mod ofi;
+pub mod ou;
+pub mod regime;
+pub mod series;
+pub mod trade_flow;
+pub mod volatility;
+pub mod vwap;
+pub mod window;
+
+pub use aggregate::{SignalBank, SignalStats, Signals, depth_time};
+pub use book_shape::TopOfBook;
+pub use config::SignalConfig;
+
+/// Bits of [`SignalSnapshot::warm_mask`]: which families have seen enough
+/// data. [`REQUIRED`](warm::REQUIRED) is what [`SignalSnapshot::warm`]
+/// demands: every family except funding and liquidations, whose streams a
+/// recording or venue may not carry (their fields are then neutral zeros).
+pub mod warm {
+    /// A two-sided book has been seen.
+    pub const BOOK: u16 = 1 << 0;
+    /// A full OFI window has passed.
+    pub const OFI: u16 = 1 << 1;
+    /// A full trade-flow window has passed.
+    pub const TRADE_FLOW: u16 = 1 << 2;
+    /// The surge ratios have their 20 previous windows.
+    pub const SURGE: u16 = 1 << 3;
+    /// A full VWAP window has passed and it holds volume.
+    pub const VWAP: u16 = 1 << 4;
+    /// The same for the volume profile.
+    pub const PROFILE: u16 = 1 << 5;
+    /// One volatility half-life has passed.
+    pub const VOLATILITY: u16 = 1 << 6;
+    /// Velocity and acceleration filters have settled.
+    pub const KINEMATICS: u16 = 1 << 7;
+    /// The OU window is full.
+    pub const OU: u16 = 1 << 8;
+    /// A funding rate has been seen.
+    pub const FUNDING: u16 = 1 << 9;
+    /// Two liquidation windows have passed.
+    pub const LIQUIDATIONS: u16 = 1 << 10;
+    /// Variance ratio and volatility percentile have full windows.
+    pub const REGIME: u16 = 1 << 11;
+    /// The long momentum horizon has history.
+    pub const MOMENTUM: u16 = 1 << 12;
+    /// What [`super::SignalSnapshot::warm`] requires.
+    pub const REQUIRED: u16 =
+        BOOK | OFI | TRADE_FLOW | SURGE | VWAP | PROFILE | VOLATILITY | KINEMATICS | OU | REGIME | MOMENTUM;
+}
 
 /// Market regime, from the regime classifier (with hysteresis).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -26,14 +94,21 @@ pub enum Regime {
 /// The current value of every signal for one instrument.
 ///
 /// Units are stated per field. Ratios are dimensionless; "bps" means basis
-/// points of the mid price. Fields are `0.0` (or `None`, or `false`) until
-/// their signal is warm, and `warm` says when all of them are.
+/// points of the mid price. A field is `0.0` (or `None`, `0`, `Unknown`)
+/// while its signal has no data at all; before its window has filled it
+/// is computed from the data seen so far. `warm_mask` says which families
+/// have full windows and `warm` when every required one has: gate trading
+/// on those, not on non-zero values. The exceptions to "0 when empty" are
+/// `buy_share` (0.5) and the fields documented otherwise below.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct SignalSnapshot {
     /// Exchange time of the last event folded in, ms.
     pub ts_ms: i64,
-    /// Every signal has seen enough data to be meaningful.
+    /// Every signal has seen enough data to be meaningful (all of
+    /// [`warm::REQUIRED`]; funding and liquidations are not required).
     pub warm: bool,
+    /// Which families are warm: bits of [`warm`].
+    pub warm_mask: u16,
 
     // Book shape (top of book and top K levels).
     /// Mid price, in price units (not a mantissa).
@@ -61,7 +136,8 @@ pub struct SignalSnapshot {
     pub signed_volume: f64,
     /// Cumulative volume delta since start, base units.
     pub cvd: f64,
-    /// Share of taker-buy volume in the window, in [0, 1].
+    /// Share of taker-buy volume in the window, in [0, 1] (0.5 when the
+    /// window holds no trade).
     pub buy_share: f64,
     /// Volume of the last window over the mean of the previous 20 windows.
     pub volume_surge: f64,
@@ -125,6 +201,11 @@ pub struct SignalSnapshot {
     // Regime and momentum.
     /// Current regime.
     pub regime: Regime,
+    /// Variance ratio behind the regime (0 until known).
+    pub variance_ratio: f64,
+    /// Percentile of the current volatility in its recent history, in
+    /// [0, 1] (0 until known).
+    pub volatility_percentile: f64,
     /// Mid return over the short horizon (e.g. 1 min), bps.
     pub momentum_short_bps: f64,
     /// Mid return over the long horizon (e.g. 5 min), bps.

@@ -1,0 +1,562 @@
+//! Every signal family of one instrument behind one clock, and the
+//! per-venue bank that routes market events to them.
+//!
+//! # The clock
+//! Signals run on exchange time only. Each event carries its own venue
+//! timestamp (depth `T`/`cts`, trade `T`, funding `E`/`ts`, liquidation
+//! `T`); streams arrive on different sockets and may be a few ms out of
+//! order, so [`Signals`] keeps one non-decreasing clock: an event is folded
+//! in at `max(clock, its timestamp)` (counted in
+//! [`SignalStats::late_events`] when it was behind). Every event first
+//! moves every window and grid to the clock, so windows empty with the
+//! passage of (exchange) time even when their own stream is quiet; the
+//! book-driven filters (volatility, kinematics) are as of the last book.
+//!
+//! # Book updates
+//! [`Signals::on_book`] takes the synced book after an applied depth frame
+//! or snapshot, copies its top K levels (a fixed array) and diffs them
+//! against the previous copy for OFI. [`Signals::on_depth`] does that for a
+//! published [`SyncOutcome`], and marks the next book as an OFI baseline
+//! after a gap, a corrupt frame or a stale snapshot ([`Signals::book_reset`];
+//! a crossed, unpublished book is skipped — the next published book is
+//! diffed against the last published one). A snapshot is always a baseline.
+//!
+//! # Cost
+//! Every family is O(1) amortised per event with no allocation after
+//! [`Signals::new`]; see `benches/signals.rs` for measured figures.
+
+use crate::book::Book;
+use crate::event::{InstrumentId, Liquidation, MarketEvent, Trade};
+use crate::fixed::{Price, Rate};
+use crate::instrument::SymbolEntry;
+use crate::market::{Applied, MarketState};
+use crate::venue::sync::SyncOutcome;
+
+use super::book_shape::{BookShape, TopOfBook};
+use super::config::SignalConfig;
+use super::funding::FundingBias;
+use super::liquidation::{CascadeRule, Liquidations};
+use super::momentum::Momentum;
+use super::ofi::OrderFlowImbalance;
+use super::ou::OrnsteinUhlenbeck;
+use super::regime::{RegimeClassifier, RegimeRule};
+use super::trade_flow::TradeFlow;
+use super::volatility::{Kinematics, Volatility};
+use super::vwap::{VolumeProfile, Vwap};
+use super::{SignalSnapshot, warm};
+
+/// Counters of what the signals skipped or adjusted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SignalStats {
+    /// Book observations folded in.
+    pub books: u64,
+    /// Books with an empty side (not used; the next book is a baseline).
+    pub one_sided_books: u64,
+    /// OFI baselines (first book, snapshots, after resyncs).
+    pub baselines: u64,
+    /// Trades folded in.
+    pub trades: u64,
+    /// Trades skipped as replays (id below the last one).
+    pub duplicate_trades: u64,
+    /// Funding updates.
+    pub funding_updates: u64,
+    /// Liquidations folded in.
+    pub liquidations: u64,
+    /// Events whose timestamp was behind the clock (folded in at the clock).
+    pub late_events: u64,
+}
+
+/// All signal families of one instrument. See the module docs.
+#[derive(Clone)]
+pub struct Signals {
+    price_scale: u8,
+    qty_scale: u8,
+    tick: i64,
+    clock: i64,
+    started: bool,
+    /// The previous and the next top of book (double buffer: `tops[cur]`
+    /// is the last one folded in).
+    tops: [TopOfBook; 2],
+    cur: usize,
+    has_top: bool,
+    shape: BookShape,
+    ofi: OrderFlowImbalance,
+    trades: TradeFlow,
+    vwap: Vwap,
+    profile: VolumeProfile,
+    volatility: Volatility,
+    kinematics: Kinematics,
+    ou: OrnsteinUhlenbeck,
+    funding: FundingBias,
+    liquidations: Liquidations,
+    regime: RegimeClassifier,
+    momentum: Momentum,
+    last_trade_id: Option<u64>,
+    stats: SignalStats,
+}
+
+impl Signals {
+    /// Signals for an instrument with the given scales and tick (mantissa);
+    /// allocates every window now.
+    #[must_use]
+    pub fn new(cfg: &SignalConfig, price_scale: u8, qty_scale: u8, tick: Price) -> Self {
+        let b = cfg.window_buckets;
+        Self {
+            price_scale,
+            qty_scale,
+            tick: tick.0.max(1),
+            clock: i64::MIN,
+            started: false,
+            tops: [TopOfBook::empty(cfg.depth_levels); 2],
+            cur: 0,
+            has_top: false,
+            shape: BookShape::default(),
+            ofi: OrderFlowImbalance::new(cfg.ofi_window_ms, b),
+            trades: TradeFlow::new(cfg.trade_window_ms, b, cfg.surge_windows),
+            vwap: Vwap::new(cfg.vwap_window_ms, b),
+            profile: VolumeProfile::new(
+                cfg.vwap_window_ms,
+                cfg.profile_slices,
+                tick.0.max(1),
+                cfg.profile_bin_ticks,
+                cfg.profile_bins,
+                cfg.value_area_fraction,
+            ),
+            volatility: Volatility::new(cfg.volatility_half_life_ms),
+            kinematics: Kinematics::new(cfg.velocity_tau_ms, cfg.acceleration_tau_ms),
+            ou: OrnsteinUhlenbeck::new(cfg.sample_ms, cfg.ou_window_ms, cfg.ou_min_zscore),
+            funding: FundingBias::new(cfg.funding_horizon_ms, cfg.funding_min_weight, cfg.funding_rate_scale),
+            liquidations: Liquidations::new(
+                cfg.liquidation_window_ms,
+                b,
+                CascadeRule {
+                    notional: cfg.cascade_notional,
+                    min_events: i64::from(cfg.cascade_min_events),
+                    side_share: cfg.cascade_side_share,
+                    exit_fraction: cfg.cascade_exit_fraction,
+                },
+                price_scale,
+                qty_scale,
+            ),
+            regime: RegimeClassifier::new(
+                cfg.sample_ms,
+                cfg.regime_window_ms,
+                cfg.regime_coarse_samples,
+                cfg.regime_vol_window_ms,
+                RegimeRule {
+                    trend_enter_vr: cfg.trend_enter_vr,
+                    range_enter_vr: cfg.range_enter_vr,
+                    high_vol_enter_pct: cfg.high_vol_enter_pct,
+                    high_vol_exit_pct: cfg.high_vol_exit_pct,
+                    min_dwell_ms: i64::from(cfg.regime_min_dwell_ms),
+                },
+            ),
+            momentum: Momentum::new(cfg.sample_ms, cfg.momentum_short_ms, cfg.momentum_long_ms, cfg.momentum_min_bps),
+            last_trade_id: None,
+            stats: SignalStats::default(),
+        }
+    }
+
+    /// Signals for a decoder's symbol entry.
+    #[must_use]
+    pub fn for_symbol(cfg: &SignalConfig, entry: &SymbolEntry) -> Self {
+        Self::new(cfg, entry.price_scale, entry.qty_scale, entry.tick)
+    }
+
+    /// Moves the clock to `ts_ms` (never back) and every window with it;
+    /// returns the clock. Call it from a timer to let windows expire
+    /// without events.
+    #[inline]
+    pub fn advance(&mut self, ts_ms: i64) -> i64 {
+        let now = if ts_ms < self.clock {
+            self.stats.late_events += 1;
+            self.clock
+        } else {
+            ts_ms
+        };
+        self.clock = now;
+        if !self.started {
+            self.started = true;
+            self.trades.start(now);
+            self.vwap.start(now);
+            self.profile.start(now);
+            self.liquidations.start(now);
+        }
+        self.ofi.advance(now);
+        self.trades.advance(now);
+        self.vwap.advance(now);
+        self.profile.advance(now);
+        self.liquidations.advance(now);
+        self.ou.advance(now);
+        self.momentum.advance(now);
+        self.regime.advance(now);
+        now
+    }
+
+    /// The book after an applied depth frame or snapshot at exchange time
+    /// `ts_ms`. The next book after [`Signals::book_reset`] (and the first)
+    /// is an OFI baseline.
+    #[inline]
+    pub fn on_book<const N: usize>(&mut self, ts_ms: i64, book: &Book<N>) {
+        self.tops[1 - self.cur].fill_from_book(book);
+        self.fold_top(ts_ms);
+    }
+
+    /// [`Signals::on_book`] with the top levels already copied out (its
+    /// first `K` levels per side are used).
+    #[inline]
+    pub fn on_top(&mut self, ts_ms: i64, top: &TopOfBook) {
+        let next = &mut self.tops[1 - self.cur];
+        let k = next.k;
+        // Whole fixed-size arrays (inlined moves), then the levels past
+        // `top.k` that this instrument's K still reads are cleared.
+        next.bids = top.bids;
+        next.asks = top.asks;
+        if top.k < k {
+            next.bids[top.k..k].fill((super::book_shape::NO_BID, 0));
+            next.asks[top.k..k].fill((super::book_shape::NO_ASK, 0));
+        }
+        self.fold_top(ts_ms);
+    }
+
+    /// Folds in `tops[1 − cur]`.
+    #[inline]
+    fn fold_top(&mut self, ts_ms: i64) {
+        let now = self.advance(ts_ms);
+        let next = 1 - self.cur;
+        let top = &self.tops[next];
+        if !top.is_two_sided() {
+            self.stats.one_sided_books += 1;
+            self.book_reset();
+            return;
+        }
+        self.stats.books += 1;
+        let before = self.has_top.then_some(&self.tops[self.cur]);
+        if before.is_none() {
+            self.stats.baselines += 1;
+        }
+        self.ofi.on_book(now, before, top);
+        self.shape = BookShape::of(top, self.price_scale, self.tick);
+        let mid2 = top.mid2();
+        self.volatility.on_mid(now, mid2);
+        self.kinematics.on_mid(now, mid2);
+        self.ou.on_mid(now, mid2);
+        self.momentum.on_mid(now, mid2);
+        self.regime.on_mid(now, mid2, self.volatility.value());
+        self.cur = next;
+        self.has_top = true;
+    }
+
+    /// The book lost continuity: the next book is an OFI baseline.
+    #[inline]
+    pub fn book_reset(&mut self) {
+        self.has_top = false;
+    }
+
+    /// Feeds one sync outcome of a depth frame (see the module docs).
+    #[inline]
+    pub fn on_depth<const N: usize>(&mut self, ts_ms: i64, book: &Book<N>, outcome: SyncOutcome) {
+        match outcome {
+            SyncOutcome::Applied { .. } => self.on_book(ts_ms, book),
+            SyncOutcome::Gap { .. } | SyncOutcome::SnapshotTooOld { .. } | SyncOutcome::Corrupt(_) => self.book_reset(),
+            SyncOutcome::AppliedCrossed { .. } | SyncOutcome::Buffered | SyncOutcome::Stale | SyncOutcome::Unsynced => {}
+        }
+    }
+
+    /// One trade. A trade whose id is below the last one is a replay and
+    /// is skipped (counted); an *equal* id is accepted, because Bybit gives
+    /// every fill of one taker order the same `seq` (a sweep of 41 levels
+    /// arrives as 41 trades with one id).
+    #[inline]
+    pub fn on_trade(&mut self, trade: &Trade) {
+        if self.last_trade_id.is_some_and(|last| trade.id < last) {
+            self.stats.duplicate_trades += 1;
+            return;
+        }
+        self.last_trade_id = Some(trade.id);
+        let now = self.advance(trade.trade_ms);
+        self.stats.trades += 1;
+        self.trades.on_trade(now, trade.qty.0, trade.taker_side);
+        self.vwap.on_trade(now, trade.price.0, trade.qty.0);
+        self.profile.on_trade(now, trade.price.0, trade.qty.0);
+    }
+
+    /// A funding update: the current rate and the next funding time.
+    #[inline]
+    pub fn on_funding(&mut self, ts_ms: i64, rate: Rate, next_funding_ms: i64) {
+        self.advance(ts_ms);
+        self.stats.funding_updates += 1;
+        self.funding.on_funding(rate, next_funding_ms);
+    }
+
+    /// One forced liquidation.
+    #[inline]
+    pub fn on_liquidation(&mut self, liq: &Liquidation) {
+        let now = self.advance(liq.ts_ms);
+        self.stats.liquidations += 1;
+        self.liquidations.on_liquidation(now, liq.position_side, liq.price.0, liq.qty.0);
+    }
+
+    /// The clock: exchange time of the last event folded in.
+    #[must_use]
+    pub fn clock(&self) -> i64 {
+        self.clock
+    }
+
+    /// Counters.
+    #[must_use]
+    pub fn stats(&self) -> SignalStats {
+        self.stats
+    }
+
+    /// Volume-profile trades left out (range wider than the profile's rows).
+    #[must_use]
+    pub fn profile_dropped(&self) -> u64 {
+        self.profile.dropped()
+    }
+
+    /// Which families are warm, as a mask of [`warm`] bits.
+    #[must_use]
+    pub fn warm_mask(&self) -> u16 {
+        let now = self.clock;
+        let mut m = 0;
+        let mut set = |bit: u16, on: bool| {
+            if on {
+                m |= bit;
+            }
+        };
+        set(warm::BOOK, self.shape.valid());
+        set(warm::OFI, self.ofi.warm(now));
+        set(warm::TRADE_FLOW, self.trades.warm(now));
+        set(warm::SURGE, self.trades.surge_warm());
+        set(warm::VWAP, self.vwap.warm(now));
+        set(warm::PROFILE, self.profile.warm(now));
+        set(warm::VOLATILITY, self.volatility.warm());
+        set(warm::KINEMATICS, self.kinematics.warm());
+        set(warm::OU, self.ou.warm());
+        set(warm::FUNDING, self.funding.known());
+        set(warm::LIQUIDATIONS, self.liquidations.warm(now));
+        set(warm::REGIME, self.regime.warm());
+        set(warm::MOMENTUM, self.momentum.warm());
+        m
+    }
+
+    /// The current value of every signal.
+    #[must_use]
+    pub fn snapshot(&self) -> SignalSnapshot {
+        let mut s = SignalSnapshot { ts_ms: if self.started { self.clock } else { 0 }, ..SignalSnapshot::default() };
+        s.warm_mask = self.warm_mask();
+        s.warm = s.warm_mask & warm::REQUIRED == warm::REQUIRED;
+        self.shape.fill(&mut s);
+        (s.ofi, s.ofi_multi) = self.ofi.values();
+        self.trades.fill(&mut s, self.qty_scale);
+        let mid = s.mid;
+        self.vwap.fill(&mut s, mid, self.price_scale);
+        self.profile.fill(&mut s, self.price_scale);
+        s.volatility_bps = self.volatility.value();
+        s.velocity_bps_s = self.kinematics.velocity();
+        s.acceleration_bps_s2 = self.kinematics.acceleration();
+        self.ou.fill(&mut s, self.price_scale);
+        self.funding.fill(&mut s, self.clock);
+        self.liquidations.fill(&mut s);
+        self.regime.fill(&mut s);
+        self.momentum.fill(&mut s);
+        s
+    }
+}
+
+/// The signals of every instrument of one venue, indexed like the
+/// decoder's instruments, with the routing of market events.
+pub struct SignalBank {
+    signals: Vec<Option<Signals>>,
+}
+
+/// Exchange time of a depth event: the matching-engine time when the venue
+/// sends it, else the event time (the Binance REST snapshot has neither in
+/// old API versions: 0, which the clock treats as "now").
+#[must_use]
+pub fn depth_time(event: &MarketEvent<'_>) -> Option<i64> {
+    let (transact, event_ms) = match event {
+        MarketEvent::Depth(d) => (d.transact_ms, d.event_ms),
+        MarketEvent::Snapshot(s) => (s.transact_ms, s.event_ms),
+        _ => return None,
+    };
+    Some(if transact > 0 { transact } else { event_ms })
+}
+
+impl SignalBank {
+    /// Signals for each of `symbols` (a decoder's entries); allocates now.
+    #[must_use]
+    pub fn new(cfg: &SignalConfig, symbols: &[SymbolEntry]) -> Self {
+        let len = symbols.iter().map(|e| usize::from(e.id.0) + 1).max().unwrap_or(0);
+        let mut signals: Vec<Option<Signals>> = (0..len).map(|_| None).collect();
+        for e in symbols {
+            signals[usize::from(e.id.0)] = Some(Signals::for_symbol(cfg, e));
+        }
+        Self { signals }
+    }
+
+    /// One instrument's signals.
+    #[must_use]
+    pub fn get(&self, inst: InstrumentId) -> Option<&Signals> {
+        self.signals.get(usize::from(inst.0)).and_then(Option::as_ref)
+    }
+
+    /// One instrument's signals, mutably (timers: [`Signals::advance`]).
+    pub fn get_mut(&mut self, inst: InstrumentId) -> Option<&mut Signals> {
+        self.signals.get_mut(usize::from(inst.0)).and_then(Option::as_mut)
+    }
+
+    /// Applies `event` to `market` and feeds the signals of its instrument:
+    /// books (every sync outcome, with the frame's exchange time), trades,
+    /// funding (Binance mark price; Bybit tickers carrying funding fields,
+    /// as merged by `market`) and liquidations. Returns what `market` did.
+    #[inline]
+    pub fn apply<const N: usize>(&mut self, market: &mut MarketState<N>, event: &MarketEvent<'_>) -> Applied {
+        if let Some(ts) = depth_time(event) {
+            let inst = match event {
+                MarketEvent::Depth(d) => d.inst,
+                MarketEvent::Snapshot(s) => s.inst,
+                _ => return market.apply(event, |_, _, _| {}),
+            };
+            let Some(signals) = self.signals.get_mut(usize::from(inst.0)).and_then(Option::as_mut) else {
+                return market.apply(event, |_, _, _| {});
+            };
+            if matches!(event, MarketEvent::Snapshot(_)) {
+                signals.book_reset();
+            }
+            return market.apply(event, |_, book, outcome| signals.on_depth(ts, book, outcome));
+        }
+        let applied = market.apply(event, |_, _, _| {});
+        match (event, applied) {
+            (MarketEvent::Trades(batch), Applied::Trades(..) | Applied::Malformed) => {
+                for trade in *batch {
+                    let Ok(trade) = trade else { break };
+                    if let Some(s) = self.get_mut(trade.inst) {
+                        s.on_trade(&trade);
+                    }
+                }
+            }
+            (MarketEvent::Liquidations(batch), Applied::Liquidations(..) | Applied::Malformed) => {
+                for liq in *batch {
+                    let Ok(liq) = liq else { break };
+                    if let Some(s) = self.get_mut(liq.inst) {
+                        s.on_liquidation(&liq);
+                    }
+                }
+            }
+            (MarketEvent::MarkPrice(m), Applied::Funding(_)) => {
+                if let Some(s) = self.get_mut(m.inst) {
+                    s.on_funding(m.event_ms, m.funding_rate, m.next_funding_ms);
+                }
+            }
+            (MarketEvent::Ticker(t), Applied::Funding(_) | Applied::Top(_)) if t.funding_rate.is_some() || t.next_funding_ms.is_some() => {
+                let funding = market.get(t.inst).map(|st| st.funding);
+                if let (Some(f), Some(s)) = (funding, self.get_mut(t.inst)) {
+                    s.on_funding(t.ts_ms, f.rate, f.next_funding_ms);
+                }
+            }
+            _ => {}
+        }
+        applied
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::TradeSource;
+    use crate::fixed::Qty;
+    use crate::side::Side;
+    use crate::signal::Regime;
+
+    fn book(bid: (i64, i64), ask: (i64, i64)) -> Book<64> {
+        let mut b = Book::<64>::new(Price(10));
+        if bid.1 > 0 {
+            b.set(Side::Buy, Price(bid.0), Qty(bid.1)).unwrap();
+        }
+        if ask.1 > 0 {
+            b.set(Side::Sell, Price(ask.0), Qty(ask.1)).unwrap();
+        }
+        b
+    }
+
+    fn trade(id: u64, ms: i64, qty: i64, side: Side) -> Trade {
+        Trade {
+            inst: InstrumentId(0),
+            id,
+            trade_ms: ms,
+            event_ms: ms,
+            price: Price(10_000),
+            qty: Qty(qty),
+            taker_side: side,
+            source: TradeSource::Market,
+        }
+    }
+
+    fn signals() -> Signals {
+        Signals::new(&SignalConfig::default(), 1, 3, Price(10))
+    }
+
+    #[test]
+    fn empty_signals_are_neutral() {
+        let s = signals();
+        let snap = s.snapshot();
+        assert_eq!(snap.ts_ms, 0);
+        assert!(!snap.warm);
+        assert_eq!(snap.warm_mask, 0);
+        assert_eq!((snap.mid, snap.ofi, snap.vwap, snap.buy_share), (0.0, 0.0, 0.0, 0.5));
+        assert_eq!((snap.regime, snap.cascade, snap.momentum_aligned, snap.ou_drift), (Regime::Unknown, None, None, 0));
+    }
+
+    #[test]
+    fn the_clock_never_goes_back() {
+        let mut s = signals();
+        s.on_trade(&trade(1, 1_000, 5, Side::Buy));
+        s.on_trade(&trade(2, 990, 5, Side::Sell)); // 10 ms behind: folded in at 1000
+        assert_eq!(s.clock(), 1_000);
+        assert_eq!(s.stats().late_events, 1);
+        let snap = s.snapshot();
+        assert_eq!((snap.ts_ms, snap.signed_volume, snap.cvd), (1_000, 0.0, 0.0));
+        // Replays (older ids) are skipped; equal ids are fills of one order.
+        s.on_trade(&trade(1, 1_001, 5, Side::Buy));
+        assert_eq!(s.stats().duplicate_trades, 1);
+        s.on_trade(&trade(2, 1_001, 7, Side::Buy));
+        assert_eq!((s.stats().trades, s.snapshot().cvd), (3, 0.007));
+    }
+
+    #[test]
+    fn resets_one_sided_books_and_outcomes_make_baselines() {
+        let mut s = signals();
+        s.on_book(0, &book((1000, 5), (1010, 5)));
+        s.on_book(10, &book((1000, 9), (1010, 5))); // +4 at the bid
+        assert_eq!((s.stats().baselines, s.snapshot().ofi > 0.0), (1, true));
+        // A gap: the next book is a baseline, whatever it looks like.
+        s.on_depth(20, &book((1000, 1), (1010, 5)), SyncOutcome::Gap { expected: 5, got: 7 });
+        s.on_depth(30, &book((1000, 1), (1010, 5)), SyncOutcome::Applied { last_id: 8 });
+        assert_eq!(s.stats().baselines, 2);
+        // Buffered, stale, crossed: nothing folded in.
+        for outcome in [SyncOutcome::Buffered, SyncOutcome::Stale, SyncOutcome::Unsynced, SyncOutcome::AppliedCrossed { last_id: 9 }] {
+            s.on_depth(40, &book((1000, 1), (1010, 5)), outcome);
+        }
+        assert_eq!(s.stats().books, 3);
+        // A one-sided book is counted, not used, and forces a baseline.
+        s.on_book(50, &book((1000, 1), (0, 0)));
+        assert_eq!((s.stats().one_sided_books, s.stats().books), (1, 3));
+        assert_eq!(s.snapshot().mid, 100.5, "the last two-sided book still stands");
+        s.on_book(60, &book((1000, 1), (1010, 5)));
+        assert_eq!(s.stats().baselines, 3);
+    }
+
+    #[test]
+    fn windows_empty_with_exchange_time_alone() {
+        let mut s = signals();
+        s.on_book(0, &book((1000, 5), (1010, 5)));
+        s.on_trade(&trade(1, 0, 2_000, Side::Buy));
+        assert_eq!(s.snapshot().signed_volume, 2.0);
+        s.advance(1_000); // the trade window (1 s) has moved on
+        let snap = s.snapshot();
+        assert_eq!((snap.signed_volume, snap.cvd, snap.buy_share), (0.0, 2.0, 0.5));
+        assert_eq!(snap.ofi, 0.0);
+    }
+}
