@@ -41,8 +41,8 @@ pub struct TradeTape {
     pub last_price: Price,
     /// Last trade time, ms.
     pub last_ms: i64,
-    /// Id of the last trade seen (trades with an id at or below it are
-    /// duplicates and skipped).
+    /// Id of the last trade seen (see [`is_replayed_trade`] for which
+    /// later ids count as replays).
     pub last_id: u64,
     /// Cumulative taker-buy quantity.
     pub buy_qty: i64,
@@ -52,6 +52,22 @@ pub struct TradeTape {
     pub trades: u64,
     /// Duplicate or out-of-order trades skipped.
     pub duplicates: u64,
+}
+
+/// Whether a trade with id `id` repeats one already on the tape (and must
+/// not be counted again). Binance trade ids (`t`, `a`) are unique and
+/// increasing, so an id at or below the last is a replay. Bybit's id here is
+/// the cross sequence `seq`, which every fill of one taker order shares (a
+/// sweep of 41 levels is 41 trades with one `seq`), so only a *lower* id is
+/// a replay.
+#[inline]
+#[must_use]
+pub fn is_replayed_trade(venue: Venue, last_id: u64, trades_seen: u64, id: u64) -> bool {
+    trades_seen > 0
+        && match venue {
+            Venue::BinanceUsdm => id <= last_id,
+            Venue::BybitLinear => id < last_id,
+        }
 }
 
 /// Funding and reference prices.
@@ -239,6 +255,7 @@ impl<const N: usize> MarketState<N> {
                 Applied::Funding(m.inst)
             }
             MarketEvent::Trades(batch) => {
+                let venue = self.venue;
                 let mut n = 0u32;
                 let mut inst = None;
                 for trade in *batch {
@@ -248,7 +265,7 @@ impl<const N: usize> MarketState<N> {
                     inst = Some(trade.inst);
                     let Some(st) = self.slot(trade.inst) else { return Applied::UnknownInstrument };
                     let tape = &mut st.trades;
-                    if tape.trades > 0 && trade.id <= tape.last_id {
+                    if is_replayed_trade(venue, tape.last_id, tape.trades, trade.id) {
                         tape.duplicates += 1;
                         continue;
                     }

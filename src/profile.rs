@@ -169,7 +169,7 @@ mod tests {
     }
 
     #[test]
-    fn default_profile_loads_with_interim_fallbacks() {
+    fn default_profile_loads_with_its_fallback_inputs() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tuning/default.toml");
         let p = Profile::from_file(&path).expect("tuning/default.toml loads");
         assert_eq!(p.instruments.all().len(), 4);

@@ -61,7 +61,7 @@ fn session() -> Vec<(u64, String)> {
     lines
 }
 
-/// A profile for the session: interim fallbacks, thresholds the session
+/// A profile for the session: book-only fallbacks, thresholds the session
 /// clears, market (taker) entries, B exits by time stop after 5 s.
 const PROFILE: &str = r#"
 [instruments]
@@ -148,8 +148,8 @@ fn synthetic_session_trades_once_with_hand_computed_size_fees_and_pnl() {
     assert_eq!(t.exit_ms, decided + 2);
     assert_eq!(report.orders.fills, 2);
     assert_eq!(report.orders.taker_fills, 2);
-    // Only the vote inputs the interim source provides are in use.
-    assert_eq!(report.signal_source, "book-only interim signals");
+    // Only the vote inputs the book-only source provides are in use.
+    assert_eq!(report.signal_source, "book-only");
     let json = report.to_json();
     assert!(json.contains("\"order_flow\": \"signed-volume\""), "{json}");
     assert!(json.contains("\"vwap_deviation\": null"), "{json}");
@@ -346,6 +346,9 @@ fn real_binance_recording_trades_with_the_default_profile_and_reproduces_byte_fo
     let report: serde_json::Value = serde_json::from_slice(&outputs[0]).unwrap();
     let trades = report["summary"]["trades"].as_u64().unwrap();
     assert!(trades > 0, "the default profile made no trade on the real recording");
+    // It ran on the live signal families, every field provided.
+    assert_eq!(report["signal_source"], "signals");
+    assert_eq!(report["signal_fields_missing"], serde_json::json!([]));
     assert_eq!(report["replay"]["decode_errors"], 0);
     assert_eq!(report["replay"]["frames"], 93_954);
     // Every trade's money adds up: net = gross − fees + funding, exactly.

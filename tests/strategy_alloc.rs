@@ -1,4 +1,4 @@
-//! The strategy's hot path allocates nothing once warm: interim signal
+//! The strategy's hot path allocates nothing once warm: book-only signal
 //! updates, entry evaluation (votes, gates, confidence, sizing), the
 //! pre-trade risk gate, fills, exit evaluation and the closing fill, cycle
 //! after cycle. Counted per thread by the crate's counting allocator.

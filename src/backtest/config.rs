@@ -3,6 +3,7 @@
 //! ```toml
 //! [backtest]
 //! fill_model = "trade-through"   # or "touch"
+//! signals = "live"               # or "book-only" (baseline without the signal families)
 //! funding = true                 # charge funding at the venue's funding times
 //! close_at_end = true            # close open positions at the end of the data
 //! mark_interval_ms = 100         # marks fed to the risk monitor, at most this often
@@ -45,6 +46,16 @@ impl FillModel {
     }
 }
 
+/// Which signal source feeds the strategy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SignalChoice {
+    /// Every signal family (`src/signal/`), configured by `[signals]`.
+    Live,
+    /// Only book and tape basics; the strategy's degraded mode.
+    BookOnly,
+}
+
 /// A latency: constant, or drawn (seeded, with replacement) from samples.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LatencyModel {
@@ -79,6 +90,8 @@ impl LatencyModel {
 pub struct BacktestConfig {
     /// Resting-order fill rule.
     pub fill_model: FillModel,
+    /// Signal source.
+    pub signals: SignalChoice,
     /// Exchange → strategy latency.
     pub feed_latency: LatencyModel,
     /// Strategy → exchange latency.
@@ -103,6 +116,7 @@ struct RawLatency {
 #[serde(deny_unknown_fields, default)]
 pub(crate) struct RawBacktest {
     fill_model: FillModel,
+    signals: SignalChoice,
     feed_latency: RawLatency,
     order_latency: RawLatency,
     funding: bool,
@@ -114,6 +128,7 @@ impl Default for RawBacktest {
     fn default() -> Self {
         Self {
             fill_model: FillModel::TradeThrough,
+            signals: SignalChoice::Live,
             feed_latency: RawLatency { constant_us: Some(1_000), ..RawLatency::default() },
             order_latency: RawLatency { constant_us: Some(1_000), ..RawLatency::default() },
             funding: true,
@@ -175,6 +190,7 @@ impl RawBacktest {
         }
         Ok(BacktestConfig {
             fill_model: self.fill_model,
+            signals: self.signals,
             feed_latency: latency("backtest.feed_latency", &self.feed_latency, base)?,
             order_latency: latency("backtest.order_latency", &self.order_latency, base)?,
             funding: self.funding,

@@ -48,18 +48,20 @@ use crate::profile::Profile;
 use crate::risk::gate::RefusalCounts;
 use crate::risk::{Cause, CheckContext, GateSlot, Refusal, RiskCommand, RiskGate, RiskInput, RiskMonitor, RiskOutput, VerdictCell};
 use crate::side::Side;
+use crate::signal::SignalConfig;
 use crate::strategy::context::{ContextTimeline, parse_records};
 use crate::strategy::entry::SizeLimits;
 use crate::strategy::{AccountView, Action, ExitReason, GateKind, MarketView, Strategy, VoteKind};
 use crate::venue::sync::SyncState;
 use crate::venue::{Decoder, Venue};
 
+use config::SignalChoice;
 use exchange::{ExchangeBook, ExchangeReport, SimExchange};
 pub use input::{FrameRef, Source};
 use input::{depth_instrument, event_time_ms};
 use latency::Link;
 use report::{Counts, Drawdown, Names, Report};
-pub use signal_source::{BookOnlySignals, SignalSource};
+pub use signal_source::{BookOnlySignals, LiveSignals, SignalSource};
 use trades::{Role, TradeBook};
 
 /// Why a backtest could not run.
@@ -359,7 +361,7 @@ impl<S: SignalSource> Engine<S> {
                         None => break,
                     },
                 };
-                if count > 0 && trade.id <= last_id {
+                if crate::market::is_replayed_trade(self.st_market[v].venue(), last_id, count, trade.id) {
                     tape = Some((trade.inst, last_id, count));
                     continue;
                 }
@@ -388,6 +390,7 @@ impl<S: SignalSource> Engine<S> {
                 let live = self.st_market[v].get(inst).is_some_and(|s| s.sync.state() == SyncState::Live);
                 if !live {
                     // Out of sync: no top until the book is live again.
+                    self.signals.on_book_lost(inst);
                     let i = usize::from(inst.0);
                     if let Some(top) = self.tops.get_mut(i) {
                         *top = (Price::ZERO, Price::ZERO);
@@ -738,6 +741,7 @@ fn build_report<S: SignalSource>(e: &Engine<S>, profile: &Profile, label: &str, 
             passed: g.passed,
             candidates_by_tier: Counts(vec![("A", g.by_tier[0]), ("B", g.by_tier[1])]),
             blocked: Counts(GateKind::ALL.iter().map(|k| (k.name(), g.blocked[*k as usize])).collect()),
+            by_confidence: Counts(CONFIDENCE_BUCKETS.iter().zip(g.by_confidence).map(|(k, n)| (*k, n)).collect()),
             skipped_input_unavailable: GateKind::ALL.iter().filter(|k| g.skipped[**k as usize]).map(|k| k.name()).collect(),
         },
         risk_gate: report::RiskGateReport {
@@ -770,6 +774,9 @@ fn build_report<S: SignalSource>(e: &Engine<S>, profile: &Profile, label: &str, 
     }
 }
 
+/// Names of the ten-point confidence buckets of the report.
+const CONFIDENCE_BUCKETS: [&str; 10] = ["0-9", "10-19", "20-29", "30-39", "40-49", "50-59", "60-69", "70-79", "80-89", "90-100"];
+
 /// Options of `scalpel backtest`.
 #[derive(Debug, Clone)]
 pub struct BacktestOptions {
@@ -782,8 +789,9 @@ pub struct BacktestOptions {
 }
 
 /// Runs `scalpel backtest`: loads the profile and inputs, replays them with
-/// the interim [`BookOnlySignals`], prints the human summary to `out` and
-/// writes the JSON report if asked.
+/// the signal source the profile names (`[backtest] signals`, default the
+/// live [`LiveSignals`]), prints the human summary to `out` and writes the
+/// JSON report if asked.
 ///
 /// # Errors
 /// See [`BacktestError`].
@@ -796,9 +804,15 @@ pub fn command(opts: &BacktestOptions, out: &mut impl Write) -> Result<Report, B
     let order = input::merge_order(&files, &profile.instruments);
     let sources: Vec<Source> =
         files.iter().zip(&opts.inputs).map(|(f, arg)| Source { bad_lines: f.recording.bad_lines(), ..Source::new(f.venue, arg.clone()) }).collect();
-    let signals = BookOnlySignals::new(profile.instruments.all());
     let label = opts.config.display().to_string();
-    let report = run(&profile, &label, &sources, input::frames(&files, &order), signals)?;
+    let frames = input::frames(&files, &order);
+    let report = match profile.backtest.signals {
+        SignalChoice::Live => {
+            let cfg = SignalConfig::from_table(&profile.signals)?;
+            run(&profile, &label, &sources, frames, LiveSignals::new(&cfg, profile.instruments.all()))?
+        }
+        SignalChoice::BookOnly => run(&profile, &label, &sources, frames, BookOnlySignals::new(profile.instruments.all()))?,
+    };
     out.write_all(report.human().as_bytes())?;
     if let Some(path) = &opts.json {
         std::fs::write(path, report.to_json())?;

@@ -312,6 +312,8 @@ pub struct GateReport {
     pub candidates_by_tier: Counts,
     /// Blocks per gate (a candidate can fail several gates; each counts).
     pub blocked: Counts,
+    /// Candidates per ten-point confidence bucket ("0-9" … "90-100").
+    pub by_confidence: Counts,
     /// Enabled gates that were not evaluated because the signal source does not provide their input.
     pub skipped_input_unavailable: Vec<&'static str>,
 }

@@ -2,24 +2,21 @@
 //!
 //! The backtest (and later the engine) feeds every applied market event to
 //! a [`SignalSource`] and asks it for a [`SignalSnapshot`] per instrument.
-//! The real implementation is the signals module's aggregate `Signals`
-//! (one per instrument, with `on_book` / `on_trade` / `on_funding` /
-//! `on_liquidation` / `snapshot`); wrapping it in this trait is a few lines
-//! and its `provides()` is [`SignalFields::ALL`].
+//! [`LiveSignals`] is the production source: one [`Signals`] aggregate per
+//! instrument (`src/signal/`), every family computed, so its `provides()`
+//! is [`SignalFields::ALL`].
 //!
-//! **Until that module is merged, [`BookOnlySignals`] stands in.** It is a
-//! deliberately minimal, *interim* source that computes only what the book
-//! and the trade tape give directly — mid, microprice, spread (ticks and
-//! bps) and top-of-book imbalance from the newer of the synced depth book
-//! and the venue's BBO, and signed taker volume over a fixed 10-second
-//! window — and leaves every other snapshot field at its default
-//! (zero / `None` / `Regime::Unknown`, `warm = false`). It declares exactly
-//! that in [`SignalSource::provides`], so the strategy knows that OFI, VWAP,
-//! acceleration, funding bias, OU, volatility, volume surge, cascades,
-//! regime and momentum are *absent*, not zero: the corresponding votes
-//! abstain (or use their configured fallback inputs) and the corresponding
-//! gates are skipped and reported as skipped. It is not signal research;
-//! do not tune anything on it beyond making the pipeline trade.
+//! [`BookOnlySignals`] is a deliberately minimal source that computes only
+//! what the book and the trade tape give directly — mid, microprice,
+//! spread (ticks and bps) and top-of-book imbalance from the newer of the
+//! synced depth book and the venue's BBO, and signed taker volume over a
+//! fixed 10-second window — and leaves every other snapshot field at its
+//! default. It declares exactly that in [`SignalSource::provides`], so the
+//! strategy knows that the other inputs are *absent*, not zero: the
+//! corresponding votes abstain (or use their configured fallback inputs)
+//! and the corresponding gates are skipped and reported as skipped. It
+//! exists for tests of the strategy's degraded mode and as a baseline
+//! (`[backtest] signals = "book-only"`); it is not signal research.
 
 use crate::book::{Book, DEFAULT_LEVELS};
 use crate::event::{InstrumentId, Liquidation, MarketEvent, Trade};
@@ -27,7 +24,7 @@ use crate::fixed::pow10;
 use crate::instrument::Instrument;
 use crate::market::{Bbo, Funding};
 use crate::side::Side;
-use crate::signal::SignalSnapshot;
+use crate::signal::{SignalConfig, SignalSnapshot, Signals};
 use crate::strategy::SignalFields;
 
 /// Anything that turns market events into signal snapshots.
@@ -45,6 +42,9 @@ pub trait SignalSource {
     fn on_event(&mut self, _event: &MarketEvent<'_>) {}
     /// The synced depth book changed (called after every published update).
     fn on_book(&mut self, inst: InstrumentId, book: &Book<DEFAULT_LEVELS>, ts_ms: i64);
+    /// The depth book lost continuity (gap, resync): the next book starts
+    /// afresh. Default: nothing.
+    fn on_book_lost(&mut self, _inst: InstrumentId) {}
     /// The venue's own best bid/offer changed (Binance `bookTicker`, Bybit `tickers`).
     fn on_top(&mut self, _inst: InstrumentId, _bbo: &Bbo) {}
     /// One new (deduplicated) trade.
@@ -57,7 +57,7 @@ pub trait SignalSource {
     fn snapshot(&self, inst: InstrumentId) -> SignalSnapshot;
 }
 
-/// Length of the interim signed-volume window, ms.
+/// Length of the book-only signed-volume window, ms.
 pub const SIGNED_VOLUME_WINDOW_MS: i64 = 10_000;
 /// Bucket width of that window, ms.
 const BUCKET_MS: i64 = 100;
@@ -94,7 +94,7 @@ impl BookOnly {
     }
 }
 
-/// **Interim, book-only signals** (module docs): mid, microprice, spread,
+/// **Book-only signals** (module docs): mid, microprice, spread,
 /// top-of-book imbalance and 10 s signed volume; nothing else.
 #[derive(Debug, Clone)]
 pub struct BookOnlySignals {
@@ -127,7 +127,7 @@ impl BookOnlySignals {
 
 impl SignalSource for BookOnlySignals {
     fn name(&self) -> &'static str {
-        "book-only interim signals"
+        "book-only"
     }
 
     fn provides(&self) -> SignalFields {
@@ -184,6 +184,70 @@ impl SignalSource for BookOnlySignals {
 
     fn snapshot(&self, inst: InstrumentId) -> SignalSnapshot {
         self.per.get(usize::from(inst.0)).map(|s| s.snap).unwrap_or_default()
+    }
+}
+
+/// The production signals: one [`Signals`] aggregate per instrument.
+#[derive(Clone)]
+pub struct LiveSignals {
+    per: Vec<Signals>,
+}
+
+impl LiveSignals {
+    /// Signals for `instruments` (index = [`InstrumentId`]) with `cfg`.
+    #[must_use]
+    pub fn new(cfg: &SignalConfig, instruments: &[Instrument]) -> Self {
+        Self { per: instruments.iter().map(|i| Signals::new(cfg, i.price_scale, i.qty_scale, i.tick)).collect() }
+    }
+}
+
+impl std::fmt::Debug for LiveSignals {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "LiveSignals({} instruments)", self.per.len())
+    }
+}
+
+impl SignalSource for LiveSignals {
+    fn name(&self) -> &'static str {
+        "signals"
+    }
+
+    fn provides(&self) -> SignalFields {
+        SignalFields::ALL
+    }
+
+    fn on_book(&mut self, inst: InstrumentId, book: &Book<DEFAULT_LEVELS>, ts_ms: i64) {
+        if let Some(s) = self.per.get_mut(usize::from(inst.0)) {
+            s.on_book(ts_ms, book);
+        }
+    }
+
+    fn on_book_lost(&mut self, inst: InstrumentId) {
+        if let Some(s) = self.per.get_mut(usize::from(inst.0)) {
+            s.book_reset();
+        }
+    }
+
+    fn on_trade(&mut self, inst: InstrumentId, trade: &Trade) {
+        if let Some(s) = self.per.get_mut(usize::from(inst.0)) {
+            s.on_trade(trade);
+        }
+    }
+
+    fn on_funding(&mut self, inst: InstrumentId, funding: &Funding) {
+        if let Some(s) = self.per.get_mut(usize::from(inst.0)) {
+            s.on_funding(funding.ts_ms, funding.rate, funding.next_funding_ms);
+        }
+    }
+
+    fn on_liquidation(&mut self, inst: InstrumentId, liq: &Liquidation) {
+        if let Some(s) = self.per.get_mut(usize::from(inst.0)) {
+            s.on_liquidation(liq);
+        }
+    }
+
+    fn snapshot(&self, inst: InstrumentId) -> SignalSnapshot {
+        self.per.get(usize::from(inst.0)).map(Signals::snapshot).unwrap_or_default()
     }
 }
 

@@ -129,6 +129,9 @@ pub struct GateStats {
     pub by_tier: [u64; 2],
     /// Candidates in the observe-only band (also counted as blocked).
     pub observed: u64,
+    /// Candidates by confidence score, in ten-point buckets (0–9, 10–19,
+    /// …, 90–100): how far the candidates were from the bands.
+    pub by_confidence: [u64; 10],
 }
 
 /// Which gates can be evaluated, and the failures of one candidate.
@@ -158,8 +161,9 @@ impl GateResult {
 
 impl GateStats {
     /// Counts one evaluated candidate and its failures.
-    pub fn record(&mut self, tier: Tier, result: GateResult) {
+    pub fn record(&mut self, tier: Tier, result: GateResult, score: f64) {
         self.candidates += 1;
+        self.by_confidence[((score / 10.0) as usize).min(9)] += 1;
         self.by_tier[match tier {
             Tier::A => 0,
             Tier::B => 1,

@@ -221,6 +221,26 @@ impl Strategy {
         Self { cfg, provided, inputs, available_votes, slots, gates, kelly: KellyStats::default(), context, engaged: 0, counters: StrategyCounters::default() }
     }
 
+    /// Votes that can speak for this snapshot: those whose input the
+    /// source provides, less the funding vote while no funding rate has
+    /// been seen (a recording or venue without a mark-price stream). A
+    /// vote without data is not counted as an abstention against the
+    /// candidate.
+    fn votes_with_data(
+        inputs: &ResolvedInputs,
+        provided: SignalFields,
+        available: u8,
+        votes: &vote::VoteSet,
+        snapshot: &crate::signal::SignalSnapshot,
+    ) -> u8 {
+        let funding = VoteKind::FundingBias as usize;
+        let funding_silent = inputs.available()[funding]
+            && votes.dir[funding].is_none()
+            && provided.contains(SignalFields::WARM_FLAG)
+            && snapshot.warm_mask & crate::signal::warm::FUNDING == 0;
+        available - u8::from(funding_silent)
+    }
+
     /// The configuration.
     #[must_use]
     pub fn config(&self) -> &StrategyConfig {
@@ -382,7 +402,7 @@ impl Strategy {
                 if self.engaged >= self.cfg.entry.max_concurrent_positions {
                     result.fail(GateKind::MaxConcurrentPositions);
                 }
-                let score = (entry::confidence(&self.cfg.confidence, &self.cfg.gates, &inp, self.available_votes)
+                let score = (entry::confidence(&self.cfg.confidence, &self.cfg.gates, &inp, Self::votes_with_data(&self.inputs, self.provided, self.available_votes, &votes, &view.snapshot))
                     + self.context.points(&self.cfg.context.components, side, now))
                 .clamp(0.0, 100.0);
                 let band = entry::band(&self.cfg.confidence, score);
@@ -402,7 +422,7 @@ impl Strategy {
                 if qty.is_none() {
                     result.fail(GateKind::SizeBelowMinimum);
                 }
-                self.gates.record(cand.tier, result);
+                self.gates.record(cand.tier, result, score);
                 let qty = qty.filter(|_| result.passed())?;
                 let confidence = score.floor() as u8;
                 slot.cancel = false;
