@@ -24,4 +24,5 @@ pub mod ring;
 pub mod risk;
 pub mod side;
 pub mod signal;
+pub mod synth;
 pub mod venue;
