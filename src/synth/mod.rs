@@ -1,6 +1,7 @@
-//! Synthetic market sessions (being built): the seeded generator and the
-//! venues' frame writers.
+//! Synthetic market sessions (being built): the seeded generator, the
+//! venues' frame writers, and the measurements a session is calibrated on.
 
+pub mod calibrate;
 pub mod rng;
 pub mod wire_binance;
 pub mod wire_bybit;
