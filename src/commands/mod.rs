@@ -4,3 +4,4 @@
 pub mod book;
 pub mod instruments;
 pub mod latency;
+pub mod synth;
