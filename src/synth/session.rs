@@ -299,6 +299,9 @@ struct BinanceState {
     pending: Option<Captured>,
     /// The snapshot last handed out (the truth of its frame).
     shown: Captured,
+    /// Buffers for the next capture (the two snapshots alternate, so
+    /// taking one allocates nothing once both have grown).
+    spare: Captured,
     synced_once: bool,
     resync_pending: bool,
     diffs: u64,
@@ -442,6 +445,7 @@ impl Synth {
                     capture_at_ns: Some(INITIAL_SNAPSHOT_AFTER_NS),
                     pending: None,
                     shown: Captured::default(),
+                    spare: Captured::default(),
                     synced_once: false,
                     resync_pending: false,
                     diffs: 0,
@@ -683,7 +687,7 @@ impl Synth {
         let arrives = self.epoch_ns + self.now_ns + params::SNAPSHOT_DELAY_NS;
         let (tick, offset, step) = (self.tick, self.tick_offset, self.step);
         let VenueState::Binance(b) = &mut self.venue else { return };
-        let mut snap = b.pending.take().unwrap_or_default();
+        let mut snap = std::mem::take(&mut b.spare);
         snap.bids.clear();
         snap.asks.clear();
         let conv = |(t, l): (i64, i64)| ((t + offset) * tick, l * step);
@@ -718,7 +722,7 @@ impl Synth {
         b.synced_once = true;
         b.resync_pending = false;
         let update_id = snap.update_id;
-        b.shown = snap;
+        b.spare = std::mem::replace(&mut b.shown, snap);
         self.push(start, FrameKind::Snapshot { update_id }, local);
         true
     }
