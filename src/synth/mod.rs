@@ -39,8 +39,11 @@
 //! ```
 //!
 //! [`Synth::next_frame`] lends each frame until the next call (no per-frame
-//! allocation); [`Synth::true_book`] gives the book the last depth frame
-//! describes, for verification.
+//! allocation); [`Synth::into_owned_frames`] is a plain iterator of
+//! `(local_ts_ns, Vec<u8>)`; [`Synth::into_recording`] builds the whole
+//! session as a [`crate::recording::Recording`], the same type a recorded
+//! file loads into. [`Synth::true_book`] gives the book the last depth
+//! frame describes, for verification.
 
 pub mod calibrate;
 pub mod model;
@@ -52,4 +55,4 @@ pub mod wire_bybit;
 pub mod wire_text;
 
 pub use params::MarketProfile;
-pub use session::{write_session, Frame, FrameKind, Synth, SynthConfig, SynthError, SynthSummary, TrueBook};
+pub use session::{write_session, Frame, FrameKind, OwnedFrames, Synth, SynthConfig, SynthError, SynthSummary, TrueBook};
