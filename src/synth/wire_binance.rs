@@ -21,7 +21,7 @@
 //! funding rate have 8 decimals. Every writer appends to the caller's
 //! buffer and allocates nothing once it has grown.
 
-use super::wire_text::{push_fixed, push_i64, push_quoted_fixed, push_u64};
+use super::wire_text::{push_fixed, push_int_field, push_levels, push_quoted_fixed, push_u64, DeletedQty};
 use crate::fixed::E8;
 use crate::instrument::Instrument;
 
@@ -62,18 +62,7 @@ impl BinanceWire {
     }
 
     fn levels(&self, out: &mut Vec<u8>, levels: impl IntoIterator<Item = (i64, i64)>) {
-        out.push(b'[');
-        for (i, (price, qty)) in levels.into_iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            out.push(b'[');
-            push_quoted_fixed(out, price, self.price_scale);
-            out.push(b',');
-            push_quoted_fixed(out, qty, self.qty_scale);
-            out.push(b']');
-        }
-        out.push(b']');
+        push_levels(out, levels, self.price_scale, self.qty_scale, DeletedQty::Padded);
     }
 
     /// A `depthUpdate` (`btcusdt@depth@0ms`): levels as (price, qty)
@@ -91,10 +80,8 @@ impl BinanceWire {
         asks: &[(i64, i64)],
     ) {
         self.envelope(out, b"@depth@0ms", b"depthUpdate");
-        out.extend_from_slice(b",\"E\":");
-        push_i64(out, event_ms);
-        out.extend_from_slice(b",\"T\":");
-        push_i64(out, transact_ms);
+        push_int_field(out, b"E", event_ms);
+        push_int_field(out, b"T", transact_ms);
         self.symbol_field(out);
         out.extend_from_slice(b",\"U\":");
         push_u64(out, first_id);
@@ -123,10 +110,8 @@ impl BinanceWire {
         push_quoted_fixed(out, ask.0, self.price_scale);
         out.extend_from_slice(b",\"A\":");
         push_quoted_fixed(out, ask.1, self.qty_scale);
-        out.extend_from_slice(b",\"T\":");
-        push_i64(out, transact_ms);
-        out.extend_from_slice(b",\"E\":");
-        push_i64(out, event_ms);
+        push_int_field(out, b"T", transact_ms);
+        push_int_field(out, b"E", event_ms);
         out.extend_from_slice(b"}}");
     }
 
@@ -134,10 +119,8 @@ impl BinanceWire {
     #[allow(clippy::too_many_arguments)]
     pub fn trade(&self, out: &mut Vec<u8>, event_ms: i64, trade_ms: i64, trade_id: u64, price: i64, qty: i64, buyer_is_maker: bool) {
         self.envelope(out, b"@trade", b"trade");
-        out.extend_from_slice(b",\"E\":");
-        push_i64(out, event_ms);
-        out.extend_from_slice(b",\"T\":");
-        push_i64(out, trade_ms);
+        push_int_field(out, b"E", event_ms);
+        push_int_field(out, b"T", trade_ms);
         self.symbol_field(out);
         out.extend_from_slice(b",\"t\":");
         push_u64(out, trade_id);
@@ -155,16 +138,14 @@ impl BinanceWire {
     #[allow(clippy::too_many_arguments)]
     pub fn mark_price(&self, out: &mut Vec<u8>, event_ms: i64, mark_e8: i64, index_e8: i64, settle_e8: i64, rate_e8: i64, next_funding_ms: i64) {
         self.envelope(out, b"@markPrice@1s", b"markPriceUpdate");
-        out.extend_from_slice(b",\"E\":");
-        push_i64(out, event_ms);
+        push_int_field(out, b"E", event_ms);
         self.symbol_field(out);
         for (key, value) in [(&b",\"p\":\""[..], mark_e8), (b",\"i\":\"", index_e8), (b",\"P\":\"", settle_e8), (b",\"r\":\"", rate_e8)] {
             out.extend_from_slice(key);
             push_fixed(out, value, E8);
             out.push(b'"');
         }
-        out.extend_from_slice(b",\"T\":");
-        push_i64(out, next_funding_ms);
+        push_int_field(out, b"T", next_funding_ms);
         out.extend_from_slice(b"}}");
     }
 
@@ -180,10 +161,8 @@ impl BinanceWire {
     ) {
         out.extend_from_slice(b"{\"lastUpdateId\":");
         push_u64(out, last_update_id);
-        out.extend_from_slice(b",\"E\":");
-        push_i64(out, event_ms);
-        out.extend_from_slice(b",\"T\":");
-        push_i64(out, transact_ms);
+        push_int_field(out, b"E", event_ms);
+        push_int_field(out, b"T", transact_ms);
         out.extend_from_slice(b",\"bids\":");
         self.levels(out, bids);
         out.extend_from_slice(b",\"asks\":");

@@ -23,7 +23,7 @@
 //! bid1Price, bid1Size, ask1Price, ask1Size, singleOpenInterest,
 //! singleOpenInterestValue`.
 
-use super::wire_text::{push_canonical, push_i64, push_quoted_fixed, push_u64};
+use super::wire_text::{push_canonical, push_i64, push_levels, push_quoted_fixed, push_u64, DeletedQty};
 use crate::fixed::E8;
 use crate::instrument::Instrument;
 use crate::side::Side;
@@ -165,22 +165,7 @@ impl BybitWire {
     }
 
     fn book_levels(&self, out: &mut Vec<u8>, levels: impl IntoIterator<Item = (i64, i64)>) {
-        out.push(b'[');
-        for (i, (price, qty)) in levels.into_iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            out.push(b'[');
-            push_quoted_fixed(out, price, self.price_scale);
-            if qty == 0 {
-                out.extend_from_slice(b",\"0\"]");
-            } else {
-                out.push(b',');
-                push_quoted_fixed(out, qty, self.qty_scale);
-                out.push(b']');
-            }
-        }
-        out.push(b']');
+        push_levels(out, levels, self.price_scale, self.qty_scale, DeletedQty::Bare);
     }
 
     /// An `orderbook.200` snapshot or delta; levels best first as (price,

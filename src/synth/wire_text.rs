@@ -72,6 +72,45 @@ pub fn push_quoted_fixed(out: &mut Vec<u8>, mantissa: i64, scale: u8) {
     out.push(b'"');
 }
 
+/// How a venue writes the quantity of a deleted level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeletedQty {
+    /// With the instrument's decimals: `"0.000"` (Binance).
+    Padded,
+    /// A bare `"0"` (Bybit).
+    Bare,
+}
+
+/// Appends `[["price","qty"],…]` for (price, qty) mantissas, both with their
+/// scale's decimals.
+pub fn push_levels(out: &mut Vec<u8>, levels: impl IntoIterator<Item = (i64, i64)>, price_scale: u8, qty_scale: u8, deleted: DeletedQty) {
+    out.push(b'[');
+    for (i, (price, qty)) in levels.into_iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.push(b'[');
+        push_quoted_fixed(out, price, price_scale);
+        if qty == 0 && deleted == DeletedQty::Bare {
+            out.extend_from_slice(b",\"0\"]");
+        } else {
+            out.push(b',');
+            push_quoted_fixed(out, qty, qty_scale);
+            out.push(b']');
+        }
+    }
+    out.push(b']');
+}
+
+/// Appends `,"key":v` for an integer field.
+#[inline]
+pub fn push_int_field(out: &mut Vec<u8>, key: &[u8], v: i64) {
+    out.extend_from_slice(b",\"");
+    out.extend_from_slice(key);
+    out.extend_from_slice(b"\":");
+    push_i64(out, v);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -96,6 +135,10 @@ mod tests {
         assert_eq!(text(|o| push_u64(o, u64::MAX)), "18446744073709551615");
         assert_eq!(text(|o| push_i64(o, i64::MIN)), "-9223372036854775808");
         assert_eq!(text(|o| push_quoted_fixed(o, 2_507, 3)), "\"2.507\"");
+        assert_eq!(text(|o| push_levels(o, [(105, 0), (104, 7)], 1, 2, DeletedQty::Padded)), r#"[["10.5","0.00"],["10.4","0.07"]]"#);
+        assert_eq!(text(|o| push_levels(o, [(105, 0), (104, 7)], 1, 2, DeletedQty::Bare)), r#"[["10.5","0"],["10.4","0.07"]]"#);
+        assert_eq!(text(|o| push_levels(o, [], 1, 2, DeletedQty::Bare)), "[]");
+        assert_eq!(text(|o| push_int_field(o, b"E", -3)), r#","E":-3"#);
     }
 
     proptest! {
