@@ -34,6 +34,9 @@ const MEDIAN_TRADE_TOLERANCE: f64 = 0.35;
 const UPDATE_RATE_TOLERANCE: f64 = 0.15;
 const DEPTH10_TOLERANCE: f64 = 0.20;
 const TRADE_RATE_TOLERANCE: f64 = 0.30;
+/// Best-price retreats per second, the statistic `PULL_PER_S` was fitted
+/// to (seeds 1–8: +0…+11 %).
+const RETREAT_RATE_TOLERANCE: f64 = 0.20;
 /// The synthetic session compared: long enough that these statistics vary
 /// little between seeds, short enough for the dev profile.
 const SYNTH_SECONDS: f64 = 600.0;
@@ -128,7 +131,12 @@ fn within(name: &str, synthetic: f64, real: f64, tolerance: f64) -> bool {
 fn synthetic_session_matches_the_recording() {
     let Some(real) = measure_real("synthetic_session_matches_the_recording") else { return };
     let r = real.stats();
-    let s = measure_synthetic(Venue::BinanceUsdm, 1, SYNTH_SECONDS).stats();
+    let synthetic = measure_synthetic(Venue::BinanceUsdm, 1, SYNTH_SECONDS);
+    let s = synthetic.stats();
+    let retreats = |c: &Calibrator| {
+        let e = c.estimates();
+        (e.retreats_with_trade + e.retreats_without_trade) as f64 / e.exchange_seconds
+    };
     println!("real:      {r}");
     println!("synthetic: {s}");
     assert_eq!((r.decode_errors, s.decode_errors), (0, 0));
@@ -138,6 +146,7 @@ fn synthetic_session_matches_the_recording() {
         within("book updates per second", s.updates_per_s(), r.updates_per_s(), UPDATE_RATE_TOLERANCE),
         within("depth within 10 ticks, lots", s.mean_depth10_qty, r.mean_depth10_qty, DEPTH10_TOLERANCE),
         within("trade prints per second", s.trades_per_s(), r.trades_per_s(), TRADE_RATE_TOLERANCE),
+        within("best-price retreats per second", retreats(&synthetic), retreats(&real), RETREAT_RATE_TOLERANCE),
     ];
     // Reported, not asserted: the model has no volatility target.
     within("mid volatility, ticks per second", s.mid_vol_ticks_per_s, r.mid_vol_ticks_per_s, f64::INFINITY);
@@ -178,8 +187,37 @@ fn calibration_recovers_the_models_own_parameters() {
     near("diff interval median", quantile(&e.diff_intervals_ms, 0.5) as f64, params::DIFF_INTERVAL_MS.values[6] as f64, 0.02);
     near("update ids per second", e.update_ids_per_s, params::UPDATE_IDS_PER_S, 0.05);
     near("improvements per second while wide", e.improvements_per_s_per_side(), params::IMPROVE_PER_S, 0.10);
+    // Measured one diff later, which includes that diff's other changes; the
+    // model reprices at once, so it reads a little lower (0.19–0.24 seen).
     let left = quantile(&e.old_best_left_permille, 0.5) as f64 / 1000.0;
-    near("old best left after an improvement", left, 1.0 - params::REPRICE_CANCEL_SHARE, 0.25);
+    near("old best left after an improvement", left, 1.0 - params::REPRICE_CANCEL_SHARE, 0.35);
+}
+
+/// The fit of `PULL_PER_S` (see its documentation): mean best-price
+/// retreats per second over seeds 1–8 of 600 s sessions, for rates around
+/// the chosen one, against the recording's.
+#[test]
+#[ignore = "a fitting tool (a minute in release): cargo test --release --test synth_calibration -- --ignored --nocapture"]
+fn fit_pull_rate() {
+    let Some(real) = measure_real("fit_pull_rate") else { return };
+    let e = real.estimates();
+    println!("recording: {:.3} retreats/s", (e.retreats_with_trade + e.retreats_without_trade) as f64 / e.exchange_seconds);
+    let table = instruments::load(None, Venue::BinanceUsdm).unwrap();
+    for pull in [0.45, params::PULL_PER_S, 0.55] {
+        let mut total = 0.0;
+        for seed in 1..=8 {
+            let mut config = SynthConfig::built_in(Venue::BinanceUsdm, btc(), seed, SYNTH_SECONDS).unwrap();
+            config.pull_per_s = pull;
+            let mut synth = Synth::new(&config).unwrap();
+            let mut cal = Calibrator::new(Venue::BinanceUsdm, &table, btc()).unwrap();
+            while let Some(frame) = synth.next_frame() {
+                cal.on_frame(frame.local_ts_ns, frame.bytes);
+            }
+            let e = cal.estimates();
+            total += (e.retreats_with_trade + e.retreats_without_trade) as f64 / e.exchange_seconds;
+        }
+        println!("pull {pull}: {:.3} retreats/s", total / 8.0);
+    }
 }
 
 #[test]

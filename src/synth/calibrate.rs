@@ -14,28 +14,34 @@
 //! - **Touch dynamics** (queue-reactive, after Huang, Lehalle & Rosenbaum,
 //!   "Simulating and analyzing order book data: the queue-reactive model",
 //!   JASA 2015): from consecutive `bookTicker` frames of one side, the time
-//!   the best level spent with its quantity in each log₂ bucket, and the
-//!   number of additions (quantity up at the same price) and cancellations
-//!   (quantity down, or the level gone, with no trade on that side since the
-//!   previous frame) that happened in each bucket. Rate = count / time.
-//!   Trades in between mark a decrease as a market order instead.
+//!   the best level spent with its quantity in each log₂ bucket, and in each
+//!   bucket the additions (quantity up at the same price, with their
+//!   sizes), the market orders (a decrease, or the level gone, with a taker
+//!   order on that side at an exchange time between the two frames — trades
+//!   and `bookTicker` come on different streams and arrive out of order, so
+//!   they are matched by time, not by arrival), and the cancellations (the
+//!   other decreases: the share that emptied the level, and the fraction of
+//!   the level the others removed). Rate = count / time.
 //! - **Spread closing**: time with a spread of two ticks or more, the number
-//!   of new best prices inside it, and how often the new price closes the
-//!   spread to one tick.
+//!   of new best prices inside it, how often the new price closes the spread
+//!   to one tick, and how much of the old best is left one depth diff later.
 //! - **Deep levels** (after Cont, Stoikov & Talreja, "A stochastic model for
 //!   order book dynamics", Oper. Res. 58(3), 2010): for every level of every
 //!   applied depth diff at distance `d ≥ 1` ticks behind its side's best
 //!   price (taken from the book before the diff), an increase counts as a
-//!   limit arrival of that size and a decrease as a cancellation; the mean
-//!   depth at each distance is sampled after every applied diff.
+//!   limit arrival of that size and a decrease as a cancellation of that
+//!   many lots; the mean depth at each distance is sampled after every
+//!   applied diff.
 //! - **Market orders**: trades with the same trade time and taker side form
-//!   one taker order; their summed size is the market order size.
+//!   one taker order; their summed size is the market order size. Prints
+//!   give individual maker order sizes (Kaplan–Meier over whole and partial
+//!   fills, [`Estimates::maker_order_sizes`]).
 //! - **Cadence**: exchange-time intervals between depth diffs, update ids per
-//!   second.
+//!   second, local-minus-exchange time jitter.
 //!
-//! Diffs batch ~50 ms of changes, so two events on one deep level within
-//! one diff count once: deep arrival rates are lower bounds (the lot inflow
-//! `rate × mean size` is what the model uses, and that is preserved).
+//! Diffs batch ~50 ms of changes and `bookTicker` merges updates under load,
+//! so several events on one level can count as one: arrival counts are lower
+//! bounds (the lot flows, `rate × mean size`, are what the model keeps).
 
 use std::fmt;
 
@@ -56,8 +62,7 @@ pub const PROFILE_TICKS: usize = 999;
 /// the "far" one (far levels receive much larger orders).
 pub const NEAR_ZONE_TICKS: usize = 400;
 /// A touch bucket needs this many side-seconds of observation to get its
-/// own rates; thinner buckets borrow those of the nearest bucket that has
-/// them.
+/// own values; thinner adjacent buckets are pooled until they have it.
 pub const MIN_BUCKET_SECONDS: f64 = 5.0;
 /// "Depth within 10 ticks": the best level and the 10 price ticks behind it.
 pub const NEAR_TICKS: i64 = 10;

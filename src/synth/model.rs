@@ -253,6 +253,8 @@ pub struct Lob {
     /// Channel rates for the current state (see `refresh_rates`).
     channel: [f64; 2 * CHANNELS],
     total: f64,
+    /// Reference-price pulls per second per side.
+    pull_per_s: f64,
 }
 
 #[inline]
@@ -273,9 +275,11 @@ impl Lob {
     /// calibration lots) at `best_bid` and one at `best_bid + 1`, nothing
     /// behind; run it for a while before publishing anything. `multiplier`
     /// converts calibration lots into the instrument's lots;
-    /// `track_changes` records changed levels for [`Lob::take_changes`].
+    /// `track_changes` records changed levels for [`Lob::take_changes`];
+    /// `pull_per_s` is the reference-price pull rate per side
+    /// ([`params::PULL_PER_S`] reproduces the recording).
     #[must_use]
-    pub fn new(best_bid: i64, multiplier: f64, track_changes: bool, rng: &mut Rng) -> Self {
+    pub fn new(best_bid: i64, multiplier: f64, track_changes: bool, pull_per_s: f64, rng: &mut Rng) -> Self {
         let mut lob = Self {
             sides: [Ladder::new(1, best_bid), Ladder::new(-1, best_bid + 1)],
             orders: Vec::with_capacity(1 << 15),
@@ -288,6 +292,7 @@ impl Lob {
             counts: EventCounts::default(),
             channel: [0.0; 2 * CHANNELS],
             total: 0.0,
+            pull_per_s,
         };
         let target = (params::TOUCH_DEPTH_LOTS as f64 * multiplier) as i64;
         for (s, tick) in [(0, best_bid), (1, best_bid + 1)] {
@@ -410,7 +415,7 @@ impl Lob {
             self.channel[base + 5] = if wide { params::IMPROVE_PER_S } else { 0.0 };
             // A taker on side s hits the other side's best level.
             self.channel[base + 6] = if self.sides[1 - s].n_levels > 0 { params::TOUCH[self.touch_bucket(1 - s)].market_per_s } else { 0.0 };
-            self.channel[base + 7] = if ladder.n_levels > 1 { params::PULL_PER_S } else { 0.0 };
+            self.channel[base + 7] = if ladder.n_levels > 1 { self.pull_per_s } else { 0.0 };
         }
         self.total = self.channel.iter().sum();
     }
@@ -802,7 +807,7 @@ mod tests {
 
     fn run(seed: u64, steps: usize) -> (Lob, Rng) {
         let mut rng = Rng::new(seed);
-        let mut lob = Lob::new(618_002, 1.0, true, &mut rng);
+        let mut lob = Lob::new(618_002, 1.0, true, params::PULL_PER_S, &mut rng);
         for _ in 0..steps {
             lob.step(&mut rng);
         }
@@ -812,7 +817,7 @@ mod tests {
     #[test]
     fn invariants_hold_along_a_long_run() {
         let mut rng = Rng::new(11);
-        let mut lob = Lob::new(618_002, 1.0, true, &mut rng);
+        let mut lob = Lob::new(618_002, 1.0, true, params::PULL_PER_S, &mut rng);
         for i in 0..200_000 {
             lob.step(&mut rng);
             if i % 5_000 == 0 {

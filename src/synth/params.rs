@@ -155,14 +155,18 @@ pub const IMPROVE_CLOSE_SHARE: f64 = 0.591;
 /// each order resting at the old best is cancelled with this probability.
 /// Measured: one depth diff (≈ 52 ms) after a side improved, the old best
 /// level held a median 26.3 % of its quantity (n = 480), so 73.7 % goes.
+/// (That includes the rest of the diff's changes; the model reprices at
+/// once, and measured the same way keeps a little less, 19–24 %.)
 pub const REPRICE_CANCEL_SHARE: f64 = 0.737;
 
 /// Fitted: the rate per side at which the reference price moves away from
-/// a side and its whole best level is pulled (HLR 2015 model with reference
-/// price moves, in spirit). Set so that the model's best-price retreats
-/// match the recording's 1,198 in 344.8 s (666 with a trade, 532 without):
-/// with 0.5 the model gave 1,073, with 0.6 1,447 (seeds 1–4, 345 s each).
-pub const PULL_PER_S: f64 = 0.55;
+/// a side and its whole best level is pulled (in the spirit of the
+/// reference-price moves of HLR 2015). Set so that the model's best-price
+/// retreats per second match the recording's 3.474 (1,198 in 344.8 s):
+/// mean over seeds 1–8 of 600 s sessions, 3.215/s at 0.45, 3.483/s at 0.5,
+/// 3.689/s at 0.55 (`cargo test --release --test synth_calibration --
+/// --ignored --nocapture fit_pull_rate`).
+pub const PULL_PER_S: f64 = 0.5;
 
 /// Quantity of the new best level after an improvement (n = 1,451); placed
 /// as orders of [`MAKER_ORDER_SIZES`].

@@ -108,6 +108,9 @@ pub enum SynthError {
     /// Warm-up negative or not finite.
     #[error("warm-up must be a non-negative number of seconds (got {0})")]
     BadWarmup(f64),
+    /// Pull rate negative or not finite.
+    #[error("pull rate must be a non-negative number per second (got {0})")]
+    BadPullRate(f64),
     /// Writing the session failed.
     #[error("{0}")]
     Io(#[from] std::io::Error),
@@ -135,6 +138,10 @@ pub struct SynthConfig {
     pub start_ms: i64,
     /// Model time run before the session starts, seconds.
     pub warmup_s: f64,
+    /// Reference-price pulls per second per side
+    /// ([`params::PULL_PER_S`], fitted to the recording): more makes the
+    /// best price move more often.
+    pub pull_per_s: f64,
 }
 
 impl SynthConfig {
@@ -162,6 +169,7 @@ impl SynthConfig {
             gap_every: None,
             start_ms: DEFAULT_START_MS,
             warmup_s: DEFAULT_WARMUP_S,
+            pull_per_s: params::PULL_PER_S,
         };
         config.validate()?;
         Ok(config)
@@ -183,6 +191,9 @@ impl SynthConfig {
         }
         if !(self.warmup_s.is_finite() && self.warmup_s >= 0.0) {
             return Err(SynthError::BadWarmup(self.warmup_s));
+        }
+        if !(self.pull_per_s.is_finite() && self.pull_per_s >= 0.0) {
+            return Err(SynthError::BadPullRate(self.pull_per_s));
         }
         Ok(())
     }
@@ -410,7 +421,7 @@ impl Synth {
         let tick = inst.tick.0;
         let start_bid_tick = config.profile.start_bid.0 / tick;
         let track = config.venue == Venue::BinanceUsdm;
-        let mut lob = Lob::new(start_bid_tick, config.profile.size_multiplier, track, &mut market_rng);
+        let mut lob = Lob::new(start_bid_tick, config.profile.size_multiplier, track, config.pull_per_s, &mut market_rng);
         let intensity = config.events_per_s / params::CALIBRATED_EVENTS_PER_S;
         // Warm-up: the same dynamics, unpublished.
         let warmup_ns = (config.warmup_s * 1e9) as u64;
@@ -479,7 +490,7 @@ impl Synth {
                     ticker_started: false,
                     last_trade_price: 0,
                     basis_e8: 0,
-                    prints: Vec::with_capacity(256),
+                    prints: Vec::with_capacity(1024),
                 };
                 state.last_trade_price = state.ticker.last;
                 VenueState::Bybit(Box::new(state))
@@ -501,7 +512,7 @@ impl Synth {
             intensity,
             epoch_ns,
             queue: VecDeque::with_capacity(1024),
-            arena: Vec::with_capacity(1 << 16),
+            arena: Vec::with_capacity(1 << 18),
             last_local_ns: 0,
             finished: false,
             truth: Truth::None,
