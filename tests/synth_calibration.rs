@@ -5,8 +5,9 @@
 //! - `params_match_the_recording`: every constant in `synth::params` is what
 //!   the recording gives today (the fitted `PULL_PER_S` excepted).
 //! - `synthetic_session_matches_the_recording`: a generated session's mean
-//!   spread, median trade size, update rate and depth within 10 ticks are
-//!   within the tolerances stated below of the recording's.
+//!   spread, median trade size, update rate and depth within 10 ticks (and
+//!   trade and retreat rates) are within the tolerances stated below of the
+//!   recording's.
 //! - `calibration_recovers_the_models_own_parameters` (no data needed):
 //!   measuring a generated session gives back the parameters it was
 //!   generated with.
@@ -25,17 +26,18 @@ use scalpel::venue::Venue;
 const RECORDING: &str = "binance-usdm/btcusdt_20240808.gz";
 
 /// Tolerances of the synthetic session against the recording, as
-/// `|synthetic / real − 1|`. Over seeds 1–8 of 900 s sessions the model
-/// came out at: mean spread +3…+8 %, median trade size +25…+31 %, book
-/// updates per second +9…+11 %, depth within 10 ticks +3…+11 %, trade
-/// prints per second +10…+22 %.
+/// `|synthetic / real − 1|`. Over seeds 1–8 of 600 s sessions the model
+/// came out at: mean spread −3…+9 %, median trade size +25…+31 %, book
+/// updates per second +9…+12 %, depth within 10 ticks +5…+20 %, trade
+/// prints per second +14…+22 %, best-price retreats per second −9…+6 %.
+/// The test itself uses seed 1.
 const SPREAD_TOLERANCE: f64 = 0.20;
 const MEDIAN_TRADE_TOLERANCE: f64 = 0.35;
 const UPDATE_RATE_TOLERANCE: f64 = 0.15;
-const DEPTH10_TOLERANCE: f64 = 0.20;
+const DEPTH10_TOLERANCE: f64 = 0.25;
 const TRADE_RATE_TOLERANCE: f64 = 0.30;
 /// Best-price retreats per second, the statistic `PULL_PER_S` was fitted
-/// to (seeds 1–8: +0…+11 %).
+/// to (its 8-seed mean is within 0.3 % of the recording's).
 const RETREAT_RATE_TOLERANCE: f64 = 0.20;
 /// The synthetic session compared: long enough that these statistics vary
 /// little between seeds, short enough for the dev profile.
