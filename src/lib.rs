@@ -27,4 +27,5 @@ pub mod risk;
 pub mod side;
 pub mod signal;
 pub mod strategy;
+pub mod synth;
 pub mod venue;

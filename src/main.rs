@@ -80,6 +80,31 @@ enum Command {
         #[arg(long)]
         json: Option<PathBuf>,
     },
+    /// Generate a synthetic session (calibrated stochastic order book) in a venue's exact wire format.
+    Synth {
+        /// Wire format: binance-usdm or bybit-linear.
+        #[arg(long)]
+        venue: Venue,
+        /// Instrument from the built-in table (BTCUSDT, ETHUSDT).
+        #[arg(long)]
+        symbol: Symbol,
+        /// Seed: the same seed and options give the same bytes.
+        #[arg(long)]
+        seed: u64,
+        /// Session length in seconds (exchange time).
+        #[arg(long)]
+        duration: f64,
+        /// Mean order events per second (limit orders, cancellations, market orders);
+        /// default: the rate calibrated on the real BTCUSDT recording.
+        #[arg(long)]
+        rate: Option<f64>,
+        /// Lose every N-th depth frame (a sequence gap), then resync with a new snapshot.
+        #[arg(long)]
+        gap_every: Option<u64>,
+        /// Output file in the recording format; gzip when it ends in .gz.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Print a binary journal as human lines or one JSON object per record.
     Journal {
         /// The journal file.
@@ -131,6 +156,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Backtest { config, input, json } => {
             let opts = scalpel::backtest::BacktestOptions { config, inputs: input, json };
             scalpel::backtest::command(&opts, &mut io::stdout().lock())?;
+    },
+        Command::Synth { venue, symbol, seed, duration, rate, gap_every, out } => {
+            let opts = commands::synth::SynthOptions { venue, symbol, seed, duration_s: duration, rate, gap_every, out };
+            commands::synth::run(&opts, &mut io::stdout().lock())?;
         }
         Command::Journal { input, json } => {
             scalpel::journal::print::print_journal_file(&input, json, &mut io::stdout().lock())

@@ -5,3 +5,4 @@ pub mod book;
 pub mod instruments;
 pub mod latency;
 pub mod sign;
+pub mod synth;
