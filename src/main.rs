@@ -69,16 +69,29 @@ enum Command {
     /// Replay recorded frames through the strategy against a simulated exchange; print a
     /// summary and optionally write a byte-for-byte reproducible JSON report.
     Backtest {
-        /// Strategy profile, e.g. tuning/default.toml.
-        #[arg(long)]
+        /// Strategy profile.
+        #[arg(long, default_value = "tuning/default.toml")]
         config: PathBuf,
         /// Recordings to replay, merged by exchange time: PATH, or VENUE:PATH to name the
-        /// venue (binance-usdm:…, bybit-linear:…) instead of detecting it.
-        #[arg(long, num_args = 1.., required = true)]
+        /// venue (binance-usdm:…, bybit-linear:…) instead of detecting it. Without any, a
+        /// synthetic session is generated in process (see the --synth-* options).
+        #[arg(long, num_args = 1..)]
         input: Vec<String>,
         /// Write the JSON report here.
         #[arg(long)]
         json: Option<PathBuf>,
+        /// Synthetic session (no --input): wire format.
+        #[arg(long, default_value = "binance-usdm")]
+        synth_venue: Venue,
+        /// Synthetic session (no --input): instrument.
+        #[arg(long, default_value = "BTCUSDT")]
+        synth_symbol: Symbol,
+        /// Synthetic session (no --input): generator seed.
+        #[arg(long, default_value_t = scalpel::backtest::SyntheticInput::DEFAULT_SEED)]
+        synth_seed: u64,
+        /// Synthetic session (no --input): length in seconds.
+        #[arg(long, default_value_t = scalpel::backtest::SyntheticInput::DEFAULT_SECS)]
+        synth_secs: f64,
     },
     /// Generate a synthetic session (calibrated stochastic order book) in a venue's exact wire format.
     Synth {
@@ -153,8 +166,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             commands::latency::run(&opts, &mut io::stdout().lock(), &ALLOC)?;
         }
         Command::Sign(args) => commands::sign::run(&args, &mut io::stdout().lock())?,
-        Command::Backtest { config, input, json } => {
-            let opts = scalpel::backtest::BacktestOptions { config, inputs: input, json };
+        Command::Backtest { config, input, json, synth_venue, synth_symbol, synth_seed, synth_secs } => {
+            let synthetic = scalpel::backtest::SyntheticInput {
+                venue: synth_venue,
+                symbol: synth_symbol,
+                seed: synth_seed,
+                duration_s: synth_secs,
+            };
+            let opts = scalpel::backtest::BacktestOptions { config, inputs: input, synthetic, json };
             scalpel::backtest::command(&opts, &mut io::stdout().lock())?;
     },
         Command::Synth { venue, symbol, seed, duration, rate, gap_every, out } => {

@@ -87,9 +87,9 @@ pub enum BacktestError {
     /// Writing the report failed.
     #[error("{0}")]
     Io(#[from] io::Error),
-    /// No input was given.
-    #[error("no input files")]
-    NoInput,
+    /// The synthetic session could not be generated.
+    #[error("synthetic session: {0}")]
+    Synth(#[from] crate::synth::SynthError),
 }
 
 const fn venue_index(v: Venue) -> usize {
@@ -782,10 +782,50 @@ const CONFIDENCE_BUCKETS: [&str; 10] = ["0-9", "10-19", "20-29", "30-39", "40-49
 pub struct BacktestOptions {
     /// The profile (`tuning/<profile>.toml`).
     pub config: PathBuf,
-    /// Input files, `PATH` or `VENUE:PATH`.
+    /// Input files, `PATH` or `VENUE:PATH`; none: a synthetic session.
     pub inputs: Vec<String>,
+    /// The synthetic session replayed when there are no inputs.
+    pub synthetic: SyntheticInput,
     /// Where to write the JSON report.
     pub json: Option<PathBuf>,
+}
+
+/// The synthetic session `scalpel backtest` generates in process when it is
+/// given no recording (`src/synth/`, the same generator as `scalpel synth`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SyntheticInput {
+    /// Wire format.
+    pub venue: Venue,
+    /// Instrument (built-in BTCUSDT or ETHUSDT).
+    pub symbol: crate::instrument::Symbol,
+    /// Seed of the generator.
+    pub seed: u64,
+    /// Length, seconds of exchange time.
+    pub duration_s: f64,
+}
+
+impl SyntheticInput {
+    /// The default: Binance BTCUSDT, seed 42, 30 minutes.
+    pub const DEFAULT_SEED: u64 = 42;
+    /// Default length, seconds.
+    pub const DEFAULT_SECS: f64 = 1800.0;
+
+    /// A label naming the session in reports.
+    #[must_use]
+    pub fn label(&self) -> String {
+        format!("synthetic:{}:{}:seed={}:{}s", self.venue, self.symbol, self.seed, self.duration_s)
+    }
+}
+
+impl Default for SyntheticInput {
+    fn default() -> Self {
+        Self {
+            venue: Venue::BinanceUsdm,
+            symbol: crate::instrument::Symbol::new(b"BTCUSDT").unwrap_or_else(|_| unreachable!("a valid symbol")),
+            seed: Self::DEFAULT_SEED,
+            duration_s: Self::DEFAULT_SECS,
+        }
+    }
 }
 
 /// Runs `scalpel backtest`: loads the profile and inputs, replays them with
@@ -796,14 +836,24 @@ pub struct BacktestOptions {
 /// # Errors
 /// See [`BacktestError`].
 pub fn command(opts: &BacktestOptions, out: &mut impl Write) -> Result<Report, BacktestError> {
-    if opts.inputs.is_empty() {
-        return Err(BacktestError::NoInput);
-    }
     let profile = Profile::from_file(&opts.config)?;
-    let files = input::load_inputs(&opts.inputs, &profile.instruments)?;
+    let (files, labels) = if opts.inputs.is_empty() {
+        let s = opts.synthetic;
+        writeln!(
+            out,
+            "input: no recording given: replaying a synthetic session generated in process \
+             ({} {}, seed {}, {} s; see scalpel synth)",
+            s.venue, s.symbol, s.seed, s.duration_s
+        )?;
+        let cfg = crate::synth::SynthConfig::built_in(s.venue, s.symbol, s.seed, s.duration_s)?;
+        let recording = crate::synth::Synth::new(&cfg)?.into_recording();
+        (vec![input::InputFile { path: PathBuf::from(s.label()), venue: s.venue, recording }], vec![s.label()])
+    } else {
+        (input::load_inputs(&opts.inputs, &profile.instruments)?, opts.inputs.clone())
+    };
     let order = input::merge_order(&files, &profile.instruments);
     let sources: Vec<Source> =
-        files.iter().zip(&opts.inputs).map(|(f, arg)| Source { bad_lines: f.recording.bad_lines(), ..Source::new(f.venue, arg.clone()) }).collect();
+        files.iter().zip(&labels).map(|(f, arg)| Source { bad_lines: f.recording.bad_lines(), ..Source::new(f.venue, arg.clone()) }).collect();
     let label = opts.config.display().to_string();
     let frames = input::frames(&files, &order);
     let report = match profile.backtest.signals {
