@@ -437,6 +437,39 @@ impl fmt::Debug for DecimalText {
     }
 }
 
+/// Decimal text of a `u64` in a fixed array (at most 20 digits).
+#[derive(Clone, Copy)]
+pub struct U64Text {
+    buf: [u8; 20],
+    start: u8,
+}
+
+impl U64Text {
+    /// The digits of `value`.
+    #[inline]
+    #[must_use]
+    pub fn new(mut value: u64) -> Self {
+        let mut buf = [0u8; 20];
+        let mut start = buf.len();
+        loop {
+            start -= 1;
+            buf[start] = b'0' + (value % 10) as u8;
+            value /= 10;
+            if value == 0 {
+                break;
+            }
+        }
+        Self { buf, start: start as u8 }
+    }
+
+    /// The digits.
+    #[inline]
+    #[must_use]
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.buf[usize::from(self.start)..]
+    }
+}
+
 macro_rules! scaled_newtype {
     ($(#[$doc:meta])* $name:ident, signed = $signed:expr) => {
         $(#[$doc])*

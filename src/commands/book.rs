@@ -94,18 +94,7 @@ pub fn write_book_line<const N: usize>(
     line.extend_from_slice(b"{\"symbol\":\"");
     line.extend_from_slice(symbol.as_bytes());
     line.extend_from_slice(b"\",\"u\":");
-    let mut digits = [0u8; 20];
-    let mut n = update_id;
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    line.extend_from_slice(&digits[i..]);
+    line.extend_from_slice(crate::fixed::U64Text::new(update_id).as_bytes());
     for (name, ladder) in [(&b",\"bids\":["[..], book.bids()), (&b"],\"asks\":["[..], book.asks())] {
         line.extend_from_slice(name);
         for (k, (price, qty)) in ladder.iter().take(depth).enumerate() {

@@ -10,18 +10,7 @@ use crate::fixed::DecimalText;
 /// Appends the decimal digits of `v`.
 #[inline]
 pub fn push_u64(out: &mut Vec<u8>, v: u64) {
-    let mut digits = [0u8; 20];
-    let mut n = v;
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&digits[i..]);
+    out.extend_from_slice(crate::fixed::U64Text::new(v).as_bytes());
 }
 
 /// Appends `v` with a leading `-` when negative.
