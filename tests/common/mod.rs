@@ -27,7 +27,15 @@ pub fn recording(test: &str, relative: &str) -> Option<PathBuf> {
         Some(path) => Some(path),
         None => {
             let looked: Vec<String> = data_candidates().iter().map(|d| d.join(relative).display().to_string()).collect();
-            println!("skipped {test}: real recording not found (looked in {}; set SCALPEL_DATA)", looked.join(", "));
+            // Written straight to the process's stderr, not with `println!`,
+            // which the test harness captures and shows only on failure: a
+            // skip must be visible in a passing run.
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "skipped {test}: real recording not found (looked in {}; set SCALPEL_DATA)",
+                looked.join(", ")
+            );
             None
         }
     }
