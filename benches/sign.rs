@@ -6,8 +6,8 @@
 use criterion::{criterion_group, criterion_main, Criterion};
 use std::hint::black_box;
 
-use scalpel::fixed::{Notional, Price, Qty};
-use scalpel::instrument::{FeeSchedule, Instrument, Symbol};
+use scalpel::fixed::{Price, Qty};
+use scalpel::instrument::{Instrument, Symbol};
 use scalpel::order::ids::{RequestOp, RequestTag};
 use scalpel::order::{ClientOrderId, OrderKind, OrderRequest, TimeInForce};
 use scalpel::side::Side;
@@ -18,19 +18,7 @@ use scalpel::venue::signed_request::RecvWindow;
 use scalpel::venue::Venue;
 
 fn instrument(venue: Venue) -> Instrument {
-    Instrument {
-        venue,
-        symbol: Symbol::new(b"BTCUSDT").unwrap(),
-        price_scale: 2,
-        qty_scale: 3,
-        tick: Price(10),
-        step: Qty(1),
-        min_qty: Qty(1),
-        max_qty: Qty(1_000_000),
-        max_market_qty: Qty(120_000),
-        min_notional: Notional(100 * 100_000_000),
-        fees: FeeSchedule::default_for(venue),
-    }
+    Instrument::reference_btcusdt(venue)
 }
 
 fn order(venue: Venue) -> OrderRequest {

@@ -163,6 +163,30 @@ pub struct Instrument {
 }
 
 impl Instrument {
+    /// BTCUSDT with Binance USDⓈ-M's published filters at the time of the
+    /// real recording (tick 0.10, step 0.001, limit qty ≤ 1000, market qty
+    /// ≤ 120, min notional 100 USDT) and the venue's default fees.
+    ///
+    /// A fixed reference for tests, benchmarks and examples, so that they
+    /// all price the same instrument; a run loads its instruments from
+    /// `tuning/` or from the venue's metadata instead.
+    #[must_use]
+    pub fn reference_btcusdt(venue: Venue) -> Self {
+        Self {
+            venue,
+            symbol: Symbol::new(b"BTCUSDT").expect("BTCUSDT is alphanumeric and short"),
+            price_scale: 2,
+            qty_scale: 3,
+            tick: Price(10),
+            step: Qty(1),
+            min_qty: Qty(1),
+            max_qty: Qty(1_000_000),
+            max_market_qty: Qty(120_000),
+            min_notional: Notional(100 * 100_000_000),
+            fees: FeeSchedule::default_for(venue),
+        }
+    }
+
     /// Checks the invariants listed in the module documentation.
     ///
     /// # Errors

@@ -9,7 +9,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
 use scalpel::fixed::{Notional, Price, Qty};
-use scalpel::instrument::{FeeSchedule, Instrument, Symbol};
+use scalpel::instrument::{Instrument, Symbol};
 use scalpel::order::ids::{RequestOp, RequestTag};
 use scalpel::order::{ClientOrderId, OrderKind, OrderRequest, TimeInForce};
 use scalpel::side::Side;
@@ -52,19 +52,7 @@ fn allocations() -> u64 {
 }
 
 fn instrument(venue: Venue) -> Instrument {
-    Instrument {
-        venue,
-        symbol: Symbol::new(b"BTCUSDT").unwrap(),
-        price_scale: 2,
-        qty_scale: 3,
-        tick: Price(10),
-        step: Qty(1),
-        min_qty: Qty(1),
-        max_qty: Qty(1_000_000),
-        max_market_qty: Qty(120_000),
-        min_notional: Notional(5 * 100_000_000),
-        fees: FeeSchedule::default_for(venue),
-    }
+    Instrument { min_notional: Notional(5 * 100_000_000), ..Instrument::reference_btcusdt(venue) }
 }
 
 fn order(venue: Venue, seq: u64) -> OrderRequest {

@@ -125,25 +125,13 @@ pub fn prepare(order: &OrderRequest, instrument: &Instrument, market_ref: Price)
 mod tests {
     use super::*;
     use crate::fixed::Notional;
-    use crate::instrument::{FeeSchedule, Symbol};
+    use crate::instrument::Symbol;
     use crate::order::ClientOrderId;
     use crate::venue::Venue;
     use proptest::prelude::*;
 
     pub(crate) fn btc() -> Instrument {
-        Instrument {
-            venue: Venue::BinanceUsdm,
-            symbol: Symbol::new(b"BTCUSDT").unwrap(),
-            price_scale: 2,
-            qty_scale: 3,
-            tick: Price(10),
-            step: Qty(1),
-            min_qty: Qty(1),
-            max_qty: Qty(1_000_000),
-            max_market_qty: Qty(120_000),
-            min_notional: Notional(100 * 100_000_000),
-            fees: FeeSchedule::BINANCE_VIP0,
-        }
+        Instrument::reference_btcusdt(Venue::BinanceUsdm)
     }
 
     fn order(side: Side, kind: OrderKind, price: i64, qty: i64) -> OrderRequest {

@@ -29,25 +29,12 @@ pub use thread::{KillSwitch, RiskExit, RiskRunReport, RiskThreadIo};
 /// Instruments shared by the unit tests of this module's files.
 #[cfg(test)]
 pub(crate) mod test_support {
-    use crate::fixed::{Notional, Price, Qty};
     use crate::instrument::{FeeSchedule, Instrument, Symbol};
     use crate::venue::Venue;
 
     /// BTCUSDT at Binance's scales (price 2, quantity 3 decimals).
     pub(crate) fn btc(venue: Venue) -> Instrument {
-        Instrument {
-            venue,
-            symbol: Symbol::new(b"BTCUSDT").unwrap(),
-            price_scale: 2,
-            qty_scale: 3,
-            tick: Price(10),
-            step: Qty(1),
-            min_qty: Qty(1),
-            max_qty: Qty(1_000_000),
-            max_market_qty: Qty(120_000),
-            min_notional: Notional(100 * 100_000_000),
-            fees: FeeSchedule::BINANCE_VIP0,
-        }
+        Instrument { fees: FeeSchedule::BINANCE_VIP0, ..Instrument::reference_btcusdt(venue) }
     }
 
     /// ETHUSDT with the same scales.
