@@ -13,6 +13,7 @@
 //! instrument in the decoder's table; the symbol text is looked up there.
 
 use crate::fixed::{FixedError, Price, Qty, Rate, RefPrice};
+use crate::json::template::Cursor;
 use crate::json::{Container, PairCursor, PairStep, Val};
 use crate::side::Side;
 
@@ -424,6 +425,11 @@ pub struct BatchContext {
     pub event_ms: i64,
 }
 
+/// Parses one element of a batch straight from the frame's bytes in a
+/// venue template's exact layout, leaving the cursor after it; `None` when
+/// the element is not in that layout.
+pub(crate) type TemplateElementParser<T> = for<'x> fn(&mut Cursor<'x>, &BatchContext) -> Option<T>;
+
 /// A lazily parsed list of `T`: a single value, or the elements of an array.
 #[derive(Clone, Copy)]
 pub struct Batch<'a, T: Copy> {
@@ -434,6 +440,10 @@ pub struct Batch<'a, T: Copy> {
 enum BatchInner<'a, T: Copy> {
     One(Option<T>),
     Many { entries: crate::json::Entries<'a>, ctx: BatchContext, parse: ElementParser<T> },
+    /// Elements a template has already checked, element by element, with
+    /// `parse`: `cursor` is at the next one, `left` of them remain,
+    /// separated by `,` (an empty cursor if the bytes stopped matching).
+    Template { cursor: Cursor<'a>, left: u32, ctx: BatchContext, parse: TemplateElementParser<T> },
 }
 
 impl<'a, T: Copy> Batch<'a, T> {
@@ -446,6 +456,39 @@ impl<'a, T: Copy> Batch<'a, T> {
     pub(crate) fn many(arr: Container<'a>, ctx: BatchContext, parse: ElementParser<T>) -> Self {
         Self { inner: BatchInner::Many { entries: arr.entries(), ctx, parse } }
     }
+
+    /// The `count` elements from `first` on, which the caller has already
+    /// read once with `parse`, each accepted (so reading them again yields
+    /// the same values; see [`Batch::checked_by_template`]).
+    pub(crate) fn template(first: Cursor<'a>, count: u32, ctx: BatchContext, parse: TemplateElementParser<T>) -> Self {
+        Self { inner: BatchInner::Template { cursor: first, left: count, ctx, parse } }
+    }
+
+    /// Reads the `,`-separated elements of a JSON array with `parse` from
+    /// `cursor` (just after the `[`) through the closing `]`, and returns
+    /// the batch of them, or `None` if any element is not in the
+    /// template's layout (the frame then takes the generic path). Each
+    /// element is parsed here once to check it and again when iterated:
+    /// cheaper than collecting them anywhere, and nothing is allocated.
+    pub(crate) fn checked_by_template(
+        cursor: &mut Cursor<'a>,
+        ctx: BatchContext,
+        parse: TemplateElementParser<T>,
+    ) -> Option<Self> {
+        let first = *cursor;
+        let mut count = 0u32;
+        if !cursor.try_lit(b"]") {
+            loop {
+                parse(cursor, &ctx)?;
+                count = count.checked_add(1)?;
+                if cursor.try_lit(b"]") {
+                    break;
+                }
+                cursor.lit(b",")?;
+            }
+        }
+        Some(Self::template(first, count, ctx, parse))
+    }
 }
 
 impl<T: Copy + std::fmt::Debug> std::fmt::Debug for Batch<'_, T> {
@@ -453,6 +496,7 @@ impl<T: Copy + std::fmt::Debug> std::fmt::Debug for Batch<'_, T> {
         match &self.inner {
             BatchInner::One(v) => write!(f, "Batch::One({v:?})"),
             BatchInner::Many { ctx, .. } => write!(f, "Batch::Many({:?})", ctx.inst),
+            BatchInner::Template { ctx, left, .. } => write!(f, "Batch::Template({:?}, {left} left)", ctx.inst),
         }
     }
 }
@@ -467,6 +511,18 @@ impl<T: Copy> Iterator for Batch<'_, T> {
             BatchInner::Many { entries, ctx, parse } => {
                 let (_, element) = entries.next()?;
                 Some(parse(element, ctx))
+            }
+            BatchInner::Template { cursor, left, ctx, parse } => {
+                *left = left.checked_sub(1)?;
+                // The template accepted every element when it built the
+                // batch, and parsing is a pure function of the bytes, so
+                // this cannot fail; if it ever did, the element is an error
+                // rather than a guess, and so is every one after it.
+                let element = parse(cursor, ctx).ok_or(DecodeError::InvalidJson);
+                if *left > 0 && (element.is_err() || cursor.lit(b",").is_none()) {
+                    *cursor = Cursor::new(&[]);
+                }
+                Some(element)
             }
         }
     }

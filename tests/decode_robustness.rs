@@ -12,7 +12,7 @@ mod common;
 
 use scalpel::commands::instruments;
 use scalpel::event::{Control, DecodeError, Ignored, MarketEvent};
-use scalpel::json::{BackendChoice, JsonScratch};
+use scalpel::json::{Backend, BackendChoice, JsonScratch};
 use scalpel::venue::{Decoder, Venue};
 
 /// A complete, canonical rendering of a decode result, levels and batch
@@ -239,6 +239,56 @@ fn bybit_frames_decode() {
     assert_eq!(decode_one(v, wrong_symbol.as_bytes()), "Err(BadSymbol)");
     let bad_side = liq.replace("\"Sell\"", "\"Short\"");
     assert!(decode_one(v, bad_side.as_bytes()).contains("BadEnum(\"S\")"));
+}
+
+/// Which backend `Auto` picks for `frame`, after checking all paths agree.
+fn auto_backend(decoder: &Decoder, frame: &[u8]) -> (Backend, String) {
+    let mut scratch = JsonScratch::default();
+    let rendered = all_paths_agree(decoder, &mut scratch, frame);
+    let mut buf = frame.to_vec();
+    let backend = decoder.decode_frame_with(&mut scratch, &mut buf, BackendChoice::Auto, |_, b| b);
+    (backend, rendered)
+}
+
+#[test]
+fn bybit_public_trades_take_the_template_and_agree_with_the_generic_path() {
+    let decoder = decoder(Venue::BybitLinear);
+    let one = r#"{"T":1786310819680,"s":"BTCUSDT","S":"Sell","v":"0.004","p":"65114.20","L":"MinusTick","i":"0b9c-uuid","BT":false,"RPI":false,"seq":753843954913}"#;
+    let two = r#"{"T":1786310819681,"s":"BTCUSDT","S":"Buy","v":"1.250","p":"65114.30","L":"PlusTick","i":"1c0d-uuid","BT":true,"RPI":false,"seq":753843954914}"#;
+    let frame = |data: &str| format!(r#"{{"topic":"publicTrade.BTCUSDT","type":"snapshot","ts":1786310819700,"data":[{data}]}}"#);
+
+    let (backend, got) = auto_backend(&decoder, frame(&format!("{one},{two}")).as_bytes());
+    assert_eq!(backend, Backend::Template, "{got}");
+    assert_eq!(got.matches("Ok(Trade").count(), 2, "{got}");
+    for want in ["id: 753843954913", "trade_ms: 1786310819680", "event_ms: 1786310819700", "price: Price(6511420)", "qty: Qty(4)", "taker_side: Sell", "source: Market"] {
+        assert!(got.contains(want), "{want} missing from {got}");
+    }
+    for want in ["id: 753843954914", "price: Price(6511430)", "qty: Qty(1250)", "taker_side: Buy", "source: Block"] {
+        assert!(got.contains(want), "{want} missing from {got}");
+    }
+
+    // Older layouts without `L` and `RPI`, and an empty batch, still take the template.
+    let old = one.replace(r#","L":"MinusTick""#, "").replace(r#","RPI":false"#, "");
+    let (backend, got) = auto_backend(&decoder, frame(&old).as_bytes());
+    assert_eq!((backend, got.matches("Ok(Trade").count()), (Backend::Template, 1), "{got}");
+    let (backend, got) = auto_backend(&decoder, frame("").as_bytes());
+    assert_eq!((backend, got.as_str()), (Backend::Template, "Trades([])"));
+
+    // One bad element anywhere sends the whole frame to the generic path,
+    // which reports that element precisely and keeps the others.
+    let bad_side = two.replace(r#""S":"Buy""#, r#""S":"Long""#);
+    let (backend, got) = auto_backend(&decoder, frame(&format!("{one},{bad_side}")).as_bytes());
+    assert_ne!(backend, Backend::Template);
+    assert!(got.contains("Ok(Trade") && got.contains("BadEnum(\"S\")"), "{got}");
+    let other_symbol = two.replace(r#""s":"BTCUSDT""#, r#""s":"ETHUSDT""#);
+    let (backend, got) = auto_backend(&decoder, frame(&format!("{other_symbol},{one}")).as_bytes());
+    assert_ne!(backend, Backend::Template);
+    assert!(got.contains("Err(BadSymbol)") && got.contains("Ok(Trade"), "{got}");
+    // Keys in another order are valid JSON: the generic path reads them.
+    let reordered = one.replace(r#""T":1786310819680,"s":"BTCUSDT""#, r#""s":"BTCUSDT","T":1786310819680"#);
+    let (backend, got) = auto_backend(&decoder, frame(&reordered).as_bytes());
+    assert_ne!(backend, Backend::Template);
+    assert!(got.contains("id: 753843954913"), "{got}");
 }
 
 #[test]

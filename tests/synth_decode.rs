@@ -74,8 +74,8 @@ fn check(venue: Venue, symbol: &str, seed: u64, secs: f64, gap_every: Option<u64
         assert_eq!(results[1].1, results[2].1, "{venue} {symbol}: compact and simd-json differ on {text}");
         let hot = matches!(kind, FrameKind::Depth { .. } | FrameKind::BookTicker | FrameKind::Trade | FrameKind::Ticker)
             || (venue == Venue::BybitLinear && matches!(kind, FrameKind::Snapshot { .. }));
-        // Bybit trades have no template; everything else hot must take one.
-        if hot && backend != Backend::Template && !(venue == Venue::BybitLinear && kind == FrameKind::Trade) {
+        // Every hot frame must take the venue's template.
+        if hot && backend != Backend::Template {
             slow_hot += 1;
         }
         let name = format!("{kind:?}");

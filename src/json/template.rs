@@ -46,7 +46,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// Consumes `expected` if the frame continues with it.
-    #[inline]
+    #[inline(always)]
     pub fn lit(&mut self, expected: &[u8]) -> Option<()> {
         let end = self.pos + expected.len();
         if self.doc.get(self.pos..end)? == expected {
@@ -58,7 +58,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// Consumes `expected` if present; says whether it was.
-    #[inline]
+    #[inline(always)]
     pub fn try_lit(&mut self, expected: &[u8]) -> bool {
         self.lit(expected).is_some()
     }
@@ -79,7 +79,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// A compact integer (see [`compact::int_at`]).
-    #[inline]
+    #[inline(always)]
     pub fn int(&mut self) -> Option<i64> {
         let (value, end) = compact::int_at(self.doc, self.pos)?;
         self.pos = end;
@@ -87,7 +87,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// A non-negative compact integer.
-    #[inline]
+    #[inline(always)]
     pub fn uint(&mut self) -> Option<u64> {
         self.int().and_then(|v| u64::try_from(v).ok())
     }
@@ -105,7 +105,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// A string; returns its contents (no escapes in the subset).
-    #[inline]
+    #[inline(always)]
     pub fn string(&mut self) -> Option<&'a [u8]> {
         if self.peek()? != b'"' {
             return None;
@@ -118,7 +118,7 @@ impl<'a> Cursor<'a> {
 
     /// The rest of a string whose opening quote was consumed as part of a
     /// literal; returns its contents and consumes the closing quote.
-    #[inline]
+    #[inline(always)]
     pub fn string_rest(&mut self) -> Option<&'a [u8]> {
         let end = compact::string_end(self.doc, self.pos.checked_sub(1)?)?;
         let text = &self.doc[self.pos..end - 1];

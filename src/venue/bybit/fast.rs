@@ -3,18 +3,24 @@
 //! ```text
 //! {"topic":"orderbook.N.SYM","type":"delta"|"snapshot","ts":…,"data":{"s":"…","b":[…],"a":[…],"u":…,"seq":…},"cts":…}
 //! {"topic":"tickers.SYM","type":"delta"|"snapshot","data":{"symbol":"…", "<key>":"<text>", …},"cs":…,"ts":…}
+//! {"topic":"publicTrade.SYM","type":"snapshot","ts":…,"data":[{"T":…,"s":"…","S":"Buy"|"Sell","v":"…","p":"…","L":"…","i":"…","BT":…,"RPI":…,"seq":…},…]}
 //! ```
+//!
+//! In a trade, `L` (tick direction) and `RPI` (retail price improvement)
+//! may be absent, as in older recordings; the other keys are required in
+//! this order.
 //!
 //! Ticker `data` holds a varying set of string fields; the template reads
 //! them in one pass and skips the ones it does not use. Any deviation
 //! returns `None` and the frame takes the generic path (see
 //! [`crate::json::template`]).
 
-use crate::event::{DepthSnapshot, DepthUpdate, Levels, MarketEvent, Ticker};
+use crate::event::{BatchContext, DepthSnapshot, DepthUpdate, Levels, MarketEvent, Ticker, Trade, TradeSource, Trades};
 use crate::fixed::{parse_decimal, Price, Qty, Rate, RefPrice, E8};
 use crate::instrument::SymbolTable;
 use crate::json::levels::LevelIndex;
 use crate::json::template::Cursor;
+use crate::side::Side;
 
 /// Decodes `frame` if it has one of the template layouts.
 #[inline]
@@ -25,6 +31,7 @@ pub fn decode<'a>(frame: &'a [u8], symbols: &SymbolTable, index: &'a mut LevelIn
     match c.peek()? {
         b'o' => book(c, symbols, index),
         b't' => ticker(c, symbols),
+        b'p' => trades(c, symbols),
         _ => None,
     }
 }
@@ -148,4 +155,61 @@ fn ticker<'a>(mut c: Cursor<'a>, symbols: &SymbolTable) -> Option<MarketEvent<'a
     t.ts_ms = c.int()?;
     c.lit(b"}")?;
     c.at_end().then_some(MarketEvent::Ticker(t))
+}
+
+#[inline]
+fn trades<'a>(mut c: Cursor<'a>, symbols: &SymbolTable) -> Option<MarketEvent<'a>> {
+    c.lit(b"publicTrade.")?;
+    let topic_symbol = c.string_rest()?;
+    let sym = symbols.find(topic_symbol)?;
+    c.lit(b",\"type\":\"snapshot\",\"ts\":")?;
+    let event_ms = c.int()?;
+    c.lit(b",\"data\":[")?;
+    let ctx = BatchContext {
+        inst: sym.id,
+        symbol: sym.symbol,
+        price_scale: sym.price_scale,
+        qty_scale: sym.qty_scale,
+        event_ms,
+    };
+    let batch = Trades::checked_by_template(&mut c, ctx, trade)?;
+    c.lit(b"}")?;
+    c.at_end().then_some(MarketEvent::Trades(batch))
+}
+
+/// One element of `publicTrade` `data`, in the layout of the module docs.
+#[inline]
+fn trade(c: &mut Cursor<'_>, ctx: &BatchContext) -> Option<Trade> {
+    c.lit(b"{\"T\":")?;
+    let trade_ms = c.int()?;
+    c.lit(b",\"s\":")?;
+    if c.string()? != ctx.symbol.as_bytes() {
+        return None;
+    }
+    c.lit(b",\"S\":\"")?;
+    let taker_side = if c.try_lit(b"Buy\"") {
+        Side::Buy
+    } else if c.try_lit(b"Sell\"") {
+        Side::Sell
+    } else {
+        return None;
+    };
+    c.lit(b",\"v\":")?;
+    let qty = Qty(parse_decimal(c.string()?, ctx.qty_scale, false).ok()?);
+    c.lit(b",\"p\":")?;
+    let price = Price(parse_decimal(c.string()?, ctx.price_scale, false).ok()?);
+    if c.try_lit(b",\"L\":") {
+        c.string()?;
+    }
+    c.lit(b",\"i\":")?;
+    c.string()?;
+    c.lit(b",\"BT\":")?;
+    let source = if c.bool()? { TradeSource::Block } else { TradeSource::Market };
+    if c.try_lit(b",\"RPI\":") {
+        c.bool()?;
+    }
+    c.lit(b",\"seq\":")?;
+    let id = c.uint()?;
+    c.lit(b"}")?;
+    Some(Trade { inst: ctx.inst, id, trade_ms, event_ms: ctx.event_ms, price, qty, taker_side, source })
 }
