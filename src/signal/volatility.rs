@@ -19,7 +19,8 @@
 //! mid, so `V` is divided by its mass `1 − e^{−T/τ}` (the same bias
 //! correction as Adam's moment estimates); `σ = √(V / (1 − e^{−T/τ}))`
 //! in bps/√s (`e^{−T/τ}` is kept as the product of the per-event decays,
-//! so one `exp` per event serves both). Events at the same millisecond need
+//! so one decay per event serves both; decays for steps under 256 ms come
+//! from a table of the same `exp` values). Events at the same millisecond need
 //! no special case:
 //! variance accrues with each price change, never with a division by Δt.
 //!
@@ -42,7 +43,7 @@
 //! and has no closed-form batch equivalent to test against. The EMA of
 //! differences is a fixed linear filter — its value is a finite weighted
 //! sum over past mid changes, recomputed from scratch in the tests at every
-//! event — with two `exp` per event and well-defined behaviour for
+//! event — with two decays per event and well-defined behaviour for
 //! simultaneous events (Δt = 0 is a pure jump).
 //!
 //! # Invariants
@@ -62,6 +63,41 @@ pub fn ema_of_decay(dt_ms: f64, tau_v_ms: f64, tau_a_ms: f64, decay_v: f64, deca
 #[must_use]
 pub fn return_bps(prev_mid2: i64, mid2: i64) -> f64 {
     1e4 * (mid2 - prev_mid2) as f64 / prev_mid2 as f64
+}
+
+/// Whole-millisecond steps shorter than this are looked up, not computed:
+/// on the real Binance feed nearly every step between book events is a
+/// few milliseconds.
+const TABULATED_STEPS: usize = 256;
+
+/// `e^{−Δ/τ}` for a step of Δ whole milliseconds. Steps below
+/// [`TABULATED_STEPS`] are read from a table filled at construction with
+/// the very expression used for longer steps, so a lookup returns exactly
+/// the value the `exp` call would (bit for bit); it saves the call, which
+/// was the largest single cost of a book event's signal update.
+#[derive(Debug, Clone)]
+struct Decay {
+    tau_ms: f64,
+    table: Box<[f64]>,
+}
+
+impl Decay {
+    fn new(tau_ms: f64) -> Self {
+        Self { tau_ms, table: (0..TABULATED_STEPS as i64).map(|dt| Self::compute(tau_ms, dt)).collect() }
+    }
+
+    #[inline]
+    fn compute(tau_ms: f64, dt_ms: i64) -> f64 {
+        (-(dt_ms as f64) / tau_ms).exp()
+    }
+
+    #[inline]
+    fn of(&self, dt_ms: i64) -> f64 {
+        match usize::try_from(dt_ms).ok().and_then(|i| self.table.get(i)) {
+            Some(&decay) => decay,
+            None => Self::compute(self.tau_ms, dt_ms),
+        }
+    }
 }
 
 /// The previous mid observation, and when the first one was.
@@ -98,6 +134,7 @@ impl MidSteps {
 #[derive(Debug, Clone)]
 pub struct Volatility {
     tau_ms: f64,
+    decay: Decay,
     half_life_ms: i64,
     var: f64,
     /// `e^{−T/τ}` for the span T since the first mid, as the product of
@@ -110,8 +147,10 @@ impl Volatility {
     /// With the given half-life.
     #[must_use]
     pub fn new(half_life_ms: u32) -> Self {
+        let tau_ms = f64::from(half_life_ms.max(1)) / std::f64::consts::LN_2;
         Self {
-            tau_ms: f64::from(half_life_ms.max(1)) / std::f64::consts::LN_2,
+            tau_ms,
+            decay: Decay::new(tau_ms),
             half_life_ms: i64::from(half_life_ms),
             var: 0.0,
             unseen: 1.0,
@@ -124,7 +163,7 @@ impl Volatility {
     pub fn on_mid(&mut self, now_ms: i64, mid2: i64) {
         let Some((dt, prev)) = self.steps.step(now_ms, mid2) else { return };
         if dt > 0 {
-            let decay = (-(dt as f64) / self.tau_ms).exp();
+            let decay = self.decay.of(dt);
             self.var *= decay;
             self.unseen *= decay;
         }
@@ -149,12 +188,14 @@ impl Volatility {
     }
 }
 
-/// Mid velocity and acceleration (EMA of differences), two `exp` per
+/// Mid velocity and acceleration (EMA of differences), two decays per
 /// event (one when the time constants are equal).
 #[derive(Debug, Clone)]
 pub struct Kinematics {
     tau_v_ms: f64,
     tau_a_ms: f64,
+    decay_v: Decay,
+    decay_a: Decay,
     velocity: f64,
     ema_velocity: f64,
     acceleration: f64,
@@ -166,9 +207,12 @@ impl Kinematics {
     /// With the given time constants.
     #[must_use]
     pub fn new(velocity_tau_ms: u32, acceleration_tau_ms: u32) -> Self {
+        let (tau_v_ms, tau_a_ms) = (f64::from(velocity_tau_ms.max(1)), f64::from(acceleration_tau_ms.max(1)));
         Self {
-            tau_v_ms: f64::from(velocity_tau_ms.max(1)),
-            tau_a_ms: f64::from(acceleration_tau_ms.max(1)),
+            tau_v_ms,
+            tau_a_ms,
+            decay_v: Decay::new(tau_v_ms),
+            decay_a: Decay::new(tau_a_ms),
             velocity: 0.0,
             ema_velocity: 0.0,
             acceleration: 0.0,
@@ -181,11 +225,10 @@ impl Kinematics {
     #[inline]
     pub fn on_mid(&mut self, now_ms: i64, mid2: i64) {
         let Some((dt, prev)) = self.steps.step(now_ms, mid2) else { return };
-        let dt = dt as f64;
-        if dt > 0.0 {
-            let decay_v = (-dt / self.tau_v_ms).exp();
-            let decay_a = if self.tau_a_ms == self.tau_v_ms { decay_v } else { (-dt / self.tau_a_ms).exp() };
-            let carry = ema_of_decay(dt, self.tau_v_ms, self.tau_a_ms, decay_v, decay_a);
+        if dt > 0 {
+            let decay_v = self.decay_v.of(dt);
+            let decay_a = if self.tau_a_ms == self.tau_v_ms { decay_v } else { self.decay_a.of(dt) };
+            let carry = ema_of_decay(dt as f64, self.tau_v_ms, self.tau_a_ms, decay_v, decay_a);
             self.ema_velocity = decay_a * self.ema_velocity + self.velocity * carry;
             self.velocity *= decay_v;
         }
@@ -217,6 +260,19 @@ impl Kinematics {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tabulated_decays_are_exactly_the_computed_ones() {
+        for tau in [1.0, 250.0, 1000.0 / std::f64::consts::LN_2, 60_000.0] {
+            let d = Decay::new(tau);
+            // Across the table, at its edge and beyond it, and a negative
+            // step (time never goes back, but it must not index the table).
+            for dt in (0..300).chain([TABULATED_STEPS as i64 - 1, TABULATED_STEPS as i64, 1_000_000, -1]) {
+                let want = (-(dt as f64) / tau).exp();
+                assert_eq!(d.of(dt).to_bits(), want.to_bits(), "tau {tau} dt {dt}");
+            }
+        }
+    }
 
     #[test]
     fn nothing_before_two_mids() {
