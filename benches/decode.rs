@@ -1,7 +1,8 @@
 //! Decode and decode + apply, per frame type, on the real recordings.
 //!
-//! Reads `../shared/data` (or `$SCALPEL_DATA`); without it, benchmarks a few
-//! embedded frames in the venues' exact layout and says so. Each benchmark
+//! Reads `../shared/data` (or `$SCALPEL_DATA`); without it, benchmarks a
+//! synthetic session in the venues' exact layout (`scalpel synth`) and says
+//! so. Each benchmark
 //! cycles through every frame of its type in the file, so the figure is the
 //! mean over the real mix of frame sizes.
 //!
@@ -23,21 +24,8 @@ use scalpel::event::MarketEvent;
 use scalpel::json::JsonScratch;
 use scalpel::market::MarketState;
 use scalpel::side::Side;
+use scalpel::synth::{Synth, SynthConfig};
 use scalpel::venue::{Decoder, Venue};
-
-const EMBEDDED_BINANCE: &[&str] = &[
-    r#"{"lastUpdateId":100,"E":1,"T":1,"bids":[["61800.20","2.909"],["61800.10","0.696"]],"asks":[["61800.30","1.072"],["61800.70","0.002"]]}"#,
-    r#"{"stream":"btcusdt@depth@0ms","data":{"e":"depthUpdate","E":1723161256299,"T":1723161256298,"s":"BTCUSDT","U":5123107832006,"u":5123107837557,"pu":5123107831937,"b":[["61496.50","0.010"],["61510.90","0.000"],["61641.50","1.211"],["61652.80","0.195"],["61653.30","0.072"],["61653.70","0.067"],["61657.90","0.067"],["61668.50","0.086"],["61670.60","0.161"],["61672.50","0.821"],["61800.10","0.696"]],"a":[["61800.30","1.072"],["61802.80","0.586"],["61802.90","1.137"],["61803.80","0.143"],["61850.00","0.000"],["61900.00","3.500"]]}}"#,
-    r#"{"stream":"btcusdt@bookTicker","data":{"e":"bookTicker","u":5123107839020,"s":"BTCUSDT","b":"61800.20","B":"2.507","a":"61800.30","A":"2.510","T":1723161256313,"E":1723161256313}}"#,
-    r#"{"stream":"btcusdt@trade","data":{"e":"trade","E":1723161256322,"T":1723161256322,"s":"BTCUSDT","t":5266583935,"p":"61800.30","q":"0.006","X":"MARKET","m":false}}"#,
-];
-
-const EMBEDDED_BYBIT: &[&str] = &[
-    r#"{"topic":"orderbook.200.BTCUSDT","type":"snapshot","ts":1786310818129,"data":{"s":"BTCUSDT","b":[["65114.20","6.054"],["65114.10","0.002"]],"a":[["65114.30","10.486"],["65114.40","0.100"]],"u":15076951,"seq":753843911000},"cts":1786310818027}"#,
-    r#"{"topic":"orderbook.200.BTCUSDT","type":"delta","ts":1786310818130,"data":{"s":"BTCUSDT","b":[["65095.30","0.005"],["65094.60","0.076"],["65093.10","0"],["65092.20","0.641"]],"a":[["65116.60","0"],["65116.80","0.002"],["65129.10","0"],["65129.50","2.302"]],"u":15076952,"seq":753843911359},"cts":1786310818027}"#,
-    r#"{"topic":"tickers.BTCUSDT","type":"delta","data":{"symbol":"BTCUSDT","bid1Price":"65114.20","bid1Size":"6.054","ask1Price":"65114.30","ask1Size":"10.486"},"cs":753843907770,"ts":1786310817883}"#,
-    r#"{"topic":"publicTrade.BTCUSDT","type":"snapshot","ts":1786310819681,"data":[{"T":1786310819680,"s":"BTCUSDT","S":"Sell","v":"0.004","p":"65114.20","L":"MinusTick","i":"a9188a0a-82bc-50de-be60-03eedbe3cdd7","BT":false,"RPI":false,"seq":753843954913}]}"#,
-];
 
 fn frames(venue: Venue, relative: &str) -> Vec<Vec<u8>> {
     let mut dirs: Vec<PathBuf> = std::env::var_os("SCALPEL_DATA").map(PathBuf::from).into_iter().collect();
@@ -53,12 +41,14 @@ fn frames(venue: Venue, relative: &str) -> Vec<Vec<u8>> {
                 .collect();
         }
     }
-    eprintln!("{relative} not found (looked in {dirs:?}): benchmarking embedded sample frames instead");
-    let embedded = match venue {
-        Venue::BinanceUsdm => EMBEDDED_BINANCE,
-        Venue::BybitLinear => EMBEDDED_BYBIT,
-    };
-    embedded.iter().map(|f| f.as_bytes().to_vec()).collect()
+    eprintln!("{relative} not found (looked in {dirs:?}): benchmarking a 60 s synthetic session (scalpel synth, seed 42) instead");
+    let config = SynthConfig::built_in(venue, "BTCUSDT".parse().expect("symbol"), 42, 60.0).expect("built-in synth profile");
+    let mut synth = Synth::new(&config).expect("synth");
+    let mut frames = Vec::new();
+    while let Some(frame) = synth.next_frame() {
+        frames.push(frame.bytes.to_vec());
+    }
+    frames
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]

@@ -253,17 +253,17 @@ fn auto_backend(decoder: &Decoder, frame: &[u8]) -> (Backend, String) {
 #[test]
 fn bybit_public_trades_take_the_template_and_agree_with_the_generic_path() {
     let decoder = decoder(Venue::BybitLinear);
-    let one = r#"{"T":1786310819680,"s":"BTCUSDT","S":"Sell","v":"0.004","p":"65114.20","L":"MinusTick","i":"0b9c-uuid","BT":false,"RPI":false,"seq":753843954913}"#;
-    let two = r#"{"T":1786310819681,"s":"BTCUSDT","S":"Buy","v":"1.250","p":"65114.30","L":"PlusTick","i":"1c0d-uuid","BT":true,"RPI":false,"seq":753843954914}"#;
-    let frame = |data: &str| format!(r#"{{"topic":"publicTrade.BTCUSDT","type":"snapshot","ts":1786310819700,"data":[{data}]}}"#);
+    let one = r#"{"T":1700000000100,"s":"BTCUSDT","S":"Sell","v":"0.004","p":"40000.50","L":"MinusTick","i":"0b9c-uuid","BT":false,"RPI":false,"seq":420001}"#;
+    let two = r#"{"T":1700000000101,"s":"BTCUSDT","S":"Buy","v":"1.250","p":"40000.60","L":"PlusTick","i":"1c0d-uuid","BT":true,"RPI":false,"seq":420002}"#;
+    let frame = |data: &str| format!(r#"{{"topic":"publicTrade.BTCUSDT","type":"snapshot","ts":1700000000120,"data":[{data}]}}"#);
 
     let (backend, got) = auto_backend(&decoder, frame(&format!("{one},{two}")).as_bytes());
     assert_eq!(backend, Backend::Template, "{got}");
     assert_eq!(got.matches("Ok(Trade").count(), 2, "{got}");
-    for want in ["id: 753843954913", "trade_ms: 1786310819680", "event_ms: 1786310819700", "price: Price(6511420)", "qty: Qty(4)", "taker_side: Sell", "source: Market"] {
+    for want in ["id: 420001", "trade_ms: 1700000000100", "event_ms: 1700000000120", "price: Price(4000050)", "qty: Qty(4)", "taker_side: Sell", "source: Market"] {
         assert!(got.contains(want), "{want} missing from {got}");
     }
-    for want in ["id: 753843954914", "price: Price(6511430)", "qty: Qty(1250)", "taker_side: Buy", "source: Block"] {
+    for want in ["id: 420002", "price: Price(4000060)", "qty: Qty(1250)", "taker_side: Buy", "source: Block"] {
         assert!(got.contains(want), "{want} missing from {got}");
     }
 
@@ -285,10 +285,10 @@ fn bybit_public_trades_take_the_template_and_agree_with_the_generic_path() {
     assert_ne!(backend, Backend::Template);
     assert!(got.contains("Err(BadSymbol)") && got.contains("Ok(Trade"), "{got}");
     // Keys in another order are valid JSON: the generic path reads them.
-    let reordered = one.replace(r#""T":1786310819680,"s":"BTCUSDT""#, r#""s":"BTCUSDT","T":1786310819680"#);
+    let reordered = one.replace(r#""T":1700000000100,"s":"BTCUSDT""#, r#""s":"BTCUSDT","T":1700000000100"#);
     let (backend, got) = auto_backend(&decoder, frame(&reordered).as_bytes());
     assert_ne!(backend, Backend::Template);
-    assert!(got.contains("id: 753843954913"), "{got}");
+    assert!(got.contains("id: 420001"), "{got}");
 }
 
 #[test]
