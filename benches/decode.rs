@@ -17,7 +17,7 @@ use std::hint::black_box;
 use std::io::Read;
 use std::path::PathBuf;
 
-use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use scalpel::book::{Book, DEFAULT_LEVELS};
 use scalpel::commands::instruments;
 use scalpel::event::MarketEvent;
@@ -41,8 +41,11 @@ fn frames(venue: Venue, relative: &str) -> Vec<Vec<u8>> {
                 .collect();
         }
     }
-    eprintln!("{relative} not found (looked in {dirs:?}): benchmarking a 60 s synthetic session (scalpel synth, seed 42) instead");
-    let config = SynthConfig::built_in(venue, "BTCUSDT".parse().expect("symbol"), 42, 60.0).expect("built-in synth profile");
+    eprintln!(
+        "{relative} not found (looked in {dirs:?}): benchmarking a 60 s synthetic session (scalpel synth, seed 42) instead"
+    );
+    let config =
+        SynthConfig::built_in(venue, "BTCUSDT".parse().expect("symbol"), 42, 60.0).expect("built-in synth profile");
     let mut synth = Synth::new(&config).expect("synth");
     let mut frames = Vec::new();
     while let Some(frame) = synth.next_frame() {

@@ -3,7 +3,7 @@
 //! min/max quantity, min notional) that every real order goes through.
 //! Run with `cargo bench --bench sign`.
 
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::{Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
 
 use scalpel::fixed::{Price, Qty};
@@ -11,11 +11,11 @@ use scalpel::instrument::{Instrument, Symbol};
 use scalpel::order::ids::{RequestOp, RequestTag};
 use scalpel::order::{ClientOrderId, OrderKind, OrderRequest, TimeInForce};
 use scalpel::side::Side;
+use scalpel::venue::Venue;
 use scalpel::venue::binance::order::BinanceOrderEncoder;
 use scalpel::venue::bybit::order::BybitOrderEncoder;
 use scalpel::venue::credentials::Credentials;
 use scalpel::venue::signed_request::RecvWindow;
-use scalpel::venue::Venue;
 
 fn instrument(venue: Venue) -> Instrument {
     Instrument::reference_btcusdt(venue)
@@ -37,10 +37,7 @@ fn order(venue: Venue) -> OrderRequest {
 
 fn bench(c: &mut Criterion) {
     // A real Binance key/secret is 64 characters, Bybit's 18 / 36.
-    let binance = BinanceOrderEncoder::new(
-        Credentials::new(&[b'K'; 64], &[b'S'; 64]).unwrap(),
-        RecvWindow::DEFAULT,
-    );
+    let binance = BinanceOrderEncoder::new(Credentials::new(&[b'K'; 64], &[b'S'; 64]).unwrap(), RecvWindow::DEFAULT);
     let bybit = BybitOrderEncoder::new(Credentials::new(&[b'K'; 18], &[b'S'; 36]).unwrap(), RecvWindow::DEFAULT);
     let (bn, by) = (instrument(Venue::BinanceUsdm), instrument(Venue::BybitLinear));
     let (bo, yo) = (order(Venue::BinanceUsdm), order(Venue::BybitLinear));
@@ -50,16 +47,26 @@ fn bench(c: &mut Criterion) {
 
     let mut g = c.benchmark_group("sign_order");
     g.bench_function("binance_rest_new_order", |b| {
-        b.iter(|| binance.rest_new_order(black_box(&bo), &bn, Price::ZERO, black_box(ts), &mut buf).map(|s| s.request.query.len()))
+        b.iter(|| {
+            binance
+                .rest_new_order(black_box(&bo), &bn, Price::ZERO, black_box(ts), &mut buf)
+                .map(|s| s.request.query.len())
+        })
     });
     g.bench_function("binance_ws_order_place", |b| {
-        b.iter(|| binance.ws_place(black_box(&bo), &bn, Price::ZERO, tag, black_box(ts), &mut buf).map(|s| s.request.len()))
+        b.iter(|| {
+            binance.ws_place(black_box(&bo), &bn, Price::ZERO, tag, black_box(ts), &mut buf).map(|s| s.request.len())
+        })
     });
     g.bench_function("bybit_rest_order_create", |b| {
-        b.iter(|| bybit.rest_create(black_box(&yo), &by, Price::ZERO, black_box(ts), &mut buf).map(|s| s.request.body.len()))
+        b.iter(|| {
+            bybit.rest_create(black_box(&yo), &by, Price::ZERO, black_box(ts), &mut buf).map(|s| s.request.body.len())
+        })
     });
     g.bench_function("bybit_ws_order_create", |b| {
-        b.iter(|| bybit.ws_create(black_box(&yo), &by, Price::ZERO, tag, black_box(ts), &mut buf).map(|s| s.request.len()))
+        b.iter(|| {
+            bybit.ws_create(black_box(&yo), &by, Price::ZERO, tag, black_box(ts), &mut buf).map(|s| s.request.len())
+        })
     });
     g.bench_function("binance_ws_order_cancel", |b| {
         b.iter(|| binance.ws_cancel(&bo.symbol, black_box(bo.client_id), tag, black_box(ts), &mut buf).map(<[u8]>::len))

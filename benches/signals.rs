@@ -60,11 +60,15 @@ fn recording() -> Option<Vec<Vec<u8>>> {
             let mut text = Vec::new();
             flate2::read::MultiGzDecoder::new(&raw[..]).read_to_end(&mut text).expect("gunzip");
             return Some(
-                text.split(|&b| b == b'\n').filter_map(|l| l.iter().position(|&b| b == b' ').map(|s| l[s + 1..].to_vec())).collect(),
+                text.split(|&b| b == b'\n')
+                    .filter_map(|l| l.iter().position(|&b| b == b' ').map(|s| l[s + 1..].to_vec()))
+                    .collect(),
             );
         }
     }
-    eprintln!("binance-usdm/btcusdt_20240808.gz not found (looked in {dirs:?}): benchmarking a synthetic sequence instead");
+    eprintln!(
+        "binance-usdm/btcusdt_20240808.gz not found (looked in {dirs:?}): benchmarking a synthetic sequence instead"
+    );
     None
 }
 
@@ -161,7 +165,8 @@ impl Replay {
     fn new(inputs: Vec<Input>) -> Self {
         let first = inputs.first().map_or(0, Input::ts);
         let last = inputs.iter().map(Input::ts).max().unwrap_or(0);
-        let max_id = inputs.iter().filter_map(|i| if let Input::Trade(t) = i { Some(t.id) } else { None }).max().unwrap_or(0);
+        let max_id =
+            inputs.iter().filter_map(|i| if let Input::Trade(t) = i { Some(t.id) } else { None }).max().unwrap_or(0);
         Self { inputs, span_ms: last - first + 1, max_id: max_id + 1, next: 0, lap: 0 }
     }
 
@@ -187,13 +192,17 @@ impl Replay {
 
 fn benches(c: &mut Criterion) {
     let cfg = SignalConfig::default();
-    let (inputs, book, (price_scale, qty_scale, tick)) = real_inputs(cfg.depth_levels).unwrap_or_else(|| synthetic_inputs(cfg.depth_levels));
+    let (inputs, book, (price_scale, qty_scale, tick)) =
+        real_inputs(cfg.depth_levels).unwrap_or_else(|| synthetic_inputs(cfg.depth_levels));
     let fresh = || Signals::new(&cfg, price_scale, qty_scale, tick);
 
     let mut group = c.benchmark_group("signals");
     group.throughput(Throughput::Elements(1));
-    let kinds: [(&str, Filter); 3] =
-        [("mixed_event", |_| true), ("book_event", |i| matches!(i, Input::Top(..))), ("trade_event", |i| matches!(i, Input::Trade(_)))];
+    let kinds: [(&str, Filter); 3] = [
+        ("mixed_event", |_| true),
+        ("book_event", |i| matches!(i, Input::Top(..))),
+        ("trade_event", |i| matches!(i, Input::Trade(_))),
+    ];
     for (name, keep) in kinds {
         let selected: Vec<Input> = inputs.iter().copied().filter(keep).collect();
         let mut replay = Replay::new(selected);
@@ -216,7 +225,9 @@ fn benches(c: &mut Criterion) {
     }
     group.bench_function("snapshot", |b| b.iter(|| black_box(black_box(&signals).snapshot())));
     for k in [5usize, 10] {
-        group.bench_function(format!("top_k_from_book/{k}"), |b| b.iter(|| black_box(TopOfBook::from_book(black_box(&book), k))));
+        group.bench_function(format!("top_k_from_book/{k}"), |b| {
+            b.iter(|| black_box(TopOfBook::from_book(black_box(&book), k)))
+        });
     }
     group.finish();
 }

@@ -45,7 +45,12 @@ fn benches(c: &mut Criterion) {
     cfg.entry.refusal_backoff_ms = 0;
     let limits = [SizeLimits { max_qty: Qty(1_000), max_notional: Notional(1_000 * 100_000_000) }];
     let account = AccountView { equity: Notional(10_000 * 100_000_000) };
-    let view = |now_ms: i64, snapshot: SignalSnapshot| MarketView { now_ms, bid: Price(6_000_000), ask: Price(6_000_010), snapshot };
+    let view = |now_ms: i64, snapshot: SignalSnapshot| MarketView {
+        now_ms,
+        bid: Price(6_000_000),
+        ask: Price(6_000_010),
+        snapshot,
+    };
 
     let mut s = Strategy::new(cfg.clone(), &[btc], &limits, SignalFields::ALL);
     let quiet = SignalSnapshot { regime: Regime::Ranging, mid: 60_000.05, ..SignalSnapshot::default() };

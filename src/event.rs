@@ -315,7 +315,12 @@ pub enum MarketEvent<'a> {
 
 /// Parses a decimal string field.
 #[inline]
-pub(crate) fn decimal_field(val: Val<'_>, scale: u8, allow_negative: bool, name: &'static str) -> Result<i64, DecodeError> {
+pub(crate) fn decimal_field(
+    val: Val<'_>,
+    scale: u8,
+    allow_negative: bool,
+    name: &'static str,
+) -> Result<i64, DecodeError> {
     let text = val.as_str().ok_or(DecodeError::WrongType(name))?;
     crate::fixed::parse_decimal(text, scale, allow_negative).map_err(|e| DecodeError::BadDecimal(name, e))
 }
@@ -439,11 +444,20 @@ pub struct Batch<'a, T: Copy> {
 #[derive(Clone, Copy)]
 enum BatchInner<'a, T: Copy> {
     One(Option<T>),
-    Many { entries: crate::json::Entries<'a>, ctx: BatchContext, parse: ElementParser<T> },
+    Many {
+        entries: crate::json::Entries<'a>,
+        ctx: BatchContext,
+        parse: ElementParser<T>,
+    },
     /// Elements a template has already checked, element by element, with
     /// `parse`: `cursor` is at the next one, `left` of them remain,
     /// separated by `,` (an empty cursor if the bytes stopped matching).
-    Template { cursor: Cursor<'a>, left: u32, ctx: BatchContext, parse: TemplateElementParser<T> },
+    Template {
+        cursor: Cursor<'a>,
+        left: u32,
+        ctx: BatchContext,
+        parse: TemplateElementParser<T>,
+    },
 }
 
 impl<'a, T: Copy> Batch<'a, T> {

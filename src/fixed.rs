@@ -306,14 +306,8 @@ fn parse_decimal_checked(text: &[u8], scale: u8, allow_negative: bool) -> Result
     if seen_point && frac_digits == 0 {
         return Err(FixedError::MissingDigits);
     }
-    let scaled = acc
-        .checked_mul(pow10(scale - frac_digits))
-        .ok_or(FixedError::Overflow)?;
-    if negative {
-        Ok(scaled)
-    } else {
-        scaled.checked_neg().ok_or(FixedError::Overflow)
-    }
+    let scaled = acc.checked_mul(pow10(scale - frac_digits)).ok_or(FixedError::Overflow)?;
+    if negative { Ok(scaled) } else { scaled.checked_neg().ok_or(FixedError::Overflow) }
 }
 
 /// Parses decimal text whose fraction may carry trailing zeros beyond
@@ -621,11 +615,7 @@ pub fn rescale(mantissa: i64, from: u8, to: u8) -> Result<i64, FixedError> {
         mantissa.checked_mul(pow10(to - from)).ok_or(FixedError::Overflow)
     } else {
         let div = pow10(from - to);
-        if mantissa % div != 0 {
-            Err(FixedError::TooManyDecimals)
-        } else {
-            Ok(mantissa / div)
-        }
+        if mantissa % div != 0 { Err(FixedError::TooManyDecimals) } else { Ok(mantissa / div) }
     }
 }
 
@@ -710,12 +700,7 @@ mod tests {
             (b"92233720368547758.08", FixedError::Overflow),
         ];
         for (text, want) in cases {
-            assert_eq!(
-                Price::parse(text, 2),
-                Err(*want),
-                "text {:?}",
-                String::from_utf8_lossy(text)
-            );
+            assert_eq!(Price::parse(text, 2), Err(*want), "text {:?}", String::from_utf8_lossy(text));
         }
         assert_eq!(parse_decimal(b"1", 19, false), Err(FixedError::BadScale));
         assert_eq!(parse_decimal(b"--1", 2, true), Err(FixedError::Sign));

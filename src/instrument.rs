@@ -22,7 +22,7 @@
 
 use std::fmt;
 
-use crate::fixed::{parse_decimal_trimmed, significant_decimals, FixedError, Notional, Price, Qty, Rate, E8};
+use crate::fixed::{E8, FixedError, Notional, Price, Qty, Rate, parse_decimal_trimmed, significant_decimals};
 use crate::venue::Venue;
 
 /// Largest price or quantity scale an instrument may have.
@@ -328,8 +328,8 @@ impl InstrumentTable {
         let mut table = Self::new();
         for (n, raw) in file.instrument.iter().enumerate() {
             let key = |k: &str| format!("instrument[{n}].{k}");
-            let symbol = Symbol::new_upper(raw.symbol.as_bytes())
-                .map_err(|e| LoadError::new(key("symbol"), e.to_string()))?;
+            let symbol =
+                Symbol::new_upper(raw.symbol.as_bytes()).map_err(|e| LoadError::new(key("symbol"), e.to_string()))?;
             let price_scale = raw.price_scale.unwrap_or_else(|| significant_decimals(&raw.tick_size));
             let qty_scale = raw.qty_scale.unwrap_or_else(|| significant_decimals(&raw.qty_step));
             for (k, s) in [("price_scale", price_scale), ("qty_scale", qty_scale)] {
@@ -376,8 +376,8 @@ impl InstrumentTable {
     /// # Errors
     /// I/O problems (naming the path) or a [`LoadError`] naming the key.
     pub fn from_toml_file(path: &std::path::Path) -> Result<Self, LoadError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| LoadError::new(path.display().to_string(), e.to_string()))?;
+        let text =
+            std::fs::read_to_string(path).map_err(|e| LoadError::new(path.display().to_string(), e.to_string()))?;
         Self::from_toml_str(&text).map_err(|e| LoadError::new(format!("{}: {}", path.display(), e.key), e.problem))
     }
 
@@ -403,12 +403,15 @@ impl InstrumentTable {
             if contract != "PERPETUAL" {
                 continue;
             }
-            let symbol = Symbol::new_upper(name.as_bytes()).map_err(|e| LoadError::new(key("symbol"), e.to_string()))?;
+            let symbol =
+                Symbol::new_upper(name.as_bytes()).map_err(|e| LoadError::new(key("symbol"), e.to_string()))?;
             let filter = |ty: &str, field: &str| -> Result<String, LoadError> {
                 entry
                     .get("filters")
                     .and_then(serde_json::Value::as_array)
-                    .and_then(|fs| fs.iter().find(|f| f.get("filterType").and_then(serde_json::Value::as_str) == Some(ty)))
+                    .and_then(|fs| {
+                        fs.iter().find(|f| f.get("filterType").and_then(serde_json::Value::as_str) == Some(ty))
+                    })
                     .and_then(|f| f.get(field))
                     .and_then(serde_json::Value::as_str)
                     .map(str::to_owned)
@@ -484,7 +487,8 @@ impl InstrumentTable {
                     .map(str::to_owned)
                     .ok_or_else(|| LoadError::new(key(&pointer[1..].replace('/', ".")), "missing or not a string"))
             };
-            let symbol = Symbol::new_upper(name.as_bytes()).map_err(|e| LoadError::new(key("symbol"), e.to_string()))?;
+            let symbol =
+                Symbol::new_upper(name.as_bytes()).map_err(|e| LoadError::new(key("symbol"), e.to_string()))?;
             let tick_text = text("/priceFilter/tickSize")?;
             let step_text = text("/lotSizeFilter/qtyStep")?;
             let price_scale_text = text("/priceScale")?;
@@ -493,7 +497,12 @@ impl InstrumentTable {
                 .map_err(|_| LoadError::new(key("priceScale"), format!("not a small integer: {price_scale_text:?}")))?;
             let price_scale = declared.max(significant_decimals(&tick_text));
             let qty_scale = significant_decimals(&step_text);
-            let max_qty = Qty(decimal(&key("lotSizeFilter.maxOrderQty"), &text("/lotSizeFilter/maxOrderQty")?, qty_scale, false)?);
+            let max_qty = Qty(decimal(
+                &key("lotSizeFilter.maxOrderQty"),
+                &text("/lotSizeFilter/maxOrderQty")?,
+                qty_scale,
+                false,
+            )?);
             let max_market_qty = match text("/lotSizeFilter/maxMktOrderQty") {
                 Ok(t) => Qty(decimal(&key("lotSizeFilter.maxMktOrderQty"), &t, qty_scale, false)?),
                 Err(_) => max_qty,
@@ -509,7 +518,12 @@ impl InstrumentTable {
                 qty_scale,
                 tick: Price(decimal(&key("priceFilter.tickSize"), &tick_text, price_scale, false)?),
                 step: Qty(decimal(&key("lotSizeFilter.qtyStep"), &step_text, qty_scale, false)?),
-                min_qty: Qty(decimal(&key("lotSizeFilter.minOrderQty"), &text("/lotSizeFilter/minOrderQty")?, qty_scale, false)?),
+                min_qty: Qty(decimal(
+                    &key("lotSizeFilter.minOrderQty"),
+                    &text("/lotSizeFilter/minOrderQty")?,
+                    qty_scale,
+                    false,
+                )?),
                 max_qty,
                 max_market_qty,
                 min_notional,

@@ -144,12 +144,12 @@ fn main() -> ExitCode {
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
     e.chain().any(|cause| {
         cause.downcast_ref::<io::Error>().is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
-            || cause
-                .downcast_ref::<commands::book::BookCommandError>()
-                .is_some_and(|b| matches!(b, commands::book::BookCommandError::Io(io) if io.kind() == io::ErrorKind::BrokenPipe))
-            || cause
-                .downcast_ref::<commands::latency::LatencyError>()
-                .is_some_and(|l| matches!(l, commands::latency::LatencyError::Io(io) if io.kind() == io::ErrorKind::BrokenPipe))
+            || cause.downcast_ref::<commands::book::BookCommandError>().is_some_and(
+                |b| matches!(b, commands::book::BookCommandError::Io(io) if io.kind() == io::ErrorKind::BrokenPipe),
+            )
+            || cause.downcast_ref::<commands::latency::LatencyError>().is_some_and(
+                |l| matches!(l, commands::latency::LatencyError::Io(io) if io.kind() == io::ErrorKind::BrokenPipe),
+            )
     })
 }
 
@@ -175,9 +175,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             };
             let opts = scalpel::backtest::BacktestOptions { config, inputs: input, synthetic, json };
             scalpel::backtest::command(&opts, &mut io::stdout().lock())?;
-    },
+        }
         Command::Synth { venue, symbol, seed, duration, rate, gap_every, out } => {
-            let opts = commands::synth::SynthOptions { venue, symbol, seed, duration_s: duration, rate, gap_every, out };
+            let opts =
+                commands::synth::SynthOptions { venue, symbol, seed, duration_s: duration, rate, gap_every, out };
             commands::synth::run(&opts, &mut io::stdout().lock())?;
         }
         Command::Journal { input, json } => {

@@ -187,7 +187,11 @@ impl<const N: usize> MarketState<N> {
     /// (a Binance snapshot reports itself and every buffered diff it
     /// replays), so callers can publish or report each.
     #[inline]
-    pub fn apply(&mut self, event: &MarketEvent<'_>, mut on_depth: impl FnMut(InstrumentId, &Book<N>, SyncOutcome)) -> Applied {
+    pub fn apply(
+        &mut self,
+        event: &MarketEvent<'_>,
+        mut on_depth: impl FnMut(InstrumentId, &Book<N>, SyncOutcome),
+    ) -> Applied {
         match event {
             MarketEvent::Depth(diff) => {
                 let Some(st) = self.slot(diff.inst) else { return Applied::UnknownInstrument };

@@ -25,8 +25,19 @@ use crate::strategy::config::{RawStrategyTables, table};
 use crate::venue::Venue;
 
 /// The tables a profile may contain.
-const TABLES: [&str; 11] =
-    ["instruments", "strategy", "votes", "gates", "confidence", "context", "sizing", "exits", "backtest", "risk", "signals"];
+const TABLES: [&str; 11] = [
+    "instruments",
+    "strategy",
+    "votes",
+    "gates",
+    "confidence",
+    "context",
+    "sizing",
+    "exits",
+    "backtest",
+    "risk",
+    "signals",
+];
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -63,9 +74,11 @@ impl Profile {
     /// # Errors
     /// I/O problems (naming the path) or a [`LoadError`] naming the key.
     pub fn from_file(path: &Path) -> Result<Self, LoadError> {
-        let text = std::fs::read_to_string(path).map_err(|e| LoadError::new(path.display().to_string(), e.to_string()))?;
+        let text =
+            std::fs::read_to_string(path).map_err(|e| LoadError::new(path.display().to_string(), e.to_string()))?;
         let base = path.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf);
-        Self::from_toml_str(&text, &base).map_err(|e| LoadError::new(format!("{}: {}", path.display(), e.key), e.problem))
+        Self::from_toml_str(&text, &base)
+            .map_err(|e| LoadError::new(format!("{}: {}", path.display(), e.key), e.problem))
     }
 
     /// Parses profile text; relative paths resolve against `base`.
@@ -75,7 +88,10 @@ impl Profile {
     pub fn from_toml_str(text: &str, base: &Path) -> Result<Self, LoadError> {
         let root: toml::Table = toml::from_str(text).map_err(|e| LoadError::new("profile", e.message().to_owned()))?;
         if let Some(unknown) = root.keys().find(|k| !TABLES.contains(&k.as_str())) {
-            return Err(LoadError::new(unknown.clone(), format!("unknown table (expected one of {})", TABLES.join(", "))));
+            return Err(LoadError::new(
+                unknown.clone(),
+                format!("unknown table (expected one of {})", TABLES.join(", ")),
+            ));
         }
         let mut strategy = RawStrategyTables::from_root(&root)?.validate()?;
         if let Some(file) = &strategy.context.file {
@@ -108,7 +124,10 @@ fn select_instruments(raw: &RawInstruments, base: &Path) -> Result<InstrumentTab
     };
     let mut symbols = Vec::with_capacity(raw.symbols.len());
     for (n, s) in raw.symbols.iter().enumerate() {
-        symbols.push(Symbol::new_upper(s.as_bytes()).map_err(|e| LoadError::new(format!("instruments.symbols[{n}]"), e.to_string()))?);
+        symbols.push(
+            Symbol::new_upper(s.as_bytes())
+                .map_err(|e| LoadError::new(format!("instruments.symbols[{n}]"), e.to_string()))?,
+        );
     }
     let mut table = InstrumentTable::new();
     for inst in all.all() {
@@ -150,7 +169,10 @@ mod tests {
             ("[risk]\nprice_band_bps = \"x\"", "risk.price_band_bps"),
             ("[backtest]\nfill_model = \"queue\"", "backtest.fill_model"),
             ("[backtest.feed_latency]\nconstant_us = 5\nsamples_file = \"x\"", "backtest.feed_latency"),
-            ("[backtest.order_latency]\nsamples_file = \"does-not-exist.txt\"\nseed = 1", "backtest.order_latency.samples_file"),
+            (
+                "[backtest.order_latency]\nsamples_file = \"does-not-exist.txt\"\nseed = 1",
+                "backtest.order_latency.samples_file",
+            ),
             ("[instruments]\nsymbols = [\"DOGEUSDT\"]", "instruments.symbols[0]"),
             ("[instruments]\nvenues = [\"kraken\"]", "instruments.venues"),
             ("signals = 3", "signals"),
@@ -163,9 +185,16 @@ mod tests {
 
     #[test]
     fn signals_table_passes_through_untouched() {
-        let p = Profile::from_toml_str("[signals]\nofi_window_ms = 5000\nanything = \"goes\"\n[signals.vwap]\nwindow_secs = 60", Path::new(".")).unwrap();
+        let p = Profile::from_toml_str(
+            "[signals]\nofi_window_ms = 5000\nanything = \"goes\"\n[signals.vwap]\nwindow_secs = 60",
+            Path::new("."),
+        )
+        .unwrap();
         assert_eq!(p.signals.get("ofi_window_ms").and_then(toml::Value::as_integer), Some(5000));
-        assert_eq!(p.signals.get("vwap").and_then(|v| v.get("window_secs")).and_then(toml::Value::as_integer), Some(60));
+        assert_eq!(
+            p.signals.get("vwap").and_then(|v| v.get("window_secs")).and_then(toml::Value::as_integer),
+            Some(60)
+        );
     }
 
     #[test]
@@ -174,7 +203,10 @@ mod tests {
         let p = Profile::from_file(&path).expect("tuning/default.toml loads");
         assert_eq!(p.instruments.all().len(), 4);
         let v = &p.strategy.votes;
-        assert_eq!((v.order_flow_input, v.drift_input), (crate::strategy::config::FlowInput::Ofi, crate::strategy::config::DriftInput::OuDrift));
+        assert_eq!(
+            (v.order_flow_input, v.drift_input),
+            (crate::strategy::config::FlowInput::Ofi, crate::strategy::config::DriftInput::OuDrift)
+        );
         assert!(v.order_flow_fallback.is_some() && v.drift_fallback.is_some());
         assert_eq!(p.strategy.gates.imbalance.value, 0.30);
         assert!(p.signals.as_table().is_some());
@@ -182,7 +214,11 @@ mod tests {
 
     #[test]
     fn instruments_are_filtered() {
-        let p = Profile::from_toml_str("[instruments]\nsymbols = [\"btcusdt\"]\nvenues = [\"bybit-linear\"]", Path::new(".")).unwrap();
+        let p = Profile::from_toml_str(
+            "[instruments]\nsymbols = [\"btcusdt\"]\nvenues = [\"bybit-linear\"]",
+            Path::new("."),
+        )
+        .unwrap();
         assert_eq!(p.instruments.all().len(), 1);
         assert_eq!(p.instruments.all()[0].venue, Venue::BybitLinear);
     }

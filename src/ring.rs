@@ -257,10 +257,7 @@ impl<T> Drop for LosslessConsumer<T> {
 pub fn lossy<T>(capacity: usize) -> (LossyProducer<T>, LossyConsumer<T>) {
     let queue = Arc::new(ArrayQueue::new(capacity.max(1)));
     let dropped = Arc::new(CachePadded::new(AtomicU64::new(0)));
-    (
-        LossyProducer { queue: Arc::clone(&queue), dropped: Arc::clone(&dropped) },
-        LossyConsumer { queue, dropped },
-    )
+    (LossyProducer { queue: Arc::clone(&queue), dropped: Arc::clone(&dropped) }, LossyConsumer { queue, dropped })
 }
 
 /// The sending end of a lossy-but-counted ring.

@@ -111,7 +111,8 @@ fn units(text: &str, scale: u32) -> i128 {
     while frac.len() < scale as usize {
         frac.push('0');
     }
-    let v = int.trim_start_matches('-').parse::<i128>().unwrap() * 10i128.pow(scale) + frac.parse::<i128>().unwrap_or(0);
+    let v =
+        int.trim_start_matches('-').parse::<i128>().unwrap() * 10i128.pow(scale) + frac.parse::<i128>().unwrap_or(0);
     if neg { -v } else { v }
 }
 
@@ -167,7 +168,12 @@ fn funding_is_charged_at_the_funding_time_to_the_open_trade() {
     // Funding at T0 + 3 s, while the long (opened at T0 + 105) is held;
     // after it the venue announces the next one, 8 h later.
     let mut lines = session();
-    for (t, next) in [(T0 + 1_000, T0 + 3_000), (T0 + 2_000, T0 + 3_000), (T0 + 3_000, T0 + 3_000 + 28_800_000), (T0 + 4_000, T0 + 3_000 + 28_800_000)] {
+    for (t, next) in [
+        (T0 + 1_000, T0 + 3_000),
+        (T0 + 2_000, T0 + 3_000),
+        (T0 + 3_000, T0 + 3_000 + 28_800_000),
+        (T0 + 4_000, T0 + 3_000 + 28_800_000),
+    ] {
         lines.push(((t - T0) as u64 * 1_000_000, mark_price(t, "50000.05", "0.0001", next)));
     }
     lines.sort_by_key(|(ts, _)| *ts);
@@ -281,7 +287,8 @@ fn slow_context_from_a_file_lifts_confidence_into_the_trading_band() {
     let lines = session();
     let frames = lines.iter().map(|(ts, s)| FrameRef { local_ts_ns: *ts, source: 0, bytes: s.as_bytes() });
     let sources = [Source::new(Venue::BinanceUsdm, "synthetic")];
-    let report = backtest::run(&profile, "test", &sources, frames, BookOnlySignals::new(profile.instruments.all())).unwrap();
+    let report =
+        backtest::run(&profile, "test", &sources, frames, BookOnlySignals::new(profile.instruments.all())).unwrap();
     assert_eq!(report.summary.trades, 1, "{}", report.human());
     assert_eq!(report.trades[0].confidence, 96);
     let _ = std::fs::remove_dir_all(&dir);
@@ -365,17 +372,28 @@ fn real_binance_recording_trades_with_the_default_profile_and_reproduces_byte_fo
 
 #[test]
 fn real_binance_recording_with_an_impossible_gate_makes_no_trades() {
-    let Some(path) = common::recording("backtest_real_impossible_gate", "binance-usdm/btcusdt_20240808.gz") else { return };
+    let Some(path) = common::recording("backtest_real_impossible_gate", "binance-usdm/btcusdt_20240808.gz") else {
+        return;
+    };
     let default = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tuning/default.toml")).unwrap();
-    let impossible = default.replace("[gates.imbalance]        # top-of-book imbalance in the trade's direction\nenabled = true\nmin = 0.30", "[gates.imbalance]\nenabled = true\nmin = 1.0");
+    let impossible = default.replace(
+        "[gates.imbalance]        # top-of-book imbalance in the trade's direction\nenabled = true\nmin = 0.30",
+        "[gates.imbalance]\nenabled = true\nmin = 1.0",
+    );
     assert_ne!(impossible, default, "the default profile's imbalance gate moved; update this test");
     // min = 1.0 needs an empty opposite side at the top: impossible on a live book.
     let profile = Profile::from_toml_str(&impossible, Path::new(".")).unwrap();
     let files = backtest::input::load_inputs(&[path.display().to_string()], &profile.instruments).unwrap();
     let order = backtest::input::merge_order(&files, &profile.instruments);
     let sources = [Source::new(files[0].venue, "real")];
-    let report = backtest::run(&profile, "impossible", &sources, backtest::input::frames(&files, &order), BookOnlySignals::new(profile.instruments.all()))
-        .unwrap();
+    let report = backtest::run(
+        &profile,
+        "impossible",
+        &sources,
+        backtest::input::frames(&files, &order),
+        BookOnlySignals::new(profile.instruments.all()),
+    )
+    .unwrap();
     assert_eq!(report.summary.trades, 0);
     let blocked = report.gates.blocked.0.iter().find(|(k, _)| *k == "imbalance").unwrap().1;
     assert!(blocked > 0);
@@ -402,8 +420,14 @@ fn without_input_it_backtests_a_synthetic_session_and_says_so() {
             .expect("run scalpel");
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         let stdout = String::from_utf8(out.stdout).unwrap();
-        assert!(stdout.contains("replaying a synthetic session generated in process (binance-usdm BTCUSDT, seed 42, 240 s"), "{stdout}");
-        assert!(stdout.contains("\ntrades: ") && stdout.contains("\npnl: ") && stdout.contains("\ngates: "), "{stdout}");
+        assert!(
+            stdout.contains("replaying a synthetic session generated in process (binance-usdm BTCUSDT, seed 42, 240 s"),
+            "{stdout}"
+        );
+        assert!(
+            stdout.contains("\ntrades: ") && stdout.contains("\npnl: ") && stdout.contains("\ngates: "),
+            "{stdout}"
+        );
         reports.push(std::fs::read(&json).unwrap());
     }
     assert_eq!(reports[0], reports[1], "two runs differ");

@@ -81,7 +81,12 @@ fn rebuild_binance(lines: &[(u64, Vec<u8>)], depth: usize) -> Vec<String> {
     let mut snapshot: Option<u64> = None;
     let mut last_u: Option<u64> = None;
     let mut symbol = String::new();
-    let apply = |d: &Value, book: &mut RefBook, snapshot: u64, last_u: &mut Option<u64>, out: &mut Vec<String>, symbol: &str| {
+    let apply = |d: &Value,
+                 book: &mut RefBook,
+                 snapshot: u64,
+                 last_u: &mut Option<u64>,
+                 out: &mut Vec<String>,
+                 symbol: &str| {
         let (first, u, pu) = (d["U"].as_u64().unwrap(), d["u"].as_u64().unwrap(), d["pu"].as_u64().unwrap());
         if u < snapshot {
             return;

@@ -36,12 +36,12 @@ fn render(result: Result<MarketEvent<'_>, DecodeError>) -> String {
         Ok(MarketEvent::Trades(t)) => format!("Trades({:?})", t.collect::<Vec<_>>()),
         Ok(MarketEvent::Liquidations(l)) => format!("Liquidations({:?})", l.collect::<Vec<_>>()),
         Ok(MarketEvent::Control(c)) => match c {
-            Control::VenueError { code, id, msg } => format!("VenueError({code},{id:?},{})", String::from_utf8_lossy(msg)),
-            Control::OpResponse { op, success, req_id, ret_msg } => format!(
-                "Op({op:?},{success},{},{})",
-                String::from_utf8_lossy(req_id),
-                String::from_utf8_lossy(ret_msg)
-            ),
+            Control::VenueError { code, id, msg } => {
+                format!("VenueError({code},{id:?},{})", String::from_utf8_lossy(msg))
+            }
+            Control::OpResponse { op, success, req_id, ret_msg } => {
+                format!("Op({op:?},{success},{},{})", String::from_utf8_lossy(req_id), String::from_utf8_lossy(ret_msg))
+            }
             other => format!("{other:?}"),
         },
         Ok(other) => format!("{other:?}"),
@@ -71,7 +71,9 @@ fn all_paths_agree(decoder: &Decoder, scratch: &mut JsonScratch, frame: &[u8]) -
 #[test]
 fn every_real_frame_decodes_identically_on_all_paths() {
     for (venue, relative) in common::REAL_FILES {
-        let Some(path) = common::recording("every_real_frame_decodes_identically_on_all_paths", relative) else { return };
+        let Some(path) = common::recording("every_real_frame_decodes_identically_on_all_paths", relative) else {
+            return;
+        };
         let venue: Venue = venue.parse().unwrap();
         let decoder = decoder(venue);
         let mut scratch = JsonScratch::default();
@@ -95,7 +97,12 @@ fn samples(relative: &str, markers: &[&str]) -> Option<Vec<Vec<u8>>> {
         markers
             .iter()
             .filter_map(|m| {
-                lines.iter().map(|(_, f)| f).filter(|f| f.len() < 4_000).find(|f| String::from_utf8_lossy(f).contains(m)).cloned()
+                lines
+                    .iter()
+                    .map(|(_, f)| f)
+                    .filter(|f| f.len() < 4_000)
+                    .find(|f| String::from_utf8_lossy(f).contains(m))
+                    .cloned()
             })
             .collect(),
     )
@@ -213,7 +220,10 @@ fn binance_other_event_types_decode() {
     assert!(got.contains("mark: RefPrice(1179415000000)") && got.contains("funding_rate: Rate(-38167)"), "{got}");
     let force = r#"{"e":"forceOrder","E":1568014460893,"o":{"s":"BTCUSDT","S":"SELL","o":"LIMIT","f":"IOC","q":"0.014","p":"9910","ap":"9910","X":"FILLED","l":"0.014","z":"0.014","T":1568014460893}}"#;
     let got = decode_one(v, force.as_bytes());
-    assert!(got.contains("position_side: Buy") && got.contains("qty: Qty(14)") && got.contains("price: Price(991000)"), "{got}");
+    assert!(
+        got.contains("position_side: Buy") && got.contains("qty: Qty(14)") && got.contains("price: Price(991000)"),
+        "{got}"
+    );
     let agg = r#"{"e":"aggTrade","E":123456789,"a":5933014,"s":"BTCUSDT","p":"0.10","q":"100","f":100,"l":105,"T":123456785,"m":true}"#;
     let got = decode_one(v, agg.as_bytes());
     assert!(got.contains("id: 5933014") && got.contains("taker_side: Sell") && got.contains("Aggregate"), "{got}");
@@ -255,12 +265,22 @@ fn bybit_public_trades_take_the_template_and_agree_with_the_generic_path() {
     let decoder = decoder(Venue::BybitLinear);
     let one = r#"{"T":1700000000100,"s":"BTCUSDT","S":"Sell","v":"0.004","p":"40000.50","L":"MinusTick","i":"0b9c-uuid","BT":false,"RPI":false,"seq":420001}"#;
     let two = r#"{"T":1700000000101,"s":"BTCUSDT","S":"Buy","v":"1.250","p":"40000.60","L":"PlusTick","i":"1c0d-uuid","BT":true,"RPI":false,"seq":420002}"#;
-    let frame = |data: &str| format!(r#"{{"topic":"publicTrade.BTCUSDT","type":"snapshot","ts":1700000000120,"data":[{data}]}}"#);
+    let frame = |data: &str| {
+        format!(r#"{{"topic":"publicTrade.BTCUSDT","type":"snapshot","ts":1700000000120,"data":[{data}]}}"#)
+    };
 
     let (backend, got) = auto_backend(&decoder, frame(&format!("{one},{two}")).as_bytes());
     assert_eq!(backend, Backend::Template, "{got}");
     assert_eq!(got.matches("Ok(Trade").count(), 2, "{got}");
-    for want in ["id: 420001", "trade_ms: 1700000000100", "event_ms: 1700000000120", "price: Price(4000050)", "qty: Qty(4)", "taker_side: Sell", "source: Market"] {
+    for want in [
+        "id: 420001",
+        "trade_ms: 1700000000100",
+        "event_ms: 1700000000120",
+        "price: Price(4000050)",
+        "qty: Qty(4)",
+        "taker_side: Sell",
+        "source: Market",
+    ] {
         assert!(got.contains(want), "{want} missing from {got}");
     }
     for want in ["id: 420002", "price: Price(4000060)", "qty: Qty(1250)", "taker_side: Buy", "source: Block"] {

@@ -9,7 +9,9 @@ use scalpel::venue::Venue;
 
 #[test]
 fn real_bybit_instruments_info_loads() {
-    let Some(path) = common::recording("real_bybit_instruments_info_loads", "bybit-linear/instruments-info_20260809.json") else {
+    let Some(path) =
+        common::recording("real_bybit_instruments_info_loads", "bybit-linear/instruments-info_20260809.json")
+    else {
         return;
     };
     let json = std::fs::read_to_string(path).unwrap();
@@ -28,8 +30,26 @@ fn real_bybit_instruments_info_loads() {
     for inst in table.all() {
         let mine = builtin.get(inst.venue, &inst.symbol).unwrap();
         assert_eq!(
-            (mine.price_scale, mine.qty_scale, mine.tick, mine.step, mine.min_qty, mine.max_qty, mine.max_market_qty, mine.min_notional),
-            (inst.price_scale, inst.qty_scale, inst.tick, inst.step, inst.min_qty, inst.max_qty, inst.max_market_qty, inst.min_notional),
+            (
+                mine.price_scale,
+                mine.qty_scale,
+                mine.tick,
+                mine.step,
+                mine.min_qty,
+                mine.max_qty,
+                mine.max_market_qty,
+                mine.min_notional
+            ),
+            (
+                inst.price_scale,
+                inst.qty_scale,
+                inst.tick,
+                inst.step,
+                inst.min_qty,
+                inst.max_qty,
+                inst.max_market_qty,
+                inst.min_notional
+            ),
             "{}",
             inst.symbol
         );
@@ -38,10 +58,13 @@ fn real_bybit_instruments_info_loads() {
 
 #[test]
 fn scalpel_book_takes_the_venue_metadata_as_instruments() {
-    let Some(meta) = common::recording("scalpel_book_takes_the_venue_metadata", "bybit-linear/instruments-info_20260809.json") else {
+    let Some(meta) =
+        common::recording("scalpel_book_takes_the_venue_metadata", "bybit-linear/instruments-info_20260809.json")
+    else {
         return;
     };
-    let Some(input) = common::recording("scalpel_book_takes_the_venue_metadata", "bybit-linear/ethusdt_20260809.gz") else {
+    let Some(input) = common::recording("scalpel_book_takes_the_venue_metadata", "bybit-linear/ethusdt_20260809.gz")
+    else {
         return;
     };
     let run = |extra: &[&std::ffi::OsStr]| {

@@ -67,7 +67,11 @@ fn prints_human_and_json_lines() {
     let text = String::from_utf8(out.stdout).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len() as u64, n);
-    assert!(lines[0].starts_with("2024-01-01T00:00:00.000000000Z instrument venue=binance-usdm symbol=BTCUSDT"), "{}", lines[0]);
+    assert!(
+        lines[0].starts_with("2024-01-01T00:00:00.000000000Z instrument venue=binance-usdm symbol=BTCUSDT"),
+        "{}",
+        lines[0]
+    );
     let fill = lines.iter().find(|l| l.contains(" filled ")).unwrap();
     assert_eq!(
         *fill,
@@ -109,7 +113,8 @@ fn reports_a_torn_tail_and_fails_on_corruption() {
     assert!(text.lines().last().unwrap().starts_with("torn-tail offset="), "{text}");
 
     let out = scalpel(&["journal", "--input", path.to_str().unwrap(), "--json"]);
-    let last: serde_json::Value = serde_json::from_str(String::from_utf8(out.stdout).unwrap().lines().last().unwrap()).unwrap();
+    let last: serde_json::Value =
+        serde_json::from_str(String::from_utf8(out.stdout).unwrap().lines().last().unwrap()).unwrap();
     assert_eq!(last["kind"], "torn-tail");
 
     // Damage the first record: the rest cannot be trusted: exit non-zero.
@@ -118,7 +123,11 @@ fn reports_a_torn_tail_and_fails_on_corruption() {
     std::fs::write(&path, &bytes).unwrap();
     let out = scalpel(&["journal", "--input", path.to_str().unwrap()]);
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("corrupt record at byte 16"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("corrupt record at byte 16"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     let out = scalpel(&["journal", "--input", dir.join("missing.bin").to_str().unwrap()]);
     assert!(!out.status.success());

@@ -10,16 +10,18 @@ use std::time::{Duration, Instant};
 use proptest::prelude::*;
 use scalpel::fixed::{Notional, Price, Qty};
 use scalpel::instrument::Symbol;
+use scalpel::journal::record::REJECT_REASONS as REJECTS;
 use scalpel::journal::thread::{JournalThreadIo, Telemetry};
-use scalpel::journal::{JournalConfig, JournalReader, JournalRecord, JournalWriter, LogLevel, ReadError, RingId, Stage};
+use scalpel::journal::{
+    JournalConfig, JournalReader, JournalRecord, JournalWriter, LogLevel, ReadError, RingId, Stage,
+};
 use scalpel::order::{
     ClientOrderId, FeeKind, Fill, OrderAction, OrderEvent, OrderKind, OrderRequest, TimeInForce, TradeId, VenueOrderId,
 };
 use scalpel::ring;
-use scalpel::journal::record::REJECT_REASONS as REJECTS;
+use scalpel::risk::Refusal;
 use scalpel::risk::monitor::{RiskCommand, RiskOutput};
 use scalpel::risk::verdict::{Cause, Mode, Verdict};
-use scalpel::risk::Refusal;
 use scalpel::side::Side;
 use scalpel::venue::Venue;
 
@@ -60,7 +62,6 @@ fn order() -> impl Strategy<Value = OrderRequest> {
         })
 }
 
-
 fn cause() -> impl Strategy<Value = Cause> {
     (0..Cause::ALL.len()).prop_map(|i| Cause::ALL[i])
 }
@@ -80,7 +81,8 @@ fn record() -> impl Strategy<Value = JournalRecord> {
         (venue(), symbol(), any::<u8>(), any::<u8>()).prop_map(|(venue, symbol, price_scale, qty_scale)| {
             JournalRecord::Instrument { venue, symbol, price_scale, qty_scale }
         }),
-        (order(), any::<u64>()).prop_map(|(order, ts_raw)| JournalRecord::Order(OrderEvent::Submitted { order, ts_raw })),
+        (order(), any::<u64>())
+            .prop_map(|(order, ts_raw)| JournalRecord::Order(OrderEvent::Submitted { order, ts_raw })),
         (any::<u64>(), "[0-9a-f-]{0,40}", any::<i64>()).prop_map(|(id, voi, ts_ms)| {
             JournalRecord::Order(OrderEvent::Acked {
                 client_id: ClientOrderId(id),
@@ -106,35 +108,59 @@ fn record() -> impl Strategy<Value = JournalRecord> {
             },
         ),
         (any::<u64>(), any::<i64>(), any::<i64>(), any::<i64>()).prop_map(|(id, p, q, ts_ms)| {
-            JournalRecord::Order(OrderEvent::Amended { client_id: ClientOrderId(id), price: Price(p), qty: Qty(q), ts_ms })
-        }),
-        (any::<u64>(), 0usize..3, 0..REJECTS.len(), any::<i32>(), any::<i64>()).prop_map(|(id, a, r, venue_code, ts_ms)| {
-            JournalRecord::Order(OrderEvent::ActionRejected {
+            JournalRecord::Order(OrderEvent::Amended {
                 client_id: ClientOrderId(id),
-                action: [OrderAction::Cancel, OrderAction::Amend, OrderAction::CancelAll][a],
+                price: Price(p),
+                qty: Qty(q),
+                ts_ms,
+            })
+        }),
+        (any::<u64>(), 0usize..3, 0..REJECTS.len(), any::<i32>(), any::<i64>()).prop_map(
+            |(id, a, r, venue_code, ts_ms)| {
+                JournalRecord::Order(OrderEvent::ActionRejected {
+                    client_id: ClientOrderId(id),
+                    action: [OrderAction::Cancel, OrderAction::Amend, OrderAction::CancelAll][a],
+                    reason: REJECTS[r],
+                    venue_code,
+                    ts_ms,
+                })
+            }
+        ),
+        (any::<u64>(), any::<i64>()).prop_map(|(id, ts_ms)| JournalRecord::Order(OrderEvent::Cancelled {
+            client_id: ClientOrderId(id),
+            ts_ms
+        })),
+        (any::<u64>(), any::<i64>())
+            .prop_map(|(id, ts_ms)| JournalRecord::Order(OrderEvent::Expired { client_id: ClientOrderId(id), ts_ms })),
+        (any::<u64>(), 0..REJECTS.len(), any::<i32>(), any::<i64>()).prop_map(|(id, r, venue_code, ts_ms)| {
+            JournalRecord::Order(OrderEvent::Rejected {
+                client_id: ClientOrderId(id),
                 reason: REJECTS[r],
                 venue_code,
                 ts_ms,
             })
         }),
-        (any::<u64>(), any::<i64>())
-            .prop_map(|(id, ts_ms)| JournalRecord::Order(OrderEvent::Cancelled { client_id: ClientOrderId(id), ts_ms })),
-        (any::<u64>(), any::<i64>())
-            .prop_map(|(id, ts_ms)| JournalRecord::Order(OrderEvent::Expired { client_id: ClientOrderId(id), ts_ms })),
-        (any::<u64>(), 0..REJECTS.len(), any::<i32>(), any::<i64>()).prop_map(|(id, r, venue_code, ts_ms)| {
-            JournalRecord::Order(OrderEvent::Rejected { client_id: ClientOrderId(id), reason: REJECTS[r], venue_code, ts_ms })
-        }),
-        (order(), 0..Refusal::COUNT).prop_map(|(order, r)| JournalRecord::GateRefusal { order, reason: Refusal::ALL[r] }),
+        (order(), 0..Refusal::COUNT)
+            .prop_map(|(order, r)| JournalRecord::GateRefusal { order, reason: Refusal::ALL[r] }),
         (any::<i64>(), 0u8..4, cause(), 0u16..=1000, any::<u32>()).prop_map(|(ts_ms, m, cause, cap, seq)| {
             JournalRecord::Risk(RiskOutput::Verdict {
                 ts_ms,
                 verdict: Verdict { mode: Mode::from_u8(m), cause, size_cap_permille: cap, seq },
             })
         }),
-        (any::<i64>(), cause(), any::<i64>()).prop_map(|(ts_ms, cause, value)| JournalRecord::Risk(RiskOutput::Trip { ts_ms, cause, value })),
+        (any::<i64>(), cause(), any::<i64>()).prop_map(|(ts_ms, cause, value)| JournalRecord::Risk(RiskOutput::Trip {
+            ts_ms,
+            cause,
+            value
+        })),
         (any::<i64>(), cause()).prop_map(|(ts_ms, cause)| JournalRecord::Risk(RiskOutput::Clear { ts_ms, cause })),
-        (any::<i64>(), command()).prop_map(|(ts_ms, command)| JournalRecord::Risk(RiskOutput::Command { ts_ms, command })),
-        (venue(), symbol(), any::<i64>()).prop_map(|(venue, symbol, ts_ms)| JournalRecord::Resync { venue, symbol, ts_ms }),
+        (any::<i64>(), command())
+            .prop_map(|(ts_ms, command)| JournalRecord::Risk(RiskOutput::Command { ts_ms, command })),
+        (venue(), symbol(), any::<i64>()).prop_map(|(venue, symbol, ts_ms)| JournalRecord::Resync {
+            venue,
+            symbol,
+            ts_ms
+        }),
         (venue(), any::<i64>(), any::<i64>(), any::<i64>()).prop_map(|(venue, b, m, ts_ms)| JournalRecord::Account {
             venue,
             margin_balance: Notional(b),

@@ -13,11 +13,11 @@ use scalpel::instrument::{Instrument, Symbol};
 use scalpel::order::ids::{RequestOp, RequestTag};
 use scalpel::order::{ClientOrderId, OrderKind, OrderRequest, TimeInForce};
 use scalpel::side::Side;
+use scalpel::venue::Venue;
 use scalpel::venue::binance::order::BinanceOrderEncoder;
 use scalpel::venue::bybit::order::BybitOrderEncoder;
 use scalpel::venue::credentials::Credentials;
 use scalpel::venue::signed_request::RecvWindow;
-use scalpel::venue::Venue;
 
 struct CountingAlloc;
 
@@ -124,7 +124,7 @@ fn parsing_acks_and_fills_and_tracking_state_allocate_nothing_after_warm_up() {
     use scalpel::order::state::OrderTable;
     use scalpel::venue::binance::private::BinancePrivateParser;
     use scalpel::venue::bybit::private::BybitPrivateParser;
-    use scalpel::venue::private_event::{PrivateEvent, EMPTY_EVENT};
+    use scalpel::venue::private_event::{EMPTY_EVENT, PrivateEvent};
 
     let instruments = InstrumentTable::from_toml_str(include_str!("../tuning/instruments.toml")).unwrap();
     let mut binance = BinancePrivateParser::new();

@@ -148,7 +148,11 @@ fn order_burst_through_risk_and_journal_threads_loses_nothing() {
     assert_eq!(events.len() as u64, 3 * ORDERS, "order events lost or duplicated");
     for (i, chunk) in events.chunks(3).enumerate() {
         let id = ClientOrderId(i as u64 + 1);
-        assert!(matches!(chunk[0], OrderEvent::Submitted { order, .. } if order.client_id == id), "{i}: {:?}", chunk[0]);
+        assert!(
+            matches!(chunk[0], OrderEvent::Submitted { order, .. } if order.client_id == id),
+            "{i}: {:?}",
+            chunk[0]
+        );
         assert!(matches!(chunk[1], OrderEvent::Acked { client_id, .. } if client_id == id));
         assert!(matches!(chunk[2], OrderEvent::Cancelled { client_id, .. } if client_id == id));
     }

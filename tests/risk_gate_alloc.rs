@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use scalpel::fixed::{Price, Qty};
 use scalpel::instrument::{InstrumentTable, Symbol};
-use scalpel::journal::thread::Telemetry;
 use scalpel::journal::Stage;
+use scalpel::journal::thread::Telemetry;
 use scalpel::order::{ClientOrderId, OrderEvent, OrderKind, OrderRequest, TimeInForce};
 use scalpel::ring;
 use scalpel::risk::gate::{CheckContext, RiskGate, VenueUsage};

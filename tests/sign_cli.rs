@@ -58,8 +58,24 @@ fn header<'a>(headers: &'a [(String, String)], name: &str) -> &'a str {
 #[test]
 fn binance_rest_verifies() {
     let text = ok_stdout(&[
-        "--venue", "binance-usdm", "--transport", "rest", "--symbol", "BTCUSDT", "--side", "BUY", "--type", "LIMIT",
-        "--qty", "0.0105", "--price", "61800.27", "--tif", "GTX", "--client-id", "42",
+        "--venue",
+        "binance-usdm",
+        "--transport",
+        "rest",
+        "--symbol",
+        "BTCUSDT",
+        "--side",
+        "BUY",
+        "--type",
+        "LIMIT",
+        "--qty",
+        "0.0105",
+        "--price",
+        "61800.27",
+        "--tif",
+        "GTX",
+        "--client-id",
+        "42",
     ]);
     let (first, headers, body) = rest_parts(&text);
     assert!(body.is_empty());
@@ -77,8 +93,23 @@ fn binance_rest_verifies() {
 #[test]
 fn binance_ws_verifies() {
     let text = ok_stdout(&[
-        "--venue", "binance-usdm", "--transport", "ws", "--symbol", "ETHUSDT", "--side", "SELL", "--type", "MARKET",
-        "--qty", "0.5", "--price", "3000", "--reduce-only", "--recv-window", "2500",
+        "--venue",
+        "binance-usdm",
+        "--transport",
+        "ws",
+        "--symbol",
+        "ETHUSDT",
+        "--side",
+        "SELL",
+        "--type",
+        "MARKET",
+        "--qty",
+        "0.5",
+        "--price",
+        "3000",
+        "--reduce-only",
+        "--recv-window",
+        "2500",
     ]);
     assert_eq!(text.lines().count(), 1);
     let v: serde_json::Value = serde_json::from_str(text.trim_end()).unwrap();
@@ -98,8 +129,22 @@ fn binance_ws_verifies() {
 #[test]
 fn bybit_rest_verifies() {
     let text = ok_stdout(&[
-        "--venue", "bybit-linear", "--transport", "rest", "--symbol", "BTCUSDT", "--side", "SELL", "--type", "LIMIT",
-        "--qty", "0.01", "--price", "61800.21", "--client-id", "7",
+        "--venue",
+        "bybit-linear",
+        "--transport",
+        "rest",
+        "--symbol",
+        "BTCUSDT",
+        "--side",
+        "SELL",
+        "--type",
+        "LIMIT",
+        "--qty",
+        "0.01",
+        "--price",
+        "61800.21",
+        "--client-id",
+        "7",
     ]);
     let (first, headers, body) = rest_parts(&text);
     assert_eq!(first, "POST /v5/order/create");
@@ -118,8 +163,24 @@ fn bybit_rest_verifies() {
 #[test]
 fn bybit_ws_prints_auth_then_order() {
     let text = ok_stdout(&[
-        "--venue", "bybit-linear", "--transport", "ws", "--symbol", "ETHUSDT", "--side", "BUY", "--type", "LIMIT",
-        "--qty", "1.25", "--price", "3000.5", "--tif", "IOC", "--client-id", "9",
+        "--venue",
+        "bybit-linear",
+        "--transport",
+        "ws",
+        "--symbol",
+        "ETHUSDT",
+        "--side",
+        "BUY",
+        "--type",
+        "LIMIT",
+        "--qty",
+        "1.25",
+        "--price",
+        "3000.5",
+        "--tif",
+        "IOC",
+        "--client-id",
+        "9",
     ]);
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 2);
@@ -155,22 +216,56 @@ fn missing_secret_variable_is_a_clear_error() {
 fn refused_orders_print_nothing() {
     // 0.0005 BTC rounds down to 0 at step 0.001.
     let out = sign(&[
-        "--venue", "binance-usdm", "--transport", "ws", "--symbol", "BTCUSDT", "--side", "BUY", "--type", "LIMIT",
-        "--qty", "0.0005", "--price", "60000",
+        "--venue",
+        "binance-usdm",
+        "--transport",
+        "ws",
+        "--symbol",
+        "BTCUSDT",
+        "--side",
+        "BUY",
+        "--type",
+        "LIMIT",
+        "--qty",
+        "0.0005",
+        "--price",
+        "60000",
     ]);
     assert!(!out.status.success());
     assert!(out.stdout.is_empty());
     assert!(String::from_utf8_lossy(&out.stderr).contains("below min_qty"));
     // 0.001 BTC at 60000 = 60 USDT < 100 USDT Binance minimum notional.
     let out = sign(&[
-        "--venue", "binance-usdm", "--transport", "rest", "--symbol", "BTCUSDT", "--side", "BUY", "--type", "LIMIT",
-        "--qty", "0.001", "--price", "60000",
+        "--venue",
+        "binance-usdm",
+        "--transport",
+        "rest",
+        "--symbol",
+        "BTCUSDT",
+        "--side",
+        "BUY",
+        "--type",
+        "LIMIT",
+        "--qty",
+        "0.001",
+        "--price",
+        "60000",
     ]);
     assert!(!out.status.success() && out.stdout.is_empty());
     assert!(String::from_utf8_lossy(&out.stderr).contains("notional"));
     let out = sign(&[
-        "--venue", "bybit-linear", "--transport", "ws", "--symbol", "BTCUSDT", "--side", "BUY", "--type", "MARKET",
-        "--qty", "0.01",
+        "--venue",
+        "bybit-linear",
+        "--transport",
+        "ws",
+        "--symbol",
+        "BTCUSDT",
+        "--side",
+        "BUY",
+        "--type",
+        "MARKET",
+        "--qty",
+        "0.01",
     ]);
     assert!(!out.status.success() && out.stdout.is_empty());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--price"));

@@ -39,14 +39,21 @@ fn counted_pass(venue: Venue, frames: &[Vec<u8>], cfg: &SignalConfig) -> (u64, u
     decoder.set_snapshot_instrument(decoder.symbols().find(b"BTCUSDT").map(|e| e.id));
     let entries = decoder.symbols().entries().to_vec();
     let mut scratch = JsonScratch::default();
-    let run = |market: &mut MarketState<DEFAULT_LEVELS>, bank: &mut SignalBank, work: &mut Vec<Vec<u8>>, scratch: &mut JsonScratch| {
+    let run = |market: &mut MarketState<DEFAULT_LEVELS>,
+               bank: &mut SignalBank,
+               work: &mut Vec<Vec<u8>>,
+               scratch: &mut JsonScratch| {
         let mut updates = 0u64;
         for frame in work.iter_mut() {
             decoder.decode_frame(scratch, frame, |event| {
                 let Ok(event) = event else { return };
                 let applied = bank.apply(market, &event);
                 let inst = match applied {
-                    Applied::Depth(i, _) | Applied::Top(i) | Applied::Trades(i, _) | Applied::Funding(i) | Applied::Liquidations(i, _) => i,
+                    Applied::Depth(i, _)
+                    | Applied::Top(i)
+                    | Applied::Trades(i, _)
+                    | Applied::Funding(i)
+                    | Applied::Liquidations(i, _) => i,
                     _ => return,
                 };
                 if let Some(s) = bank.get(inst) {
@@ -90,7 +97,8 @@ fn signals_allocate_nothing_after_construction() {
         let mid_ts = {
             let text = String::from_utf8_lossy(&frames[frames.len() / 2]).into_owned();
             let at = text.find("\"T\":").or_else(|| text.find("\"ts\":")).unwrap();
-            let digits: String = text[at..].chars().skip_while(|c| !c.is_ascii_digit()).take_while(char::is_ascii_digit).collect();
+            let digits: String =
+                text[at..].chars().skip_while(|c| !c.is_ascii_digit()).take_while(char::is_ascii_digit).collect();
             digits.parse::<i64>().unwrap()
         };
         let at = frames.len() / 2;

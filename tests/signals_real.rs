@@ -41,18 +41,43 @@ use scalpel::venue::{Decoder, Venue};
 enum Ev {
     /// A published two-sided book: top K levels, and whether it follows a
     /// loss of continuity (first book, snapshot, gap).
-    Book { ts: i64, bids: Vec<(i64, i64)>, asks: Vec<(i64, i64)>, baseline: bool },
+    Book {
+        ts: i64,
+        bids: Vec<(i64, i64)>,
+        asks: Vec<(i64, i64)>,
+        baseline: bool,
+    },
     /// A published book with an empty side.
-    OneSided { ts: i64 },
-    Trade { ts: i64, price: i64, qty: i64, buy: bool },
-    Funding { ts: i64, rate: i64, next: i64 },
-    Liquidation { ts: i64, long: bool, price: i64, qty: i64 },
+    OneSided {
+        ts: i64,
+    },
+    Trade {
+        ts: i64,
+        price: i64,
+        qty: i64,
+        buy: bool,
+    },
+    Funding {
+        ts: i64,
+        rate: i64,
+        next: i64,
+    },
+    Liquidation {
+        ts: i64,
+        long: bool,
+        price: i64,
+        qty: i64,
+    },
 }
 
 impl Ev {
     fn ts(&self) -> i64 {
         match *self {
-            Ev::Book { ts, .. } | Ev::OneSided { ts } | Ev::Trade { ts, .. } | Ev::Funding { ts, .. } | Ev::Liquidation { ts, .. } => ts,
+            Ev::Book { ts, .. }
+            | Ev::OneSided { ts }
+            | Ev::Trade { ts, .. }
+            | Ev::Funding { ts, .. }
+            | Ev::Liquidation { ts, .. } => ts,
         }
     }
 }
@@ -121,7 +146,11 @@ fn with_synthetic_liquidations(venue: Venue, lines: &[(u64, Vec<u8>)], min_qty: 
                 }
                 added += items.len();
                 let symbol = &topic["publicTrade.".len()..];
-                let f = format!(r#"{{"topic":"allLiquidation.{symbol}","type":"snapshot","ts":{},"data":[{}]}}"#, v["ts"], items.join(","));
+                let f = format!(
+                    r#"{{"topic":"allLiquidation.{symbol}","type":"snapshot","ts":{},"data":[{}]}}"#,
+                    v["ts"],
+                    items.join(",")
+                );
                 out.push(f.into_bytes());
             }
         }
@@ -188,7 +217,9 @@ fn drive(name: &str, venue: Venue, frames: &[Vec<u8>], symbol: &[u8], cfg: &Sign
                                 }
                                 snaps.push(signals.snapshot());
                             }
-                            SyncOutcome::Gap { .. } | SyncOutcome::Corrupt(_) | SyncOutcome::SnapshotTooOld { .. } => pending_reset = true,
+                            SyncOutcome::Gap { .. } | SyncOutcome::Corrupt(_) | SyncOutcome::SnapshotTooOld { .. } => {
+                                pending_reset = true
+                            }
                             _ => {}
                         }
                     });
@@ -207,7 +238,12 @@ fn drive(name: &str, venue: Venue, frames: &[Vec<u8>], symbol: &[u8], cfg: &Sign
                             continue;
                         }
                         last_trade = Some(t.id);
-                        events.push(Ev::Trade { ts: t.trade_ms, price: t.price.0, qty: t.qty.0, buy: t.taker_side == Side::Buy });
+                        events.push(Ev::Trade {
+                            ts: t.trade_ms,
+                            price: t.price.0,
+                            qty: t.qty.0,
+                            buy: t.taker_side == Side::Buy,
+                        });
                         snaps.push(signals.snapshot());
                     }
                 }
@@ -235,7 +271,12 @@ fn drive(name: &str, venue: Venue, frames: &[Vec<u8>], symbol: &[u8], cfg: &Sign
                             continue;
                         }
                         signals.on_liquidation(&l);
-                        events.push(Ev::Liquidation { ts: l.ts_ms, long: l.position_side == Side::Buy, price: l.price.0, qty: l.qty.0 });
+                        events.push(Ev::Liquidation {
+                            ts: l.ts_ms,
+                            long: l.position_side == Side::Buy,
+                            price: l.price.0,
+                            qty: l.qty.0,
+                        });
                         snaps.push(signals.snapshot());
                     }
                 }
@@ -251,7 +292,11 @@ fn drive(name: &str, venue: Venue, frames: &[Vec<u8>], symbol: &[u8], cfg: &Sign
                 bank.apply(&mut bank_market, &event);
             }
         });
-        assert_eq!(bank.get(entry.id).unwrap().snapshot(), signals.snapshot(), "{name}: SignalBank diverged from the manual path");
+        assert_eq!(
+            bank.get(entry.id).unwrap().snapshot(),
+            signals.snapshot(),
+            "{name}: SignalBank diverged from the manual path"
+        );
     }
     assert_eq!(signals.stats().duplicate_trades, duplicates);
     assert_eq!(events.len(), snaps.len());
@@ -378,11 +423,15 @@ fn check_book(run: &Run) -> usize {
                 continue;
             }
             let prev = (0..j).rev().find(|&p| matches!(run.events[p], Ev::Book { .. } | Ev::OneSided { .. })).unwrap();
-            let Ev::Book { bids: pb, asks: pa, .. } = &run.events[prev] else { panic!("a non-baseline book follows a one-sided one") };
+            let Ev::Book { bids: pb, asks: pa, .. } = &run.events[prev] else {
+                panic!("a non-baseline book follows a one-sided one")
+            };
             for m in 0..k {
                 let (b0, b1) = (level(pb, m, true), level(bids, m, true));
                 let (a0, a1) = (level(pa, m, false), level(asks, m, false));
-                let e = if b1.0 >= b0.0 { b1.1 } else { 0 } - if b1.0 <= b0.0 { b0.1 } else { 0 } - if a1.0 <= a0.0 { a1.1 } else { 0 }
+                let e = if b1.0 >= b0.0 { b1.1 } else { 0 }
+                    - if b1.0 <= b0.0 { b0.1 } else { 0 }
+                    - if a1.0 <= a0.0 { a1.1 } else { 0 }
                     + if a1.0 >= a0.0 { a0.1 } else { 0 };
                 if m == 0 {
                     flow1 += e;
@@ -516,7 +565,8 @@ fn check_trades(run: &Run) -> usize {
         let want = match profile_cache {
             Some((k, v)) if k == key => v,
             _ => {
-                let live: Vec<&(usize, i64, i64, bool)> = trades[since((k_now - slices + 1) * slice_ms, seen)].iter().collect();
+                let live: Vec<&(usize, i64, i64, bool)> =
+                    trades[since((k_now - slices + 1) * slice_ms, seen)].iter().collect();
                 let v = if live.is_empty() {
                     (0.0, 0.0, 0.0)
                 } else {
@@ -567,7 +617,12 @@ fn check_trades(run: &Run) -> usize {
 /// `(time, mid2)` of every two-sided book, with the event index.
 fn mids(run: &Run) -> Vec<(usize, i64, i64)> {
     let clocks = clocks(&run.events);
-    run.events.iter().enumerate().filter(|(_, e)| matches!(e, Ev::Book { .. })).map(|(i, e)| (i, clocks[i], mid2_of(e))).collect()
+    run.events
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| matches!(e, Ev::Book { .. }))
+        .map(|(i, e)| (i, clocks[i], mid2_of(e)))
+        .collect()
 }
 
 /// Batch volatility after each book (bps/√s).
@@ -597,7 +652,8 @@ fn check_volatility(run: &Run) -> usize {
     let books = last_books(&run.events);
     let tv = f64::from(run.cfg.velocity_tau_ms);
     let ta = f64::from(run.cfg.acceleration_tau_ms);
-    let carry = |d: f64| if tv == ta { d / tv * (-d / tv).exp() } else { tv / (tv - ta) * ((-d / tv).exp() - (-d / ta).exp()) };
+    let carry =
+        |d: f64| if tv == ta { d / tv * (-d / tv).exp() } else { tv / (tv - ta) * ((-d / tv).exp() - (-d / ta).exp()) };
     let mut kin: Vec<(f64, f64, f64, f64)> = Vec::with_capacity(mids.len());
     for b in 0..mids.len() {
         let tb = mids[b].1;
@@ -690,7 +746,8 @@ fn check_ou(run: &Run) -> usize {
                     None
                 } else {
                     let reference = mids[0].2;
-                    let win: Vec<f64> = xs[xs.len() - n as usize - 1..].iter().map(|&x| (x - reference) as f64).collect();
+                    let win: Vec<f64> =
+                        xs[xs.len() - n as usize - 1..].iter().map(|&x| (x - reference) as f64).collect();
                     let (px, py) = (&win[..win.len() - 1], &win[1..]);
                     let nf = px.len() as f64;
                     let mx = px.iter().sum::<f64>() / nf;
@@ -726,7 +783,11 @@ fn check_ou(run: &Run) -> usize {
         };
         close(snap.ou_theta, theta, 0.0, "ou_theta", name, i);
         if !rev {
-            assert_eq!((snap.ou_mu, snap.ou_sigma, snap.ou_zscore, snap.ou_drift), (0.0, 0.0, 0.0, 0), "{name}: at {i}");
+            assert_eq!(
+                (snap.ou_mu, snap.ou_sigma, snap.ou_zscore, snap.ou_drift),
+                (0.0, 0.0, 0.0, 0),
+                "{name}: at {i}"
+            );
             continue;
         }
         reverting += 1;
@@ -818,7 +879,8 @@ fn check_regime(run: &Run) -> (usize, usize) {
             let fine = grid(&mids, i, slot, g);
             let coarse = last_complete(&mids, clocks[i], i, slot * q).map(|gc| grid(&mids, i, slot * q, gc));
             let returns = |xs: &[i64], n: i64| -> Option<Vec<f64>> {
-                ((xs.len() as i64) > n).then(|| xs[xs.len() - n as usize - 1..].windows(2).map(|w| (w[1] - w[0]) as f64).collect())
+                ((xs.len() as i64) > n)
+                    .then(|| xs[xs.len() - n as usize - 1..].windows(2).map(|w| (w[1] - w[0]) as f64).collect())
             };
             vr = match (returns(&fine, nf), coarse.as_deref().and_then(|c| returns(c, nc))) {
                 (Some(rf), Some(rc)) => {
@@ -873,7 +935,9 @@ fn check_regime(run: &Run) -> (usize, usize) {
                     (Regime::Ranging, Some(v)) if v >= cfg.trend_enter_vr => Regime::Trending,
                     (r, _) => r,
                 };
-                if target != regime && (regime == Regime::Unknown || clocks[i] - changed >= i64::from(cfg.regime_min_dwell_ms)) {
+                if target != regime
+                    && (regime == Regime::Unknown || clocks[i] - changed >= i64::from(cfg.regime_min_dwell_ms))
+                {
                     regime = target;
                     changed = clocks[i];
                 }
@@ -958,8 +1022,12 @@ fn check_liquidations(run: &Run) -> (usize, usize) {
     };
     let rule = |state: Option<Side>, (long, short, nl, ns, accel): (f64, f64, i64, i64, f64)| {
         let total = long + short;
-        let starts =
-            |x: f64, n: i64| x >= cfg.cascade_notional && n >= i64::from(cfg.cascade_min_events) && x >= cfg.cascade_side_share * total && accel > 0.0;
+        let starts = |x: f64, n: i64| {
+            x >= cfg.cascade_notional
+                && n >= i64::from(cfg.cascade_min_events)
+                && x >= cfg.cascade_side_share * total
+                && accel > 0.0
+        };
         match state {
             Some(Side::Buy) if starts(short, ns) => Some(Side::Sell),
             Some(Side::Sell) if starts(long, nl) => Some(Side::Buy),
@@ -1042,18 +1110,29 @@ fn check_all(run: &Run) -> Summary {
     if liq == 0 {
         assert_eq!(cascades, 0);
     }
-    Summary { moving_mid: kin, ou_reverting: ou, momentum_aligned: mom, regime_classified: classified, funding, cascades }
+    Summary {
+        moving_mid: kin,
+        ou_reverting: ou,
+        momentum_aligned: mom,
+        regime_classified: classified,
+        funding,
+        cascades,
+    }
 }
 
 #[test]
 fn binance_btcusdt_every_signal_matches_its_batch_recomputation() {
-    let Some(path) = common::recording("binance_btcusdt_every_signal_matches_its_batch_recomputation", "binance-usdm/btcusdt_20240808.gz")
-    else {
+    let Some(path) = common::recording(
+        "binance_btcusdt_every_signal_matches_its_batch_recomputation",
+        "binance-usdm/btcusdt_20240808.gz",
+    ) else {
         return;
     };
     let lines = common::read_lines(&path);
     let (frames, added) = with_synthetic_liquidations(Venue::BinanceUsdm, &lines, 1.0);
-    println!("binance: {added} synthetic forceOrder frames (copies of trades ≥ 1 BTC); all other frames are the recording's");
+    println!(
+        "binance: {added} synthetic forceOrder frames (copies of trades ≥ 1 BTC); all other frames are the recording's"
+    );
 
     let defaults = SignalConfig::default();
     let run = drive("binance/defaults", Venue::BinanceUsdm, &frames, b"BTCUSDT", &defaults);
@@ -1073,12 +1152,17 @@ fn binance_btcusdt_every_signal_matches_its_batch_recomputation() {
 
 #[test]
 fn bybit_every_signal_matches_its_batch_recomputation() {
-    for (symbol, relative) in [("BTCUSDT", "bybit-linear/btcusdt_20260809.gz"), ("ETHUSDT", "bybit-linear/ethusdt_20260809.gz")] {
-        let Some(path) = common::recording("bybit_every_signal_matches_its_batch_recomputation", relative) else { return };
+    for (symbol, relative) in
+        [("BTCUSDT", "bybit-linear/btcusdt_20260809.gz"), ("ETHUSDT", "bybit-linear/ethusdt_20260809.gz")]
+    {
+        let Some(path) = common::recording("bybit_every_signal_matches_its_batch_recomputation", relative) else {
+            return;
+        };
         let lines = common::read_lines(&path);
         let (frames, added) = with_synthetic_liquidations(Venue::BybitLinear, &lines, 0.0);
         println!("bybit {symbol}: {added} synthetic allLiquidation entries (copies of every trade)");
-        let run = drive(&format!("bybit/{symbol}"), Venue::BybitLinear, &frames, symbol.as_bytes(), &short_config(500.0));
+        let run =
+            drive(&format!("bybit/{symbol}"), Venue::BybitLinear, &frames, symbol.as_bytes(), &short_config(500.0));
         let summary = check_all(&run);
         assert!(summary.funding > 0, "bybit tickers carry funding");
     }

@@ -4,16 +4,16 @@
 //! signed payload from the emitted request text alone.
 
 use proptest::prelude::*;
-use scalpel::fixed::{parse_decimal, Notional, Price, Qty};
+use scalpel::fixed::{Notional, Price, Qty, parse_decimal};
 use scalpel::instrument::{FeeSchedule, Instrument, Symbol};
 use scalpel::order::ids::{RequestOp, RequestTag};
 use scalpel::order::{ClientOrderId, OrderKind, OrderRequest, TimeInForce};
 use scalpel::side::Side;
+use scalpel::venue::Venue;
 use scalpel::venue::binance::order::BinanceOrderEncoder;
 use scalpel::venue::bybit::order::BybitOrderEncoder;
 use scalpel::venue::credentials::Credentials;
 use scalpel::venue::signed_request::{EncodeError, RecvWindow};
-use scalpel::venue::Venue;
 
 fn independent_hex(key: &[u8], message: &[u8]) -> String {
     hmac_sha256::HMAC::mac(message, key).iter().map(|b| format!("{b:02x}")).collect()
@@ -54,25 +54,40 @@ fn case() -> impl Strategy<Value = Case> {
         (any::<bool>(), any::<u64>()),
         (any::<u64>(), 1u32..=60_000, any::<u8>()),
     )
-        .prop_map(|((secret, api_key), price_scale, qty_scale, tick, step, buy, limit, tif, (price_mult, price_rem), (qty_mult, qty_rem), (reduce_only, client), (ts, recv, attempt))| Case {
-            secret,
-            api_key,
-            price_scale,
-            qty_scale,
-            tick,
-            step,
-            side: if buy { Side::Buy } else { Side::Sell },
-            kind: if limit { OrderKind::Limit } else { OrderKind::Market },
-            tif: [TimeInForce::Gtc, TimeInForce::Ioc, TimeInForce::PostOnly][usize::from(tif)],
-            // Off-grid by less than one tick / step, never below the first one.
-            price: price_mult * tick + price_rem % tick,
-            qty: qty_mult * step + qty_rem % step,
-            reduce_only,
-            client,
-            ts,
-            recv,
-            attempt,
-        })
+        .prop_map(
+            |(
+                (secret, api_key),
+                price_scale,
+                qty_scale,
+                tick,
+                step,
+                buy,
+                limit,
+                tif,
+                (price_mult, price_rem),
+                (qty_mult, qty_rem),
+                (reduce_only, client),
+                (ts, recv, attempt),
+            )| Case {
+                secret,
+                api_key,
+                price_scale,
+                qty_scale,
+                tick,
+                step,
+                side: if buy { Side::Buy } else { Side::Sell },
+                kind: if limit { OrderKind::Limit } else { OrderKind::Market },
+                tif: [TimeInForce::Gtc, TimeInForce::Ioc, TimeInForce::PostOnly][usize::from(tif)],
+                // Off-grid by less than one tick / step, never below the first one.
+                price: price_mult * tick + price_rem % tick,
+                qty: qty_mult * step + qty_rem % step,
+                reduce_only,
+                client,
+                ts,
+                recv,
+                attempt,
+            },
+        )
 }
 
 fn instrument(c: &Case, venue: Venue) -> Instrument {

@@ -6,12 +6,12 @@
 use std::sync::Arc;
 
 use scalpel::alloc_count::CountingAlloc;
+use scalpel::backtest::exchange::quote_fill;
 use scalpel::backtest::{BookOnlySignals, SignalSource};
 use scalpel::book::{Book, DEFAULT_LEVELS};
 use scalpel::event::{InstrumentId, Trade, TradeSource};
 use scalpel::fixed::{Notional, Price, Qty, notional};
 use scalpel::instrument::{Instrument, InstrumentTable};
-use scalpel::backtest::exchange::quote_fill;
 use scalpel::order::{ClientOrderId, OrderKind};
 use scalpel::risk::{CheckContext, GateSlot, RiskConfig, RiskGate, Verdict, VerdictCell};
 use scalpel::side::Side;
@@ -59,7 +59,16 @@ impl Rig {
         self.book.set(Side::Buy, Price(bid), Qty(2_000)).unwrap();
         self.book.set(Side::Sell, Price(bid + 10), Qty(500)).unwrap();
         self.signals.on_book(InstrumentId(0), &self.book, now_ms);
-        let trade = Trade { inst: InstrumentId(0), id: now_ms as u64, trade_ms: now_ms, event_ms: now_ms, price: Price(bid + 10), qty: Qty(5), taker_side: Side::Buy, source: TradeSource::Market };
+        let trade = Trade {
+            inst: InstrumentId(0),
+            id: now_ms as u64,
+            trade_ms: now_ms,
+            event_ms: now_ms,
+            price: Price(bid + 10),
+            qty: Qty(5),
+            taker_side: Side::Buy,
+            source: TradeSource::Market,
+        };
         self.signals.on_trade(InstrumentId(0), &trade);
         let _ = self.signals.snapshot(InstrumentId(0));
         self.book.set(Side::Buy, Price(bid), Qty(0)).unwrap();
@@ -81,7 +90,17 @@ impl Rig {
         let value = notional(price, 2, order.qty, 3).unwrap();
         let fee = Notional(value.0 / 5_000);
         let maker = order.kind == OrderKind::Limit;
-        let fill = quote_fill(&self.instrument, order.client_id, order.side, order.client_id.0, price, order.qty, fee, maker, now_ms);
+        let fill = quote_fill(
+            &self.instrument,
+            order.client_id,
+            order.side,
+            order.client_id.0,
+            price,
+            order.qty,
+            fee,
+            maker,
+            now_ms,
+        );
         self.gate.on_fill(GateSlot(0), fill.side, fill.qty);
         self.strategy.on_fill(0, &fill, now_ms);
         true
@@ -92,9 +111,17 @@ impl Rig {
         assert!(self.step(t0, 6_000_000, long_snapshot(60_000.05)), "entry at {t0}");
         assert!(self.strategy.position(0).is_some());
         // Below the take-profit: nothing.
-        assert!(!self.step(t0 + 1_000, 6_002_000, SignalSnapshot { regime: Regime::Ranging, ..SignalSnapshot::default() }));
+        assert!(!self.step(
+            t0 + 1_000,
+            6_002_000,
+            SignalSnapshot { regime: Regime::Ranging, ..SignalSnapshot::default() }
+        ));
         // At it, momentum gone: exit.
-        assert!(self.step(t0 + 2_000, 6_010_000, SignalSnapshot { regime: Regime::Ranging, ..SignalSnapshot::default() }));
+        assert!(self.step(
+            t0 + 2_000,
+            6_010_000,
+            SignalSnapshot { regime: Regime::Ranging, ..SignalSnapshot::default() }
+        ));
         assert!(self.strategy.is_flat(0));
         // Cooling down: a candidate is not even evaluated.
         assert!(!self.step(t0 + 3_000, 6_000_000, long_snapshot(60_000.05)));
@@ -108,7 +135,8 @@ fn strategy_and_gate_allocate_nothing_when_warm() {
     let mut cfg = StrategyConfig::default();
     cfg.entry.warmup_ms = 0;
     let limits = [SizeLimits { max_qty: Qty(1_000), max_notional: Notional(1_000 * 100_000_000) }];
-    let risk = RiskConfig::from_table_str("max_order_notional_usdt = \"1000\"\nmax_position_notional_usdt = \"2000\"").unwrap();
+    let risk = RiskConfig::from_table_str("max_order_notional_usdt = \"1000\"\nmax_position_notional_usdt = \"2000\"")
+        .unwrap();
     let verdict = Arc::new(VerdictCell::new());
     verdict.publish(Verdict::RUN);
     let mut rig = Rig {

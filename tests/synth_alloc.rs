@@ -36,7 +36,9 @@ fn allocations_after_warm_up(venue: Venue, secs: f64, warm_s: f64, gap_every: Op
 
 #[test]
 fn generation_allocates_nothing_once_warm() {
-    for (venue, gap_every) in [(Venue::BinanceUsdm, None), (Venue::BinanceUsdm, Some(200)), (Venue::BybitLinear, Some(100))] {
+    for (venue, gap_every) in
+        [(Venue::BinanceUsdm, None), (Venue::BinanceUsdm, Some(200)), (Venue::BybitLinear, Some(100))]
+    {
         let secs: f64 = std::env::var("SYNTH_ALLOC_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(240.0);
         let (allocations, frames) = allocations_after_warm_up(venue, secs, 60.0, gap_every);
         println!("{venue} (gap every {gap_every:?}): {allocations} allocations in {frames} frames after warm-up");

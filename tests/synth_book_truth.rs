@@ -56,7 +56,17 @@ fn scratch_dir(test: &str) -> PathBuf {
 fn generate(dir: &Path, venue: Venue, seed: u64, secs: u32, gap_every: Option<u64>, depth: usize) -> Generated {
     let path = dir.join(format!("{venue}-{seed}.txt"));
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_scalpel"));
-    cmd.args(["synth", "--venue", venue.name(), "--symbol", "BTCUSDT", "--seed", &seed.to_string(), "--duration", &secs.to_string()]);
+    cmd.args([
+        "synth",
+        "--venue",
+        venue.name(),
+        "--symbol",
+        "BTCUSDT",
+        "--seed",
+        &seed.to_string(),
+        "--duration",
+        &secs.to_string(),
+    ]);
     if let Some(n) = gap_every {
         cmd.args(["--gap-every", &n.to_string()]);
     }
@@ -81,7 +91,12 @@ fn generate(dir: &Path, venue: Venue, seed: u64, secs: u32, gap_every: Option<u6
         }
     }
     let file = std::fs::read(&path).unwrap();
-    assert!(file == bytes, "the binary's file differs from the in-process session ({} vs {} bytes)", file.len(), bytes.len());
+    assert!(
+        file == bytes,
+        "the binary's file differs from the in-process session ({} vs {} bytes)",
+        file.len(),
+        bytes.len()
+    );
     let summary = synth.summary();
     Generated { path, truth, depth_frames: summary.depth_frames, lost: summary.lost_depth_frames }
 }
@@ -134,7 +149,9 @@ fn sequence_breaks(path: &Path) -> u64 {
 fn assert_lines_true(lines: &[String], truth: &HashMap<u64, String>) {
     for (i, line) in lines.iter().enumerate() {
         let u = line_u(line);
-        let want = truth.get(&u).unwrap_or_else(|| panic!("line {i}: scalpel book published u = {u}, which no depth frame carries"));
+        let want = truth
+            .get(&u)
+            .unwrap_or_else(|| panic!("line {i}: scalpel book published u = {u}, which no depth frame carries"));
         assert_eq!(line, want, "line {i} (u = {u}) differs from the generator's true book");
     }
 }
@@ -151,7 +168,10 @@ fn book_equals_truth(venue: Venue, secs: u32, depth: usize) {
     assert!(unpublished <= allowed, "{unpublished} depth frames not published (of {}):\n{stderr}", g.depth_frames);
     assert!(lines.len() > 150, "too short a comparison: {} lines", lines.len());
     assert_eq!(sequence_breaks(&g.path), 0);
-    assert!(!stderr.contains("sequence gap") && !stderr.contains("book crossed") && !stderr.contains("error:"), "{stderr}");
+    assert!(
+        !stderr.contains("sequence gap") && !stderr.contains("book crossed") && !stderr.contains("error:"),
+        "{stderr}"
+    );
     assert!(stderr.contains("0 gaps, 0 corrupt, 0 crossed, 0 resyncs requested"), "{stderr}");
     println!("{venue}: {} published books equal the truth at depth {depth}", lines.len());
     std::fs::remove_dir_all(dir).ok();
@@ -176,10 +196,14 @@ fn gaps_resync(venue: Venue, secs: u32, gap_every: u64) {
     // end is followed by no frame that could reveal it).
     let breaks = sequence_breaks(&g.path);
     assert!(breaks == g.lost || breaks + 1 == g.lost, "{breaks} sequence breaks for {} lost frames", g.lost);
-    let reported = stderr.lines().filter(|l| l.contains("sequence gap") && l.contains("resync requested")).count() as u64;
+    let reported =
+        stderr.lines().filter(|l| l.contains("sequence gap") && l.contains("resync requested")).count() as u64;
     assert_eq!(reported, breaks, "every break is reported as a gap:\n{stderr}");
     let summary = stderr.lines().find(|l| l.starts_with("summary BTCUSDT")).unwrap_or("").to_owned();
-    assert!(summary.contains(&format!("{breaks} gaps")) && summary.contains(&format!("{breaks} resyncs requested")), "{summary}");
+    assert!(
+        summary.contains(&format!("{breaks} gaps")) && summary.contains(&format!("{breaks} resyncs requested")),
+        "{summary}"
+    );
     assert_lines_true(&lines, &g.truth);
     // Publication resumes after every resync: each gap costs only the frames
     // until the next snapshot.

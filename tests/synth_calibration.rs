@@ -18,7 +18,7 @@ mod common;
 
 use scalpel::commands::instruments;
 use scalpel::instrument::Symbol;
-use scalpel::synth::calibrate::{measure_recording, quantile, Calibrator, Estimates, REPORT_BANDS};
+use scalpel::synth::calibrate::{Calibrator, Estimates, REPORT_BANDS, measure_recording, quantile};
 use scalpel::synth::params::{self, QuantileTable};
 use scalpel::synth::{Synth, SynthConfig};
 use scalpel::venue::Venue;
@@ -158,7 +158,11 @@ fn synthetic_session_matches_the_recording() {
 
 /// Relative closeness for the self-check.
 fn near(name: &str, got: f64, want: f64, tolerance: f64) {
-    assert!((got / want - 1.0).abs() <= tolerance, "{name}: measured {got:.4} from a session generated with {want:.4} (±{:.0} %)", tolerance * 100.0);
+    assert!(
+        (got / want - 1.0).abs() <= tolerance,
+        "{name}: measured {got:.4} from a session generated with {want:.4} (±{:.0} %)",
+        tolerance * 100.0
+    );
 }
 
 #[test]
@@ -186,7 +190,12 @@ fn calibration_recovers_the_models_own_parameters() {
     near("maker order size 90 % (Kaplan–Meier)", km[10] as f64, params::MAKER_ORDER_SIZES.values[10] as f64, 0.25);
     near("taker size median", quantile(&e.taker_sizes, 0.5) as f64, params::TAKER_SIZES.values[6] as f64, 0.10);
     near("taker size 90 %", quantile(&e.taker_sizes, 0.9) as f64, params::TAKER_SIZES.values[10] as f64, 0.15);
-    near("diff interval median", quantile(&e.diff_intervals_ms, 0.5) as f64, params::DIFF_INTERVAL_MS.values[6] as f64, 0.02);
+    near(
+        "diff interval median",
+        quantile(&e.diff_intervals_ms, 0.5) as f64,
+        params::DIFF_INTERVAL_MS.values[6] as f64,
+        0.02,
+    );
     near("update ids per second", e.update_ids_per_s, params::UPDATE_IDS_PER_S, 0.05);
     near("improvements per second while wide", e.improvements_per_s_per_side(), params::IMPROVE_PER_S, 0.10);
     // Measured one diff later, which includes that diff's other changes; the
@@ -203,7 +212,10 @@ fn calibration_recovers_the_models_own_parameters() {
 fn fit_pull_rate() {
     let Some(real) = measure_real("fit_pull_rate") else { return };
     let e = real.estimates();
-    println!("recording: {:.3} retreats/s", (e.retreats_with_trade + e.retreats_without_trade) as f64 / e.exchange_seconds);
+    println!(
+        "recording: {:.3} retreats/s",
+        (e.retreats_with_trade + e.retreats_without_trade) as f64 / e.exchange_seconds
+    );
     let table = instruments::load(None, Venue::BinanceUsdm).unwrap();
     for pull in [0.45, params::PULL_PER_S, 0.55] {
         let mut total = 0.0;

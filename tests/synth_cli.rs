@@ -26,7 +26,9 @@ fn ok(args: &[&str], out: &Path) -> Vec<u8> {
 fn same_seed_same_bytes_other_seed_other_bytes() {
     let dir = scratch_dir("synth-seed");
     for venue in ["binance-usdm", "bybit-linear"] {
-        let args = |seed: &'static str| ["--venue", venue, "--symbol", "BTCUSDT", "--seed", seed, "--duration", "8", "--gap-every", "40"];
+        let args = |seed: &'static str| {
+            ["--venue", venue, "--symbol", "BTCUSDT", "--seed", seed, "--duration", "8", "--gap-every", "40"]
+        };
         let a = ok(&args("7"), &dir.join("a.txt"));
         let b = ok(&args("7"), &dir.join("b.txt"));
         let c = ok(&args("8"), &dir.join("c.txt"));
@@ -59,7 +61,10 @@ fn same_seed_same_bytes_other_seed_other_bytes() {
 fn the_market_does_not_depend_on_the_venue() {
     let dir = scratch_dir("synth-venue");
     let summary = |venue: &str| {
-        let o = synth(&["--venue", venue, "--symbol", "BTCUSDT", "--seed", "3", "--duration", "5"], &dir.join(format!("{venue}.txt")));
+        let o = synth(
+            &["--venue", venue, "--symbol", "BTCUSDT", "--seed", "3", "--duration", "5"],
+            &dir.join(format!("{venue}.txt")),
+        );
         assert!(o.status.success());
         let text = String::from_utf8(o.stdout).unwrap();
         // "... N order events (x/s) → path"
@@ -77,10 +82,22 @@ fn bad_options_are_clear_errors() {
     let dir = scratch_dir("synth-bad");
     let out = dir.join("x.txt");
     let cases: &[(&[&str], &str)] = &[
-        (&["--venue", "binance-usdm", "--symbol", "DOGEUSDT", "--seed", "1", "--duration", "5"], "DOGEUSDT is not a known binance-usdm instrument"),
-        (&["--venue", "bybit-linear", "--symbol", "BTCUSDT", "--seed", "1", "--duration", "0"], "duration must be more than 0"),
-        (&["--venue", "bybit-linear", "--symbol", "BTCUSDT", "--seed", "1", "--duration", "5", "--rate", "0"], "rate must be a positive number"),
-        (&["--venue", "binance-usdm", "--symbol", "ETHUSDT", "--seed", "1", "--duration", "5", "--gap-every", "0"], "gap-every must be at least 1"),
+        (
+            &["--venue", "binance-usdm", "--symbol", "DOGEUSDT", "--seed", "1", "--duration", "5"],
+            "DOGEUSDT is not a known binance-usdm instrument",
+        ),
+        (
+            &["--venue", "bybit-linear", "--symbol", "BTCUSDT", "--seed", "1", "--duration", "0"],
+            "duration must be more than 0",
+        ),
+        (
+            &["--venue", "bybit-linear", "--symbol", "BTCUSDT", "--seed", "1", "--duration", "5", "--rate", "0"],
+            "rate must be a positive number",
+        ),
+        (
+            &["--venue", "binance-usdm", "--symbol", "ETHUSDT", "--seed", "1", "--duration", "5", "--gap-every", "0"],
+            "gap-every must be at least 1",
+        ),
         (&["--venue", "okx", "--symbol", "BTCUSDT", "--seed", "1", "--duration", "5"], "okx"),
     ];
     for (args, message) in cases {
@@ -97,7 +114,10 @@ fn bad_options_are_clear_errors() {
 fn rate_scales_the_order_flow() {
     let dir = scratch_dir("synth-rate");
     let events = |rate: &str| {
-        let o = synth(&["--venue", "bybit-linear", "--symbol", "BTCUSDT", "--seed", "4", "--duration", "30", "--rate", rate], &dir.join("r.txt"));
+        let o = synth(
+            &["--venue", "bybit-linear", "--symbol", "BTCUSDT", "--seed", "4", "--duration", "30", "--rate", rate],
+            &dir.join("r.txt"),
+        );
         assert!(o.status.success());
         let text = String::from_utf8(o.stdout).unwrap();
         let per_s = text.split(" order events (").nth(1).unwrap().split("/s)").next().unwrap().to_owned();

@@ -72,8 +72,9 @@ fn check(venue: Venue, symbol: &str, seed: u64, secs: f64, gap_every: Option<u64
         assert!(results[0].0, "{venue} {symbol}: frame not decoded as market data: {} — {text}", results[0].1);
         assert_eq!(results[0].1, results[2].1, "{venue} {symbol}: template/auto and simd-json differ on {text}");
         assert_eq!(results[1].1, results[2].1, "{venue} {symbol}: compact and simd-json differ on {text}");
-        let hot = matches!(kind, FrameKind::Depth { .. } | FrameKind::BookTicker | FrameKind::Trade | FrameKind::Ticker)
-            || (venue == Venue::BybitLinear && matches!(kind, FrameKind::Snapshot { .. }));
+        let hot =
+            matches!(kind, FrameKind::Depth { .. } | FrameKind::BookTicker | FrameKind::Trade | FrameKind::Ticker)
+                || (venue == Venue::BybitLinear && matches!(kind, FrameKind::Snapshot { .. }));
         // Every hot frame must take the venue's template.
         if hot && backend != Backend::Template {
             slow_hot += 1;

@@ -14,7 +14,7 @@ use scalpel::instrument::Symbol;
 use scalpel::json::JsonScratch;
 use scalpel::side::Side;
 use scalpel::synth::wire_binance::BinanceWire;
-use scalpel::synth::wire_bybit::{changed, BybitWire, TickDirection, TickerState, TradePrint};
+use scalpel::synth::wire_bybit::{BybitWire, TickDirection, TickerState, TradePrint, changed};
 use scalpel::venue::{Decoder, Venue};
 use serde_json::Value;
 
@@ -33,7 +33,9 @@ fn show(bytes: &[u8]) -> String {
 
 #[test]
 fn binance_writer_reproduces_every_book_ticker_trade_diff_and_snapshot_of_the_recording() {
-    let Some(path) = common::recording("binance_writer_reproduces_the_recording", common::REAL_FILES[0].1) else { return };
+    let Some(path) = common::recording("binance_writer_reproduces_the_recording", common::REAL_FILES[0].1) else {
+        return;
+    };
     let (decoder, inst) = decoder(Venue::BinanceUsdm);
     let wire = BinanceWire::new(&inst);
     let mut scratch = JsonScratch::default();
@@ -43,7 +45,14 @@ fn binance_writer_reproduces_every_book_ticker_trade_diff_and_snapshot_of_the_re
         let mut out = Vec::new();
         let kind = decoder.decode_frame(&mut scratch, &mut buf, |ev| match ev {
             Ok(MarketEvent::BookTicker(t)) => {
-                wire.book_ticker(&mut out, t.update_id, t.event_ms, t.transact_ms, (t.bid_px.0, t.bid_qty.0), (t.ask_px.0, t.ask_qty.0));
+                wire.book_ticker(
+                    &mut out,
+                    t.update_id,
+                    t.event_ms,
+                    t.transact_ms,
+                    (t.bid_px.0, t.bid_qty.0),
+                    (t.ask_px.0, t.ask_qty.0),
+                );
                 Some(0)
             }
             Ok(MarketEvent::Trades(batch)) => {
@@ -56,7 +65,16 @@ fn binance_writer_reproduces_every_book_ticker_trade_diff_and_snapshot_of_the_re
             Ok(MarketEvent::Depth(d)) => {
                 let bids: Vec<_> = d.bids.map(|l| l.map(|(p, q)| (p.0, q.0)).unwrap()).collect();
                 let asks: Vec<_> = d.asks.map(|l| l.map(|(p, q)| (p.0, q.0)).unwrap()).collect();
-                wire.depth_update(&mut out, d.event_ms, d.transact_ms, d.first_id, d.last_id, d.prev_last_id, &bids, &asks);
+                wire.depth_update(
+                    &mut out,
+                    d.event_ms,
+                    d.transact_ms,
+                    d.first_id,
+                    d.last_id,
+                    d.prev_last_id,
+                    &bids,
+                    &asks,
+                );
                 Some(2)
             }
             Ok(MarketEvent::Snapshot(s)) => {
@@ -192,7 +210,9 @@ fn apply_ticker(t: &mut TickerState, data: &serde_json::Map<String, Value>, ps: 
 
 #[test]
 fn bybit_writer_reproduces_the_recordings_books_trades_and_tickers() {
-    let Some(path) = common::recording("bybit_writer_reproduces_the_recording", common::REAL_FILES[1].1) else { return };
+    let Some(path) = common::recording("bybit_writer_reproduces_the_recording", common::REAL_FILES[1].1) else {
+        return;
+    };
     let (decoder, inst) = decoder(Venue::BybitLinear);
     let wire = BybitWire::new(&inst);
     let (ps, qs) = (inst.price_scale, inst.qty_scale);
@@ -206,13 +226,33 @@ fn bybit_writer_reproduces_the_recordings_books_trades_and_tickers() {
         if topic.starts_with("orderbook.200.") {
             let mut buf = frame.clone();
             decoder.decode_frame(&mut scratch, &mut buf, |ev| {
-                let levels = |l: scalpel::event::Levels<'_>| -> Vec<(i64, i64)> { l.map(|l| l.map(|(p, q)| (p.0, q.0)).unwrap()).collect() };
+                let levels = |l: scalpel::event::Levels<'_>| -> Vec<(i64, i64)> {
+                    l.map(|l| l.map(|(p, q)| (p.0, q.0)).unwrap()).collect()
+                };
                 match ev {
                     Ok(MarketEvent::Snapshot(s)) => {
-                        wire.orderbook(&mut out, true, s.event_ms, s.transact_ms, s.last_id, s.seq, levels(s.bids), levels(s.asks));
+                        wire.orderbook(
+                            &mut out,
+                            true,
+                            s.event_ms,
+                            s.transact_ms,
+                            s.last_id,
+                            s.seq,
+                            levels(s.bids),
+                            levels(s.asks),
+                        );
                     }
                     Ok(MarketEvent::Depth(d)) => {
-                        wire.orderbook(&mut out, false, d.event_ms, d.transact_ms, d.last_id, d.seq, levels(d.bids), levels(d.asks));
+                        wire.orderbook(
+                            &mut out,
+                            false,
+                            d.event_ms,
+                            d.transact_ms,
+                            d.last_id,
+                            d.seq,
+                            levels(d.bids),
+                            levels(d.asks),
+                        );
                     }
                     other => panic!("orderbook frame decoded as {other:?}"),
                 }
@@ -235,7 +275,8 @@ fn bybit_writer_reproduces_the_recordings_books_trades_and_tickers() {
                 })
                 .collect();
             let side = if first["S"] == "Buy" { Side::Buy } else { Side::Sell };
-            let (ts, t, seq) = (json["ts"].as_i64().unwrap(), first["T"].as_i64().unwrap(), first["seq"].as_u64().unwrap());
+            let (ts, t, seq) =
+                (json["ts"].as_i64().unwrap(), first["T"].as_i64().unwrap(), first["seq"].as_u64().unwrap());
             wire.public_trade(&mut out, ts, t, side, seq, &prints);
             trade_frames += 1;
         } else if topic.starts_with("tickers.") {
@@ -277,6 +318,8 @@ fn bybit_writer_reproduces_the_recordings_books_trades_and_tickers() {
         }
         assert_eq!(show(&out), show(&frame), "the writer differs from the venue");
     }
-    println!("bybit: {books} book, {trade_frames} trade, {ticker_frames} ticker frames byte for byte; {not_expressible} not expressible by the writer");
+    println!(
+        "bybit: {books} book, {trade_frames} trade, {ticker_frames} ticker frames byte for byte; {not_expressible} not expressible by the writer"
+    );
     assert!(books > 100 && trade_frames > 0 && ticker_frames > 0, "{books} {trade_frames} {ticker_frames}");
 }

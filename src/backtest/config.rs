@@ -144,8 +144,7 @@ impl Default for RawBacktest {
 /// # Errors
 /// A [`LoadError`] naming `key` and the line.
 pub fn read_samples(key: &str, path: &Path) -> Result<Vec<u64>, LoadError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| LoadError::new(key, format!("{}: {e}", path.display())))?;
+    let text = std::fs::read_to_string(path).map_err(|e| LoadError::new(key, format!("{}: {e}", path.display())))?;
     let mut out = Vec::new();
     for (n, line) in text.lines().enumerate() {
         let line = line.split('#').next().unwrap_or("").trim();

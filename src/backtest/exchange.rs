@@ -155,7 +155,17 @@ impl ExchangeBook<'_> {
 /// place the backtest (and its tests) build a [`Fill`].
 #[must_use]
 #[allow(clippy::too_many_arguments)]
-pub fn quote_fill(inst: &Instrument, id: ClientOrderId, side: Side, trade_id: u64, price: Price, qty: Qty, fee: Notional, is_maker: bool, ts_ms: i64) -> Fill {
+pub fn quote_fill(
+    inst: &Instrument,
+    id: ClientOrderId,
+    side: Side,
+    trade_id: u64,
+    price: Price,
+    qty: Qty,
+    fee: Notional,
+    is_maker: bool,
+    ts_ms: i64,
+) -> Fill {
     Fill {
         client_id: id,
         venue: inst.venue,
@@ -215,7 +225,17 @@ impl SimExchange {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn fill(&mut self, inst: usize, id: ClientOrderId, side: Side, price: Price, qty: i64, maker: bool, now_ns: u64, out: &mut Vec<ExchangeReport>) {
+    fn fill(
+        &mut self,
+        inst: usize,
+        id: ClientOrderId,
+        side: Side,
+        price: Price,
+        qty: i64,
+        maker: bool,
+        now_ns: u64,
+        out: &mut Vec<ExchangeReport>,
+    ) {
         let i = self.instruments[inst];
         let value = notional(price, i.price_scale, Qty(qty), i.qty_scale).unwrap_or(Notional(i64::MAX));
         let rate = if maker { i.fees.maker } else { i.fees.taker };
@@ -229,13 +249,33 @@ impl SimExchange {
         let trade_id = self.next_trade_id;
         self.next_trade_id += 1;
         let ts_ms = i64::try_from(now_ns / 1_000_000).unwrap_or(i64::MAX);
-        out.push(ExchangeReport::Filled(quote_fill(&i, id, side, trade_id, price, Qty(qty), fee(value, rate), maker, ts_ms)));
+        out.push(ExchangeReport::Filled(quote_fill(
+            &i,
+            id,
+            side,
+            trade_id,
+            price,
+            Qty(qty),
+            fee(value, rate),
+            maker,
+            ts_ms,
+        )));
     }
 
     /// Takes liquidity from `book` for up to `qty` at prices no worse than
     /// `limit` (none for market orders); returns the quantity left.
     #[allow(clippy::too_many_arguments)]
-    fn take(&mut self, inst: usize, id: ClientOrderId, side: Side, qty: i64, limit: Option<Price>, book: &ExchangeBook<'_>, now_ns: u64, out: &mut Vec<ExchangeReport>) -> i64 {
+    fn take(
+        &mut self,
+        inst: usize,
+        id: ClientOrderId,
+        side: Side,
+        qty: i64,
+        limit: Option<Price>,
+        book: &ExchangeBook<'_>,
+        now_ns: u64,
+        out: &mut Vec<ExchangeReport>,
+    ) -> i64 {
         let mut left = qty;
         let ladder = match side {
             Side::Buy => book.depth.asks(),
@@ -274,7 +314,14 @@ impl SimExchange {
 
     /// An order arrives at `now_ns`; `book` is the instrument's market at
     /// the exchange (`None` while its book is not in sync).
-    pub fn on_order(&mut self, inst: usize, order: &OrderRequest, book: Option<&ExchangeBook<'_>>, now_ns: u64, out: &mut Vec<ExchangeReport>) {
+    pub fn on_order(
+        &mut self,
+        inst: usize,
+        order: &OrderRequest,
+        book: Option<&ExchangeBook<'_>>,
+        now_ns: u64,
+        out: &mut Vec<ExchangeReport>,
+    ) {
         self.stats.orders += 1;
         let id = order.client_id;
         let Some(&instrument) = self.instruments.get(inst) else {
@@ -322,7 +369,11 @@ impl SimExchange {
                     out.push(ExchangeReport::Expired(id, order.qty));
                     return;
                 }
-                let left = if crosses { self.take(inst, id, order.side, qty, Some(order.price), book, now_ns, out) } else { qty };
+                let left = if crosses {
+                    self.take(inst, id, order.side, qty, Some(order.price), book, now_ns, out)
+                } else {
+                    qty
+                };
                 if left == 0 {
                     return;
                 }

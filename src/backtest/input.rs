@@ -91,8 +91,14 @@ pub fn event_time_ms(event: &MarketEvent<'_>) -> Option<i64> {
         MarketEvent::BookTicker(b) => b.event_ms,
         MarketEvent::MarkPrice(m) => m.event_ms,
         MarketEvent::Ticker(t) => t.ts_ms,
-        MarketEvent::Trades(batch) => { let mut b = *batch; b.next()?.ok()?.trade_ms }
-        MarketEvent::Liquidations(batch) => { let mut b = *batch; b.next()?.ok()?.ts_ms }
+        MarketEvent::Trades(batch) => {
+            let mut b = *batch;
+            b.next()?.ok()?.trade_ms
+        }
+        MarketEvent::Liquidations(batch) => {
+            let mut b = *batch;
+            b.next()?.ok()?.ts_ms
+        }
         MarketEvent::Control(_) | MarketEvent::Ignored(_) => return None,
     };
     (t > 0).then_some(t)
@@ -118,7 +124,11 @@ fn detect(recording: &Recording, table: &InstrumentTable) -> Option<Venue> {
         for (_, frame) in recording.iter().take(200) {
             buf.clear();
             buf.extend_from_slice(frame);
-            if decoder.decode_frame(&mut scratch, &mut buf, |e| matches!(e, Ok(e) if !matches!(e, MarketEvent::Ignored(_)))) {
+            if decoder.decode_frame(
+                &mut scratch,
+                &mut buf,
+                |e| matches!(e, Ok(e) if !matches!(e, MarketEvent::Ignored(_))),
+            ) {
                 understood += 1;
             }
         }

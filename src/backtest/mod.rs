@@ -46,7 +46,9 @@ use crate::market::{Applied, MarketState};
 use crate::order::{ClientOrderId, OrderEvent, OrderRequest, VenueOrderId};
 use crate::profile::Profile;
 use crate::risk::gate::RefusalCounts;
-use crate::risk::{Cause, CheckContext, GateSlot, Refusal, RiskCommand, RiskGate, RiskInput, RiskMonitor, RiskOutput, VerdictCell};
+use crate::risk::{
+    Cause, CheckContext, GateSlot, Refusal, RiskCommand, RiskGate, RiskInput, RiskMonitor, RiskOutput, VerdictCell,
+};
 use crate::side::Side;
 use crate::signal::SignalConfig;
 use crate::strategy::context::{ContextTimeline, parse_records};
@@ -177,8 +179,15 @@ impl<S: SignalSource> Engine<S> {
             .iter()
             .map(|inst| {
                 let configured = profile.risk.symbol_limits(inst.venue, &inst.symbol);
-                let bound = crate::risk::config::SymbolLimits::bind(configured.map(|(_, l)| l), configured.map_or(0, |(k, _)| k), inst)?;
-                Ok(SizeLimits { max_qty: Qty(bound.max_order_qty.0.min(inst.max_qty.0)), max_notional: profile.risk.max_order_notional })
+                let bound = crate::risk::config::SymbolLimits::bind(
+                    configured.map(|(_, l)| l),
+                    configured.map_or(0, |(k, _)| k),
+                    inst,
+                )?;
+                Ok(SizeLimits {
+                    max_qty: Qty(bound.max_order_qty.0.min(inst.max_qty.0)),
+                    max_notional: profile.risk.max_order_notional,
+                })
             })
             .collect::<Result<_, LoadError>>()?;
         let strategy = Strategy::new(profile.strategy.clone(), &insts, &limits, signals.provides());
@@ -187,8 +196,8 @@ impl<S: SignalSource> Engine<S> {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
                     .map_err(|e| BacktestError::Context { path: path.clone(), problem: e.to_string() })?;
-                let records =
-                    parse_records(&text).map_err(|e| BacktestError::Context { path: path.clone(), problem: e.to_string() })?;
+                let records = parse_records(&text)
+                    .map_err(|e| BacktestError::Context { path: path.clone(), problem: e.to_string() })?;
                 ContextTimeline::new(&records, &profile.strategy.context.components)
             }
         };
@@ -379,7 +388,8 @@ impl<S: SignalSource> Engine<S> {
                     *n += 1;
                 }
                 if top_src_ms.get(i).is_some_and(|&t| ts_ms >= t) {
-                    tops[i] = (book.best_bid().map_or(Price::ZERO, |l| l.0), book.best_ask().map_or(Price::ZERO, |l| l.0));
+                    tops[i] =
+                        (book.best_bid().map_or(Price::ZERO, |l| l.0), book.best_ask().map_or(Price::ZERO, |l| l.0));
                     top_src_ms[i] = ts_ms;
                     top_ts_ns[i] = now_ns;
                 }
@@ -407,7 +417,11 @@ impl<S: SignalSource> Engine<S> {
                     let i = usize::from(inst.0);
                     // The venue's own BBO can run ahead of the depth stream;
                     // use it while the book is in sync and it is the newer.
-                    if live && bbo.bid_px.0 > 0 && bbo.ask_px > bbo.bid_px && self.top_src_ms.get(i).is_some_and(|&t| bbo.ts_ms >= t) {
+                    if live
+                        && bbo.bid_px.0 > 0
+                        && bbo.ask_px > bbo.bid_px
+                        && self.top_src_ms.get(i).is_some_and(|&t| bbo.ts_ms >= t)
+                    {
                         self.tops[i] = (bbo.bid_px, bbo.ask_px);
                         self.top_src_ms[i] = bbo.ts_ms;
                         self.top_ts_ns[i] = now_ns;
@@ -461,7 +475,12 @@ impl<S: SignalSource> Engine<S> {
         if bid.0 > 0 && ask.0 > 0 && now_ms.saturating_sub(self.last_mark_ms[i]) >= self.mark_interval_ms {
             self.last_mark_ms[i] = now_ms;
             let inst = self.insts[i];
-            let mark = RiskInput::Mark { venue: inst.venue, symbol: inst.symbol, price: Price((bid.0 + ask.0) / 2), ts_ms: now_ms };
+            let mark = RiskInput::Mark {
+                venue: inst.venue,
+                symbol: inst.symbol,
+                price: Price((bid.0 + ask.0) / 2),
+                ts_ms: now_ms,
+            };
             self.monitor.on_input(&mark, now_ms, &mut self.monitor_out);
             self.handle_monitor();
         }
@@ -484,7 +503,9 @@ impl<S: SignalSource> Engine<S> {
                 self.to_exchange.push_back((at, ToExchange::Cancel(id)));
                 return;
             }
-            Action::Enter { tier, limit, confidence, .. } => Role::Entry { tier, confidence, post_only: limit.is_some() },
+            Action::Enter { tier, limit, confidence, .. } => {
+                Role::Entry { tier, confidence, post_only: limit.is_some() }
+            }
             Action::Exit { reason, .. } => Role::Exit(reason),
         };
         let Some(order) = action.to_order(&inst, id) else { return };
@@ -721,7 +742,12 @@ fn build_report<S: SignalSource>(e: &Engine<S>, profile: &Profile, label: &str, 
         inputs: sources
             .iter()
             .zip(&e.counters.source_frames)
-            .map(|(s, n)| report::InputReport { label: s.label.clone(), venue: s.venue.name(), frames: *n, bad_lines: s.bad_lines })
+            .map(|(s, n)| report::InputReport {
+                label: s.label.clone(),
+                venue: s.venue.name(),
+                frames: *n,
+                bad_lines: s.bad_lines,
+            })
             .collect(),
         replay: report::ReplayReport {
             frames: e.counters.frames,
@@ -742,7 +768,11 @@ fn build_report<S: SignalSource>(e: &Engine<S>, profile: &Profile, label: &str, 
             candidates_by_tier: Counts(vec![("A", g.by_tier[0]), ("B", g.by_tier[1])]),
             blocked: Counts(GateKind::ALL.iter().map(|k| (k.name(), g.blocked[*k as usize])).collect()),
             by_confidence: Counts(CONFIDENCE_BUCKETS.iter().zip(g.by_confidence).map(|(k, n)| (*k, n)).collect()),
-            skipped_input_unavailable: GateKind::ALL.iter().filter(|k| g.skipped[**k as usize]).map(|k| k.name()).collect(),
+            skipped_input_unavailable: GateKind::ALL
+                .iter()
+                .filter(|k| g.skipped[**k as usize])
+                .map(|k| k.name())
+                .collect(),
         },
         risk_gate: report::RiskGateReport {
             passed: e.gate.passed(),
@@ -775,7 +805,8 @@ fn build_report<S: SignalSource>(e: &Engine<S>, profile: &Profile, label: &str, 
 }
 
 /// Names of the ten-point confidence buckets of the report.
-const CONFIDENCE_BUCKETS: [&str; 10] = ["0-9", "10-19", "20-29", "30-39", "40-49", "50-59", "60-69", "70-79", "80-89", "90-100"];
+const CONFIDENCE_BUCKETS: [&str; 10] =
+    ["0-9", "10-19", "20-29", "30-39", "40-49", "50-59", "60-69", "70-79", "80-89", "90-100"];
 
 /// Options of `scalpel backtest`.
 #[derive(Debug, Clone)]
@@ -852,8 +883,11 @@ pub fn command(opts: &BacktestOptions, out: &mut impl Write) -> Result<Report, B
         (input::load_inputs(&opts.inputs, &profile.instruments)?, opts.inputs.clone())
     };
     let order = input::merge_order(&files, &profile.instruments);
-    let sources: Vec<Source> =
-        files.iter().zip(&labels).map(|(f, arg)| Source { bad_lines: f.recording.bad_lines(), ..Source::new(f.venue, arg.clone()) }).collect();
+    let sources: Vec<Source> = files
+        .iter()
+        .zip(&labels)
+        .map(|(f, arg)| Source { bad_lines: f.recording.bad_lines(), ..Source::new(f.venue, arg.clone()) })
+        .collect();
     let label = opts.config.display().to_string();
     let frames = input::frames(&files, &order);
     let report = match profile.backtest.signals {
@@ -861,7 +895,9 @@ pub fn command(opts: &BacktestOptions, out: &mut impl Write) -> Result<Report, B
             let cfg = SignalConfig::from_table(&profile.signals)?;
             run(&profile, &label, &sources, frames, LiveSignals::new(&cfg, profile.instruments.all()))?
         }
-        SignalChoice::BookOnly => run(&profile, &label, &sources, frames, BookOnlySignals::new(profile.instruments.all()))?,
+        SignalChoice::BookOnly => {
+            run(&profile, &label, &sources, frames, BookOnlySignals::new(profile.instruments.all()))?
+        }
     };
     out.write_all(report.human().as_bytes())?;
     if let Some(path) = &opts.json {

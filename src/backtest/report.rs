@@ -426,12 +426,17 @@ impl Report {
     pub fn human(&self) -> String {
         let s = &self.summary;
         let mut out = String::new();
-        let blocked: Vec<String> = self.gates.blocked.0.iter().filter(|(_, n)| *n > 0).map(|(k, n)| format!("{k} {n}")).collect();
+        let blocked: Vec<String> =
+            self.gates.blocked.0.iter().filter(|(_, n)| *n > 0).map(|(k, n)| format!("{k} {n}")).collect();
         let reasons: Vec<String> =
             self.trades_by_exit_reason.0.iter().filter(|(_, n)| *n > 0).map(|(k, n)| format!("{k} {n}")).collect();
-        let refused: Vec<String> = self.risk_gate.refused.0.iter().filter(|(_, n)| *n > 0).map(|(k, n)| format!("{k} {n}")).collect();
+        let refused: Vec<String> =
+            self.risk_gate.refused.0.iter().filter(|(_, n)| *n > 0).map(|(k, n)| format!("{k} {n}")).collect();
         let lines = [
-            format!("backtest: {} frames over {} s, signals: {}", self.replay.frames, self.replay.span_secs, self.signal_source),
+            format!(
+                "backtest: {} frames over {} s, signals: {}",
+                self.replay.frames, self.replay.span_secs, self.signal_source
+            ),
             format!(
                 "trades: {} (A {}, B {}), wins {}, losses {}, win rate {}",
                 s.trades, self.trades_by_tier.0[0].1, self.trades_by_tier.0[1].1, s.wins, s.losses, s.win_rate
@@ -558,7 +563,9 @@ pub fn summarize(
 /// Closed trades per tier, A then B.
 #[must_use]
 pub fn by_tier(closed: &[TradeRecord]) -> Counts {
-    Counts([Tier::A, Tier::B].iter().map(|t| (t.name(), closed.iter().filter(|r| r.tier == *t).count() as u64)).collect())
+    Counts(
+        [Tier::A, Tier::B].iter().map(|t| (t.name(), closed.iter().filter(|r| r.tier == *t).count() as u64)).collect(),
+    )
 }
 
 /// Closed trades per final exit reason, every reason listed.
@@ -631,7 +638,10 @@ mod tests {
     #[test]
     fn sharpe_needs_two_trades_and_two_days() {
         let s = summarize(&[], Notional::ZERO, Notional(100), (Notional::ZERO, 0.0), (0, 1000));
-        assert_eq!((s.trades, s.win_rate, s.sharpe_per_trade, s.sharpe_daily_annualised), (0, Stat::Na, Stat::Na, Stat::Na));
+        assert_eq!(
+            (s.trades, s.win_rate, s.sharpe_per_trade, s.sharpe_daily_annualised),
+            (0, Stat::Na, Stat::Na, Stat::Na)
+        );
         assert_eq!(s.net_pnl_usdt, "0");
     }
 }

@@ -260,7 +260,16 @@ mod tests {
     use crate::venue::Venue;
 
     fn trade(ms: i64, qty: i64, side: Side) -> Trade {
-        Trade { inst: InstrumentId(0), id: ms as u64, trade_ms: ms, event_ms: ms, price: Price(6_000_000), qty: Qty(qty), taker_side: side, source: TradeSource::Market }
+        Trade {
+            inst: InstrumentId(0),
+            id: ms as u64,
+            trade_ms: ms,
+            event_ms: ms,
+            price: Price(6_000_000),
+            qty: Qty(qty),
+            taker_side: side,
+            source: TradeSource::Market,
+        }
     }
 
     #[test]

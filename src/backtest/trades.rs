@@ -281,12 +281,8 @@ impl TradeBook {
     /// Realised plus the open trades marked at `tops[inst]` (bid, ask).
     #[must_use]
     pub fn marked(&self, tops: &[(Price, Price)]) -> Notional {
-        let open: i64 = self
-            .open
-            .iter()
-            .zip(tops)
-            .filter_map(|(r, &(bid, ask))| r.as_ref().map(|r| r.open_net(bid, ask).0))
-            .sum();
+        let open: i64 =
+            self.open.iter().zip(tops).filter_map(|(r, &(bid, ask))| r.as_ref().map(|r| r.open_net(bid, ask).0)).sum();
         Notional(self.realised().0 + open)
     }
 
@@ -323,7 +319,17 @@ mod tests {
 
     fn fill(id: u64, side: Side, price: i64, qty: i64, fee: i64, ts: i64) -> Fill {
         let i = btc(Venue::BinanceUsdm);
-        crate::backtest::exchange::quote_fill(&i, ClientOrderId(id), side, id, Price(price), Qty(qty), Notional(fee), false, ts)
+        crate::backtest::exchange::quote_fill(
+            &i,
+            ClientOrderId(id),
+            side,
+            id,
+            Price(price),
+            Qty(qty),
+            Notional(fee),
+            false,
+            ts,
+        )
     }
 
     #[test]

@@ -49,7 +49,9 @@ pub enum BookCommandError {
     #[error("instruments: {0}")]
     Instruments(#[from] LoadError),
     /// `--symbol` names no instrument of the venue.
-    #[error("symbol {symbol} is not a known {venue} instrument (add it to tuning/instruments.toml or pass --instruments)")]
+    #[error(
+        "symbol {symbol} is not a known {venue} instrument (add it to tuning/instruments.toml or pass --instruments)"
+    )]
     UnknownSymbol {
         /// The symbol asked for.
         symbol: Symbol,
@@ -309,7 +311,16 @@ fn write_summary(err: &mut impl Write, s: &BookSummary) -> io::Result<()> {
         writeln!(
             err,
             "summary {symbol}: {} snapshots, {} diffs applied, {} buffered, {} stale, {} unsynced, {} gaps, {} corrupt, {} crossed, {} resyncs requested, {} buffer overflows",
-            st.snapshots, st.applied, st.buffered, st.stale, st.unsynced, st.gaps, st.corrupt, st.crossed, st.resyncs, st.buffer_overflows
+            st.snapshots,
+            st.applied,
+            st.buffered,
+            st.stale,
+            st.unsynced,
+            st.gaps,
+            st.corrupt,
+            st.crossed,
+            st.resyncs,
+            st.buffer_overflows
         )?;
     }
     Ok(())

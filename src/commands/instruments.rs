@@ -20,7 +20,8 @@ pub fn load(path: Option<&Path>, venue: Venue) -> Result<InstrumentTable, LoadEr
         return InstrumentTable::from_toml_str(BUILT_IN);
     };
     if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("json")) {
-        let text = std::fs::read_to_string(path).map_err(|e| LoadError::new(path.display().to_string(), e.to_string()))?;
+        let text =
+            std::fs::read_to_string(path).map_err(|e| LoadError::new(path.display().to_string(), e.to_string()))?;
         let mut table = InstrumentTable::new();
         let fees = FeeSchedule::default_for(venue);
         let added = match venue {

@@ -294,7 +294,10 @@ pub fn measure(opts: &LatencyOptions, alloc: &CountingAlloc) -> Result<LatencyRe
 
     let mut histograms = Vec::new();
     for _ in FrameClass::ALL {
-        histograms.push(Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).map_err(|e| LatencyError::Histogram(e.to_string()))?);
+        histograms.push(
+            Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3)
+                .map_err(|e| LatencyError::Histogram(e.to_string()))?,
+        );
     }
     for &(class, raw) in &samples {
         histograms[usize::from(class)].saturating_record(clock.delta_as_nanos(0, raw).max(1));
@@ -375,9 +378,22 @@ pub fn run(opts: &LatencyOptions, out: &mut impl Write, alloc: &CountingAlloc) -
         "{} frames of {} x {} rounds (decode + apply, per-frame clock reads included; timer overhead {} ns)",
         report.frames, opts.venue, report.rounds, report.timer_overhead_ns
     )?;
-    writeln!(out, "{:<12} {:>10} {:>9} {:>9} {:>9} {:>11}", "frame", "count", "p50 ns", "p99 ns", "p99.9 ns", "max ns")?;
+    writeln!(
+        out,
+        "{:<12} {:>10} {:>9} {:>9} {:>9} {:>11}",
+        "frame", "count", "p50 ns", "p99 ns", "p99.9 ns", "max ns"
+    )?;
     for c in &report.classes {
-        writeln!(out, "{:<12} {:>10} {:>9} {:>9} {:>9} {:>11}", c.class.name(), c.count, c.p50_ns, c.p99_ns, c.p999_ns, c.max_ns)?;
+        writeln!(
+            out,
+            "{:<12} {:>10} {:>9} {:>9} {:>9} {:>11}",
+            c.class.name(),
+            c.count,
+            c.p50_ns,
+            c.p99_ns,
+            c.p999_ns,
+            c.max_ns
+        )?;
     }
     writeln!(
         out,

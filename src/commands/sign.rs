@@ -19,16 +19,16 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use crate::fixed::{parse_decimal, FixedError, Price, Qty, Round};
+use crate::fixed::{FixedError, Price, Qty, Round, parse_decimal};
 use crate::instrument::{InstrumentTable, LoadError, Symbol};
 use crate::order::ids::{RequestOp, RequestTag};
 use crate::order::{ClientOrderId, OrderKind, OrderRequest, TimeInForce};
 use crate::side::Side;
+use crate::venue::Venue;
 use crate::venue::binance::order::BinanceOrderEncoder;
 use crate::venue::bybit::order::BybitOrderEncoder;
 use crate::venue::credentials::{Credentials, CredentialsError};
 use crate::venue::signed_request::{BadRecvWindow, EncodeError, RecvWindow, RestRequest};
-use crate::venue::Venue;
 
 /// Request transport.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -217,7 +217,12 @@ fn decimal(arg: &'static str, text: &str, scale: u8, dir: Round) -> Result<i64, 
 ///
 /// # Errors
 /// [`SignCommandError`].
-pub fn sign_to(args: &SignArgs, secret: &[u8], instruments: &InstrumentTable, out: &mut impl Write) -> Result<(), SignCommandError> {
+pub fn sign_to(
+    args: &SignArgs,
+    secret: &[u8],
+    instruments: &InstrumentTable,
+    out: &mut impl Write,
+) -> Result<(), SignCommandError> {
     let creds = Credentials::new(args.api_key.as_bytes(), secret)?;
     let recv = RecvWindow::new(args.recv_window)?;
     let instrument = instruments

@@ -10,11 +10,11 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 
-use flate2::write::GzEncoder;
 use flate2::Compression;
+use flate2::write::GzEncoder;
 
 use crate::instrument::Symbol;
-use crate::synth::{write_session, Synth, SynthConfig, SynthError, SynthSummary};
+use crate::synth::{Synth, SynthConfig, SynthError, SynthSummary, write_session};
 use crate::venue::Venue;
 
 /// Options of `scalpel synth`.

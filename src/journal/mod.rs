@@ -28,8 +28,8 @@ use std::io::{self, BufRead, Write};
 use std::path::Path;
 
 use crate::instrument::{Instrument, LoadError};
-pub use record::{JournalRecord, LogLevel, RingId, Stage};
 use record::{DecodeError, FRAME_LEN, HEADER_LEN, MAGIC, MAX_BODY_LEN, VERSION, decode_body, encode_body};
+pub use record::{JournalRecord, LogLevel, RingId, Stage};
 
 /// A journal I/O or format problem.
 ///
@@ -216,7 +216,12 @@ impl JournalWriter<File> {
     ///
     /// # Errors
     /// [`JournalError::Io`] when the file exists or cannot be written.
-    pub fn create(path: &Path, instruments: &[Instrument], cfg: &JournalConfig, now_ns: u64) -> Result<Self, JournalError> {
+    pub fn create(
+        path: &Path,
+        instruments: &[Instrument],
+        cfg: &JournalConfig,
+        now_ns: u64,
+    ) -> Result<Self, JournalError> {
         let file = File::options().write(true).create_new(true).open(path).map_err(io_err("create"))?;
         Self::new(file, instruments, cfg, now_ns)
     }
@@ -528,7 +533,10 @@ mod tests {
         assert!(entries.is_empty());
         assert_eq!(
             err,
-            Some(ReadError::Journal(JournalError::Corrupt { offset: HEADER_LEN as u64, problem: Corruption::Checksum }))
+            Some(ReadError::Journal(JournalError::Corrupt {
+                offset: HEADER_LEN as u64,
+                problem: Corruption::Checksum
+            }))
         );
         // Flip a byte of the last record: torn tail.
         let mut tail = good.clone();

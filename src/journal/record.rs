@@ -68,8 +68,15 @@ pub enum Stage {
 
 impl Stage {
     /// Every stage, by code.
-    pub const ALL: [Stage; 7] =
-        [Stage::Decode, Stage::Book, Stage::Signals, Stage::Decide, Stage::Encode, Stage::TickToTrade, Stage::AckRoundTrip];
+    pub const ALL: [Stage; 7] = [
+        Stage::Decode,
+        Stage::Book,
+        Stage::Signals,
+        Stage::Decide,
+        Stage::Encode,
+        Stage::TickToTrade,
+        Stage::AckRoundTrip,
+    ];
 
     /// Lower-case name.
     #[must_use]
@@ -587,7 +594,12 @@ pub fn decode_body(body: &[u8]) -> Result<(u64, JournalRecord), DecodeError> {
     let kind = r.u8()?;
     let ts_ns = r.u64()?;
     let record = match kind {
-        1 => JournalRecord::Instrument { venue: r.venue()?, symbol: r.symbol()?, price_scale: r.u8()?, qty_scale: r.u8()? },
+        1 => JournalRecord::Instrument {
+            venue: r.venue()?,
+            symbol: r.symbol()?,
+            price_scale: r.u8()?,
+            qty_scale: r.u8()?,
+        },
         2 => {
             let ts_raw = r.u64()?;
             JournalRecord::Order(OrderEvent::Submitted { order: r.order()?, ts_raw })

@@ -168,8 +168,12 @@ pub fn run<S: JournalSink>(
             let Some(item) = io.telemetry.pop() else { break };
             match item {
                 Telemetry::Latency { stage, ns } => latency.record(stage, ns),
-                Telemetry::Log { level, code, value } => writer.append(now, &JournalRecord::Log { level, code, value })?,
-                Telemetry::Refusal { order, reason } => writer.append(now, &JournalRecord::GateRefusal { order, reason })?,
+                Telemetry::Log { level, code, value } => {
+                    writer.append(now, &JournalRecord::Log { level, code, value })?
+                }
+                Telemetry::Refusal { order, reason } => {
+                    writer.append(now, &JournalRecord::GateRefusal { order, reason })?
+                }
             }
             t += 1;
         }
@@ -185,8 +189,8 @@ pub fn run<S: JournalSink>(
             last_report = now;
         }
         writer.poll(now)?;
-        let finished = stop.load(Ordering::Acquire)
-            || (io.records.is_producer_gone() && io.telemetry.is_producer_gone());
+        let finished =
+            stop.load(Ordering::Acquire) || (io.records.is_producer_gone() && io.telemetry.is_producer_gone());
         if finished && io.records.is_empty() && io.telemetry.is_empty() {
             break;
         }

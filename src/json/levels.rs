@@ -233,7 +233,8 @@ fn classify16(bytes: &[u8; 16]) -> (u16, u16) {
         let quote = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'"' as i8));
         // Signed compare: bytes 0x80..=0xFF are negative, so "< 0x20" also
         // catches every non-ASCII byte.
-        let forbidden = _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8(b'\\' as i8)), _mm_cmplt_epi8(v, _mm_set1_epi8(0x20)));
+        let forbidden =
+            _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8(b'\\' as i8)), _mm_cmplt_epi8(v, _mm_set1_epi8(0x20)));
         (_mm_movemask_epi8(quote) as u16, _mm_movemask_epi8(forbidden) as u16)
     }
 }
@@ -274,7 +275,8 @@ mod tests {
             }
             Some(p)
         };
-        let expect = |p: usize, lit: &[u8]| -> Option<usize> { (doc.get(p..p + lit.len())? == lit).then_some(p + lit.len()) };
+        let expect =
+            |p: usize, lit: &[u8]| -> Option<usize> { (doc.get(p..p + lit.len())? == lit).then_some(p + lit.len()) };
         let mut p = expect(start, b"[")?;
         if doc.get(p)? == &b']' {
             return Some(p + 1);

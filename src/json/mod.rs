@@ -150,7 +150,14 @@ impl<'a> Container<'a> {
             Container::Compact { doc, idx, start, end } => {
                 let pos = start as usize + 1;
                 let is_object = doc.get(start as usize) == Some(&b'{');
-                Entries::Compact { doc, idx, pos, end: end as usize, is_object, done: doc.get(pos).is_none_or(|&b| b == b'}' || b == b']') }
+                Entries::Compact {
+                    doc,
+                    idx,
+                    pos,
+                    end: end as usize,
+                    is_object,
+                    done: doc.get(pos).is_none_or(|&b| b == b'}' || b == b']'),
+                }
             }
             Container::Tape(nodes) => {
                 let (len, is_object) = match nodes.first() {
@@ -451,7 +458,11 @@ impl JsonScratch {
     /// The fast path reads `frame` as it is; the fallback may unescape
     /// strings inside `frame` (simd-json parses in place).
     #[inline]
-    pub fn parse<R>(&mut self, frame: &mut [u8], f: impl for<'x> FnOnce(Result<Val<'x>, InvalidJson>, Backend) -> R) -> R {
+    pub fn parse<R>(
+        &mut self,
+        frame: &mut [u8],
+        f: impl for<'x> FnOnce(Result<Val<'x>, InvalidJson>, Backend) -> R,
+    ) -> R {
         self.parse_with(frame, BackendChoice::Auto, f)
     }
 

@@ -16,7 +16,7 @@
 
 use simd_json::{Buffers, Node, StaticNode, Tape};
 
-use crate::fixed::{parse_decimal, E8};
+use crate::fixed::{E8, parse_decimal};
 
 /// The input is not valid JSON (including truncated input).
 ///
@@ -68,7 +68,11 @@ impl TapeReader {
     ///
     /// # Errors
     /// [`JsonError`] when `input` is not a complete JSON document.
-    pub fn read<'i, R>(&mut self, input: &'i mut [u8], f: impl for<'t> FnOnce(JsonValue<'t, 'i>) -> R) -> Result<R, JsonError> {
+    pub fn read<'i, R>(
+        &mut self,
+        input: &'i mut [u8],
+        f: impl for<'t> FnOnce(JsonValue<'t, 'i>) -> R,
+    ) -> Result<R, JsonError> {
         let stored = self.tape.take().unwrap_or_else(|| Tape(Vec::new()));
         let mut tape: Tape<'i> = stored.reset();
         let result = match simd_json::fill_tape(input, &mut self.buffers, &mut tape) {
@@ -257,7 +261,8 @@ impl<'t, 'i> JsonObject<'t, 'i> {
     /// [`FieldError`] naming `key`.
     pub fn req_decimal(self, key: &'static str, scale: u8, allow_negative: bool) -> Result<i64, FieldError> {
         let text = self.req_str(key)?;
-        crate::fixed::parse_decimal_trimmed(text.as_bytes(), scale, allow_negative).map_err(|_| FieldError::BadValue(key))
+        crate::fixed::parse_decimal_trimmed(text.as_bytes(), scale, allow_negative)
+            .map_err(|_| FieldError::BadValue(key))
     }
 
     /// Required decimal-text member at 8 decimals (fees, notionals).
@@ -308,7 +313,8 @@ mod tests {
     #[test]
     fn walks_nested_documents() {
         let mut reader = TapeReader::new(256);
-        let mut doc = br#"{"a":{"b":[1,2,{"c":3}],"d":"x"},"e":-5,"f":"12.50","g":true,"h":null,"t":"1672364262474"}"#.to_vec();
+        let mut doc =
+            br#"{"a":{"b":[1,2,{"c":3}],"d":"x"},"e":-5,"f":"12.50","g":true,"h":null,"t":"1672364262474"}"#.to_vec();
         let out = reader
             .read(&mut doc, |root| {
                 let o = root.as_object().unwrap();

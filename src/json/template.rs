@@ -174,7 +174,14 @@ mod tests {
     #[test]
     fn refuses_other_shapes() {
         let mut index = crate::json::levels::LevelIndex::new();
-        for doc in [&br#"[["1","2"]["3","4"]]"#[..], br#"[["1","2"],]"#, br#"[["1",2]]"#, br#"[["1","2","3"]]"#, br#"[ ["1","2"]]"#, b"["] {
+        for doc in [
+            &br#"[["1","2"]["3","4"]]"#[..],
+            br#"[["1","2"],]"#,
+            br#"[["1",2]]"#,
+            br#"[["1","2","3"]]"#,
+            br#"[ ["1","2"]]"#,
+            b"[",
+        ] {
             assert!(Cursor::new(doc).indexed_levels(&mut index).is_none(), "{}", String::from_utf8_lossy(doc));
         }
         assert!(Cursor::new(b"[]").indexed_levels(&mut index).is_some());

@@ -21,7 +21,7 @@
 //! - Reduce-only orders are still held to the minimum notional; the venues
 //!   exempt some reduce-only orders, but refusing locally is the safe side.
 
-use crate::fixed::{notional, round_to_step, Price, Qty, Round};
+use crate::fixed::{Price, Qty, Round, notional, round_to_step};
 use crate::instrument::Instrument;
 use crate::side::Side;
 
@@ -75,7 +75,11 @@ pub enum OrderCheckError {
 ///
 /// # Errors
 /// [`OrderCheckError`] naming the first filter that fails.
-pub fn prepare(order: &OrderRequest, instrument: &Instrument, market_ref: Price) -> Result<OrderRequest, OrderCheckError> {
+pub fn prepare(
+    order: &OrderRequest,
+    instrument: &Instrument,
+    market_ref: Price,
+) -> Result<OrderRequest, OrderCheckError> {
     if order.venue != instrument.venue || order.symbol != instrument.symbol {
         return Err(OrderCheckError::InstrumentMismatch);
     }

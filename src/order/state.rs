@@ -37,7 +37,7 @@ use crate::fixed::{Qty, SignedQty};
 use crate::instrument::Symbol;
 use crate::venue::Venue;
 
-use super::{ClientOrderId, Fill, FeeKind, OrderEvent, OrderRequest, RejectReason, TradeId, VenueOrderId};
+use super::{ClientOrderId, FeeKind, Fill, OrderEvent, OrderRequest, RejectReason, TradeId, VenueOrderId};
 
 /// Where an order is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -263,7 +263,10 @@ impl<const F: usize> OrderTable<F> {
     }
 
     fn position_slot(&mut self, venue: Venue, symbol: &Symbol) -> Result<usize, StateError> {
-        if let Some(i) = self.positions[..self.position_count].iter().position(|p| p.is_some_and(|(v, s, _)| v == venue && s == *symbol)) {
+        if let Some(i) = self.positions[..self.position_count]
+            .iter()
+            .position(|p| p.is_some_and(|(v, s, _)| v == venue && s == *symbol))
+        {
             return Ok(i);
         }
         let i = self.position_count;
@@ -279,7 +282,10 @@ impl<const F: usize> OrderTable<F> {
         }
         let n = self.slots.len();
         let home = self.home(order.client_id);
-        let free = (0..n).map(|step| (home + step) % n).find(|&i| !matches!(self.slots[i], Slot::Live(_))).ok_or(StateError::TableFull)?;
+        let free = (0..n)
+            .map(|step| (home + step) % n)
+            .find(|&i| !matches!(self.slots[i], Slot::Live(_)))
+            .ok_or(StateError::TableFull)?;
         // Reserve the position slot now so a later fill cannot fail on it.
         self.position_slot(order.venue, &order.symbol)?;
         self.slots[free] = Slot::Live(TrackedOrder {
@@ -456,7 +462,10 @@ mod tests {
     fn happy_path_and_fill_before_ack() {
         let mut t: OrderTable = OrderTable::new(8, 2);
         t.apply(&submitted(1, Side::Buy, 10)).unwrap();
-        assert_eq!(t.apply(&fill(1, Side::Buy, 7, 4, FeeKind::Quote)), Ok(Applied::Updated(OrderStatus::PartiallyFilled)));
+        assert_eq!(
+            t.apply(&fill(1, Side::Buy, 7, 4, FeeKind::Quote)),
+            Ok(Applied::Updated(OrderStatus::PartiallyFilled))
+        );
         assert_eq!(t.apply(&ack(1)), Ok(Applied::Updated(OrderStatus::PartiallyFilled)));
         assert_eq!(t.get(ClientOrderId(1)).unwrap().venue_order_id, Some(VenueOrderId::from_u64(901)));
         assert_eq!(t.apply(&fill(1, Side::Buy, 8, 6, FeeKind::Quote)), Ok(Applied::Updated(OrderStatus::Filled)));
@@ -497,14 +506,25 @@ mod tests {
         for id in 1..=4 {
             t.apply(&submitted(id, Side::Buy, 10)).unwrap();
         }
-        t.apply(&OrderEvent::Rejected { client_id: ClientOrderId(1), reason: RejectReason::MinNotional, venue_code: -4164, ts_ms: 0 }).unwrap();
+        t.apply(&OrderEvent::Rejected {
+            client_id: ClientOrderId(1),
+            reason: RejectReason::MinNotional,
+            venue_code: -4164,
+            ts_ms: 0,
+        })
+        .unwrap();
         t.apply(&OrderEvent::Expired { client_id: ClientOrderId(2), ts_ms: 0 }).unwrap();
         t.apply(&fill(3, Side::Buy, 1, 2, FeeKind::Quote)).unwrap();
         t.apply(&OrderEvent::Cancelled { client_id: ClientOrderId(3), ts_ms: 0 }).unwrap();
-        t.apply(&OrderEvent::Amended { client_id: ClientOrderId(4), price: Price(5_000_000), qty: Qty(3), ts_ms: 9 }).unwrap();
-        t.apply(&OrderEvent::Amended { client_id: ClientOrderId(4), price: Price(4_000_000), qty: Qty(4), ts_ms: 5 }).unwrap();
+        t.apply(&OrderEvent::Amended { client_id: ClientOrderId(4), price: Price(5_000_000), qty: Qty(3), ts_ms: 9 })
+            .unwrap();
+        t.apply(&OrderEvent::Amended { client_id: ClientOrderId(4), price: Price(4_000_000), qty: Qty(4), ts_ms: 5 })
+            .unwrap();
         let status = |id| t.get(ClientOrderId(id)).unwrap().status();
-        assert_eq!([status(1), status(2), status(3), status(4)], [OrderStatus::Rejected, OrderStatus::Expired, OrderStatus::Cancelled, OrderStatus::New]);
+        assert_eq!(
+            [status(1), status(2), status(3), status(4)],
+            [OrderStatus::Rejected, OrderStatus::Expired, OrderStatus::Cancelled, OrderStatus::New]
+        );
         assert_eq!(t.get(ClientOrderId(3)).unwrap().filled_qty, Qty(2));
         assert_eq!(t.get(ClientOrderId(4)).unwrap().order.qty, Qty(3), "latest amend by venue time wins");
         assert_eq!(
@@ -561,8 +581,18 @@ mod tests {
             0 => events.push(OrderEvent::Cancelled { client_id: ClientOrderId(id), ts_ms: 3 }),
             1 => events.push(OrderEvent::Expired { client_id: ClientOrderId(id), ts_ms: 3 }),
             2 => {
-                events.push(OrderEvent::Amended { client_id: ClientOrderId(id), price: Price(5_999_980), qty: Qty(qty + 5), ts_ms: 1 });
-                events.push(OrderEvent::Amended { client_id: ClientOrderId(id), price: Price(5_999_990), qty: Qty(qty + 3), ts_ms: 2 });
+                events.push(OrderEvent::Amended {
+                    client_id: ClientOrderId(id),
+                    price: Price(5_999_980),
+                    qty: Qty(qty + 5),
+                    ts_ms: 1,
+                });
+                events.push(OrderEvent::Amended {
+                    client_id: ClientOrderId(id),
+                    price: Price(5_999_990),
+                    qty: Qty(qty + 3),
+                    ts_ms: 2,
+                });
             }
             _ => {}
         }

@@ -238,7 +238,8 @@ impl RiskFile {
     /// # Errors
     /// I/O problems (naming the path) or a [`LoadError`] naming the key.
     pub fn from_toml_file(path: &std::path::Path) -> Result<Self, LoadError> {
-        let text = std::fs::read_to_string(path).map_err(|e| LoadError::new(path.display().to_string(), e.to_string()))?;
+        let text =
+            std::fs::read_to_string(path).map_err(|e| LoadError::new(path.display().to_string(), e.to_string()))?;
         Self::from_toml_str(&text).map_err(|e| LoadError::new(format!("{}: {}", path.display(), e.key), e.problem))
     }
 }
@@ -319,8 +320,9 @@ impl Default for RawRisk {
 }
 
 fn usdt(key: &str, text: &str) -> Result<Notional, LoadError> {
-    let value = parse_decimal(text.as_bytes(), E8, false)
-        .map_err(|e| LoadError::new(format!("risk.{key}"), format!("{e} in {text:?} (decimal USDT, at most 8 decimals)")))?;
+    let value = parse_decimal(text.as_bytes(), E8, false).map_err(|e| {
+        LoadError::new(format!("risk.{key}"), format!("{e} in {text:?} (decimal USDT, at most 8 decimals)"))
+    })?;
     if value == 0 {
         return Err(LoadError::new(format!("risk.{key}"), "must be positive"));
     }
@@ -490,10 +492,7 @@ mod tests {
             ("price_band_bps = 0", "risk.price_band_bps"),
             ("margin_reduce_only_at_pct = \"40\"", "risk.margin_reduce_only_at_pct"),
             ("kill_switch_file = \"\"", "risk.kill_switch_file"),
-            (
-                "[[symbol]]\nvenue = \"binance-usdm\"\nsymbol = \"BTC-USDT\"",
-                "risk.symbol[0].symbol",
-            ),
+            ("[[symbol]]\nvenue = \"binance-usdm\"\nsymbol = \"BTC-USDT\"", "risk.symbol[0].symbol"),
             (
                 "[[symbol]]\nvenue = \"binance-usdm\"\nsymbol = \"BTCUSDT\"\nmax_order_qty = \"-1\"",
                 "risk.symbol[0].max_order_qty",
@@ -520,7 +519,8 @@ mod tests {
             "[[symbol]]\nvenue = \"binance-usdm\"\nsymbol = \"btcusdt\"\nmax_order_qty = \"0.05\"\nmax_position_qty = \"0.1234\"",
         )
         .unwrap();
-        let table = crate::instrument::InstrumentTable::from_toml_str(include_str!("../../tuning/instruments.toml")).unwrap();
+        let table =
+            crate::instrument::InstrumentTable::from_toml_str(include_str!("../../tuning/instruments.toml")).unwrap();
         let btc = table.get(Venue::BinanceUsdm, &Symbol::new(b"BTCUSDT").unwrap()).unwrap();
         let (n, limits) = c.symbol_limits(Venue::BinanceUsdm, &btc.symbol).unwrap();
         // 0.1234 has four decimals; BTCUSDT quantities have three.

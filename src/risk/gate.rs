@@ -836,7 +836,10 @@ mod tests {
         cell.publish(Verdict::RUN);
         let insts = [btc(Venue::BybitLinear), eth(Venue::BybitLinear)];
         let mut g = RiskGate::new(&c, &insts, cell, 0).unwrap();
-        let o = |sym: &[u8]| OrderRequest { symbol: Symbol::new(sym).unwrap(), ..limit(Venue::BybitLinear, Side::Buy, MID.0, 1) };
+        let o = |sym: &[u8]| OrderRequest {
+            symbol: Symbol::new(sym).unwrap(),
+            ..limit(Venue::BybitLinear, Side::Buy, MID.0, 1)
+        };
         for _ in 0..10 {
             assert_eq!(g.check(GateSlot(0), &o(b"BTCUSDT"), &ctx(0)), Ok(()));
             g.on_order_done(GateSlot(0), Side::Buy, Qty(1));
@@ -909,9 +912,11 @@ mod tests {
         let (mut g, cell) = gate_with(&config(), Verdict::RUN);
         g.set_position(BN, SignedQty(300));
         let sell = |q| OrderRequest { reduce_only: true, ..limit(Venue::BinanceUsdm, Side::Sell, MID.0, q) };
-        for (mode, refusal) in
-            [(Mode::ReduceOnly, Refusal::ReduceOnlyMode), (Mode::Halt, Refusal::Halted), (Mode::Flatten, Refusal::Flattening)]
-        {
+        for (mode, refusal) in [
+            (Mode::ReduceOnly, Refusal::ReduceOnlyMode),
+            (Mode::Halt, Refusal::Halted),
+            (Mode::Flatten, Refusal::Flattening),
+        ] {
             cell.publish(Verdict { mode, cause: Cause::DailyLoss, ..Verdict::RUN });
             assert_eq!(g.check(BN, &buy(1), &ctx(0)), Err(refusal), "{mode:?}");
             // More than the position would flip it: refused.

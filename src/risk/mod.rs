@@ -23,8 +23,8 @@ pub mod verdict;
 pub use config::RiskConfig;
 pub use gate::{CheckContext, GateSlot, Refusal, RiskGate, VenueUsage};
 pub use monitor::{KillSource, RiskCommand, RiskInput, RiskMonitor, RiskOutput};
-pub use verdict::{Cause, Mode, Verdict, VerdictCell};
 pub use thread::{KillSwitch, RiskExit, RiskRunReport, RiskThreadIo};
+pub use verdict::{Cause, Mode, Verdict, VerdictCell};
 
 /// Instruments shared by the unit tests of this module's files.
 #[cfg(test)]

@@ -256,11 +256,7 @@ impl Position {
     /// (truncated toward zero).
     fn to_e8(&self, raw: i128) -> i64 {
         let scale = self.price_scale + self.qty_scale;
-        let v = if scale >= E8 {
-            raw / i128::from(pow10(scale - E8))
-        } else {
-            raw * i128::from(pow10(E8 - scale))
-        };
+        let v = if scale >= E8 { raw / i128::from(pow10(scale - E8)) } else { raw * i128::from(pow10(E8 - scale)) };
         i64::try_from(v).unwrap_or(if v < 0 { i64::MIN } else { i64::MAX })
     }
 
@@ -450,7 +446,8 @@ impl RiskMonitor {
                 let ratio = if margin_balance.0 <= 0 {
                     Rate(i64::MAX)
                 } else {
-                    let r = i128::from(maintenance_margin.0.max(0)) * i128::from(pow10(E8)) / i128::from(margin_balance.0);
+                    let r =
+                        i128::from(maintenance_margin.0.max(0)) * i128::from(pow10(E8)) / i128::from(margin_balance.0);
                     Rate(i64::try_from(r).unwrap_or(i64::MAX))
                 };
                 self.margin_ratio = Some(ratio);
@@ -590,7 +587,15 @@ impl RiskMonitor {
         }
     }
 
-    fn on_mark(&mut self, venue: Venue, symbol: Symbol, price: Price, ts_ms: i64, now_ms: i64, out: &mut Vec<RiskOutput>) {
+    fn on_mark(
+        &mut self,
+        venue: Venue,
+        symbol: Symbol,
+        price: Price,
+        ts_ms: i64,
+        now_ms: i64,
+        out: &mut Vec<RiskOutput>,
+    ) {
         let Some(&idx) = self.index.get(&(venue, symbol)) else {
             self.stats.unknown_instrument += 1;
             return;

@@ -157,7 +157,12 @@ impl Backlogs {
 
 /// Runs the risk loop on the current thread until the kill switch finishes
 /// or the input closes. `clock` returns wall time in ms since the epoch.
-pub fn run(mut monitor: RiskMonitor, io: &RiskThreadIo, kill: &KillSwitch, mut clock: impl FnMut() -> i64) -> RiskRunReport {
+pub fn run(
+    mut monitor: RiskMonitor,
+    io: &RiskThreadIo,
+    kill: &KillSwitch,
+    mut clock: impl FnMut() -> i64,
+) -> RiskRunReport {
     let mut out = Vec::with_capacity(64);
     let mut backlog = Backlogs { journal: VecDeque::new(), commands: VecDeque::new() };
     let start = clock();

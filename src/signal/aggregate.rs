@@ -259,7 +259,8 @@ impl Signals {
         match outcome {
             SyncOutcome::Applied { .. } => self.on_book(ts_ms, book),
             SyncOutcome::Gap { .. } | SyncOutcome::SnapshotTooOld { .. } | SyncOutcome::Corrupt(_) => self.book_reset(),
-            SyncOutcome::AppliedCrossed { .. } | SyncOutcome::Buffered | SyncOutcome::Stale | SyncOutcome::Unsynced => {}
+            SyncOutcome::AppliedCrossed { .. } | SyncOutcome::Buffered | SyncOutcome::Stale | SyncOutcome::Unsynced => {
+            }
         }
     }
 
@@ -450,7 +451,9 @@ impl SignalBank {
                     s.on_funding(m.event_ms, m.funding_rate, m.next_funding_ms);
                 }
             }
-            (MarketEvent::Ticker(t), Applied::Funding(_) | Applied::Top(_)) if t.funding_rate.is_some() || t.next_funding_ms.is_some() => {
+            (MarketEvent::Ticker(t), Applied::Funding(_) | Applied::Top(_))
+                if t.funding_rate.is_some() || t.next_funding_ms.is_some() =>
+            {
                 let funding = market.get(t.inst).map(|st| st.funding);
                 if let (Some(f), Some(s)) = (funding, self.get_mut(t.inst)) {
                     s.on_funding(t.ts_ms, f.rate, f.next_funding_ms);
@@ -536,7 +539,12 @@ mod tests {
         s.on_depth(30, &book((1000, 1), (1010, 5)), SyncOutcome::Applied { last_id: 8 });
         assert_eq!(s.stats().baselines, 2);
         // Buffered, stale, crossed: nothing folded in.
-        for outcome in [SyncOutcome::Buffered, SyncOutcome::Stale, SyncOutcome::Unsynced, SyncOutcome::AppliedCrossed { last_id: 9 }] {
+        for outcome in [
+            SyncOutcome::Buffered,
+            SyncOutcome::Stale,
+            SyncOutcome::Unsynced,
+            SyncOutcome::AppliedCrossed { last_id: 9 },
+        ] {
             s.on_depth(40, &book((1000, 1), (1010, 5)), outcome);
         }
         assert_eq!(s.stats().books, 3);

@@ -55,7 +55,11 @@ impl TopOfBook {
     /// An empty top (every level missing).
     #[must_use]
     pub fn empty(k: usize) -> Self {
-        Self { bids: [(NO_BID, 0); MAX_DEPTH_LEVELS], asks: [(NO_ASK, 0); MAX_DEPTH_LEVELS], k: k.clamp(1, MAX_DEPTH_LEVELS) }
+        Self {
+            bids: [(NO_BID, 0); MAX_DEPTH_LEVELS],
+            asks: [(NO_ASK, 0); MAX_DEPTH_LEVELS],
+            k: k.clamp(1, MAX_DEPTH_LEVELS),
+        }
     }
 
     /// The top `k` levels of `book`.

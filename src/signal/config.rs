@@ -297,7 +297,10 @@ impl TryFrom<RawSignalConfig> for SignalConfig {
         if regime_window_ms % (q * sample_ms) != 0 || regime_window_ms / (q * sample_ms) < 8 {
             return Err(err(
                 "regime_window_ms",
-                format!("must be a multiple of regime_coarse_samples × sample_ms ({}) holding at least 8 of them", q * sample_ms),
+                format!(
+                    "must be a multiple of regime_coarse_samples × sample_ms ({}) holding at least 8 of them",
+                    q * sample_ms
+                ),
             ));
         }
         let momentum_short_ms = grid("momentum_short_ms", raw.momentum_short_ms, 1)?;
@@ -329,7 +332,12 @@ impl TryFrom<RawSignalConfig> for SignalConfig {
             profile_bin_ticks: in_range("profile_bin_ticks", raw.profile_bin_ticks, 1, 1_000_000)?,
             profile_bins,
             value_area_fraction: fraction("value_area_fraction", raw.value_area_fraction, true, 0.0, 1.0, true)?,
-            volatility_half_life_ms: in_range("volatility_half_life_ms", raw.volatility_half_life_ms, 1, MAX_WINDOW_MS)?,
+            volatility_half_life_ms: in_range(
+                "volatility_half_life_ms",
+                raw.volatility_half_life_ms,
+                1,
+                MAX_WINDOW_MS,
+            )?,
             velocity_tau_ms: in_range("velocity_tau_ms", raw.velocity_tau_ms, 1, MAX_WINDOW_MS)?,
             acceleration_tau_ms: in_range("acceleration_tau_ms", raw.acceleration_tau_ms, 1, MAX_WINDOW_MS)?,
             sample_ms,
@@ -420,7 +428,8 @@ impl SignalConfig {
     /// # Errors
     /// As [`SignalConfig::from_table`].
     pub fn from_toml_str(text: &str) -> Result<Self, LoadError> {
-        let raw: RawSignalConfig = toml::from_str(text).map_err(|e| LoadError::new("signals", e.message().to_owned()))?;
+        let raw: RawSignalConfig =
+            toml::from_str(text).map_err(|e| LoadError::new("signals", e.message().to_owned()))?;
         SignalConfig::try_from(raw)
     }
 
@@ -443,7 +452,8 @@ impl RawSignalConfig {
         if !table.is_table() {
             return Err(LoadError::new("signals", "must be a table"));
         }
-        serde::Deserialize::deserialize(table.clone()).map_err(|e: toml::de::Error| LoadError::new("signals", e.message().to_owned()))
+        serde::Deserialize::deserialize(table.clone())
+            .map_err(|e: toml::de::Error| LoadError::new("signals", e.message().to_owned()))
     }
 }
 

@@ -83,9 +83,19 @@ pub struct CascadeRule {
 impl CascadeRule {
     /// The next cascade state from the window values (quote units).
     #[must_use]
-    pub fn next(&self, state: Option<Side>, long: f64, short: f64, n_long: i64, n_short: i64, acceleration: f64) -> Option<Side> {
+    pub fn next(
+        &self,
+        state: Option<Side>,
+        long: f64,
+        short: f64,
+        n_long: i64,
+        n_short: i64,
+        acceleration: f64,
+    ) -> Option<Side> {
         let total = long + short;
-        let starts = |x: f64, n: i64| x >= self.notional && n >= self.min_events && x >= self.side_share * total && acceleration > 0.0;
+        let starts = |x: f64, n: i64| {
+            x >= self.notional && n >= self.min_events && x >= self.side_share * total && acceleration > 0.0
+        };
         let (long_starts, short_starts) = (starts(long, n_long), starts(short, n_short));
         match state {
             Some(Side::Buy) if short_starts => Some(Side::Sell),

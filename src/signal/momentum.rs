@@ -32,7 +32,11 @@ impl Momentum {
     #[must_use]
     pub fn new(sample_ms: u32, short_ms: u32, long_ms: u32, min_bps: f64) -> Self {
         let sample_ms = sample_ms.max(1);
-        Self { series: StepSeries::new(sample_ms, [short_ms / sample_ms, long_ms / sample_ms]), reference: None, min_bps }
+        Self {
+            series: StepSeries::new(sample_ms, [short_ms / sample_ms, long_ms / sample_ms]),
+            reference: None,
+            min_bps,
+        }
     }
 
     /// Moves time to `now_ms`.

@@ -118,7 +118,11 @@ impl OrderFlowImbalance {
     /// A window of `buckets` buckets over `window_ms`.
     #[must_use]
     pub fn new(window_ms: u32, buckets: u32) -> Self {
-        Self { window: BucketWindow::new(window_ms / buckets.max(1), buckets, 0), window_ms: i64::from(window_ms), first_ms: None }
+        Self {
+            window: BucketWindow::new(window_ms / buckets.max(1), buckets, 0),
+            window_ms: i64::from(window_ms),
+            first_ms: None,
+        }
     }
 
     /// Moves the window to `now_ms`.
@@ -167,7 +171,9 @@ impl OrderFlowImbalance {
     #[must_use]
     pub fn values(&self) -> (f64, f64) {
         let s = self.sums();
-        let ratio = |flow: i64, depth: i64| if depth > 0 { 2.0 * s.observations as f64 * flow as f64 / depth as f64 } else { 0.0 };
+        let ratio = |flow: i64, depth: i64| {
+            if depth > 0 { 2.0 * s.observations as f64 * flow as f64 / depth as f64 } else { 0.0 }
+        };
         (ratio(s.flow_best, s.depth_best), ratio(s.flow_multi, s.depth_multi))
     }
 }

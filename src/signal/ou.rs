@@ -142,7 +142,10 @@ impl OrnsteinUhlenbeck {
     }
 
     fn refit(&mut self) {
-        self.params = self.series.window(0).map(|w| fit_ar1(&w).map_or_else(OuParams::default, |f| OuParams::from_fit(&f, self.dt_s)));
+        self.params = self
+            .series
+            .window(0)
+            .map(|w| fit_ar1(&w).map_or_else(OuParams::default, |f| OuParams::from_fit(&f, self.dt_s)));
     }
 
     /// Moves time to `now_ms` (refits when a grid slot completed).
@@ -181,7 +184,9 @@ impl OrnsteinUhlenbeck {
         snap.ou_sigma = 0.0;
         snap.ou_zscore = 0.0;
         snap.ou_drift = 0;
-        let (Some(p), Some(reference), Some(current)) = (self.params, self.reference, self.series.current()) else { return };
+        let (Some(p), Some(reference), Some(current)) = (self.params, self.reference, self.series.current()) else {
+            return;
+        };
         snap.ou_theta = p.theta;
         if !p.reverting {
             return;

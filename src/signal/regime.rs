@@ -334,7 +334,9 @@ impl RegimeClassifier {
             return;
         }
         let target = self.rule.target(self.regime, self.vr, self.pct);
-        if target != self.regime && (self.regime == Regime::Unknown || now_ms - self.changed_ms >= self.rule.min_dwell_ms) {
+        if target != self.regime
+            && (self.regime == Regime::Unknown || now_ms - self.changed_ms >= self.rule.min_dwell_ms)
+        {
             self.regime = target;
             self.changed_ms = now_ms;
         }
@@ -398,7 +400,13 @@ mod tests {
     use super::*;
 
     fn rule(dwell: i64) -> RegimeRule {
-        RegimeRule { trend_enter_vr: 1.25, range_enter_vr: 0.8, high_vol_enter_pct: 0.9, high_vol_exit_pct: 0.7, min_dwell_ms: dwell }
+        RegimeRule {
+            trend_enter_vr: 1.25,
+            range_enter_vr: 0.8,
+            high_vol_enter_pct: 0.9,
+            high_vol_exit_pct: 0.7,
+            min_dwell_ms: dwell,
+        }
     }
 
     #[test]

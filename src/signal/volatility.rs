@@ -55,7 +55,11 @@
 #[inline]
 #[must_use]
 pub fn ema_of_decay(dt_ms: f64, tau_v_ms: f64, tau_a_ms: f64, decay_v: f64, decay_a: f64) -> f64 {
-    if tau_v_ms == tau_a_ms { dt_ms / tau_v_ms * decay_v } else { tau_v_ms / (tau_v_ms - tau_a_ms) * (decay_v - decay_a) }
+    if tau_v_ms == tau_a_ms {
+        dt_ms / tau_v_ms * decay_v
+    } else {
+        tau_v_ms / (tau_v_ms - tau_a_ms) * (decay_v - decay_a)
+    }
 }
 
 /// The return of `mid2` over `prev_mid2` in bps.

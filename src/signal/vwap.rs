@@ -330,7 +330,12 @@ impl VolumeProfile {
     pub fn new(window_ms: u32, slices: u32, tick: i64, bin_ticks: u32, rows: u32, fraction: f64) -> Self {
         let rows = (rows.max(2) as usize).next_power_of_two();
         let slices = slices.max(1);
-        let slice = Slice { index: i64::MIN, qty: vec![0; rows].into_boxed_slice(), touched: vec![0; rows].into_boxed_slice(), n_touched: 0 };
+        let slice = Slice {
+            index: i64::MIN,
+            qty: vec![0; rows].into_boxed_slice(),
+            touched: vec![0; rows].into_boxed_slice(),
+            n_touched: 0,
+        };
         Self {
             row_width: tick.max(1) * i64::from(bin_ticks.max(1)),
             tick: tick.max(1),
@@ -458,7 +463,11 @@ impl VolumeProfile {
         let first = self.slot_of_row(self.start);
         let before = self.tree.prefix(first);
         let upper = self.tree.total().wrapping_sub(before);
-        let slot = if target <= upper { self.tree.find_prefix(before + target) } else { self.tree.find_prefix(target - upper) };
+        let slot = if target <= upper {
+            self.tree.find_prefix(before + target)
+        } else {
+            self.tree.find_prefix(target - upper)
+        };
         self.row_of_slot(slot)
     }
 
@@ -557,7 +566,11 @@ impl VolumeProfile {
         let top = self.tree.max[1];
         let poc_slot = self.tree.first_at_least(first, top).or_else(|| self.tree.first_at_least(0, top))?;
         let (low_target, high_target) = value_area_targets(volume, self.fraction);
-        Some(ProfileRows { poc: self.row_of_slot(poc_slot), low: self.quantile_row(low_target), high: self.quantile_row(high_target) })
+        Some(ProfileRows {
+            poc: self.row_of_slot(poc_slot),
+            low: self.quantile_row(low_target),
+            high: self.quantile_row(high_target),
+        })
     }
 
     /// A full window has passed since the start and the profile holds volume.

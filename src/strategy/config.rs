@@ -429,7 +429,14 @@ struct RawRegimeGate {
 
 impl Default for RawRegimeGate {
     fn default() -> Self {
-        Self { enabled: true, unknown: false, ranging: true, trending: true, trend_follow_only: true, high_volatility: false }
+        Self {
+            enabled: true,
+            unknown: false,
+            ranging: true,
+            trending: true,
+            trend_follow_only: true,
+            high_volatility: false,
+        }
     }
 }
 
@@ -707,11 +714,21 @@ impl RawStrategyTables {
             ofi_threshold: pos("ofi_threshold", v.ofi_threshold)?,
             ofi_multi_threshold: pos("ofi_multi_threshold", v.ofi_multi_threshold)?,
             signed_volume_usdt_threshold: pos("signed_volume_usdt_threshold", v.signed_volume_usdt_threshold)?,
-            tob_imbalance_threshold: number("votes.tob_imbalance_threshold", v.tob_imbalance_threshold, f64::MIN_POSITIVE, 1.0)?,
+            tob_imbalance_threshold: number(
+                "votes.tob_imbalance_threshold",
+                v.tob_imbalance_threshold,
+                f64::MIN_POSITIVE,
+                1.0,
+            )?,
             vwap_mode: v.vwap_mode,
             vwap_sigma_threshold: pos("vwap_sigma_threshold", v.vwap_sigma_threshold)?,
             acceleration_threshold_bps_s2: pos("acceleration_threshold_bps_s2", v.acceleration_threshold_bps_s2)?,
-            funding_bias_threshold: number("votes.funding_bias_threshold", v.funding_bias_threshold, f64::MIN_POSITIVE, 1.0)?,
+            funding_bias_threshold: number(
+                "votes.funding_bias_threshold",
+                v.funding_bias_threshold,
+                f64::MIN_POSITIVE,
+                1.0,
+            )?,
             drift_input: v.drift_input,
             drift_fallback: v.drift_fallback,
             ou_zscore_threshold: pos("ou_zscore_threshold", v.ou_zscore_threshold)?,
@@ -739,7 +756,12 @@ impl RawStrategyTables {
                 fee_multiplier: number("gates.edge.fee_multiplier", edge.fee_multiplier, 0.0, 1e6)?,
                 horizon_secs: number("gates.edge.horizon_secs", edge.horizon_secs, f64::MIN_POSITIVE, 86_400.0)?,
                 strength_cap: number("gates.edge.strength_cap", edge.strength_cap, 1.0, 1e6)?,
-                fallback_volatility_bps: number("gates.edge.fallback_volatility_bps", edge.fallback_volatility_bps, 0.0, 1e6)?,
+                fallback_volatility_bps: number(
+                    "gates.edge.fallback_volatility_bps",
+                    edge.fallback_volatility_bps,
+                    0.0,
+                    1e6,
+                )?,
             },
         };
 
@@ -755,7 +777,10 @@ impl RawStrategyTables {
             large_from: weight("large_from", c.large_from)?,
         };
         if !(confidence.observe_from <= confidence.base_from && confidence.base_from <= confidence.large_from) {
-            return Err(LoadError::new("confidence.base_from", "bands must satisfy observe_from ≤ base_from ≤ large_from"));
+            return Err(LoadError::new(
+                "confidence.base_from",
+                "bands must satisfy observe_from ≤ base_from ≤ large_from",
+            ));
         }
 
         let mut components = Vec::with_capacity(self.context.component.len());
@@ -775,7 +800,9 @@ impl RawStrategyTables {
         }
         let context = ContextConfig {
             file: match &self.context.file {
-                Some(f) if f.is_empty() => return Err(LoadError::new("context.file", "must not be empty (omit the key)")),
+                Some(f) if f.is_empty() => {
+                    return Err(LoadError::new("context.file", "must not be empty (omit the key)"));
+                }
                 other => other.as_ref().map(PathBuf::from),
             },
             components,
@@ -876,7 +903,10 @@ mod tests {
             ("[strategy]\na_min_agreeing = 2", "strategy.a_min_agreeing"),
             ("[sizing]\na_equity_fraction = \"0.05.1\"", "sizing.a_equity_fraction"),
             ("[sizing]\na_equity_fraction = 0.05", "sizing.a_equity_fraction"),
-            ("[exits.a]\ntake_profit_bps = \"1e3\"\nstop_loss_bps = \"5\"\nmax_hold_secs = 5", "exits.a.take_profit_bps"),
+            (
+                "[exits.a]\ntake_profit_bps = \"1e3\"\nstop_loss_bps = \"5\"\nmax_hold_secs = 5",
+                "exits.a.take_profit_bps",
+            ),
             ("[confidence]\nbase_from = 95", "confidence.base_from"),
             ("[[context.component]]\nname = \"x\"\nweight = 1\nclamp = 500", "context.component[0].clamp"),
         ];

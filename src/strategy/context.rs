@@ -187,24 +187,20 @@ mod tests {
     use super::*;
 
     fn component(name: &str, directional: bool) -> ContextComponent {
-        ContextComponent {
-            name: name.into(),
-            weight: 0.2,
-            center: 50.0,
-            clamp: 5.0,
-            directional,
-            max_age_ms: 60_000,
-        }
+        ContextComponent { name: name.into(), weight: 0.2, center: 50.0, clamp: 5.0, directional, max_age_ms: 60_000 }
     }
 
     #[test]
     fn parses_lines_and_arrays_alike() {
-        let lines = "{\"name\":\"fear_greed\",\"value\":72,\"ts\":1000}\n\n{\"name\":\"dxy\",\"value\":-1.5,\"ts\":2000}\n";
-        let array = "[{\"name\":\"fear_greed\",\"value\":72,\"ts\":1000},{\"name\":\"dxy\",\"value\":-1.5,\"ts\":2000}]";
+        let lines =
+            "{\"name\":\"fear_greed\",\"value\":72,\"ts\":1000}\n\n{\"name\":\"dxy\",\"value\":-1.5,\"ts\":2000}\n";
+        let array =
+            "[{\"name\":\"fear_greed\",\"value\":72,\"ts\":1000},{\"name\":\"dxy\",\"value\":-1.5,\"ts\":2000}]";
         let a = parse_records(lines).unwrap();
         assert_eq!(a, parse_records(array).unwrap());
         assert_eq!(a[1], ContextRecord { name: "dxy".into(), value: -1.5, ts_ms: 2000 });
-        let err = parse_records("{\"name\":\"x\",\"value\":1,\"ts\":1}\n{\"name\":\"x\",\"value\":\"high\",\"ts\":1}").unwrap_err();
+        let err = parse_records("{\"name\":\"x\",\"value\":1,\"ts\":1}\n{\"name\":\"x\",\"value\":\"high\",\"ts\":1}")
+            .unwrap_err();
         assert!(matches!(err, ContextError::BadRecord { index: 2, .. }), "{err}");
         assert!(parse_records("{\"name\":\"x\",\"value\":1,\"ts\":1,\"extra\":0}").is_err());
     }

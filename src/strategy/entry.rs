@@ -280,7 +280,10 @@ pub fn check_market_gates(gates: &GateConfig, inp: &GateInputs<'_>, result: &mut
     if gates.cascade && has(SignalFields::CASCADE) && s.cascade == Some(side) {
         result.fail(GateKind::Cascade);
     }
-    if gates.regime.enabled && has(SignalFields::REGIME) && !regime_allows(&gates.regime, s, side, has(SignalFields::MOMENTUM)) {
+    if gates.regime.enabled
+        && has(SignalFields::REGIME)
+        && !regime_allows(&gates.regime, s, side, has(SignalFields::MOMENTUM))
+    {
         result.fail(GateKind::Regime);
     }
     if gates.momentum_required && has(SignalFields::MOMENTUM) && s.momentum_aligned != Some(side) {
@@ -320,12 +323,7 @@ pub fn band(cfg: &ConfidenceConfig, score: f64) -> Band {
 
 /// The confidence score (module docs), before context points are added.
 #[must_use]
-pub fn confidence(
-    cfg: &ConfidenceConfig,
-    gates: &GateConfig,
-    inp: &GateInputs<'_>,
-    available_votes: u8,
-) -> f64 {
+pub fn confidence(cfg: &ConfidenceConfig, gates: &GateConfig, inp: &GateInputs<'_>, available_votes: u8) -> f64 {
     let c = inp.candidate;
     let votes = if available_votes == 0 {
         0.0
@@ -334,10 +332,8 @@ pub fn confidence(
         cfg.votes_weight * net / f64::from(available_votes)
     };
     let cap = gates.edge.strength_cap;
-    let (sum, n) = VoteKind::ALL
-        .iter()
-        .filter(|k| inp.votes.dir[**k as usize] == Some(c.side))
-        .fold((0.0, 0u32), |(s, n), k| {
+    let (sum, n) =
+        VoteKind::ALL.iter().filter(|k| inp.votes.dir[**k as usize] == Some(c.side)).fold((0.0, 0u32), |(s, n), k| {
             let excess = if cap > 1.0 { (inp.votes.strength[*k as usize] - 1.0) / (cap - 1.0) } else { 1.0 };
             (s + excess.clamp(0.0, 1.0), n + 1)
         });
@@ -361,7 +357,8 @@ pub fn confidence(
         confirmations[k] = if s.momentum_aligned == Some(c.side) { 1.0 } else { 0.0 };
         k += 1;
     }
-    let confirmation = if k == 0 { 0.0 } else { cfg.confirmation_weight * confirmations[..k].iter().sum::<f64>() / k as f64 };
+    let confirmation =
+        if k == 0 { 0.0 } else { cfg.confirmation_weight * confirmations[..k].iter().sum::<f64>() / k as f64 };
     votes + strength + confirmation
 }
 
@@ -492,7 +489,14 @@ mod tests {
     }
 
     fn inputs<'a>(s: &'a SignalSnapshot, votes: &'a VoteSet, c: Candidate) -> GateInputs<'a> {
-        GateInputs { snapshot: s, provided: SignalFields::ALL, candidate: c, spread_ticks: 1, round_trip_fee_bps: 6.0, votes }
+        GateInputs {
+            snapshot: s,
+            provided: SignalFields::ALL,
+            candidate: c,
+            spread_ticks: 1,
+            round_trip_fee_bps: 6.0,
+            votes,
+        }
     }
 
     fn long_a() -> Candidate {
@@ -517,7 +521,12 @@ mod tests {
         // Five long votes at strength 2 (cap 3 → excess 0.5), imbalance 0.65
         // (margin (0.65 − 0.3) / 0.7 = 0.5), surge 1.5 (0.5), momentum aligned (1).
         let votes = VoteSet { dir: [Some(Side::Buy); 5], strength: [2.0; 5] };
-        let s = SignalSnapshot { tob_imbalance: 0.65, volume_surge: 1.5, momentum_aligned: Some(Side::Buy), ..SignalSnapshot::default() };
+        let s = SignalSnapshot {
+            tob_imbalance: 0.65,
+            volume_surge: 1.5,
+            momentum_aligned: Some(Side::Buy),
+            ..SignalSnapshot::default()
+        };
         let score = confidence(&cfg.confidence, &cfg.gates, &inputs(&s, &votes, long_a()), 5);
         let want = 60.0 + 25.0 * 0.5 + 15.0 * (0.5 + 0.5 + 1.0) / 3.0;
         assert!((score - want).abs() < 1e-9, "{score} vs {want}");
@@ -547,7 +556,14 @@ mod tests {
         inp.spread_ticks = 5;
         let mut r = GateResult::default();
         check_market_gates(&cfg.gates, &inp, &mut r);
-        for g in [GateKind::Imbalance, GateKind::VolumeSurge, GateKind::Spread, GateKind::Cascade, GateKind::Regime, GateKind::Edge] {
+        for g in [
+            GateKind::Imbalance,
+            GateKind::VolumeSurge,
+            GateKind::Spread,
+            GateKind::Cascade,
+            GateKind::Regime,
+            GateKind::Edge,
+        ] {
             assert!(r.failed(g), "{g:?}");
         }
         assert!(!r.failed(GateKind::Momentum)); // not required by default
@@ -565,7 +581,13 @@ mod tests {
         let votes = VoteSet { dir: [Some(Side::Sell); 5], strength: [3.0; 5] };
         let short = Candidate { side: Side::Sell, ..long_a() };
         for (imb, blocked) in [(-0.30, false), (-0.29, true), (0.5, true)] {
-            let s = SignalSnapshot { tob_imbalance: imb, volume_surge: 2.0, regime: Regime::Ranging, volatility_bps: 5.0, ..SignalSnapshot::default() };
+            let s = SignalSnapshot {
+                tob_imbalance: imb,
+                volume_surge: 2.0,
+                regime: Regime::Ranging,
+                volatility_bps: 5.0,
+                ..SignalSnapshot::default()
+            };
             let mut r = GateResult::default();
             check_market_gates(&cfg.gates, &inputs(&s, &votes, short), &mut r);
             assert_eq!(r.failed(GateKind::Imbalance), blocked, "imbalance {imb}");
@@ -578,7 +600,8 @@ mod tests {
         let mut cfg = StrategyConfig::default();
         cfg.gates.edge.horizon_secs = 4.0;
         cfg.gates.edge.fee_multiplier = 2.0;
-        let votes = VoteSet { dir: [Some(Side::Buy), None, None, None, Some(Side::Buy)], strength: [1.5, 0.0, 0.0, 0.0, 1.5] };
+        let votes =
+            VoteSet { dir: [Some(Side::Buy), None, None, None, Some(Side::Buy)], strength: [1.5, 0.0, 0.0, 0.0, 1.5] };
         // Expected 1.5 × vol × 2 against 6 bps × 2 = 12: vol 4 passes, 3.99 fails.
         for (vol, fails) in [(4.0, false), (3.99, true)] {
             let s = SignalSnapshot { volatility_bps: vol, ..SignalSnapshot::default() };

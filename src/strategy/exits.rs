@@ -272,7 +272,14 @@ impl Position {
 
     /// Checks the exits (module docs) and updates the trailing state.
     /// Returns the quantity to close and why, if any.
-    pub fn evaluate(&mut self, cfg: &ExitConfig, inp: &ExitInputs, tick: Price, step: Qty, min_qty: Qty) -> Option<(Qty, ExitReason)> {
+    pub fn evaluate(
+        &mut self,
+        cfg: &ExitConfig,
+        inp: &ExitInputs,
+        tick: Price,
+        step: Qty,
+        min_qty: Qty,
+    ) -> Option<(Qty, ExitReason)> {
         let px = inp.price;
         if px.0 <= 0 || self.qty.0 <= 0 {
             return None;
@@ -286,10 +293,7 @@ impl Position {
         if reached(self.side.opposite(), px, self.stop) {
             return Some((self.qty, self.stop_kind.reason()));
         }
-        if cfg.regime_exit
-            && inp.regime.is_some_and(|r| r != self.entry_regime)
-            && !inp.regime_allows
-        {
+        if cfg.regime_exit && inp.regime.is_some_and(|r| r != self.entry_regime) && !inp.regime_allows {
             return Some((self.qty, ExitReason::RegimeChange));
         }
         if cfg.layered {
@@ -321,7 +325,14 @@ impl Position {
         None
     }
 
-    fn layers(&mut self, cfg: &ExitConfig, px: Price, tick: Price, step: Qty, min_qty: Qty) -> Option<(Qty, ExitReason)> {
+    fn layers(
+        &mut self,
+        cfg: &ExitConfig,
+        px: Price,
+        tick: Price,
+        step: Qty,
+        min_qty: Qty,
+    ) -> Option<(Qty, ExitReason)> {
         if self.layers_done >= 3 {
             let trail = distance(self.best, cfg.layer_trail_bps_e2);
             let stop = level(self.best, trail, self.side, false, tick);
@@ -366,7 +377,13 @@ mod tests {
     }
 
     fn at(now_ms: i64, price: i64, agrees: bool) -> ExitInputs {
-        ExitInputs { now_ms, price: Price(price), momentum_agrees: agrees, regime: Some(Regime::Ranging), regime_allows: true }
+        ExitInputs {
+            now_ms,
+            price: Price(price),
+            momentum_agrees: agrees,
+            regime: Some(Regime::Ranging),
+            regime_allows: true,
+        }
     }
 
     fn cfg() -> ExitConfig {
@@ -383,7 +400,8 @@ mod tests {
         assert_eq!((p.take_profit, p.stop, p.breakeven), (Price(6_006_000), Price(5_997_000), Price(6_003_600)));
         // 7.5 bps of 60 000.05 = 45.0000375 → TP rounds up to 60 045.10.
         let odd = ExitLevels { take_profit_bps_e2: 750, ..levels() };
-        let s = Position::open(Side::Sell, Tier::B, 80, Qty(1), Price(6_000_005), 0, Regime::Ranging, odd, Rate(0), TICK);
+        let s =
+            Position::open(Side::Sell, Tier::B, 80, Qty(1), Price(6_000_005), 0, Regime::Ranging, odd, Rate(0), TICK);
         assert_eq!(s.take_profit, Price(5_995_500));
         assert_eq!(s.stop, Price(6_003_010));
     }
@@ -462,7 +480,8 @@ mod tests {
         let c = ExitConfig { layered: true, ..cfg() };
         // SL 10 bps: R = 60.00; 1R 60 060, 2R 60 120, 3R 60 180.
         let wide = ExitLevels { stop_loss_bps_e2: 1000, ..levels() };
-        let mut p = Position::open(Side::Buy, Tier::A, 85, Qty(100), ENTRY, 0, Regime::Ranging, wide, Rate(60_000), TICK);
+        let mut p =
+            Position::open(Side::Buy, Tier::A, 85, Qty(100), ENTRY, 0, Regime::Ranging, wide, Rate(60_000), TICK);
         assert_eq!(eval(&mut p, &c, at(1, 6_005_990, false)), None);
         // The plain take-profit (60 060) is not used in layered mode: 1R is.
         assert_eq!(eval(&mut p, &c, at(2, 6_006_000, false)), Some((Qty(25), ExitReason::Layer1)));
@@ -491,7 +510,8 @@ mod tests {
 
     #[test]
     fn short_mirror() {
-        let mut s = Position::open(Side::Sell, Tier::B, 80, Qty(10), ENTRY, 0, Regime::Ranging, levels(), Rate(60_000), TICK);
+        let mut s =
+            Position::open(Side::Sell, Tier::B, 80, Qty(10), ENTRY, 0, Regime::Ranging, levels(), Rate(60_000), TICK);
         assert_eq!((s.take_profit, s.stop, s.breakeven), (Price(5_994_000), Price(6_003_000), Price(5_996_400)));
         let c = cfg();
         assert_eq!(eval(&mut s, &c, at(1, 5_997_000, false)), None);

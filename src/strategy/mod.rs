@@ -102,12 +102,26 @@ impl Action {
     #[must_use]
     pub fn to_order(&self, inst: &Instrument, id: ClientOrderId) -> Option<OrderRequest> {
         let (side, kind, tif, price, qty, reduce_only) = match *self {
-            Action::Enter { side, qty, limit: Some(price), .. } => (side, OrderKind::Limit, TimeInForce::PostOnly, price, qty, false),
-            Action::Enter { side, qty, limit: None, .. } => (side, OrderKind::Market, TimeInForce::Gtc, Price::ZERO, qty, false),
+            Action::Enter { side, qty, limit: Some(price), .. } => {
+                (side, OrderKind::Limit, TimeInForce::PostOnly, price, qty, false)
+            }
+            Action::Enter { side, qty, limit: None, .. } => {
+                (side, OrderKind::Market, TimeInForce::Gtc, Price::ZERO, qty, false)
+            }
             Action::Exit { side, qty, .. } => (side, OrderKind::Market, TimeInForce::Gtc, Price::ZERO, qty, true),
             Action::Cancel { .. } => return None,
         };
-        Some(OrderRequest { venue: inst.venue, symbol: inst.symbol, side, kind, tif, price, qty, reduce_only, client_id: id })
+        Some(OrderRequest {
+            venue: inst.venue,
+            symbol: inst.symbol,
+            side,
+            kind,
+            tif,
+            price,
+            qty,
+            reduce_only,
+            client_id: id,
+        })
     }
 }
 
@@ -218,7 +232,18 @@ impl Strategy {
             })
             .collect();
         let context = ContextBoard::new(cfg.context.components.len());
-        Self { cfg, provided, inputs, available_votes, slots, gates, kelly: KellyStats::default(), context, engaged: 0, counters: StrategyCounters::default() }
+        Self {
+            cfg,
+            provided,
+            inputs,
+            available_votes,
+            slots,
+            gates,
+            kelly: KellyStats::default(),
+            context,
+            engaged: 0,
+            counters: StrategyCounters::default(),
+        }
     }
 
     /// Votes that can speak for this snapshot: those whose input the
@@ -329,7 +354,9 @@ impl Strategy {
         match &mut slot.phase {
             Phase::Entering(e) => {
                 let id = e.id?;
-                if !e.cancel_sent && (slot.flatten.is_some() || slot.cancel || now - e.since_ms >= self.cfg.entry.timeout_ms) {
+                if !e.cancel_sent
+                    && (slot.flatten.is_some() || slot.cancel || now - e.since_ms >= self.cfg.entry.timeout_ms)
+                {
                     e.cancel_sent = true;
                     self.counters.cancels += 1;
                     return Some(Action::Cancel { id });
@@ -388,7 +415,8 @@ impl Strategy {
                     result.fail(GateKind::Warmup);
                 }
                 let inst = slot.inst;
-                let spread_ticks = if view.bid.0 > 0 && view.ask.0 > 0 { (view.ask.0 - view.bid.0) / inst.tick.0.max(1) } else { 0 };
+                let spread_ticks =
+                    if view.bid.0 > 0 && view.ask.0 > 0 { (view.ask.0 - view.bid.0) / inst.tick.0.max(1) } else { 0 };
                 let entry_fee = if self.cfg.entry.post_only { inst.fees.maker } else { inst.fees.taker };
                 let inp = GateInputs {
                     snapshot: &view.snapshot,
@@ -402,8 +430,12 @@ impl Strategy {
                 if self.engaged >= self.cfg.entry.max_concurrent_positions {
                     result.fail(GateKind::MaxConcurrentPositions);
                 }
-                let score = (entry::confidence(&self.cfg.confidence, &self.cfg.gates, &inp, Self::votes_with_data(&self.inputs, self.provided, self.available_votes, &votes, &view.snapshot))
-                    + self.context.points(&self.cfg.context.components, side, now))
+                let score = (entry::confidence(
+                    &self.cfg.confidence,
+                    &self.cfg.gates,
+                    &inp,
+                    Self::votes_with_data(&self.inputs, self.provided, self.available_votes, &votes, &view.snapshot),
+                ) + self.context.points(&self.cfg.context.components, side, now))
                 .clamp(0.0, 100.0);
                 let band = entry::band(&self.cfg.confidence, score);
                 match band {
@@ -411,7 +443,11 @@ impl Strategy {
                     Band::Observe => result.fail(GateKind::ObserveOnly),
                     Band::Base | Band::Large => {}
                 }
-                let limit = self.cfg.entry.post_only.then(|| post_only_price(side, view.bid, view.ask, inst.tick, self.cfg.entry.offset_ticks));
+                let limit = self
+                    .cfg
+                    .entry
+                    .post_only
+                    .then(|| post_only_price(side, view.bid, view.ask, inst.tick, self.cfg.entry.offset_ticks));
                 let price = match (limit, side) {
                     (Some(p), _) => p,
                     (None, Side::Buy) => view.ask,

@@ -108,12 +108,7 @@ fn time_stop_exit() {
 
 #[test]
 fn b_trade_when_only_ofi_and_ou_agree_and_disabled_b_is_counted() {
-    let scout = SignalSnapshot {
-        vwap_dev_sigma: 0.0,
-        acceleration_bps_s2: 0.0,
-        funding_bias: 0.0,
-        ..long_snapshot()
-    };
+    let scout = SignalSnapshot { vwap_dev_sigma: 0.0, acceleration_bps_s2: 0.0, funding_bias: 0.0, ..long_snapshot() };
     // With B enabled: a scout at the B fraction (2 % → 0.003 BTC). Confidence:
     // 60 × 2/5 + 12.5 + 12.14 = 48.6: below the observe band, so no trade
     // unless the bands are lowered for scouts.
@@ -203,7 +198,10 @@ fn entry_timeout_cancels_and_unfilled_entry_waits_to_retry() {
     s.on_market(0, &view(1_000, BID.0, long_snapshot()), &ACCOUNT).unwrap();
     s.on_sent(0, ClientOrderId(7));
     assert_eq!(s.on_market(0, &view(3_999, BID.0, long_snapshot()), &ACCOUNT), None);
-    assert_eq!(s.on_market(0, &view(4_000, BID.0, long_snapshot()), &ACCOUNT), Some(Action::Cancel { id: ClientOrderId(7) }));
+    assert_eq!(
+        s.on_market(0, &view(4_000, BID.0, long_snapshot()), &ACCOUNT),
+        Some(Action::Cancel { id: ClientOrderId(7) })
+    );
     assert_eq!(s.on_market(0, &view(4_001, BID.0, long_snapshot()), &ACCOUNT), None);
     s.on_order_done(0, ClientOrderId(7), 4_010);
     assert!(s.is_flat(0));
@@ -287,11 +285,18 @@ fn actions_become_orders() {
     let inst = btc();
     let enter = Action::Enter { side: Side::Buy, tier: Tier::A, qty: Qty(8), limit: Some(BID), confidence: 84 };
     let o = enter.to_order(&inst, ClientOrderId(5)).unwrap();
-    assert_eq!((o.kind, o.tif, o.price, o.qty, o.reduce_only, o.client_id), (OrderKind::Limit, TimeInForce::PostOnly, BID, Qty(8), false, ClientOrderId(5)));
+    assert_eq!(
+        (o.kind, o.tif, o.price, o.qty, o.reduce_only, o.client_id),
+        (OrderKind::Limit, TimeInForce::PostOnly, BID, Qty(8), false, ClientOrderId(5))
+    );
     assert_eq!((o.venue, o.symbol), (inst.venue, inst.symbol));
-    let market = Action::Enter { side: Side::Buy, tier: Tier::A, qty: Qty(8), limit: None, confidence: 84 }.to_order(&inst, ClientOrderId(6)).unwrap();
+    let market = Action::Enter { side: Side::Buy, tier: Tier::A, qty: Qty(8), limit: None, confidence: 84 }
+        .to_order(&inst, ClientOrderId(6))
+        .unwrap();
     assert_eq!((market.kind, market.price), (OrderKind::Market, Price::ZERO));
-    let exit = Action::Exit { side: Side::Sell, qty: Qty(8), reason: ExitReason::TimeStop }.to_order(&inst, ClientOrderId(7)).unwrap();
+    let exit = Action::Exit { side: Side::Sell, qty: Qty(8), reason: ExitReason::TimeStop }
+        .to_order(&inst, ClientOrderId(7))
+        .unwrap();
     assert_eq!((exit.side, exit.kind, exit.reduce_only), (Side::Sell, OrderKind::Market, true));
     assert_eq!(Action::Cancel { id: ClientOrderId(5) }.to_order(&inst, ClientOrderId(8)), None);
 }

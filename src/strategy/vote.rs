@@ -344,7 +344,8 @@ mod tests {
         cfg.signed_volume_usdt_threshold = 50_000.0;
         cfg.microprice_threshold_bps = 0.005;
         let r = ResolvedInputs::resolve(&cfg, book_only);
-        let s = SignalSnapshot { mid: 60_000.0, microprice: 60_000.06, signed_volume: 1.0, ..SignalSnapshot::default() };
+        let s =
+            SignalSnapshot { mid: 60_000.0, microprice: 60_000.06, signed_volume: 1.0, ..SignalSnapshot::default() };
         let v = cast(&cfg, &r, &s);
         assert_eq!(v.dir, [Some(Side::Buy), None, None, None, Some(Side::Buy)]);
         assert!((v.strength[0] - 1.2).abs() < 1e-12);

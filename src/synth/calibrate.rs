@@ -468,11 +468,24 @@ impl Estimates {
 }
 
 /// Quantile probabilities printed for size samples.
-pub const REPORT_PROBS: [f64; 19] = [0.0, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 0.999, 0.9995, 0.9999, 1.0];
+pub const REPORT_PROBS: [f64; 19] =
+    [0.0, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 0.999, 0.9995, 0.9999, 1.0];
 
 /// Distance bands the deep parameters are reported in, ticks (inclusive).
-pub const REPORT_BANDS: [(usize, usize); 12] =
-    [(1, 1), (2, 2), (3, 3), (4, 5), (6, 10), (11, 20), (21, 50), (51, 100), (101, 200), (201, 400), (401, 700), (701, 999)];
+pub const REPORT_BANDS: [(usize, usize); 12] = [
+    (1, 1),
+    (2, 2),
+    (3, 3),
+    (4, 5),
+    (6, 10),
+    (11, 20),
+    (21, 50),
+    (51, 100),
+    (101, 200),
+    (201, 400),
+    (401, 700),
+    (701, 999),
+];
 
 fn write_quantiles(f: &mut fmt::Formatter<'_>, name: &str, values: &[i64]) -> fmt::Result {
     write!(f, "{name} (n = {}, mean {:.1}): [", values.len(), mean(values))?;
@@ -484,7 +497,11 @@ fn write_quantiles(f: &mut fmt::Formatter<'_>, name: &str, values: &[i64]) -> fm
 
 impl fmt::Display for Estimates {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "exchange span {:.1} s, deep span {:.1} s, {} book samples", self.exchange_seconds, self.deep_seconds, self.samples)?;
+        writeln!(
+            f,
+            "exchange span {:.1} s, deep span {:.1} s, {} book samples",
+            self.exchange_seconds, self.deep_seconds, self.samples
+        )?;
         writeln!(f, "touch queue buckets (lots < 2^b): seconds, adds/s, cancels/s, trade decreases/s")?;
         for (b, q) in self.queue.iter().enumerate() {
             if q.seconds > 0.0 {
@@ -522,7 +539,10 @@ impl fmt::Display for Estimates {
         write_quantiles(f, "old best left one diff after its side improved, permille", &self.old_best_left_permille)?;
         writeln!(f, "retreats: {} with trade, {} without", self.retreats_with_trade, self.retreats_without_trade)?;
         write_quantiles(f, "quantity before a retreat without trade", &self.retreat_sizes)?;
-        writeln!(f, "deep bands (ticks): arrivals/tick/s per side, cancels/tick/s, depth lots/tick, mean arrival lots, cancelled lots/tick/s")?;
+        writeln!(
+            f,
+            "deep bands (ticks): arrivals/tick/s per side, cancels/tick/s, depth lots/tick, mean arrival lots, cancelled lots/tick/s"
+        )?;
         for (from, to) in REPORT_BANDS {
             if to <= PROFILE_TICKS {
                 writeln!(
@@ -562,7 +582,13 @@ impl fmt::Display for Estimates {
         write_quantiles(f, "taker sizes", &self.taker_sizes)?;
         write_quantiles(f, "print sizes", &self.print_sizes)?;
         write_quantiles(f, "maker orders filled whole", &self.maker_fill_sizes)?;
-        writeln!(f, "maker order sizes (Kaplan–Meier, {} exact + {} censored): {:?}", self.maker_fill_sizes.len(), self.maker_partial_sizes.len(), self.maker_order_sizes())?;
+        writeln!(
+            f,
+            "maker order sizes (Kaplan–Meier, {} exact + {} censored): {:?}",
+            self.maker_fill_sizes.len(),
+            self.maker_partial_sizes.len(),
+            self.maker_order_sizes()
+        )?;
         write_quantiles(f, "diff intervals ms", &self.diff_intervals_ms)?;
         writeln!(f, "update ids {:.0}/s", self.update_ids_per_s)?;
         let base = quantile(&self.local_minus_event_ns, 0.0);
@@ -570,7 +596,6 @@ impl fmt::Display for Estimates {
         write_quantiles(f, "local − event time above its minimum, ns", &jitter)
     }
 }
-
 
 /// The previous best bid/offer seen by the touch estimator, in ticks and
 /// lots; index 0 is the bid side, 1 the ask side.
@@ -780,7 +805,9 @@ impl Acc {
         // The old best after its side improved within this diff.
         if let Some(before) = self.before {
             for (s, side) in [Side::Buy, Side::Sell].into_iter().enumerate() {
-                let (Some((old_px, old_qty)), Some((new_px, _))) = (before[s], book.side(side).best()) else { continue };
+                let (Some((old_px, old_qty)), Some((new_px, _))) = (before[s], book.side(side).best()) else {
+                    continue;
+                };
                 if (new_px.0 - old_px.0) * side.sign() > 0 && old_qty.0 > 0 {
                     let left = book.side(side).qty_at(old_px).map_or(0, |q| q.0);
                     self.est.old_best_left_permille.push(left * 1000 / old_qty.0);
@@ -820,7 +847,6 @@ impl Acc {
             }
         }
     }
-
 }
 
 /// Touch dynamics from consecutive best bid/offer frames. A decrease (or the
@@ -1017,7 +1043,12 @@ pub enum MeasureError {
 ///
 /// # Errors
 /// [`MeasureError`].
-pub fn measure_recording(path: &std::path::Path, venue: Venue, table: &InstrumentTable, symbol: Symbol) -> Result<Calibrator, MeasureError> {
+pub fn measure_recording(
+    path: &std::path::Path,
+    venue: Venue,
+    table: &InstrumentTable,
+    symbol: Symbol,
+) -> Result<Calibrator, MeasureError> {
     let mut calibrator = Calibrator::new(venue, table, symbol)?;
     let mut reader = crate::recording::FrameReader::new(crate::recording::open(path)?);
     let mut frame = Vec::new();

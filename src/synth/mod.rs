@@ -55,4 +55,6 @@ pub mod wire_bybit;
 pub mod wire_text;
 
 pub use params::MarketProfile;
-pub use session::{write_session, Frame, FrameKind, OwnedFrames, Synth, SynthConfig, SynthError, SynthSummary, TrueBook};
+pub use session::{
+    Frame, FrameKind, OwnedFrames, Synth, SynthConfig, SynthError, SynthSummary, TrueBook, write_session,
+};

@@ -414,7 +414,8 @@ impl Lob {
             self.channel[base + 4] = self.rates.theta_far_max * ladder.live.len() as f64;
             self.channel[base + 5] = if wide { params::IMPROVE_PER_S } else { 0.0 };
             // A taker on side s hits the other side's best level.
-            self.channel[base + 6] = if self.sides[1 - s].n_levels > 0 { params::TOUCH[self.touch_bucket(1 - s)].market_per_s } else { 0.0 };
+            self.channel[base + 6] =
+                if self.sides[1 - s].n_levels > 0 { params::TOUCH[self.touch_bucket(1 - s)].market_per_s } else { 0.0 };
             self.channel[base + 7] = if ladder.n_levels > 1 { self.pull_per_s } else { 0.0 };
         }
         self.total = self.channel.iter().sum();
@@ -595,7 +596,11 @@ impl Lob {
         if spread < 2 {
             return None;
         }
-        let inside = if rng.chance(params::IMPROVE_CLOSE_SHARE) { spread - 1 } else { 1 + rng.below((spread - 1) as u64) as i64 };
+        let inside = if rng.chance(params::IMPROVE_CLOSE_SHARE) {
+            spread - 1
+        } else {
+            1 + rng.below((spread - 1) as u64) as i64
+        };
         let tick = if s == 0 { bid + inside } else { ask - inside };
         let lots = self.draw(&params::IMPROVE_SIZES, rng);
         let old_best = self.sides[s].best;
@@ -679,7 +684,8 @@ impl Lob {
         if prev != NIL {
             self.orders[prev as usize].next = id;
         }
-        self.orders[id as usize] = Order { lots, tick, prev, next: NIL, live_idx: ladder.live.len() as u32, side: s as u8 };
+        self.orders[id as usize] =
+            Order { lots, tick, prev, next: NIL, live_idx: ladder.live.len() as u32, side: s as u8 };
         ladder.live.push(id);
         ladder.mark_dirty(tick, track);
         if was_empty || (tick - old_best) * ladder.sign > 0 {
@@ -778,7 +784,10 @@ impl Lob {
                     id = o.next;
                 }
                 if sum != level.lots || n != level.orders {
-                    return Err(format!("side {s}: level {} holds {} lots in {} orders, its orders sum to {sum} in {n}", level.tick, level.lots, level.orders));
+                    return Err(format!(
+                        "side {s}: level {} holds {} lots in {} orders, its orders sum to {sum} in {n}",
+                        level.tick, level.lots, level.orders
+                    ));
                 }
                 seen += n as usize;
             }
@@ -846,13 +855,19 @@ mod tests {
     fn changes_report_final_quantities() {
         let (mut lob, mut rng) = run(9, 20_000);
         lob.clear_changes();
-        let before: std::collections::BTreeMap<(u8, i64), i64> =
-            lob.levels(Side::Buy).map(|(t, l)| ((0, t), l)).chain(lob.levels(Side::Sell).map(|(t, l)| ((1, t), l))).collect();
+        let before: std::collections::BTreeMap<(u8, i64), i64> = lob
+            .levels(Side::Buy)
+            .map(|(t, l)| ((0, t), l))
+            .chain(lob.levels(Side::Sell).map(|(t, l)| ((1, t), l)))
+            .collect();
         for _ in 0..300 {
             lob.step(&mut rng);
         }
-        let after: std::collections::BTreeMap<(u8, i64), i64> =
-            lob.levels(Side::Buy).map(|(t, l)| ((0, t), l)).chain(lob.levels(Side::Sell).map(|(t, l)| ((1, t), l))).collect();
+        let after: std::collections::BTreeMap<(u8, i64), i64> = lob
+            .levels(Side::Buy)
+            .map(|(t, l)| ((0, t), l))
+            .chain(lob.levels(Side::Sell).map(|(t, l)| ((1, t), l)))
+            .collect();
         let mut rebuilt = before.clone();
         let mut last = None;
         lob.take_changes(|side, tick, lots| {

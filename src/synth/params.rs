@@ -106,22 +106,198 @@ pub struct TouchBucket {
 /// frames; runs of buckets observed less than 5 s are pooled
 /// ([`super::calibrate::Estimates::touch_buckets`]).
 pub const TOUCH: [TouchBucket; QUEUE_BUCKETS] = [
-    TouchBucket { join_per_s: 59.598, cancel_per_s: 59.104, market_per_s: 42.147, vanish_share: 0.5515, partial_permille: QuantileTable { values: [66, 142, 166, 200, 250, 285, 333, 400, 428, 500, 600, 666, 666, 777, 800, 800, 800, 800, 800] }, join_sizes: QuantileTable { values: [1, 2, 2, 2, 4, 16, 35, 108, 218, 376, 700, 744, 970, 1175, 1680, 1884, 1884, 1884, 1884] } }, // bucket 1
-    TouchBucket { join_per_s: 59.598, cancel_per_s: 59.104, market_per_s: 42.147, vanish_share: 0.5515, partial_permille: QuantileTable { values: [66, 142, 166, 200, 250, 285, 333, 400, 428, 500, 600, 666, 666, 777, 800, 800, 800, 800, 800] }, join_sizes: QuantileTable { values: [1, 2, 2, 2, 4, 16, 35, 108, 218, 376, 700, 744, 970, 1175, 1680, 1884, 1884, 1884, 1884] } }, // bucket 2
-    TouchBucket { join_per_s: 59.598, cancel_per_s: 59.104, market_per_s: 42.147, vanish_share: 0.5515, partial_permille: QuantileTable { values: [66, 142, 166, 200, 250, 285, 333, 400, 428, 500, 600, 666, 666, 777, 800, 800, 800, 800, 800] }, join_sizes: QuantileTable { values: [1, 2, 2, 2, 4, 16, 35, 108, 218, 376, 700, 744, 970, 1175, 1680, 1884, 1884, 1884, 1884] } }, // bucket 3
-    TouchBucket { join_per_s: 59.598, cancel_per_s: 59.104, market_per_s: 42.147, vanish_share: 0.5515, partial_permille: QuantileTable { values: [66, 142, 166, 200, 250, 285, 333, 400, 428, 500, 600, 666, 666, 777, 800, 800, 800, 800, 800] }, join_sizes: QuantileTable { values: [1, 2, 2, 2, 4, 16, 35, 108, 218, 376, 700, 744, 970, 1175, 1680, 1884, 1884, 1884, 1884] } }, // bucket 4
-    TouchBucket { join_per_s: 43.389, cancel_per_s: 28.212, market_per_s: 23.123, vanish_share: 0.3259, partial_permille: QuantileTable { values: [27, 40, 46, 61, 83, 100, 125, 206, 339, 591, 750, 850, 937, 968, 970, 970, 970, 970, 970] }, join_sizes: QuantileTable { values: [1, 2, 2, 3, 4, 12, 20, 54, 114, 300, 727, 744, 970, 1236, 1769, 2670, 2670, 2670, 2670] } }, // bucket 5
-    TouchBucket { join_per_s: 43.389, cancel_per_s: 28.212, market_per_s: 23.123, vanish_share: 0.3259, partial_permille: QuantileTable { values: [27, 40, 46, 61, 83, 100, 125, 206, 339, 591, 750, 850, 937, 968, 970, 970, 970, 970, 970] }, join_sizes: QuantileTable { values: [1, 2, 2, 3, 4, 12, 20, 54, 114, 300, 727, 744, 970, 1236, 1769, 2670, 2670, 2670, 2670] } }, // bucket 6
-    TouchBucket { join_per_s: 33.813, cancel_per_s: 27.169, market_per_s: 16.907, vanish_share: 0.1821, partial_permille: QuantileTable { values: [15, 17, 19, 25, 29, 39, 90, 236, 421, 653, 934, 966, 974, 978, 981, 982, 982, 982, 982] }, join_sizes: QuantileTable { values: [2, 2, 2, 3, 4, 11, 26, 65, 114, 300, 744, 744, 1021, 1606, 3170, 16864, 16864, 16864, 16864] } }, // bucket 7
-    TouchBucket { join_per_s: 37.004, cancel_per_s: 23.430, market_per_s: 15.109, vanish_share: 0.1151, partial_permille: QuantileTable { values: [7, 9, 11, 14, 18, 28, 78, 147, 267, 472, 702, 808, 945, 971, 978, 987, 987, 987, 987] }, join_sizes: QuantileTable { values: [2, 2, 2, 3, 4, 16, 32, 88, 122, 300, 610, 744, 960, 1166, 1825, 4347, 5469, 5469, 5469] } }, // bucket 8
-    TouchBucket { join_per_s: 45.554, cancel_per_s: 29.482, market_per_s: 11.780, vanish_share: 0.0745, partial_permille: QuantileTable { values: [2, 4, 5, 7, 11, 24, 62, 112, 262, 408, 657, 813, 965, 988, 993, 994, 996, 996, 996] }, join_sizes: QuantileTable { values: [2, 2, 2, 3, 6, 21, 58, 116, 300, 381, 678, 744, 1166, 1361, 2054, 2825, 2825, 4355, 4355] } }, // bucket 9
-    TouchBucket { join_per_s: 46.209, cancel_per_s: 29.836, market_per_s: 9.092, vanish_share: 0.0175, partial_permille: QuantileTable { values: [1, 2, 2, 3, 5, 20, 46, 120, 210, 398, 671, 864, 955, 978, 993, 996, 996, 996, 996] }, join_sizes: QuantileTable { values: [2, 2, 2, 3, 8, 20, 55, 114, 300, 415, 700, 744, 1050, 1200, 2426, 4704, 5337, 16598, 16598] } }, // bucket 10
-    TouchBucket { join_per_s: 52.319, cancel_per_s: 32.821, market_per_s: 6.893, vanish_share: 0.0020, partial_permille: QuantileTable { values: [0, 1, 1, 2, 4, 16, 33, 85, 164, 250, 406, 519, 649, 703, 794, 984, 998, 998, 998] }, join_sizes: QuantileTable { values: [2, 2, 2, 3, 13, 32, 81, 179, 300, 413, 575, 744, 1165, 1793, 3155, 6299, 7993, 16592, 16592] } }, // bucket 11
-    TouchBucket { join_per_s: 44.707, cancel_per_s: 26.925, market_per_s: 5.617, vanish_share: 0.0006, partial_permille: QuantileTable { values: [0, 0, 0, 1, 5, 11, 28, 57, 84, 122, 179, 234, 316, 362, 434, 738, 767, 844, 947] }, join_sizes: QuantileTable { values: [1, 2, 2, 4, 14, 32, 59, 150, 285, 324, 500, 700, 1166, 1550, 2662, 7133, 9281, 14179, 17242] } }, // bucket 12
-    TouchBucket { join_per_s: 57.231, cancel_per_s: 39.725, market_per_s: 5.147, vanish_share: 0.0000, partial_permille: QuantileTable { values: [0, 0, 0, 3, 9, 24, 38, 51, 64, 78, 107, 141, 213, 269, 307, 403, 455, 631, 727] }, join_sizes: QuantileTable { values: [1, 2, 2, 4, 18, 32, 95, 194, 300, 436, 575, 796, 1488, 3107, 4778, 7980, 10981, 15662, 17247] } }, // bucket 13
-    TouchBucket { join_per_s: 95.814, cancel_per_s: 93.822, market_per_s: 5.954, vanish_share: 0.0000, partial_permille: QuantileTable { values: [0, 0, 1, 10, 17, 24, 29, 36, 44, 52, 62, 91, 152, 186, 256, 318, 348, 359, 359] }, join_sizes: QuantileTable { values: [1, 2, 3, 12, 30, 70, 165, 300, 324, 500, 575, 799, 1487, 2706, 4340, 6239, 6989, 10366, 10366] } }, // bucket 14
-    TouchBucket { join_per_s: 57.953, cancel_per_s: 81.424, market_per_s: 28.921, vanish_share: 0.0000, partial_permille: QuantileTable { values: [0, 0, 0, 0, 0, 1, 3, 6, 11, 16, 27, 33, 51, 103, 123, 254, 315, 315, 315] }, join_sizes: QuantileTable { values: [2, 2, 2, 2, 2, 4, 12, 26, 50, 280, 436, 500, 700, 1347, 1502, 2650, 5323, 5323, 5323] } }, // bucket 15
-    TouchBucket { join_per_s: 57.953, cancel_per_s: 81.424, market_per_s: 28.921, vanish_share: 0.0000, partial_permille: QuantileTable { values: [0, 0, 0, 0, 0, 1, 3, 6, 11, 16, 27, 33, 51, 103, 123, 254, 315, 315, 315] }, join_sizes: QuantileTable { values: [2, 2, 2, 2, 2, 4, 12, 26, 50, 280, 436, 500, 700, 1347, 1502, 2650, 5323, 5323, 5323] } }, // bucket 16
+    TouchBucket {
+        join_per_s: 59.598,
+        cancel_per_s: 59.104,
+        market_per_s: 42.147,
+        vanish_share: 0.5515,
+        partial_permille: QuantileTable {
+            values: [66, 142, 166, 200, 250, 285, 333, 400, 428, 500, 600, 666, 666, 777, 800, 800, 800, 800, 800],
+        },
+        join_sizes: QuantileTable {
+            values: [1, 2, 2, 2, 4, 16, 35, 108, 218, 376, 700, 744, 970, 1175, 1680, 1884, 1884, 1884, 1884],
+        },
+    }, // bucket 1
+    TouchBucket {
+        join_per_s: 59.598,
+        cancel_per_s: 59.104,
+        market_per_s: 42.147,
+        vanish_share: 0.5515,
+        partial_permille: QuantileTable {
+            values: [66, 142, 166, 200, 250, 285, 333, 400, 428, 500, 600, 666, 666, 777, 800, 800, 800, 800, 800],
+        },
+        join_sizes: QuantileTable {
+            values: [1, 2, 2, 2, 4, 16, 35, 108, 218, 376, 700, 744, 970, 1175, 1680, 1884, 1884, 1884, 1884],
+        },
+    }, // bucket 2
+    TouchBucket {
+        join_per_s: 59.598,
+        cancel_per_s: 59.104,
+        market_per_s: 42.147,
+        vanish_share: 0.5515,
+        partial_permille: QuantileTable {
+            values: [66, 142, 166, 200, 250, 285, 333, 400, 428, 500, 600, 666, 666, 777, 800, 800, 800, 800, 800],
+        },
+        join_sizes: QuantileTable {
+            values: [1, 2, 2, 2, 4, 16, 35, 108, 218, 376, 700, 744, 970, 1175, 1680, 1884, 1884, 1884, 1884],
+        },
+    }, // bucket 3
+    TouchBucket {
+        join_per_s: 59.598,
+        cancel_per_s: 59.104,
+        market_per_s: 42.147,
+        vanish_share: 0.5515,
+        partial_permille: QuantileTable {
+            values: [66, 142, 166, 200, 250, 285, 333, 400, 428, 500, 600, 666, 666, 777, 800, 800, 800, 800, 800],
+        },
+        join_sizes: QuantileTable {
+            values: [1, 2, 2, 2, 4, 16, 35, 108, 218, 376, 700, 744, 970, 1175, 1680, 1884, 1884, 1884, 1884],
+        },
+    }, // bucket 4
+    TouchBucket {
+        join_per_s: 43.389,
+        cancel_per_s: 28.212,
+        market_per_s: 23.123,
+        vanish_share: 0.3259,
+        partial_permille: QuantileTable {
+            values: [27, 40, 46, 61, 83, 100, 125, 206, 339, 591, 750, 850, 937, 968, 970, 970, 970, 970, 970],
+        },
+        join_sizes: QuantileTable {
+            values: [1, 2, 2, 3, 4, 12, 20, 54, 114, 300, 727, 744, 970, 1236, 1769, 2670, 2670, 2670, 2670],
+        },
+    }, // bucket 5
+    TouchBucket {
+        join_per_s: 43.389,
+        cancel_per_s: 28.212,
+        market_per_s: 23.123,
+        vanish_share: 0.3259,
+        partial_permille: QuantileTable {
+            values: [27, 40, 46, 61, 83, 100, 125, 206, 339, 591, 750, 850, 937, 968, 970, 970, 970, 970, 970],
+        },
+        join_sizes: QuantileTable {
+            values: [1, 2, 2, 3, 4, 12, 20, 54, 114, 300, 727, 744, 970, 1236, 1769, 2670, 2670, 2670, 2670],
+        },
+    }, // bucket 6
+    TouchBucket {
+        join_per_s: 33.813,
+        cancel_per_s: 27.169,
+        market_per_s: 16.907,
+        vanish_share: 0.1821,
+        partial_permille: QuantileTable {
+            values: [15, 17, 19, 25, 29, 39, 90, 236, 421, 653, 934, 966, 974, 978, 981, 982, 982, 982, 982],
+        },
+        join_sizes: QuantileTable {
+            values: [2, 2, 2, 3, 4, 11, 26, 65, 114, 300, 744, 744, 1021, 1606, 3170, 16864, 16864, 16864, 16864],
+        },
+    }, // bucket 7
+    TouchBucket {
+        join_per_s: 37.004,
+        cancel_per_s: 23.430,
+        market_per_s: 15.109,
+        vanish_share: 0.1151,
+        partial_permille: QuantileTable {
+            values: [7, 9, 11, 14, 18, 28, 78, 147, 267, 472, 702, 808, 945, 971, 978, 987, 987, 987, 987],
+        },
+        join_sizes: QuantileTable {
+            values: [2, 2, 2, 3, 4, 16, 32, 88, 122, 300, 610, 744, 960, 1166, 1825, 4347, 5469, 5469, 5469],
+        },
+    }, // bucket 8
+    TouchBucket {
+        join_per_s: 45.554,
+        cancel_per_s: 29.482,
+        market_per_s: 11.780,
+        vanish_share: 0.0745,
+        partial_permille: QuantileTable {
+            values: [2, 4, 5, 7, 11, 24, 62, 112, 262, 408, 657, 813, 965, 988, 993, 994, 996, 996, 996],
+        },
+        join_sizes: QuantileTable {
+            values: [2, 2, 2, 3, 6, 21, 58, 116, 300, 381, 678, 744, 1166, 1361, 2054, 2825, 2825, 4355, 4355],
+        },
+    }, // bucket 9
+    TouchBucket {
+        join_per_s: 46.209,
+        cancel_per_s: 29.836,
+        market_per_s: 9.092,
+        vanish_share: 0.0175,
+        partial_permille: QuantileTable {
+            values: [1, 2, 2, 3, 5, 20, 46, 120, 210, 398, 671, 864, 955, 978, 993, 996, 996, 996, 996],
+        },
+        join_sizes: QuantileTable {
+            values: [2, 2, 2, 3, 8, 20, 55, 114, 300, 415, 700, 744, 1050, 1200, 2426, 4704, 5337, 16598, 16598],
+        },
+    }, // bucket 10
+    TouchBucket {
+        join_per_s: 52.319,
+        cancel_per_s: 32.821,
+        market_per_s: 6.893,
+        vanish_share: 0.0020,
+        partial_permille: QuantileTable {
+            values: [0, 1, 1, 2, 4, 16, 33, 85, 164, 250, 406, 519, 649, 703, 794, 984, 998, 998, 998],
+        },
+        join_sizes: QuantileTable {
+            values: [2, 2, 2, 3, 13, 32, 81, 179, 300, 413, 575, 744, 1165, 1793, 3155, 6299, 7993, 16592, 16592],
+        },
+    }, // bucket 11
+    TouchBucket {
+        join_per_s: 44.707,
+        cancel_per_s: 26.925,
+        market_per_s: 5.617,
+        vanish_share: 0.0006,
+        partial_permille: QuantileTable {
+            values: [0, 0, 0, 1, 5, 11, 28, 57, 84, 122, 179, 234, 316, 362, 434, 738, 767, 844, 947],
+        },
+        join_sizes: QuantileTable {
+            values: [1, 2, 2, 4, 14, 32, 59, 150, 285, 324, 500, 700, 1166, 1550, 2662, 7133, 9281, 14179, 17242],
+        },
+    }, // bucket 12
+    TouchBucket {
+        join_per_s: 57.231,
+        cancel_per_s: 39.725,
+        market_per_s: 5.147,
+        vanish_share: 0.0000,
+        partial_permille: QuantileTable {
+            values: [0, 0, 0, 3, 9, 24, 38, 51, 64, 78, 107, 141, 213, 269, 307, 403, 455, 631, 727],
+        },
+        join_sizes: QuantileTable {
+            values: [1, 2, 2, 4, 18, 32, 95, 194, 300, 436, 575, 796, 1488, 3107, 4778, 7980, 10981, 15662, 17247],
+        },
+    }, // bucket 13
+    TouchBucket {
+        join_per_s: 95.814,
+        cancel_per_s: 93.822,
+        market_per_s: 5.954,
+        vanish_share: 0.0000,
+        partial_permille: QuantileTable {
+            values: [0, 0, 1, 10, 17, 24, 29, 36, 44, 52, 62, 91, 152, 186, 256, 318, 348, 359, 359],
+        },
+        join_sizes: QuantileTable {
+            values: [1, 2, 3, 12, 30, 70, 165, 300, 324, 500, 575, 799, 1487, 2706, 4340, 6239, 6989, 10366, 10366],
+        },
+    }, // bucket 14
+    TouchBucket {
+        join_per_s: 57.953,
+        cancel_per_s: 81.424,
+        market_per_s: 28.921,
+        vanish_share: 0.0000,
+        partial_permille: QuantileTable {
+            values: [0, 0, 0, 0, 0, 1, 3, 6, 11, 16, 27, 33, 51, 103, 123, 254, 315, 315, 315],
+        },
+        join_sizes: QuantileTable {
+            values: [2, 2, 2, 2, 2, 4, 12, 26, 50, 280, 436, 500, 700, 1347, 1502, 2650, 5323, 5323, 5323],
+        },
+    }, // bucket 15
+    TouchBucket {
+        join_per_s: 57.953,
+        cancel_per_s: 81.424,
+        market_per_s: 28.921,
+        vanish_share: 0.0000,
+        partial_permille: QuantileTable {
+            values: [0, 0, 0, 0, 0, 1, 3, 6, 11, 16, 27, 33, 51, 103, 123, 254, 315, 315, 315],
+        },
+        join_sizes: QuantileTable {
+            values: [2, 2, 2, 2, 2, 4, 12, 26, 50, 280, 436, 500, 700, 1347, 1502, 2650, 5323, 5323, 5323],
+        },
+    }, // bucket 16
 ];
 
 /// Sizes of individual resting orders, estimated from the trade prints by
@@ -135,8 +311,9 @@ pub const TOUCH: [TouchBucket; QUEUE_BUCKETS] = [
 /// measured while the orders market orders meet are as small as real ones.
 /// Beyond the 99.5 % quantile the estimate does not reach (the largest
 /// orders were never filled whole); the table takes the largest print seen.
-pub const MAKER_ORDER_SIZES: QuantileTable =
-    QuantileTable { values: [1, 2, 2, 3, 7, 17, 33, 65, 121, 240, 492, 762, 1466, 3236, 6343, 46000, 46000, 46000, 46000] };
+pub const MAKER_ORDER_SIZES: QuantileTable = QuantileTable {
+    values: [1, 2, 2, 3, 7, 17, 33, 65, 121, 240, 492, 762, 1466, 3236, 6343, 46000, 46000, 46000, 46000],
+};
 
 /// Mean quantity at the best level, lots (6,548 book samples): the size of
 /// the initial touch queues before warm-up.
@@ -171,7 +348,9 @@ pub const PULL_PER_S: f64 = 0.5;
 /// Quantity of the new best level after an improvement (n = 1,451); placed
 /// as orders of [`MAKER_ORDER_SIZES`].
 pub const IMPROVE_SIZES: QuantileTable = QuantileTable {
-    values: [1, 2, 11, 78, 251, 324, 491, 650, 1166, 2400, 4535, 7020, 10135, 12225, 17285, 130362, 130362, 147156, 147156],
+    values: [
+        1, 2, 11, 78, 251, 324, 491, 650, 1166, 2400, 4535, 7020, 10135, 12225, 17285, 130362, 130362, 147156, 147156,
+    ],
 };
 
 /// A band of distances behind the best price, ticks (inclusive), with its
@@ -211,18 +390,90 @@ impl DepthBand {
 /// `λ(d)` per tick, each resting order cancelled at rate
 /// [`DepthBand::cancel_rate`].
 pub const DEPTH_BANDS: [DepthBand; 12] = [
-    DepthBand { from: 1, to: 1, arrivals_per_tick_s: 0.30189, depth_lots_per_tick: 290.64, cancelled_lots_per_tick_s: 267.750 },
-    DepthBand { from: 2, to: 2, arrivals_per_tick_s: 0.17997, depth_lots_per_tick: 315.18, cancelled_lots_per_tick_s: 183.380 },
-    DepthBand { from: 3, to: 3, arrivals_per_tick_s: 0.14514, depth_lots_per_tick: 58.77, cancelled_lots_per_tick_s: 134.480 },
-    DepthBand { from: 4, to: 5, arrivals_per_tick_s: 0.15965, depth_lots_per_tick: 29.06, cancelled_lots_per_tick_s: 148.085 },
-    DepthBand { from: 6, to: 10, arrivals_per_tick_s: 0.17127, depth_lots_per_tick: 52.73, cancelled_lots_per_tick_s: 151.785 },
-    DepthBand { from: 11, to: 20, arrivals_per_tick_s: 0.20421, depth_lots_per_tick: 113.43, cancelled_lots_per_tick_s: 177.281 },
-    DepthBand { from: 21, to: 50, arrivals_per_tick_s: 0.24708, depth_lots_per_tick: 85.33, cancelled_lots_per_tick_s: 106.011 },
-    DepthBand { from: 51, to: 100, arrivals_per_tick_s: 0.35394, depth_lots_per_tick: 115.81, cancelled_lots_per_tick_s: 88.922 },
-    DepthBand { from: 101, to: 200, arrivals_per_tick_s: 0.37856, depth_lots_per_tick: 338.29, cancelled_lots_per_tick_s: 65.942 },
-    DepthBand { from: 201, to: 400, arrivals_per_tick_s: 0.32513, depth_lots_per_tick: 483.79, cancelled_lots_per_tick_s: 81.868 },
-    DepthBand { from: 401, to: 700, arrivals_per_tick_s: 0.17836, depth_lots_per_tick: 395.36, cancelled_lots_per_tick_s: 284.165 },
-    DepthBand { from: 701, to: 999, arrivals_per_tick_s: 0.08092, depth_lots_per_tick: 509.17, cancelled_lots_per_tick_s: 91.347 },
+    DepthBand {
+        from: 1,
+        to: 1,
+        arrivals_per_tick_s: 0.30189,
+        depth_lots_per_tick: 290.64,
+        cancelled_lots_per_tick_s: 267.750,
+    },
+    DepthBand {
+        from: 2,
+        to: 2,
+        arrivals_per_tick_s: 0.17997,
+        depth_lots_per_tick: 315.18,
+        cancelled_lots_per_tick_s: 183.380,
+    },
+    DepthBand {
+        from: 3,
+        to: 3,
+        arrivals_per_tick_s: 0.14514,
+        depth_lots_per_tick: 58.77,
+        cancelled_lots_per_tick_s: 134.480,
+    },
+    DepthBand {
+        from: 4,
+        to: 5,
+        arrivals_per_tick_s: 0.15965,
+        depth_lots_per_tick: 29.06,
+        cancelled_lots_per_tick_s: 148.085,
+    },
+    DepthBand {
+        from: 6,
+        to: 10,
+        arrivals_per_tick_s: 0.17127,
+        depth_lots_per_tick: 52.73,
+        cancelled_lots_per_tick_s: 151.785,
+    },
+    DepthBand {
+        from: 11,
+        to: 20,
+        arrivals_per_tick_s: 0.20421,
+        depth_lots_per_tick: 113.43,
+        cancelled_lots_per_tick_s: 177.281,
+    },
+    DepthBand {
+        from: 21,
+        to: 50,
+        arrivals_per_tick_s: 0.24708,
+        depth_lots_per_tick: 85.33,
+        cancelled_lots_per_tick_s: 106.011,
+    },
+    DepthBand {
+        from: 51,
+        to: 100,
+        arrivals_per_tick_s: 0.35394,
+        depth_lots_per_tick: 115.81,
+        cancelled_lots_per_tick_s: 88.922,
+    },
+    DepthBand {
+        from: 101,
+        to: 200,
+        arrivals_per_tick_s: 0.37856,
+        depth_lots_per_tick: 338.29,
+        cancelled_lots_per_tick_s: 65.942,
+    },
+    DepthBand {
+        from: 201,
+        to: 400,
+        arrivals_per_tick_s: 0.32513,
+        depth_lots_per_tick: 483.79,
+        cancelled_lots_per_tick_s: 81.868,
+    },
+    DepthBand {
+        from: 401,
+        to: 700,
+        arrivals_per_tick_s: 0.17836,
+        depth_lots_per_tick: 395.36,
+        cancelled_lots_per_tick_s: 284.165,
+    },
+    DepthBand {
+        from: 701,
+        to: 999,
+        arrivals_per_tick_s: 0.08092,
+        depth_lots_per_tick: 509.17,
+        cancelled_lots_per_tick_s: 91.347,
+    },
 ];
 
 /// Orders up to this many ticks behind the best are cancelled by exact
@@ -242,8 +493,9 @@ pub const NEAR_ZONE_TICKS: i64 = 400;
 
 /// Sizes of deep arrivals within [`NEAR_ZONE_TICKS`] (n = 90,833; mean
 /// 222.7 lots).
-pub const DEEP_NEAR_SIZES: QuantileTable =
-    QuantileTable { values: [1, 2, 2, 8, 10, 22, 44, 84, 156, 300, 518, 704, 1169, 2863, 3236, 14640, 15048, 15874, 500000] };
+pub const DEEP_NEAR_SIZES: QuantileTable = QuantileTable {
+    values: [1, 2, 2, 8, 10, 22, 44, 84, 156, 300, 518, 704, 1169, 2863, 3236, 14640, 15048, 15874, 500000],
+};
 
 /// Sizes of deep arrivals beyond [`NEAR_ZONE_TICKS`] (n = 53,537; mean
 /// 1466.1 lots).
@@ -261,8 +513,9 @@ pub const MARKET_ORDERS_PER_S: f64 = 7.883;
 /// Market order sizes (n = 5,436; mean 446.9 lots). Each fills the
 /// resting orders at the opposite best in time priority, one trade print per
 /// maker order, as Binance's `trade` stream reports them.
-pub const TAKER_SIZES: QuantileTable =
-    QuantileTable { values: [1, 2, 2, 5, 10, 16, 30, 50, 98, 205, 655, 1474, 3602, 7151, 12039, 51859, 55245, 59155, 69718] };
+pub const TAKER_SIZES: QuantileTable = QuantileTable {
+    values: [1, 2, 2, 5, 10, 16, 30, 50, 98, 205, 655, 1474, 3602, 7151, 12039, 51859, 55245, 59155, 69718],
+};
 
 /// Exchange-time interval between Binance depth diffs, ms (n = 6,550; mean
 /// 52.6).
@@ -278,8 +531,8 @@ pub const UPDATE_IDS_PER_S: f64 = 80171.0;
 /// offset is a clock difference and is not reproduced.
 pub const LATENCY_JITTER_NS: QuantileTable = QuantileTable {
     values: [
-        0, 1423938, 1715123, 2086804, 2387846, 2686167, 3010168, 3410999, 4040393, 5994162, 11358294, 16243620, 23121421,
-        27174935, 33744905, 43628938, 44796597, 50644613, 53122712,
+        0, 1423938, 1715123, 2086804, 2387846, 2686167, 3010168, 3410999, 4040393, 5994162, 11358294, 16243620,
+        23121421, 27174935, 33744905, 43628938, 44796597, 50644613, 53122712,
     ],
 };
 
@@ -372,7 +625,14 @@ mod tests {
 
     #[test]
     fn tables_are_monotone_and_bands_contiguous() {
-        for t in TOUCH.iter().flat_map(|b| [b.partial_permille, b.join_sizes]).chain([IMPROVE_SIZES, DEEP_NEAR_SIZES, DEEP_FAR_SIZES, TAKER_SIZES, DIFF_INTERVAL_MS, LATENCY_JITTER_NS]) {
+        for t in TOUCH.iter().flat_map(|b| [b.partial_permille, b.join_sizes]).chain([
+            IMPROVE_SIZES,
+            DEEP_NEAR_SIZES,
+            DEEP_FAR_SIZES,
+            TAKER_SIZES,
+            DIFF_INTERVAL_MS,
+            LATENCY_JITTER_NS,
+        ]) {
             assert!(t.values.windows(2).all(|w| w[0] <= w[1]), "{t:?}");
         }
         assert_eq!(DEPTH_BANDS[0].from, 1);

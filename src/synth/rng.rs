@@ -164,20 +164,38 @@ mod tests {
     #[test]
     fn matches_reference_implementation() {
         let mut sm = SplitMix64::new(0);
-        assert_eq!([sm.next_u64(), sm.next_u64(), sm.next_u64()], [0xe220a8397b1dcdaf, 0x6e789e6aa1b965f4, 0x06c45d188009454f]);
+        assert_eq!(
+            [sm.next_u64(), sm.next_u64(), sm.next_u64()],
+            [0xe220a8397b1dcdaf, 0x6e789e6aa1b965f4, 0x06c45d188009454f]
+        );
         let mut r = Rng::new(0);
         let got: Vec<u64> = (0..5).map(|_| r.next_u64()).collect();
-        assert_eq!(got, [0x99ec5f36cb75f2b4, 0xbf6e1f784956452a, 0x1a5f849d4933e6e0, 0x6aa594f1262d2d2c, 0xbba5ad4a1f842e59]);
+        assert_eq!(
+            got,
+            [0x99ec5f36cb75f2b4, 0xbf6e1f784956452a, 0x1a5f849d4933e6e0, 0x6aa594f1262d2d2c, 0xbba5ad4a1f842e59]
+        );
         let mut r = Rng::new(42);
         let got: Vec<u64> = (0..5).map(|_| r.next_u64()).collect();
-        assert_eq!(got, [0x15780b2e0c2ec716, 0x6104d9866d113a7e, 0xae17533239e499a1, 0xecb8ad4703b360a1, 0xfde6dc7fe2ec5e64]);
+        assert_eq!(
+            got,
+            [0x15780b2e0c2ec716, 0x6104d9866d113a7e, 0xae17533239e499a1, 0xecb8ad4703b360a1, 0xfde6dc7fe2ec5e64]
+        );
     }
 
     #[test]
     fn streams_differ_and_repeat() {
-        let a: Vec<u64> = { let mut r = Rng::stream(7, 1); (0..4).map(|_| r.next_u64()).collect() };
-        let b: Vec<u64> = { let mut r = Rng::stream(7, 2); (0..4).map(|_| r.next_u64()).collect() };
-        let a2: Vec<u64> = { let mut r = Rng::stream(7, 1); (0..4).map(|_| r.next_u64()).collect() };
+        let a: Vec<u64> = {
+            let mut r = Rng::stream(7, 1);
+            (0..4).map(|_| r.next_u64()).collect()
+        };
+        let b: Vec<u64> = {
+            let mut r = Rng::stream(7, 2);
+            (0..4).map(|_| r.next_u64()).collect()
+        };
+        let a2: Vec<u64> = {
+            let mut r = Rng::stream(7, 1);
+            (0..4).map(|_| r.next_u64()).collect()
+        };
         assert_ne!(a, b);
         assert_eq!(a, a2);
     }

@@ -44,8 +44,8 @@ use super::model::{EventKind, Fired, Lob};
 use super::params::{self, MarketProfile};
 use super::rng::Rng;
 use super::wire_binance::BinanceWire;
-use super::wire_bybit::{changed, BybitWire, TickDirection, TickerState, TradePrint};
-use crate::fixed::{pow10, Price, Qty, E8};
+use super::wire_bybit::{BybitWire, TickDirection, TickerState, TradePrint, changed};
+use crate::fixed::{E8, Price, Qty, pow10};
 use crate::instrument::{Instrument, LoadError, Symbol};
 use crate::recording::Recording;
 use crate::side::Side;
@@ -421,7 +421,8 @@ impl Synth {
         let tick = inst.tick.0;
         let start_bid_tick = config.profile.start_bid.0 / tick;
         let track = config.venue == Venue::BinanceUsdm;
-        let mut lob = Lob::new(start_bid_tick, config.profile.size_multiplier, track, config.pull_per_s, &mut market_rng);
+        let mut lob =
+            Lob::new(start_bid_tick, config.profile.size_multiplier, track, config.pull_per_s, &mut market_rng);
         let intensity = config.events_per_s / params::CALIBRATED_EVENTS_PER_S;
         // Warm-up: the same dynamics, unpublished.
         let warmup_ns = (config.warmup_s * 1e9) as u64;
@@ -597,7 +598,9 @@ impl Synth {
             },
             Truth::Live => {
                 let depth = if self.config.venue == Venue::BybitLinear { depth.min(BYBIT_DEPTH) } else { depth };
-                let side = |s| self.lob.levels(s).take(depth).map(|(t, l)| (Price(self.price(t)), Qty(l * self.step))).collect();
+                let side = |s| {
+                    self.lob.levels(s).take(depth).map(|(t, l)| (Price(self.price(t)), Qty(l * self.step))).collect()
+                };
                 TrueBook { bids: side(Side::Buy), asks: side(Side::Sell) }
             }
         }
@@ -653,7 +656,9 @@ impl Synth {
     fn next_publication_ns(&self) -> u64 {
         match &self.venue {
             VenueState::Binance(b) => b.next_diff_ns.min(b.next_mark_ns),
-            VenueState::Bybit(b) => b.next_book_ns.min(b.next_ticker_ns).min(b.next_mark_ns).min(b.next_index_ns).min(b.next_oi_ns),
+            VenueState::Bybit(b) => {
+                b.next_book_ns.min(b.next_ticker_ns).min(b.next_mark_ns).min(b.next_index_ns).min(b.next_oi_ns)
+            }
         }
     }
 
@@ -750,7 +755,14 @@ impl Synth {
         let local = snap.arrives_local_ns.max(self.last_local_ns);
         self.last_local_ns = local;
         let start = self.arena.len();
-        b.wire.depth_snapshot(&mut self.arena, snap.update_id, snap.event_ms, snap.transact_ms, snap.bids.iter().copied(), snap.asks.iter().copied());
+        b.wire.depth_snapshot(
+            &mut self.arena,
+            snap.update_id,
+            snap.event_ms,
+            snap.transact_ms,
+            snap.bids.iter().copied(),
+            snap.asks.iter().copied(),
+        );
         b.synced_once = true;
         b.resync_pending = false;
         let update_id = snap.update_id;
@@ -802,7 +814,11 @@ impl Synth {
         b.diffs += 1;
         let (u, pu) = (b.update_id, b.prev_u);
         b.prev_u = u;
-        let lose = gap_every.is_some_and(|n| b.diffs % n == 0) && b.synced_once && !b.resync_pending && b.pending.is_none() && b.capture_at_ns.is_none();
+        let lose = gap_every.is_some_and(|n| b.diffs % n == 0)
+            && b.synced_once
+            && !b.resync_pending
+            && b.pending.is_none()
+            && b.capture_at_ns.is_none();
         if lose {
             b.resync_pending = true;
             b.capture_at_ns = Some(self.now_ns + RESYNC_DELAY_NS);
@@ -928,10 +944,28 @@ impl Synth {
         let VenueState::Bybit(b) = &mut self.venue else { return };
         let start = self.arena.len();
         if snapshot {
-            b.wire.orderbook(&mut self.arena, true, ms, cts, u, seq, b.published[0].iter().copied(), b.published[1].iter().copied());
+            b.wire.orderbook(
+                &mut self.arena,
+                true,
+                ms,
+                cts,
+                u,
+                seq,
+                b.published[0].iter().copied(),
+                b.published[1].iter().copied(),
+            );
             self.push(start, FrameKind::Snapshot { update_id: u }, local);
         } else {
-            b.wire.orderbook(&mut self.arena, false, ms, cts, u, seq, b.changes[0].iter().copied(), b.changes[1].iter().copied());
+            b.wire.orderbook(
+                &mut self.arena,
+                false,
+                ms,
+                cts,
+                u,
+                seq,
+                b.changes[0].iter().copied(),
+                b.changes[1].iter().copied(),
+            );
             self.push(start, FrameKind::Depth { update_id: u }, local);
         }
     }
@@ -1002,7 +1036,8 @@ impl Synth {
             t.open_interest = (t.open_interest + oi_step * inst.step.0).max(inst.step.0);
             b.ticker_flags |= changed::OPEN_INTEREST | changed::OI_VALUE;
         }
-        t.oi_value_e2 = rescale_i128(i128::from(t.open_interest) * i128::from(t.mark), inst.qty_scale + inst.price_scale, 2);
+        t.oi_value_e2 =
+            rescale_i128(i128::from(t.open_interest) * i128::from(t.mark), inst.qty_scale + inst.price_scale, 2);
     }
 }
 
@@ -1213,9 +1248,18 @@ mod tests {
     #[test]
     fn bad_configurations_are_refused() {
         let sym = |s: &str| s.parse::<Symbol>().unwrap();
-        assert!(matches!(SynthConfig::built_in(Venue::BinanceUsdm, sym("DOGEUSDT"), 1, 1.0), Err(SynthError::UnknownSymbol { .. })));
-        assert!(matches!(SynthConfig::built_in(Venue::BybitLinear, sym("BTCUSDT"), 1, 0.0), Err(SynthError::BadDuration(_))));
-        assert!(matches!(SynthConfig::built_in(Venue::BybitLinear, sym("BTCUSDT"), 1, f64::NAN), Err(SynthError::BadDuration(_))));
+        assert!(matches!(
+            SynthConfig::built_in(Venue::BinanceUsdm, sym("DOGEUSDT"), 1, 1.0),
+            Err(SynthError::UnknownSymbol { .. })
+        ));
+        assert!(matches!(
+            SynthConfig::built_in(Venue::BybitLinear, sym("BTCUSDT"), 1, 0.0),
+            Err(SynthError::BadDuration(_))
+        ));
+        assert!(matches!(
+            SynthConfig::built_in(Venue::BybitLinear, sym("BTCUSDT"), 1, f64::NAN),
+            Err(SynthError::BadDuration(_))
+        ));
         let mut c = SynthConfig::built_in(Venue::BinanceUsdm, sym("ETHUSDT"), 1, 1.0).unwrap();
         c.gap_every = Some(0);
         assert!(matches!(Synth::new(&c), Err(SynthError::BadGapEvery)));

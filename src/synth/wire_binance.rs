@@ -21,7 +21,7 @@
 //! funding rate have 8 decimals. Every writer appends to the caller's
 //! buffer and allocates nothing once it has grown.
 
-use super::wire_text::{push_fixed, push_int_field, push_levels, push_quoted_fixed, push_u64, DeletedQty};
+use super::wire_text::{DeletedQty, push_fixed, push_int_field, push_levels, push_quoted_fixed, push_u64};
 use crate::fixed::E8;
 use crate::instrument::Instrument;
 
@@ -97,7 +97,15 @@ impl BinanceWire {
     }
 
     /// A `bookTicker`: best bid and ask as (price, qty) mantissas.
-    pub fn book_ticker(&self, out: &mut Vec<u8>, update_id: u64, event_ms: i64, transact_ms: i64, bid: (i64, i64), ask: (i64, i64)) {
+    pub fn book_ticker(
+        &self,
+        out: &mut Vec<u8>,
+        update_id: u64,
+        event_ms: i64,
+        transact_ms: i64,
+        bid: (i64, i64),
+        ask: (i64, i64),
+    ) {
         self.envelope(out, b"@bookTicker", b"bookTicker");
         out.extend_from_slice(b",\"u\":");
         push_u64(out, update_id);
@@ -117,7 +125,16 @@ impl BinanceWire {
 
     /// A `trade` print; `buyer_is_maker` is `true` when the taker sold.
     #[allow(clippy::too_many_arguments)]
-    pub fn trade(&self, out: &mut Vec<u8>, event_ms: i64, trade_ms: i64, trade_id: u64, price: i64, qty: i64, buyer_is_maker: bool) {
+    pub fn trade(
+        &self,
+        out: &mut Vec<u8>,
+        event_ms: i64,
+        trade_ms: i64,
+        trade_id: u64,
+        price: i64,
+        qty: i64,
+        buyer_is_maker: bool,
+    ) {
         self.envelope(out, b"@trade", b"trade");
         push_int_field(out, b"E", event_ms);
         push_int_field(out, b"T", trade_ms);
@@ -136,11 +153,22 @@ impl BinanceWire {
     /// A `markPriceUpdate` (`btcusdt@markPrice@1s`); prices and rate are
     /// 1e-8 mantissas.
     #[allow(clippy::too_many_arguments)]
-    pub fn mark_price(&self, out: &mut Vec<u8>, event_ms: i64, mark_e8: i64, index_e8: i64, settle_e8: i64, rate_e8: i64, next_funding_ms: i64) {
+    pub fn mark_price(
+        &self,
+        out: &mut Vec<u8>,
+        event_ms: i64,
+        mark_e8: i64,
+        index_e8: i64,
+        settle_e8: i64,
+        rate_e8: i64,
+        next_funding_ms: i64,
+    ) {
         self.envelope(out, b"@markPrice@1s", b"markPriceUpdate");
         push_int_field(out, b"E", event_ms);
         self.symbol_field(out);
-        for (key, value) in [(&b",\"p\":\""[..], mark_e8), (b",\"i\":\"", index_e8), (b",\"P\":\"", settle_e8), (b",\"r\":\"", rate_e8)] {
+        for (key, value) in
+            [(&b",\"p\":\""[..], mark_e8), (b",\"i\":\"", index_e8), (b",\"P\":\"", settle_e8), (b",\"r\":\"", rate_e8)]
+        {
             out.extend_from_slice(key);
             push_fixed(out, value, E8);
             out.push(b'"');
@@ -192,7 +220,15 @@ mod tests {
         let w = wire();
         let mut out = Vec::new();
         // The documentation's example values.
-        w.mark_price(&mut out, 1562305380000, 1_179_415_000_000, 1_178_462_659_091, 1_178_425_641_265, 38_167, 1562306400000);
+        w.mark_price(
+            &mut out,
+            1562305380000,
+            1_179_415_000_000,
+            1_178_462_659_091,
+            1_178_425_641_265,
+            38_167,
+            1562306400000,
+        );
         assert_eq!(
             String::from_utf8(out).unwrap(),
             r#"{"stream":"btcusdt@markPrice@1s","data":{"e":"markPriceUpdate","E":1562305380000,"s":"BTCUSDT","p":"11794.15000000","i":"11784.62659091","P":"11784.25641265","r":"0.00038167","T":1562306400000}}"#

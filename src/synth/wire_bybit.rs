@@ -23,7 +23,7 @@
 //! bid1Price, bid1Size, ask1Price, ask1Size, singleOpenInterest,
 //! singleOpenInterestValue`.
 
-use super::wire_text::{push_canonical, push_i64, push_levels, push_quoted_fixed, push_u64, DeletedQty};
+use super::wire_text::{DeletedQty, push_canonical, push_i64, push_levels, push_quoted_fixed, push_u64};
 use crate::fixed::E8;
 use crate::instrument::Instrument;
 use crate::side::Side;
@@ -161,7 +161,11 @@ impl BybitWire {
     /// A writer for `instrument`.
     #[must_use]
     pub fn new(instrument: &Instrument) -> Self {
-        Self { symbol: instrument.symbol.as_bytes().to_vec(), price_scale: instrument.price_scale, qty_scale: instrument.qty_scale }
+        Self {
+            symbol: instrument.symbol.as_bytes().to_vec(),
+            price_scale: instrument.price_scale,
+            qty_scale: instrument.qty_scale,
+        }
     }
 
     fn book_levels(&self, out: &mut Vec<u8>, levels: impl IntoIterator<Item = (i64, i64)>) {
@@ -184,7 +188,11 @@ impl BybitWire {
     ) {
         out.extend_from_slice(b"{\"topic\":\"orderbook.200.");
         out.extend_from_slice(&self.symbol);
-        out.extend_from_slice(if snapshot { b"\",\"type\":\"snapshot\",\"ts\":" } else { b"\",\"type\":\"delta\",\"ts\":" });
+        out.extend_from_slice(if snapshot {
+            b"\",\"type\":\"snapshot\",\"ts\":"
+        } else {
+            b"\",\"type\":\"delta\",\"ts\":"
+        });
         push_i64(out, ts_ms);
         out.extend_from_slice(b",\"data\":{\"s\":\"");
         out.extend_from_slice(&self.symbol);
@@ -202,7 +210,15 @@ impl BybitWire {
     }
 
     /// A `publicTrade` message: the prints of one taker order.
-    pub fn public_trade(&self, out: &mut Vec<u8>, ts_ms: i64, trade_ms: i64, taker: Side, seq: u64, prints: &[TradePrint]) {
+    pub fn public_trade(
+        &self,
+        out: &mut Vec<u8>,
+        ts_ms: i64,
+        trade_ms: i64,
+        taker: Side,
+        seq: u64,
+        prints: &[TradePrint],
+    ) {
         out.extend_from_slice(b"{\"topic\":\"publicTrade.");
         out.extend_from_slice(&self.symbol);
         out.extend_from_slice(b"\",\"type\":\"snapshot\",\"ts\":");

@@ -72,7 +72,13 @@ pub enum DeletedQty {
 
 /// Appends `[["price","qty"],…]` for (price, qty) mantissas, both with their
 /// scale's decimals.
-pub fn push_levels(out: &mut Vec<u8>, levels: impl IntoIterator<Item = (i64, i64)>, price_scale: u8, qty_scale: u8, deleted: DeletedQty) {
+pub fn push_levels(
+    out: &mut Vec<u8>,
+    levels: impl IntoIterator<Item = (i64, i64)>,
+    price_scale: u8,
+    qty_scale: u8,
+    deleted: DeletedQty,
+) {
     out.push(b'[');
     for (i, (price, qty)) in levels.into_iter().enumerate() {
         if i > 0 {
@@ -124,8 +130,14 @@ mod tests {
         assert_eq!(text(|o| push_u64(o, u64::MAX)), "18446744073709551615");
         assert_eq!(text(|o| push_i64(o, i64::MIN)), "-9223372036854775808");
         assert_eq!(text(|o| push_quoted_fixed(o, 2_507, 3)), "\"2.507\"");
-        assert_eq!(text(|o| push_levels(o, [(105, 0), (104, 7)], 1, 2, DeletedQty::Padded)), r#"[["10.5","0.00"],["10.4","0.07"]]"#);
-        assert_eq!(text(|o| push_levels(o, [(105, 0), (104, 7)], 1, 2, DeletedQty::Bare)), r#"[["10.5","0"],["10.4","0.07"]]"#);
+        assert_eq!(
+            text(|o| push_levels(o, [(105, 0), (104, 7)], 1, 2, DeletedQty::Padded)),
+            r#"[["10.5","0.00"],["10.4","0.07"]]"#
+        );
+        assert_eq!(
+            text(|o| push_levels(o, [(105, 0), (104, 7)], 1, 2, DeletedQty::Bare)),
+            r#"[["10.5","0"],["10.4","0.07"]]"#
+        );
         assert_eq!(text(|o| push_levels(o, [], 1, 2, DeletedQty::Bare)), "[]");
         assert_eq!(text(|o| push_int_field(o, b"E", -3)), r#","E":-3"#);
     }

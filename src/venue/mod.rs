@@ -26,7 +26,6 @@ use crate::instrument::{InstrumentTable, SymbolTable};
 use crate::json::{Backend, BackendChoice, JsonScratch, Val};
 use sync::{SyncOutcome, SyncState, SyncStats};
 
-
 /// A trading venue (exchange and product line).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Deserialize, serde::Serialize)]
 pub enum Venue {

@@ -11,11 +11,11 @@
 
 use crate::fixed::Qty;
 use crate::instrument::Symbol;
+use crate::json::tape_reader::{FieldError, JsonError};
 use crate::order::{OrderEvent, PositionUpdate, RejectReason};
 use crate::side::Side;
-use crate::json::tape_reader::{FieldError, JsonError};
-use crate::venue::rate_limit::ObservedUsage;
 use crate::venue::Venue;
+use crate::venue::rate_limit::ObservedUsage;
 
 /// Activity on the account that this engine did not originate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -81,7 +81,14 @@ impl ObservedUsage {
 
     /// Records one Binance WS API `rateLimits` entry. Returns `false` (and
     /// records nothing) for a window this struct does not track.
-    pub fn apply_binance_window(&mut self, kind: &str, interval: &str, interval_num: u64, limit: u32, count: u32) -> bool {
+    pub fn apply_binance_window(
+        &mut self,
+        kind: &str,
+        interval: &str,
+        interval_num: u64,
+        limit: u32,
+        count: u32,
+    ) -> bool {
         let counter = Some(UsageCounter { used: count, limit: Some(limit) });
         match (kind, interval, interval_num) {
             ("ORDERS", "SECOND", 10) => self.orders_10s = counter,
@@ -132,7 +139,10 @@ fn parse_u32(text: &[u8]) -> Option<u32> {
 ///
 /// # Errors
 /// [`BadRateLimitHeader`] when a known header's value is not a number.
-pub fn observed_usage<'h>(venue: Venue, headers: impl IntoIterator<Item = (&'h [u8], &'h [u8])>) -> Result<ObservedUsage, BadRateLimitHeader> {
+pub fn observed_usage<'h>(
+    venue: Venue,
+    headers: impl IntoIterator<Item = (&'h [u8], &'h [u8])>,
+) -> Result<ObservedUsage, BadRateLimitHeader> {
     let mut usage = ObservedUsage::empty(venue);
     for (name, value) in headers {
         match venue {
@@ -188,7 +198,10 @@ mod tests {
             (b"Traceid", b"abc"),
         ];
         let u = observed_usage(Venue::BybitLinear, headers).unwrap();
-        assert_eq!(u.bybit, Some(BybitLimitStatus { remaining: Some(9), limit: Some(10), reset_ms: Some(1_711_001_595_207) }));
+        assert_eq!(
+            u.bybit,
+            Some(BybitLimitStatus { remaining: Some(9), limit: Some(10), reset_ms: Some(1_711_001_595_207) })
+        );
         let bad: [(&[u8], &[u8]); 1] = [(b"X-Bapi-Limit", b"-1")];
         assert_eq!(observed_usage(Venue::BybitLinear, bad), Err(BadRateLimitHeader("X-Bapi-Limit")));
         assert!(observed_usage(Venue::BybitLinear, [(&b"Traceid"[..], &b"x"[..])]).unwrap().is_empty());

@@ -9,8 +9,8 @@
 
 use std::fmt;
 
-use crate::order::prepare::OrderCheckError;
 use crate::order::OrderRequest;
+use crate::order::prepare::OrderCheckError;
 use crate::venue::wire_writer::BufferTooSmall;
 
 /// A signed order as sent: the order after rounding, and the request.
@@ -86,7 +86,13 @@ impl<'a> RestRequest<'a> {
     /// A request from its parts; at most [`MAX_HEADERS`] headers (extra ones
     /// are a programming error caught by the encoders' tests, and dropped).
     #[must_use]
-    pub fn new(method: HttpMethod, path: &'static str, query: &'a [u8], headers: &[Header<'a>], body: &'a [u8]) -> Self {
+    pub fn new(
+        method: HttpMethod,
+        path: &'static str,
+        query: &'a [u8],
+        headers: &[Header<'a>],
+        body: &'a [u8],
+    ) -> Self {
         let mut fixed = [Header { name: "", value: b"" }; MAX_HEADERS];
         let count = headers.len().min(MAX_HEADERS);
         fixed[..count].copy_from_slice(&headers[..count]);

@@ -26,7 +26,8 @@ pub fn recording(test: &str, relative: &str) -> Option<PathBuf> {
     match data_dir().map(|d| d.join(relative)).filter(|p| p.exists()) {
         Some(path) => Some(path),
         None => {
-            let looked: Vec<String> = data_candidates().iter().map(|d| d.join(relative).display().to_string()).collect();
+            let looked: Vec<String> =
+                data_candidates().iter().map(|d| d.join(relative).display().to_string()).collect();
             // Written straight to the process's stderr, not with `println!`,
             // which the test harness captures and shows only on failure: a
             // skip must be visible in a passing run.

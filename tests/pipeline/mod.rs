@@ -123,11 +123,23 @@ impl Desk {
 
     fn ctx(&mut self) -> CheckContext {
         self.now_ns += 1_000;
-        CheckContext { now_ns: self.now_ns, mid: MID, mid_ts_ns: self.now_ns, ring_congested: self.to_risk.is_congested() }
+        CheckContext {
+            now_ns: self.now_ns,
+            mid: MID,
+            mid_ts_ns: self.now_ns,
+            ring_congested: self.to_risk.is_congested(),
+        }
     }
 
     /// Gate, send, and have the venue ack. Returns the client id.
-    pub fn send(&mut self, side: Side, kind: OrderKind, price: Price, qty: Qty, reduce_only: bool) -> Result<ClientOrderId, Refusal> {
+    pub fn send(
+        &mut self,
+        side: Side,
+        kind: OrderKind,
+        price: Price,
+        qty: Qty,
+        reduce_only: bool,
+    ) -> Result<ClientOrderId, Refusal> {
         let order = OrderRequest {
             venue: Venue::BinanceUsdm,
             symbol: self.symbol,
@@ -192,7 +204,8 @@ impl Desk {
             return;
         }
         let side = if pos > 0 { Side::Sell } else { Side::Buy };
-        let id = self.send(side, OrderKind::Market, Price::ZERO, Qty(pos.abs()), true).expect("flatten passes the gate");
+        let id =
+            self.send(side, OrderKind::Market, Price::ZERO, Qty(pos.abs()), true).expect("flatten passes the gate");
         self.fill(id, MID);
     }
 
@@ -283,15 +296,24 @@ pub fn kill_switch_scenario(
     assert_eq!(end, None, "clean end");
     assert_eq!(entries.len() as u64, summary.records);
     let has = |want: &dyn Fn(&JournalRecord) -> bool| entries.iter().any(|e| want(&e.record));
-    assert!(has(&|r| matches!(r, JournalRecord::Order(OrderEvent::Cancelled { client_id, .. }) if *client_id == resting)));
+    assert!(has(
+        &|r| matches!(r, JournalRecord::Order(OrderEvent::Cancelled { client_id, .. }) if *client_id == resting)
+    ));
     let fills = entries.iter().filter(|e| matches!(e.record, JournalRecord::Order(OrderEvent::Filled(_)))).count();
     assert_eq!(fills, 2);
     assert!(has(&|r| matches!(r, JournalRecord::Risk(RiskOutput::Trip { cause, .. }) if *cause == expected_cause)));
     for command in [RiskCommand::CancelAll, RiskCommand::FlattenAll, RiskCommand::Exit] {
-        assert!(has(&|r| matches!(r, JournalRecord::Risk(RiskOutput::Command { command: c, .. }) if *c == command)), "{command:?}");
+        assert!(
+            has(&|r| matches!(r, JournalRecord::Risk(RiskOutput::Command { command: c, .. }) if *c == command)),
+            "{command:?}"
+        );
     }
-    assert!(has(&|r| matches!(r, JournalRecord::Risk(RiskOutput::Verdict { verdict, .. }) if verdict.mode == Mode::Flatten)));
-    assert!(has(&|r| matches!(r, JournalRecord::Risk(RiskOutput::Verdict { verdict, .. }) if verdict.mode == Mode::Halt && verdict.cause == expected_cause)));
+    assert!(has(
+        &|r| matches!(r, JournalRecord::Risk(RiskOutput::Verdict { verdict, .. }) if verdict.mode == Mode::Flatten)
+    ));
+    assert!(has(
+        &|r| matches!(r, JournalRecord::Risk(RiskOutput::Verdict { verdict, .. }) if verdict.mode == Mode::Halt && verdict.cause == expected_cause)
+    ));
     assert!(matches!(entries.last().unwrap().record, JournalRecord::Closed { .. }));
     // The refused order after the halt went to the journal as telemetry.
     assert!(has(&|r| matches!(r, JournalRecord::GateRefusal { reason: Refusal::Halted, .. })));

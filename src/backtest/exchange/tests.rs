@@ -36,7 +36,16 @@ fn order(id: u64, side: Side, kind: OrderKind, tif: TimeInForce, price: i64, qty
 }
 
 fn trade(id: u64, price: i64, qty: i64, taker: Side) -> Trade {
-    Trade { inst: InstrumentId(0), id, trade_ms: 0, event_ms: 0, price: Price(price), qty: Qty(qty), taker_side: taker, source: TradeSource::Market }
+    Trade {
+        inst: InstrumentId(0),
+        id,
+        trade_ms: 0,
+        event_ms: 0,
+        price: Price(price),
+        qty: Qty(qty),
+        taker_side: taker,
+        source: TradeSource::Market,
+    }
 }
 
 fn fills(out: &[ExchangeReport]) -> Vec<(i64, i64, bool)> {
@@ -52,20 +61,33 @@ fn fills(out: &[ExchangeReport]) -> Vec<(i64, i64, bool)> {
 fn market_order_walks_the_book() {
     let mut x = SimExchange::new(&[btc()], FillModel::TradeThrough);
     let mut out = Vec::new();
-    x.on_order(0, &order(1, Side::Buy, OrderKind::Market, TimeInForce::Gtc, 0, 600), Some(&ExchangeBook::depth_only(&book())), 5_000_000, &mut out);
+    x.on_order(
+        0,
+        &order(1, Side::Buy, OrderKind::Market, TimeInForce::Gtc, 0, 600),
+        Some(&ExchangeBook::depth_only(&book())),
+        5_000_000,
+        &mut out,
+    );
     assert_eq!(fills(&out), vec![(6_180_010, 200, false), (6_180_020, 300, false), (6_180_050, 100, false)]);
     assert_eq!(x.position(0), 600);
     // Fees at taker 4 bps per fill, computed by hand:
     // 61 800.10 × 0.2 = 12 360.02 → 4.944008; 61 800.20 × 0.3 = 18 540.06 → 7.416024;
     // 61 800.50 × 0.1 = 6 180.05 → 2.47202.
-    let fees: Vec<i64> = out.iter().filter_map(|r| if let ExchangeReport::Filled(f) = r { Some(f.fee.0) } else { None }).collect();
+    let fees: Vec<i64> =
+        out.iter().filter_map(|r| if let ExchangeReport::Filled(f) = r { Some(f.fee.0) } else { None }).collect();
     assert_eq!(fees, vec![494_400_800, 741_602_400, 247_202_000]);
     if let ExchangeReport::Filled(f) = out[0] {
         assert_eq!(f.ts_ms, 5);
     }
     // Beyond the book: what cannot fill expires.
     let mut out = Vec::new();
-    x.on_order(0, &order(2, Side::Sell, OrderKind::Market, TimeInForce::Gtc, 0, 2_000), Some(&ExchangeBook::depth_only(&book())), 0, &mut out);
+    x.on_order(
+        0,
+        &order(2, Side::Sell, OrderKind::Market, TimeInForce::Gtc, 0, 2_000),
+        Some(&ExchangeBook::depth_only(&book())),
+        0,
+        &mut out,
+    );
     assert_eq!(fills(&out), vec![(6_180_000, 500, false), (6_179_990, 1_000, false)]);
     assert_eq!(out.last(), Some(&ExchangeReport::Expired(ClientOrderId(2), Qty(500))));
 }
@@ -74,10 +96,22 @@ fn market_order_walks_the_book() {
 fn post_only_that_would_take_expires_and_resting_fills_only_on_trade_through() {
     let mut x = SimExchange::new(&[btc()], FillModel::TradeThrough);
     let mut out = Vec::new();
-    x.on_order(0, &order(1, Side::Buy, OrderKind::Limit, TimeInForce::PostOnly, 6_180_010, 10), Some(&ExchangeBook::depth_only(&book())), 0, &mut out);
+    x.on_order(
+        0,
+        &order(1, Side::Buy, OrderKind::Limit, TimeInForce::PostOnly, 6_180_010, 10),
+        Some(&ExchangeBook::depth_only(&book())),
+        0,
+        &mut out,
+    );
     assert_eq!(out, vec![ExchangeReport::Expired(ClientOrderId(1), Qty(10))]);
     let mut out = Vec::new();
-    x.on_order(0, &order(2, Side::Buy, OrderKind::Limit, TimeInForce::PostOnly, 6_180_000, 10), Some(&ExchangeBook::depth_only(&book())), 0, &mut out);
+    x.on_order(
+        0,
+        &order(2, Side::Buy, OrderKind::Limit, TimeInForce::PostOnly, 6_180_000, 10),
+        Some(&ExchangeBook::depth_only(&book())),
+        0,
+        &mut out,
+    );
     assert_eq!(out, vec![ExchangeReport::Acked(ClientOrderId(2))]);
     // Trades at our price, even sells, do not fill us (the queue ahead is unknown).
     let mut out = Vec::new();
@@ -91,7 +125,13 @@ fn post_only_that_would_take_expires_and_resting_fills_only_on_trade_through() {
     assert!(matches!(out[0], ExchangeReport::Filled(Fill { fee: Notional(12_360_000), .. })));
     assert_eq!(x.resting(), 0);
     // A replayed trade id is not applied twice.
-    x.on_order(0, &order(3, Side::Buy, OrderKind::Limit, TimeInForce::PostOnly, 6_180_000, 10), Some(&ExchangeBook::depth_only(&book())), 0, &mut out);
+    x.on_order(
+        0,
+        &order(3, Side::Buy, OrderKind::Limit, TimeInForce::PostOnly, 6_180_000, 10),
+        Some(&ExchangeBook::depth_only(&book())),
+        0,
+        &mut out,
+    );
     let mut out = Vec::new();
     x.on_trade(0, &trade(102, 6_179_990, 1, Side::Sell), 4, &mut out);
     assert!(out.is_empty());
@@ -101,7 +141,13 @@ fn post_only_that_would_take_expires_and_resting_fills_only_on_trade_through() {
 fn touch_model_fills_at_our_price_up_to_the_trade() {
     let mut x = SimExchange::new(&[btc()], FillModel::Touch);
     let mut out = Vec::new();
-    x.on_order(0, &order(1, Side::Sell, OrderKind::Limit, TimeInForce::PostOnly, 6_180_010, 10), Some(&ExchangeBook::depth_only(&book())), 0, &mut out);
+    x.on_order(
+        0,
+        &order(1, Side::Sell, OrderKind::Limit, TimeInForce::PostOnly, 6_180_010, 10),
+        Some(&ExchangeBook::depth_only(&book())),
+        0,
+        &mut out,
+    );
     out.clear();
     // A taker sell at our ask price does not touch a resting sell.
     x.on_trade(0, &trade(1, 6_180_010, 4, Side::Sell), 1, &mut out);
@@ -118,7 +164,13 @@ fn cancels_and_gtc_limits_that_cross() {
     let mut x = SimExchange::new(&[btc()], FillModel::TradeThrough);
     let mut out = Vec::new();
     // A GTC buy at 61 800.20 takes both cheaper asks (0.5) and rests the rest.
-    x.on_order(0, &order(1, Side::Buy, OrderKind::Limit, TimeInForce::Gtc, 6_180_020, 700), Some(&ExchangeBook::depth_only(&book())), 0, &mut out);
+    x.on_order(
+        0,
+        &order(1, Side::Buy, OrderKind::Limit, TimeInForce::Gtc, 6_180_020, 700),
+        Some(&ExchangeBook::depth_only(&book())),
+        0,
+        &mut out,
+    );
     assert_eq!(fills(&out), vec![(6_180_010, 200, false), (6_180_020, 300, false)]);
     assert_eq!(out.last(), Some(&ExchangeReport::Acked(ClientOrderId(1))));
     let mut out = Vec::new();
@@ -136,7 +188,13 @@ fn reduce_only_is_clamped_and_needs_a_position() {
     ro.reduce_only = true;
     x.on_order(0, &ro, Some(&ExchangeBook::depth_only(&book())), 0, &mut out);
     assert_eq!(out, vec![ExchangeReport::Rejected(ClientOrderId(1), RejectReason::ReduceOnlyRejected)]);
-    x.on_order(0, &order(2, Side::Buy, OrderKind::Market, TimeInForce::Gtc, 0, 30), Some(&ExchangeBook::depth_only(&book())), 0, &mut out);
+    x.on_order(
+        0,
+        &order(2, Side::Buy, OrderKind::Market, TimeInForce::Gtc, 0, 30),
+        Some(&ExchangeBook::depth_only(&book())),
+        0,
+        &mut out,
+    );
     let mut out = Vec::new();
     x.on_order(0, &ro, Some(&ExchangeBook::depth_only(&book())), 0, &mut out);
     assert_eq!(fills(&out), vec![(6_180_000, 30, false)]);
@@ -152,7 +210,13 @@ fn reduce_only_is_clamped_and_needs_a_position() {
 fn funding_is_charged_once_at_the_funding_time() {
     let mut x = SimExchange::new(&[btc()], FillModel::TradeThrough);
     let mut out = Vec::new();
-    x.on_order(0, &order(1, Side::Buy, OrderKind::Market, TimeInForce::Gtc, 0, 200), Some(&ExchangeBook::depth_only(&book())), 0, &mut out);
+    x.on_order(
+        0,
+        &order(1, Side::Buy, OrderKind::Market, TimeInForce::Gtc, 0, 200),
+        Some(&ExchangeBook::depth_only(&book())),
+        0,
+        &mut out,
+    );
     let funding = Funding {
         mark: RefPrice(6_180_000_000_000),
         rate: Rate(10_000), // 1 bp
@@ -168,7 +232,13 @@ fn funding_is_charged_once_at_the_funding_time() {
     assert_eq!(out, vec![ExchangeReport::Funding { inst: 0, amount: Notional(-123_600_000), ts_ms: 28_800_000 }]);
     // A short receives a positive rate.
     let mut out = Vec::new();
-    x.on_order(0, &order(2, Side::Sell, OrderKind::Market, TimeInForce::Gtc, 0, 500), Some(&ExchangeBook::depth_only(&book())), 0, &mut out);
+    x.on_order(
+        0,
+        &order(2, Side::Sell, OrderKind::Market, TimeInForce::Gtc, 0, 500),
+        Some(&ExchangeBook::depth_only(&book())),
+        0,
+        &mut out,
+    );
     let next = Funding { next_funding_ms: 57_600_000, ..funding };
     let mut out = Vec::new();
     x.on_clock(0, &next, 57_600_000, &mut out);
@@ -188,7 +258,14 @@ fn a_newer_bbo_is_the_top_of_book() {
     let mut x = SimExchange::new(&[btc()], FillModel::TradeThrough);
     let depth = book();
     // The venue's BBO says the bid fell to 61 790.00 × 0.1 before the depth stream knew.
-    let top = crate::market::Bbo { bid_px: Price(6_179_000), bid_qty: Qty(100), ask_px: Price(6_179_010), ask_qty: Qty(50), update_id: 9, ts_ms: 9 };
+    let top = crate::market::Bbo {
+        bid_px: Price(6_179_000),
+        bid_qty: Qty(100),
+        ask_px: Price(6_179_010),
+        ask_qty: Qty(50),
+        update_id: 9,
+        ts_ms: 9,
+    };
     let view = ExchangeBook { depth: &depth, top: Some(top) };
     let mut out = Vec::new();
     x.on_order(0, &order(1, Side::Sell, OrderKind::Market, TimeInForce::Gtc, 0, 300), Some(&view), 0, &mut out);
@@ -197,6 +274,12 @@ fn a_newer_bbo_is_the_top_of_book() {
     assert_eq!(out.last(), Some(&ExchangeReport::Expired(ClientOrderId(1), Qty(200))));
     // A post-only buy at 61 790.10 would now take.
     let mut out = Vec::new();
-    x.on_order(0, &order(2, Side::Buy, OrderKind::Limit, TimeInForce::PostOnly, 6_179_010, 10), Some(&view), 0, &mut out);
+    x.on_order(
+        0,
+        &order(2, Side::Buy, OrderKind::Limit, TimeInForce::PostOnly, 6_179_010, 10),
+        Some(&view),
+        0,
+        &mut out,
+    );
     assert_eq!(out, vec![ExchangeReport::Expired(ClientOrderId(2), Qty(10))]);
 }

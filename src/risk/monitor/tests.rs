@@ -4,9 +4,9 @@
 use super::*;
 use crate::fixed::Qty;
 use crate::order::{OrderKind, OrderRequest, TimeInForce, VenueOrderId};
-use std::collections::HashSet;
 use crate::side::Side;
 use proptest::prelude::*;
+use std::collections::HashSet;
 
 /// Monday 2024-01-01 00:00 UTC.
 const MONDAY: i64 = 1_704_067_200_000;
@@ -192,7 +192,8 @@ fn weekly_loss_limit_at_threshold() {
 
 #[test]
 fn consecutive_losses_at_threshold_then_cool_down() {
-    let table = "daily_loss_limit_usdt = \"100000\"\nweekly_loss_limit_usdt = \"100000\"\nconsecutive_loss_cooldown_secs = 600";
+    let table =
+        "daily_loss_limit_usdt = \"100000\"\nweekly_loss_limit_usdt = \"100000\"\nconsecutive_loss_cooldown_secs = 600";
     let mut r = Rig::new(table, MONDAY);
     let lose = |r: &mut Rig, t: i64| {
         r.fill(Side::Buy, 5_000_000, 100, 0, t);
@@ -253,7 +254,8 @@ fn drawdown_pause_at_threshold_from_peak() {
 
 #[test]
 fn flash_crash_at_threshold_within_window() {
-    let mut r = Rig::new(loose().replace("flash_crash_move_pct = \"100\"", "flash_crash_move_pct = \"5\"").as_str(), MONDAY);
+    let mut r =
+        Rig::new(loose().replace("flash_crash_move_pct = \"100\"", "flash_crash_move_pct = \"5\"").as_str(), MONDAY);
     r.mark(5_000_000, MONDAY);
     // 60 s later (still inside the 1-minute window): down 4.99998 %.
     r.mark(4_750_001, MONDAY + MIN);
@@ -301,10 +303,7 @@ fn margin_guard_at_thresholds() {
     account(&mut r, 500 * USDT - 1); // ratio 0.49999999
     assert_eq!(r.m.verdict(), Verdict::RUN);
     account(&mut r, 500 * USDT); // 0.5: cap at 50 %
-    assert_eq!(
-        r.m.verdict(),
-        Verdict { mode: Mode::Run, cause: Cause::MarginReduce, size_cap_permille: 500, seq: 0 }
-    );
+    assert_eq!(r.m.verdict(), Verdict { mode: Mode::Run, cause: Cause::MarginReduce, size_cap_permille: 500, seq: 0 });
     account(&mut r, 800 * USDT - 1);
     assert_eq!(r.mode(), Mode::Run);
     account(&mut r, 800 * USDT); // 0.8: reduce-only

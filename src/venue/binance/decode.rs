@@ -22,10 +22,10 @@
 //! Missing or mistyped fields are [`DecodeError`]s.
 
 use crate::event::{
-    decimal_field, BookTicker, Control, DecodeError, DepthSnapshot, DepthUpdate, Ignored, InstrumentId, Levels,
-    Liquidation, MarkPrice, MarketEvent, Trade, TradeSource, Trades,
+    BookTicker, Control, DecodeError, DepthSnapshot, DepthUpdate, Ignored, InstrumentId, Levels, Liquidation,
+    MarkPrice, MarketEvent, Trade, TradeSource, Trades, decimal_field,
 };
-use crate::fixed::{Price, Qty, Rate, RefPrice, E8};
+use crate::fixed::{E8, Price, Qty, Rate, RefPrice};
 use crate::instrument::{SymbolEntry, SymbolTable};
 use crate::json::Val;
 use crate::side::Side;

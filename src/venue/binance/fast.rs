@@ -13,7 +13,7 @@
 //! identical events on every real frame and on mutated ones.
 
 use crate::event::{BookTicker, DepthUpdate, Levels, MarketEvent, Trade, TradeSource, Trades};
-use crate::fixed::{parse_decimal, Price, Qty};
+use crate::fixed::{Price, Qty, parse_decimal};
 use crate::instrument::{SymbolEntry, SymbolTable};
 use crate::json::levels::LevelIndex;
 use crate::json::template::Cursor;

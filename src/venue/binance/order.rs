@@ -40,10 +40,10 @@ use crate::instrument::{Instrument, Symbol};
 use crate::order::ids::RequestTag;
 use crate::order::prepare::prepare;
 use crate::order::{ClientOrderId, OrderKind, OrderRequest, TimeInForce};
+use crate::venue::Venue;
 use crate::venue::credentials::Credentials;
 use crate::venue::signed_request::{EncodeError, Header, HttpMethod, RecvWindow, RestRequest, SignedOrder};
 use crate::venue::wire_writer::{U64Text, WireWriter};
-use crate::venue::Venue;
 
 /// REST path of new order and cancel.
 pub const ORDER_PATH: &str = "/fapi/v1/order";
@@ -174,7 +174,11 @@ impl BinanceOrderEncoder {
     ///
     /// # Errors
     /// [`EncodeError::NotImplemented`] for [`BinanceKeyKind::Ed25519`].
-    pub fn with_key_kind(kind: BinanceKeyKind, creds: Credentials, recv_window: RecvWindow) -> Result<Self, EncodeError> {
+    pub fn with_key_kind(
+        kind: BinanceKeyKind,
+        creds: Credentials,
+        recv_window: RecvWindow,
+    ) -> Result<Self, EncodeError> {
         match kind {
             BinanceKeyKind::Hmac => Ok(Self::new(creds, recv_window)),
             BinanceKeyKind::Ed25519 => Err(EncodeError::NotImplemented("Binance Ed25519 keys (session.logon)")),
@@ -276,13 +280,23 @@ impl BinanceOrderEncoder {
     ///
     /// # Errors
     /// [`EncodeError::Buffer`] when `buf` is too small.
-    pub fn rest_cancel_all<'a>(&'a self, symbol: &Symbol, ts_ms: u64, buf: &'a mut [u8]) -> Result<RestRequest<'a>, EncodeError> {
+    pub fn rest_cancel_all<'a>(
+        &'a self,
+        symbol: &Symbol,
+        ts_ms: u64,
+        buf: &'a mut [u8],
+    ) -> Result<RestRequest<'a>, EncodeError> {
         let mut w = WireWriter::new(buf);
         Query { w: &mut w, first: true }.param(b"symbol", symbol.as_bytes())?;
         self.finish_rest(w, HttpMethod::Delete, ALL_OPEN_ORDERS_PATH, ts_ms)
     }
 
-    fn ws_start<'w, 'b>(&self, w: &'w mut WireWriter<'b>, tag: RequestTag, method: &[u8]) -> Result<WsParams<'w, 'b>, EncodeError> {
+    fn ws_start<'w, 'b>(
+        &self,
+        w: &'w mut WireWriter<'b>,
+        tag: RequestTag,
+        method: &[u8],
+    ) -> Result<WsParams<'w, 'b>, EncodeError> {
         w.bytes(b"{\"id\":\"")?;
         w.bytes(tag.render().as_bytes())?;
         w.bytes(b"\",\"method\":\"")?;
@@ -512,7 +526,11 @@ mod tests {
         let mut buf = [0u8; 512];
         let req = enc.rest_new_order(&o, &ltcbtc(), Price(100_000), 1, &mut buf).unwrap().request;
         let query = std::str::from_utf8(req.query).unwrap();
-        assert!(query.starts_with("symbol=LTCBTC&side=SELL&type=MARKET&quantity=1&reduceOnly=true&newClientOrderId=scalpel-7&"));
+        assert!(
+            query.starts_with(
+                "symbol=LTCBTC&side=SELL&type=MARKET&quantity=1&reduceOnly=true&newClientOrderId=scalpel-7&"
+            )
+        );
         assert!(!query.contains("price=") && !query.contains("timeInForce"));
     }
 
@@ -523,7 +541,9 @@ mod tests {
         let sym = Symbol::new(b"BTCUSDT").unwrap();
         let req = enc.rest_cancel(&sym, ClientOrderId(9), 5, &mut buf).unwrap();
         assert_eq!((req.method, req.path), (HttpMethod::Delete, "/fapi/v1/order"));
-        assert!(req.query.starts_with(b"symbol=BTCUSDT&origClientOrderId=scalpel-9&recvWindow=3000&timestamp=5&signature="));
+        assert!(
+            req.query.starts_with(b"symbol=BTCUSDT&origClientOrderId=scalpel-9&recvWindow=3000&timestamp=5&signature=")
+        );
         let req = enc.rest_cancel_all(&sym, 5, &mut buf).unwrap();
         assert_eq!((req.method, req.path), (HttpMethod::Delete, "/fapi/v1/allOpenOrders"));
         assert!(req.query.starts_with(b"symbol=BTCUSDT&recvWindow=3000&timestamp=5&signature="));
@@ -563,21 +583,30 @@ mod tests {
         let mut o = ltc_order();
         o.reduce_only = true;
         o.tif = TimeInForce::PostOnly;
-        let text = std::str::from_utf8(enc.ws_place(&o, &ltcbtc(), Price::ZERO, tag, 1_499_827_319_559, &mut buf).unwrap().request).unwrap().to_owned();
+        let text = std::str::from_utf8(
+            enc.ws_place(&o, &ltcbtc(), Price::ZERO, tag, 1_499_827_319_559, &mut buf).unwrap().request,
+        )
+        .unwrap()
+        .to_owned();
         assert!(text.starts_with("{\"id\":\"n-7-0\",\"method\":\"order.place\",\"params\":{\"apiKey\":\""));
         assert!(text.contains("\"timeInForce\":\"GTX\""));
         check_ws_signature(&text);
         let tag = RequestTag::new(RequestOp::Cancel, ClientOrderId(7));
-        let text = std::str::from_utf8(enc.ws_cancel(&o.symbol, o.client_id, tag, 1, &mut buf).unwrap()).unwrap().to_owned();
+        let text =
+            std::str::from_utf8(enc.ws_cancel(&o.symbol, o.client_id, tag, 1, &mut buf).unwrap()).unwrap().to_owned();
         assert!(text.contains("\"method\":\"order.cancel\""));
         check_ws_signature(&text);
         let tag = RequestTag::new(RequestOp::Amend, ClientOrderId(7));
-        let text = std::str::from_utf8(enc.ws_modify(&ltc_order(), &ltcbtc(), tag, 1, &mut buf).unwrap().request).unwrap().to_owned();
+        let text = std::str::from_utf8(enc.ws_modify(&ltc_order(), &ltcbtc(), tag, 1, &mut buf).unwrap().request)
+            .unwrap()
+            .to_owned();
         assert!(text.contains("\"method\":\"order.modify\""));
         check_ws_signature(&text);
         let mut market = ltc_order();
         market.kind = OrderKind::Market;
-        let text = std::str::from_utf8(enc.ws_place(&market, &ltcbtc(), Price(1), tag, 1, &mut buf).unwrap().request).unwrap().to_owned();
+        let text = std::str::from_utf8(enc.ws_place(&market, &ltcbtc(), Price(1), tag, 1, &mut buf).unwrap().request)
+            .unwrap()
+            .to_owned();
         check_ws_signature(&text);
     }
 
@@ -596,7 +625,10 @@ mod tests {
         assert!(buf.iter().all(|&b| b == 0), "a refused order writes nothing");
         let mut bybit = ltc_order();
         bybit.venue = Venue::BybitLinear;
-        assert_eq!(enc.rest_new_order(&bybit, &ltcbtc(), Price::ZERO, 1, &mut buf).err(), Some(EncodeError::WrongVenue));
+        assert_eq!(
+            enc.rest_new_order(&bybit, &ltcbtc(), Price::ZERO, 1, &mut buf).err(),
+            Some(EncodeError::WrongVenue)
+        );
         assert!(matches!(
             BinanceOrderEncoder::with_key_kind(BinanceKeyKind::Ed25519, creds(), RecvWindow::DEFAULT),
             Err(EncodeError::NotImplemented(_))

@@ -31,17 +31,19 @@
 //!   429 / 418 override the reason (rate limited / IP banned); HTTP 5xx is
 //!   [`PrivateParseError::ExecutionUnknown`], never a guessed outcome.
 
-use crate::fixed::{Notional, Price, Qty, RefPrice, SignedQty, E8};
+use crate::fixed::{E8, Notional, Price, Qty, RefPrice, SignedQty};
 use crate::instrument::{Instrument, InstrumentTable};
+use crate::json::tape_reader::{FieldError, JsonObject, TapeReader};
 use crate::order::ids::{RequestOp, RequestTag};
 use crate::order::{
     ClientOrderId, FeeKind, Fill, OrderAction, OrderEvent, PositionUpdate, RejectReason, TradeId, VenueOrderId,
 };
 use crate::side::Side;
-use crate::json::tape_reader::{FieldError, JsonObject, TapeReader};
-use crate::venue::private_event::{clamp_code, symbol_of, EventSink, ForeignActivity, PrivateEvent, PrivateParseError, SessionEvent};
-use crate::venue::rate_limit::ObservedUsage;
 use crate::venue::Venue;
+use crate::venue::private_event::{
+    EventSink, ForeignActivity, PrivateEvent, PrivateParseError, SessionEvent, clamp_code, symbol_of,
+};
+use crate::venue::rate_limit::ObservedUsage;
 
 /// Maps a Binance error code (and the HTTP status, when there is one) to a
 /// typed reason.
@@ -101,7 +103,12 @@ impl BinancePrivateParser {
     ///
     /// # Errors
     /// [`PrivateParseError`]; on error the events in `out` must be ignored.
-    pub fn user_data(&mut self, frame: &mut [u8], instruments: &InstrumentTable, out: &mut [PrivateEvent]) -> Result<usize, PrivateParseError> {
+    pub fn user_data(
+        &mut self,
+        frame: &mut [u8],
+        instruments: &InstrumentTable,
+        out: &mut [PrivateEvent],
+    ) -> Result<usize, PrivateParseError> {
         let mut sink = EventSink::new(out);
         self.reader.read(frame, |root| -> Result<(), PrivateParseError> {
             let mut obj = root.as_object().ok_or(FieldError::WrongType("root"))?;
@@ -125,7 +132,12 @@ impl BinancePrivateParser {
     ///
     /// # Errors
     /// [`PrivateParseError`]; on error the events in `out` must be ignored.
-    pub fn ws_response(&mut self, frame: &mut [u8], instruments: &InstrumentTable, out: &mut [PrivateEvent]) -> Result<usize, PrivateParseError> {
+    pub fn ws_response(
+        &mut self,
+        frame: &mut [u8],
+        instruments: &InstrumentTable,
+        out: &mut [PrivateEvent],
+    ) -> Result<usize, PrivateParseError> {
         let mut sink = EventSink::new(out);
         self.reader.read(frame, |root| -> Result<(), PrivateParseError> {
             let obj = root.as_object().ok_or(FieldError::WrongType("root"))?;
@@ -135,14 +147,25 @@ impl BinancePrivateParser {
                 let mut usage = ObservedUsage::empty(Venue::BinanceUsdm);
                 for entry in limits.iter() {
                     let e = entry.as_object().ok_or(FieldError::WrongType("rateLimits"))?;
-                    let num = |k: &'static str| -> Result<u32, FieldError> { u32::try_from(e.req_u64(k)?).map_err(|_| FieldError::BadValue(k)) };
-                    usage.apply_binance_window(e.req_str("rateLimitType")?, e.req_str("interval")?, e.req_u64("intervalNum")?, num("limit")?, num("count")?);
+                    let num = |k: &'static str| -> Result<u32, FieldError> {
+                        u32::try_from(e.req_u64(k)?).map_err(|_| FieldError::BadValue(k))
+                    };
+                    usage.apply_binance_window(
+                        e.req_str("rateLimitType")?,
+                        e.req_str("interval")?,
+                        e.req_u64("intervalNum")?,
+                        num("limit")?,
+                        num("count")?,
+                    );
                 }
                 if !usage.is_empty() {
                     sink.push(PrivateEvent::RateLimit(usage))?;
                 }
             }
-            let tag = obj.opt_str("id")?.and_then(|id| RequestTag::parse(id.as_bytes())).ok_or(PrivateParseError::UnknownRequest)?;
+            let tag = obj
+                .opt_str("id")?
+                .and_then(|id| RequestTag::parse(id.as_bytes()))
+                .ok_or(PrivateParseError::UnknownRequest)?;
             if status == 200 {
                 on_success(tag, obj.req_object("result")?, instruments, &mut sink)
             } else {
@@ -193,12 +216,20 @@ impl BinancePrivateParser {
     }
 }
 
-fn instrument_for<'a>(instruments: &'a InstrumentTable, symbol_text: &str) -> Result<&'a Instrument, PrivateParseError> {
+fn instrument_for<'a>(
+    instruments: &'a InstrumentTable,
+    symbol_text: &str,
+) -> Result<&'a Instrument, PrivateParseError> {
     let symbol = symbol_of(symbol_text, "symbol")?;
     instruments.get(Venue::BinanceUsdm, &symbol).ok_or(PrivateParseError::UnknownSymbol)
 }
 
-fn on_success(tag: RequestTag, result: JsonObject<'_, '_>, instruments: &InstrumentTable, sink: &mut EventSink<'_>) -> Result<(), PrivateParseError> {
+fn on_success(
+    tag: RequestTag,
+    result: JsonObject<'_, '_>,
+    instruments: &InstrumentTable,
+    sink: &mut EventSink<'_>,
+) -> Result<(), PrivateParseError> {
     let client_id = tag.client_id;
     match tag.op {
         RequestOp::Auth => sink.push(PrivateEvent::Session(SessionEvent::Authenticated)),
@@ -249,10 +280,16 @@ fn on_error(tag: RequestTag, code: i64, http_status: u16, sink: &mut EventSink<'
 
 /// `true` for the venue's own liquidation / ADL / settlement orders.
 fn is_venue_close(client_text: &str) -> bool {
-    client_text.starts_with("autoclose-") || client_text == "adl_autoclose" || client_text.starts_with("settlement_autoclose-")
+    client_text.starts_with("autoclose-")
+        || client_text == "adl_autoclose"
+        || client_text.starts_with("settlement_autoclose-")
 }
 
-fn order_trade_update(o: JsonObject<'_, '_>, instruments: &InstrumentTable, sink: &mut EventSink<'_>) -> Result<(), PrivateParseError> {
+fn order_trade_update(
+    o: JsonObject<'_, '_>,
+    instruments: &InstrumentTable,
+    sink: &mut EventSink<'_>,
+) -> Result<(), PrivateParseError> {
     let symbol = symbol_of(o.req_str("s")?, "s")?;
     let side = side_of(o.req_str("S")?, "S")?;
     let client_text = o.req_str("c")?;
@@ -268,7 +305,14 @@ fn order_trade_update(o: JsonObject<'_, '_>, instruments: &InstrumentTable, sink
             _ => Qty::ZERO,
         };
         let liquidation = exec == "CALCULATED" || is_venue_close(client_text);
-        return sink.push(PrivateEvent::Foreign(ForeignActivity { venue: Venue::BinanceUsdm, symbol, side, filled_qty, liquidation, ts_ms }));
+        return sink.push(PrivateEvent::Foreign(ForeignActivity {
+            venue: Venue::BinanceUsdm,
+            symbol,
+            side,
+            filled_qty,
+            liquidation,
+            ts_ms,
+        }));
     };
     let event = match exec {
         "NEW" => OrderEvent::Acked { client_id, venue_order_id: VenueOrderId::from_u64(o.req_u64("i")?), ts_ms },
@@ -276,7 +320,8 @@ fn order_trade_update(o: JsonObject<'_, '_>, instruments: &InstrumentTable, sink
             let (fee, fee_kind) = match o.opt_str("n")? {
                 None => (Notional::ZERO, FeeKind::Quote),
                 Some(text) => {
-                    let fee = crate::fixed::parse_decimal_trimmed(text.as_bytes(), E8, true).map_err(|_| FieldError::BadValue("n"))?;
+                    let fee = crate::fixed::parse_decimal_trimmed(text.as_bytes(), E8, true)
+                        .map_err(|_| FieldError::BadValue("n"))?;
                     let asset = o.opt_str("N")?.unwrap_or("");
                     let quote = !asset.is_empty() && symbol.as_str().ends_with(asset);
                     (Notional(fee), if quote { FeeKind::Quote } else { FeeKind::OtherAsset })
@@ -307,7 +352,11 @@ fn order_trade_update(o: JsonObject<'_, '_>, instruments: &InstrumentTable, sink
     sink.order(event)
 }
 
-fn trade_lite(o: JsonObject<'_, '_>, instruments: &InstrumentTable, sink: &mut EventSink<'_>) -> Result<(), PrivateParseError> {
+fn trade_lite(
+    o: JsonObject<'_, '_>,
+    instruments: &InstrumentTable,
+    sink: &mut EventSink<'_>,
+) -> Result<(), PrivateParseError> {
     let symbol = symbol_of(o.req_str("s")?, "s")?;
     let side = side_of(o.req_str("S")?, "S")?;
     let ts_ms = o.req_i64("T")?;
@@ -317,7 +366,14 @@ fn trade_lite(o: JsonObject<'_, '_>, instruments: &InstrumentTable, sink: &mut E
     };
     let qty = Qty(o.req_decimal("l", inst.qty_scale, false)?);
     let Some(client_id) = ours else {
-        return sink.push(PrivateEvent::Foreign(ForeignActivity { venue: Venue::BinanceUsdm, symbol, side, filled_qty: qty, liquidation: false, ts_ms }));
+        return sink.push(PrivateEvent::Foreign(ForeignActivity {
+            venue: Venue::BinanceUsdm,
+            symbol,
+            side,
+            filled_qty: qty,
+            liquidation: false,
+            ts_ms,
+        }));
     };
     sink.order(OrderEvent::Filled(binance_fill(o, inst, client_id, side, ts_ms, Notional::ZERO, FeeKind::NotReported)?))
 }
@@ -348,7 +404,11 @@ fn binance_fill(
     })
 }
 
-fn account_update(obj: JsonObject<'_, '_>, instruments: &InstrumentTable, sink: &mut EventSink<'_>) -> Result<(), PrivateParseError> {
+fn account_update(
+    obj: JsonObject<'_, '_>,
+    instruments: &InstrumentTable,
+    sink: &mut EventSink<'_>,
+) -> Result<(), PrivateParseError> {
     let ts_ms = obj.req_i64("T")?;
     let a = obj.req_object("a")?;
     let Some(positions) = a.get("P") else { return Ok(()) };
@@ -411,19 +471,32 @@ mod tests {
         let events = parse_user(&new).unwrap();
         assert_eq!(
             events,
-            [PrivateEvent::Order(OrderEvent::Acked { client_id: ClientOrderId(7), venue_order_id: VenueOrderId::from_u64(8_886_774), ts_ms: 1_568_879_465_650 })]
+            [PrivateEvent::Order(OrderEvent::Acked {
+                client_id: ClientOrderId(7),
+                venue_order_id: VenueOrderId::from_u64(8_886_774),
+                ts_ms: 1_568_879_465_650
+            })]
         );
         let expired = TRADE.replace("\"x\":\"TRADE\"", "\"x\":\"EXPIRED\"");
-        assert_eq!(parse_user(&expired).unwrap(), [PrivateEvent::Order(OrderEvent::Expired { client_id: ClientOrderId(7), ts_ms: 1_568_879_465_650 })]);
+        assert_eq!(
+            parse_user(&expired).unwrap(),
+            [PrivateEvent::Order(OrderEvent::Expired { client_id: ClientOrderId(7), ts_ms: 1_568_879_465_650 })]
+        );
         let amended = TRADE.replace("\"x\":\"TRADE\"", "\"x\":\"AMENDMENT\"");
         assert_eq!(
             parse_user(&amended).unwrap(),
-            [PrivateEvent::Order(OrderEvent::Amended { client_id: ClientOrderId(7), price: Price(6_408_920), qty: Qty(2), ts_ms: 1_568_879_465_650 })]
+            [PrivateEvent::Order(OrderEvent::Amended {
+                client_id: ClientOrderId(7),
+                price: Price(6_408_920),
+                qty: Qty(2),
+                ts_ms: 1_568_879_465_650
+            })]
         );
         let bnb_fee = TRADE.replace("\"N\":\"USDT\"", "\"N\":\"BNB\"");
         let [PrivateEvent::Order(OrderEvent::Filled(f))] = parse_user(&bnb_fee).unwrap()[..] else { panic!() };
         assert_eq!(f.fee_kind, FeeKind::OtherAsset);
-        let liquidation = TRADE.replace("scalpel-7", "autoclose-1568879465650").replace("\"x\":\"TRADE\"", "\"x\":\"CALCULATED\"");
+        let liquidation =
+            TRADE.replace("scalpel-7", "autoclose-1568879465650").replace("\"x\":\"TRADE\"", "\"x\":\"CALCULATED\"");
         let [PrivateEvent::Foreign(f)] = parse_user(&liquidation).unwrap()[..] else { panic!() };
         assert!(f.liquidation);
         assert_eq!(f.filled_qty, Qty(1));
@@ -433,7 +506,10 @@ mod tests {
         // Our order on an instrument we do not have is an error; a foreign one is skipped.
         assert_eq!(parse_user(&TRADE.replace("BTCUSDT", "DOGEUSDT")), Err(PrivateParseError::UnknownSymbol));
         assert_eq!(parse_user(&manual.replace("BTCUSDT", "DOGEUSDT")).unwrap(), []);
-        assert_eq!(parse_user(&TRADE.replace("\"x\":\"TRADE\"", "\"x\":\"WHATEVER\"")), Err(FieldError::BadValue("x").into()));
+        assert_eq!(
+            parse_user(&TRADE.replace("\"x\":\"TRADE\"", "\"x\":\"WHATEVER\"")),
+            Err(FieldError::BadValue("x").into())
+        );
     }
 
     #[test]
@@ -475,15 +551,25 @@ mod tests {
     #[test]
     fn ws_api_place_ack_with_rate_limits() {
         let events = parse_ws(PLACE_OK).unwrap();
-        let [PrivateEvent::RateLimit(u), PrivateEvent::Order(OrderEvent::Acked { client_id, venue_order_id, ts_ms })] = events[..] else { panic!("{events:?}") };
+        let [PrivateEvent::RateLimit(u), PrivateEvent::Order(OrderEvent::Acked { client_id, venue_order_id, ts_ms })] =
+            events[..]
+        else {
+            panic!("{events:?}")
+        };
         assert_eq!(u.orders_10s.map(|c| (c.used, c.limit)), Some((1, Some(300))));
         assert_eq!(u.weight_1m.map(|c| c.limit), Some(Some(2400)));
         assert_eq!(client_id, ClientOrderId(7));
         assert_eq!(venue_order_id, VenueOrderId::from_u64(325_078_477));
         assert_eq!(ts_ms, 1_702_555_534_435);
         // The echoed client id must be the one the request id names.
-        assert_eq!(parse_ws(&PLACE_OK.replace("\"id\":\"n-7-0\"", "\"id\":\"n-8-0\"")), Err(FieldError::BadValue("clientOrderId").into()));
-        assert_eq!(parse_ws(&PLACE_OK.replace("\"id\":\"n-7-0\"", "\"id\":\"someone-else\"")), Err(PrivateParseError::UnknownRequest));
+        assert_eq!(
+            parse_ws(&PLACE_OK.replace("\"id\":\"n-7-0\"", "\"id\":\"n-8-0\"")),
+            Err(FieldError::BadValue("clientOrderId").into())
+        );
+        assert_eq!(
+            parse_ws(&PLACE_OK.replace("\"id\":\"n-7-0\"", "\"id\":\"someone-else\"")),
+            Err(PrivateParseError::UnknownRequest)
+        );
     }
 
     #[test]
@@ -502,7 +588,12 @@ mod tests {
             let text = format!(r#"{{"id":"n-7-0","status":{status},"error":{{"code":{code},"msg":"x"}}}}"#);
             assert_eq!(
                 parse_ws(&text).unwrap(),
-                [PrivateEvent::Order(OrderEvent::Rejected { client_id: ClientOrderId(7), reason, venue_code: code, ts_ms: 0 })]
+                [PrivateEvent::Order(OrderEvent::Rejected {
+                    client_id: ClientOrderId(7),
+                    reason,
+                    venue_code: code,
+                    ts_ms: 0
+                })]
             );
         }
         let cancel = r#"{"id":"c-7-2","status":400,"error":{"code":-2011,"msg":"Unknown order sent."}}"#;
@@ -520,12 +611,22 @@ mod tests {
 
     #[test]
     fn ws_api_cancel_and_modify_success() {
-        let cancel = PLACE_OK.replace("\"id\":\"n-7-0\"", "\"id\":\"c-7-0\"").replace("\"status\":\"NEW\"", "\"status\":\"CANCELED\"");
-        assert_eq!(parse_ws(&cancel).unwrap()[1..], [PrivateEvent::Order(OrderEvent::Cancelled { client_id: ClientOrderId(7), ts_ms: 1_702_555_534_435 })]);
+        let cancel = PLACE_OK
+            .replace("\"id\":\"n-7-0\"", "\"id\":\"c-7-0\"")
+            .replace("\"status\":\"NEW\"", "\"status\":\"CANCELED\"");
+        assert_eq!(
+            parse_ws(&cancel).unwrap()[1..],
+            [PrivateEvent::Order(OrderEvent::Cancelled { client_id: ClientOrderId(7), ts_ms: 1_702_555_534_435 })]
+        );
         let modify = PLACE_OK.replace("\"id\":\"n-7-0\"", "\"id\":\"m-7-0\"");
         assert_eq!(
             parse_ws(&modify).unwrap()[1..],
-            [PrivateEvent::Order(OrderEvent::Amended { client_id: ClientOrderId(7), price: Price(4_318_700), qty: Qty(100), ts_ms: 1_702_555_534_435 })]
+            [PrivateEvent::Order(OrderEvent::Amended {
+                client_id: ClientOrderId(7),
+                price: Price(4_318_700),
+                qty: Qty(100),
+                ts_ms: 1_702_555_534_435
+            })]
         );
     }
 
@@ -542,14 +643,36 @@ mod tests {
         assert!(matches!(out[0], PrivateEvent::Order(OrderEvent::Acked { .. })));
         let mut body = br#"{"code":-2019,"msg":"Margin is insufficient."}"#.to_vec();
         assert_eq!(p.rest_response(400, &mut body, tag, &table, &mut out), Ok(1));
-        assert_eq!(out[0], PrivateEvent::Order(OrderEvent::Rejected { client_id: ClientOrderId(7), reason: RejectReason::InsufficientMargin, venue_code: -2019, ts_ms: 0 }));
+        assert_eq!(
+            out[0],
+            PrivateEvent::Order(OrderEvent::Rejected {
+                client_id: ClientOrderId(7),
+                reason: RejectReason::InsufficientMargin,
+                venue_code: -2019,
+                ts_ms: 0
+            })
+        );
         let mut body = b"<html>banned</html>".to_vec();
         assert_eq!(p.rest_response(418, &mut body, tag, &table, &mut out), Ok(1));
-        assert_eq!(out[0], PrivateEvent::Order(OrderEvent::Rejected { client_id: ClientOrderId(7), reason: RejectReason::IpBanned, venue_code: 0, ts_ms: 0 }));
+        assert_eq!(
+            out[0],
+            PrivateEvent::Order(OrderEvent::Rejected {
+                client_id: ClientOrderId(7),
+                reason: RejectReason::IpBanned,
+                venue_code: 0,
+                ts_ms: 0
+            })
+        );
         let mut body = b"{}".to_vec();
-        assert_eq!(p.rest_response(503, &mut body, tag, &table, &mut out), Err(PrivateParseError::ExecutionUnknown { http_status: 503 }));
+        assert_eq!(
+            p.rest_response(503, &mut body, tag, &table, &mut out),
+            Err(PrivateParseError::ExecutionUnknown { http_status: 503 })
+        );
         let mut body = br#"{"code":200,"msg":"The operation of cancel all open order is done."}"#.to_vec();
-        assert_eq!(p.rest_response(200, &mut body, RequestTag::new(RequestOp::CancelAll, ClientOrderId(1)), &table, &mut out), Ok(0));
+        assert_eq!(
+            p.rest_response(200, &mut body, RequestTag::new(RequestOp::CancelAll, ClientOrderId(1)), &table, &mut out),
+            Ok(0)
+        );
     }
 
     #[test]

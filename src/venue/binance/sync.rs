@@ -28,7 +28,7 @@ use crate::book::Book;
 use crate::event::{DepthSnapshot, DepthUpdate};
 use crate::fixed::{Price, Qty};
 use crate::side::Side;
-use crate::venue::sync::{apply_levels, FrameFault, SyncOutcome, SyncState, SyncStats};
+use crate::venue::sync::{FrameFault, SyncOutcome, SyncState, SyncStats, apply_levels};
 
 /// Ids of a buffered diff.
 #[derive(Debug, Clone, Copy)]

@@ -18,10 +18,10 @@
 //! from the table are [`Ignored::UnknownSymbol`].
 
 use crate::event::{
-    decimal_field, BatchContext, Control, DecodeError, DepthSnapshot, DepthUpdate, Ignored, Levels, Liquidation,
-    Liquidations, MarketEvent, Op, Ticker, Trade, TradeSource, Trades,
+    BatchContext, Control, DecodeError, DepthSnapshot, DepthUpdate, Ignored, Levels, Liquidation, Liquidations,
+    MarketEvent, Op, Ticker, Trade, TradeSource, Trades, decimal_field,
 };
-use crate::fixed::{Price, Qty, Rate, RefPrice, E8};
+use crate::fixed::{E8, Price, Qty, Rate, RefPrice};
 use crate::instrument::{SymbolEntry, SymbolTable};
 use crate::json::Val;
 use crate::side::Side;
@@ -306,7 +306,12 @@ impl BybitDecoder {
         }
     }
 
-    fn ticker<'a>(env: &Envelope<'a>, data: Val<'a>, sym: &SymbolEntry, ts: i64) -> Result<MarketEvent<'a>, DecodeError> {
+    fn ticker<'a>(
+        env: &Envelope<'a>,
+        data: Val<'a>,
+        sym: &SymbolEntry,
+        ts: i64,
+    ) -> Result<MarketEvent<'a>, DecodeError> {
         let d = Data::collect(data)?;
         let s = req(d.symbol, "data.symbol")?.as_str().ok_or(DecodeError::WrongType("data.symbol"))?;
         if s != sym.symbol.as_bytes() {

@@ -16,7 +16,7 @@
 //! [`crate::json::template`]).
 
 use crate::event::{BatchContext, DepthSnapshot, DepthUpdate, Levels, MarketEvent, Ticker, Trade, TradeSource, Trades};
-use crate::fixed::{parse_decimal, Price, Qty, Rate, RefPrice, E8};
+use crate::fixed::{E8, Price, Qty, Rate, RefPrice, parse_decimal};
 use crate::instrument::SymbolTable;
 use crate::json::levels::LevelIndex;
 use crate::json::template::Cursor;
@@ -81,7 +81,15 @@ fn book<'a>(mut c: Cursor<'a>, symbols: &SymbolTable, index: &'a mut LevelIndex)
     let bids = Levels::from_index(c.doc(), index.range(b0, b1), sym.price_scale, sym.qty_scale);
     let asks = Levels::from_index(c.doc(), index.range(a0, a1), sym.price_scale, sym.qty_scale);
     Some(if is_snapshot {
-        MarketEvent::Snapshot(DepthSnapshot { inst: sym.id, last_id: u, seq, event_ms: ts, transact_ms: cts, bids, asks })
+        MarketEvent::Snapshot(DepthSnapshot {
+            inst: sym.id,
+            last_id: u,
+            seq,
+            event_ms: ts,
+            transact_ms: cts,
+            bids,
+            asks,
+        })
     } else {
         MarketEvent::Depth(DepthUpdate {
             inst: sym.id,

@@ -35,10 +35,10 @@ use crate::instrument::{Instrument, Symbol};
 use crate::order::ids::RequestTag;
 use crate::order::prepare::prepare;
 use crate::order::{ClientOrderId, OrderKind, OrderRequest, TimeInForce};
+use crate::venue::Venue;
 use crate::venue::credentials::Credentials;
 use crate::venue::signed_request::{EncodeError, Header, HttpMethod, RecvWindow, RestRequest, SignedOrder};
 use crate::venue::wire_writer::{U64Text, WireWriter};
-use crate::venue::Venue;
 
 /// REST path of place order.
 pub const CREATE_PATH: &str = "/v5/order/create";
@@ -122,7 +122,11 @@ fn write_create_args(w: &mut WireWriter<'_>, o: &OrderRequest, instrument: &Inst
     obj.close()
 }
 
-fn write_cancel_args(w: &mut WireWriter<'_>, symbol: &Symbol, client_id: Option<ClientOrderId>) -> Result<(), EncodeError> {
+fn write_cancel_args(
+    w: &mut WireWriter<'_>,
+    symbol: &Symbol,
+    client_id: Option<ClientOrderId>,
+) -> Result<(), EncodeError> {
     let mut obj = JsonObject::open(w)?;
     obj.member(b"category", b"linear", true)?;
     obj.member(b"symbol", symbol.as_bytes(), true)?;
@@ -150,11 +154,17 @@ impl BybitOrderEncoder {
     }
 
     /// Signs the body written so far and lays out the headers after it.
-    fn finish_rest<'a>(&'a self, mut w: WireWriter<'a>, path: &'static str, ts_ms: u64) -> Result<RestRequest<'a>, EncodeError> {
+    fn finish_rest<'a>(
+        &'a self,
+        mut w: WireWriter<'a>,
+        path: &'static str,
+        ts_ms: u64,
+    ) -> Result<RestRequest<'a>, EncodeError> {
         let body_end = w.len();
         let ts = U64Text::new(ts_ms);
         let recv = U64Text::new(u64::from(self.recv_window.ms()));
-        let signature = self.creds.secret.sign(&[ts.as_bytes(), self.creds.api_key.as_bytes(), recv.as_bytes(), w.written()]);
+        let signature =
+            self.creds.secret.sign(&[ts.as_bytes(), self.creds.api_key.as_bytes(), recv.as_bytes(), w.written()]);
         w.bytes(ts.as_bytes())?;
         let ts_end = w.len();
         w.bytes(recv.as_bytes())?;
@@ -198,7 +208,13 @@ impl BybitOrderEncoder {
     ///
     /// # Errors
     /// [`EncodeError::Buffer`] when `buf` is too small.
-    pub fn rest_cancel<'a>(&'a self, symbol: &Symbol, client_id: ClientOrderId, ts_ms: u64, buf: &'a mut [u8]) -> Result<RestRequest<'a>, EncodeError> {
+    pub fn rest_cancel<'a>(
+        &'a self,
+        symbol: &Symbol,
+        client_id: ClientOrderId,
+        ts_ms: u64,
+        buf: &'a mut [u8],
+    ) -> Result<RestRequest<'a>, EncodeError> {
         let mut w = WireWriter::new(buf);
         write_cancel_args(&mut w, symbol, Some(client_id))?;
         self.finish_rest(w, CANCEL_PATH, ts_ms)
@@ -208,7 +224,12 @@ impl BybitOrderEncoder {
     ///
     /// # Errors
     /// [`EncodeError::Buffer`] when `buf` is too small.
-    pub fn rest_cancel_all<'a>(&'a self, symbol: &Symbol, ts_ms: u64, buf: &'a mut [u8]) -> Result<RestRequest<'a>, EncodeError> {
+    pub fn rest_cancel_all<'a>(
+        &'a self,
+        symbol: &Symbol,
+        ts_ms: u64,
+        buf: &'a mut [u8],
+    ) -> Result<RestRequest<'a>, EncodeError> {
         let mut w = WireWriter::new(buf);
         write_cancel_args(&mut w, symbol, None)?;
         self.finish_rest(w, CANCEL_ALL_PATH, ts_ms)
@@ -276,7 +297,14 @@ impl BybitOrderEncoder {
     ///
     /// # Errors
     /// [`EncodeError::Buffer`] when `buf` is too small.
-    pub fn ws_cancel<'a>(&self, symbol: &Symbol, client_id: ClientOrderId, tag: RequestTag, ts_ms: u64, buf: &'a mut [u8]) -> Result<&'a [u8], EncodeError> {
+    pub fn ws_cancel<'a>(
+        &self,
+        symbol: &Symbol,
+        client_id: ClientOrderId,
+        tag: RequestTag,
+        ts_ms: u64,
+        buf: &'a mut [u8],
+    ) -> Result<&'a [u8], EncodeError> {
         let mut w = WireWriter::new(buf);
         self.ws_start(&mut w, tag, b"order.cancel", ts_ms)?;
         write_cancel_args(&mut w, symbol, Some(client_id))?;
@@ -376,7 +404,8 @@ mod tests {
     fn websocket_auth_and_orders() {
         let enc = BybitOrderEncoder::new(creds(), RecvWindow::new(8000).unwrap());
         let mut buf = [0u8; 1024];
-        let auth = enc.ws_auth(RequestTag::new(RequestOp::Auth, ClientOrderId(1)), 1_711_010_121_452, &mut buf).unwrap();
+        let auth =
+            enc.ws_auth(RequestTag::new(RequestOp::Auth, ClientOrderId(1)), 1_711_010_121_452, &mut buf).unwrap();
         let v: serde_json::Value = serde_json::from_slice(auth).unwrap();
         assert_eq!(v["op"], "auth");
         assert_eq!(v["args"][0], "XXXXXXXXXX");

@@ -34,13 +34,17 @@
 
 use crate::fixed::{Notional, Price, Qty, RefPrice, SignedQty};
 use crate::instrument::InstrumentTable;
-use crate::order::ids::{RequestOp, RequestTag};
-use crate::order::{ClientOrderId, FeeKind, Fill, OrderAction, OrderEvent, PositionUpdate, RejectReason, TradeId, VenueOrderId};
-use crate::side::Side;
 use crate::json::tape_reader::{FieldError, JsonObject, TapeReader};
-use crate::venue::private_event::{clamp_code, symbol_of, EventSink, ForeignActivity, PrivateEvent, PrivateParseError, SessionEvent};
-use crate::venue::rate_limit::ObservedUsage;
+use crate::order::ids::{RequestOp, RequestTag};
+use crate::order::{
+    ClientOrderId, FeeKind, Fill, OrderAction, OrderEvent, PositionUpdate, RejectReason, TradeId, VenueOrderId,
+};
+use crate::side::Side;
 use crate::venue::Venue;
+use crate::venue::private_event::{
+    EventSink, ForeignActivity, PrivateEvent, PrivateParseError, SessionEvent, clamp_code, symbol_of,
+};
+use crate::venue::rate_limit::ObservedUsage;
 
 /// Maps a Bybit `retCode` to a typed reason.
 #[must_use]
@@ -106,7 +110,12 @@ impl BybitPrivateParser {
     ///
     /// # Errors
     /// [`PrivateParseError`]; on error the events in `out` must be ignored.
-    pub fn ws_frame(&mut self, frame: &mut [u8], instruments: &InstrumentTable, out: &mut [PrivateEvent]) -> Result<usize, PrivateParseError> {
+    pub fn ws_frame(
+        &mut self,
+        frame: &mut [u8],
+        instruments: &InstrumentTable,
+        out: &mut [PrivateEvent],
+    ) -> Result<usize, PrivateParseError> {
         let mut sink = EventSink::new(out);
         self.reader.read(frame, |root| -> Result<(), PrivateParseError> {
             let obj = root.as_object().ok_or(FieldError::WrongType("root"))?;
@@ -115,7 +124,9 @@ impl BybitPrivateParser {
                 let mut rows = data.iter().map(|row| row.as_object().ok_or(FieldError::WrongType("data")));
                 return match topic {
                     "order" | "order.linear" => rows.try_for_each(|r| order_row(r?, instruments, &mut sink)),
-                    "execution" | "execution.linear" => rows.try_for_each(|r| execution_row(r?, instruments, &mut sink)),
+                    "execution" | "execution.linear" => {
+                        rows.try_for_each(|r| execution_row(r?, instruments, &mut sink))
+                    }
                     "position" | "position.linear" => rows.try_for_each(|r| position_row(r?, instruments, &mut sink)),
                     t if t.starts_with("execution.fast") => Err(PrivateParseError::UnknownMessage),
                     _ => Ok(()),
@@ -127,7 +138,10 @@ impl BybitPrivateParser {
                 "auth" => return auth_response(obj, &mut sink),
                 _ => {}
             }
-            let tag = obj.opt_str("reqId")?.and_then(|id| RequestTag::parse(id.as_bytes())).ok_or(PrivateParseError::UnknownRequest)?;
+            let tag = obj
+                .opt_str("reqId")?
+                .and_then(|id| RequestTag::parse(id.as_bytes()))
+                .ok_or(PrivateParseError::UnknownRequest)?;
             let expected = match tag.op {
                 RequestOp::Place => "order.create",
                 RequestOp::Cancel => "order.cancel",
@@ -143,7 +157,9 @@ impl BybitPrivateParser {
                 let mut usage = ObservedUsage::empty(Venue::BybitLinear);
                 for name in ["X-Bapi-Limit", "X-Bapi-Limit-Status", "X-Bapi-Limit-Reset-Timestamp"] {
                     if let Some(value) = header.opt_str(name)? {
-                        usage.apply_bybit_field(name.as_bytes(), value.as_bytes()).map_err(|e| FieldError::BadValue(e.0))?;
+                        usage
+                            .apply_bybit_field(name.as_bytes(), value.as_bytes())
+                            .map_err(|e| FieldError::BadValue(e.0))?;
                     }
                 }
                 if !usage.is_empty() {
@@ -168,7 +184,13 @@ impl BybitPrivateParser {
     /// # Errors
     /// [`PrivateParseError`], including [`PrivateParseError::ExecutionUnknown`]
     /// for HTTP 5xx; on error the events in `out` must be ignored.
-    pub fn rest_response(&mut self, http_status: u16, body: &mut [u8], tag: RequestTag, out: &mut [PrivateEvent]) -> Result<usize, PrivateParseError> {
+    pub fn rest_response(
+        &mut self,
+        http_status: u16,
+        body: &mut [u8],
+        tag: RequestTag,
+        out: &mut [PrivateEvent],
+    ) -> Result<usize, PrivateParseError> {
         if http_status >= 500 {
             return Err(PrivateParseError::ExecutionUnknown { http_status });
         }
@@ -211,14 +233,20 @@ fn auth_response(obj: JsonObject<'_, '_>, sink: &mut EventSink<'_>) -> Result<()
     sink.push(PrivateEvent::Session(event))
 }
 
-fn on_success(tag: RequestTag, data: Option<JsonObject<'_, '_>>, ts_ms: i64, sink: &mut EventSink<'_>) -> Result<(), PrivateParseError> {
+fn on_success(
+    tag: RequestTag,
+    data: Option<JsonObject<'_, '_>>,
+    ts_ms: i64,
+    sink: &mut EventSink<'_>,
+) -> Result<(), PrivateParseError> {
     match tag.op {
         RequestOp::Place => {
             let data = data.ok_or(FieldError::Missing("data"))?;
             if ClientOrderId::parse(data.req_str("orderLinkId")?.as_bytes()) != Some(tag.client_id) {
                 return Err(FieldError::BadValue("orderLinkId").into());
             }
-            let venue_order_id = VenueOrderId::new(data.req_str("orderId")?.as_bytes()).ok_or(FieldError::BadValue("orderId"))?;
+            let venue_order_id =
+                VenueOrderId::new(data.req_str("orderId")?.as_bytes()).ok_or(FieldError::BadValue("orderId"))?;
             sink.order(OrderEvent::Acked { client_id: tag.client_id, venue_order_id, ts_ms })
         }
         RequestOp::Auth => sink.push(PrivateEvent::Session(SessionEvent::Authenticated)),
@@ -227,7 +255,13 @@ fn on_success(tag: RequestTag, data: Option<JsonObject<'_, '_>>, ts_ms: i64, sin
     }
 }
 
-fn emit_rejection(tag: RequestTag, reason: RejectReason, venue_code: i32, ts_ms: i64, sink: &mut EventSink<'_>) -> Result<(), PrivateParseError> {
+fn emit_rejection(
+    tag: RequestTag,
+    reason: RejectReason,
+    venue_code: i32,
+    ts_ms: i64,
+    sink: &mut EventSink<'_>,
+) -> Result<(), PrivateParseError> {
     let client_id = tag.client_id;
     let action = |action| OrderEvent::ActionRejected { client_id, action, reason, venue_code, ts_ms };
     match tag.op {
@@ -247,7 +281,11 @@ fn is_linear(row: JsonObject<'_, '_>) -> Result<bool, PrivateParseError> {
     Ok(row.opt_str("category")?.is_none_or(|c| c == "linear"))
 }
 
-fn order_row(row: JsonObject<'_, '_>, instruments: &InstrumentTable, sink: &mut EventSink<'_>) -> Result<(), PrivateParseError> {
+fn order_row(
+    row: JsonObject<'_, '_>,
+    instruments: &InstrumentTable,
+    sink: &mut EventSink<'_>,
+) -> Result<(), PrivateParseError> {
     if !is_linear(row)? {
         return Ok(());
     }
@@ -259,17 +297,30 @@ fn order_row(row: JsonObject<'_, '_>, instruments: &InstrumentTable, sink: &mut 
         if instruments.get(Venue::BybitLinear, &symbol).is_none() {
             return Ok(());
         }
-        return sink.push(PrivateEvent::Foreign(ForeignActivity { venue: Venue::BybitLinear, symbol, side, filled_qty: Qty::ZERO, liquidation: false, ts_ms }));
+        return sink.push(PrivateEvent::Foreign(ForeignActivity {
+            venue: Venue::BybitLinear,
+            symbol,
+            side,
+            filled_qty: Qty::ZERO,
+            liquidation: false,
+            ts_ms,
+        }));
     };
     if instruments.get(Venue::BybitLinear, &symbol).is_none() {
         return Err(PrivateParseError::UnknownSymbol);
     }
     let event = match status {
         "New" | "PartiallyFilled" | "Filled" => {
-            let venue_order_id = VenueOrderId::new(row.req_str("orderId")?.as_bytes()).ok_or(FieldError::BadValue("orderId"))?;
+            let venue_order_id =
+                VenueOrderId::new(row.req_str("orderId")?.as_bytes()).ok_or(FieldError::BadValue("orderId"))?;
             OrderEvent::Acked { client_id, venue_order_id, ts_ms }
         }
-        "Rejected" => OrderEvent::Rejected { client_id, reason: reason_from_text(row.req_str("rejectReason")?), venue_code: 0, ts_ms },
+        "Rejected" => OrderEvent::Rejected {
+            client_id,
+            reason: reason_from_text(row.req_str("rejectReason")?),
+            venue_code: 0,
+            ts_ms,
+        },
         "Cancelled" | "PartiallyFilledCanceled" | "Deactivated" => {
             let by_rule = row.opt_str("rejectReason")?.is_some_and(|r| r.contains("PostOnly"))
                 || matches!(row.opt_str("timeInForce")?, Some("IOC" | "FOK"))
@@ -282,7 +333,11 @@ fn order_row(row: JsonObject<'_, '_>, instruments: &InstrumentTable, sink: &mut 
     sink.order(event)
 }
 
-fn execution_row(row: JsonObject<'_, '_>, instruments: &InstrumentTable, sink: &mut EventSink<'_>) -> Result<(), PrivateParseError> {
+fn execution_row(
+    row: JsonObject<'_, '_>,
+    instruments: &InstrumentTable,
+    sink: &mut EventSink<'_>,
+) -> Result<(), PrivateParseError> {
     if !is_linear(row)? {
         return Ok(());
     }
@@ -313,11 +368,22 @@ fn execution_row(row: JsonObject<'_, '_>, instruments: &InstrumentTable, sink: &
             is_maker: row.req_bool("isMaker")?,
             ts_ms,
         })),
-        _ => sink.push(PrivateEvent::Foreign(ForeignActivity { venue: Venue::BybitLinear, symbol, side, filled_qty: qty, liquidation, ts_ms })),
+        _ => sink.push(PrivateEvent::Foreign(ForeignActivity {
+            venue: Venue::BybitLinear,
+            symbol,
+            side,
+            filled_qty: qty,
+            liquidation,
+            ts_ms,
+        })),
     }
 }
 
-fn position_row(row: JsonObject<'_, '_>, instruments: &InstrumentTable, sink: &mut EventSink<'_>) -> Result<(), PrivateParseError> {
+fn position_row(
+    row: JsonObject<'_, '_>,
+    instruments: &InstrumentTable,
+    sink: &mut EventSink<'_>,
+) -> Result<(), PrivateParseError> {
     if !is_linear(row)? {
         return Ok(());
     }
@@ -335,7 +401,8 @@ fn position_row(row: JsonObject<'_, '_>, instruments: &InstrumentTable, sink: &m
         _ => return Err(FieldError::BadValue("side").into()),
     };
     let entry = row.opt_str("entryPrice")?.filter(|t| !t.is_empty()).unwrap_or("0");
-    let entry_price = crate::fixed::parse_decimal_trimmed(entry.as_bytes(), crate::fixed::E8, false).map_err(|_| FieldError::BadValue("entryPrice"))?;
+    let entry_price = crate::fixed::parse_decimal_trimmed(entry.as_bytes(), crate::fixed::E8, false)
+        .map_err(|_| FieldError::BadValue("entryPrice"))?;
     sink.push(PrivateEvent::Position(PositionUpdate {
         venue: Venue::BybitLinear,
         symbol,
@@ -384,7 +451,10 @@ mod tests {
         assert!(f.liquidation);
         assert_eq!(parse(&EXECUTION.replace("\"execType\":\"Trade\"", "\"execType\":\"Funding\"")).unwrap(), []);
         assert_eq!(parse(&EXECUTION.replace("\"category\":\"linear\"", "\"category\":\"spot\"")).unwrap(), []);
-        assert_eq!(parse(&EXECUTION.replace("\"topic\":\"execution\"", "\"topic\":\"execution.fast\"")), Err(PrivateParseError::UnknownMessage));
+        assert_eq!(
+            parse(&EXECUTION.replace("\"topic\":\"execution\"", "\"topic\":\"execution.fast\"")),
+            Err(PrivateParseError::UnknownMessage)
+        );
     }
 
     #[test]
@@ -399,16 +469,32 @@ mod tests {
             })]
         );
         let cancelled = ORDER.replace("\"orderStatus\":\"New\"", "\"orderStatus\":\"Cancelled\"");
-        assert_eq!(parse(&cancelled).unwrap(), [PrivateEvent::Order(OrderEvent::Cancelled { client_id: ClientOrderId(5), ts_ms: 1_672_364_262_457 })]);
+        assert_eq!(
+            parse(&cancelled).unwrap(),
+            [PrivateEvent::Order(OrderEvent::Cancelled { client_id: ClientOrderId(5), ts_ms: 1_672_364_262_457 })]
+        );
         let post_only = cancelled.replace("EC_NoError", "EC_PostOnlyWillTakeLiquidity");
-        assert_eq!(parse(&post_only).unwrap(), [PrivateEvent::Order(OrderEvent::Expired { client_id: ClientOrderId(5), ts_ms: 1_672_364_262_457 })]);
-        let ioc = ORDER.replace("\"orderStatus\":\"New\"", "\"orderStatus\":\"PartiallyFilledCanceled\"").replace("\"GTC\"", "\"IOC\"");
+        assert_eq!(
+            parse(&post_only).unwrap(),
+            [PrivateEvent::Order(OrderEvent::Expired { client_id: ClientOrderId(5), ts_ms: 1_672_364_262_457 })]
+        );
+        let ioc = ORDER
+            .replace("\"orderStatus\":\"New\"", "\"orderStatus\":\"PartiallyFilledCanceled\"")
+            .replace("\"GTC\"", "\"IOC\"");
         assert!(matches!(parse(&ioc).unwrap()[..], [PrivateEvent::Order(OrderEvent::Expired { .. })]));
-        let rejected = ORDER.replace("\"orderStatus\":\"New\"", "\"orderStatus\":\"Rejected\"").replace("EC_NoError", "EC_ReduceOnlyRejected");
-        assert!(matches!(parse(&rejected).unwrap()[..], [PrivateEvent::Order(OrderEvent::Rejected { reason: RejectReason::ReduceOnlyRejected, .. })]));
+        let rejected = ORDER
+            .replace("\"orderStatus\":\"New\"", "\"orderStatus\":\"Rejected\"")
+            .replace("EC_NoError", "EC_ReduceOnlyRejected");
+        assert!(matches!(
+            parse(&rejected).unwrap()[..],
+            [PrivateEvent::Order(OrderEvent::Rejected { reason: RejectReason::ReduceOnlyRejected, .. })]
+        ));
         let manual = ORDER.replace("scalpel-5", "my-manual-order");
         assert!(matches!(parse(&manual).unwrap()[..], [PrivateEvent::Foreign(_)]));
-        assert_eq!(parse(&ORDER.replace("\"orderStatus\":\"New\"", "\"orderStatus\":\"Weird\"")), Err(FieldError::BadValue("orderStatus").into()));
+        assert_eq!(
+            parse(&ORDER.replace("\"orderStatus\":\"New\"", "\"orderStatus\":\"Weird\"")),
+            Err(FieldError::BadValue("orderStatus").into())
+        );
     }
 
     #[test]
@@ -433,29 +519,48 @@ mod tests {
     fn trade_ws_responses() {
         let ok = r#"{"reqId":"n-5-0","retCode":0,"retMsg":"OK","op":"order.create","data":{"orderId":"1321003749386327552","orderLinkId":"scalpel-5"},"header":{"X-Bapi-Limit":"10","X-Bapi-Limit-Status":"9","X-Bapi-Limit-Reset-Timestamp":"1711001595207","Traceid":"77b6a2f3c0f","Timenow":"1711001595209"},"connId":"cnt5leec0hvan15eukcg-2t"}"#;
         let events = parse(ok).unwrap();
-        let [PrivateEvent::RateLimit(u), PrivateEvent::Order(OrderEvent::Acked { client_id, ts_ms, .. })] = events[..] else { panic!("{events:?}") };
+        let [PrivateEvent::RateLimit(u), PrivateEvent::Order(OrderEvent::Acked { client_id, ts_ms, .. })] = events[..]
+        else {
+            panic!("{events:?}")
+        };
         assert_eq!(u.bybit.and_then(|b| b.remaining), Some(9));
         assert_eq!(client_id, ClientOrderId(5));
         assert_eq!(ts_ms, 1_711_001_595_209);
         let err = r#"{"reqId":"n-5-1","retCode":110007,"retMsg":"ab not enough for new order","op":"order.create","data":{},"header":{"Timenow":"1711001595209"},"connId":"x"}"#;
         assert_eq!(
             parse(err).unwrap(),
-            [PrivateEvent::Order(OrderEvent::Rejected { client_id: ClientOrderId(5), reason: RejectReason::InsufficientMargin, venue_code: 110_007, ts_ms: 1_711_001_595_209 })]
+            [PrivateEvent::Order(OrderEvent::Rejected {
+                client_id: ClientOrderId(5),
+                reason: RejectReason::InsufficientMargin,
+                venue_code: 110_007,
+                ts_ms: 1_711_001_595_209
+            })]
         );
         let cancel_err = r#"{"reqId":"c-5-0","retCode":110001,"retMsg":"order not exists or too late to cancel","op":"order.cancel","data":{}}"#;
         assert!(matches!(
             parse(cancel_err).unwrap()[..],
-            [PrivateEvent::Order(OrderEvent::ActionRejected { action: OrderAction::Cancel, reason: RejectReason::UnknownOrder, venue_code: 110_001, .. })]
+            [PrivateEvent::Order(OrderEvent::ActionRejected {
+                action: OrderAction::Cancel,
+                reason: RejectReason::UnknownOrder,
+                venue_code: 110_001,
+                ..
+            })]
         ));
         let auth_ok = r#"{"retCode":0,"retMsg":"OK","op":"auth","connId":"cnt5leec0hvan15eukcg-2t"}"#;
         assert_eq!(parse(auth_ok).unwrap(), [PrivateEvent::Session(SessionEvent::Authenticated)]);
         let auth_bad = r#"{"retCode":10004,"retMsg":"invalid sign","op":"auth","connId":"x"}"#;
         assert_eq!(
             parse(auth_bad).unwrap(),
-            [PrivateEvent::Session(SessionEvent::AuthRejected { reason: RejectReason::BadSignature, venue_code: 10004 })]
+            [PrivateEvent::Session(SessionEvent::AuthRejected {
+                reason: RejectReason::BadSignature,
+                venue_code: 10004
+            })]
         );
         assert_eq!(parse(r#"{"success":true,"ret_msg":"","op":"subscribe","conn_id":"x"}"#).unwrap(), []);
-        assert_eq!(parse(&ok.replace("\"op\":\"order.create\"", "\"op\":\"order.cancel\"")), Err(FieldError::BadValue("op").into()));
+        assert_eq!(
+            parse(&ok.replace("\"op\":\"order.create\"", "\"op\":\"order.cancel\"")),
+            Err(FieldError::BadValue("op").into())
+        );
     }
 
     #[test]
@@ -468,13 +573,32 @@ mod tests {
         assert!(matches!(out[0], PrivateEvent::Order(OrderEvent::Acked { ts_ms: 1_672_211_918_471, .. })));
         let mut body = br#"{"retCode":10002,"retMsg":"invalid request, please check your server timestamp or recv_window param","result":{},"retExtInfo":{},"time":1672211918471}"#.to_vec();
         assert_eq!(p.rest_response(200, &mut body, tag, &mut out), Ok(1));
-        assert!(matches!(out[0], PrivateEvent::Order(OrderEvent::Rejected { reason: RejectReason::TimestampOutsideRecvWindow, venue_code: 10002, .. })));
+        assert!(matches!(
+            out[0],
+            PrivateEvent::Order(OrderEvent::Rejected {
+                reason: RejectReason::TimestampOutsideRecvWindow,
+                venue_code: 10002,
+                ..
+            })
+        ));
         let mut body = b"<html>403 Forbidden</html>".to_vec();
         assert_eq!(p.rest_response(403, &mut body, tag, &mut out), Ok(1));
-        assert!(matches!(out[0], PrivateEvent::Order(OrderEvent::Rejected { reason: RejectReason::RateLimited, venue_code: 403, .. })));
+        assert!(matches!(
+            out[0],
+            PrivateEvent::Order(OrderEvent::Rejected { reason: RejectReason::RateLimited, venue_code: 403, .. })
+        ));
         let mut body = b"".to_vec();
-        assert_eq!(p.rest_response(502, &mut body, tag, &mut out), Err(PrivateParseError::ExecutionUnknown { http_status: 502 }));
-        for (code, reason) in [(10003, RejectReason::BadApiKey), (10005, RejectReason::BadApiKey), (10006, RejectReason::RateLimited), (110094, RejectReason::MinNotional), (99999, RejectReason::Other)] {
+        assert_eq!(
+            p.rest_response(502, &mut body, tag, &mut out),
+            Err(PrivateParseError::ExecutionUnknown { http_status: 502 })
+        );
+        for (code, reason) in [
+            (10003, RejectReason::BadApiKey),
+            (10005, RejectReason::BadApiKey),
+            (10006, RejectReason::RateLimited),
+            (110094, RejectReason::MinNotional),
+            (99999, RejectReason::Other),
+        ] {
             assert_eq!(reject_reason(code), reason, "{code}");
         }
     }
@@ -504,7 +628,8 @@ mod tests {
             assert!(result.is_err(), "{from} -> {to}: {result:?}");
         }
         // A foreign order's side is read (for the foreign-activity report) and must be valid.
-        let mut frame = ORDER.replace("scalpel-5", "manual").replace("\"side\":\"Sell\"", "\"side\":\"SELL\"").into_bytes();
+        let mut frame =
+            ORDER.replace("scalpel-5", "manual").replace("\"side\":\"Sell\"", "\"side\":\"SELL\"").into_bytes();
         assert_eq!(p.ws_frame(&mut frame, &table, &mut out), Err(FieldError::BadValue("side").into()));
     }
 }

@@ -17,7 +17,7 @@
 use crate::book::Book;
 use crate::event::{DepthSnapshot, DepthUpdate, Levels};
 use crate::side::Side;
-use crate::venue::sync::{apply_levels, SyncOutcome, SyncState, SyncStats};
+use crate::venue::sync::{SyncOutcome, SyncState, SyncStats, apply_levels};
 
 /// The Bybit sync state machine for one symbol, owning its book.
 pub struct BybitBookSync<const N: usize> {
@@ -33,7 +33,13 @@ impl<const N: usize> BybitBookSync<N> {
     /// snapshot.
     #[must_use]
     pub fn new(tick: crate::fixed::Price) -> Self {
-        Self { book: Book::new(tick), state: SyncState::AwaitingSnapshot, last_u: 0, stats: SyncStats::default(), resync_requested: false }
+        Self {
+            book: Book::new(tick),
+            state: SyncState::AwaitingSnapshot,
+            last_u: 0,
+            stats: SyncStats::default(),
+            resync_requested: false,
+        }
     }
 
     /// The book (only meaningful while [`SyncState::Live`]).
@@ -68,7 +74,8 @@ impl<const N: usize> BybitBookSync<N> {
 
     fn rebuild(&mut self, u: u64, bids: Levels<'_>, asks: Levels<'_>) -> SyncOutcome {
         self.book.clear();
-        let applied = apply_levels(&mut self.book, Side::Buy, bids).and_then(|()| apply_levels(&mut self.book, Side::Sell, asks));
+        let applied =
+            apply_levels(&mut self.book, Side::Buy, bids).and_then(|()| apply_levels(&mut self.book, Side::Sell, asks));
         if let Err(fault) = applied {
             self.stats.corrupt += 1;
             self.lose_sync();
