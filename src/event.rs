@@ -148,6 +148,19 @@ pub enum TradeSource {
     Other,
 }
 
+impl TradeSource {
+    /// The origin named by a Binance trade's `X` field.
+    #[must_use]
+    pub fn from_binance_x(x: &[u8]) -> Self {
+        match x {
+            b"MARKET" => Self::Market,
+            b"INSURANCE_FUND" => Self::InsuranceFund,
+            b"ADL" => Self::Adl,
+            _ => Self::Other,
+        }
+    }
+}
+
 /// One trade.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Trade {

@@ -291,10 +291,8 @@ impl BinanceDecoder {
                     TradeSource::Aggregate
                 } else {
                     match f.big_x.map(|x| x.as_str().ok_or(DecodeError::WrongType("X"))).transpose()? {
-                        None | Some(b"MARKET") => TradeSource::Market,
-                        Some(b"INSURANCE_FUND") => TradeSource::InsuranceFund,
-                        Some(b"ADL") => TradeSource::Adl,
-                        Some(_) => TradeSource::Other,
+                        None => TradeSource::Market,
+                        Some(x) => TradeSource::from_binance_x(x),
                     }
                 };
                 let buyer_is_maker = req(f.m, "m")?.as_bool().ok_or(DecodeError::WrongType("m"))?;

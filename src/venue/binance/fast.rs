@@ -118,12 +118,7 @@ pub fn decode<'a>(frame: &'a [u8], symbols: &SymbolTable, index: &'a mut LevelIn
             c.lit(b",\"q\":")?;
             let qty = qty(&mut c, sym)?;
             c.lit(b",\"X\":")?;
-            let source = match c.string()? {
-                b"MARKET" => TradeSource::Market,
-                b"INSURANCE_FUND" => TradeSource::InsuranceFund,
-                b"ADL" => TradeSource::Adl,
-                _ => TradeSource::Other,
-            };
+            let source = TradeSource::from_binance_x(c.string()?);
             c.lit(b",\"m\":")?;
             let buyer_is_maker = c.bool()?;
             MarketEvent::Trades(Trades::one(Trade {
