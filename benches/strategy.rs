@@ -13,28 +13,13 @@ use scalpel::instrument::InstrumentTable;
 use scalpel::order::ClientOrderId;
 use scalpel::side::Side;
 use scalpel::signal::{Regime, SignalSnapshot};
-use scalpel::strategy::{AccountView, MarketView, SignalFields, SizeLimits, Strategy, StrategyConfig};
+use scalpel::strategy::{
+    AccountView, MarketView, SignalFields, SizeLimits, Strategy, StrategyConfig, reference_long_snapshot,
+};
 use scalpel::venue::Venue;
 
 fn long() -> SignalSnapshot {
-    SignalSnapshot {
-        warm: true,
-        mid: 60_000.05,
-        microprice: 60_000.06,
-        tob_imbalance: 0.6,
-        ofi: 1.0,
-        vwap_dev_sigma: -2.0,
-        acceleration_bps_s2: 1.0,
-        funding_bias: 0.5,
-        ou_zscore: -2.0,
-        ou_drift: 1,
-        volume_surge: 2.0,
-        volatility_bps: 5.0,
-        regime: Regime::Ranging,
-        momentum_short_bps: 2.0,
-        momentum_aligned: Some(Side::Buy),
-        ..SignalSnapshot::default()
-    }
+    reference_long_snapshot(60_000.05)
 }
 
 fn benches(c: &mut Criterion) {

@@ -16,7 +16,9 @@ use scalpel::order::{ClientOrderId, OrderKind};
 use scalpel::risk::{CheckContext, GateSlot, RiskConfig, RiskGate, Verdict, VerdictCell};
 use scalpel::side::Side;
 use scalpel::signal::{Regime, SignalSnapshot};
-use scalpel::strategy::{AccountView, MarketView, SignalFields, SizeLimits, Strategy, StrategyConfig};
+use scalpel::strategy::{
+    AccountView, MarketView, SignalFields, SizeLimits, Strategy, StrategyConfig, reference_long_snapshot,
+};
 
 #[global_allocator]
 static ALLOC: CountingAlloc = CountingAlloc;
@@ -31,24 +33,7 @@ struct Rig {
 }
 
 fn long_snapshot(mid: f64) -> SignalSnapshot {
-    SignalSnapshot {
-        warm: true,
-        mid,
-        microprice: mid + 0.01,
-        tob_imbalance: 0.6,
-        ofi: 1.0,
-        vwap_dev_sigma: -2.0,
-        acceleration_bps_s2: 1.0,
-        funding_bias: 0.5,
-        ou_zscore: -2.0,
-        ou_drift: 1,
-        volume_surge: 2.0,
-        volatility_bps: 5.0,
-        regime: Regime::Ranging,
-        momentum_short_bps: 2.0,
-        momentum_aligned: Some(Side::Buy),
-        ..SignalSnapshot::default()
-    }
+    reference_long_snapshot(mid)
 }
 
 impl Rig {

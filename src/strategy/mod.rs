@@ -611,31 +611,39 @@ fn open_from(cfg: &StrategyConfig, inst: &Instrument, e: &Entering, now_ms: i64)
 #[cfg(test)]
 mod tests;
 
+/// A warm snapshot at `mid` in which every vote is long at twice its
+/// default threshold and every default gate passes: the reference input of
+/// the strategy's tests and benchmarks (a run builds its snapshots from the
+/// signals).
+#[must_use]
+pub fn reference_long_snapshot(mid: f64) -> SignalSnapshot {
+    SignalSnapshot {
+        warm: true,
+        mid,
+        microprice: mid + 0.01,
+        tob_imbalance: 0.6,
+        ofi: 1.0,
+        vwap_dev_sigma: -2.0,
+        acceleration_bps_s2: 1.0,
+        funding_bias: 0.5,
+        ou_zscore: -2.0,
+        ou_drift: 1,
+        volume_surge: 2.0,
+        volatility_bps: 5.0,
+        regime: crate::signal::Regime::Ranging,
+        momentum_short_bps: 2.0,
+        momentum_aligned: Some(crate::side::Side::Buy),
+        ..SignalSnapshot::default()
+    }
+}
+
 /// Snapshots shared by the unit tests of the strategy's files.
 #[cfg(test)]
 pub(crate) mod test_support {
-    use crate::side::Side;
-    use crate::signal::{Regime, SignalSnapshot};
+    use crate::signal::SignalSnapshot;
 
-    /// Every vote long at twice its default threshold, every gate passing.
+    /// [`super::reference_long_snapshot`] at a BTC-like mid.
     pub(crate) fn long_snapshot() -> SignalSnapshot {
-        SignalSnapshot {
-            warm: true,
-            mid: 60_000.05,
-            microprice: 60_000.06,
-            tob_imbalance: 0.6,
-            ofi: 1.0,
-            vwap_dev_sigma: -2.0,
-            acceleration_bps_s2: 1.0,
-            funding_bias: 0.5,
-            ou_zscore: -2.0,
-            ou_drift: 1,
-            volume_surge: 2.0,
-            volatility_bps: 5.0,
-            regime: Regime::Ranging,
-            momentum_short_bps: 2.0,
-            momentum_aligned: Some(Side::Buy),
-            ..SignalSnapshot::default()
-        }
+        super::reference_long_snapshot(60_000.05)
     }
 }
