@@ -19,6 +19,7 @@ pub mod instrument;
 pub mod journal;
 pub mod json;
 pub mod market;
+pub mod net;
 pub mod order;
 pub mod profile;
 pub mod recording;
