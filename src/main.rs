@@ -118,6 +118,52 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Record a venue's live public streams into the replay format (`<ts_ns> <frame>` per line).
+    Record {
+        /// Venue: binance-usdm or bybit-linear.
+        #[arg(long)]
+        venue: Venue,
+        /// Symbols, comma-separated (BTCUSDT,ETHUSDT).
+        #[arg(long, value_delimiter = ',', required = true)]
+        symbols: Vec<Symbol>,
+        /// Stream kinds, comma-separated. Binance: depth, depth@100ms, bookTicker, trade, aggTrade,
+        /// markPrice, forceOrder (default depth,bookTicker,trade). Bybit: orderbook.1|50|200|1000,
+        /// publicTrade, tickers, kline.<interval>, allLiquidation (default orderbook.200,publicTrade,tickers).
+        #[arg(long, value_delimiter = ',')]
+        streams: Vec<String>,
+        /// Output file, gzip when it ends in .gz; `{symbol}` in it writes one file per symbol
+        /// (required for several Binance symbols).
+        #[arg(long)]
+        out: PathBuf,
+        /// Stop after this many seconds (default: at SIGINT/SIGTERM).
+        #[arg(long)]
+        duration: Option<f64>,
+        /// mainnet or testnet (endpoints from tuning/endpoints.toml).
+        #[arg(long, default_value = "mainnet")]
+        network: scalpel::net::endpoints::Network,
+        /// Endpoints file (default: the built-in tuning/endpoints.toml).
+        #[arg(long)]
+        endpoints: Option<PathBuf>,
+        /// REST base URL (http:// or https://), overriding the endpoints file.
+        #[arg(long)]
+        rest_url: Option<String>,
+        /// WebSocket stream base URL (ws:// or wss://); Binance routes /public, /market are appended,
+        /// Bybit /v5/public/linear.
+        #[arg(long)]
+        ws_url: Option<String>,
+        /// Extra trusted CA certificates (PEM), e.g. a local test server's or simulator's CA.
+        #[arg(long)]
+        ca_file: Option<PathBuf>,
+        /// Instruments file (default: built-in table).
+        #[arg(long)]
+        instruments: Option<PathBuf>,
+        /// Reconnect (and resubscribe) when a stream is silent this many seconds; 0 disables.
+        #[arg(long, default_value_t = 30.0)]
+        stale_after: f64,
+        /// Busy-poll the sockets (burns a core) instead of waiting up to 1 ms for readiness.
+        #[arg(long)]
+        busy_poll: bool,
+    },
     /// Print a binary journal as human lines or one JSON object per record.
     Journal {
         /// The journal file.
@@ -180,6 +226,42 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let opts =
                 commands::synth::SynthOptions { venue, symbol, seed, duration_s: duration, rate, gap_every, out };
             commands::synth::run(&opts, &mut io::stdout().lock())?;
+        }
+        Command::Record {
+            venue,
+            symbols,
+            streams,
+            out,
+            duration,
+            network,
+            endpoints,
+            rest_url,
+            ws_url,
+            ca_file,
+            instruments,
+            stale_after,
+            busy_poll,
+        } => {
+            let opts = commands::record::RecordOptions {
+                venue,
+                symbols,
+                streams,
+                out,
+                duration,
+                network,
+                endpoints,
+                rest_url,
+                ws_url,
+                ca_file,
+                instruments,
+                stale_after_ms: (stale_after.max(0.0) * 1000.0) as u64,
+                busy_poll,
+            };
+            let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+                signal_hook::flag::register(signal, std::sync::Arc::clone(&stop)).context("installing signal handlers")?;
+            }
+            commands::record::run(&opts, &stop, &mut io::stderr().lock())?;
         }
         Command::Journal { input, json } => {
             scalpel::journal::print::print_journal_file(&input, json, &mut io::stdout().lock())

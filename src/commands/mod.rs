@@ -6,3 +6,4 @@ pub mod instruments;
 pub mod latency;
 pub mod sign;
 pub mod synth;
+pub mod record;

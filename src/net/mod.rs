@@ -91,5 +91,5 @@ pub mod url;
 pub mod ws;
 
 pub use transport::{
-    AppPing, AuthFn, ConnConfig, ConnId, ConnState, ConnStats, DownReason, NetEvent, NetLoop, SendError, SetupError,
+    AppPing, AuthFn, ConnConfig, ConnId, ConnState, ConnStats, DownReason, NetEvent, NetLoop, SendError, SetupError, UnixClock,
 };

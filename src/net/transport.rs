@@ -42,6 +42,23 @@ use super::tls::{Layer, LayerError, PlainLayer, RustlsLayer, SecureLayer};
 use super::url::Url;
 use super::ws::{self, Handshake, HandshakeError, MaskSource, OpCode, WsError, WsFrame, WsReader};
 
+/// Converts `quanta` raw receive times into Unix nanoseconds: the wall
+/// clock read once when the loop was made, plus the TSC delta since.
+#[derive(Debug, Clone)]
+pub struct UnixClock {
+    clock: quanta::Clock,
+    epoch_raw: u64,
+    epoch_unix_ns: u64,
+}
+
+impl UnixClock {
+    /// Unix nanoseconds of a raw time.
+    #[must_use]
+    pub fn unix_ns(&self, raw: u64) -> u64 {
+        self.epoch_unix_ns + self.clock.delta_as_nanos(self.epoch_raw, raw)
+    }
+}
+
 /// Index of a connection in its [`NetLoop`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ConnId(pub u16);
@@ -403,6 +420,13 @@ impl NetLoop {
         self.epoch_unix_ns + self.clock.delta_as_nanos(self.epoch_raw, raw)
     }
 
+    /// A converter from receive times to Unix time that can be used while an
+    /// event borrows the loop.
+    #[must_use]
+    pub fn unix_clock(&self) -> UnixClock {
+        UnixClock { clock: self.clock.clone(), epoch_raw: self.epoch_raw, epoch_unix_ns: self.epoch_unix_ns }
+    }
+
     /// Nanoseconds since the loop was created, as of the last `poll`.
     #[must_use]
     pub fn now_ns(&self) -> u64 {
@@ -628,7 +652,18 @@ impl NetLoop {
     /// # Errors
     /// The poller itself failed (not a connection: those reconnect).
     pub fn poll(&mut self) -> io::Result<()> {
-        match self.poll.poll(&mut self.events, Some(Duration::ZERO)) {
+        self.poll_wait(Duration::ZERO)
+    }
+
+    /// [`NetLoop::poll`], but waiting up to `timeout` for readiness: for
+    /// tools that need not burn a core (`scalpel record`). The hot thread
+    /// uses [`NetLoop::poll`]. Timers still run at 1 ms resolution when
+    /// `timeout` is at most 1 ms.
+    ///
+    /// # Errors
+    /// The poller itself failed.
+    pub fn poll_wait(&mut self, timeout: Duration) -> io::Result<()> {
+        match self.poll.poll(&mut self.events, Some(timeout)) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
