@@ -259,7 +259,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             };
             let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
             for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-                signal_hook::flag::register(signal, std::sync::Arc::clone(&stop)).context("installing signal handlers")?;
+                signal_hook::flag::register(signal, std::sync::Arc::clone(&stop))
+                    .context("installing signal handlers")?;
             }
             commands::record::run(&opts, &stop, &mut io::stderr().lock())?;
         }

@@ -4,6 +4,6 @@
 pub mod book;
 pub mod instruments;
 pub mod latency;
+pub mod record;
 pub mod sign;
 pub mod synth;
-pub mod record;

@@ -5,8 +5,9 @@
 //! Book sync decides when a snapshot is needed, with the same sync machines
 //! `scalpel book` and the backtest use ([`BookSync`]), so the recording
 //! replays: Binance gets a REST depth snapshot line (`GET /fapi/v1/depth`,
-//! the body byte for byte) after the first diffs of every (re)connect and
-//! after every gap; Bybit's snapshot comes on the stream after the replayed
+//! the body byte for byte) after the first diffs at start and whenever the
+//! sync machine asks for one (a gap, which every reconnect produces, or a
+//! snapshot too old to bridge); Bybit's snapshot comes on the stream after the replayed
 //! subscribe, and a Bybit gap reconnects the stream (resubscribe).
 //!
 //! # Invariants
@@ -145,8 +146,10 @@ pub struct RecordSummary {
     pub rest_failures: u64,
 }
 
-const BINANCE_KNOWN: &str = "depth, depth@100ms, depth@250ms, depth@500ms, bookTicker, trade, aggTrade, markPrice, markPrice@1s, forceOrder";
-const BYBIT_KNOWN: &str = "orderbook.1, orderbook.50, orderbook.200, orderbook.1000, publicTrade, tickers, kline.<interval>, allLiquidation";
+const BINANCE_KNOWN: &str =
+    "depth, depth@100ms, depth@250ms, depth@500ms, bookTicker, trade, aggTrade, markPrice, markPrice@1s, forceOrder";
+const BYBIT_KNOWN: &str =
+    "orderbook.1, orderbook.50, orderbook.200, orderbook.1000, publicTrade, tickers, kline.<interval>, allLiquidation";
 
 /// The venue's stream name for `kind` and `symbol`.
 fn stream_for(venue: Venue, kind: &str, symbol: &Symbol) -> Result<String, RecordError> {
@@ -164,7 +167,9 @@ fn stream_for(venue: Venue, kind: &str, symbol: &Symbol) -> Result<String, Recor
         Venue::BybitLinear => {
             let ok = matches!(kind, "orderbook.1" | "orderbook.50" | "orderbook.200" | "orderbook.1000")
                 || matches!(kind, "publicTrade" | "tickers" | "allLiquidation")
-                || kind.strip_prefix("kline.").is_some_and(|i| !i.is_empty() && i.bytes().all(|b| b.is_ascii_alphanumeric()));
+                || kind
+                    .strip_prefix("kline.")
+                    .is_some_and(|i| !i.is_empty() && i.bytes().all(|b| b.is_ascii_alphanumeric()));
             if !ok {
                 return Err(unknown(BYBIT_KNOWN));
             }
@@ -332,11 +337,18 @@ pub fn run(opts: &RecordOptions, stop: &AtomicBool, err: &mut dyn Write) -> Resu
     };
     for p in templates {
         let path = PathBuf::from(p);
-        let sink = Sink::create(&path).map_err(|source| RecordError::Io { path: path.display().to_string(), source })?;
+        let sink =
+            Sink::create(&path).map_err(|source| RecordError::Io { path: path.display().to_string(), source })?;
         out.paths.push(path);
         out.sinks.push(sink);
     }
-    let _ = writeln!(err, "record: {venue} {} stream(s) on {} connection(s) → {}", kinds.len() * syms.len(), market_conns.len(), out.paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "));
+    let _ = writeln!(
+        err,
+        "record: {venue} {} stream(s) on {} connection(s) → {}",
+        kinds.len() * syms.len(),
+        market_conns.len(),
+        out.paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+    );
 
     let mut decoder = Decoder::new(venue, &table);
     let mut scratch = JsonScratch::default();
@@ -357,7 +369,11 @@ pub fn run(opts: &RecordOptions, stop: &AtomicBool, err: &mut dyn Write) -> Resu
                     let ts = unix.unix_ns(rx_raw);
                     if data.contains(&b'\n') {
                         summary.unrecordable += 1;
-                        let _ = writeln!(err, "record: frame on connection {} contains a newline: not recordable as a line (counted)", conn.0);
+                        let _ = writeln!(
+                            err,
+                            "record: frame on connection {} contains a newline: not recordable as a line (counted)",
+                            conn.0
+                        );
                         continue;
                     }
                     let index = stream_name(data).and_then(|name| {
@@ -372,7 +388,9 @@ pub fn run(opts: &RecordOptions, stop: &AtomicBool, err: &mut dyn Write) -> Resu
                         Ok(MarketEvent::Depth(diff)) => {
                             if let Some(s) = syms.iter_mut().find(|s| s.entry.id == diff.inst) {
                                 s.diffs_since_want += 1;
-                                s.sync.on_diff(&diff, |_, o| resync |= matches!(o, SyncOutcome::Gap { .. } | SyncOutcome::Corrupt(_)));
+                                s.sync.on_diff(&diff, |_, o| {
+                                    resync |= matches!(o, SyncOutcome::Gap { .. } | SyncOutcome::Corrupt(_))
+                                });
                             }
                         }
                         Ok(MarketEvent::Snapshot(snap)) => {
@@ -402,14 +420,14 @@ pub fn run(opts: &RecordOptions, stop: &AtomicBool, err: &mut dyn Write) -> Resu
                         summary.disconnects += 1;
                         let _ = writeln!(err, "record: connection {} down ({reason}); reconnecting", conn.0);
                     }
-                    if state == ConnState::Live && market_conns.iter().any(|&(c, r)| c == conn && r == Route::Public) {
+                    // A reconnect needs no snapshot of its own: the first diff
+                    // after it does not continue the sequence (the venue does
+                    // not replay what was missed), the sync machine reports the
+                    // gap, buffers, and asks for the snapshot. Requesting one on
+                    // every connect could land an older snapshot on a book that
+                    // is still in sequence.
+                    if state == ConnState::Live {
                         let _ = writeln!(err, "record: connection {} live", conn.0);
-                        if venue == Venue::BinanceUsdm {
-                            for s in &mut syms {
-                                s.want_snapshot = true;
-                                s.diffs_since_want = 0;
-                            }
-                        }
                     }
                 }
                 NetEvent::Response { status, rx_raw, body, .. } => {
@@ -419,13 +437,21 @@ pub fn run(opts: &RecordOptions, stop: &AtomicBool, err: &mut dyn Write) -> Resu
                         summary.rest_failures += 1;
                         let delay = if status == 429 || status == 418 { 5_000 } else { 1_000 };
                         s.next_try_ns = now + delay * 1_000_000;
-                        let _ = writeln!(err, "record: depth snapshot for {} answered HTTP {status}; retrying in {delay} ms", s.entry.symbol);
+                        let _ = writeln!(
+                            err,
+                            "record: depth snapshot for {} answered HTTP {status}; retrying in {delay} ms",
+                            s.entry.symbol
+                        );
                         continue;
                     }
                     if body.contains(&b'\n') {
                         summary.unrecordable += 1;
                         s.next_try_ns = now + 1_000_000_000;
-                        let _ = writeln!(err, "record: depth snapshot for {} contains a newline: not recorded, retrying", s.entry.symbol);
+                        let _ = writeln!(
+                            err,
+                            "record: depth snapshot for {} contains a newline: not recorded, retrying",
+                            s.entry.symbol
+                        );
                         continue;
                     }
                     out.line(Some(i), unix.unix_ns(rx_raw), body)?;

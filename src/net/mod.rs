@@ -91,5 +91,6 @@ pub mod url;
 pub mod ws;
 
 pub use transport::{
-    AppPing, AuthFn, ConnConfig, ConnId, ConnState, ConnStats, DownReason, NetEvent, NetLoop, SendError, SetupError, UnixClock,
+    AppPing, AuthFn, ConnConfig, ConnId, ConnState, ConnStats, DownReason, NetEvent, NetLoop, SendError, SetupError,
+    UnixClock,
 };
