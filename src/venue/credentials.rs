@@ -16,6 +16,9 @@
 //!   can reach a log through `{:?}`.
 //! - An [`ApiKey`] holds only `[A-Za-z0-9_-]`, so it can be written into a
 //!   header, a query string or a JSON string without escaping.
+//! - An [`Ed25519Key`] (RFC 8032, via `ring`) is loaded once from PKCS#8
+//!   (PEM or DER); signing needs no allocation and its signature is the
+//!   standard base64 text Binance expects (88 characters).
 
 use std::fmt;
 
@@ -226,6 +229,112 @@ impl Credentials {
     }
 }
 
+/// An Ed25519 private key (RFC 8032), for Binance Ed25519 API keys.
+/// Cloning shares the one key pair.
+#[derive(Clone)]
+pub struct Ed25519Key {
+    pair: std::sync::Arc<ring::signature::Ed25519KeyPair>,
+}
+
+impl fmt::Debug for Ed25519Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Ed25519Key(<redacted>)")
+    }
+}
+
+/// The text was not an Ed25519 PKCS#8 private key.
+///
+/// # Errors
+/// Returned by [`Ed25519Key::from_pkcs8_pem`] and [`Ed25519Key::from_pkcs8_der`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "not an Ed25519 PKCS#8 private key (expected a PEM \"PRIVATE KEY\" block, e.g. from `openssl genpkey -algorithm ed25519`)"
+)]
+pub struct BadEd25519Key;
+
+/// A base64 Ed25519 signature (64 bytes → 88 characters).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Base64Signature([u8; 88]);
+
+impl Base64Signature {
+    /// The 88 base64 characters (standard alphabet, padded).
+    #[must_use]
+    pub fn as_bytes(&self) -> &[u8; 88] {
+        &self.0
+    }
+
+    /// As text.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        // Base64 output is ASCII.
+        std::str::from_utf8(&self.0).unwrap_or("")
+    }
+}
+
+impl fmt::Debug for Base64Signature {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Ed25519Key {
+    /// From a PKCS#8 DER document (v1 as OpenSSL writes it, or v2).
+    ///
+    /// # Errors
+    /// [`BadEd25519Key`].
+    pub fn from_pkcs8_der(der: &[u8]) -> Result<Self, BadEd25519Key> {
+        let pair = ring::signature::Ed25519KeyPair::from_pkcs8_maybe_unchecked(der).map_err(|_| BadEd25519Key)?;
+        Ok(Self { pair: std::sync::Arc::new(pair) })
+    }
+
+    /// From PEM text holding a `PRIVATE KEY` block.
+    ///
+    /// # Errors
+    /// [`BadEd25519Key`].
+    pub fn from_pkcs8_pem(pem: &[u8]) -> Result<Self, BadEd25519Key> {
+        use rustls_pki_types::PrivatePkcs8KeyDer;
+        use rustls_pki_types::pem::PemObject as _;
+        let der = PrivatePkcs8KeyDer::from_pem_slice(pem).map_err(|_| BadEd25519Key)?;
+        Self::from_pkcs8_der(der.secret_pkcs8_der())
+    }
+
+    /// From the 32-byte RFC 8032 seed.
+    ///
+    /// # Errors
+    /// [`BadEd25519Key`] (never for 32 bytes).
+    pub fn from_seed(seed: &[u8; 32]) -> Result<Self, BadEd25519Key> {
+        let pair = ring::signature::Ed25519KeyPair::from_seed_unchecked(seed).map_err(|_| BadEd25519Key)?;
+        Ok(Self { pair: std::sync::Arc::new(pair) })
+    }
+
+    /// The 32-byte public key (what is registered with the venue).
+    #[must_use]
+    pub fn public_key(&self) -> [u8; 32] {
+        use ring::signature::KeyPair as _;
+        let mut out = [0u8; 32];
+        out.copy_from_slice(self.pair.public_key().as_ref());
+        out
+    }
+
+    /// Signs `msg`; the raw 64-byte signature.
+    #[must_use]
+    pub fn sign_raw(&self, msg: &[u8]) -> [u8; 64] {
+        let mut out = [0u8; 64];
+        out.copy_from_slice(self.pair.sign(msg).as_ref());
+        out
+    }
+
+    /// Signs `msg`; the signature in standard base64.
+    #[must_use]
+    pub fn sign_base64(&self, msg: &[u8]) -> Base64Signature {
+        use base64::Engine as _;
+        let mut out = [0u8; 88];
+        let n = base64::engine::general_purpose::STANDARD.encode_slice(self.sign_raw(msg), &mut out).unwrap_or(0);
+        debug_assert_eq!(n, 88);
+        Base64Signature(out)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -262,6 +371,63 @@ mod tests {
         assert!(!text.contains("MyApiKeyText123"), "{text}");
         assert!(!text.contains("TopSecretValue"), "{text}");
         assert!(text.contains("redacted"));
+    }
+
+    fn hex(s: &str) -> Vec<u8> {
+        (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+    }
+
+    /// PKCS#8 v1 document of an Ed25519 seed (RFC 8410 §7), as OpenSSL writes it.
+    fn pkcs8_v1(seed: &[u8]) -> Vec<u8> {
+        let mut der =
+            vec![0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20];
+        der.extend_from_slice(seed);
+        der
+    }
+
+    /// RFC 8032 §7.1 TEST 1 (empty message) and TEST 2 (one byte), loaded
+    /// through PKCS#8 DER and PEM.
+    #[test]
+    fn rfc8032_vectors_through_pkcs8() {
+        use base64::Engine as _;
+        let cases = [
+            (
+                "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60",
+                "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a",
+                "",
+                "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b",
+            ),
+            (
+                "4ccd089b28ff96da9db6c346ec114e0f5b8a319f35aba624da8cf6ed4fb8a6fb",
+                "3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c",
+                "72",
+                "92a009a9f0d4cab8720e820b5f642540a2b27b5416503f8fb3762223ebdb69da085ac1e43e15996e458f3613d0f11d8c387b2eaeb4302aeeb00d291612bb0c00",
+            ),
+        ];
+        for (seed, public, msg, sig) in cases {
+            let der = pkcs8_v1(&hex(seed));
+            let pem = format!(
+                "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
+                base64::engine::general_purpose::STANDARD.encode(&der)
+            );
+            for key in [Ed25519Key::from_pkcs8_der(&der).unwrap(), Ed25519Key::from_pkcs8_pem(pem.as_bytes()).unwrap()]
+            {
+                assert_eq!(key.public_key().to_vec(), hex(public));
+                assert_eq!(key.sign_raw(&hex(msg)).to_vec(), hex(sig));
+                assert_eq!(
+                    key.sign_base64(&hex(msg)).as_str(),
+                    base64::engine::general_purpose::STANDARD.encode(hex(sig))
+                );
+            }
+            let seed: [u8; 32] = hex(seed).try_into().unwrap();
+            assert_eq!(Ed25519Key::from_seed(&seed).unwrap().sign_raw(&hex(msg)).to_vec(), hex(sig));
+        }
+        assert_eq!(
+            Ed25519Key::from_pkcs8_pem(b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n").err(),
+            Some(BadEd25519Key)
+        );
+        assert_eq!(Ed25519Key::from_pkcs8_der(b"nope").err(), Some(BadEd25519Key));
+        assert_eq!(format!("{:?}", Ed25519Key::from_seed(&[7; 32]).unwrap()), "Ed25519Key(<redacted>)");
     }
 
     #[test]

@@ -31,9 +31,16 @@
 //! - No heap allocation: everything is written into the caller's buffer.
 //! - One-way position mode is assumed (`positionSide` is not sent; Binance
 //!   refuses `reduceOnly` in hedge mode).
-//! - Ed25519 keys with `session.logon` are **not implemented**:
-//!   [`BinanceOrderEncoder::ws_session_logon`] returns
-//!   [`EncodeError::NotImplemented`]; only HMAC-SHA256 keys sign.
+//! - Two key types ([`BinanceSigner`]): HMAC-SHA256 (hex signature on every
+//!   request) and Ed25519 (base64 signature, percent-encoded in a query
+//!   string). With an Ed25519 key the WebSocket API connection can log on
+//!   once with `session.logon` (signed payload `apiKey=…&recvWindow=…&timestamp=…`,
+//!   sorted by name, as every WS API signature); after the venue accepted it
+//!   ([`BinanceOrderEncoder::set_ws_session`]) `order.place`/`order.cancel`/
+//!   `order.modify` carry neither `apiKey` nor `signature`. Binance documents
+//!   `session.logon` for Ed25519 keys only:
+//!   <https://developers.binance.com/docs/derivatives/usds-margined-futures/websocket-api-general-info>
+//!   ("Log in with API key", "SIGNED request example (Ed25519)").
 
 use crate::fixed::{DecimalText, Price};
 use crate::instrument::{Instrument, Symbol};
@@ -41,7 +48,7 @@ use crate::order::ids::RequestTag;
 use crate::order::prepare::prepare;
 use crate::order::{ClientOrderId, OrderKind, OrderRequest, TimeInForce};
 use crate::venue::Venue;
-use crate::venue::credentials::Credentials;
+use crate::venue::credentials::{ApiKey, Credentials, Ed25519Key};
 use crate::venue::signed_request::{EncodeError, Header, HttpMethod, RecvWindow, RestRequest, SignedOrder};
 use crate::venue::wire_writer::{U64Text, WireWriter};
 
@@ -72,17 +79,78 @@ const fn kind_text(kind: OrderKind) -> &'static [u8] {
 /// Which key type signs Binance requests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BinanceKeyKind {
-    /// HMAC-SHA256 secret (implemented).
+    /// HMAC-SHA256 secret.
     Hmac,
-    /// Ed25519 private key with WebSocket `session.logon` (not implemented).
+    /// Ed25519 private key (enables WebSocket `session.logon`).
     Ed25519,
+}
+
+/// What signs Binance requests.
+#[derive(Debug, Clone)]
+pub enum BinanceSigner {
+    /// HMAC-SHA256: lower-case hex over the payload.
+    Hmac(Credentials),
+    /// Ed25519: standard base64 over the payload.
+    Ed25519 {
+        /// The API key registered with the Ed25519 public key.
+        api_key: ApiKey,
+        /// The private key.
+        key: Ed25519Key,
+    },
+}
+
+/// A signature's text: 64 hex characters or 88 base64 characters.
+struct SigText {
+    buf: [u8; 88],
+    len: usize,
+}
+
+impl SigText {
+    fn as_bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+}
+
+impl BinanceSigner {
+    fn api_key(&self) -> &ApiKey {
+        match self {
+            BinanceSigner::Hmac(c) => &c.api_key,
+            BinanceSigner::Ed25519 { api_key, .. } => api_key,
+        }
+    }
+
+    fn sign(&self, payload: &[u8]) -> SigText {
+        let mut buf = [0u8; 88];
+        match self {
+            BinanceSigner::Hmac(c) => {
+                buf[..64].copy_from_slice(c.secret.sign(&[payload]).as_bytes());
+                SigText { buf, len: 64 }
+            }
+            BinanceSigner::Ed25519 { key, .. } => {
+                buf.copy_from_slice(key.sign_base64(payload).as_bytes());
+                SigText { buf, len: 88 }
+            }
+        }
+    }
+
+    /// The key type.
+    #[must_use]
+    pub fn kind(&self) -> BinanceKeyKind {
+        match self {
+            BinanceSigner::Hmac(_) => BinanceKeyKind::Hmac,
+            BinanceSigner::Ed25519 { .. } => BinanceKeyKind::Ed25519,
+        }
+    }
 }
 
 /// Encodes and signs Binance USDⓈ-M order requests.
 #[derive(Debug, Clone)]
 pub struct BinanceOrderEncoder {
-    creds: Credentials,
+    signer: BinanceSigner,
     recv_window: RecvWindow,
+    /// The WS API connection is logged on (`session.logon` accepted):
+    /// requests go without apiKey and signature.
+    ws_session: bool,
 }
 
 /// Writes `name=value&…` query parameters.
@@ -154,11 +222,15 @@ impl WsParams<'_, '_> {
         Ok(())
     }
 
-    fn finish(self, creds: &Credentials) -> Result<(), EncodeError> {
-        let sig = creds.secret.sign(&[&self.payload[..self.payload_len]]);
-        self.w.bytes(b",\"signature\":\"")?;
-        self.w.bytes(sig.as_bytes())?;
-        self.w.bytes(b"\"}}")?;
+    /// Closes the request, signed unless the connection is logged on.
+    fn finish(self, signer: &BinanceSigner, session: bool) -> Result<(), EncodeError> {
+        if !session {
+            let sig = signer.sign(&self.payload[..self.payload_len]);
+            self.w.bytes(b",\"signature\":\"")?;
+            self.w.bytes(sig.as_bytes())?;
+            self.w.byte(b'"')?;
+        }
+        self.w.bytes(b"}}")?;
         Ok(())
     }
 }
@@ -167,22 +239,47 @@ impl BinanceOrderEncoder {
     /// An encoder signing with HMAC-SHA256 `creds`.
     #[must_use]
     pub fn new(creds: Credentials, recv_window: RecvWindow) -> Self {
-        Self { creds, recv_window }
+        Self::with_signer(BinanceSigner::Hmac(creds), recv_window)
     }
 
-    /// An encoder for a key type; only [`BinanceKeyKind::Hmac`] exists.
+    /// An encoder signing with an Ed25519 key registered as `api_key`.
+    #[must_use]
+    pub fn with_ed25519(api_key: ApiKey, key: Ed25519Key, recv_window: RecvWindow) -> Self {
+        Self::with_signer(BinanceSigner::Ed25519 { api_key, key }, recv_window)
+    }
+
+    /// An encoder with any signer.
+    #[must_use]
+    pub fn with_signer(signer: BinanceSigner, recv_window: RecvWindow) -> Self {
+        Self { signer, recv_window, ws_session: false }
+    }
+
+    /// The key type.
+    #[must_use]
+    pub fn key_kind(&self) -> BinanceKeyKind {
+        self.signer.kind()
+    }
+
+    /// Marks the WebSocket API connection as logged on (the venue accepted
+    /// [`Self::ws_session_logon`]) or not (a new connection: log on again
+    /// before sending anything). While logged on, WebSocket requests carry
+    /// no apiKey and no signature.
     ///
     /// # Errors
-    /// [`EncodeError::NotImplemented`] for [`BinanceKeyKind::Ed25519`].
-    pub fn with_key_kind(
-        kind: BinanceKeyKind,
-        creds: Credentials,
-        recv_window: RecvWindow,
-    ) -> Result<Self, EncodeError> {
-        match kind {
-            BinanceKeyKind::Hmac => Ok(Self::new(creds, recv_window)),
-            BinanceKeyKind::Ed25519 => Err(EncodeError::NotImplemented("Binance Ed25519 keys (session.logon)")),
+    /// [`EncodeError::NotImplemented`] for an HMAC key: Binance USDⓈ-M
+    /// documents `session.logon` for Ed25519 keys only.
+    pub fn set_ws_session(&mut self, logged_on: bool) -> Result<(), EncodeError> {
+        if logged_on && self.signer.kind() != BinanceKeyKind::Ed25519 {
+            return Err(EncodeError::NotImplemented("session.logon with an HMAC key (Binance accepts Ed25519 only)"));
         }
+        self.ws_session = logged_on;
+        Ok(())
+    }
+
+    /// Whether WebSocket requests are sent as a logged-on session.
+    #[must_use]
+    pub fn ws_session(&self) -> bool {
+        self.ws_session
     }
 
     /// The receive window sent with every request.
@@ -209,12 +306,21 @@ impl BinanceOrderEncoder {
             q.param(b"recvWindow", U64Text::new(u64::from(self.recv_window.ms())).as_bytes())?;
             q.param(b"timestamp", U64Text::new(ts_ms).as_bytes())?;
         }
-        let signature = self.creds.secret.sign(&[w.written()]);
+        let signature = self.signer.sign(w.written());
         w.bytes(b"&signature=")?;
-        w.bytes(signature.as_bytes())?;
+        // Base64's '+', '/' and '=' must be percent-encoded in a query
+        // string; hex needs nothing.
+        for &b in signature.as_bytes() {
+            match b {
+                b'+' => w.bytes(b"%2B")?,
+                b'/' => w.bytes(b"%2F")?,
+                b'=' => w.bytes(b"%3D")?,
+                _ => w.byte(b)?,
+            }
+        }
         let (buf, len) = w.finish();
         let query: &'a [u8] = &buf[..len];
-        let headers = [Header { name: API_KEY_HEADER, value: self.creds.api_key.as_bytes() }];
+        let headers = [Header { name: API_KEY_HEADER, value: self.signer.api_key().as_bytes() }];
         Ok(RestRequest::new(method, path, query, &headers, b""))
     }
 
@@ -309,7 +415,9 @@ impl BinanceOrderEncoder {
             #[cfg(debug_assertions)]
             last: b"",
         };
-        p.param(b"apiKey", self.creds.api_key.as_bytes(), true)?;
+        if !self.ws_session {
+            p.param(b"apiKey", self.signer.api_key().as_bytes(), true)?;
+        }
         Ok(p)
     }
 
@@ -348,7 +456,7 @@ impl BinanceOrderEncoder {
         }
         p.param(b"timestamp", U64Text::new(ts_ms).as_bytes(), false)?;
         p.param(b"type", kind_text(o.kind), true)?;
-        p.finish(&self.creds)?;
+        p.finish(&self.signer, self.ws_session)?;
         let (buf, len) = w.finish();
         Ok(SignedOrder { order: o, request: &buf[..len] })
     }
@@ -371,7 +479,7 @@ impl BinanceOrderEncoder {
         p.param(b"recvWindow", U64Text::new(u64::from(self.recv_window.ms())).as_bytes(), false)?;
         p.param(b"symbol", symbol.as_bytes(), true)?;
         p.param(b"timestamp", U64Text::new(ts_ms).as_bytes(), false)?;
-        p.finish(&self.creds)?;
+        p.finish(&self.signer, self.ws_session)?;
         let (buf, len) = w.finish();
         Ok(&buf[..len])
     }
@@ -406,18 +514,40 @@ impl BinanceOrderEncoder {
         p.param(b"side", o.side.upper().as_bytes(), true)?;
         p.param(b"symbol", o.symbol.as_bytes(), true)?;
         p.param(b"timestamp", U64Text::new(ts_ms).as_bytes(), false)?;
-        p.finish(&self.creds)?;
+        p.finish(&self.signer, self.ws_session)?;
         let (buf, len) = w.finish();
         Ok(SignedOrder { order: o, request: &buf[..len] })
     }
 
-    /// WebSocket API `session.logon` (Ed25519 keys only).
+    /// WebSocket API `session.logon`: `apiKey`, `recvWindow`, `timestamp`
+    /// and the Ed25519 signature of `apiKey=…&recvWindow=…&timestamp=…`.
+    /// Returns the request's length in `buf`. Send it first on every new
+    /// WS API connection; call [`Self::set_ws_session`] once the venue
+    /// answers with status 200.
     ///
     /// # Errors
-    /// Always [`EncodeError::NotImplemented`]: this crate signs each request
-    /// with HMAC-SHA256 and does not implement Ed25519 session logon.
-    pub fn ws_session_logon(&self, _tag: RequestTag, _ts_ms: u64, _buf: &mut [u8]) -> Result<usize, EncodeError> {
-        Err(EncodeError::NotImplemented("Binance WebSocket session.logon (Ed25519)"))
+    /// [`EncodeError::NotImplemented`] for an HMAC key (Binance accepts
+    /// Ed25519 only); [`EncodeError::Buffer`].
+    pub fn ws_session_logon(&self, tag: RequestTag, ts_ms: u64, buf: &mut [u8]) -> Result<usize, EncodeError> {
+        if self.signer.kind() != BinanceKeyKind::Ed25519 {
+            return Err(EncodeError::NotImplemented("session.logon with an HMAC key (Binance accepts Ed25519 only)"));
+        }
+        let mut w = WireWriter::new(buf);
+        w.bytes(b"{\"id\":\"")?;
+        w.bytes(tag.render().as_bytes())?;
+        w.bytes(b"\",\"method\":\"session.logon\",\"params\":{")?;
+        let mut p = WsParams {
+            w: &mut w,
+            payload: [0; WS_PAYLOAD_CAPACITY],
+            payload_len: 0,
+            #[cfg(debug_assertions)]
+            last: b"",
+        };
+        p.param(b"apiKey", self.signer.api_key().as_bytes(), true)?;
+        p.param(b"recvWindow", U64Text::new(u64::from(self.recv_window.ms())).as_bytes(), false)?;
+        p.param(b"timestamp", U64Text::new(ts_ms).as_bytes(), false)?;
+        p.finish(&self.signer, false)?;
+        Ok(w.len())
     }
 }
 
@@ -629,13 +759,125 @@ mod tests {
             enc.rest_new_order(&bybit, &ltcbtc(), Price::ZERO, 1, &mut buf).err(),
             Some(EncodeError::WrongVenue)
         );
-        assert!(matches!(
-            BinanceOrderEncoder::with_key_kind(BinanceKeyKind::Ed25519, creds(), RecvWindow::DEFAULT),
-            Err(EncodeError::NotImplemented(_))
-        ));
+        // session.logon is Ed25519-only at Binance USDⓈ-M.
         assert!(matches!(
             enc.ws_session_logon(RequestTag::new(RequestOp::Auth, ClientOrderId(1)), 1, &mut buf),
             Err(EncodeError::NotImplemented(_))
         ));
+        assert!(matches!(enc.clone().set_ws_session(true), Err(EncodeError::NotImplemented(_))));
+    }
+
+    /// RFC 8032 TEST 1's key, as the account's Ed25519 key.
+    fn ed25519_encoder() -> BinanceOrderEncoder {
+        let seed: [u8; 32] = (0..32)
+            .map(|i| {
+                u8::from_str_radix(
+                    &"9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60"[2 * i..2 * i + 2],
+                    16,
+                )
+                .unwrap()
+            })
+            .collect::<Vec<_>>()
+            .try_into()
+            .unwrap();
+        BinanceOrderEncoder::with_ed25519(
+            ApiKey::new(DOC_KEY).unwrap(),
+            Ed25519Key::from_seed(&seed).unwrap(),
+            RecvWindow::DEFAULT,
+        )
+    }
+
+    fn verify_ed25519(enc: &BinanceOrderEncoder, payload: &[u8], sig_b64: &str) {
+        use base64::Engine as _;
+        let BinanceSigner::Ed25519 { key, .. } = &enc.signer else { panic!("not ed25519") };
+        // An independent implementation (ed25519-dalek) verifies ring's signature.
+        let vk = ed25519_dalek::VerifyingKey::from_bytes(&key.public_key()).unwrap();
+        let sig: [u8; 64] = base64::engine::general_purpose::STANDARD.decode(sig_b64).unwrap().try_into().unwrap();
+        vk.verify_strict(payload, &ed25519_dalek::Signature::from_bytes(&sig)).expect("signature verifies");
+    }
+
+    #[test]
+    fn ed25519_session_logon_is_signed_and_orders_after_it_are_not() {
+        let mut enc = ed25519_encoder();
+        let mut buf = [0u8; 1024];
+        let n = enc
+            .ws_session_logon(RequestTag::new(RequestOp::Auth, ClientOrderId(1)), 1_649_729_878_532, &mut buf)
+            .unwrap();
+        let text = std::str::from_utf8(&buf[..n]).unwrap();
+        let v: serde_json::Value = serde_json::from_str(text).unwrap();
+        assert_eq!(v["method"], "session.logon");
+        let p = &v["params"];
+        assert_eq!(p["apiKey"], std::str::from_utf8(DOC_KEY).unwrap());
+        assert_eq!(p["timestamp"], 1_649_729_878_532u64);
+        assert_eq!(p["recvWindow"], 5000);
+        let payload =
+            format!("apiKey={}&recvWindow=5000&timestamp=1649729878532", std::str::from_utf8(DOC_KEY).unwrap());
+        verify_ed25519(&enc, payload.as_bytes(), p["signature"].as_str().unwrap());
+
+        // Before logon: every request signed with Ed25519.
+        let signed = enc
+            .ws_place(
+                &ltc_order(),
+                &ltcbtc(),
+                Price::ZERO,
+                RequestTag::new(RequestOp::Place, ClientOrderId(7)),
+                1,
+                &mut buf,
+            )
+            .unwrap()
+            .request
+            .to_vec();
+        let text = std::str::from_utf8(&signed).unwrap();
+        let params = ws_params(text);
+        let payload: Vec<String> =
+            params.iter().filter(|(k, _)| k != "signature").map(|(k, v)| format!("{k}={v}")).collect();
+        let sig = &params.iter().find(|(k, _)| k == "signature").unwrap().1;
+        verify_ed25519(&enc, payload.join("&").as_bytes(), sig);
+
+        // After logon: no apiKey, no signature, same order fields.
+        enc.set_ws_session(true).unwrap();
+        let bare = enc
+            .ws_place(
+                &ltc_order(),
+                &ltcbtc(),
+                Price::ZERO,
+                RequestTag::new(RequestOp::Place, ClientOrderId(7)),
+                1,
+                &mut buf,
+            )
+            .unwrap()
+            .request
+            .to_vec();
+        let v: serde_json::Value = serde_json::from_slice(&bare).unwrap();
+        assert!(v["params"].get("apiKey").is_none() && v["params"].get("signature").is_none(), "{v}");
+        assert_eq!(v["params"]["symbol"], "LTCBTC");
+        assert!(bare.len() < signed.len());
+        let cancel = enc
+            .ws_cancel(
+                &"LTCBTC".parse().unwrap(),
+                ClientOrderId(7),
+                RequestTag::new(RequestOp::Cancel, ClientOrderId(7)),
+                1,
+                &mut buf,
+            )
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(cancel).unwrap();
+        assert!(v["params"].get("signature").is_none());
+        assert!(v["params"].to_string().starts_with("{\"origClientOrderId\""), "{v}");
+    }
+
+    #[test]
+    fn ed25519_rest_signature_is_percent_encoded_base64() {
+        use base64::Engine as _;
+        let enc = ed25519_encoder();
+        let mut buf = [0u8; 1024];
+        let req =
+            enc.rest_new_order(&ltc_order(), &ltcbtc(), Price::ZERO, 1_499_827_319_559, &mut buf).unwrap().request;
+        let query = std::str::from_utf8(req.query).unwrap();
+        let (unsigned, sig) = query.split_once("&signature=").unwrap();
+        assert!(!sig.contains(['+', '/', '=']), "{sig}");
+        let decoded = sig.replace("%2B", "+").replace("%2F", "/").replace("%3D", "=");
+        assert_eq!(base64::engine::general_purpose::STANDARD.decode(&decoded).unwrap().len(), 64);
+        verify_ed25519(&enc, unsigned.as_bytes(), &decoded);
     }
 }
