@@ -105,7 +105,7 @@ impl Write for Stream {
     }
 }
 
-fn wrap(tcp: TcpStream, tls: Option<&Arc<rustls::ServerConfig>>) -> Stream {
+pub fn wrap(tcp: TcpStream, tls: Option<&Arc<rustls::ServerConfig>>) -> Stream {
     tcp.set_nodelay(true).unwrap();
     match tls {
         Some(cfg) => {
@@ -328,7 +328,7 @@ impl Drop for Exchange {
     }
 }
 
-fn accept(listener: &TcpListener, stop: &AtomicBool) -> Option<TcpStream> {
+pub fn accept(listener: &TcpListener, stop: &AtomicBool) -> Option<TcpStream> {
     loop {
         match listener.accept() {
             Ok((s, _)) => {
@@ -584,4 +584,49 @@ fn serve_rest(
     for h in handles {
         let _ = h.join();
     }
+}
+
+/// Accepts one WebSocket connection (blocking, with a deadline); returns it
+/// and its request path.
+pub fn accept_ws(
+    listener: &TcpListener,
+    tls: Option<&Arc<rustls::ServerConfig>>,
+    stop: &AtomicBool,
+) -> Option<(tungstenite::WebSocket<Stream>, String)> {
+    let tcp = accept(listener, stop)?;
+    let path = Arc::new(Mutex::new(String::new()));
+    let p = Arc::clone(&path);
+    let callback = move |req: &tungstenite::handshake::server::Request, resp| {
+        *p.lock().unwrap() = req.uri().to_string();
+        Ok(resp)
+    };
+    let ws = tungstenite::accept_hdr(wrap(tcp, tls), callback).expect("websocket accept");
+    let path = path.lock().unwrap().clone();
+    Some((ws, path))
+}
+
+/// Reads messages until `want` accepts one (returned) or `timeout` passes.
+pub fn read_until(
+    ws: &mut tungstenite::WebSocket<Stream>,
+    timeout: Duration,
+    mut want: impl FnMut(&Message) -> bool,
+) -> Option<Message> {
+    ws.get_ref().tcp().set_read_timeout(Some(Duration::from_millis(5))).unwrap();
+    let t0 = Instant::now();
+    while t0.elapsed() < timeout {
+        match read_msg(ws) {
+            Ok(Some(m)) if want(&m) => return Some(m),
+            Ok(_) => {}
+            Err(()) => return None,
+        }
+    }
+    None
+}
+
+/// A listener on an ephemeral loopback port, non-blocking for [`accept`].
+pub fn listener() -> (TcpListener, SocketAddr) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    l.set_nonblocking(true).unwrap();
+    let a = l.local_addr().unwrap();
+    (l, a)
 }
