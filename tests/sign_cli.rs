@@ -270,3 +270,99 @@ fn refused_orders_print_nothing() {
     assert!(!out.status.success() && out.stdout.is_empty());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--price"));
 }
+
+/// A Binance Ed25519 key file (PKCS#8 v1 PEM of RFC 8032 TEST 1's seed),
+/// written with `mode`.
+fn ed25519_key_file(mode: u32) -> std::path::PathBuf {
+    use base64::Engine as _;
+    use std::os::unix::fs::PermissionsExt as _;
+    let seed: Vec<u8> = (0..32)
+        .map(|i| {
+            u8::from_str_radix(
+                &"9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60"[2 * i..2 * i + 2],
+                16,
+            )
+            .unwrap()
+        })
+        .collect();
+    let mut der = vec![0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20];
+    der.extend_from_slice(&seed);
+    let pem = format!(
+        "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
+        base64::engine::general_purpose::STANDARD.encode(&der)
+    );
+    let path = std::env::temp_dir().join(format!("scalpel-ed25519-{}-{mode:o}.pem", std::process::id()));
+    std::fs::write(&path, pem).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+    path
+}
+
+fn ed25519_sign(key: &std::path::Path, transport: &str) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_scalpel"))
+        .args(["sign", "--venue", "binance-usdm", "--transport", transport, "--api-key", KEY])
+        .arg("--ed25519-key")
+        .arg(key)
+        .args(["--timestamp", "1700000000000", "--instruments", &instruments_path()])
+        .args(["--symbol", "BTCUSDT", "--side", "BUY", "--type", "LIMIT", "--qty", "0.01", "--price", "61800.2"])
+        .output()
+        .expect("run scalpel")
+}
+
+#[test]
+fn binance_ed25519_logon_then_unsigned_order_verifies_independently() {
+    use base64::Engine as _;
+    let key = ed25519_key_file(0o600);
+    let out = ed25519_sign(&key, "ws");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    let logon: serde_json::Value = serde_json::from_str(lines[0]).unwrap();
+    assert_eq!(logon["method"], "session.logon");
+    let payload = format!("apiKey={KEY}&recvWindow=5000&timestamp=1700000000000");
+    let sig: [u8; 64] = base64::engine::general_purpose::STANDARD
+        .decode(logon["params"]["signature"].as_str().unwrap())
+        .unwrap()
+        .try_into()
+        .unwrap();
+    // RFC 8032 TEST 1's public key, verified by ed25519-dalek (not ring).
+    let public: [u8; 32] = (0..32)
+        .map(|i| {
+            u8::from_str_radix(
+                &"d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"[2 * i..2 * i + 2],
+                16,
+            )
+            .unwrap()
+        })
+        .collect::<Vec<_>>()
+        .try_into()
+        .unwrap();
+    let vk = ed25519_dalek::VerifyingKey::from_bytes(&public).unwrap();
+    vk.verify_strict(payload.as_bytes(), &ed25519_dalek::Signature::from_bytes(&sig))
+        .expect("logon signature verifies");
+    let order: serde_json::Value = serde_json::from_str(lines[1]).unwrap();
+    assert_eq!(order["method"], "order.place");
+    assert!(order["params"].get("signature").is_none() && order["params"].get("apiKey").is_none(), "{order}");
+    assert_eq!(order["params"]["price"], "61800.2");
+
+    let rest = ed25519_sign(&key, "rest");
+    assert!(rest.status.success());
+    let rest = String::from_utf8(rest.stdout).unwrap();
+    let query = rest.lines().next().unwrap().split_once('?').unwrap().1.to_owned();
+    let (unsigned, sig) = query.split_once("&signature=").unwrap();
+    let sig = sig.replace("%2B", "+").replace("%2F", "/").replace("%3D", "=");
+    let sig: [u8; 64] = base64::engine::general_purpose::STANDARD.decode(sig).unwrap().try_into().unwrap();
+    vk.verify_strict(unsigned.as_bytes(), &ed25519_dalek::Signature::from_bytes(&sig))
+        .expect("REST signature verifies");
+    std::fs::remove_file(&key).unwrap();
+
+    let open = ed25519_key_file(0o644);
+    let out = ed25519_sign(&open, "ws");
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("readable by others"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::remove_file(&open).unwrap();
+}

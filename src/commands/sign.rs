@@ -11,7 +11,11 @@
 //!
 //! The API secret is read from the environment variable named by
 //! `--secret-env`, keyed into HMAC once and never printed; a missing or
-//! empty variable is an error naming the variable. The order goes through
+//! empty variable is an error naming the variable. Binance Ed25519 keys
+//! come from `--ed25519-key FILE` (PKCS#8 PEM, readable by its owner only):
+//! REST requests carry a base64 signature; over the WebSocket API the
+//! output is the `session.logon` line, then the order as it is sent on a
+//! logged-on connection (no apiKey, no signature). The order goes through
 //! the same encoders and pre-signing checks as the engine (rounding to
 //! tick/step in the safe direction, min/max quantity, min notional), with
 //! instruments from `--instruments` (default `tuning/instruments.toml`).
@@ -25,9 +29,9 @@ use crate::order::ids::{RequestOp, RequestTag};
 use crate::order::{ClientOrderId, OrderKind, OrderRequest, TimeInForce};
 use crate::side::Side;
 use crate::venue::Venue;
-use crate::venue::binance::order::BinanceOrderEncoder;
+use crate::venue::binance::order::{BinanceKeyKind, BinanceOrderEncoder};
 use crate::venue::bybit::order::BybitOrderEncoder;
-use crate::venue::credentials::{Credentials, CredentialsError};
+use crate::venue::credentials::{ApiKey, Credentials, CredentialsError, Ed25519Key};
 use crate::venue::signed_request::{BadRecvWindow, EncodeError, RecvWindow, RestRequest};
 
 /// Request transport.
@@ -87,9 +91,13 @@ pub struct SignArgs {
     /// API key id (sent in clear).
     #[arg(long)]
     pub api_key: String,
-    /// Name of the environment variable holding the API secret.
-    #[arg(long)]
-    pub secret_env: String,
+    /// Name of the environment variable holding the API secret (HMAC keys).
+    #[arg(long, required_unless_present = "ed25519_key")]
+    pub secret_env: Option<String>,
+    /// Binance Ed25519 private key file (PKCS#8 PEM, owner-only permissions)
+    /// instead of an HMAC secret.
+    #[arg(long, conflicts_with = "secret_env")]
+    pub ed25519_key: Option<PathBuf>,
     /// Request timestamp, milliseconds since the epoch.
     #[arg(long)]
     pub timestamp: u64,
@@ -174,6 +182,45 @@ pub enum SignCommandError {
     /// Writing the output failed.
     #[error("writing output: {0}")]
     Io(#[from] std::io::Error),
+    /// The Ed25519 key file could not be used.
+    #[error("--ed25519-key {path}: {problem}")]
+    Ed25519Key {
+        /// The file.
+        path: String,
+        /// What is wrong (never its content).
+        problem: String,
+    },
+    /// Ed25519 keys are a Binance feature.
+    #[error("--ed25519-key is for binance-usdm only (Bybit signs with HMAC)")]
+    Ed25519NotForVenue,
+}
+
+/// The key that signs: an HMAC secret or a Binance Ed25519 key.
+pub enum SigningKey {
+    /// HMAC-SHA256 secret bytes.
+    Hmac(Vec<u8>),
+    /// Ed25519 private key.
+    Ed25519(Ed25519Key),
+}
+
+/// Reads an Ed25519 PKCS#8 PEM key from a file that only its owner can read.
+///
+/// # Errors
+/// [`SignCommandError::Ed25519Key`] (group/other permissions, unreadable, not a key).
+pub fn read_ed25519_key(path: &std::path::Path) -> Result<Ed25519Key, SignCommandError> {
+    let err = |problem: String| SignCommandError::Ed25519Key { path: path.display().to_string(), problem };
+    let meta = std::fs::metadata(path).map_err(|e| err(e.to_string()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = meta.permissions().mode();
+        if mode & 0o077 != 0 {
+            return Err(err(format!("readable by others (mode {:o}); chmod 600 it", mode & 0o777)));
+        }
+    }
+    let _ = meta;
+    let pem = std::fs::read(path).map_err(|e| err(e.to_string()))?;
+    Ed25519Key::from_pkcs8_pem(&pem).map_err(|e| err(e.to_string()))
 }
 
 /// Runs `scalpel sign`, reading the secret from the process environment.
@@ -181,12 +228,19 @@ pub enum SignCommandError {
 /// # Errors
 /// [`SignCommandError`] as documented on each variant.
 pub fn run(args: &SignArgs, out: &mut impl Write) -> Result<(), SignCommandError> {
-    let secret = std::env::var(&args.secret_env)
-        .ok()
-        .filter(|s| !s.is_empty())
-        .ok_or_else(|| SignCommandError::MissingSecret(args.secret_env.clone()))?;
+    let key = match (&args.ed25519_key, &args.secret_env) {
+        (Some(path), _) => SigningKey::Ed25519(read_ed25519_key(path)?),
+        (None, Some(var)) => SigningKey::Hmac(
+            std::env::var(var)
+                .ok()
+                .filter(|s| !s.is_empty())
+                .ok_or_else(|| SignCommandError::MissingSecret(var.clone()))?
+                .into_bytes(),
+        ),
+        (None, None) => return Err(SignCommandError::MissingSecret("(no --secret-env given)".into())),
+    };
     let instruments = InstrumentTable::from_toml_file(&args.instruments)?;
-    sign_to(args, secret.as_bytes(), &instruments, out)
+    sign_with(args, &key, &instruments, out)
 }
 
 /// Parses decimal text at `scale`, rounding digits beyond the scale in
@@ -212,7 +266,7 @@ fn decimal(arg: &'static str, text: &str, scale: u8, dir: Round) -> Result<i64, 
     Ok(value)
 }
 
-/// Builds, signs and prints the request with an explicit secret and
+/// Builds, signs and prints the request with an explicit HMAC secret and
 /// instrument table (the testable core of [`run`]).
 ///
 /// # Errors
@@ -223,8 +277,35 @@ pub fn sign_to(
     instruments: &InstrumentTable,
     out: &mut impl Write,
 ) -> Result<(), SignCommandError> {
-    let creds = Credentials::new(args.api_key.as_bytes(), secret)?;
+    sign_with(args, &SigningKey::Hmac(secret.to_vec()), instruments, out)
+}
+
+/// [`sign_to`] with either key type.
+///
+/// # Errors
+/// [`SignCommandError`].
+pub fn sign_with(
+    args: &SignArgs,
+    key: &SigningKey,
+    instruments: &InstrumentTable,
+    out: &mut impl Write,
+) -> Result<(), SignCommandError> {
     let recv = RecvWindow::new(args.recv_window)?;
+    let (creds, ed25519) = match key {
+        SigningKey::Hmac(secret) => (Some(Credentials::new(args.api_key.as_bytes(), secret)?), None),
+        SigningKey::Ed25519(k) => {
+            if args.venue != Venue::BinanceUsdm {
+                return Err(SignCommandError::Ed25519NotForVenue);
+            }
+            let api_key = ApiKey::new(args.api_key.as_bytes()).map_err(CredentialsError::from)?;
+            (None, Some(BinanceOrderEncoder::with_ed25519(api_key, k.clone(), recv)))
+        }
+    };
+    let binance = |creds: &Option<Credentials>| match (&ed25519, creds) {
+        (Some(enc), _) => enc.clone(),
+        (None, Some(c)) => BinanceOrderEncoder::new(c.clone(), recv),
+        (None, None) => unreachable!("one key type is always present"),
+    };
     let instrument = instruments
         .get(args.venue, &args.symbol)
         .ok_or(SignCommandError::UnknownInstrument { venue: args.venue, symbol: args.symbol })?;
@@ -263,18 +344,31 @@ pub fn sign_to(
     let mut buf = [0u8; 4096];
     match (args.venue, args.transport) {
         (Venue::BinanceUsdm, Transport::Rest) => {
-            let enc = BinanceOrderEncoder::new(creds, recv);
+            let enc = binance(&creds);
             print_rest(&enc.rest_new_order(&order, instrument, price, args.timestamp, &mut buf)?.request, out)?;
         }
         (Venue::BinanceUsdm, Transport::Ws) => {
-            let enc = BinanceOrderEncoder::new(creds, recv);
-            print_line(enc.ws_place(&order, instrument, price, tag, args.timestamp, &mut buf)?.request, out)?;
+            let mut enc = binance(&creds);
+            if enc.key_kind() == BinanceKeyKind::Ed25519 {
+                // Check and encode the order first so a refused order prints nothing.
+                let mut logon = [0u8; 1024];
+                let auth_tag = RequestTag::new(RequestOp::Auth, order.client_id);
+                let n = enc.ws_session_logon(auth_tag, args.timestamp, &mut logon)?;
+                enc.set_ws_session(true)?;
+                let request = enc.ws_place(&order, instrument, price, tag, args.timestamp, &mut buf)?.request;
+                print_line(&logon[..n], out)?;
+                print_line(request, out)?;
+            } else {
+                print_line(enc.ws_place(&order, instrument, price, tag, args.timestamp, &mut buf)?.request, out)?;
+            }
         }
         (Venue::BybitLinear, Transport::Rest) => {
+            let Some(creds) = creds else { return Err(SignCommandError::Ed25519NotForVenue) };
             let enc = BybitOrderEncoder::new(creds, recv);
             print_rest(&enc.rest_create(&order, instrument, price, args.timestamp, &mut buf)?.request, out)?;
         }
         (Venue::BybitLinear, Transport::Ws) => {
+            let Some(creds) = creds else { return Err(SignCommandError::Ed25519NotForVenue) };
             let enc = BybitOrderEncoder::new(creds, recv);
             // Check and encode the order first so a refused order prints nothing.
             let mut order_buf = [0u8; 4096];
