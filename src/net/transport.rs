@@ -135,7 +135,7 @@ pub enum ConnState {
     Backoff,
     /// TCP connect in progress.
     Connecting,
-    /// TLS handshake in progress.
+    /// TLS handshake in progress (passed through at once on plain TCP).
     TlsHandshake,
     /// WebSocket upgrade request sent.
     Upgrading,
@@ -311,6 +311,8 @@ enum Kind {
 struct Conn {
     id: ConnId,
     cfg: ConnConfig,
+    /// `Host` header value, built once (no formatting per request).
+    host: String,
     kind: Kind,
     addrs: Vec<SocketAddr>,
     next_addr: usize,
@@ -460,6 +462,7 @@ impl NetLoop {
         let out = OutBuf::new(cfg.send_capacity);
         self.conns.push(Conn {
             id,
+            host: cfg.url.host_header(),
             kind,
             addrs,
             next_addr: 0,
@@ -569,7 +572,9 @@ impl NetLoop {
     /// close_notify, best effort).
     pub fn close(&mut self, id: ConnId) {
         let Some(c) = self.conns.get_mut(usize::from(id.0)) else { return };
-        if matches!(c.kind, Kind::WebSocket) && c.stream.is_some() && c.handshake.is_none() {
+        if matches!(c.kind, Kind::WebSocket)
+            && matches!(c.state, ConnState::Authenticating | ConnState::Subscribing | ConnState::Live)
+        {
             let key = self.masks.next_key();
             if let Ok(n) = ws::encode_frame(OpCode::Close, &1000u16.to_be_bytes(), key, &mut self.frame_buf)
                 && let Some(s) = c.stream.as_mut()
@@ -637,8 +642,7 @@ impl NetLoop {
         if c.http_in_flight {
             return Err(SendError::Busy);
         }
-        let host = c.cfg.url.host_header();
-        let n = http::write_request(method, &host, target, headers, body, &mut self.frame_buf)
+        let n = http::write_request(method, &c.host, target, headers, body, &mut self.frame_buf)
             .map_err(|_| SendError::TooLarge)?;
         c.http_in_flight = true;
         write_raw(c, &self.frame_buf[..n], self.poll.registry(), &mut self.states, now, &mut self.jitter)
@@ -882,8 +886,7 @@ fn on_secure(
             for chunk in nonce.chunks_mut(4) {
                 chunk.copy_from_slice(&masks.next_key());
             }
-            let host = c.cfg.url.host_header();
-            match ws::client_handshake(&host, &c.cfg.url.path, nonce, frame_buf) {
+            match ws::client_handshake(&c.host, &c.cfg.url.path, nonce, frame_buf) {
                 Ok((n, hs)) => {
                     c.handshake = Some(hs);
                     c.state = ConnState::Upgrading;
