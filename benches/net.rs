@@ -45,7 +45,7 @@ fn codec(c: &mut Criterion) {
             let space = reader.space(frame.len());
             space[..frame.len()].copy_from_slice(&frame);
             reader.filled(frame.len());
-            match reader.next() {
+            match reader.next_message() {
                 Ok(Some(ws::WsMessage::Text(t))) => black_box(t.len()),
                 other => panic!("{other:?}"),
             }

@@ -26,9 +26,8 @@ fn stream_frames(lines: &[(u64, Vec<u8>)]) -> Vec<Vec<u8>> {
 }
 
 /// The last book line `scalpel book` printed: (bids, asks) top levels.
-fn last_book(book_out: &[u8]) -> (Vec<(String, String)>, Vec<(String, String)>) {
-    let last =
-        book_out.split(|&b| b == b'\n').filter(|l| !l.is_empty()).next_back().expect("scalpel book printed a book");
+fn last_book(book_out: &[u8]) -> (loopback::Ladder, loopback::Ladder) {
+    let last = book_out.split(|&b| b == b'\n').rfind(|l| !l.is_empty()).expect("scalpel book printed a book");
     let v: serde_json::Value = serde_json::from_slice(last).unwrap();
     let side = |k: &str| {
         v[k].as_array()

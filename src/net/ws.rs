@@ -23,7 +23,7 @@
 //!   invalid text anyway); that is the one RFC "MUST" this codec leaves to
 //!   its consumer.
 //!
-//! Entry points for fuzzing: [`parse_header`], [`WsReader::next`] after
+//! Entry points for fuzzing: [`parse_header`], [`WsReader::next_message`] after
 //! [`WsReader::space`]/[`WsReader::filled`], [`Handshake::check_response`].
 
 use base64::Engine as _;
@@ -90,7 +90,7 @@ impl OpCode {
 /// A protocol violation or a limit hit. Each fails the connection.
 ///
 /// # Errors
-/// Returned by [`parse_header`], [`WsReader::next`] and [`encode_frame`].
+/// Returned by [`parse_header`], [`WsReader::next_message`] and [`encode_frame`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum WsError {
     /// An RSV bit was set (no extension was negotiated).
@@ -408,7 +408,7 @@ impl WsReader {
     ///
     /// # Errors
     /// [`WsError`]: the connection must be failed.
-    pub fn next(&mut self) -> Result<Option<WsMessage<'_>>, WsError> {
+    pub fn next_message(&mut self) -> Result<Option<WsMessage<'_>>, WsError> {
         let Some(frame) = self.advance()? else { return Ok(None) };
         Ok(Some(match frame {
             WsFrame::Text(loc) => WsMessage::Text(self.payload_mut(loc)),
@@ -434,7 +434,7 @@ impl WsReader {
         }
     }
 
-    /// Like [`WsReader::next`], but returns where the payload is instead of
+    /// Like [`WsReader::next_message`], but returns where the payload is instead of
     /// borrowing it ([`WsReader::payload_mut`] fetches it), so a caller's
     /// loop holds no borrow across calls. The located payload stays valid
     /// until the next call to any `&mut self` method.
@@ -701,8 +701,8 @@ mod tests {
     #[test]
     fn rfc6455_5_7_single_unmasked_text() {
         let mut r = reader_with(&[0x81, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f]);
-        assert_eq!(r.next().unwrap(), Some(WsMessage::Text(&mut b"Hello".to_vec()[..])));
-        assert_eq!(r.next().unwrap(), None);
+        assert_eq!(r.next_message().unwrap(), Some(WsMessage::Text(&mut b"Hello".to_vec()[..])));
+        assert_eq!(r.next_message().unwrap(), None);
     }
 
     #[test]
@@ -718,20 +718,20 @@ mod tests {
         assert_eq!(payload, b"Hello");
         // A client refuses a masked frame from the server (§5.1).
         let mut r = reader_with(&out[..n]);
-        assert_eq!(r.next(), Err(WsError::MaskedFromServer));
+        assert_eq!(r.next_message(), Err(WsError::MaskedFromServer));
     }
 
     #[test]
     fn rfc6455_5_7_fragmented_text() {
         let mut r = reader_with(&[0x01, 0x03, 0x48, 0x65, 0x6c, 0x80, 0x02, 0x6c, 0x6f]);
-        assert_eq!(r.next().unwrap(), Some(WsMessage::Text(&mut b"Hello".to_vec()[..])));
-        assert_eq!(r.next().unwrap(), None);
+        assert_eq!(r.next_message().unwrap(), Some(WsMessage::Text(&mut b"Hello".to_vec()[..])));
+        assert_eq!(r.next_message().unwrap(), None);
     }
 
     #[test]
     fn rfc6455_5_7_ping_and_masked_pong() {
         let mut r = reader_with(&[0x89, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f]);
-        assert_eq!(r.next().unwrap(), Some(WsMessage::Ping(b"Hello")));
+        assert_eq!(r.next_message().unwrap(), Some(WsMessage::Ping(b"Hello")));
         let mut out = [0u8; 32];
         let n = encode_frame(OpCode::Pong, b"Hello", RFC_MASK, &mut out).unwrap();
         assert_eq!(&out[..n], &[0x8a, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58]);
@@ -742,14 +742,14 @@ mod tests {
         let mut frame = vec![0x82, 0x7E, 0x01, 0x00];
         frame.extend((0..256u32).map(|i| i as u8));
         let mut r = reader_with(&frame);
-        match r.next().unwrap() {
+        match r.next_message().unwrap() {
             Some(WsMessage::Binary(p)) => assert_eq!(p.len(), 256),
             other => panic!("{other:?}"),
         }
         let mut frame = vec![0x82, 0x7F, 0, 0, 0, 0, 0, 0x01, 0x00, 0x00];
         frame.extend(std::iter::repeat_n(7u8, 65536));
         let mut r = reader_with(&frame);
-        match r.next().unwrap() {
+        match r.next_message().unwrap() {
             Some(WsMessage::Binary(p)) => assert!(p.len() == 65536 && p.iter().all(|&b| b == 7)),
             other => panic!("{other:?}"),
         }
@@ -792,27 +792,30 @@ mod tests {
     fn control_frames_between_fragments_and_protocol_errors() {
         // "Hel" + ping + "lo": the ping comes out first, then the message.
         let mut r = reader_with(&[0x01, 0x03, b'H', b'e', b'l', 0x89, 0x01, b'x', 0x80, 0x02, b'l', b'o']);
-        assert_eq!(r.next().unwrap(), Some(WsMessage::Ping(b"x")));
-        assert_eq!(r.next().unwrap(), Some(WsMessage::Text(&mut b"Hello".to_vec()[..])));
-        assert_eq!(reader_with(&[0x80, 0x01, b'x']).next(), Err(WsError::UnexpectedContinuation));
-        assert_eq!(reader_with(&[0x01, 0x01, b'x', 0x81, 0x01, b'y']).next(), Err(WsError::ExpectedContinuation));
-        assert_eq!(reader_with(&[0xC1, 0x00]).next(), Err(WsError::ReservedBits));
-        assert_eq!(reader_with(&[0x83, 0x00]).next(), Err(WsError::UnknownOpcode(3)));
-        assert_eq!(reader_with(&[0x09, 0x00]).next(), Err(WsError::FragmentedControl));
-        assert_eq!(reader_with(&[0x89, 0x7E, 0x00, 0x7E]).next(), Err(WsError::ControlTooLong));
-        assert_eq!(reader_with(&[0x81, 0x7E, 0x00, 0x05]).next(), Err(WsError::BadLength));
-        assert_eq!(reader_with(&[0x88, 0x01, 0x03]).next(), Err(WsError::BadClosePayload));
+        assert_eq!(r.next_message().unwrap(), Some(WsMessage::Ping(b"x")));
+        assert_eq!(r.next_message().unwrap(), Some(WsMessage::Text(&mut b"Hello".to_vec()[..])));
+        assert_eq!(reader_with(&[0x80, 0x01, b'x']).next_message(), Err(WsError::UnexpectedContinuation));
+        assert_eq!(
+            reader_with(&[0x01, 0x01, b'x', 0x81, 0x01, b'y']).next_message(),
+            Err(WsError::ExpectedContinuation)
+        );
+        assert_eq!(reader_with(&[0xC1, 0x00]).next_message(), Err(WsError::ReservedBits));
+        assert_eq!(reader_with(&[0x83, 0x00]).next_message(), Err(WsError::UnknownOpcode(3)));
+        assert_eq!(reader_with(&[0x09, 0x00]).next_message(), Err(WsError::FragmentedControl));
+        assert_eq!(reader_with(&[0x89, 0x7E, 0x00, 0x7E]).next_message(), Err(WsError::ControlTooLong));
+        assert_eq!(reader_with(&[0x81, 0x7E, 0x00, 0x05]).next_message(), Err(WsError::BadLength));
+        assert_eq!(reader_with(&[0x88, 0x01, 0x03]).next_message(), Err(WsError::BadClosePayload));
         let mut close = reader_with(&[0x88, 0x04, 0x03, 0xE8, b'o', b'k']);
-        assert_eq!(close.next().unwrap(), Some(WsMessage::Close { code: Some(1000), reason: b"ok" }));
+        assert_eq!(close.next_message().unwrap(), Some(WsMessage::Close { code: Some(1000), reason: b"ok" }));
         let mut small = WsReader::new(64, 8);
         small.space(4)[..4].copy_from_slice(&[0x81, 0x09, 0, 0]);
         small.filled(4);
-        assert_eq!(small.next(), Err(WsError::TooLarge { len: 9, limit: 8 }));
+        assert_eq!(small.next_message(), Err(WsError::TooLarge { len: 9, limit: 8 }));
         let mut frag = WsReader::new(64, 8);
         let bytes = [0x01, 0x05, 1, 2, 3, 4, 5, 0x80, 0x05, 1, 2, 3, 4, 5];
         frag.space(14)[..14].copy_from_slice(&bytes);
         frag.filled(14);
-        assert_eq!(frag.next(), Err(WsError::TooLarge { len: 10, limit: 8 }));
+        assert_eq!(frag.next_message(), Err(WsError::TooLarge { len: 10, limit: 8 }));
     }
 
     #[test]
@@ -826,7 +829,7 @@ mod tests {
             for part in [&wire[..split], &wire[split..]] {
                 r.space(part.len())[..part.len()].copy_from_slice(part);
                 r.filled(part.len());
-                while let Some(m) = r.next().unwrap() {
+                while let Some(m) = r.next_message().unwrap() {
                     got.push(format!("{m:?}"));
                 }
             }

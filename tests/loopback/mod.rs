@@ -131,6 +131,9 @@ pub fn canon(s: &str) -> String {
     if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_owned() } else { s.to_owned() }
 }
 
+/// Price and quantity text per level, best first.
+pub type Ladder = Vec<(String, String)>;
+
 /// The server's own order book: the exchange's truth for the tests.
 #[derive(Debug, Default, Clone)]
 pub struct RefBook {
@@ -218,7 +221,7 @@ impl RefBook {
     }
 
     /// Top `n` levels per side, canonical text, best first.
-    pub fn top(&self, n: usize) -> (Vec<(String, String)>, Vec<(String, String)>) {
+    pub fn top(&self, n: usize) -> (Ladder, Ladder) {
         let c = |(p, q): &(String, String)| (canon(p), canon(q));
         (self.bids.values().rev().take(n).map(c).collect(), self.asks.values().take(n).map(c).collect())
     }
