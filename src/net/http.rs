@@ -323,4 +323,37 @@ mod tests {
         let mut gzip = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n".to_vec();
         assert_eq!(parse_response(&mut gzip, 10), Err(HttpError::UnsupportedEncoding));
     }
+
+    proptest::proptest! {
+        /// Any body in any chunking, cut anywhere: incomplete until the last
+        /// byte, then exactly the body, with the bytes after it untouched.
+        #[test]
+        fn any_chunking_decodes_to_the_body(
+            body in proptest::collection::vec(proptest::num::u8::ANY, 0..600),
+            sizes in proptest::collection::vec(1usize..90, 1..20),
+            cut in 0usize..2000,
+        ) {
+            let mut wire = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+            let mut at = 0;
+            let mut k = 0;
+            while at < body.len() {
+                let n = sizes[k % sizes.len()].min(body.len() - at);
+                k += 1;
+                wire.extend_from_slice(format!("{n:X}\r\n").as_bytes());
+                wire.extend_from_slice(&body[at..at + n]);
+                wire.extend_from_slice(b"\r\n");
+                at += n;
+            }
+            wire.extend_from_slice(b"0\r\n\r\n");
+            let total = wire.len();
+            wire.extend_from_slice(b"HTTP/1.1");
+            let cut = cut % total;
+            let mut part = wire[..cut].to_vec();
+            proptest::prop_assert_eq!(parse_response(&mut part, 1 << 20), Ok(None));
+            let r = parse_response(&mut wire, 1 << 20).unwrap().unwrap();
+            proptest::prop_assert_eq!(&wire[r.body.clone()], &body[..]);
+            proptest::prop_assert_eq!(r.consumed, total);
+            proptest::prop_assert_eq!(&wire[r.consumed..], b"HTTP/1.1");
+        }
+    }
 }

@@ -853,4 +853,77 @@ mod tests {
         let mut m = MaskSource::with_seed(1);
         assert_ne!(m.next_key(), m.next_key());
     }
+
+    /// A server frame (unmasked), the way any RFC 6455 server writes it.
+    fn server_frame(fin: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {
+        let mut f = vec![(u8::from(fin) << 7) | opcode];
+        match payload.len() {
+            n if n < 126 => f.push(n as u8),
+            n if n <= 0xFFFF => {
+                f.push(126);
+                f.extend_from_slice(&(n as u16).to_be_bytes());
+            }
+            n => {
+                f.push(127);
+                f.extend_from_slice(&(n as u64).to_be_bytes());
+            }
+        }
+        f.extend_from_slice(payload);
+        f
+    }
+
+    proptest::proptest! {
+        /// Any sequence of messages, each split into any number of
+        /// fragments with pings between them, delivered in reads of any
+        /// size, comes out as exactly those messages and pings, in order.
+        #[test]
+        fn any_fragmentation_and_read_split_yields_the_messages(
+            msgs in proptest::collection::vec(
+                (proptest::bool::ANY, proptest::collection::vec(proptest::num::u8::ANY, 0..400), 1usize..5, proptest::bool::ANY),
+                1..12,
+            ),
+            reads in proptest::collection::vec(1usize..700, 1..64),
+        ) {
+            let mut wire = Vec::new();
+            let mut want = Vec::new();
+            for (text, payload, parts, ping) in &msgs {
+                let step = payload.len().div_ceil(*parts).max(1);
+                let chunks: Vec<&[u8]> = if payload.is_empty() { vec![&[][..]] } else { payload.chunks(step).collect() };
+                for (i, c) in chunks.iter().enumerate() {
+                    let op = if i == 0 { if *text { 1 } else { 2 } } else { 0 };
+                    wire.extend(server_frame(i + 1 == chunks.len(), op, c));
+                    if *ping && i == 0 {
+                        // After the first fragment: inside the message when it
+                        // has more fragments, after it when it has one.
+                        wire.extend(server_frame(true, 9, b"hb"));
+                    }
+                }
+                let mut p = payload.clone();
+                let message = format!("{:?}", if *text { WsMessage::Text(&mut p) } else { WsMessage::Binary(&mut p) });
+                let ping_text = format!("{:?}", WsMessage::Ping(b"hb"));
+                match (*ping, chunks.len()) {
+                    (true, 1) => want.extend([message, ping_text]),
+                    (true, _) => want.extend([ping_text, message]),
+                    (false, _) => want.push(message),
+                }
+            }
+            let mut r = WsReader::new(4096, 2048);
+            let mut got = Vec::new();
+            let mut at = 0;
+            let mut k = 0;
+            while at < wire.len() {
+                let n = reads[k % reads.len()].min(wire.len() - at);
+                k += 1;
+                let space = r.space(n);
+                let n = n.min(space.len());
+                space[..n].copy_from_slice(&wire[at..at + n]);
+                r.filled(n);
+                at += n;
+                while let Some(m) = r.next_message().unwrap() {
+                    got.push(format!("{m:?}"));
+                }
+            }
+            proptest::prop_assert_eq!(got, want);
+        }
+    }
 }
