@@ -163,6 +163,11 @@ enum Command {
         /// Busy-poll the sockets (burns a core) instead of waiting up to 1 ms for readiness.
         #[arg(long)]
         busy_poll: bool,
+        /// Replace each stream connection after this many seconds, opening the new one before
+        /// closing the old (default: Binance 84600 = 23 h 30 min, before the venue's 24 h limit;
+        /// Bybit never).
+        #[arg(long)]
+        max_age: Option<f64>,
     },
     /// Print a binary journal as human lines or one JSON object per record.
     Journal {
@@ -241,6 +246,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             instruments,
             stale_after,
             busy_poll,
+            max_age,
         } => {
             let opts = commands::record::RecordOptions {
                 venue,
@@ -256,6 +262,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 instruments,
                 stale_after_ms: (stale_after.max(0.0) * 1000.0) as u64,
                 busy_poll,
+                max_age_ms: max_age.map(|s| (s.max(0.001) * 1000.0) as u64),
             };
             let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
             for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {

@@ -299,3 +299,95 @@ fn tls_allocations_are_rustls_records_only() {
     assert!(allocs > 0, "if rustls stopped allocating per record, update src/net/tls.rs and the README");
     assert!(per_frame <= 2.0, "{per_frame} allocations per message");
 }
+
+/// At the age limit a replacement is opened, subscribed and receiving
+/// before the old connection is closed: the stream has no hole, nothing
+/// goes down, the id stays the same.
+#[test]
+fn age_limit_replacement_is_make_before_break_without_a_hole() {
+    let (l, addr) = listener();
+    let stop = Arc::new(AtomicBool::new(false));
+    let t0 = Instant::now();
+    let server = {
+        let stop = Arc::clone(&stop);
+        std::thread::spawn(move || {
+            let mut handlers = Vec::new();
+            while let Some((mut ws, _)) = accept_ws(&l, None, &stop) {
+                let stop = Arc::clone(&stop);
+                handlers.push(std::thread::spawn(move || {
+                    read_until(&mut ws, Duration::from_secs(5), |m| m.is_text()).expect("subscribe");
+                    // Every connection carries the same "market": tick k is due at 2k ms.
+                    let mut k = t0.elapsed().as_millis() as u64 / 2;
+                    let mut client_closed = false;
+                    while !stop.load(Ordering::Relaxed) && !client_closed {
+                        let due = t0.elapsed().as_millis() as u64 / 2;
+                        while k <= due {
+                            if ws.send(Message::text(format!("{{\"stream\":\"t@trade\",\"data\":{k}}}"))).is_err() {
+                                // The client went away before the test ended.
+                                return !stop.load(Ordering::Relaxed);
+                            }
+                            k += 1;
+                        }
+                        ws.get_ref().tcp().set_nonblocking(true).unwrap();
+                        match ws.read() {
+                            Ok(Message::Close(_)) => client_closed = true,
+                            Err(tungstenite::Error::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                            Err(_) => client_closed = true,
+                            Ok(_) => {}
+                        }
+                        ws.get_ref().tcp().set_nonblocking(false).unwrap();
+                        std::thread::sleep(Duration::from_micros(500));
+                    }
+                    client_closed
+                }));
+            }
+            handlers.into_iter().map(|h| h.join().unwrap()).collect::<Vec<bool>>()
+        })
+    };
+    let mut cfg = ConnConfig::new(Url::parse(&format!("ws://127.0.0.1:{}/market/stream", addr.port())).unwrap());
+    cfg.max_age_ms = Some(300);
+    cfg.control_pace_ms = 1;
+    let mut subs = Subscriptions::new(Venue::BinanceUsdm);
+    subs.add("t@trade").unwrap();
+    let mut net = NetLoop::new(quanta::Clock::new(), 1 << 16).unwrap();
+    let id = net.add_websocket(cfg, None, subs, None).unwrap();
+    let (mut ticks, mut replaced, mut backoffs) = (Vec::new(), 0, 0);
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_millis(1_000) {
+        net.poll().unwrap();
+        while let Some(ev) = net.next_event() {
+            match ev {
+                NetEvent::Frame { conn, data, .. } => {
+                    assert_eq!(conn, id);
+                    let text = std::str::from_utf8(data).unwrap();
+                    if let Some(v) = text.strip_prefix("{\"stream\":\"t@trade\",\"data\":") {
+                        ticks.push(v.trim_end_matches('}').parse::<u64>().unwrap());
+                    }
+                }
+                NetEvent::Replaced { conn } => {
+                    assert_eq!(conn, id);
+                    replaced += 1;
+                }
+                NetEvent::State { state: ConnState::Backoff, .. } => backoffs += 1,
+                _ => {}
+            }
+        }
+    }
+    let stats = net.stats(id).unwrap();
+    net.close(id);
+    stop.store(true, Ordering::Relaxed);
+    let closed_by_client = server.join().unwrap();
+    assert!(replaced >= 1, "the 300 ms age limit passed at least once");
+    assert_eq!((backoffs, stats.downs), (0, 0), "a replacement is not a disconnect: {stats:?}");
+    assert_eq!(stats.connects, replaced + 1);
+    assert!(closed_by_client.len() as u64 > replaced, "one server connection per replacement");
+    assert!(
+        closed_by_client[..replaced as usize].iter().all(|&c| c),
+        "each replaced connection was closed by the client"
+    );
+    ticks.sort_unstable();
+    ticks.dedup();
+    let (first, last) = (ticks[0], *ticks.last().unwrap());
+    assert_eq!(ticks.len() as u64, last - first + 1, "no tick missing between {first} and {last}");
+    assert!(last - first > 300, "the stream ran through the replacement");
+}

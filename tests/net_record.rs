@@ -86,6 +86,7 @@ fn binance_record_survives_close_gap_and_stall_with_a_correct_book() {
         instruments: None,
         stale_after_ms: 400,
         busy_poll: false,
+        max_age_ms: None,
     };
     let stop = Arc::new(AtomicBool::new(false));
     let recorder = {

@@ -69,6 +69,8 @@ pub struct RecordOptions {
     pub stale_after_ms: u64,
     /// Busy-poll (zero timeout) instead of waiting up to 1 ms for readiness.
     pub busy_poll: bool,
+    /// Connection age limit (Binance default 23 h 30 min; Bybit none).
+    pub max_age_ms: Option<u64>,
 }
 
 /// Why `scalpel record` could not run.
@@ -144,6 +146,8 @@ pub struct RecordSummary {
     pub pings_answered: u64,
     /// REST snapshot requests that failed (status or connection).
     pub rest_failures: u64,
+    /// Connections replaced before their age limit (make-before-break).
+    pub replacements: u64,
 }
 
 const BINANCE_KNOWN: &str =
@@ -313,9 +317,13 @@ pub fn run(opts: &RecordOptions, stop: &AtomicBool, err: &mut dyn Write) -> Resu
             cfg.stale_after_ms = Some(opts.stale_after_ms);
         }
         match venue {
-            // Binance closes a connection at 24 h: replace it before.
-            Venue::BinanceUsdm => cfg.max_age_ms = Some(23 * 3_600_000 + 30 * 60_000),
-            Venue::BybitLinear => cfg.ping = Some(AppPing { every_ms: 20_000, text: b"{\"op\":\"ping\"}".to_vec() }),
+            // Binance closes a connection at 24 h: replace it before
+            // (a new connection is subscribed before the old one closes).
+            Venue::BinanceUsdm => cfg.max_age_ms = Some(opts.max_age_ms.unwrap_or(23 * 3_600_000 + 30 * 60_000)),
+            Venue::BybitLinear => {
+                cfg.ping = Some(AppPing { every_ms: 20_000, text: b"{\"op\":\"ping\"}".to_vec() });
+                cfg.max_age_ms = opts.max_age_ms;
+            }
         }
         let id = net.add_websocket(cfg, Some(tls.clone()), subs, None)?;
         market_conns.push((id, route));
@@ -476,6 +484,14 @@ pub fn run(opts: &RecordOptions, stop: &AtomicBool, err: &mut dyn Write) -> Resu
                         s.diffs_since_want = 0;
                     }
                 }
+                NetEvent::Replaced { conn } => {
+                    summary.replacements += 1;
+                    let _ = writeln!(
+                        err,
+                        "record: connection {} replaced before its age limit (make-before-break)",
+                        conn.0
+                    );
+                }
                 NetEvent::RequestFailed { .. } => {
                     if let Some(i) = in_flight.take() {
                         summary.rest_failures += 1;
@@ -517,11 +533,12 @@ pub fn run(opts: &RecordOptions, stop: &AtomicBool, err: &mut dyn Write) -> Resu
     }
     let _ = writeln!(
         err,
-        "record: {} lines ({} REST snapshots), {} disconnects ({} stale), {} resyncs, {} pings answered, {} decode errors, {} unrecordable, {} REST failures",
+        "record: {} lines ({} REST snapshots), {} disconnects ({} stale), {} replacements, {} resyncs, {} pings answered, {} decode errors, {} unrecordable, {} REST failures",
         summary.lines,
         summary.snapshots,
         summary.disconnects,
         summary.stale_resets,
+        summary.replacements,
         summary.resyncs,
         summary.pings_answered,
         summary.decode_errors,

@@ -69,9 +69,10 @@
 //! - Heartbeats: server pings are answered inside `next_event` before
 //!   anything else is read; [`AppPing`] sends Bybit's `{"op":"ping"}`.
 //!   Staleness watchdog per stream ([`ConnConfig::stale_after_ms`]); age
-//!   limit ([`ConnConfig::max_age_ms`], Binance's 24 h: the connection is
-//!   dropped and reopened before the venue does it — break-before-make,
-//!   not an overlapping replacement).
+//!   limit ([`ConnConfig::max_age_ms`], Binance's 24 h): a replacement is
+//!   opened, subscribed and receiving before the old socket is closed
+//!   (make-before-break, [`NetEvent::Replaced`]), for unauthenticated
+//!   streams; authenticated and HTTP connections are closed and reopened.
 //!
 //! # Not here (yet)
 //! - Our own TLS record layer: rustls 0.23.48's unbuffered client allocates
@@ -79,7 +80,8 @@
 //!   [`tls`]); everything else in this layer is allocation-free per frame.
 //! - Merging events of several sockets by exchange time (book on
 //!   `/public`, trades on `/market`) is the engine's job, phase 2.
-//! - Overlapping (make-before-break) replacement at the 24 h limit.
+//! - Make-before-break for authenticated sockets (the replacement would
+//!   need the engine to log it on while hidden).
 
 pub mod buf;
 pub mod endpoints;

@@ -25,6 +25,11 @@
 //!   A (re)connect allocates (TLS session, subscribe messages).
 //! - DNS is resolved once, when a connection is added (blocking, before the
 //!   hot loop starts); reconnects rotate through the resolved addresses.
+//! - At the age limit an unauthenticated WebSocket gets a hidden
+//!   replacement with the same subscriptions; it is swapped in (same
+//!   [`ConnId`]) at the start of a `poll`, once it is live and has received
+//!   something, so the old socket's frames were all handed out before it
+//!   closes. Nothing is missed; a few frames may come twice.
 
 use std::collections::VecDeque;
 use std::io;
@@ -300,6 +305,15 @@ pub enum NetEvent<'a> {
         /// Connection.
         conn: ConnId,
     },
+    /// The connection reached its age limit and was replaced by a new one
+    /// that was opened, subscribed and answering before the old one was
+    /// closed (make-before-break). Frames continue under the same id; a few
+    /// may arrive twice (both sockets carried them for a moment), and their
+    /// receive times may step back by the overlap.
+    Replaced {
+        /// Connection.
+        conn: ConnId,
+    },
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -345,6 +359,89 @@ struct Conn {
     request_ids: u64,
     sent_since_connect: u32,
     stats: ConnStats,
+    /// A replacement being opened in the background (not yet handed out).
+    hidden: bool,
+    /// For a primary: the index of its pending replacement.
+    replacement: Option<usize>,
+    /// For a hidden replacement: the primary it will replace.
+    replaces: Option<usize>,
+    /// The age limit passed: the loop opens a replacement.
+    wants_replacement: bool,
+    /// `stats.bytes` when the connection went live.
+    bytes_at_live: u64,
+}
+
+impl Conn {
+    fn new(
+        id: ConnId,
+        cfg: ConnConfig,
+        kind: Kind,
+        addrs: Vec<SocketAddr>,
+        tls: Option<Arc<rustls::ClientConfig>>,
+        subs: Subscriptions,
+        auth: Option<AuthFn>,
+    ) -> Self {
+        Conn {
+            id,
+            host: cfg.url.host_header(),
+            kind,
+            addrs,
+            next_addr: 0,
+            tls,
+            state: ConnState::Backoff,
+            stream: None,
+            layer: Layer::Plain(PlainLayer),
+            ws: WsReader::new(cfg.recv_capacity, cfg.max_message),
+            out: OutBuf::new(cfg.send_capacity),
+            writable_registered: false,
+            handshake: None,
+            subs,
+            auth,
+            control: VecDeque::with_capacity(64),
+            next_control_ns: 0,
+            next_ping_ns: 0,
+            connected_ns: 0,
+            live_since_ns: 0,
+            deadline_ns: 0,
+            retry_at_ns: 0,
+            attempts: 0,
+            ev_read: false,
+            ev_write: false,
+            need_read: false,
+            eof_pending: false,
+            http_in_flight: false,
+            http_consume: 0,
+            http_close_after: false,
+            rx_raw: 0,
+            request_ids: 1,
+            sent_since_connect: 0,
+            stats: ConnStats::default(),
+            hidden: false,
+            replacement: None,
+            replaces: None,
+            wants_replacement: false,
+            bytes_at_live: 0,
+            cfg,
+        }
+    }
+
+    /// Drops the socket for good: WebSocket close frame and TLS
+    /// close_notify (best effort), deregistered.
+    fn shut(&mut self, registry: &Registry, frame_buf: &mut [u8], masks: &mut MaskSource) {
+        if matches!(self.kind, Kind::WebSocket)
+            && matches!(self.state, ConnState::Authenticating | ConnState::Subscribing | ConnState::Live)
+            && let Ok(n) = ws::encode_frame(OpCode::Close, &1000u16.to_be_bytes(), masks.next_key(), frame_buf)
+            && let Some(s) = self.stream.as_mut()
+        {
+            let _ = self.layer.write(s, &mut self.out, self.ws.raw(), &frame_buf[..n]);
+        }
+        if let Some(mut s) = self.stream.take() {
+            self.layer.close(&mut self.out);
+            let _ = self.out.flush(&mut s);
+            let _ = registry.deregister(&mut s);
+        }
+        self.state = ConnState::Closed;
+    }
 }
 
 struct StateEvent {
@@ -352,11 +449,12 @@ struct StateEvent {
     state: ConnState,
     reason: Option<DownReason>,
     request_failed: bool,
+    replaced: bool,
 }
 
 impl StateEvent {
     const fn new(conn: ConnId, state: ConnState, reason: Option<DownReason>) -> Self {
-        Self { conn, state, reason, request_failed: false }
+        Self { conn, state, reason, request_failed: false, replaced: false }
     }
 }
 
@@ -458,45 +556,7 @@ impl NetLoop {
         if addrs.is_empty() {
             return Err(SetupError::Resolve { host: url.host.clone(), port: url.port, reason: "no address".into() });
         }
-        let ws = WsReader::new(cfg.recv_capacity, cfg.max_message);
-        let out = OutBuf::new(cfg.send_capacity);
-        self.conns.push(Conn {
-            id,
-            host: cfg.url.host_header(),
-            kind,
-            addrs,
-            next_addr: 0,
-            tls,
-            state: ConnState::Backoff,
-            stream: None,
-            layer: Layer::Plain(PlainLayer),
-            ws,
-            out,
-            writable_registered: false,
-            handshake: None,
-            subs,
-            auth,
-            control: VecDeque::with_capacity(64),
-            next_control_ns: 0,
-            next_ping_ns: 0,
-            connected_ns: 0,
-            live_since_ns: 0,
-            deadline_ns: 0,
-            retry_at_ns: 0,
-            attempts: 0,
-            ev_read: false,
-            ev_write: false,
-            need_read: false,
-            eof_pending: false,
-            http_in_flight: false,
-            http_consume: 0,
-            http_close_after: false,
-            rx_raw: 0,
-            request_ids: 1,
-            sent_since_connect: 0,
-            stats: ConnStats::default(),
-            cfg,
-        });
+        self.conns.push(Conn::new(id, cfg, kind, addrs, tls, subs, auth));
         self.next_timer_ns = 0;
         Ok(id)
     }
@@ -572,23 +632,9 @@ impl NetLoop {
     /// close_notify, best effort).
     pub fn close(&mut self, id: ConnId) {
         let Some(c) = self.conns.get_mut(usize::from(id.0)) else { return };
-        if matches!(c.kind, Kind::WebSocket)
-            && matches!(c.state, ConnState::Authenticating | ConnState::Subscribing | ConnState::Live)
-        {
-            let key = self.masks.next_key();
-            if let Ok(n) = ws::encode_frame(OpCode::Close, &1000u16.to_be_bytes(), key, &mut self.frame_buf)
-                && let Some(s) = c.stream.as_mut()
-            {
-                let _ = c.layer.write(s, &mut c.out, c.ws.raw(), &self.frame_buf[..n]);
-            }
-        }
-        if let Some(mut s) = c.stream.take() {
-            c.layer.close(&mut c.out);
-            let _ = c.out.flush(&mut s);
-            let _ = self.poll.registry().deregister(&mut s);
-        }
-        c.state = ConnState::Closed;
+        c.shut(self.poll.registry(), &mut self.frame_buf, &mut self.masks);
         self.states.push_back(StateEvent::new(c.id, ConnState::Closed, None));
+        // A pending replacement is cancelled on the next poll.
     }
 
     /// Sends one text message on a WebSocket connection that is upgraded
@@ -667,6 +713,10 @@ impl NetLoop {
     /// # Errors
     /// The poller itself failed.
     pub fn poll_wait(&mut self, timeout: Duration) -> io::Result<()> {
+        // Before reading: every buffered frame of the last poll has been
+        // handed out, so a primary can be swapped for its replacement
+        // without dropping anything it had read.
+        self.maintain_replacements();
         match self.poll.poll(&mut self.events, Some(timeout)) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -708,9 +758,98 @@ impl NetLoop {
                     &mut self.jitter,
                 );
             }
+            for p in 0..self.conns.len() {
+                if std::mem::take(&mut self.conns[p].wants_replacement) {
+                    self.spawn_replacement(p);
+                }
+            }
         }
         self.cursor = 0;
         Ok(())
+    }
+
+    /// Opens a hidden replacement for connection `p` (same endpoint and
+    /// subscriptions). Allocates: this happens once per age limit.
+    fn spawn_replacement(&mut self, p: usize) {
+        let now = self.now_ns;
+        let slot = self.conns.iter().position(|c| c.hidden && c.state == ConnState::Closed && c.replaces.is_none());
+        let idx = slot.unwrap_or(self.conns.len());
+        let Ok(id) = u16::try_from(idx).map(ConnId) else { return };
+        let t = &self.conns[p];
+        let mut r = Conn::new(id, t.cfg.clone(), t.kind, t.addrs.clone(), t.tls.clone(), t.subs.clone(), None);
+        r.next_addr = t.next_addr;
+        r.request_ids = t.request_ids + 1_000;
+        r.hidden = true;
+        r.replaces = Some(p);
+        let registry = self.poll.registry();
+        if let Err(reason) = start_connect(&mut r, registry, now) {
+            go_down(&mut r, registry, &mut self.states, now, reason, &mut self.jitter);
+        }
+        match slot {
+            Some(i) => self.conns[i] = r,
+            None => self.conns.push(r),
+        }
+        self.conns[p].replacement = Some(idx);
+    }
+
+    /// Swaps each primary for its replacement once the replacement is live
+    /// and has received something after subscribing (the venue streams to
+    /// it), or cancels the replacement when the primary went down or was
+    /// closed meanwhile (the primary then reconnects as usual).
+    fn maintain_replacements(&mut self) {
+        for p in 0..self.conns.len() {
+            let Some(r) = self.conns[p].replacement else { continue };
+            let primary_up = self.conns[p].state == ConnState::Live && self.conns[p].stream.is_some();
+            let rc = &self.conns[r];
+            let ready = rc.state == ConnState::Live
+                && (rc.stats.bytes > rc.bytes_at_live || self.now_ns.saturating_sub(rc.live_since_ns) > 1_000_000_000);
+            let registry = self.poll.registry();
+            if !primary_up {
+                let rc = &mut self.conns[r];
+                rc.shut(registry, &mut self.frame_buf, &mut self.masks);
+                rc.replaces = None;
+                self.conns[p].replacement = None;
+                continue;
+            }
+            if !ready {
+                continue;
+            }
+            self.conns.swap(p, r);
+            let (new_id, old_id) = (ConnId(p as u16), ConnId(r as u16));
+            let old_stats = self.conns[r].stats;
+            {
+                let new = &mut self.conns[p];
+                new.id = new_id;
+                new.hidden = false;
+                new.replaces = None;
+                new.replacement = None;
+                new.attempts = 0;
+                let n = &mut new.stats;
+                n.connects += old_stats.connects;
+                n.downs += old_stats.downs;
+                n.messages += old_stats.messages;
+                n.bytes += old_stats.bytes;
+                n.pings_answered += old_stats.pings_answered;
+                n.pongs += old_stats.pongs;
+                n.stale_resets += old_stats.stale_resets;
+                n.control_sent += old_stats.control_sent;
+                n.last_down = n.last_down.or(old_stats.last_down);
+                let interest =
+                    if new.writable_registered { Interest::READABLE | Interest::WRITABLE } else { Interest::READABLE };
+                if let Some(s) = new.stream.as_mut() {
+                    let _ = registry.reregister(s, Token(p), interest);
+                }
+                // Frames it buffered while hidden are handed out from now on.
+                new.need_read = true;
+            }
+            let old = &mut self.conns[r];
+            old.id = old_id;
+            old.hidden = true;
+            old.replacement = None;
+            old.replaces = None;
+            old.shut(registry, &mut self.frame_buf, &mut self.masks);
+            self.states.push_back(StateEvent { replaced: true, ..StateEvent::new(new_id, ConnState::Live, None) });
+        }
     }
 
     /// The next event since the last [`NetLoop::poll`]: state changes
@@ -721,8 +860,13 @@ impl NetLoop {
     pub fn next_event(&mut self) -> Option<NetEvent<'_>> {
         loop {
             if let Some(s) = self.states.pop_front() {
+                if self.conns.get(usize::from(s.conn.0)).is_some_and(|c| c.hidden) {
+                    continue;
+                }
                 return Some(if s.request_failed {
                     NetEvent::RequestFailed { conn: s.conn }
+                } else if s.replaced {
+                    NetEvent::Replaced { conn: s.conn }
                 } else {
                     NetEvent::State { conn: s.conn, state: s.state, reason: s.reason }
                 });
@@ -1045,6 +1189,7 @@ fn timers(
                 if c.state == ConnState::Subscribing && c.control.is_empty() {
                     c.state = ConnState::Live;
                     c.live_since_ns = now;
+                    c.bytes_at_live = c.stats.bytes;
                     c.subs.reset_watch(now);
                     states.push_back(StateEvent::new(c.id, ConnState::Live, None));
                 }
@@ -1076,10 +1221,22 @@ fn timers(
                 }
             }
             if let Some(age_ms) = c.cfg.max_age_ms
+                && !c.hidden
                 && now.saturating_sub(c.connected_ns) > age_ms * 1_000_000
             {
-                c.attempts = 0;
-                go_down(c, registry, states, now, DownReason::MaxAge, jitter);
+                // Make-before-break for unauthenticated WebSocket streams; a
+                // replacement that is not up within the connect timeout, an
+                // authenticated or an HTTP connection: break, then reconnect.
+                let grace = c.cfg.connect_timeout_ms * 1_000_000;
+                let can_replace = matches!(c.kind, Kind::WebSocket) && c.auth.is_none() && c.state == ConnState::Live;
+                if can_replace && now.saturating_sub(c.connected_ns) <= age_ms * 1_000_000 + grace {
+                    if c.replacement.is_none() {
+                        c.wants_replacement = true;
+                    }
+                } else {
+                    c.attempts = 0;
+                    go_down(c, registry, states, now, DownReason::MaxAge, jitter);
+                }
             }
         }
     }
@@ -1114,7 +1271,7 @@ fn step(
     masks: &mut MaskSource,
     jitter: &mut MaskSource,
 ) -> Step {
-    if c.stream.is_none() {
+    if c.stream.is_none() || c.hidden {
         return Step::Idle;
     }
     match c.kind {
