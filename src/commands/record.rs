@@ -362,7 +362,7 @@ pub fn run(opts: &RecordOptions, stop: &AtomicBool, err: &mut dyn Write) -> Resu
     let mut scratch = JsonScratch::default();
     let mut summary = RecordSummary::default();
     let mut in_flight: Option<usize> = None;
-    let mut target = Vec::with_capacity(96);
+    let mut target = [0u8; 96];
     let deadline_ns = opts.duration.map(|s| (s.max(0.0) * 1e9) as u64);
     let unix = net.unix_clock();
     let wait = if opts.busy_poll { Duration::ZERO } else { Duration::from_millis(1) };
@@ -512,11 +512,9 @@ pub fn run(opts: &RecordOptions, stop: &AtomicBool, err: &mut dyn Write) -> Resu
             && net.http_ready(rest)
             && let Some(i) = syms.iter().position(|s| s.want_snapshot && s.diffs_since_want > 0 && now >= s.next_try_ns)
         {
-            target.clear();
-            target.extend_from_slice(b"/fapi/v1/depth?symbol=");
-            target.extend_from_slice(syms[i].entry.symbol.as_bytes());
-            target.extend_from_slice(b"&limit=1000");
-            if net.http_request(rest, "GET", &target, &[], b"").is_ok() {
+            if let Ok(n) = crate::venue::binance::rest::depth_target(&syms[i].entry.symbol, 1000, &mut target)
+                && net.http_request(rest, "GET", &target[..n], &[], b"").is_ok()
+            {
                 in_flight = Some(i);
             }
         }

@@ -5,6 +5,7 @@ pub mod decode;
 pub mod fast;
 pub mod order;
 pub mod private;
+pub mod rest;
 pub mod sync;
 
 pub use decode::BinanceDecoder;

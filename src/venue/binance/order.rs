@@ -397,6 +397,28 @@ impl BinanceOrderEncoder {
         self.finish_rest(w, HttpMethod::Delete, ALL_OPEN_ORDERS_PATH, ts_ms)
     }
 
+    /// `POST /fapi/v1/countdownCancelAll`: cancel every open order of
+    /// `symbol` unless this is sent again within `countdown_ms` (the venue's
+    /// dead-man switch; refresh it from the loop, 0 disarms it).
+    ///
+    /// # Errors
+    /// [`EncodeError::Buffer`] when `buf` is too small.
+    pub fn rest_countdown_cancel_all<'a>(
+        &'a self,
+        symbol: &Symbol,
+        countdown_ms: u64,
+        ts_ms: u64,
+        buf: &'a mut [u8],
+    ) -> Result<RestRequest<'a>, EncodeError> {
+        let mut w = WireWriter::new(buf);
+        {
+            let mut q = Query { w: &mut w, first: true };
+            q.param(b"symbol", symbol.as_bytes())?;
+            q.param(b"countdownTime", U64Text::new(countdown_ms).as_bytes())?;
+        }
+        self.finish_rest(w, HttpMethod::Post, crate::venue::binance::rest::COUNTDOWN_CANCEL_ALL_PATH, ts_ms)
+    }
+
     fn ws_start<'w, 'b>(
         &self,
         w: &'w mut WireWriter<'b>,
@@ -765,6 +787,22 @@ mod tests {
             Err(EncodeError::NotImplemented(_))
         ));
         assert!(matches!(enc.clone().set_ws_session(true), Err(EncodeError::NotImplemented(_))));
+    }
+
+    #[test]
+    fn countdown_cancel_all_is_signed_like_every_rest_request() {
+        let enc = BinanceOrderEncoder::new(creds(), RecvWindow::DEFAULT);
+        let mut buf = [0u8; 512];
+        let req =
+            enc.rest_countdown_cancel_all(&"BTCUSDT".parse().unwrap(), 120_000, 1_700_000_000_000, &mut buf).unwrap();
+        assert_eq!((req.method, req.path), (HttpMethod::Post, "/fapi/v1/countdownCancelAll"));
+        let query = std::str::from_utf8(req.query).unwrap();
+        let (unsigned, sig) = query.split_once("&signature=").unwrap();
+        assert_eq!(unsigned, "symbol=BTCUSDT&countdownTime=120000&recvWindow=5000&timestamp=1700000000000");
+        let independent: String =
+            hmac_sha256::HMAC::mac(unsigned.as_bytes(), DOC_SECRET).iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(sig, independent);
+        assert_eq!(req.header(API_KEY_HEADER), Some(DOC_KEY));
     }
 
     /// RFC 8032 TEST 1's key, as the account's Ed25519 key.
