@@ -391,3 +391,88 @@ fn age_limit_replacement_is_make_before_break_without_a_hole() {
     assert_eq!(ticks.len() as u64, last - first + 1, "no tick missing between {first} and {last}");
     assert!(last - first > 300, "the stream ran through the replacement");
 }
+
+/// An authenticated connection: the auth message (built fresh at every
+/// connect) goes first, subscriptions wait until the caller says the venue
+/// accepted it, and a reconnect authenticates again before resubscribing.
+#[test]
+fn auth_goes_first_and_subscriptions_wait_for_it_on_every_connect() {
+    let (l, addr) = listener();
+    let stop = Arc::new(AtomicBool::new(false));
+    let server = {
+        let stop = Arc::clone(&stop);
+        std::thread::spawn(move || {
+            let mut seen = Vec::new();
+            for conn in 0..2 {
+                let (mut ws, _) = accept_ws(&l, None, &stop).unwrap();
+                let first = read_until(&mut ws, Duration::from_secs(5), |m| m.is_text()).unwrap().into_text().unwrap();
+                // Nothing else may arrive before the auth answer.
+                let early = read_until(&mut ws, Duration::from_millis(150), |m| m.is_text());
+                seen.push(format!("{conn}: {first} early={}", early.is_some()));
+                ws.send(Message::text("{\"op\":\"auth\",\"success\":true}")).unwrap();
+                let sub = read_until(&mut ws, Duration::from_secs(5), |m| m.is_text()).unwrap().into_text().unwrap();
+                seen.push(format!("{conn}: {sub}"));
+                if conn == 0 {
+                    ws.close(None).unwrap();
+                    let _ = read_until(&mut ws, Duration::from_secs(2), |_| false);
+                } else {
+                    let _ = read_until(&mut ws, Duration::from_secs(5), |_| stop.load(Ordering::Relaxed));
+                }
+            }
+            seen
+        })
+    };
+    let mut cfg = ConnConfig::new(Url::parse(&format!("ws://127.0.0.1:{}/v5/private", addr.port())).unwrap());
+    cfg.backoff_min_ms = 10;
+    cfg.control_pace_ms = 1;
+    let mut subs = Subscriptions::new(Venue::BybitLinear);
+    subs.add("order").unwrap();
+    let mut n = 0;
+    let auth: scalpel::net::AuthFn = Box::new(move || {
+        n += 1;
+        format!("{{\"op\":\"auth\",\"args\":[\"key\",{n}]}}").into_bytes()
+    });
+    let mut net = NetLoop::new(quanta::Clock::new(), 1 << 16).unwrap();
+    let id = net.add_websocket(cfg, None, subs, Some(auth)).unwrap();
+    let (mut states, mut lives) = (Vec::new(), 0);
+    let t0 = Instant::now();
+    while lives < 2 && t0.elapsed() < Duration::from_secs(10) {
+        net.poll().unwrap();
+        let mut accepted = false;
+        while let Some(ev) = net.next_event() {
+            match ev {
+                NetEvent::Frame { data, .. } => accepted |= data.starts_with(b"{\"op\":\"auth\",\"success\":true"),
+                NetEvent::State { state, .. } => {
+                    lives += usize::from(state == ConnState::Live);
+                    states.push(state);
+                }
+                _ => {}
+            }
+        }
+        if accepted {
+            net.authenticated(id);
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    net.close(id);
+    let seen = server.join().unwrap();
+    assert_eq!(
+        seen,
+        vec![
+            "0: {\"op\":\"auth\",\"args\":[\"key\",1]} early=false",
+            "0: {\"op\":\"subscribe\",\"args\":[\"order\"],\"req_id\":\"sub1\"}",
+            "1: {\"op\":\"auth\",\"args\":[\"key\",2]} early=false",
+            "1: {\"op\":\"subscribe\",\"args\":[\"order\"],\"req_id\":\"sub2\"}",
+        ]
+    );
+    let once = [
+        ConnState::Connecting,
+        ConnState::TlsHandshake,
+        ConnState::Authenticating,
+        ConnState::Subscribing,
+        ConnState::Live,
+    ];
+    assert_eq!(&states[..5], &once);
+    assert_eq!(states[5], ConnState::Backoff);
+    assert_eq!(&states[6..11], &once);
+}

@@ -511,12 +511,10 @@ pub fn run(opts: &RecordOptions, stop: &AtomicBool, err: &mut dyn Write) -> Resu
             && in_flight.is_none()
             && net.http_ready(rest)
             && let Some(i) = syms.iter().position(|s| s.want_snapshot && s.diffs_since_want > 0 && now >= s.next_try_ns)
+            && let Ok(n) = crate::venue::binance::rest::depth_target(&syms[i].entry.symbol, 1000, &mut target)
+            && net.http_request(rest, "GET", &target[..n], &[], b"").is_ok()
         {
-            if let Ok(n) = crate::venue::binance::rest::depth_target(&syms[i].entry.symbol, 1000, &mut target)
-                && net.http_request(rest, "GET", &target[..n], &[], b"").is_ok()
-            {
-                in_flight = Some(i);
-            }
+            in_flight = Some(i);
         }
     }
     for &(c, _) in &market_conns {

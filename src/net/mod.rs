@@ -45,6 +45,7 @@
 //!                 // snapshot after the replayed subscribe)
 //!                 let _ = (conn, state, reason);
 //!             }
+//!             NetEvent::Replaced { .. } => {} // same id, new socket (age limit)
 //!             NetEvent::Response { .. } | NetEvent::RequestFailed { .. } => {}
 //!         }
 //!     }
