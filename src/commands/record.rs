@@ -543,3 +543,54 @@ pub fn run(opts: &RecordOptions, stop: &AtomicBool, err: &mut dyn Write) -> Resu
     );
     Ok(summary)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts(venue: Venue, symbols: &[&str], out: &str) -> RecordOptions {
+        RecordOptions {
+            venue,
+            symbols: symbols.iter().map(|s| s.parse().unwrap()).collect(),
+            streams: Vec::new(),
+            out: PathBuf::from(out),
+            duration: Some(0.0),
+            network: Network::Mainnet,
+            endpoints: None,
+            rest_url: None,
+            ws_url: None,
+            ca_file: None,
+            instruments: None,
+            stale_after_ms: 0,
+            busy_poll: false,
+            max_age_ms: None,
+        }
+    }
+
+    #[test]
+    fn refusals_before_any_connection() {
+        let stop = AtomicBool::new(false);
+        let mut err = Vec::new();
+        let two = opts(Venue::BinanceUsdm, &["BTCUSDT", "ETHUSDT"], "/nonexistent/rec.gz");
+        assert!(matches!(run(&two, &stop, &mut err), Err(RecordError::NeedPerSymbolFiles)));
+        let none = opts(Venue::BinanceUsdm, &[], "/nonexistent/rec.gz");
+        assert!(matches!(run(&none, &stop, &mut err), Err(RecordError::NoSymbols)));
+        let unknown = opts(Venue::BybitLinear, &["NOPEUSDT"], "/nonexistent/rec.gz");
+        assert!(matches!(run(&unknown, &stop, &mut err), Err(RecordError::UnknownSymbol(..))));
+        let mut bad_kind = opts(Venue::BybitLinear, &["BTCUSDT"], "/nonexistent/rec.gz");
+        bad_kind.streams = vec!["orderbook.7".into()];
+        let e = run(&bad_kind, &stop, &mut err).unwrap_err().to_string();
+        assert!(e.contains("orderbook.7") && e.contains("orderbook.200"), "{e}");
+    }
+
+    #[test]
+    fn stream_names_and_symbols() {
+        let btc: Symbol = "BTCUSDT".parse().unwrap();
+        assert_eq!(stream_for(Venue::BinanceUsdm, "depth", &btc).unwrap(), "btcusdt@depth@0ms");
+        assert_eq!(stream_for(Venue::BinanceUsdm, "aggTrade", &btc).unwrap(), "btcusdt@aggTrade");
+        assert_eq!(stream_for(Venue::BybitLinear, "kline.1", &btc).unwrap(), "kline.1.BTCUSDT");
+        assert!(stream_for(Venue::BinanceUsdm, "orderbook.200", &btc).is_err());
+        assert_eq!(symbol_of(Venue::BinanceUsdm, b"btcusdt@depth@0ms"), b"btcusdt");
+        assert_eq!(symbol_of(Venue::BybitLinear, b"orderbook.200.BTCUSDT"), b"BTCUSDT");
+    }
+}
