@@ -118,6 +118,9 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// A local exchange speaking the venue's real protocols (REST, WebSocket, TLS) on loopback:
+    /// replays a recording or a synthetic session, matches orders, injects faults.
+    Sim(commands::sim::SimArgs),
     /// Print a binary journal as human lines or one JSON object per record.
     Journal {
         /// The journal file.
@@ -181,6 +184,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 commands::synth::SynthOptions { venue, symbol, seed, duration_s: duration, rate, gap_every, out };
             commands::synth::run(&opts, &mut io::stdout().lock())?;
         }
+        // Unlocked handles: the simulator's threads also write to stderr.
+        Command::Sim(args) => commands::sim::run(&args, &mut io::stdout(), &mut io::stderr())?,
         Command::Journal { input, json } => {
             scalpel::journal::print::print_journal_file(&input, json, &mut io::stdout().lock())
                 .with_context(|| format!("reading journal {}", input.display()))?;

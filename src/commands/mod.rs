@@ -5,4 +5,5 @@ pub mod book;
 pub mod instruments;
 pub mod latency;
 pub mod sign;
+pub mod sim;
 pub mod synth;
