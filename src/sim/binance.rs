@@ -32,6 +32,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use hyper::{Method, Response, StatusCode};
+use serde_json::Value;
 use serde_json::value::RawValue;
 
 use crate::backtest::latency::SplitMix64;
@@ -1191,9 +1192,10 @@ fn listen_key_start(shared: &Shared, account: usize) -> String {
         return k.clone();
     }
     let key = new_listen_key(shared, &mut inner);
-    inner
-        .listen_keys
-        .insert(key.clone(), ListenKey { account, expires: now + LISTEN_KEY_VALIDITY, cursor: FaultCursor::new() });
+    inner.listen_keys.insert(
+        key.clone(),
+        ListenKey { account, expires: now + LISTEN_KEY_VALIDITY, cursor: FaultCursor::starting_at(shared.elapsed()) },
+    );
     key
 }
 
@@ -1347,15 +1349,6 @@ pub(crate) fn frames_for(c: &Conn, frame: &FeedFrame) -> Vec<Bytes> {
         .collect()
 }
 
-#[derive(serde::Deserialize)]
-struct StreamRequest<'a> {
-    method: Option<String>,
-    #[serde(default)]
-    params: Vec<serde_json::Value>,
-    #[serde(borrow)]
-    id: Option<&'a RawValue>,
-}
-
 fn stream_error(code: i64, msg: &str, id: &str) -> String {
     let mut j = Json::new();
     j.open().open_obj("error").int("code", code).str("msg", msg).close().raw("id", id).close();
@@ -1379,7 +1372,7 @@ pub(crate) async fn on_text(shared: &Shared, conn: u64, kind: ConnKind, text: &[
         shared.send_to(conn, Out::Close(1008, "Too many requests"));
         return;
     }
-    let req: StreamRequest<'_> = match serde_json::from_slice(text) {
+    let req: Value = match serde_json::from_slice(text) {
         Ok(r) => r,
         Err(e) => {
             Stats::inc(&shared.stats.bad_client_messages);
@@ -1387,10 +1380,17 @@ pub(crate) async fn on_text(shared: &Shared, conn: u64, kind: ConnKind, text: &[
             return;
         }
     };
-    let id = req.id.map_or("null", RawValue::get).to_owned();
-    let names: Vec<String> = req.params.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect();
-    let reply = match req.method.as_deref() {
-        Some("SUBSCRIBE" | "UNSUBSCRIBE") if names.len() != req.params.len() || names.is_empty() => {
+    let id = match req.get("id") {
+        Some(v @ (Value::Number(_) | Value::String(_) | Value::Null)) => v.to_string(),
+        _ => "null".to_owned(),
+    };
+    let method = req.get("method").and_then(Value::as_str);
+    let params: &[Value] = req.get("params").and_then(Value::as_array).map_or(&[], Vec::as_slice);
+    let params_ok = req.get("params").is_none_or(Value::is_array);
+    let names: Vec<String> = params.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect();
+    let reply = match method {
+        _ if !params_ok => stream_error(2, "Invalid request: params must be a list", &id),
+        Some("SUBSCRIBE" | "UNSUBSCRIBE") if names.len() != params.len() || names.is_empty() => {
             stream_error(2, "Invalid request: params must be a non-empty list of stream names", &id)
         }
         Some(m @ ("SUBSCRIBE" | "UNSUBSCRIBE")) => {
@@ -1440,9 +1440,9 @@ pub(crate) async fn on_text(shared: &Shared, conn: u64, kind: ConnKind, text: &[
             j.finish()
         }
         Some("SET_PROPERTY") => {
-            let ok = matches!(req.params.as_slice(), [serde_json::Value::String(p), serde_json::Value::Bool(_)] if p == "combined");
+            let ok = matches!(params, [Value::String(p), Value::Bool(_)] if p == "combined");
             if ok {
-                if let (Some(c), Some(v)) = (shared.reg().conns.get_mut(&conn), req.params[1].as_bool()) {
+                if let (Some(c), Some(v)) = (shared.reg().conns.get_mut(&conn), params[1].as_bool()) {
                     c.combined = v;
                 }
                 format!("{{\"result\":null,\"id\":{id}}}")

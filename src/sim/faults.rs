@@ -350,10 +350,18 @@ pub struct FaultCursor {
 }
 
 impl FaultCursor {
-    /// A fresh cursor (a new connection or key).
+    /// A fresh cursor with no timed check yet (a `p` / `nth` opportunity
+    /// source such as the REST endpoint).
     #[must_use]
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A cursor for something created `elapsed` after the simulator
+    /// started: `at=` / `every=` times before its creation do not fire for it.
+    #[must_use]
+    pub fn starting_at(elapsed: Duration) -> Self {
+        Self { last_check: Some(elapsed), ..Self::default() }
     }
 }
 
@@ -577,5 +585,8 @@ mod tests {
         }
         assert_eq!(at_fired, [10], "at=1s fires once, at 1 s");
         assert_eq!(every_fired, 4, "every=500ms fires at 0.5, 1.0, 1.5, 2.0 s");
+        // Something created after 1 s is not hit by at=1s.
+        let mut late = FaultCursor::starting_at(Duration::from_millis(1300));
+        assert!(inj.timed(FaultKind::Disconnect, Route::Public, Duration::from_millis(1400), &mut late).is_none());
     }
 }
