@@ -10,6 +10,7 @@ mod common;
 mod sim_client;
 
 use std::collections::BTreeMap;
+use std::io::Read as _;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
@@ -1072,4 +1073,102 @@ fn recorded_bybit_frames_are_served_byte_for_byte() {
     }
     assert!(count >= 100, "only {count} deltas");
     assert_eq!((ours.gaps, ours.errors), (0, 0), "the generated snapshot bridges to the recorded deltas");
+}
+
+fn scalpel() -> std::process::Command {
+    std::process::Command::new(env!("CARGO_BIN_EXE_scalpel"))
+}
+
+#[test]
+fn cli_prints_urls_serves_signed_clients_and_reports_on_sigterm() {
+    use ed25519_dalek::Signer;
+    use ed25519_dalek::pkcs8::EncodePublicKey;
+    use std::io::BufRead;
+    let dir = std::env::temp_dir().join(format!("scalpel-sim-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let signing = ed25519_dalek::SigningKey::from_bytes(&[9u8; 32]);
+    let pem = signing.verifying_key().to_public_key_pem(Default::default()).unwrap();
+    std::fs::write(dir.join("ed.pem"), pem).unwrap();
+    let ca_out = dir.join("ca.pem");
+    let mut child = scalpel()
+        .args(["sim", "--venue", "binance-usdm", "--api-key", KEY, "--secret-env", "SIM_CLI_SECRET"])
+        .args(["--ed25519-pubkey", dir.join("ed.pem").to_str().unwrap(), "--ca-out", ca_out.to_str().unwrap()])
+        .args(["--synth-secs", "120", "--order-latency", "500us"])
+        .env("SIM_CLI_SECRET", SECRET)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut lines = Vec::new();
+    let facts: Value = loop {
+        let mut line = String::new();
+        assert!(out.read_line(&mut line).unwrap() > 0, "no JSON line; got {lines:?}");
+        if line.starts_with('{') {
+            break serde_json::from_str(&line).unwrap();
+        }
+        lines.push(line);
+    };
+    let text = lines.join("");
+    let rest = facts["rest_url"].as_str().unwrap();
+    assert!(text.contains(&format!("--rest-url {rest}")) && text.contains("--ws-url wss://127.0.0.1:"), "{text}");
+    assert!(
+        text.contains(&format!("--ca-file {}", ca_out.display())) && text.contains("--ws-api-url wss://"),
+        "{text}"
+    );
+    assert_eq!(facts["ca_file"], ca_out.to_str().unwrap());
+    assert_eq!(https("GET", &format!("{rest}/fapi/v1/ping"), &[], "", &ca_out).body, "{}");
+    // session.logon with the key file's pair, then an unsigned order request.
+    let mut api = ws(facts["ws_api_url"].as_str().unwrap(), &ca_out);
+    let ts = now_ms();
+    let sig = base64::engine::general_purpose::STANDARD
+        .encode(signing.sign(format!("apiKey={KEY}&timestamp={ts}").as_bytes()).to_bytes());
+    send(
+        &mut api,
+        &json!({"id": 1, "method": "session.logon", "params": {"apiKey": KEY, "timestamp": ts, "signature": sig}})
+            .to_string(),
+    );
+    assert_eq!(next_json(&mut api, T)["status"], 200);
+    send(&mut api, &json!({"id": 2, "method": "order.place", "params": {"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": "0.002", "timestamp": now_ms()}}).to_string());
+    let placed = next_json(&mut api, T);
+    assert_eq!(placed["status"], 200, "{placed}");
+    assert_eq!(placed["result"]["clientOrderId"].as_str().unwrap().len(), 22, "a generated client order id");
+    // SIGTERM: the final report on stdout, a summary on stderr, exit 0.
+    assert!(std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
+    let status = child.wait().unwrap();
+    assert!(status.success());
+    let mut rest_out = String::new();
+    out.read_to_string(&mut rest_out).unwrap();
+    let report: Value = serde_json::from_str(rest_out.lines().last().unwrap()).unwrap();
+    assert_eq!(report["exchange"]["orders_accepted"], 1);
+    assert!(report["exchange"]["fills"].as_u64().unwrap() >= 1);
+    assert_eq!(report["accounts"][0]["positions"]["BTCUSDT"], "0.002");
+    let mut err = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    assert!(err.contains("1 orders accepted"), "{err}");
+    assert!(
+        !err.contains(SECRET) && !rest_out.contains(SECRET) && !text.contains(SECRET),
+        "the secret is never printed"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn cli_refuses_bad_options_with_one_line_naming_them() {
+    for (args, needle) in [
+        (vec!["--faults", "gap:p=2"], "--faults"),
+        (vec!["--api-key", KEY, "--secret-env", "SCALPEL_SIM_UNSET_VAR"], "SCALPEL_SIM_UNSET_VAR is not set"),
+        (vec!["--api-key", KEY], "--secret-env"),
+        (vec!["--speed", "0"], "--speed"),
+        (vec!["--order-latency", "fast"], "--order-latency"),
+        (vec!["--input", "/nonexistent/recording.gz"], "/nonexistent/recording.gz"),
+        (vec!["--pong-timeout", "1ms"], "--pong-timeout"),
+        (vec!["--synth-symbols", "DOGEUSDT"], "DOGEUSDT"),
+    ] {
+        let out = scalpel().args(["sim", "--venue", "binance-usdm", "--duration", "1s"]).args(&args).output().unwrap();
+        assert!(!out.status.success(), "{args:?} succeeded");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.trim().lines().count(), 1, "{args:?}: one line: {err}");
+        assert!(err.contains(needle), "{args:?}: {err}");
+    }
 }
