@@ -120,7 +120,7 @@ enum Command {
     },
     /// A local exchange speaking the venue's real protocols (REST, WebSocket, TLS) on loopback:
     /// replays a recording or a synthetic session, matches orders, injects faults.
-    Sim(commands::sim::SimArgs),
+    Sim(Box<commands::sim::SimArgs>),
     /// Print a binary journal as human lines or one JSON object per record.
     Journal {
         /// The journal file.

@@ -40,6 +40,9 @@ fn mantissa(text: &str) -> i64 {
     text.replace('.', "").parse().unwrap()
 }
 
+/// Levels as (price mantissa, quantity text), best first.
+type Levels = Vec<(i64, String)>;
+
 /// An independent order book: price mantissa → quantity text.
 #[derive(Default, Debug, PartialEq)]
 struct RefBook {
@@ -60,7 +63,7 @@ impl RefBook {
         }
     }
 
-    fn top(&self, n: usize) -> (Vec<(i64, String)>, Vec<(i64, String)>) {
+    fn top(&self, n: usize) -> (Levels, Levels) {
         (
             self.bids.iter().rev().take(n).map(|(p, q)| (*p, q.clone())).collect(),
             self.asks.iter().take(n).map(|(p, q)| (*p, q.clone())).collect(),
@@ -68,7 +71,7 @@ impl RefBook {
     }
 }
 
-fn levels_of(v: &Value, n: usize) -> Vec<(i64, String)> {
+fn levels_of(v: &Value, n: usize) -> Levels {
     v.as_array()
         .unwrap()
         .iter()
@@ -184,8 +187,11 @@ fn binance_streams_routes_and_book_consistency() {
     let mut combined =
         ws(&format!("{}/public/stream?streams=btcusdt@depth@100ms/btcusdt@bookTicker", urls.ws_url), &ca);
     let (mut depth, mut top) = (0, 0);
+    // Every market frame a client gets must decode with our decoders.
+    let mut decode_check = OurSide::new(Venue::BinanceUsdm);
     while depth == 0 || top == 0 {
         let v = next_json(&mut combined, T);
+        decode_check.feed(&v.to_string());
         match (v["stream"].as_str().unwrap(), v["data"]["e"].as_str().unwrap()) {
             ("btcusdt@depth@100ms", "depthUpdate") => depth += 1,
             ("btcusdt@bookTicker", "bookTicker") => top += 1,
@@ -200,6 +206,8 @@ fn binance_streams_routes_and_book_consistency() {
     let mut market = ws(&format!("{}/market/ws/btcusdt@trade", urls.ws_url), &ca);
     let trade = next_json(&mut market, T);
     assert_eq!(trade["e"], "trade", "raw /ws frames are the event itself");
+    decode_check.feed(&trade.to_string());
+    assert_eq!(decode_check.errors, 0, "our decoder reads combined and raw frames");
     assert!(matches!(next(&mut wrong, Duration::from_millis(1500)), Got::Timeout), "wrong route delivered data");
     send(&mut wrong, r#"{"method":"LIST_SUBSCRIPTIONS","id":8}"#);
     assert_eq!(next_json(&mut wrong, T), json!({"result": ["btcusdt@trade"], "id": 8}));
@@ -320,7 +328,8 @@ fn binance_orders_user_data_and_error_codes() {
     let events = api_events(&mut parser, &resp.to_string());
     assert!(matches!(events[0], PrivateEvent::RateLimit(_)));
     assert!(matches!(orders_of(&events)[..], [OrderEvent::Acked { client_id: ClientOrderId(1), .. }]));
-    let (new, _) = until(&mut private, T, |v| v["e"] == "ORDER_TRADE_UPDATE");
+    let (new, skipped) = until(&mut private, T, |v| v["e"] == "ORDER_TRADE_UPDATE");
+    assert!(skipped.is_empty(), "{skipped:?}");
     assert_eq!((new["o"]["x"].as_str(), new["o"]["c"].as_str()), (Some("NEW"), Some("scalpel-1")));
     assert!(matches!(orders_of(&user_events(&mut parser, &new.to_string()))[..], [OrderEvent::Acked { .. }]));
 
@@ -428,7 +437,10 @@ fn binance_orders_user_data_and_error_codes() {
     let q = binance_signed("symbol=BTCUSDT&origClientOrderId=scalpel-1", SECRET);
     let r = https("DELETE", &format!("{}/fapi/v1/order?{q}", urls.rest_url), &[("X-MBX-APIKEY", KEY)], "", &ca);
     assert_eq!(r.json()["status"], "CANCELED", "{}", r.body);
-    let (cancel, _) = until(&mut private, T, |v| v["e"] == "ORDER_TRADE_UPDATE" && v["o"]["x"] == "CANCELED");
+    let (cancel, skipped) = until(&mut private, T, |v| v["e"] == "ORDER_TRADE_UPDATE" && v["o"]["x"] == "CANCELED");
+    for v in skipped {
+        user_events(&mut parser, &v.to_string());
+    }
     assert!(matches!(
         orders_of(&user_events(&mut parser, &cancel.to_string()))[..],
         [OrderEvent::Cancelled { client_id: ClientOrderId(1), .. }]
@@ -576,8 +588,12 @@ fn bybit_streams_orders_user_data_and_error_codes() {
     book.set("b", &snap["data"]["b"]);
     book.set("a", &snap["data"]["a"]);
     let mut u = snap["data"]["u"].as_u64().unwrap();
-    let (_, others) = until(&mut public, T, |v| v["topic"] == "tickers.BTCUSDT" && v["type"] == "snapshot");
+    let (ticker, others) = until(&mut public, T, |v| v["topic"] == "tickers.BTCUSDT" && v["type"] == "snapshot");
+    ours.feed(&ticker.to_string());
     for v in &others {
+        if v["topic"] != "orderbook.200.BTCUSDT" {
+            ours.feed(&v.to_string());
+        }
         if v["topic"] == "orderbook.200.BTCUSDT" {
             assert_eq!(v["data"]["u"].as_u64().unwrap(), u + 1);
             book.set("b", &v["data"]["b"]);
@@ -669,7 +685,8 @@ fn bybit_streams_orders_user_data_and_error_codes() {
     let events = bybit_events(&mut parser, &resp.to_string());
     assert!(matches!(events[0], PrivateEvent::RateLimit(_)));
     assert!(matches!(orders_of(&events)[..], [OrderEvent::Acked { client_id: ClientOrderId(1), .. }]));
-    let (o, _) = until(&mut private, T, |v| v["topic"] == "order");
+    let (o, skipped) = until(&mut private, T, |v| v["topic"] == "order");
+    assert!(skipped.is_empty(), "{skipped:?}");
     assert_eq!(o["data"][0]["orderStatus"], "New");
     assert!(matches!(orders_of(&bybit_events(&mut parser, &o.to_string()))[..], [OrderEvent::Acked { .. }]));
 
@@ -726,7 +743,10 @@ fn bybit_streams_orders_user_data_and_error_codes() {
         &ca,
     );
     assert_eq!(r.json()["retCode"], 0, "{}", r.body);
-    let (c, _) = until(&mut private, T, |v| v["topic"] == "order" && v["data"][0]["orderStatus"] == "Cancelled");
+    let (c, skipped) = until(&mut private, T, |v| v["topic"] == "order" && v["data"][0]["orderStatus"] == "Cancelled");
+    for v in skipped {
+        bybit_events(&mut parser, &v.to_string());
+    }
     assert!(matches!(
         orders_of(&bybit_events(&mut parser, &c.to_string()))[..],
         [OrderEvent::Cancelled { client_id: ClientOrderId(1), .. }]

@@ -319,7 +319,7 @@ fn check_time(shared: &Shared, timestamp: Option<&str>, recv_window: Option<&str
         None => 5000.0,
         Some(w) => w.parse().map_err(|_| Error::mandatory("recvWindow"))?,
     };
-    if !(window > 0.0) || window > shared.cfg.limits.max_recv_window_ms as f64 {
+    if window.is_nan() || window <= 0.0 || window > shared.cfg.limits.max_recv_window_ms as f64 {
         return Err(Error::new(
             -1131,
             format!("recvWindow must be less than {}", shared.cfg.limits.max_recv_window_ms),
@@ -1259,7 +1259,7 @@ pub(crate) fn ws_route(shared: &Shared, path: &str, query: &str) -> Result<WsSet
             account: None,
         });
     }
-    let (route_name, rest) = match path.strip_prefix('/').and_then(|p| p.split_once('/')).map(|(a, b)| (a, b)) {
+    let (route_name, rest) = match path.strip_prefix('/').and_then(|p| p.split_once('/')) {
         Some((r @ ("public" | "market" | "private"), rest)) => (Some(r), rest.to_owned()),
         _ => match path {
             "/public" | "/market" | "/private" => (Some(&path[1..]), String::new()),
@@ -1846,7 +1846,9 @@ pub(crate) fn deliver(shared: &Shared, core: &Core, events: &[AccountEvent]) {
 pub(crate) fn on_tick(shared: &Shared, elapsed: Duration) {
     let now = Instant::now();
     let now_ms = unix_ms();
-    let (expired, due): (Vec<(String, bool)>, Vec<(usize, usize)>) = {
+    // (listenKey, expired by an injected fault) and (account, instrument) countdowns due.
+    type Due = (Vec<(String, bool)>, Vec<(usize, usize)>);
+    let (expired, due): Due = {
         let mut inner = shared.binance.lock();
         let mut expired = Vec::new();
         for (k, lk) in &mut inner.listen_keys {

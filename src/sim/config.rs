@@ -222,7 +222,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, BadDuration> {
         "h" => value * 3600.0,
         _ => return Err(BadDuration(text.to_owned())),
     };
-    if !secs.is_finite() || secs < 0.0 || secs > 1e9 {
+    if !(0.0..=1e9).contains(&secs) {
         return Err(BadDuration(text.to_owned()));
     }
     Ok(Duration::from_secs_f64(secs))

@@ -293,11 +293,10 @@ impl FaultPlan {
                 return Err(BadFaultSpec(format!("{part:?}: give one of p, nth, every, at")));
             }
             match (kind, rule.trigger) {
-                (FaultKind::Lifetime, Trigger::Always) => {
-                    if rule.duration.is_none_or(|d| d.is_zero()) {
-                        return Err(BadFaultSpec(format!("{part:?}: lifetime needs for=DURATION (> 0)")));
-                    }
+                (FaultKind::Lifetime, Trigger::Always) if rule.duration.is_none_or(|d| d.is_zero()) => {
+                    return Err(BadFaultSpec(format!("{part:?}: lifetime needs for=DURATION (> 0)")));
                 }
+                (FaultKind::Lifetime, Trigger::Always) => {}
                 (FaultKind::Lifetime, _) => {
                     return Err(BadFaultSpec(format!("{part:?}: lifetime takes only for=DURATION")));
                 }
