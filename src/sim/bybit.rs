@@ -1218,9 +1218,9 @@ pub(crate) async fn on_text(shared: &Shared, conn: u64, kind: ConnKind, text: &[
                 }
             }
             c.send(Out::Text(Bytes::from(op_reply(true, "", &conn_id, req_id, &op))), &shared.stats);
-            let seq = core.seq;
+            // Snapshots made for this subscriber are not replayed frames: not stamped.
             for s in snapshots {
-                c.send(Out::Market { seq, bytes: Bytes::from(s) }, &shared.stats);
+                c.send(Out::Text(Bytes::from(s)), &shared.stats);
             }
         }
         _ => {
