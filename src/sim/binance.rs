@@ -750,8 +750,10 @@ pub(crate) async fn http(shared: &Shared, ctx: HttpCtx) -> Response<Body> {
 }
 
 fn exchange_info(shared: &Shared) -> String {
-    let l = shared.cfg.limits;
-    let core = shared.core();
+    exchange_info_json(&shared.core().ex, &shared.cfg.limits)
+}
+
+fn exchange_info_json(ex: &super::exchange::Exchange, l: &super::config::Limits) -> String {
     let mut j = Json::new();
     j.open().str("timezone", "UTC").int("serverTime", unix_ms()).str("futuresType", "U_MARGINED");
     j.open_arr("rateLimits");
@@ -779,7 +781,7 @@ fn exchange_info(shared: &Shared) -> String {
     j.open().str("asset", "USDT").bool("marginAvailable", true).null("autoAssetExchange").close();
     j.close_arr();
     j.open_arr("symbols");
-    for (_, i) in core.ex.venue_instruments() {
+    for (_, i) in ex.venue_instruments() {
         let base = i.symbol.as_str().strip_suffix("USDT").unwrap_or(i.symbol.as_str());
         j.open()
             .str("symbol", i.symbol.as_str())
@@ -1774,9 +1776,13 @@ fn trade_lite(o: &OrderRecord, x: &super::exchange::Execution, i: &Instrument) -
 }
 
 fn account_update(core: &Core, account: usize, inst: usize, reason: &str, ts_ms: i64) -> String {
-    let i = core.ex.instruments()[inst];
-    let p = core.ex.position(account, inst);
-    let wallet = core.ex.wallet(account);
+    account_update_of(&core.ex, account, inst, reason, ts_ms)
+}
+
+fn account_update_of(ex: &super::exchange::Exchange, account: usize, inst: usize, reason: &str, ts_ms: i64) -> String {
+    let i = ex.instruments()[inst];
+    let p = ex.position(account, inst);
+    let wallet = ex.wallet(account);
     let mut j = Json::new();
     j.open().str("e", "ACCOUNT_UPDATE").int("E", unix_ms()).int("T", ts_ms);
     j.open_obj("a").str("m", reason);
@@ -1790,7 +1796,7 @@ fn account_update(core: &Core, account: usize, inst: usize, reason: &str, ts_ms:
         .str("ep", &fixed(p.entry_e8, E8))
         .str("bep", &fixed(p.entry_e8, E8))
         .str("cr", &fixed(p.realized_e8, E8))
-        .str("up", &fixed(core.ex.unrealized_e8(account, inst), E8))
+        .str("up", &fixed(ex.unrealized_e8(account, inst), E8))
         .str("mt", "cross")
         .str("iw", "0")
         .str("ps", "BOTH")
@@ -1896,4 +1902,127 @@ pub(crate) fn on_tick(shared: &Shared, elapsed: Duration) {
     }
     drop(reg);
     drop(core);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backtest::config::FillModel;
+    use crate::fixed::Notional;
+    use crate::instrument::{FeeSchedule, InstrumentTable};
+    use crate::order::{ClientOrderId, FeeKind, OrderEvent, TradeId};
+    use crate::sim::config::{AccountSpec, Limits};
+    use crate::sim::exchange::Exchange;
+    use crate::venue::Venue;
+    use crate::venue::binance::private::BinancePrivateParser;
+    use crate::venue::credentials::{ApiKey, Credentials};
+    use crate::venue::private_event::{EMPTY_EVENT, PrivateEvent};
+
+    fn table() -> InstrumentTable {
+        InstrumentTable::from_toml_str(include_str!("../../tuning/instruments.toml")).unwrap()
+    }
+
+    fn exchange() -> Exchange {
+        let account = AccountSpec {
+            hmac: Some(Credentials::new(b"k", b"s").unwrap()),
+            api_key: ApiKey::new(b"k").unwrap(),
+            ed25519: None,
+        };
+        let mut ex = Exchange::new(
+            Venue::BinanceUsdm,
+            table(),
+            &[account],
+            FillModel::TradeThrough,
+            Notional(10_000 * 100_000_000),
+            20,
+        );
+        let btc = ex.inst_of("BTCUSDT").unwrap();
+        let mut ev = Vec::new();
+        let now = 1_723_161_256_000_000_000;
+        ex.on_frame(br#"{"stream":"btcusdt@depth@0ms","data":{"e":"depthUpdate","E":1,"T":1,"s":"BTCUSDT","U":9,"u":11,"pu":8,"b":[],"a":[]}}"#, None, now, &mut ev);
+        ex.on_frame(
+            br#"{"lastUpdateId":10,"E":1,"T":1,"bids":[["61800.20","2.000"]],"asks":[["61800.30","1.000"]]}"#,
+            Some(btc),
+            now,
+            &mut ev,
+        );
+        assert!(ex.book(btc).is_some());
+        ex
+    }
+
+    /// Our own exchangeInfo loader reads back exactly the served instruments.
+    #[test]
+    fn exchange_info_round_trips_through_our_loader() {
+        let ex = exchange();
+        let text = exchange_info_json(&ex, &Limits::VENUE);
+        let mut loaded = InstrumentTable::new();
+        assert_eq!(loaded.add_binance_exchange_info(&text, FeeSchedule::BINANCE_VIP0), Ok(2));
+        for (_, i) in ex.venue_instruments() {
+            assert_eq!(loaded.get(Venue::BinanceUsdm, &i.symbol), Some(i), "{}", i.symbol);
+        }
+    }
+
+    /// The user-data events of a fill parse, with our parser, into exactly
+    /// the fill the exchange made.
+    #[test]
+    fn user_data_events_parse_into_the_exact_fill() {
+        let mut ex = exchange();
+        let btc = ex.inst_of("BTCUSDT").unwrap();
+        let i = ex.instruments()[btc];
+        let mut events = Vec::new();
+        let order = NewOrder {
+            inst: btc,
+            side: Side::Buy,
+            kind: OrderKind::Market,
+            tif: TimeInForce::Gtc,
+            price: Price::ZERO,
+            qty: Qty(5),
+            reduce_only: false,
+            client: ShortText::new("scalpel-3").unwrap(),
+        };
+        ex.place(0, order, 1_723_161_257_000_000_000, &mut events).unwrap();
+        let mut parser = BinancePrivateParser::new();
+        let parse = |parser: &mut BinancePrivateParser, text: String| {
+            let mut out = [EMPTY_EVENT; 4];
+            let mut bytes = text.clone().into_bytes();
+            let n = parser.user_data(&mut bytes, &table(), &mut out).unwrap_or_else(|e| panic!("{e}: {text}"));
+            out[..n].to_vec()
+        };
+        let mut fills = Vec::new();
+        let mut saw_position = false;
+        for ev in &events {
+            match ev {
+                AccountEvent::Order { order, exec: exec @ Exec::Trade(x) } => {
+                    let lite = parse(&mut parser, trade_lite(order, x, &i));
+                    let full = parse(&mut parser, order_trade_update(order, exec, &i));
+                    let [PrivateEvent::Order(OrderEvent::Filled(l))] = lite[..] else { panic!("{lite:?}") };
+                    let [PrivateEvent::Order(OrderEvent::Filled(f))] = full[..] else { panic!("{full:?}") };
+                    assert_eq!(l.fee_kind, FeeKind::NotReported);
+                    assert_eq!(
+                        (f.trade_id, f.price, f.qty, f.fee, f.is_maker),
+                        (TradeId(u128::from(x.trade_id)), x.price, x.qty, x.fee, x.maker)
+                    );
+                    assert_eq!((f.fee_kind, f.client_id), (FeeKind::Quote, ClientOrderId(3)));
+                    assert_eq!(f.trade_id, l.trade_id, "TRADE_LITE and ORDER_TRADE_UPDATE name the same trade");
+                    fills.push(f);
+                }
+                AccountEvent::Order { order, exec } => {
+                    let got = parse(&mut parser, order_trade_update(order, exec, &i));
+                    assert!(
+                        matches!(got[..], [PrivateEvent::Order(OrderEvent::Acked { client_id: ClientOrderId(3), .. })]),
+                        "{got:?}"
+                    );
+                }
+                AccountEvent::Position { inst, view, .. } => {
+                    let got = parse(&mut parser, account_update_of(&ex, 0, *inst, "ORDER", view.updated_ms));
+                    let [PrivateEvent::Position(p)] = got[..] else { panic!("{got:?}") };
+                    assert_eq!((p.qty.0, p.entry_price.0), (view.qty, view.entry_e8));
+                    saw_position = true;
+                }
+                AccountEvent::Balance { .. } => {}
+            }
+        }
+        assert_eq!(fills.iter().map(|f| f.qty.0).sum::<i64>(), 5);
+        assert!(saw_position);
+    }
 }

@@ -1449,6 +1449,125 @@ pub(crate) fn on_tick(_shared: &Shared, _elapsed: Duration) {}
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::backtest::config::FillModel;
+    use crate::fixed::Notional;
+    use crate::instrument::{FeeSchedule, InstrumentTable};
+    use crate::order::{ClientOrderId, OrderEvent, TradeId, VenueOrderId};
+    use crate::sim::config::AccountSpec;
+    use crate::sim::exchange::Exchange;
+    use crate::venue::Venue;
+    use crate::venue::bybit::private::BybitPrivateParser;
+    use crate::venue::credentials::{ApiKey, Credentials};
+    use crate::venue::private_event::{EMPTY_EVENT, PrivateEvent};
+
+    fn table() -> InstrumentTable {
+        InstrumentTable::from_toml_str(include_str!("../../tuning/instruments.toml")).unwrap()
+    }
+
+    fn core() -> Core {
+        let account = AccountSpec {
+            hmac: Some(Credentials::new(b"k", b"s").unwrap()),
+            api_key: ApiKey::new(b"k").unwrap(),
+            ed25519: None,
+        };
+        let mut ex = Exchange::new(
+            Venue::BybitLinear,
+            table(),
+            &[account],
+            FillModel::TradeThrough,
+            Notional(10_000 * 100_000_000),
+            20,
+        );
+        let mut ev = Vec::new();
+        let snap = br#"{"topic":"orderbook.200.BTCUSDT","type":"snapshot","ts":1,"data":{"s":"BTCUSDT","b":[["61800.20","2.000"]],"a":[["61800.30","1.000"]],"u":5,"seq":7},"cts":1}"#;
+        ex.on_frame(snap, None, 1_723_161_256_000_000_000, &mut ev);
+        Core { ex, bybit_tickers: HashMap::new(), source_depth_inst: Vec::new(), seq: 0 }
+    }
+
+    /// Our own instruments-info loader reads back exactly the served instruments.
+    #[test]
+    fn instruments_info_round_trips_through_our_loader() {
+        let core = core();
+        let f: HashMap<String, String> = [("category".to_owned(), "linear".to_owned())].into();
+        let result = instruments_info(&core, &f).unwrap();
+        let (_, text, _) = envelope(Ok(result));
+        let mut loaded = InstrumentTable::new();
+        assert_eq!(loaded.add_bybit_instruments_info(&text, FeeSchedule::BYBIT_VIP0), Ok(2));
+        for (_, i) in core.ex.venue_instruments() {
+            assert_eq!(loaded.get(Venue::BybitLinear, &i.symbol), Some(i), "{}", i.symbol);
+        }
+        let spot: HashMap<String, String> = [("category".to_owned(), "spot".to_owned())].into();
+        assert!(instruments_info(&core, &spot).unwrap().contains("\"list\":[]"));
+    }
+
+    /// The private topics of a fill parse, with our parser, into exactly
+    /// the fill and position the exchange made.
+    #[test]
+    fn private_topics_parse_into_the_exact_fill_and_position() {
+        let mut core = core();
+        let btc = core.ex.inst_of("BTCUSDT").unwrap();
+        let order = NewOrder {
+            inst: btc,
+            side: Side::Sell,
+            kind: OrderKind::Market,
+            tif: TimeInForce::Gtc,
+            price: Price::ZERO,
+            qty: Qty(3),
+            reduce_only: false,
+            client: ShortText::new("scalpel-4").unwrap(),
+        };
+        let mut events = Vec::new();
+        core.ex.place(0, order, 1_723_161_257_000_000_000, &mut events).unwrap();
+        let mut parser = BybitPrivateParser::new();
+        let mut parse = |topic: &str, row: String| {
+            let text = topic_message(topic, &row);
+            let mut out = [EMPTY_EVENT; 4];
+            let mut bytes = text.clone().into_bytes();
+            let n = parser.ws_frame(&mut bytes, &table(), &mut out).unwrap_or_else(|e| panic!("{e}: {text}"));
+            out[..n].to_vec()
+        };
+        let mut filled = 0;
+        for ev in &events {
+            match ev {
+                AccountEvent::Order { order, exec } => {
+                    let mut j = Json::new();
+                    order_row(&mut j, &core, order);
+                    let got = parse("order", j.finish());
+                    let id = VenueOrderId::new(core.ex.uuid_of(order.id, 0).as_bytes()).unwrap();
+                    assert!(
+                        matches!(got[..], [PrivateEvent::Order(OrderEvent::Acked { client_id: ClientOrderId(4), venue_order_id, .. })] if venue_order_id == id),
+                        "{got:?}"
+                    );
+                    if let Exec::Trade(x) = exec {
+                        let mut j = Json::new();
+                        execution_row(&mut j, &core, order, x);
+                        let got = parse("execution", j.finish());
+                        let [PrivateEvent::Order(OrderEvent::Filled(f))] = got[..] else { panic!("{got:?}") };
+                        let exec_id = TradeId::parse(core.ex.uuid_of(x.trade_id, 1).as_bytes()).unwrap();
+                        assert_eq!(
+                            (f.trade_id, f.price, f.qty, f.fee, f.is_maker),
+                            (exec_id, x.price, x.qty, x.fee, x.maker)
+                        );
+                        filled += f.qty.0;
+                    }
+                }
+                AccountEvent::Position { inst, view, .. } => {
+                    let mut j = Json::new();
+                    position_row(&mut j, &core, 0, *inst);
+                    let got = parse("position", j.finish());
+                    let [PrivateEvent::Position(p)] = got[..] else { panic!("{got:?}") };
+                    assert_eq!((p.qty.0, p.entry_price.0), (view.qty, view.entry_e8));
+                    assert_eq!(p.qty.0, -3);
+                }
+                AccountEvent::Balance { .. } => {
+                    let mut j = Json::new();
+                    wallet_row(&mut j, &core, 0);
+                    assert_eq!(parse("wallet", j.finish()), [], "wallet pushes carry no order event");
+                }
+            }
+        }
+        assert_eq!(filled, 3);
+    }
 
     #[test]
     fn ordered_members_keep_order_and_raw_values() {
