@@ -1192,3 +1192,65 @@ fn cli_refuses_bad_options_with_one_line_naming_them() {
         assert!(err.contains(needle), "{args:?}: {err}");
     }
 }
+
+#[test]
+fn dead_man_switches_cancel_orders() {
+    // Binance countdownCancelAll.
+    let sim = start(Venue::BinanceUsdm, |_| {});
+    let ca = sim.ca_file().to_owned();
+    let rest = sim.urls().rest_url.clone();
+    let price = far_bid(&sim);
+    let key = [("X-MBX-APIKEY", KEY)];
+    let body = binance_signed(
+        &format!(
+            "symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=GTC&quantity=0.002&price={price}&newClientOrderId=dm-1"
+        ),
+        SECRET,
+    );
+    assert_eq!(https("POST", &format!("{rest}/fapi/v1/order?{body}"), &key, "", &ca).status, 200);
+    let r = https(
+        "POST",
+        &format!("{rest}/fapi/v1/countdownCancelAll?{}", binance_signed("symbol=BTCUSDT&countdownTime=400", SECRET)),
+        &key,
+        "",
+        &ca,
+    );
+    assert_eq!(r.json(), json!({"symbol": "BTCUSDT", "countdownTime": "400"}));
+    std::thread::sleep(Duration::from_millis(700));
+    let q = binance_signed("symbol=BTCUSDT&origClientOrderId=dm-1", SECRET);
+    assert_eq!(https("GET", &format!("{rest}/fapi/v1/order?{q}"), &key, "", &ca).json()["status"], "CANCELED");
+    drop(sim);
+
+    // Bybit disconnection protection on the trade socket.
+    let sim = start(Venue::BybitLinear, |_| {});
+    let ca = sim.ca_file().to_owned();
+    let urls = sim.urls().clone();
+    let price = far_bid(&sim);
+    let body = json!({"timeWindow": 3}).to_string();
+    let r = https(
+        "POST",
+        &format!("{}/v5/order/disconnected-cancel-all", urls.rest_url),
+        &as_refs(&bybit_headers(&body, SECRET)),
+        &body,
+        &ca,
+    );
+    assert_eq!(r.json()["retCode"], 0, "{}", r.body);
+    let mut trade = ws(&urls.ws_api_url, &ca);
+    send(&mut trade, &bybit_auth(SECRET));
+    assert_eq!(next_json(&mut trade, T)["retCode"], 0);
+    let args = json!({"category": "linear", "symbol": "BTCUSDT", "side": "Buy", "orderType": "Limit", "qty": "0.002", "price": price, "orderLinkId": "dm-2"});
+    send(&mut trade, &bybit_trade_create("r1", args, now_ms()));
+    assert_eq!(next_json(&mut trade, T)["retCode"], 0);
+    drop(trade);
+    let q = "category=linear&symbol=BTCUSDT&orderLinkId=dm-2";
+    let status = |q: &str| {
+        https("GET", &format!("{}/v5/order/realtime?{q}", urls.rest_url), &as_refs(&bybit_headers(q, SECRET)), "", &ca)
+            .json()["result"]["list"][0]["orderStatus"]
+            .clone()
+    };
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(sim.report().connections_open, 0, "a client that went away has left the registry");
+    assert_eq!(status(q), "New", "still working inside the window");
+    std::thread::sleep(Duration::from_millis(2200));
+    assert_eq!(status(q), "Cancelled", "cancelled after the window");
+}

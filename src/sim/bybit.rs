@@ -59,6 +59,10 @@ struct Inner {
     bans: HashMap<IpAddr, i64>,
     /// Trade-socket reqIds seen per connection.
     req_ids: HashMap<u64, std::collections::HashSet<String>>,
+    /// Disconnection protection: the window per account, ms.
+    dcp_window: HashMap<usize, i64>,
+    /// Accounts whose trade socket dropped: cancel-all due at this time, ms.
+    dcp_due: HashMap<usize, i64>,
 }
 
 /// Bybit state outside the exchange core.
@@ -877,6 +881,14 @@ pub(crate) async fn http(shared: &Shared, ctx: HttpCtx) -> Response<Body> {
         (Method::GET, "/v5/market/instruments-info") => public(instruments_info),
         (Method::GET, "/v5/market/orderbook") => public(orderbook),
         (Method::GET, "/v5/market/tickers") => public(tickers),
+        (Method::POST, "/v5/order/disconnected-cancel-all") => {
+            let account = match authenticate(shared, &ctx) {
+                Ok(a) => a,
+                Err(e) => return rest_reply(shared, Err(e), None),
+            };
+            let result = body_fields().and_then(|f| set_dcp(shared, account, &f));
+            rest_reply(shared, result, None)
+        }
         (Method::POST, p @ ("/v5/order/create" | "/v5/order/cancel" | "/v5/order/cancel-all")) => {
             let account = match authenticate(shared, &ctx) {
                 Ok(a) => a,
@@ -1289,6 +1301,7 @@ fn trade_op(
                     if let Some(c) = shared.reg().conns.get_mut(&conn) {
                         c.account = Some(account);
                     }
+                    shared.bybit.lock().dcp_due.remove(&account);
                     format!(
                         "{{\"reqId\":{},\"retCode\":0,\"retMsg\":\"OK\",\"op\":\"auth\",\"connId\":\"{conn_id}\"}}",
                         json_str(req_id.unwrap_or(""))
@@ -1389,9 +1402,28 @@ fn json_str(s: &str) -> String {
     out
 }
 
-/// A trade socket closed: forget its reqIds.
+/// A trade socket closed: forget its reqIds; with disconnection protection
+/// on, the account's orders are cancelled after its window unless a trade
+/// socket authenticates again first.
 pub(crate) fn on_trade_socket_closed(shared: &Shared, c: &Conn) {
-    shared.bybit.lock().req_ids.remove(&c.id);
+    let mut inner = shared.bybit.lock();
+    inner.req_ids.remove(&c.id);
+    if let Some(account) = c.account {
+        if let Some(&window) = inner.dcp_window.get(&account) {
+            inner.dcp_due.insert(account, unix_ms() + window);
+        }
+    }
+}
+
+/// `POST /v5/order/disconnected-cancel-all` (`timeWindow`, seconds, 3–300).
+fn set_dcp(shared: &Shared, account: usize, f: &HashMap<String, String>) -> Result<String, Error> {
+    let secs: i64 =
+        f.get("timeWindow").and_then(|t| t.parse().ok()).ok_or_else(|| Error::params("timeWindow invalid"))?;
+    if !(3..=300).contains(&secs) {
+        return Err(Error::params("timeWindow must be between 3 and 300"));
+    }
+    shared.bybit.lock().dcp_window.insert(account, secs * 1000);
+    Ok("{}".into())
 }
 
 fn topic_message(topic: &str, rows: &str) -> String {
@@ -1443,8 +1475,27 @@ pub(crate) fn deliver(shared: &Shared, core: &Core, events: &[AccountEvent]) {
     }
 }
 
-/// Periodic work (none beyond the shared ticker's for Bybit).
-pub(crate) fn on_tick(_shared: &Shared, _elapsed: Duration) {}
+/// Periodic work: disconnection-protection cancels that are due.
+pub(crate) fn on_tick(shared: &Shared, _elapsed: Duration) {
+    let now = unix_ms();
+    let due: Vec<usize> = {
+        let mut inner = shared.bybit.lock();
+        let due: Vec<usize> = inner.dcp_due.iter().filter(|(_, t)| **t <= now).map(|(a, _)| *a).collect();
+        for a in &due {
+            inner.dcp_due.remove(a);
+        }
+        due
+    };
+    if due.is_empty() {
+        return;
+    }
+    let mut core = shared.core();
+    for account in due {
+        let mut events = Vec::new();
+        core.ex.cancel_all(account, None, unix_ns(), &mut events);
+        shared.deliver_events(&core, &mut events);
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -537,6 +537,7 @@ async fn serve_ws(shared: Arc<Shared>, ws: fastwebsockets::WebSocket<WsStream>, 
     };
     let reader_shared = shared.clone();
     let reader_tx = tx.clone();
+    let reader_kill = kill.clone();
     let reader = shared.rt.spawn(async move {
         let mut collector = FragmentCollectorRead::new(read);
         loop {
@@ -586,6 +587,12 @@ async fn serve_ws(shared: Arc<Shared>, ws: fastwebsockets::WebSocket<WsStream>, 
                 OpCode::Close => break,
                 _ => {}
             }
+        }
+        // The peer closed or the socket failed: end the writer too (after
+        // anything already queued, such as the close echo), so the
+        // connection leaves the registry now rather than at its next write.
+        if reader_tx.try_send(Out::Drop).is_err() {
+            reader_kill.notify_one();
         }
     });
     let mut closed_by_peer = false;
