@@ -1254,3 +1254,89 @@ fn dead_man_switches_cancel_orders() {
     std::thread::sleep(Duration::from_millis(2200));
     assert_eq!(status(q), "Cancelled", "cancelled after the window");
 }
+
+/// Panics on the simulator's own threads (tokio workers, the feed thread):
+/// a spawned task's panic would not fail a test by itself.
+static SIM_THREAD_PANICS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+fn count_sim_thread_panics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if std::thread::current().name().is_some_and(|n| n.starts_with("scalpel-sim")) {
+                SIM_THREAD_PANICS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+            previous(info);
+        }));
+    });
+}
+
+#[test]
+fn garbage_from_clients_is_answered_and_counted_never_a_panic() {
+    count_sim_thread_panics();
+    for venue in [Venue::BinanceUsdm, Venue::BybitLinear] {
+        let sim = start(venue, |_| {});
+        let ca = sim.ca_file().to_owned();
+        let urls = sim.urls().clone();
+        let garbage: Vec<String> = vec![
+            "not json".into(),
+            "{}".into(),
+            "[]".into(),
+            "{\"id\":1}".into(),
+            "{\"method\":\"SUBSCRIBE\",\"params\":[1,2],\"id\":{}}".into(),
+            "{\"op\":\"subscribe\",\"args\":\"x\"}".into(),
+            json!({"id": "n-1-0", "method": "order.place", "params": {"timestamp": i64::MIN, "apiKey": KEY, "signature": "00"}}).to_string(),
+            binance_ws_request("n-2-0", "order.place", &[("symbol", json!("BTCUSDT")), ("side", json!("BUY")), ("type", json!("LIMIT")), ("timeInForce", json!("GTC")), ("quantity", json!("99999999999999999999999")), ("price", json!("1e30"))], SECRET),
+            json!({"reqId": "r", "header": {"X-BAPI-TIMESTAMP": i64::MIN.to_string()}, "op": "order.create", "args": [{"qty": "-1"}]}).to_string(),
+            json!({"op": "auth", "args": [KEY, i64::MIN, "zz"]}).to_string(),
+            "x".repeat(100_000),
+        ];
+        let paths = match venue {
+            Venue::BinanceUsdm => vec!["/public/ws", "/market/stream", "/private/ws?listenKey=nope", "/ws-fapi/v1"],
+            Venue::BybitLinear => vec!["/v5/public/linear", "/v5/private", "/v5/trade"],
+        };
+        for path in paths {
+            let mut s = ws(&format!("{}{path}", urls.ws_url), &ca);
+            for g in &garbage {
+                s.send(tungstenite::Message::text(g.as_str())).unwrap();
+            }
+            s.send(tungstenite::Message::binary(vec![0xff, 0xfe, 0x00])).unwrap();
+            let t0 = Instant::now();
+            while t0.elapsed() < Duration::from_millis(400) {
+                if !matches!(next(&mut s, Duration::from_millis(100)), Got::Text(_) | Got::Timeout) {
+                    break;
+                }
+            }
+        }
+        assert!(try_ws(&format!("{}/no/such/route", urls.ws_url), &ca).is_err(), "an unknown route is refused");
+        let bodies = [
+            "",
+            "garbage",
+            "{\"category\":\"linear\",\"qty\":\"1e400\"}",
+            "symbol=BTCUSDT&quantity=-&timestamp=-9223372036854775808&signature=zz",
+        ];
+        for path in [
+            "/fapi/v1/order",
+            "/v5/order/create",
+            "/fapi/v1/depth?symbol=%ZZ&limit=-5",
+            "/v5/market/orderbook?category=linear&symbol=BTCUSDT&limit=999999999999",
+            "/sim/nothing",
+        ] {
+            for body in bodies {
+                let h = bybit_headers(body, SECRET);
+                let mut headers = as_refs(&h);
+                headers.push(("X-MBX-APIKEY", KEY));
+                let r = https("POST", &format!("{}{path}", urls.rest_url), &headers, body, &ca);
+                assert!(r.status >= 200 && r.status < 600);
+                let r = https("GET", &format!("{}{path}", urls.rest_url), &headers, "", &ca);
+                assert!(r.status >= 200 && r.status < 600);
+            }
+        }
+        let time = if venue == Venue::BinanceUsdm { "/fapi/v1/time" } else { "/v5/market/time" };
+        assert_eq!(https("GET", &format!("{}{time}", urls.rest_url), &[], "", &ca).status, 200, "still serving");
+        let report = sim.stop();
+        assert!(report.counters["bad_client_messages"] > 0 && report.counters["unknown_paths"] > 0, "{venue}: counted");
+    }
+    assert_eq!(SIM_THREAD_PANICS.load(std::sync::atomic::Ordering::SeqCst), 0, "a simulator thread panicked");
+}

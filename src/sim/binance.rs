@@ -330,7 +330,7 @@ fn check_time(shared: &Shared, timestamp: Option<&str>, recv_window: Option<&str
         Stats::inc(&shared.stats.bad_timestamps);
         return Err(Error::new(-1021, "Timestamp for this request was 1000ms ahead of the server's time."));
     }
-    if (now - ts) as f64 > window {
+    if now.saturating_sub(ts) as f64 > window {
         Stats::inc(&shared.stats.bad_timestamps);
         return Err(Error::new(-1021, "Timestamp for this request is outside of the recvWindow."));
     }

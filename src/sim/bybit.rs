@@ -325,7 +325,7 @@ fn check_time(shared: &Shared, ts: Option<&str>, recv: Option<&str>) -> Result<(
     if rw <= 0 || rw > i64::try_from(shared.cfg.limits.max_recv_window_ms).unwrap_or(i64::MAX) {
         return Err(Error::params("recv_window invalid"));
     }
-    if ts_v > now + 1000 || now - ts_v > rw {
+    if ts_v > now + 1000 || now.saturating_sub(ts_v) > rw {
         Stats::inc(&shared.stats.bad_timestamps);
         return Err(Error::new(
             10002,
