@@ -642,10 +642,53 @@ fn bybit_streams_orders_user_data_and_error_codes() {
         (pong["success"].as_bool(), pong["ret_msg"].as_str(), pong["req_id"].as_str()),
         (Some(true), Some("pong"), Some("p1"))
     );
-    send(&mut public, r#"{"req_id":"s2","op":"subscribe","args":["orderbook.50.BTCUSDT"]}"#);
+    send(&mut public, r#"{"req_id":"s2","op":"subscribe","args":["orderbook.1000.BTCUSDT"]}"#);
     let (refused, _) = until(&mut public, T, |v| v["op"] == "subscribe");
-    assert_eq!(refused["success"], false);
+    assert_eq!(refused["success"], false, "deeper than the input's book");
     assert!(refused["ret_msg"].as_str().unwrap().contains("not simulate"), "{refused}");
+
+    // Smaller depths are derived from the simulator's book: on one socket,
+    // after each orderbook.50 / orderbook.1 message, that book equals the
+    // top of the orderbook.200 book rebuilt from the same socket.
+    let mut derived = ws(&format!("{}/v5/public/linear", urls.ws_url), &ca);
+    send(
+        &mut derived,
+        r#"{"op":"subscribe","args":["orderbook.200.BTCUSDT","orderbook.50.BTCUSDT","orderbook.1.BTCUSDT"]}"#,
+    );
+    assert_eq!(next_json(&mut derived, T)["success"], true);
+    let mut books: BTreeMap<String, (RefBook, u64)> = BTreeMap::new();
+    let mut ours50 = OurSide::new(Venue::BybitLinear);
+    let mut checked = 0;
+    while checked < 40 {
+        let v = next_json(&mut derived, T);
+        let topic = v["topic"].as_str().unwrap().to_owned();
+        let u = v["data"]["u"].as_u64().unwrap();
+        let entry = books.entry(topic.clone()).or_insert_with(|| (RefBook::default(), 0));
+        if v["type"] == "snapshot" {
+            *entry = (RefBook::default(), u);
+        } else {
+            assert_eq!(u, entry.1 + 1, "{topic}: consecutive u");
+            entry.1 = u;
+        }
+        entry.0.set("b", &v["data"]["b"]);
+        entry.0.set("a", &v["data"]["a"]);
+        if topic == "orderbook.50.BTCUSDT" {
+            ours50.feed(&v.to_string());
+        }
+        if topic != "orderbook.200.BTCUSDT" {
+            let depth = if topic.starts_with("orderbook.50.") { 50 } else { 1 };
+            let full = books["orderbook.200.BTCUSDT"].0.top(depth);
+            let mine = books[&topic].0.top(depth);
+            assert_eq!(mine, full, "{topic} = top {depth} of orderbook.200 after u {u}");
+            assert_eq!(
+                books[&topic].0.bids.len().max(books[&topic].0.asks.len()),
+                depth,
+                "{topic} holds exactly {depth} levels"
+            );
+            checked += 1;
+        }
+    }
+    assert_eq!((ours50.gaps, ours50.errors), (0, 0), "our decoder and sync machine accept a derived book");
 
     // Private stream.
     let mut parser = BybitPrivateParser::new();

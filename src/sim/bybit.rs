@@ -23,8 +23,10 @@
 //!   order that would take is accepted and then cancelled with
 //!   `EC_PostOnlyWillTakeLiquidity`, as the venue does.
 //! - Order books are served at the depth the input carries (the recordings
-//!   and the synthetic sessions carry `orderbook.200`); other depths are
-//!   refused with a "not simulated" subscribe error, not silently.
+//!   and the synthetic sessions carry `orderbook.200`) as replayed, and at
+//!   smaller depths (`orderbook.50`, `orderbook.1`) derived from the
+//!   simulator's book ([`DerivedBook`]); deeper ones are refused with a
+//!   "not simulated" subscribe error, not silently.
 //! - `order.amend`, batch orders, conditional orders, spot/inverse/option
 //!   categories (instrument lists answer empty) are not simulated.
 //! - The wording of Bybit's parameter errors (10001) is ours where the
@@ -147,6 +149,92 @@ fn ticker_snapshot(topic: &str, doc: &TickerDoc) -> String {
     }
     j.close().uint("cs", doc.cs).int("ts", doc.ts).close();
     j.finish()
+}
+
+/// An order book served at a smaller depth than the input's (`orderbook.1`
+/// or `orderbook.50` from an `orderbook.200` input), kept as the venue keeps
+/// it: after every change of the simulator's book, a delta with the levels
+/// that changed within the top `depth` and the levels that left it (size
+/// `0`), under its own consecutive `u`.
+#[derive(Debug, Clone)]
+pub(crate) struct DerivedBook {
+    inst: usize,
+    depth: usize,
+    u: u64,
+    bids: Vec<(i64, i64)>,
+    asks: Vec<(i64, i64)>,
+}
+
+fn top(ladder: &crate::book::Ladder, depth: usize) -> Vec<(i64, i64)> {
+    ladder.iter().take(depth).map(|(p, q)| (p.0, q.0)).collect()
+}
+
+/// Levels of `new` that differ from `old`, and `old` levels gone from `new` (size 0).
+fn level_changes(old: &[(i64, i64)], new: &[(i64, i64)]) -> Vec<(i64, i64)> {
+    let mut out: Vec<(i64, i64)> = new.iter().filter(|l| !old.contains(l)).copied().collect();
+    out.extend(old.iter().filter(|(p, _)| !new.iter().any(|(n, _)| n == p)).map(|&(p, _)| (p, 0)));
+    out
+}
+
+#[allow(clippy::too_many_arguments)]
+fn book_message(
+    topic: &str,
+    kind: &str,
+    i: &Instrument,
+    bids: &[(i64, i64)],
+    asks: &[(i64, i64)],
+    u: u64,
+    seq: u64,
+    ts: i64,
+    cts: i64,
+) -> String {
+    let mut j = Json::new();
+    j.open().str("topic", topic).str("type", kind).int("ts", ts).open_obj("data").str("s", i.symbol.as_str());
+    for (key, levels) in [("b", bids), ("a", asks)] {
+        j.open_arr(key);
+        for &(p, q) in levels {
+            let qty = if q == 0 { "0".to_owned() } else { fixed(q, i.qty_scale) };
+            j.open_arr_value().str_value(&fixed(p, i.price_scale)).str_value(&qty).close_arr();
+        }
+        j.close_arr();
+    }
+    j.uint("u", u).uint("seq", seq).close().int("cts", cts).close();
+    j.finish()
+}
+
+/// After an input order book frame: remembers the input's depth and returns
+/// the derived books' deltas as (topic, u, text).
+pub(crate) fn after_book_frame(
+    core: &mut Core,
+    topic: &str,
+    info: &super::exchange::FrameInfo,
+) -> Vec<(String, u64, String)> {
+    if let ["orderbook", depth, sym] = topic.split('.').collect::<Vec<_>>().as_slice() {
+        if let Ok(d) = depth.parse::<usize>() {
+            core.bybit_source_depth.insert((*sym).to_owned(), d);
+        }
+    }
+    let Some(inst) = info.inst else { return Vec::new() };
+    let mut derived = std::mem::take(&mut core.bybit_derived);
+    let mut out = Vec::new();
+    if let Some((book, ids)) = core.ex.book(inst) {
+        let i = core.ex.instruments()[inst];
+        for (t, db) in derived.iter_mut().filter(|(_, db)| db.inst == inst) {
+            let (bids, asks) = (top(book.bids(), db.depth), top(book.asks(), db.depth));
+            let (db_bids, db_asks) = (level_changes(&db.bids, &bids), level_changes(&db.asks, &asks));
+            if db_bids.is_empty() && db_asks.is_empty() {
+                continue;
+            }
+            db.u += 1;
+            db.bids = bids;
+            db.asks = asks;
+            let ts = if info.event_ms > 0 { info.event_ms } else { unix_ms() };
+            let text = book_message(t, "delta", &i, &db_bids, &db_asks, db.u, ids.seq, ts, ids.transact_ms.max(ts));
+            out.push((t.clone(), db.u, text));
+        }
+    }
+    core.bybit_derived = derived;
+    out
 }
 
 fn book_snapshot(core: &Core, topic: &str, inst: usize, depth: usize) -> Option<String> {
@@ -1057,12 +1145,17 @@ fn public_topic(core: &Core, topic: &str) -> Result<Option<String>, String> {
     match parts.as_slice() {
         ["orderbook", depth, sym] => {
             let inst = core.ex.inst_of(sym).ok_or_else(|| format!("error:handler not found,topic:{topic}"))?;
-            if *depth != "200" {
+            let d: usize = match *depth {
+                "1" | "50" | "200" | "500" | "1000" => depth.parse().unwrap_or(0),
+                _ => return Err(format!("error:handler not found,topic:{topic}")),
+            };
+            let source = core.bybit_source_depth.get(*sym).copied().unwrap_or(200);
+            if d > source {
                 return Err(format!(
-                    "scalpel sim does not simulate {topic}: order books are served at the input's depth (orderbook.200.{sym})"
+                    "scalpel sim does not simulate {topic}: the input carries orderbook.{source}.{sym}, served at that depth or less"
                 ));
             }
-            Ok(book_snapshot(core, topic, inst, 200))
+            Ok(if d == source { book_snapshot(core, topic, inst, d) } else { None })
         }
         ["tickers", sym] => {
             core.ex.inst_of(sym).ok_or_else(|| format!("error:handler not found,topic:{topic}"))?;
@@ -1074,6 +1167,30 @@ fn public_topic(core: &Core, topic: &str) -> Result<Option<String>, String> {
         }
         _ => Err(format!("error:handler not found,topic:{topic}")),
     }
+}
+
+/// The snapshot of a derived-depth book for a new subscriber (the book is
+/// created on its first subscription, its `u` starting at the input book's).
+fn derived_snapshot(core: &mut Core, topic: &str) -> Option<String> {
+    let parts: Vec<&str> = topic.split('.').collect();
+    let ["orderbook", depth, sym] = parts.as_slice() else { return None };
+    let depth: usize = depth.parse().ok()?;
+    if core.bybit_source_depth.get(*sym).copied().unwrap_or(200) == depth {
+        return None;
+    }
+    let inst = core.ex.inst_of(sym)?;
+    let i = core.ex.instruments()[inst];
+    let (book, ids) = core.ex.book(inst)?;
+    let (bids, asks) = (top(book.bids(), depth), top(book.asks(), depth));
+    let db = core.bybit_derived.entry(topic.to_owned()).or_insert(DerivedBook {
+        inst,
+        depth,
+        u: ids.last_id.max(2),
+        bids: bids.clone(),
+        asks: asks.clone(),
+    });
+    let ts = unix_ms();
+    Some(book_message(topic, "snapshot", &i, &db.bids, &db.asks, db.u, ids.seq, ts, ts))
 }
 
 fn private_topic(topic: &str) -> bool {
@@ -1186,10 +1303,11 @@ pub(crate) async fn on_text(shared: &Shared, conn: u64, kind: ConnKind, text: &[
                 return;
             }
             // Under the core lock: the snapshot and the registration are one step.
-            let core = shared.core();
+            let mut core = shared.core();
             let mut reg = shared.reg();
             let Some(c) = reg.conns.get_mut(&conn) else { return };
             let mut snapshots = Vec::new();
+            let mut derived_topics = Vec::new();
             let mut error = None;
             for t in &topics {
                 let checked = if kind == ConnKind::BybitPublic {
@@ -1212,6 +1330,7 @@ pub(crate) async fn on_text(shared: &Shared, conn: u64, kind: ConnKind, text: &[
                                 error = Some(format!("error:already subscribed,topic:{t}"));
                                 break;
                             }
+                            derived_topics.push(t.clone());
                             snapshots.extend(snap);
                         } else if c.subs.remove(t).is_none() {
                             error = Some(format!("error:not subscribed,topic:{t}"));
@@ -1227,6 +1346,12 @@ pub(crate) async fn on_text(shared: &Shared, conn: u64, kind: ConnKind, text: &[
             if op == "subscribe" {
                 for t in &topics {
                     c.subs.insert(t.clone(), vec![t.clone()]);
+                }
+                for t in derived_topics.iter().filter(|t| t.starts_with("orderbook.") && kind == ConnKind::BybitPublic)
+                {
+                    if let Some(snap) = derived_snapshot(&mut core, t) {
+                        snapshots.push(snap);
+                    }
                 }
             }
             c.send(Out::Text(Bytes::from(op_reply(true, "", &conn_id, req_id, &op))), &shared.stats);
@@ -1532,7 +1657,14 @@ mod tests {
         let mut ev = Vec::new();
         let snap = br#"{"topic":"orderbook.200.BTCUSDT","type":"snapshot","ts":1,"data":{"s":"BTCUSDT","b":[["61800.20","2.000"]],"a":[["61800.30","1.000"]],"u":5,"seq":7},"cts":1}"#;
         ex.on_frame(snap, None, 1_723_161_256_000_000_000, &mut ev);
-        Core { ex, bybit_tickers: HashMap::new(), source_depth_inst: Vec::new(), seq: 0 }
+        Core {
+            ex,
+            bybit_tickers: HashMap::new(),
+            source_depth_inst: Vec::new(),
+            bybit_source_depth: HashMap::new(),
+            bybit_derived: HashMap::new(),
+            seq: 0,
+        }
     }
 
     /// Our own instruments-info loader reads back exactly the served instruments.
@@ -1618,6 +1750,15 @@ mod tests {
             }
         }
         assert_eq!(filled, 3);
+    }
+
+    #[test]
+    fn derived_book_changes_name_new_changed_and_departed_levels() {
+        let old = [(100, 5), (99, 2), (98, 1)];
+        let new = [(101, 1), (100, 5), (99, 3)];
+        // 101 is new, 99 changed, 98 left the top.
+        assert_eq!(level_changes(&old, &new), [(101, 1), (99, 3), (98, 0)]);
+        assert!(level_changes(&new, &new).is_empty());
     }
 
     #[test]

@@ -306,6 +306,8 @@ impl Simulator {
                 ex,
                 bybit_tickers: std::collections::HashMap::new(),
                 source_depth_inst: vec![None; n_sources],
+                bybit_source_depth: std::collections::HashMap::new(),
+                bybit_derived: std::collections::HashMap::new(),
                 seq: 0,
             }),
             reg: Mutex::new(Registry::default()),

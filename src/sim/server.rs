@@ -239,6 +239,10 @@ pub(crate) struct Core {
     pub bybit_tickers: HashMap<String, bybit::TickerDoc>,
     /// Instrument of the last depth diff per input (routes Binance REST snapshot lines).
     pub source_depth_inst: Vec<Option<usize>>,
+    /// Bybit: the order book depth the input carries, per symbol.
+    pub bybit_source_depth: HashMap<String, usize>,
+    /// Bybit: order books served at a smaller depth than the input's, per topic.
+    pub bybit_derived: HashMap<String, bybit::DerivedBook>,
     /// Publication sequence.
     pub seq: u64,
 }
@@ -824,32 +828,46 @@ pub(crate) async fn ticker(shared: Arc<Shared>) {
 /// Publishes a market frame to the subscribed connections (caller holds the
 /// core lock, and passes the registry).
 pub(crate) fn publish_market(shared: &Shared, reg: &mut Registry, seq: u64, frame: &FeedFrame, depth: bool) {
-    let now = Instant::now();
+    let what = match &frame.class {
+        FrameClass::BinanceStream { stream, .. } => stream.as_str(),
+        FrameClass::BybitTopic { topic, .. } => topic.as_str(),
+        _ => "",
+    };
     for c in reg.conns.values_mut() {
         let outs = match (shared.venue, c.kind) {
             (Venue::BinanceUsdm, ConnKind::BinanceMarket) => binance::frames_for(c, frame),
             (Venue::BybitLinear, ConnKind::BybitPublic) => bybit::frames_for(c, frame),
             _ => continue,
         };
-        if outs.is_empty() {
-            continue;
+        deliver_market(shared, c, seq, outs, depth, what);
+    }
+}
+
+/// Publishes a frame the simulator made (Bybit order books at a derived
+/// depth) to the connections subscribed to `topic`.
+pub(crate) fn publish_topic(shared: &Shared, reg: &mut Registry, seq: u64, topic: &str, bytes: Bytes) {
+    for c in reg.conns.values_mut() {
+        if c.kind == ConnKind::BybitPublic && c.subs.contains_key(topic) {
+            deliver_market(shared, c, seq, vec![bytes.clone()], true, topic);
         }
-        if c.stalled_until.is_some_and(|t| t > now) {
-            shared.stats.frames_stalled.fetch_add(outs.len() as u64, Ordering::Relaxed);
-            continue;
-        }
-        if depth && shared.faults.event(FaultKind::Gap, c.route, &mut c.cursor).is_some() {
-            let what = match &frame.class {
-                FrameClass::BinanceStream { stream, .. } => stream.clone(),
-                FrameClass::BybitTopic { topic, .. } => topic.clone(),
-                _ => String::new(),
-            };
-            shared.faults.record(FaultKind::Gap, c.id, format!("skipped depth frame {seq} of {what}"));
-            continue;
-        }
-        for bytes in outs {
-            c.send(Out::Market { seq, bytes }, &shared.stats);
-        }
+    }
+}
+
+/// Queues market frames on one connection, through the stall and gap faults.
+fn deliver_market(shared: &Shared, c: &mut Conn, seq: u64, outs: Vec<Bytes>, depth: bool, what: &str) {
+    if outs.is_empty() {
+        return;
+    }
+    if c.stalled_until.is_some_and(|t| t > Instant::now()) {
+        shared.stats.frames_stalled.fetch_add(outs.len() as u64, Ordering::Relaxed);
+        return;
+    }
+    if depth && shared.faults.event(FaultKind::Gap, c.route, &mut c.cursor).is_some() {
+        shared.faults.record(FaultKind::Gap, c.id, format!("skipped depth frame {seq} of {what}"));
+        return;
+    }
+    for bytes in outs {
+        c.send(Out::Market { seq, bytes }, &shared.stats);
     }
 }
 
@@ -932,9 +950,13 @@ fn apply_frame(shared: &Shared, core: &mut Core, frame: &FeedFrame, events: &mut
             *slot = Some(inst);
         }
     }
+    let mut derived = Vec::new();
     if let FrameClass::BybitTopic { topic, snapshot } = &frame.class {
         if topic.starts_with("tickers.") {
             bybit::merge_ticker(core, topic, *snapshot, &frame.bytes);
+        }
+        if topic.starts_with("orderbook.") {
+            derived = bybit::after_book_frame(core, topic, &info);
         }
     }
     if publish && !matches!(frame.class, FrameClass::BinanceRestSnapshot | FrameClass::Unknown) {
@@ -951,6 +973,19 @@ fn apply_frame(shared: &Shared, core: &mut Core, frame: &FeedFrame, events: &mut
         let depth = info.kind == super::stamps::FrameKind::Depth;
         let mut reg = shared.reg();
         publish_market(shared, &mut reg, seq, frame, depth);
+        for (topic, u, text) in derived {
+            core.seq += 1;
+            let seq = core.seq;
+            Stats::inc(&shared.stats.frames_published);
+            shared.stamps.published(PublishedFrame {
+                seq,
+                kind: super::stamps::FrameKind::Depth,
+                exchange_id: u,
+                event_ms: info.event_ms,
+                publish_ns: unix_ns(),
+            });
+            publish_topic(shared, &mut reg, seq, &topic, Bytes::from(text));
+        }
     }
     shared.deliver_events(core, events);
 }
