@@ -1234,6 +1234,13 @@ fn cli_refuses_bad_options_with_one_line_naming_them() {
         assert_eq!(err.trim().lines().count(), 1, "{args:?}: one line: {err}");
         assert!(err.contains(needle), "{args:?}: {err}");
     }
+    // Synthetic-session options with a recording are refused, not ignored
+    // (a clap usage error: its first line names both).
+    let out =
+        scalpel().args(["sim", "--venue", "binance-usdm", "--input", "x.gz", "--synth-secs", "5"]).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.lines().next().is_some_and(|l| l.contains("--synth-secs") && l.contains("--input")), "{err}");
 }
 
 #[test]

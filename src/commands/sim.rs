@@ -44,10 +44,10 @@ pub struct SimArgs {
     #[arg(long)]
     pub synth_seed: Option<u64>,
     /// Symbols of the synthetic session (built-in instruments), comma-separated.
-    #[arg(long, default_value = "BTCUSDT", value_delimiter = ',')]
+    #[arg(long, default_value = "BTCUSDT", value_delimiter = ',', conflicts_with = "input")]
     pub synth_symbols: Vec<Symbol>,
     /// Length of the synthetic session, seconds of exchange time.
-    #[arg(long, default_value_t = 3600.0)]
+    #[arg(long, default_value_t = 3600.0, conflicts_with = "input")]
     pub synth_secs: f64,
     /// Replay speed (1 = real pace).
     #[arg(long, default_value_t = 1.0)]
