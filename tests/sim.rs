@@ -1390,3 +1390,43 @@ fn garbage_from_clients_is_answered_and_counted_never_a_panic() {
     }
     assert_eq!(SIM_THREAD_PANICS.load(std::sync::atomic::Ordering::SeqCst), 0, "a simulator thread panicked");
 }
+
+/// How a latency harness pairs the stamps: the frame a client acted on
+/// (found by its exchange id) and the order it sent back (by client id).
+#[test]
+fn wire_stamps_pair_a_frame_with_the_order_it_triggered() {
+    let sim = start(Venue::BinanceUsdm, |_| {});
+    let ca = sim.ca_file().to_owned();
+    let price = far_bid(&sim);
+    let mut api = ws(&sim.urls().ws_api_url, &ca);
+    let mut md = ws(&format!("{}/public/ws/btcusdt@bookTicker", sim.urls().ws_url), &ca);
+    let frame = next_json(&mut md, T);
+    let u = frame["u"].as_u64().unwrap();
+    let req = binance_ws_request(
+        "n-77-0",
+        "order.place",
+        &[
+            ("symbol", json!("BTCUSDT")),
+            ("side", json!("BUY")),
+            ("type", json!("LIMIT")),
+            ("timeInForce", json!("GTX")),
+            ("quantity", json!("0.002")),
+            ("price", json!(price)),
+            ("newClientOrderId", json!("scalpel-77")),
+        ],
+        SECRET,
+    );
+    send(&mut api, &req);
+    assert_eq!(next_json(&mut api, T)["status"], 200);
+    let published = sim.take_published();
+    let p = published
+        .iter()
+        .find(|p| p.kind == scalpel::sim::stamps::FrameKind::Top && p.exchange_id == u)
+        .expect("the frame acted on was published");
+    let written = sim.take_frame_stamps().into_iter().find(|s| s.seq == p.seq).expect("and written to the client");
+    let order =
+        sim.take_order_stamps().into_iter().find(|o| o.client_order_id.as_str() == "scalpel-77").expect("order read");
+    assert!(p.publish_ns <= written.write_ns && written.write_ns < order.read_ns);
+    let wire_to_wire = order.read_ns - written.write_ns;
+    assert!(wire_to_wire < 5_000_000_000, "{wire_to_wire} ns");
+}
