@@ -613,11 +613,14 @@ async fn serve_ws(shared: Arc<Shared>, ws: fastwebsockets::WebSocket<WsStream>, 
                 Err(_) => break,
             }
         }
-        let mut market_seqs: Vec<u64> = Vec::new();
+        // (sequence, stamp) of the market frames written in this batch: the
+        // stamp is taken as the write starts, before encryption and the
+        // socket write, so no client can have the frame earlier.
+        let mut market_seqs: Vec<(u64, u64)> = Vec::new();
         for out in batch {
             let res = match out {
                 Out::Market { seq, bytes } => {
-                    market_seqs.push(seq);
+                    market_seqs.push((seq, unix_ns()));
                     write.write_frame(Frame::text(Payload::Borrowed(&bytes))).await
                 }
                 Out::Text(bytes) => write.write_frame(Frame::text(Payload::Borrowed(&bytes))).await,
@@ -646,9 +649,8 @@ async fn serve_ws(shared: Arc<Shared>, ws: fastwebsockets::WebSocket<WsStream>, 
             break;
         }
         if !market_seqs.is_empty() {
-            let write_ns = unix_ns();
             shared.stats.frames_written.fetch_add(market_seqs.len() as u64, Ordering::Relaxed);
-            for seq in market_seqs {
+            for (seq, write_ns) in market_seqs {
                 shared.stamps.frame_written(FrameStamp { seq, conn: id, write_ns });
             }
         }

@@ -1,6 +1,8 @@
-//! Wire timestamps for wire-to-wire latency: when the simulator finished
-//! writing each market frame to each connection, and when it read each
-//! order request off the wire, both on one clock (`CLOCK_REALTIME`, ns
+//! Wire timestamps for wire-to-wire latency: when the simulator started
+//! writing each market frame to each connection (before its encryption and
+//! the socket write, so no client can have the frame earlier), and when it
+//! read each order request off the wire (as the WebSocket frame or HTTP
+//! request was read, before parsing), both on one clock (`CLOCK_REALTIME`, ns
 //! since the Unix epoch, so a client process on the same machine can
 //! compare its own stamps with them).
 //!
@@ -112,7 +114,7 @@ pub struct FrameStamp {
     pub seq: u64,
     /// The connection's id.
     pub conn: u64,
-    /// When the write returned, ns (Unix).
+    /// When the write started (before encryption and the socket write), ns (Unix).
     pub write_ns: u64,
 }
 
