@@ -27,6 +27,7 @@ pub mod ring;
 pub mod risk;
 pub mod side;
 pub mod signal;
+pub mod sim;
 pub mod strategy;
 pub mod synth;
 pub mod venue;

@@ -169,6 +169,9 @@ enum Command {
         #[arg(long)]
         max_age: Option<f64>,
     },
+    /// A local exchange speaking the venue's real protocols (REST, WebSocket, TLS) on loopback:
+    /// replays a recording or a synthetic session, matches orders, injects faults.
+    Sim(Box<commands::sim::SimArgs>),
     /// Print a binary journal as human lines or one JSON object per record.
     Journal {
         /// The journal file.
@@ -271,6 +274,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             commands::record::run(&opts, &stop, &mut io::stderr().lock())?;
         }
+        // Unlocked handles: the simulator's threads also write to stderr.
+        Command::Sim(args) => commands::sim::run(&args, &mut io::stdout(), &mut io::stderr())?,
         Command::Journal { input, json } => {
             scalpel::journal::print::print_journal_file(&input, json, &mut io::stdout().lock())
                 .with_context(|| format!("reading journal {}", input.display()))?;

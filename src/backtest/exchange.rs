@@ -41,9 +41,10 @@ use crate::book::{Book, DEFAULT_LEVELS};
 use crate::event::Trade;
 use crate::fixed::{Notional, Price, Qty, Rate, notional};
 use crate::instrument::Instrument;
-use crate::market::{Bbo, Funding};
+use crate::market::{Bbo, Funding, InstrumentState};
 use crate::order::{ClientOrderId, Fill, OrderKind, OrderRequest, RejectReason, TimeInForce};
 use crate::side::Side;
+use crate::venue::sync::SyncState;
 
 use super::config::FillModel;
 
@@ -129,11 +130,22 @@ pub struct ExchangeBook<'a> {
     pub top: Option<Bbo>,
 }
 
-impl ExchangeBook<'_> {
+impl<'a> ExchangeBook<'a> {
     /// A book with no newer BBO.
     #[must_use]
     pub fn depth_only(depth: &Book<DEFAULT_LEVELS>) -> ExchangeBook<'_> {
         ExchangeBook { depth, top: None }
+    }
+
+    /// The market an order meets for an instrument's exchange-side state:
+    /// `None` while the book is out of sync; the venue BBO counts as the
+    /// top when it is at least as new as the last depth update
+    /// (`depth_ms`, the exchange time of that update). The backtest and the
+    /// simulator (`scalpel sim`) both build the order's market here.
+    #[must_use]
+    pub fn of_state(state: &'a InstrumentState<DEFAULT_LEVELS>, depth_ms: i64) -> Option<Self> {
+        (state.sync.state() == SyncState::Live)
+            .then(|| ExchangeBook { depth: state.sync.book(), top: (state.bbo.ts_ms >= depth_ms).then_some(state.bbo) })
     }
 
     fn best_bid(&self) -> Option<Price> {

@@ -305,10 +305,8 @@ impl<S: SignalSource> Engine<S> {
             ToExchange::Order { inst, order } => {
                 let v = venue_index(order.venue);
                 let depth_ms = self.ex_depth_ms.get(inst).copied().unwrap_or(i64::MAX);
-                let book = self.ex_market[v]
-                    .get(InstrumentId(inst as u16))
-                    .filter(|s| s.sync.state() == SyncState::Live)
-                    .map(|s| ExchangeBook { depth: s.sync.book(), top: (s.bbo.ts_ms >= depth_ms).then_some(s.bbo) });
+                let book =
+                    self.ex_market[v].get(InstrumentId(inst as u16)).and_then(|s| ExchangeBook::of_state(s, depth_ms));
                 self.exchange.on_order(inst, &order, book.as_ref(), self.now_ns, &mut self.reports);
             }
             ToExchange::Cancel(id) => self.exchange.on_cancel(id, &mut self.reports),

@@ -6,4 +6,5 @@ pub mod instruments;
 pub mod latency;
 pub mod record;
 pub mod sign;
+pub mod sim;
 pub mod synth;
