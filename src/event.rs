@@ -17,9 +17,9 @@ use crate::json::template::Cursor;
 use crate::json::{Container, PairCursor, PairStep, Val};
 use crate::side::Side;
 
-/// Index of an instrument in a decoder's table.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct InstrumentId(pub u16);
+/// Index of an instrument in a decoder's table (defined with the
+/// instruments, re-exported here).
+pub use crate::instrument::InstrumentId;
 
 /// Why a frame could not be decoded. The frame is dropped and counted; a
 /// decoder never panics on input.

@@ -151,35 +151,7 @@ impl ExchangeBook<'_> {
     }
 }
 
-/// A fill of order `id` on `inst` with its fee in quote currency: the one
-/// place the backtest (and its tests) build a [`Fill`].
-#[must_use]
-#[allow(clippy::too_many_arguments)]
-pub fn quote_fill(
-    inst: &Instrument,
-    id: ClientOrderId,
-    side: Side,
-    trade_id: u64,
-    price: Price,
-    qty: Qty,
-    fee: Notional,
-    is_maker: bool,
-    ts_ms: i64,
-) -> Fill {
-    Fill {
-        client_id: id,
-        venue: inst.venue,
-        symbol: inst.symbol,
-        side,
-        trade_id: crate::order::TradeId(u128::from(trade_id)),
-        price,
-        qty,
-        fee,
-        fee_kind: crate::order::FeeKind::Quote,
-        is_maker,
-        ts_ms,
-    }
-}
+pub use crate::order::quote_fill;
 
 /// Fee on `value` at `rate`, rounded half away from zero to 1e-8.
 #[must_use]

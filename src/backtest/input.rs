@@ -242,7 +242,7 @@ mod tests {
 
     #[test]
     fn files_merge_by_exchange_time_keeping_each_files_order() {
-        let table = InstrumentTable::from_toml_str(crate::commands::instruments::BUILT_IN).unwrap();
+        let table = InstrumentTable::built_in().unwrap();
         // File 0: 100, 300, an ack (no time: stays after 300), 200 (out of
         // order within its file: kept after the ack). File 1: 150, 300, 400.
         let a = file(&[trade(100, 1), trade(300, 2), r#"{"result":null,"id":1}"#.to_owned(), trade(200, 3)]);
@@ -256,7 +256,7 @@ mod tests {
 
     #[test]
     fn venue_is_detected_from_the_frames() {
-        let table = InstrumentTable::from_toml_str(crate::commands::instruments::BUILT_IN).unwrap();
+        let table = InstrumentTable::built_in().unwrap();
         let f = file(&[trade(100, 1), trade(200, 2)]);
         assert_eq!(detect(&f.recording, &table), Some(Venue::BinanceUsdm));
         let junk = file(&["{\"hello\":1}".to_owned()]);

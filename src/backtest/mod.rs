@@ -24,12 +24,13 @@
 //! [`input::merge_order`], or a synthetic session), each naming its
 //! [`Source`] (venue).
 
-pub mod config;
+/// The `[backtest]` table (parsed with the rest of the profile, in
+/// [`crate::profile`]).
+pub use crate::profile::backtest as config;
 pub mod exchange;
 pub mod input;
 pub mod latency;
 pub mod report;
-pub mod signal_source;
 pub mod trades;
 
 use std::collections::{BTreeMap, VecDeque};
@@ -57,13 +58,13 @@ use crate::strategy::{AccountView, Action, ExitReason, GateKind, MarketView, Str
 use crate::venue::sync::SyncState;
 use crate::venue::{Decoder, Venue};
 
+pub use crate::signal::{BookOnlySignals, LiveSignals, SignalSource};
 use config::SignalChoice;
 use exchange::{ExchangeBook, ExchangeReport, SimExchange};
 pub use input::{FrameRef, Source};
 use input::{depth_instrument, event_time_ms};
 use latency::Link;
 use report::{Counts, Drawdown, Names, Report};
-pub use signal_source::{BookOnlySignals, LiveSignals, SignalSource};
 use trades::{Role, TradeBook};
 
 /// Why a backtest could not run.

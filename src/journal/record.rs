@@ -30,7 +30,7 @@ use crate::order::{
     VenueOrderId,
 };
 use crate::risk::gate::Refusal;
-use crate::risk::monitor::{RiskCommand, RiskOutput};
+use crate::risk::monitor::{RiskCommand, RiskInput, RiskOutput, RiskRecord};
 use crate::risk::verdict::{Cause, Mode, Verdict};
 use crate::side::Side;
 use crate::venue::Venue;
@@ -235,6 +235,33 @@ pub const REJECT_REASONS: [RejectReason; 12] = [
     RejectReason::UnknownOrder,
     RejectReason::Other,
 ];
+
+impl From<RiskRecord> for JournalRecord {
+    /// What the risk thread journals, in the journal's own records.
+    fn from(record: RiskRecord) -> Self {
+        match record {
+            RiskRecord::Output(output) => JournalRecord::Risk(output),
+            RiskRecord::Input(input) => match input {
+                RiskInput::Order(event) => JournalRecord::Order(event),
+                RiskInput::Resync { venue, symbol, ts_ms } => JournalRecord::Resync { venue, symbol, ts_ms },
+                RiskInput::Account { venue, margin_balance, maintenance_margin, ts_ms } => {
+                    JournalRecord::Account { venue, margin_balance, maintenance_margin, ts_ms }
+                }
+                // The risk thread does not forward these; a mark or a kill
+                // that reaches the journal anyway is logged as what it is.
+                RiskInput::Mark { price, .. } => {
+                    JournalRecord::Log { level: LogLevel::Debug, code: LOG_MARK, value: price.0 }
+                }
+                RiskInput::Kill => JournalRecord::Log { level: LogLevel::Warn, code: LOG_KILL, value: 0 },
+            },
+        }
+    }
+}
+
+/// [`JournalRecord::Log`] code of a mark journaled as such (value: the price mantissa).
+pub const LOG_MARK: u16 = 1;
+/// [`JournalRecord::Log`] code of a kill command journaled as such.
+pub const LOG_KILL: u16 = 2;
 
 /// A kebab-case name for a venue reject reason.
 #[must_use]

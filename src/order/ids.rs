@@ -65,8 +65,8 @@ impl std::fmt::Debug for IdText {
     }
 }
 
-fn digits(value: u64) -> crate::venue::wire_writer::U64Text {
-    crate::venue::wire_writer::U64Text::new(value)
+fn digits(value: u64) -> crate::fixed::U64Text {
+    crate::fixed::U64Text::new(value)
 }
 
 /// Parses canonical decimal digits (no leading zero unless `"0"`).

@@ -10,8 +10,8 @@ pub mod state;
 
 use crate::fixed::{Notional, Price, Qty, RefPrice, SignedQty};
 use crate::instrument::Symbol;
+use crate::instrument::Venue;
 use crate::side::Side;
-use crate::venue::Venue;
 
 /// The engine's own client order id: a per-process sequence number. Venue
 /// encoders render it as text (Binance `newClientOrderId`, Bybit
@@ -142,6 +142,36 @@ pub struct Fill {
     pub ts_ms: i64,
 }
 
+/// A fill of order `id` on `inst` with its fee in quote currency: the one
+/// place the simulated exchanges (and the tests) build a [`Fill`].
+#[must_use]
+#[allow(clippy::too_many_arguments)]
+pub fn quote_fill(
+    inst: &crate::instrument::Instrument,
+    id: ClientOrderId,
+    side: Side,
+    trade_id: u64,
+    price: Price,
+    qty: Qty,
+    fee: Notional,
+    is_maker: bool,
+    ts_ms: i64,
+) -> Fill {
+    Fill {
+        client_id: id,
+        venue: inst.venue,
+        symbol: inst.symbol,
+        side,
+        trade_id: TradeId(u128::from(trade_id)),
+        price,
+        qty,
+        fee,
+        fee_kind: FeeKind::Quote,
+        is_maker,
+        ts_ms,
+    }
+}
+
 /// The venue's own order id, stored inline: Binance uses integers, Bybit
 /// UUID text (36 bytes).
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
@@ -169,7 +199,7 @@ impl VenueOrderId {
     #[must_use]
     pub fn from_u64(id: u64) -> Self {
         // 20 digits always fit in 40 bytes.
-        Self::new(crate::venue::wire_writer::U64Text::new(id).as_bytes()).unwrap_or(Self { bytes: [0; 40], len: 0 })
+        Self::new(crate::fixed::U64Text::new(id).as_bytes()).unwrap_or(Self { bytes: [0; 40], len: 0 })
     }
 
     /// The id's bytes.

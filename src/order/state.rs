@@ -35,7 +35,7 @@
 
 use crate::fixed::{Qty, SignedQty};
 use crate::instrument::Symbol;
-use crate::venue::Venue;
+use crate::instrument::Venue;
 
 use super::{ClientOrderId, FeeKind, Fill, OrderEvent, OrderRequest, RejectReason, TradeId, VenueOrderId};
 

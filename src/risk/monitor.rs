@@ -165,6 +165,19 @@ pub enum RiskOutput {
     },
 }
 
+/// What the risk thread hands to the journal: the inputs worth keeping
+/// (orders, resyncs, account and funding updates, reconciliations; not
+/// marks) and every decision. The journal converts these into its own
+/// records (`impl From<RiskRecord> for JournalRecord`), so this module does
+/// not depend on the journal's format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RiskRecord {
+    /// An input, as received.
+    Input(RiskInput),
+    /// A decision.
+    Output(RiskOutput),
+}
+
 /// Counts of inputs that were accounted for but not applied.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct MonitorStats {

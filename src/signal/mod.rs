@@ -25,6 +25,7 @@ use crate::side::Side;
 pub mod aggregate;
 pub mod book_shape;
 pub mod config;
+pub mod fields;
 pub mod funding;
 pub mod liquidation;
 pub mod momentum;
@@ -32,6 +33,7 @@ pub mod ofi;
 pub mod ou;
 pub mod regime;
 pub mod series;
+pub mod source;
 pub mod trade_flow;
 pub mod volatility;
 pub mod vwap;
@@ -40,6 +42,8 @@ pub mod window;
 pub use aggregate::{SignalBank, SignalStats, Signals, depth_time};
 pub use book_shape::TopOfBook;
 pub use config::SignalConfig;
+pub use fields::SignalFields;
+pub use source::{BookOnlySignals, LiveSignals, SignalSource};
 
 /// Bits of [`SignalSnapshot::warm_mask`]: which families have seen enough
 /// data. [`REQUIRED`](warm::REQUIRED) is what [`SignalSnapshot::warm`]

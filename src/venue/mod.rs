@@ -8,9 +8,6 @@
 //! - [`binance`]: Binance USDⓈ-M futures market streams and REST depth.
 //! - [`bybit`]: Bybit v5 linear public streams.
 
-use std::fmt;
-use std::str::FromStr;
-
 pub mod binance;
 pub mod bybit;
 pub mod credentials;
@@ -20,55 +17,15 @@ pub mod signed_request;
 pub mod sync;
 pub mod wire_writer;
 
+/// The venue enum lives with the instruments (an instrument is a venue and a
+/// symbol), below every protocol module; re-exported here where callers look.
+pub use crate::instrument::{UnknownVenue, Venue};
+
 use crate::book::Book;
 use crate::event::{DecodeError, DepthSnapshot, DepthUpdate, InstrumentId, MarketEvent};
 use crate::instrument::{InstrumentTable, SymbolTable};
 use crate::json::{Backend, BackendChoice, JsonScratch, Val};
 use sync::{SyncOutcome, SyncState, SyncStats};
-
-/// A trading venue (exchange and product line).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Deserialize, serde::Serialize)]
-pub enum Venue {
-    /// Binance USDⓈ-M perpetual futures.
-    #[serde(rename = "binance-usdm")]
-    BinanceUsdm,
-    /// Bybit v5 linear (USDT) perpetuals.
-    #[serde(rename = "bybit-linear")]
-    BybitLinear,
-}
-
-impl Venue {
-    /// Every venue, in a fixed order.
-    pub const ALL: [Venue; 2] = [Venue::BinanceUsdm, Venue::BybitLinear];
-
-    /// The name used on the command line and in configuration.
-    #[must_use]
-    pub const fn name(self) -> &'static str {
-        match self {
-            Venue::BinanceUsdm => "binance-usdm",
-            Venue::BybitLinear => "bybit-linear",
-        }
-    }
-}
-
-impl fmt::Display for Venue {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-/// The text named no known venue.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("unknown venue (expected binance-usdm or bybit-linear)")]
-pub struct UnknownVenue;
-
-impl FromStr for Venue {
-    type Err = UnknownVenue;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Venue::ALL.into_iter().find(|v| v.name() == s).ok_or(UnknownVenue)
-    }
-}
 
 /// A market-data decoder for one venue.
 #[derive(Debug, Clone)]
