@@ -258,9 +258,15 @@ impl Signals {
     pub fn on_depth<const N: usize>(&mut self, ts_ms: i64, book: &Book<N>, outcome: SyncOutcome) {
         match outcome {
             SyncOutcome::Applied { .. } => self.on_book(ts_ms, book),
-            SyncOutcome::Gap { .. } | SyncOutcome::SnapshotTooOld { .. } | SyncOutcome::Corrupt(_) => self.book_reset(),
-            SyncOutcome::AppliedCrossed { .. } | SyncOutcome::Buffered | SyncOutcome::Stale | SyncOutcome::Unsynced => {
-            }
+            SyncOutcome::Gap { .. }
+            | SyncOutcome::SnapshotTooOld { .. }
+            | SyncOutcome::SnapshotAhead { .. }
+            | SyncOutcome::Crossed { .. }
+            | SyncOutcome::Corrupt(_) => self.book_reset(),
+            SyncOutcome::Buffered
+            | SyncOutcome::Stale
+            | SyncOutcome::Unsynced
+            | SyncOutcome::SnapshotNotNewer { .. } => {}
         }
     }
 
@@ -538,12 +544,12 @@ mod tests {
         s.on_depth(20, &book((1000, 1), (1010, 5)), SyncOutcome::Gap { expected: 5, got: 7 });
         s.on_depth(30, &book((1000, 1), (1010, 5)), SyncOutcome::Applied { last_id: 8 });
         assert_eq!(s.stats().baselines, 2);
-        // Buffered, stale, crossed: nothing folded in.
+        // Buffered, stale, an ignored snapshot: nothing folded in.
         for outcome in [
             SyncOutcome::Buffered,
             SyncOutcome::Stale,
             SyncOutcome::Unsynced,
-            SyncOutcome::AppliedCrossed { last_id: 9 },
+            SyncOutcome::SnapshotNotNewer { snapshot_id: 3, book_id: 9 },
         ] {
             s.on_depth(40, &book((1000, 1), (1010, 5)), outcome);
         }

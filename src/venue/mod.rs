@@ -192,6 +192,33 @@ impl<const N: usize> BookSync<N> {
         }
     }
 
+    /// The stream was resubscribed or its connection replaced: the book is
+    /// dropped until a new snapshot arrives (see the machines' `restart`).
+    pub fn restart(&mut self) {
+        match self {
+            BookSync::Binance(s) => s.restart(),
+            BookSync::Bybit(s) => s.restart(),
+        }
+    }
+
+    /// Binds a Binance machine to a partial-depth stream (every message a
+    /// whole book) or back to the diff stream; Bybit's `orderbook.N` topics
+    /// are all snapshot-and-delta streams, so this is a no-op there.
+    pub fn set_partial(&mut self, partial: bool) {
+        if let BookSync::Binance(s) = self {
+            s.set_partial(partial);
+        }
+    }
+
+    /// Update id of the last applied update (0 before the first).
+    #[must_use]
+    pub fn last_id(&self) -> u64 {
+        match self {
+            BookSync::Binance(s) => s.last_id(),
+            BookSync::Bybit(s) => s.last_id(),
+        }
+    }
+
     /// `true` once if a resync (new snapshot / re-subscribe) is wanted.
     pub fn take_resync_request(&mut self) -> bool {
         match self {
