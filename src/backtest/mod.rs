@@ -361,22 +361,23 @@ impl<S: SignalSource> Engine<S> {
         self.signals.on_event(event);
         // New trades to the signals, deduplicated exactly as MarketState does.
         if let MarketEvent::Trades(batch) = *event {
-            let mut tape: Option<(InstrumentId, u64, u64)> = None;
+            let mut tape: Option<(InstrumentId, crate::market::SeqMark, crate::market::SeqMark)> = None;
+            let unique = crate::market::trade_ids_unique(self.st_market[v].venue());
             for trade in batch {
                 let Ok(trade) = trade else { break };
-                let (last_id, count) = match tape {
-                    Some((i, l, c)) if i == trade.inst => (l, c),
+                let (i, mut t, mut a) = match tape {
+                    Some(x) if x.0 == trade.inst => x,
                     _ => match self.st_market[v].get(trade.inst) {
-                        Some(s) => (s.trades.last_id, s.trades.trades),
+                        Some(s) => (trade.inst, s.trades.trade_ids, s.trades.agg_ids),
                         None => break,
                     },
                 };
-                if crate::market::is_replayed_trade(self.st_market[v].venue(), last_id, count, trade.id) {
-                    tape = Some((trade.inst, last_id, count));
-                    continue;
+                let mark = if trade.source == crate::event::TradeSource::Aggregate { &mut a } else { &mut t };
+                let new = mark.admit(trade.id, trade.trade_ms, unique, crate::market::DEFAULT_MARK_RESET_MS).is_new();
+                tape = Some((i, t, a));
+                if new {
+                    self.signals.on_trade(trade.inst, &trade);
                 }
-                tape = Some((trade.inst, trade.id, count + 1));
-                self.signals.on_trade(trade.inst, &trade);
             }
         }
         let ts_ms = event_time_ms(event).unwrap_or(now_ms);

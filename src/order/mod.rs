@@ -13,11 +13,61 @@ use crate::instrument::Symbol;
 use crate::instrument::Venue;
 use crate::side::Side;
 
-/// The engine's own client order id: a per-process sequence number. Venue
-/// encoders render it as text (Binance `newClientOrderId`, Bybit
-/// `orderLinkId`, both at most 36 characters).
+/// The engine's own client order id: a session epoch in the high 32 bits
+/// and a per-session sequence number in the low 32 ([`ClientOrderId::new`]).
+/// Venue encoders render the whole `u64` as decimal text (`scalpel-<n>`,
+/// at most 28 characters: within Binance `newClientOrderId`'s 36 and
+/// Bybit `orderLinkId`'s 36).
+///
+/// The epoch makes ids unique across restarts: after a restart the
+/// sequence starts again at 1, but under a new epoch, so a late message
+/// about an order of the previous session (same sequence number) never
+/// lands on a new order. The trading core counts such messages and applies
+/// none of them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ClientOrderId(pub u64);
+
+/// A session's epoch: which run of the engine an order id belongs to.
+/// The live engine uses its start time in seconds since the Unix epoch
+/// ([`SessionEpoch::from_unix_ms`]); a replay uses a fixed value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct SessionEpoch(pub u32);
+
+impl SessionEpoch {
+    /// The epoch of a session started at `ms` since the Unix epoch (whole
+    /// seconds: two sessions of one process must start in different seconds).
+    #[must_use]
+    pub const fn from_unix_ms(ms: i64) -> Self {
+        let secs = ms.div_euclid(1000);
+        Self(if secs < 0 {
+            0
+        } else if secs > u32::MAX as i64 {
+            u32::MAX
+        } else {
+            secs as u32
+        })
+    }
+}
+
+impl ClientOrderId {
+    /// Order `seq` of session `epoch`.
+    #[must_use]
+    pub const fn new(epoch: SessionEpoch, seq: u32) -> Self {
+        Self((epoch.0 as u64) << 32 | seq as u64)
+    }
+
+    /// The session the id belongs to.
+    #[must_use]
+    pub const fn epoch(self) -> SessionEpoch {
+        SessionEpoch((self.0 >> 32) as u32)
+    }
+
+    /// The sequence number within its session.
+    #[must_use]
+    pub const fn seq(self) -> u32 {
+        self.0 as u32
+    }
+}
 
 /// Order type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
