@@ -174,7 +174,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 duration_s: synth_secs,
             };
             let opts = scalpel::backtest::BacktestOptions { config, inputs: input, synthetic, json };
-            scalpel::backtest::command(&opts, &mut io::stdout().lock())?;
+            scalpel::backtest::command(&opts, &mut io::stdout().lock(), &mut io::stderr().lock())?;
         }
         Command::Synth { venue, symbol, seed, duration, rate, gap_every, out } => {
             let opts =

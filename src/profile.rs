@@ -5,6 +5,7 @@
 //! |---|---|---|
 //! | `[instruments]` | this module | symbols and venues to trade, from the built-in table or a file |
 //! | `[strategy]`, `[votes]`, `[gates]`, `[confidence]`, `[context]`, `[sizing]`, `[exits]` | [`crate::strategy`] | [`crate::strategy::config`] |
+//! | `[core]` | [`crate::core`] | [`core`] (here, so that the profile does not import the core) |
 //! | `[backtest]` | [`crate::backtest`] | [`backtest`] (here, so that the profile does not import the backtest) |
 //! | `[risk]` | [`crate::risk`] | the same `[risk]` table format as `tuning/risk.toml` |
 //! | `[signals]` | the signals module | **kept raw** ([`Profile::signals`]) and handed to the signals' own config parser; any keys pass through here |
@@ -18,7 +19,9 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 pub mod backtest;
+pub mod core;
 
+use self::core::{CoreConfig, RawCore};
 use crate::instrument::{InstrumentTable, LoadError, Symbol};
 use crate::risk::RiskConfig;
 use crate::strategy::StrategyConfig;
@@ -27,8 +30,9 @@ use crate::venue::Venue;
 use backtest::{BacktestConfig, RawBacktest};
 
 /// The tables a profile may contain.
-const TABLES: [&str; 11] = [
+const TABLES: [&str; 12] = [
     "instruments",
+    "core",
     "strategy",
     "votes",
     "gates",
@@ -66,6 +70,8 @@ pub struct Profile {
     pub risk: RiskConfig,
     /// The `[backtest]` table.
     pub backtest: BacktestConfig,
+    /// The `[core]` table.
+    pub core: CoreConfig,
     /// The `[signals]` table as written, for the signals module's parser.
     pub signals: toml::Value,
 }
@@ -101,6 +107,22 @@ impl Profile {
         }
         let risk = table::<crate::risk::config::RawRisk>(&root, "risk")?.validate()?;
         let backtest = table::<RawBacktest>(&root, "backtest")?.validate(base)?;
+        let mut raw_core = table::<RawCore>(&root, "core")?;
+        let backtest_interval = root
+            .get("backtest")
+            .and_then(|b| b.get("mark_interval_ms"))
+            .map(|_| u32::try_from(backtest.mark_interval_ms).unwrap_or(u32::MAX));
+        match (raw_core.mark_interval_ms, backtest_interval) {
+            (Some(a), Some(b)) if a != b => {
+                return Err(LoadError::new(
+                    "core.mark_interval_ms",
+                    "differs from backtest.mark_interval_ms (an older name for the same setting): give one",
+                ));
+            }
+            (None, Some(b)) => raw_core.mark_interval_ms = Some(b),
+            _ => {}
+        }
+        let core = raw_core.validate()?;
         let signals = match root.get("signals") {
             None => toml::Value::Table(toml::Table::new()),
             Some(v @ toml::Value::Table(_)) => v.clone(),
@@ -108,7 +130,7 @@ impl Profile {
         };
         let inst: RawInstruments = table(&root, "instruments")?;
         let instruments = select_instruments(&inst, base)?;
-        Ok(Self { instruments, strategy, risk, backtest, signals })
+        Ok(Self { instruments, strategy, risk, backtest, core, signals })
     }
 }
 

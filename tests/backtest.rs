@@ -142,10 +142,15 @@ fn synthetic_session_trades_once_with_hand_computed_size_fees_and_pnl() {
     // the order the exchange 2 ms after that; fills are stamped there.
     assert_eq!(t.entry_ms, T0 + 100 + 3 + 2);
     // Time stop: held 5 s from when the strategy learnt of the fill (3 ms
-    // after it), then 2 ms to the exchange: the decision comes with the
-    // first bookTicker at or after that.
+    // after it), then 2 ms to the exchange. The decision does not wait for
+    // market data: while the core waits for its next frame (bookTickers
+    // reach it every 250 ms, at T0 + 1 253 + 250 k) its timer ticks every
+    // 100 ms. Due at T0 + 5 108; the last frame before is at T0 + 5 003, so
+    // the ticks are at 5 103 (too early) and 5 203.
     let opened = T0 + 105 + 3;
-    let decided = T0 + 1_250 + ((opened + 5_000 - 3 - (T0 + 1_250)) as f64 / 250.0).ceil() as i64 * 250 + 3;
+    let last_frame = T0 + 1_253 + (opened + 5_000 - (T0 + 1_253)) / 250 * 250;
+    let decided = (1..).map(|k| last_frame + 100 * k).find(|&tick| tick >= opened + 5_000).unwrap();
+    assert_eq!(decided, T0 + 5_203);
     assert_eq!(t.exit_ms, decided + 2);
     assert_eq!(report.orders.fills, 2);
     assert_eq!(report.orders.taker_fills, 2);
@@ -383,15 +388,15 @@ fn real_binance_recording_with_an_impossible_gate_makes_no_trades() {
     assert_ne!(impossible, default, "the default profile's imbalance gate moved; update this test");
     // min = 1.0 needs an empty opposite side at the top: impossible on a live book.
     let profile = Profile::from_toml_str(&impossible, Path::new(".")).unwrap();
-    let files = backtest::input::load_inputs(&[path.display().to_string()], &profile.instruments).unwrap();
-    let order = backtest::input::merge_order(&files, &profile.instruments);
-    let sources = [Source::new(files[0].venue, "real")];
-    let report = backtest::run(
+    let (mut frames, sources) =
+        backtest::FileMerge::open(&[path.display().to_string()], &profile.instruments, 5_000).unwrap();
+    let report = backtest::run_stream(
         &profile,
         "impossible",
         &sources,
-        backtest::input::frames(&files, &order),
+        &mut frames,
         BookOnlySignals::new(profile.instruments.all()),
+        &mut |_| {},
     )
     .unwrap();
     assert_eq!(report.summary.trades, 0);

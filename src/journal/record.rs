@@ -260,7 +260,7 @@ pub enum JournalRecord {
 }
 
 /// Every venue reject reason, indexed by its journal code.
-pub const REJECT_REASONS: [RejectReason; 12] = [
+pub const REJECT_REASONS: [RejectReason; 13] = [
     RejectReason::TimestampOutsideRecvWindow,
     RejectReason::BadSignature,
     RejectReason::BadApiKey,
@@ -273,6 +273,7 @@ pub const REJECT_REASONS: [RejectReason; 12] = [
     RejectReason::InvalidPriceOrQty,
     RejectReason::UnknownOrder,
     RejectReason::Other,
+    RejectReason::NotSent,
 ];
 
 impl From<RiskRecord> for JournalRecord {
@@ -328,6 +329,7 @@ pub fn reject_reason_name(reason: RejectReason) -> &'static str {
         RejectReason::InvalidPriceOrQty => "invalid-price-or-qty",
         RejectReason::UnknownOrder => "unknown-order",
         RejectReason::Other => "other",
+        RejectReason::NotSent => "not-sent",
     }
 }
 

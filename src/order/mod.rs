@@ -293,6 +293,9 @@ pub enum RejectReason {
     UnknownOrder,
     /// Any other venue code.
     Other,
+    /// Never reached the venue: the transport could not send it (the core's
+    /// `on_send_failed`).
+    NotSent,
 }
 
 /// What an [`OrderEvent::ActionRejected`] refused.

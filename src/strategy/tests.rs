@@ -29,7 +29,7 @@ fn strategy(c: StrategyConfig, n: usize) -> Strategy {
 use super::test_support::long_snapshot;
 
 fn view(now_ms: i64, bid: i64, snapshot: SignalSnapshot) -> MarketView {
-    MarketView { now_ms, bid: Price(bid), ask: Price(bid + 10), snapshot }
+    MarketView { now_ms, bid: Price(bid), ask: Price(bid + 10), snapshot, entries_allowed: true }
 }
 
 fn fill(id: u64, side: Side, price: i64, qty: i64, maker: bool) -> Fill {

@@ -117,6 +117,16 @@ impl Decoder {
         })
     }
 
+    /// Which instrument symbol-less snapshots (Binance REST depth) are
+    /// decoded for (always `None` on Bybit, whose snapshots name their symbol).
+    #[must_use]
+    pub fn snapshot_instrument(&self) -> Option<InstrumentId> {
+        match self {
+            Decoder::Binance(d) => d.snapshot_instrument(),
+            Decoder::Bybit(_) => None,
+        }
+    }
+
     /// Which instrument symbol-less snapshots (Binance REST depth) belong to.
     /// Bybit snapshots name their symbol; this is a no-op there.
     pub fn set_snapshot_instrument(&mut self, inst: Option<InstrumentId>) {

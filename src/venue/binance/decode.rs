@@ -174,6 +174,12 @@ impl BinanceDecoder {
         &self.symbols
     }
 
+    /// The instrument symbol-less snapshots are decoded for.
+    #[must_use]
+    pub fn snapshot_instrument(&self) -> Option<InstrumentId> {
+        self.snapshot_inst
+    }
+
     /// The REST depth snapshot carries no symbol: the caller, who requested
     /// it, says which instrument the next snapshots belong to.
     pub fn set_snapshot_instrument(&mut self, inst: Option<InstrumentId>) {
