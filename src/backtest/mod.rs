@@ -416,21 +416,39 @@ impl<S: SignalSource> Driver<S> {
 
     /// A frame of a `venue` source reaches the exchange at its exchange time.
     fn on_exchange_event(&mut self, venue: Venue, event: &MarketEvent<'_>) {
-        let applied = self.ex_market.apply(event, |_, _, _| {});
+        let applied = match *event {
+            MarketEvent::Trades(batch) => {
+                // Each print once, by the market's one rule, to the fill model.
+                let mut applied = Applied::Other;
+                for trade in batch {
+                    let Ok(trade) = trade else {
+                        applied = Applied::Malformed;
+                        break;
+                    };
+                    match self.ex_market.on_trade(&trade) {
+                        None => {
+                            applied = Applied::UnknownInstrument;
+                            break;
+                        }
+                        Some(admit) => {
+                            applied = Applied::Trades(trade.inst, 0);
+                            if admit.is_new() {
+                                let i = usize::from(trade.inst.0);
+                                self.exchange.on_trade(i, &trade, self.now_ns, &mut self.reports);
+                            }
+                        }
+                    }
+                }
+                applied
+            }
+            _ => self.ex_market.apply(event, |_, _, _| {}),
+        };
         if let (Applied::Depth(inst, _), Some(t)) = (applied, event_time_ms(event)) {
             if let Some(d) = self.ex_depth_ms.get_mut(usize::from(inst.0)) {
                 *d = t;
             }
         }
         match applied {
-            Applied::Trades(inst, _) => {
-                if let MarketEvent::Trades(batch) = *event {
-                    for trade in batch {
-                        let Ok(trade) = trade else { break };
-                        self.exchange.on_trade(usize::from(inst.0), &trade, self.now_ns, &mut self.reports);
-                    }
-                }
-            }
             Applied::Malformed => self.counters.malformed += 1,
             Applied::UnknownInstrument => self.counters.unknown_instrument += 1,
             _ => {}

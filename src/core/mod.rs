@@ -341,7 +341,7 @@ impl<L: RiskLink, S: SignalSource, P: Probe> Core<L, S, P> {
         let mut market = MarketState::for_table(&profile.instruments);
         market.set_mark_reset_ms(cfg.mark_reset_ms);
         let n = insts.len();
-        Ok(Self {
+        let mut core = Self {
             decoders: Vec::new(),
             scratch: JsonScratch::default(),
             st: State {
@@ -368,7 +368,9 @@ impl<L: RiskLink, S: SignalSource, P: Probe> Core<L, S, P> {
                 last_retire_ms: i64::MIN,
                 stats: CoreStats::default(),
             },
-        })
+        };
+        core.st.warm_private_parsers();
+        Ok(core)
     }
 
     /// Adds a feed of `venue` (a connection, a recorded file) with its own
@@ -687,7 +689,39 @@ impl<L: RiskLink, S: SignalSource, P: Probe> Core<L, S, P> {
     }
 }
 
+/// One message of each private shape, parsed once at construction so that
+/// the parsers' scratch is allocated before the first real message.
+const WARM_UP_MESSAGES: [(PrivateSource, &str); 3] = [
+    (
+        PrivateSource::BinanceUserData,
+        r#"{"e":"ORDER_TRADE_UPDATE","E":1,"T":1,"o":{"s":"BTCUSDT","c":"x","S":"SELL","o":"LIMIT","f":"GTC","q":"0.002","p":"64089.20","ap":"64089.2","sp":"0","x":"TRADE","X":"PARTIALLY_FILLED","i":8886774,"l":"0.001","z":"0.001","L":"64089.20","N":"USDT","n":"0.01281784","T":1,"t":109100866,"b":"0","a":"9.91","m":true,"R":false,"wt":"CONTRACT_PRICE","ot":"LIMIT","ps":"BOTH","cp":false,"rp":"0","pP":false,"si":0,"ss":0,"V":"EXPIRE_TAKER","pm":"NONE","gtd":0}}"#,
+    ),
+    (
+        PrivateSource::BinanceWsApi,
+        r#"{"id":"x","status":200,"result":{"orderId":1,"symbol":"BTCUSDT","status":"NEW","clientOrderId":"x","updateTime":1},"rateLimits":[{"rateLimitType":"ORDERS","interval":"SECOND","intervalNum":10,"limit":300,"count":1}]}"#,
+    ),
+    (
+        PrivateSource::Bybit,
+        r#"{"id":"1","topic":"execution","creationTime":1,"data":[{"category":"linear","symbol":"BTCUSDT","execFee":"0.005061","execId":"7e2ae69c-4edf-5800-a352-893d52b446aa","execPrice":"61800.20","execQty":"0.025","execType":"Trade","isMaker":false,"orderLinkId":"x","side":"Sell","execTime":"1","seq":1}]}"#,
+    ),
+];
+
 impl<L: RiskLink, S: SignalSource, P: Probe> State<L, S, P> {
+    /// Parses [`WARM_UP_MESSAGES`] and drops the result (nothing is applied).
+    fn warm_private_parsers(&mut self) {
+        let mut buf = Vec::with_capacity(4096);
+        for (source, text) in WARM_UP_MESSAGES {
+            buf.clear();
+            buf.extend_from_slice(text.as_bytes());
+            let events = &mut self.private_events[..];
+            let _ = match source {
+                PrivateSource::BinanceUserData => self.binance_private.user_data(&mut buf, &self.table, events),
+                PrivateSource::BinanceWsApi => self.binance_private.ws_response(&mut buf, &self.table, events),
+                PrivateSource::Bybit => self.bybit_private.ws_frame(&mut buf, &self.table, events),
+            };
+        }
+    }
+
     #[inline]
     fn now_ms(&self) -> i64 {
         i64::try_from(self.now_ns / 1_000_000).unwrap_or(i64::MAX)

@@ -201,6 +201,20 @@ impl LiveSignals {
     }
 }
 
+impl LiveSignals {
+    /// One instrument's signals.
+    #[must_use]
+    pub fn get(&self, inst: InstrumentId) -> Option<&Signals> {
+        self.per.get(usize::from(inst.0))
+    }
+
+    /// Volume-profile trades left out for one instrument.
+    #[must_use]
+    pub fn profile_dropped(&self, inst: InstrumentId) -> u64 {
+        self.get(inst).map_or(0, Signals::profile_dropped)
+    }
+}
+
 impl std::fmt::Debug for LiveSignals {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "LiveSignals({} instruments)", self.per.len())
