@@ -19,7 +19,6 @@ use scalpel::alloc_count::CountingAlloc;
 use scalpel::core::{BindMode, Core, FeedState, Intent, Intents, NoProbe, PrivateSource, RiskLink};
 use scalpel::fixed::Notional;
 use scalpel::order::{ClientOrderId, SessionEpoch};
-use scalpel::profile::Profile;
 use scalpel::risk::{RiskInput, Verdict, VerdictCell};
 use scalpel::signal::{LiveSignals, SignalConfig};
 use scalpel::venue::Venue;
@@ -58,34 +57,6 @@ fn liquidation_frames(venue: Venue, ts: i64) -> Vec<Vec<u8>> {
         ),
     };
     vec![text.into_bytes()]
-}
-
-/// The default profile made to trade often: the gates that need a long
-/// history off, low confidence bands, short holds. The point is to run the
-/// order path, not to profit.
-fn busy_profile() -> Profile {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tuning");
-    let mut text = std::fs::read_to_string(dir.join("default.toml")).unwrap();
-    for (from, to) in [
-        ("warmup_secs = 20", "warmup_secs = 0"),
-        ("cooldown_secs = 10", "cooldown_secs = 1"),
-        ("entry_timeout_ms = 3000", "entry_timeout_ms = 500"),
-        ("observe_from = 70", "observe_from = 10"),
-        ("base_from = 80", "base_from = 20"),
-        ("large_from = 90", "large_from = 30"),
-        ("max_hold_secs = 180", "max_hold_secs = 3"),
-        ("max_hold_secs = 90", "max_hold_secs = 3"),
-        ("consecutive_losses_halt = 3", "consecutive_losses_halt = 100000"),
-    ] {
-        assert!(text.contains(from), "tuning/default.toml changed: {from}");
-        text = text.replace(from, to);
-    }
-    for gate in ["imbalance", "volume_surge", "regime", "edge"] {
-        let at = text.find(&format!("[gates.{gate}]")).unwrap();
-        let enabled = at + text[at..].find("enabled = true").unwrap();
-        text.replace_range(enabled..enabled + "enabled = true".len(), "enabled = false");
-    }
-    Profile::from_toml_str(&text, &dir).unwrap()
 }
 
 /// The venue's messages for an intent, written into `buf` with no
@@ -212,7 +183,7 @@ impl Run {
 }
 
 fn counted_pass(venue: Venue, frames: &[Vec<u8>]) -> (u64, u64, u64, u64) {
-    let profile = busy_profile();
+    let profile = common::busy_profile();
     let cfg = SignalConfig::from_table(&profile.signals).unwrap();
     let verdict = Arc::new(VerdictCell::new());
     verdict.publish(Verdict::RUN);
@@ -283,7 +254,7 @@ fn the_core_allocates_nothing_after_warm_up() {
 #[test]
 fn the_counter_sees_core_construction() {
     let before = ALLOC.this_thread();
-    let profile = busy_profile();
+    let profile = common::busy_profile();
     let signals = LiveSignals::new(&SignalConfig::default(), profile.instruments.all());
     let core =
         Core::new(&profile, signals, CountingLink::default(), NoProbe, SessionEpoch(1), Arc::new(VerdictCell::new()))
