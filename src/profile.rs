@@ -76,7 +76,19 @@ pub struct Profile {
     pub signals: toml::Value,
 }
 
+/// `tuning/default.toml` as it was when the binary was built.
+pub const BUILT_IN_DEFAULT: &str = include_str!("../tuning/default.toml");
+
 impl Profile {
+    /// The built-in copy of `tuning/default.toml`; relative paths in it
+    /// resolve against the working directory.
+    ///
+    /// # Errors
+    /// Never in a correct build (the tests load it); a [`LoadError`] otherwise.
+    pub fn built_in_default() -> Result<Self, LoadError> {
+        Self::from_toml_str(BUILT_IN_DEFAULT, Path::new("."))
+    }
+
     /// Reads a profile file.
     ///
     /// # Errors
@@ -214,6 +226,12 @@ fn select_instruments(raw: &RawInstruments, base: &Path) -> Result<InstrumentTab
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_built_in_default_profile_is_the_tuning_file() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tuning/default.toml");
+        assert_eq!(Profile::built_in_default().unwrap(), Profile::from_file(&path).unwrap());
+    }
 
     #[test]
     fn tuning_file_states_the_defaults() {

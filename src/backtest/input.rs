@@ -22,7 +22,7 @@
 //! clock and bound nothing.
 
 use std::io::{self, BufRead};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::event::{InstrumentId, MarketEvent};
 use crate::instrument::InstrumentTable;
@@ -248,18 +248,18 @@ fn split_arg(arg: &str) -> (Option<Venue>, PathBuf) {
     }
 }
 
-fn open_reader(path: &PathBuf) -> Result<FrameReader<Box<dyn BufRead>>, InputError> {
-    let input = crate::recording::open(path).map_err(|error| InputError::Io { path: path.clone(), error })?;
+fn open_reader(path: &Path) -> Result<FrameReader<Box<dyn BufRead>>, InputError> {
+    let input = crate::recording::open(path).map_err(|error| InputError::Io { path: path.to_path_buf(), error })?;
     Ok(FrameReader::new(input))
 }
 
 /// The venue whose decoder understands more of the first 200 frames.
-fn detect(path: &PathBuf, table: &InstrumentTable) -> Result<Option<Venue>, InputError> {
+fn detect(path: &Path, table: &InstrumentTable) -> Result<Option<Venue>, InputError> {
     let mut reader = open_reader(path)?;
     let mut frames = Vec::new();
     let mut frame = Vec::new();
     while frames.len() < 200 {
-        match reader.next_frame(&mut frame).map_err(|error| InputError::Io { path: path.clone(), error })? {
+        match reader.next_frame(&mut frame).map_err(|error| InputError::Io { path: path.to_path_buf(), error })? {
             None => break,
             Some(ReadItem::Frame(_)) => frames.push(frame.clone()),
             Some(ReadItem::BadLine(..)) => {}

@@ -46,12 +46,13 @@ use crate::core::{BindMode, Core, FeedId, Intent, Intents, NoProbe, RiskLink};
 use crate::event::MarketEvent;
 use crate::fixed::{Notional, Price};
 use crate::instrument::{Instrument, InstrumentId, LoadError};
+use crate::journal::JournalWriter;
 use crate::json::JsonScratch;
 use crate::market::{Applied, MarketState};
 use crate::order::{ClientOrderId, OrderEvent, OrderRequest, SessionEpoch, VenueOrderId};
 use crate::profile::Profile;
 use crate::risk::gate::RefusalCounts;
-use crate::risk::{Cause, Refusal, RiskCommand, RiskInput, RiskMonitor, RiskOutput, VerdictCell};
+use crate::risk::{Cause, Refusal, RiskCommand, RiskInput, RiskMonitor, RiskOutput, RiskRecord, VerdictCell};
 use crate::signal::SignalConfig;
 use crate::strategy::{ExitReason, GateKind, VoteKind};
 use crate::venue::private_event::{FundingPayment, PrivateEvent};
@@ -96,9 +97,15 @@ pub enum BacktestError {
     /// The synthetic session could not be generated.
     #[error("synthetic session: {0}")]
     Synth(#[from] crate::synth::SynthError),
-    /// Nothing in the input decoded: the files are not recordings of a
-    /// supported venue, or name no instrument of the profile.
-    #[error("no frame of the input decoded ({frames} frames read, {decode_errors} decode errors)")]
+    /// The journal could not be written.
+    #[error("journal: {0}")]
+    Journal(crate::journal::JournalError),
+    /// Nothing in the input decoded to market data: empty files, files of
+    /// another venue, or not recordings at all.
+    #[error(
+        "no frame of the input decoded to market data ({frames} frames read, {decode_errors} decode errors): \
+         empty, another venue's, or not a recording"
+    )]
     NothingDecoded {
         /// Frames read.
         frames: u64,
@@ -125,10 +132,13 @@ pub struct BacktestLink {
     trips: [u64; 13],
     trades: TradeBook,
     initial_equity: Notional,
+    /// The run's journal, as the risk thread would write it (replay time).
+    journal: Option<JournalWriter<std::fs::File>>,
+    journal_error: Option<crate::journal::JournalError>,
 }
 
 impl BacktestLink {
-    fn new(profile: &Profile, verdict: Arc<VerdictCell>) -> Self {
+    fn new(profile: &Profile, verdict: Arc<VerdictCell>, journal: Option<JournalWriter<std::fs::File>>) -> Self {
         let insts = profile.instruments.all().to_vec();
         let monitor = RiskMonitor::new(profile.risk.clone(), &insts, 0);
         verdict.publish(monitor.verdict());
@@ -141,6 +151,18 @@ impl BacktestLink {
             commands: VecDeque::with_capacity(16),
             trips: [0; 13],
             initial_equity: profile.risk.initial_equity,
+            journal,
+            journal_error: None,
+        }
+    }
+
+    /// Appends to the journal, keeping the first error for the end of the run.
+    fn journal(&mut self, now_ns: u64, record: RiskRecord) {
+        if let Some(w) = &mut self.journal
+            && self.journal_error.is_none()
+            && let Err(e) = w.append(now_ns, &crate::journal::JournalRecord::from(record))
+        {
+            self.journal_error = Some(e);
         }
     }
 
@@ -177,8 +199,13 @@ impl RiskLink for BacktestLink {
             },
             _ => {}
         }
+        if !matches!(input, RiskInput::Mark { .. } | RiskInput::Kill) {
+            self.journal(now_ns, RiskRecord::Input(*input));
+        }
         self.monitor.on_input(input, now_ms, &mut self.out);
-        for o in self.out.drain(..) {
+        let mut out = std::mem::take(&mut self.out);
+        for o in out.drain(..) {
+            self.journal(now_ns, RiskRecord::Output(o));
             match o {
                 RiskOutput::Verdict { verdict, .. } => {
                     self.verdict.publish(verdict);
@@ -188,6 +215,7 @@ impl RiskLink for BacktestLink {
                 RiskOutput::Command { command, .. } => self.commands.push_back(command),
             }
         }
+        self.out = out;
     }
 
     fn command(&mut self) -> Option<RiskCommand> {
@@ -217,7 +245,12 @@ struct Counters {
     unknown_instrument: u64,
     first_ms: Option<i64>,
     last_ms: i64,
+    /// Frames that decoded to market data (not a control message, not a
+    /// stream or symbol the decoders skip).
+    market_frames: u64,
     source_frames: Vec<u64>,
+    /// First and last exchange time per source, ms.
+    source_span: Vec<Option<(i64, i64)>>,
 }
 
 /// The simulated exchange's decoders, one per source (apart from the
@@ -256,7 +289,12 @@ struct Driver<S: SignalSource> {
 }
 
 impl<S: SignalSource> Driver<S> {
-    fn new(profile: &Profile, sources: &[Source], signals: S) -> Result<Self, BacktestError> {
+    fn new(
+        profile: &Profile,
+        sources: &[Source],
+        signals: S,
+        journal: Option<JournalWriter<std::fs::File>>,
+    ) -> Result<Self, BacktestError> {
         let insts = profile.instruments.all().to_vec();
         let context = match &profile.strategy.context.file {
             None => crate::strategy::context::ContextTimeline::default(),
@@ -269,7 +307,7 @@ impl<S: SignalSource> Driver<S> {
             }
         };
         let verdict = Arc::new(VerdictCell::new());
-        let link = BacktestLink::new(profile, Arc::clone(&verdict));
+        let link = BacktestLink::new(profile, Arc::clone(&verdict), journal);
         let mut core = Core::new(profile, signals, link, NoProbe, REPLAY_EPOCH, verdict)?;
         let feeds = sources.iter().map(|s| core.add_feed(s.venue, BindMode::Auto)).collect();
         let intents = Intents::with_capacity(core.intents_capacity());
@@ -296,7 +334,11 @@ impl<S: SignalSource> Driver<S> {
             frame_ns: 0,
             core_ns: 0,
             funding: bt.funding,
-            counters: Counters { source_frames: vec![0; sources.len()], ..Counters::default() },
+            counters: Counters {
+                source_frames: vec![0; sources.len()],
+                source_span: vec![None; sources.len()],
+                ..Counters::default()
+            },
         })
     }
 
@@ -509,7 +551,12 @@ impl<S: SignalSource> Driver<S> {
         let venue = decoder.venue();
         let (ok, depth_inst) = decoder.decode_frame(&mut ex.scratch, buf, |event| match event {
             Ok(event) => {
+                if !matches!(event, MarketEvent::Control(_) | MarketEvent::Ignored(_)) {
+                    self.counters.market_frames += 1;
+                }
                 if let Some(t) = event_time_ms(&event) {
+                    let span = self.counters.source_span[src].get_or_insert((t, t));
+                    *span = (span.0.min(t), span.1.max(t));
                     self.counters.first_ms.get_or_insert(t);
                     self.counters.last_ms = self.counters.last_ms.max(t);
                     self.frame_ns = self.frame_ns.max(u64::try_from(t).unwrap_or(0).saturating_mul(1_000_000));
@@ -556,7 +603,8 @@ pub fn run<'a, S: SignalSource>(
     frames: impl IntoIterator<Item = FrameRef<'a>>,
     signals: S,
 ) -> Result<Report, BacktestError> {
-    run_stream(profile, profile_label, sources, &mut InMemory(frames.into_iter()), signals, &mut |_| {})
+    run_stream(profile, profile_label, sources, &mut InMemory(frames.into_iter()), signals, &mut |_| {}, None)
+        .map(|(report, _)| report)
 }
 
 /// Where a replay is, for a progress line.
@@ -568,11 +616,24 @@ pub struct Progress {
     pub exchange_ms: i64,
 }
 
+/// What a replay saw of its input beyond the report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplaySummary {
+    /// First and last exchange time of each source, ms (`None` when
+    /// nothing of it decoded).
+    pub spans: Vec<Option<(i64, i64)>>,
+    /// Frames that decoded to market data.
+    pub market_frames: u64,
+}
+
 /// [`run`] over any [`FrameSource`] (files streamed from disk, a synthetic
-/// session generated on the fly). `progress` is called every 65 536 frames.
+/// session generated on the fly). `progress` is called every 65 536 frames;
+/// `journal` receives what the risk thread would journal (orders, fills,
+/// funding, risk decisions), stamped with replay time. Returns the report
+/// and a [`ReplaySummary`].
 ///
 /// # Errors
-/// As [`run`].
+/// As [`run`], and journal write errors.
 pub fn run_stream<S: SignalSource>(
     profile: &Profile,
     profile_label: &str,
@@ -580,8 +641,9 @@ pub fn run_stream<S: SignalSource>(
     frames: &mut impl FrameSource,
     signals: S,
     progress: &mut dyn FnMut(Progress),
-) -> Result<Report, BacktestError> {
-    let mut d = Driver::new(profile, sources, signals)?;
+    journal: Option<JournalWriter<std::fs::File>>,
+) -> Result<(Report, ReplaySummary), BacktestError> {
+    let mut d = Driver::new(profile, sources, signals, journal)?;
     let mut ex = ExchangeDecoders {
         decoders: sources.iter().map(|s| Decoder::new(s.venue, &profile.instruments)).collect(),
         snapshot_routed: vec![false; sources.len()],
@@ -609,7 +671,16 @@ pub fn run_stream<S: SignalSource>(
     for (i, s) in sources.iter_mut().enumerate() {
         s.bad_lines += frames.bad_lines(i as u16);
     }
-    Ok(build_report(&d, profile, profile_label, &sources, frames.clamped()))
+    let end_ns = d.now_ns;
+    let link = d.core.link_mut();
+    if let Some(e) = link.journal_error {
+        return Err(BacktestError::Journal(e));
+    }
+    if let Some(w) = &mut link.journal {
+        w.flush(end_ns).map_err(BacktestError::Journal)?;
+    }
+    let report = build_report(&d, profile, profile_label, &sources, frames.clamped());
+    Ok((report, ReplaySummary { spans: d.counters.source_span.clone(), market_frames: d.counters.market_frames }))
 }
 
 fn build_report<S: SignalSource>(
@@ -742,14 +813,20 @@ const CONFIDENCE_BUCKETS: [&str; 10] =
 /// Options of `scalpel backtest`.
 #[derive(Debug, Clone)]
 pub struct BacktestOptions {
-    /// The profile (`tuning/<profile>.toml`).
-    pub config: PathBuf,
+    /// The profile (`tuning/<profile>.toml`); `None`: `tuning/default.toml`
+    /// when it exists under the working directory, else the copy built into
+    /// the binary (so the command runs anywhere).
+    pub config: Option<PathBuf>,
     /// Input files, `PATH` or `VENUE:PATH`; none: a synthetic session.
     pub inputs: Vec<String>,
     /// The synthetic session replayed when there are no inputs.
     pub synthetic: SyntheticInput,
-    /// Where to write the JSON report.
+    /// Some `--synth-*` option was given (it is ignored with inputs: said so).
+    pub synthetic_given: bool,
+    /// Where to write the JSON report (checked writable before the run).
     pub json: Option<PathBuf>,
+    /// Where to write the run's journal (a new file; `scalpel journal` reads it).
+    pub journal: Option<PathBuf>,
 }
 
 /// The synthetic session `scalpel backtest` generates in process when it is
@@ -790,17 +867,50 @@ impl Default for SyntheticInput {
     }
 }
 
-/// Runs `scalpel backtest`: loads the profile, streams the inputs (or a
-/// synthetic session) through [`run_stream`] with the signal source the
-/// profile names (`[backtest] signals`, default the live [`LiveSignals`]),
-/// prints the human summary to `out`, a progress line to `err` for runs
-/// longer than two seconds, and writes the JSON report if asked.
+/// Runs `scalpel backtest`: loads the profile, checks that the report and
+/// journal can be written, streams the inputs (or a synthetic session)
+/// through [`run_stream`] with the signal source the profile names
+/// (`[backtest] signals`, default the live [`LiveSignals`]), prints the
+/// human summary to `out`, notes and a progress line (runs longer than two
+/// seconds) to `err`, and writes the JSON report if asked.
 ///
 /// # Errors
 /// See [`BacktestError`].
 pub fn command(opts: &BacktestOptions, out: &mut impl Write, err: &mut dyn Write) -> Result<Report, BacktestError> {
-    let profile = Profile::from_file(&opts.config)?;
-    let label = opts.config.display().to_string();
+    let (profile, label) = match &opts.config {
+        Some(path) => (Profile::from_file(path)?, path.display().to_string()),
+        None => {
+            let local = PathBuf::from("tuning/default.toml");
+            if local.is_file() {
+                (Profile::from_file(&local)?, local.display().to_string())
+            } else {
+                (Profile::built_in_default()?, "built-in tuning/default.toml".to_owned())
+            }
+        }
+    };
+    // Fail before a long run, not after it.
+    let json_file = match &opts.json {
+        Some(path) => Some(
+            std::fs::File::create(path)
+                .map_err(|e| io::Error::new(e.kind(), format!("--json {}: {e}", path.display())))?,
+        ),
+        None => None,
+    };
+    let journal = match &opts.journal {
+        Some(path) => Some(
+            JournalWriter::create(
+                path,
+                profile.instruments.all(),
+                &crate::journal::JournalConfig { sync: false, ..crate::journal::JournalConfig::default() },
+                0,
+            )
+            .map_err(|e| io::Error::other(format!("--journal {}: {e} (it must not exist yet)", path.display())))?,
+        ),
+        None => None,
+    };
+    if !opts.inputs.is_empty() && opts.synthetic_given {
+        writeln!(err, "note: the --synth-* options are ignored: --input was given")?;
+    }
     let started = std::time::Instant::now();
     let mut last_print = started;
     let mut progress = |p: Progress| {
@@ -828,6 +938,7 @@ pub fn command(opts: &BacktestOptions, out: &mut impl Write, err: &mut dyn Write
                     $frames,
                     LiveSignals::new(&signals_cfg, profile.instruments.all()),
                     &mut progress,
+                    journal,
                 )?,
                 SignalChoice::BookOnly => run_stream(
                     &profile,
@@ -836,11 +947,12 @@ pub fn command(opts: &BacktestOptions, out: &mut impl Write, err: &mut dyn Write
                     $frames,
                     BookOnlySignals::new(profile.instruments.all()),
                     &mut progress,
+                    journal,
                 )?,
             }
         };
     }
-    let report = if opts.inputs.is_empty() {
+    let (report, summary) = if opts.inputs.is_empty() {
         let s = opts.synthetic;
         writeln!(
             out,
@@ -857,16 +969,44 @@ pub fn command(opts: &BacktestOptions, out: &mut impl Write, err: &mut dyn Write
             FileMerge::open(&opts.inputs, &profile.instruments, profile.core.max_clock_skew_ms)?;
         replay!(&sources, &mut frames)
     };
-    if report.replay.frames > 0 && report.replay.frames == report.replay.decode_errors {
+    if summary.market_frames == 0 {
         return Err(BacktestError::NothingDecoded {
             frames: report.replay.frames,
             decode_errors: report.replay.decode_errors,
         });
     }
+    if let Some(warning) = disjoint_inputs(&report, &summary.spans) {
+        writeln!(err, "{warning}")?;
+    }
     out.write_all(report.human().as_bytes())?;
-    if let Some(path) = &opts.json {
-        std::fs::write(path, report.to_json())?;
+    if let (Some(path), Some(mut file)) = (&opts.json, json_file) {
+        file.write_all(report.to_json().as_bytes())?;
         writeln!(out, "report: {}", path.display())?;
     }
+    if let Some(path) = &opts.journal {
+        writeln!(out, "journal: {}", path.display())?;
+    }
     Ok(report)
+}
+
+/// A warning when the inputs do not overlap in exchange time: merged by
+/// exchange time they replay one after the other, which is rarely meant.
+fn disjoint_inputs(report: &Report, spans: &[Option<(i64, i64)>]) -> Option<String> {
+    let known: Vec<(usize, (i64, i64))> = spans.iter().enumerate().filter_map(|(i, s)| s.map(|s| (i, s))).collect();
+    if known.len() < 2 {
+        return None;
+    }
+    let latest_start = known.iter().map(|(_, s)| s.0).max()?;
+    let earliest_end = known.iter().map(|(_, s)| s.1).min()?;
+    if latest_start <= earliest_end {
+        return None;
+    }
+    let list: Vec<String> = known
+        .iter()
+        .map(|(i, (a, b))| format!("{} [{a} .. {b}]", report.inputs.get(*i).map_or("?", |x| x.label.as_str())))
+        .collect();
+    Some(format!(
+        "warning: the inputs do not overlap in exchange time (ms): {}; they replay one after the other",
+        list.join(", ")
+    ))
 }

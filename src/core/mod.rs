@@ -476,7 +476,7 @@ impl<L: RiskLink, S: SignalSource, P: Probe> Core<L, S, P> {
             return None;
         };
         let f = usize::from(feed);
-        let Some(decoder) = self.decoders.get_mut(f) else { return None };
+        let decoder = self.decoders.get_mut(f)?;
         let saved = decoder.snapshot_instrument();
         decoder.set_snapshot_instrument(Some(inst));
         let st = &mut self.st;
