@@ -203,7 +203,7 @@ pub struct InstrumentCounts {
     pub book_updates: u64,
     /// Strategy decisions on market events.
     pub decisions: u64,
-    /// Strategy decisions on timers.
+    /// Strategy decisions on timers (positions and entries only).
     pub timer_decisions: u64,
 }
 
@@ -499,8 +499,9 @@ impl<L: RiskLink, S: SignalSource, P: Probe> Core<L, S, P> {
     }
 
     /// Time passes without market data: dark feeds, time stops, entry
-    /// timeouts, pulls, marks and ledger retirement run. Call it on every
-    /// idle turn (the backtest calls it in gaps of the data).
+    /// timeouts, pulls, marks and ledger retirement run (no new entry: those
+    /// come from market data). Call it every few milliseconds of idle time
+    /// (the backtest calls it every 100 ms of a gap in the data).
     pub fn on_timer(&mut self, now_ns: u64, out: &mut Intents) {
         self.st.begin(now_ns);
         self.st.timer(out);
@@ -887,10 +888,13 @@ impl<L: RiskLink, S: SignalSource, P: Probe> State<L, S, P> {
             return;
         }
         self.slots[i].counts.decisions += 1;
-        self.decide_at(i, out);
+        self.decide_at(i, out, true);
     }
 
-    fn decide_at(&mut self, i: usize, out: &mut Intents) {
+    /// Marks, pulls and the strategy's decision on instrument `i`. Without
+    /// `market_event` (a timer, a feed state) a flat instrument is not
+    /// evaluated for an entry: entries come from market data only.
+    fn decide_at(&mut self, i: usize, out: &mut Intents, market_event: bool) {
         let now_ms = self.now_ms();
         let px = self.prices(i);
         if px.mid.0 > 0 && now_ms.saturating_sub(self.slots[i].last_mark_ms) >= self.cfg.mark_interval_ms {
@@ -905,6 +909,9 @@ impl<L: RiskLink, S: SignalSource, P: Probe> State<L, S, P> {
             self.strategy.request_cancel(i);
         }
         self.slots[i].tradable = tradable;
+        if !market_event && self.strategy.is_flat(i) {
+            return;
+        }
         let view = MarketView {
             now_ms,
             bid: px.bid,
@@ -1012,12 +1019,10 @@ impl<L: RiskLink, S: SignalSource, P: Probe> State<L, S, P> {
             }
         }
         for i in 0..self.insts.len() {
-            let engaged = !self.strategy.is_flat(i);
-            let px_known = self.prices(i).mid.0 > 0;
-            if engaged || px_known || self.slots[i].tradable {
+            if !self.strategy.is_flat(i) {
                 self.slots[i].counts.timer_decisions += 1;
-                self.decide_at(i, out);
             }
+            self.decide_at(i, out, false);
         }
     }
 
@@ -1044,7 +1049,7 @@ impl<L: RiskLink, S: SignalSource, P: Probe> State<L, S, P> {
                 self.book_lost(inst);
             }
             self.market.reset_marks(inst, bits & feed::bits::TRADES != 0, bits & feed::bits::TOP != 0);
-            self.decide_at(i, out);
+            self.decide_at(i, out, false);
         }
     }
 
