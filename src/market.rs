@@ -7,7 +7,7 @@
 //! [`Applied`] summary that the caller (the trading core, the latency
 //! harness, `scalpel book`) uses to drive signals and to count and report
 //! resyncs. The trading core ([`crate::core`]) also calls the per-element
-//! steps ([`MarketState::on_trade`], [`MarketState::on_top`], …) itself,
+//! steps ([`MarketState::on_trade`], [`MarketState::on_book_ticker`], …) itself,
 //! after bounding each event's exchange time.
 //!
 //! # One de-duplication rule
