@@ -35,6 +35,7 @@ fn benches(c: &mut Criterion) {
         bid: Price(6_000_000),
         ask: Price(6_000_010),
         snapshot,
+        entries_allowed: true,
     };
 
     let mut s = Strategy::new(cfg.clone(), &[btc], &limits, SignalFields::ALL);

@@ -17,9 +17,9 @@ use crate::json::template::Cursor;
 use crate::json::{Container, PairCursor, PairStep, Val};
 use crate::side::Side;
 
-/// Index of an instrument in a decoder's table.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct InstrumentId(pub u16);
+/// Index of an instrument in a decoder's table (defined with the
+/// instruments, re-exported here).
+pub use crate::instrument::InstrumentId;
 
 /// Why a frame could not be decoded. The frame is dropped and counted; a
 /// decoder never panics on input.
@@ -66,6 +66,50 @@ pub enum Ignored {
     UnknownSymbol,
 }
 
+/// What a depth frame's own stream name says about the stream it came on.
+/// A frame without a name (a raw single-stream connection, a REST
+/// snapshot) is [`DepthStream::Unnamed`]: the stream it was subscribed as
+/// decides (see [`crate::core`]'s stream bindings).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DepthStream {
+    /// The frame names no stream.
+    Unnamed,
+    /// An incremental stream: Binance `<symbol>@depth[@100ms|@0ms]` (levels
+    /// 0: the whole book), Bybit `orderbook.N.<symbol>` (N levels, snapshot
+    /// then deltas).
+    Diff(u16),
+    /// A partial-depth stream whose every message is the top N levels:
+    /// Binance `<symbol>@depth<N>[@…ms]` (the payload looks like a diff).
+    Partial(u16),
+}
+
+impl DepthStream {
+    /// Classifies a Binance stream name (`btcusdt@depth20@100ms` →
+    /// `Partial(20)`, `btcusdt@depth@0ms` → `Diff(0)`); a name without
+    /// `@depth` is `Unnamed`.
+    #[must_use]
+    pub fn of_binance_stream(name: &[u8]) -> Self {
+        let Some(at) = name.windows(6).position(|w| w == b"@depth") else { return Self::Unnamed };
+        let rest = &name[at + 6..];
+        let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+        if digits == 0 {
+            return Self::Diff(0);
+        }
+        let n = rest[..digits].iter().fold(0u32, |a, &d| a.saturating_mul(10).saturating_add(u32::from(d - b'0')));
+        Self::Partial(u16::try_from(n).unwrap_or(u16::MAX))
+    }
+
+    /// The depth of a Bybit `orderbook.N` topic from its digits.
+    #[must_use]
+    pub fn of_bybit_depth(digits: &[u8]) -> Self {
+        if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+            return Self::Unnamed;
+        }
+        let n = digits.iter().fold(0u32, |a, &d| a.saturating_mul(10).saturating_add(u32::from(d - b'0')));
+        Self::Diff(u16::try_from(n).unwrap_or(u16::MAX))
+    }
+}
+
 /// An incremental depth update: Binance `depthUpdate`, Bybit `orderbook`
 /// `delta`.
 #[derive(Debug, Clone, Copy)]
@@ -84,6 +128,8 @@ pub struct DepthUpdate<'a> {
     pub prev_last_id: u64,
     /// Bybit `seq` (cross-sequence); Binance: 0.
     pub seq: u64,
+    /// What the frame's stream name says about its stream.
+    pub stream: DepthStream,
     /// Bid levels to set (quantity 0 deletes).
     pub bids: Levels<'a>,
     /// Ask levels to set.
@@ -104,6 +150,9 @@ pub struct DepthSnapshot<'a> {
     pub event_ms: i64,
     /// Binance `T`; Bybit `cts`, ms (0 when absent).
     pub transact_ms: i64,
+    /// What the frame's stream name says about its stream (the REST
+    /// snapshot: [`DepthStream::Unnamed`]).
+    pub stream: DepthStream,
     /// Bid levels, best first as sent.
     pub bids: Levels<'a>,
     /// Ask levels.
@@ -559,3 +608,21 @@ impl<T: Copy> Iterator for Batch<'_, T> {
 pub type Trades<'a> = Batch<'a, Trade>;
 /// The liquidations of a frame.
 pub type Liquidations<'a> = Batch<'a, Liquidation>;
+
+#[cfg(test)]
+mod tests {
+    use super::DepthStream;
+
+    #[test]
+    fn stream_names_say_diff_or_partial() {
+        assert_eq!(DepthStream::of_binance_stream(b"btcusdt@depth@0ms"), DepthStream::Diff(0));
+        assert_eq!(DepthStream::of_binance_stream(b"btcusdt@depth"), DepthStream::Diff(0));
+        assert_eq!(DepthStream::of_binance_stream(b"btcusdt@depth20@100ms"), DepthStream::Partial(20));
+        assert_eq!(DepthStream::of_binance_stream(b"ethusdt@depth5"), DepthStream::Partial(5));
+        assert_eq!(DepthStream::of_binance_stream(b"btcusdt@bookTicker"), DepthStream::Unnamed);
+        assert_eq!(DepthStream::of_bybit_depth(b"50"), DepthStream::Diff(50));
+        assert_eq!(DepthStream::of_bybit_depth(b"1"), DepthStream::Diff(1));
+        assert_eq!(DepthStream::of_bybit_depth(b""), DepthStream::Unnamed);
+        assert_eq!(DepthStream::of_bybit_depth(b"9x"), DepthStream::Unnamed);
+    }
+}

@@ -21,9 +21,62 @@
 //!   are on the step grid, fees are between -1% and +1%.
 
 use std::fmt;
+use std::str::FromStr;
 
 use crate::fixed::{E8, FixedError, Notional, Price, Qty, Rate, parse_decimal_trimmed, significant_decimals};
-use crate::venue::Venue;
+
+/// A trading venue (exchange and product line).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Deserialize, serde::Serialize)]
+pub enum Venue {
+    /// Binance USDⓈ-M perpetual futures.
+    #[serde(rename = "binance-usdm")]
+    BinanceUsdm,
+    /// Bybit v5 linear (USDT) perpetuals.
+    #[serde(rename = "bybit-linear")]
+    BybitLinear,
+}
+
+impl Venue {
+    /// Every venue, in a fixed order.
+    pub const ALL: [Venue; 2] = [Venue::BinanceUsdm, Venue::BybitLinear];
+
+    /// The name used on the command line and in configuration.
+    #[must_use]
+    pub const fn name(self) -> &'static str {
+        match self {
+            Venue::BinanceUsdm => "binance-usdm",
+            Venue::BybitLinear => "bybit-linear",
+        }
+    }
+}
+
+impl fmt::Display for Venue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The text named no known venue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("unknown venue (expected binance-usdm or bybit-linear)")]
+pub struct UnknownVenue;
+
+impl FromStr for Venue {
+    type Err = UnknownVenue;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Venue::ALL.into_iter().find(|v| v.name() == s).ok_or(UnknownVenue)
+    }
+}
+
+/// Index of an instrument in its [`InstrumentTable`]: the id every
+/// decoder, book, signal and ledger slot of a run uses for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct InstrumentId(pub u16);
+
+/// `tuning/instruments.toml` as it was when the binary was built: the
+/// instruments every tool uses unless given a file.
+pub const BUILT_IN_TOML: &str = include_str!("../tuning/instruments.toml");
 
 /// Largest price or quantity scale an instrument may have.
 pub const MAX_INSTRUMENT_SCALE: u8 = 12;
@@ -314,6 +367,15 @@ impl InstrumentTable {
         Ok(())
     }
 
+    /// The built-in table ([`BUILT_IN_TOML`]).
+    ///
+    /// # Errors
+    /// Never in a correct build (the file is checked by the tests); a
+    /// [`LoadError`] naming the key otherwise.
+    pub fn built_in() -> Result<Self, LoadError> {
+        Self::from_toml_str(BUILT_IN_TOML)
+    }
+
     /// Parses `[[instrument]]` tables from TOML text.
     ///
     /// Scales default to the number of decimals of `tick_size` / `qty_step`
@@ -550,7 +612,7 @@ pub struct SymbolEntry {
     /// The symbol.
     pub symbol: Symbol,
     /// Index of the instrument in its [`InstrumentTable`].
-    pub id: crate::event::InstrumentId,
+    pub id: InstrumentId,
     /// Price scale.
     pub price_scale: u8,
     /// Quantity scale.
@@ -570,7 +632,7 @@ impl SymbolTable {
             .filter(|(_, i)| i.venue == venue)
             .map(|(n, i)| SymbolEntry {
                 symbol: i.symbol,
-                id: crate::event::InstrumentId(u16::try_from(n).unwrap_or(u16::MAX)),
+                id: InstrumentId(u16::try_from(n).unwrap_or(u16::MAX)),
                 price_scale: i.price_scale,
                 qty_scale: i.qty_scale,
                 tick: i.tick,
@@ -589,7 +651,7 @@ impl SymbolTable {
     /// Looks an instrument up by id.
     #[inline]
     #[must_use]
-    pub fn by_id(&self, id: crate::event::InstrumentId) -> Option<&SymbolEntry> {
+    pub fn by_id(&self, id: InstrumentId) -> Option<&SymbolEntry> {
         self.entries.iter().find(|e| e.id == id)
     }
 

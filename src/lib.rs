@@ -13,6 +13,7 @@ pub mod alloc_count;
 pub mod backtest;
 pub mod book;
 pub mod commands;
+pub mod core;
 pub mod event;
 pub mod fixed;
 pub mod instrument;

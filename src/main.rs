@@ -69,29 +69,33 @@ enum Command {
     /// Replay recorded frames through the strategy against a simulated exchange; print a
     /// summary and optionally write a byte-for-byte reproducible JSON report.
     Backtest {
-        /// Strategy profile.
-        #[arg(long, default_value = "tuning/default.toml")]
-        config: PathBuf,
+        /// Strategy profile [default: tuning/default.toml under the working directory, else the
+        /// copy built into the binary].
+        #[arg(long)]
+        config: Option<PathBuf>,
         /// Recordings to replay, merged by exchange time: PATH, or VENUE:PATH to name the
         /// venue (binance-usdm:…, bybit-linear:…) instead of detecting it. Without any, a
         /// synthetic session is generated in process (see the --synth-* options).
         #[arg(long, num_args = 1..)]
         input: Vec<String>,
-        /// Write the JSON report here.
+        /// Write the JSON report here (checked writable before the run).
         #[arg(long)]
         json: Option<PathBuf>,
-        /// Synthetic session (no --input): wire format.
-        #[arg(long, default_value = "binance-usdm")]
-        synth_venue: Venue,
-        /// Synthetic session (no --input): instrument.
-        #[arg(long, default_value = "BTCUSDT")]
-        synth_symbol: Symbol,
-        /// Synthetic session (no --input): generator seed.
-        #[arg(long, default_value_t = scalpel::backtest::SyntheticInput::DEFAULT_SEED)]
-        synth_seed: u64,
-        /// Synthetic session (no --input): length in seconds.
-        #[arg(long, default_value_t = scalpel::backtest::SyntheticInput::DEFAULT_SECS)]
-        synth_secs: f64,
+        /// Write the run's journal here (a new file; read it with scalpel journal).
+        #[arg(long)]
+        journal: Option<PathBuf>,
+        /// Synthetic session (no --input): wire format [default: binance-usdm].
+        #[arg(long)]
+        synth_venue: Option<Venue>,
+        /// Synthetic session (no --input): instrument [default: BTCUSDT].
+        #[arg(long)]
+        synth_symbol: Option<Symbol>,
+        /// Synthetic session (no --input): generator seed [default: 42].
+        #[arg(long)]
+        synth_seed: Option<u64>,
+        /// Synthetic session (no --input): length in seconds [default: 1800].
+        #[arg(long)]
+        synth_secs: Option<f64>,
     },
     /// Generate a synthetic session (calibrated stochastic order book) in a venue's exact wire format.
     Synth {
@@ -220,15 +224,19 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             commands::latency::run(&opts, &mut io::stdout().lock(), &ALLOC)?;
         }
         Command::Sign(args) => commands::sign::run(&args, &mut io::stdout().lock())?,
-        Command::Backtest { config, input, json, synth_venue, synth_symbol, synth_seed, synth_secs } => {
+        Command::Backtest { config, input, json, journal, synth_venue, synth_symbol, synth_seed, synth_secs } => {
+            let synthetic_given =
+                synth_venue.is_some() || synth_symbol.is_some() || synth_seed.is_some() || synth_secs.is_some();
+            let d = scalpel::backtest::SyntheticInput::default();
             let synthetic = scalpel::backtest::SyntheticInput {
-                venue: synth_venue,
-                symbol: synth_symbol,
-                seed: synth_seed,
-                duration_s: synth_secs,
+                venue: synth_venue.unwrap_or(d.venue),
+                symbol: synth_symbol.unwrap_or(d.symbol),
+                seed: synth_seed.unwrap_or(d.seed),
+                duration_s: synth_secs.unwrap_or(d.duration_s),
             };
-            let opts = scalpel::backtest::BacktestOptions { config, inputs: input, synthetic, json };
-            scalpel::backtest::command(&opts, &mut io::stdout().lock())?;
+            let opts =
+                scalpel::backtest::BacktestOptions { config, inputs: input, synthetic, synthetic_given, json, journal };
+            scalpel::backtest::command(&opts, &mut io::stdout().lock(), &mut io::stderr().lock())?;
         }
         Command::Synth { venue, symbol, seed, duration, rate, gap_every, out } => {
             let opts =

@@ -5,7 +5,8 @@
 //! |---|---|---|
 //! | `[instruments]` | this module | symbols and venues to trade, from the built-in table or a file |
 //! | `[strategy]`, `[votes]`, `[gates]`, `[confidence]`, `[context]`, `[sizing]`, `[exits]` | [`crate::strategy`] | [`crate::strategy::config`] |
-//! | `[backtest]` | [`crate::backtest`] | [`crate::backtest::config`] |
+//! | `[core]` | [`crate::core`] | [`core`] (here, so that the profile does not import the core) |
+//! | `[backtest]` | [`crate::backtest`] | [`backtest`] (here, so that the profile does not import the backtest) |
 //! | `[risk]` | [`crate::risk`] | the same `[risk]` table format as `tuning/risk.toml` |
 //! | `[signals]` | the signals module | **kept raw** ([`Profile::signals`]) and handed to the signals' own config parser; any keys pass through here |
 //!
@@ -17,16 +18,21 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::backtest::config::{BacktestConfig, RawBacktest};
+pub mod backtest;
+pub mod core;
+
+use self::core::{CoreConfig, RawCore};
 use crate::instrument::{InstrumentTable, LoadError, Symbol};
 use crate::risk::RiskConfig;
 use crate::strategy::StrategyConfig;
 use crate::strategy::config::{RawStrategyTables, table};
 use crate::venue::Venue;
+use backtest::{BacktestConfig, RawBacktest};
 
 /// The tables a profile may contain.
-const TABLES: [&str; 11] = [
+const TABLES: [&str; 12] = [
     "instruments",
+    "core",
     "strategy",
     "votes",
     "gates",
@@ -64,11 +70,25 @@ pub struct Profile {
     pub risk: RiskConfig,
     /// The `[backtest]` table.
     pub backtest: BacktestConfig,
+    /// The `[core]` table.
+    pub core: CoreConfig,
     /// The `[signals]` table as written, for the signals module's parser.
     pub signals: toml::Value,
 }
 
+/// `tuning/default.toml` as it was when the binary was built.
+pub const BUILT_IN_DEFAULT: &str = include_str!("../tuning/default.toml");
+
 impl Profile {
+    /// The built-in copy of `tuning/default.toml`; relative paths in it
+    /// resolve against the working directory.
+    ///
+    /// # Errors
+    /// Never in a correct build (the tests load it); a [`LoadError`] otherwise.
+    pub fn built_in_default() -> Result<Self, LoadError> {
+        Self::from_toml_str(BUILT_IN_DEFAULT, Path::new("."))
+    }
+
     /// Reads a profile file.
     ///
     /// # Errors
@@ -99,6 +119,22 @@ impl Profile {
         }
         let risk = table::<crate::risk::config::RawRisk>(&root, "risk")?.validate()?;
         let backtest = table::<RawBacktest>(&root, "backtest")?.validate(base)?;
+        let mut raw_core = table::<RawCore>(&root, "core")?;
+        let backtest_interval = root
+            .get("backtest")
+            .and_then(|b| b.get("mark_interval_ms"))
+            .map(|_| u32::try_from(backtest.mark_interval_ms).unwrap_or(u32::MAX));
+        match (raw_core.mark_interval_ms, backtest_interval) {
+            (Some(a), Some(b)) if a != b => {
+                return Err(LoadError::new(
+                    "core.mark_interval_ms",
+                    "differs from backtest.mark_interval_ms (an older name for the same setting): give one",
+                ));
+            }
+            (None, Some(b)) => raw_core.mark_interval_ms = Some(b),
+            _ => {}
+        }
+        let core = raw_core.validate()?;
         let signals = match root.get("signals") {
             None => toml::Value::Table(toml::Table::new()),
             Some(v @ toml::Value::Table(_)) => v.clone(),
@@ -106,7 +142,46 @@ impl Profile {
         };
         let inst: RawInstruments = table(&root, "instruments")?;
         let instruments = select_instruments(&inst, base)?;
-        Ok(Self { instruments, strategy, risk, backtest, signals })
+        Ok(Self { instruments, strategy, risk, backtest, core, signals })
+    }
+}
+
+/// The contents of `tuning/risk.toml`: a `[risk]` and a `[journal]` table
+/// (the live engine's risk and journal threads). It lives here, above both
+/// modules, so that neither imports the other.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RiskFile {
+    /// `[risk]`.
+    pub risk: RiskConfig,
+    /// `[journal]`.
+    pub journal: crate::journal::JournalConfig,
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+struct RawRiskFile {
+    risk: crate::risk::config::RawRisk,
+    journal: crate::journal::RawJournal,
+}
+
+impl RiskFile {
+    /// Parses TOML text with optional `[risk]` and `[journal]` tables.
+    ///
+    /// # Errors
+    /// A [`LoadError`] naming the key (`risk.daily_loss_limit_usdt`).
+    pub fn from_toml_str(text: &str) -> Result<Self, LoadError> {
+        let raw: RawRiskFile = toml::from_str(text).map_err(|e| LoadError::new("risk file", e.message().to_owned()))?;
+        Ok(Self { risk: raw.risk.validate()?, journal: raw.journal.validate()? })
+    }
+
+    /// Reads `tuning/risk.toml` or another file of the same shape.
+    ///
+    /// # Errors
+    /// I/O problems (naming the path) or a [`LoadError`] naming the key.
+    pub fn from_toml_file(path: &std::path::Path) -> Result<Self, LoadError> {
+        let text =
+            std::fs::read_to_string(path).map_err(|e| LoadError::new(path.display().to_string(), e.to_string()))?;
+        Self::from_toml_str(&text).map_err(|e| LoadError::new(format!("{}: {}", path.display(), e.key), e.problem))
     }
 }
 
@@ -118,7 +193,7 @@ fn select_instruments(raw: &RawInstruments, base: &Path) -> Result<InstrumentTab
         return Err(LoadError::new("instruments.venues", "must name at least one venue"));
     }
     let all = match &raw.file {
-        None => InstrumentTable::from_toml_str(crate::commands::instruments::BUILT_IN)?,
+        None => InstrumentTable::built_in()?,
         Some(f) => InstrumentTable::from_toml_file(&base.join(f))
             .map_err(|e| LoadError::new(format!("instruments.file: {}", e.key), e.problem))?,
     };
@@ -151,6 +226,25 @@ fn select_instruments(raw: &RawInstruments, base: &Path) -> Result<InstrumentTab
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_built_in_default_profile_is_the_tuning_file() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tuning/default.toml");
+        assert_eq!(Profile::built_in_default().unwrap(), Profile::from_file(&path).unwrap());
+    }
+
+    #[test]
+    fn tuning_file_states_the_defaults() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tuning/risk.toml");
+        let file = RiskFile::from_toml_file(&path).expect("tuning/risk.toml loads");
+        assert_eq!(file.risk, crate::risk::RiskConfig::default());
+        assert_eq!(file.journal, crate::journal::JournalConfig::default());
+        let err = RiskFile::from_toml_str("[risk]\nprice_band_bps = 0").unwrap_err();
+        assert_eq!(err.key, "risk.price_band_bps");
+        let err = RiskFile::from_toml_str("[journal]\nflush_interval_ms = 0").unwrap_err();
+        assert_eq!(err.key, "journal.flush_interval_ms");
+        assert!(RiskFile::from_toml_str("[riks]").unwrap_err().problem.contains("unknown field"));
+    }
 
     #[test]
     fn empty_profile_is_all_defaults() {

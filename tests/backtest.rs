@@ -142,10 +142,15 @@ fn synthetic_session_trades_once_with_hand_computed_size_fees_and_pnl() {
     // the order the exchange 2 ms after that; fills are stamped there.
     assert_eq!(t.entry_ms, T0 + 100 + 3 + 2);
     // Time stop: held 5 s from when the strategy learnt of the fill (3 ms
-    // after it), then 2 ms to the exchange: the decision comes with the
-    // first bookTicker at or after that.
+    // after it), then 2 ms to the exchange. The decision does not wait for
+    // market data: while the core waits for its next frame (bookTickers
+    // reach it every 250 ms, at T0 + 1 253 + 250 k) its timer ticks every
+    // 100 ms. Due at T0 + 5 108; the last frame before is at T0 + 5 003, so
+    // the ticks are at 5 103 (too early) and 5 203.
     let opened = T0 + 105 + 3;
-    let decided = T0 + 1_250 + ((opened + 5_000 - 3 - (T0 + 1_250)) as f64 / 250.0).ceil() as i64 * 250 + 3;
+    let last_frame = T0 + 1_253 + (opened + 5_000 - (T0 + 1_253)) / 250 * 250;
+    let decided = (1..).map(|k| last_frame + 100 * k).find(|&tick| tick >= opened + 5_000).unwrap();
+    assert_eq!(decided, T0 + 5_203);
     assert_eq!(t.exit_ms, decided + 2);
     assert_eq!(report.orders.fills, 2);
     assert_eq!(report.orders.taker_fills, 2);
@@ -383,15 +388,16 @@ fn real_binance_recording_with_an_impossible_gate_makes_no_trades() {
     assert_ne!(impossible, default, "the default profile's imbalance gate moved; update this test");
     // min = 1.0 needs an empty opposite side at the top: impossible on a live book.
     let profile = Profile::from_toml_str(&impossible, Path::new(".")).unwrap();
-    let files = backtest::input::load_inputs(&[path.display().to_string()], &profile.instruments).unwrap();
-    let order = backtest::input::merge_order(&files, &profile.instruments);
-    let sources = [Source::new(files[0].venue, "real")];
-    let report = backtest::run(
+    let (mut frames, sources) =
+        backtest::FileMerge::open(&[path.display().to_string()], &profile.instruments, 5_000).unwrap();
+    let (report, _) = backtest::run_stream(
         &profile,
         "impossible",
         &sources,
-        backtest::input::frames(&files, &order),
+        &mut frames,
         BookOnlySignals::new(profile.instruments.all()),
+        &mut |_| {},
+        None,
     )
     .unwrap();
     assert_eq!(report.summary.trades, 0);
@@ -435,5 +441,108 @@ fn without_input_it_backtests_a_synthetic_session_and_says_so() {
     assert_eq!(report["inputs"][0]["label"], "synthetic:binance-usdm:BTCUSDT:seed=42:240s");
     assert_eq!(report["replay"]["decode_errors"], 0);
     assert!(report["replay"]["frames"].as_u64().unwrap() > 50_000);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn scalpel(dir: &Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_scalpel")).current_dir(dir).args(args).output().expect("run scalpel")
+}
+
+fn temp_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("scalpel-bt-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The hand-built session as a recording file (receive times in ns since
+/// the epoch, 1 ms after the exchange time).
+fn session_file(dir: &Path, name: &str, shift_ms: i64) -> String {
+    let text: String = session()
+        .iter()
+        .map(|(ts, line)| {
+            let t = T0 + (*ts / 1_000_000) as i64;
+            let line = if shift_ms == 0 {
+                line.clone()
+            } else {
+                // Move every exchange time by shift_ms (text of the times).
+                line.replace(&t.to_string(), &(t + shift_ms).to_string())
+            };
+            format!("{} {line}\n", (t + shift_ms + 1) as u64 * 1_000_000)
+        })
+        .collect();
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path.display().to_string()
+}
+
+#[test]
+fn it_runs_outside_the_repository_on_its_built_in_profile() {
+    let dir = temp_dir("outside");
+    let out = scalpel(&dir, &["backtest", "--synth-secs", "30", "--json", "r.json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("r.json")).unwrap()).unwrap();
+    assert_eq!(report["profile"], "built-in tuning/default.toml");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn an_unwritable_report_path_fails_before_the_run() {
+    let dir = temp_dir("unwritable");
+    let started = std::time::Instant::now();
+    let out = scalpel(&dir, &["backtest", "--synth-secs", "3600", "--json", "no/such/dir/r.json"]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--json no/such/dir/r.json"), "{stderr}");
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("trades:"), "it ran anyway");
+    assert!(started.elapsed().as_secs() < 20, "an hour of replay was not skipped");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn input_mistakes_are_said() {
+    let dir = temp_dir("mistakes");
+    std::fs::write(dir.join("p.toml"), format!("{PROFILE}\n[backtest]\nsignals = \"book-only\"\n")).unwrap();
+    let a = session_file(&dir, "a.txt", 0);
+    // --synth-* beside --input: ignored, and said.
+    let out = scalpel(&dir, &["backtest", "--config", "p.toml", "--input", &a, "--synth-seed", "3"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--synth-* options are ignored"));
+    // Two files an hour apart replay one after the other: said.
+    let b = session_file(&dir, "b.txt", 3_600_000);
+    let out = scalpel(&dir, &["backtest", "--config", "p.toml", "--input", &a, &b]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("do not overlap in exchange time"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // A file of nothing decodable is an error, not an empty report.
+    std::fs::write(dir.join("junk.txt"), "1 {\"hello\":1}\n2 not json\n").unwrap();
+    let out = scalpel(&dir, &["backtest", "--config", "p.toml", "--input", "binance-usdm:junk.txt"]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no frame of the input decoded to market data"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn the_run_can_be_journaled() {
+    let dir = temp_dir("journal");
+    std::fs::write(dir.join("p.toml"), format!("{PROFILE}\n[backtest]\nsignals = \"book-only\"\n")).unwrap();
+    let a = session_file(&dir, "a.txt", 0);
+    let out = scalpel(&dir, &["backtest", "--config", "p.toml", "--input", &a, "--journal", "run.journal"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let printed = scalpel(&dir, &["journal", "--input", "run.journal"]);
+    assert!(printed.status.success(), "{}", String::from_utf8_lossy(&printed.stderr));
+    let text = String::from_utf8_lossy(&printed.stdout);
+    assert_eq!(text.matches("submitted").count(), 2, "{text}");
+    assert_eq!(text.matches("filled").count(), 2, "{text}");
+    // An existing journal is never overwritten.
+    let again = scalpel(&dir, &["backtest", "--config", "p.toml", "--input", &a, "--journal", "run.journal"]);
+    assert!(!again.status.success());
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -1,12 +1,13 @@
 //! Every signal, at every event of the real recordings, equals a plain
 //! batch recomputation written separately here.
 //!
-//! The incremental side runs the real path: recorded frames → `Decoder` →
-//! `MarketState::apply` → `Signals` (and, as a cross-check, the same frames
-//! through `SignalBank::apply`). Along the way the test collects the event
-//! stream into plain vectors: for every published book its top K levels
-//! (read from the book with `Book::top`), every trade, funding update and
-//! liquidation, and the snapshot `Signals` gave after it.
+//! The incremental side runs the production path: recorded frames through
+//! the trading core (`Core::on_frame`: decoder, book sync, the tape's one
+//! de-duplication rule, and the one signal router). An observing probe
+//! collects the event stream the signals folded in into plain vectors: for
+//! every published book its top K levels (read from the book with
+//! `Book::top`), every new trade, funding update and liquidation, and the
+//! snapshot the signals gave after it.
 //!
 //! The batch side then recomputes each signal at each event *from scratch*
 //! over its window with simple loops — no rings, no running sums, no
@@ -27,15 +28,16 @@
 
 mod common;
 
-use scalpel::book::DEFAULT_LEVELS;
-use scalpel::commands::instruments;
-use scalpel::event::MarketEvent;
-use scalpel::json::JsonScratch;
-use scalpel::market::MarketState;
+use std::sync::Arc;
+
+use scalpel::core::{BindMode, Core, Intents, Observation, Probe, RiskLink};
+use scalpel::instrument::{InstrumentId, Symbol};
+use scalpel::order::SessionEpoch;
+use scalpel::profile::Profile;
+use scalpel::risk::VerdictCell;
 use scalpel::side::Side;
-use scalpel::signal::{Regime, SignalBank, SignalConfig, SignalSnapshot, Signals, warm};
-use scalpel::venue::sync::SyncOutcome;
-use scalpel::venue::{Decoder, Venue};
+use scalpel::signal::{LiveSignals, Regime, SignalConfig, SignalSnapshot, warm};
+use scalpel::venue::Venue;
 
 #[derive(Clone, Debug)]
 enum Ev {
@@ -158,147 +160,89 @@ fn with_synthetic_liquidations(venue: Venue, lines: &[(u64, Vec<u8>)], min_qty: 
     (out, added)
 }
 
-/// The depth event's exchange time, as this test reads the venues' docs.
-fn depth_ts(transact: i64, event: i64) -> i64 {
-    if transact > 0 { transact } else { event }
+/// Collects what the core's signals fold in, for one instrument.
+struct Recorder {
+    inst: InstrumentId,
+    k: usize,
+    pending_reset: bool,
+    events: Vec<Ev>,
+    snaps: Vec<SignalSnapshot>,
 }
 
+impl Probe for Recorder {
+    const OBSERVES: bool = true;
+
+    fn observe(&mut self, inst: InstrumentId, what: &Observation<'_>, snapshot: &SignalSnapshot) {
+        if inst != self.inst {
+            return;
+        }
+        let ev = match *what {
+            Observation::BookLost => {
+                self.pending_reset = true;
+                return;
+            }
+            Observation::Book { ts_ms, book } => {
+                let bids: Vec<(i64, i64)> = book.top(Side::Buy, self.k).map(|(p, q)| (p.0, q.0)).collect();
+                let asks: Vec<(i64, i64)> = book.top(Side::Sell, self.k).map(|(p, q)| (p.0, q.0)).collect();
+                if bids.is_empty() || asks.is_empty() {
+                    self.pending_reset = true;
+                    Ev::OneSided { ts: ts_ms }
+                } else {
+                    let baseline = std::mem::take(&mut self.pending_reset);
+                    Ev::Book { ts: ts_ms, bids, asks, baseline }
+                }
+            }
+            Observation::Trade(t) => {
+                Ev::Trade { ts: t.trade_ms, price: t.price.0, qty: t.qty.0, buy: t.taker_side == Side::Buy }
+            }
+            Observation::Funding { ts_ms, rate, next_ms } => Ev::Funding { ts: ts_ms, rate: rate.0, next: next_ms },
+            Observation::Liquidation(l) => {
+                Ev::Liquidation { ts: l.ts_ms, long: l.position_side == Side::Buy, price: l.price.0, qty: l.qty.0 }
+            }
+        };
+        self.events.push(ev);
+        self.snaps.push(*snapshot);
+    }
+}
+
+/// The risk side, ignored: the test is about the signals.
+struct NullLink;
+
+impl RiskLink for NullLink {
+    fn send(&mut self, _input: &scalpel::risk::RiskInput, _now_ns: u64) {}
+    fn equity(&self) -> scalpel::fixed::Notional {
+        scalpel::fixed::Notional(10_000 * 100_000_000)
+    }
+}
+
+/// Runs `frames` through the trading core (the one router production
+/// runs) and records what the signals of `symbol` folded in.
 fn drive(name: &str, venue: Venue, frames: &[Vec<u8>], symbol: &[u8], cfg: &SignalConfig) -> Run {
-    let table = instruments::load(None, venue).unwrap();
-    let mut decoder = Decoder::new(venue, &table);
-    let entry = *decoder.symbols().find(symbol).unwrap();
-    decoder.set_snapshot_instrument(Some(entry.id));
-    let entries = decoder.symbols().entries().to_vec();
-    let mut market = MarketState::<DEFAULT_LEVELS>::new(venue, &entries);
-    let mut bank_market = MarketState::<DEFAULT_LEVELS>::new(venue, &entries);
-    let mut bank = SignalBank::new(cfg, &entries);
-    let mut signals = Signals::for_symbol(cfg, &entry);
-    let mut scratch = JsonScratch::default();
-    let k = cfg.depth_levels;
-
-    let mut events: Vec<Ev> = Vec::new();
-    let mut snaps: Vec<SignalSnapshot> = Vec::new();
-    let mut pending_reset = true;
-    let mut last_trade: Option<u64> = None;
-    let mut duplicates = 0u64;
-    let (mut rate, mut next) = (0i64, 0i64);
-
+    let profile = Profile::from_toml_str(
+        &format!("[instruments]\nsymbols = [\"BTCUSDT\", \"ETHUSDT\"]\nvenues = [\"{venue}\"]\n"),
+        std::path::Path::new("."),
+    )
+    .unwrap();
+    let entry = profile.instruments.get(venue, &Symbol::new(symbol).unwrap()).copied().unwrap();
+    let inst = InstrumentId(profile.instruments.all().iter().position(|i| *i == entry).unwrap() as u16);
+    let recorder = Recorder { inst, k: cfg.depth_levels, pending_reset: true, events: Vec::new(), snaps: Vec::new() };
+    let signals = LiveSignals::new(cfg, profile.instruments.all());
+    let mut core =
+        Core::new(&profile, signals, NullLink, recorder, SessionEpoch(1), Arc::new(VerdictCell::new())).unwrap();
+    let feed = core.add_feed(venue, BindMode::Auto);
+    let mut out = Intents::with_capacity(core.intents_capacity());
+    let mut recv_ns = 0u64;
     for frame in frames {
         let mut work = frame.clone();
-        decoder.decode_frame(&mut scratch, &mut work, |ev| {
-            let Ok(event) = ev else { return };
-            match &event {
-                MarketEvent::Depth(_) | MarketEvent::Snapshot(_) => {
-                    let (inst, ts) = match &event {
-                        MarketEvent::Depth(d) => (d.inst, depth_ts(d.transact_ms, d.event_ms)),
-                        MarketEvent::Snapshot(s) => (s.inst, depth_ts(s.transact_ms, s.event_ms)),
-                        _ => unreachable!(),
-                    };
-                    if inst != entry.id {
-                        market.apply(&event, |_, _, _| {});
-                        return;
-                    }
-                    if matches!(event, MarketEvent::Snapshot(_)) {
-                        signals.book_reset();
-                        pending_reset = true;
-                    }
-                    market.apply(&event, |_, book, outcome| {
-                        signals.on_depth(ts, book, outcome);
-                        match outcome {
-                            SyncOutcome::Applied { .. } => {
-                                let bids: Vec<(i64, i64)> = book.top(Side::Buy, k).map(|(p, q)| (p.0, q.0)).collect();
-                                let asks: Vec<(i64, i64)> = book.top(Side::Sell, k).map(|(p, q)| (p.0, q.0)).collect();
-                                if bids.is_empty() || asks.is_empty() {
-                                    events.push(Ev::OneSided { ts });
-                                    pending_reset = true;
-                                } else {
-                                    events.push(Ev::Book { ts, bids, asks, baseline: pending_reset });
-                                    pending_reset = false;
-                                }
-                                snaps.push(signals.snapshot());
-                            }
-                            SyncOutcome::Gap { .. } | SyncOutcome::Corrupt(_) | SyncOutcome::SnapshotTooOld { .. } => {
-                                pending_reset = true
-                            }
-                            _ => {}
-                        }
-                    });
-                }
-                MarketEvent::Trades(batch) => {
-                    market.apply(&event, |_, _, _| {});
-                    for t in *batch {
-                        let Ok(t) = t else { break };
-                        if t.inst != entry.id {
-                            continue;
-                        }
-                        signals.on_trade(&t);
-                        // Bybit fills of one taker order share their seq.
-                        if last_trade.is_some_and(|l| t.id < l) {
-                            duplicates += 1;
-                            continue;
-                        }
-                        last_trade = Some(t.id);
-                        events.push(Ev::Trade {
-                            ts: t.trade_ms,
-                            price: t.price.0,
-                            qty: t.qty.0,
-                            buy: t.taker_side == Side::Buy,
-                        });
-                        snaps.push(signals.snapshot());
-                    }
-                }
-                MarketEvent::MarkPrice(m) if m.inst == entry.id => {
-                    market.apply(&event, |_, _, _| {});
-                    signals.on_funding(m.event_ms, m.funding_rate, m.next_funding_ms);
-                    events.push(Ev::Funding { ts: m.event_ms, rate: m.funding_rate.0, next: m.next_funding_ms });
-                    snaps.push(signals.snapshot());
-                }
-                MarketEvent::Ticker(t) if t.inst == entry.id => {
-                    market.apply(&event, |_, _, _| {});
-                    if t.funding_rate.is_some() || t.next_funding_ms.is_some() {
-                        rate = t.funding_rate.map_or(rate, |r| r.0);
-                        next = t.next_funding_ms.unwrap_or(next);
-                        signals.on_funding(t.ts_ms, scalpel::fixed::Rate(rate), next);
-                        events.push(Ev::Funding { ts: t.ts_ms, rate, next });
-                        snaps.push(signals.snapshot());
-                    }
-                }
-                MarketEvent::Liquidations(batch) => {
-                    market.apply(&event, |_, _, _| {});
-                    for l in *batch {
-                        let Ok(l) = l else { break };
-                        if l.inst != entry.id {
-                            continue;
-                        }
-                        signals.on_liquidation(&l);
-                        events.push(Ev::Liquidation {
-                            ts: l.ts_ms,
-                            long: l.position_side == Side::Buy,
-                            price: l.price.0,
-                            qty: l.qty.0,
-                        });
-                        snaps.push(signals.snapshot());
-                    }
-                }
-                _ => {
-                    market.apply(&event, |_, _, _| {});
-                }
-            }
-        });
-        // The bank must see exactly what the manual path saw.
-        let mut work = frame.clone();
-        decoder.decode_frame(&mut scratch, &mut work, |ev| {
-            if let Ok(event) = ev {
-                bank.apply(&mut bank_market, &event);
-            }
-        });
-        assert_eq!(
-            bank.get(entry.id).unwrap().snapshot(),
-            signals.snapshot(),
-            "{name}: SignalBank diverged from the manual path"
-        );
+        // The frame's own exchange time as its receive time: no clamping.
+        recv_ns = recv_ns.max(exchange_ns(frame));
+        core.on_frame(feed, &mut work, recv_ns, &mut out);
+        out.clear();
     }
-    assert_eq!(signals.stats().duplicate_trades, duplicates);
+    let duplicates = core.market().get(inst).unwrap().trades.duplicates;
+    let profile_dropped = core.signals().profile_dropped(inst);
+    let recorder = core.probe_mut();
+    let (events, snaps) = (std::mem::take(&mut recorder.events), std::mem::take(&mut recorder.snaps));
     assert_eq!(events.len(), snaps.len());
     Run {
         name: name.to_owned(),
@@ -309,8 +253,23 @@ fn drive(name: &str, venue: Venue, frames: &[Vec<u8>], symbol: &[u8], cfg: &Sign
         events,
         snaps,
         duplicates,
-        profile_dropped: signals.profile_dropped(),
+        profile_dropped,
     }
+}
+
+/// The largest `"E"`/`"T"`/`"ts"` integer of a frame, in ns (0 when none).
+fn exchange_ns(frame: &[u8]) -> u64 {
+    let text = String::from_utf8_lossy(frame);
+    let mut best = 0u64;
+    for key in ["\"E\":", "\"T\":", "\"ts\":"] {
+        for (at, _) in text.match_indices(key) {
+            let digits: String = text[at + key.len()..].chars().take_while(char::is_ascii_digit).collect();
+            if let Ok(ms) = digits.parse::<u64>() {
+                best = best.max(ms * 1_000_000);
+            }
+        }
+    }
+    best
 }
 
 // ---------------------------------------------------------------------------

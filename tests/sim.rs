@@ -112,10 +112,11 @@ impl OurSide {
         decoder.decode_frame(scratch, &mut bytes, |ev| match ev {
             Ok(ev) => {
                 let a = market.apply(&ev, |_, _, o| match o {
-                    SyncOutcome::Gap { .. } | SyncOutcome::Corrupt(_) | SyncOutcome::SnapshotTooOld { .. } => {
-                        *gaps += 1
-                    }
-                    SyncOutcome::Applied { .. } | SyncOutcome::AppliedCrossed { .. } => *applied += 1,
+                    SyncOutcome::Gap { .. }
+                    | SyncOutcome::Crossed { .. }
+                    | SyncOutcome::Corrupt(_)
+                    | SyncOutcome::SnapshotTooOld { .. } => *gaps += 1,
+                    SyncOutcome::Applied { .. } => *applied += 1,
                     _ => {}
                 });
                 if matches!(a, Applied::Malformed | Applied::UnknownInstrument) {

@@ -4,6 +4,7 @@ use scalpel::book::DEFAULT_LEVELS;
 use scalpel::commands::instruments;
 use scalpel::event::MarketEvent;
 use scalpel::json::JsonScratch;
+use scalpel::venue::binance::{BinanceBookSync, PendingDiffs};
 use scalpel::venue::sync::{FrameFault, SyncOutcome, SyncState};
 use scalpel::venue::{BookSync, Decoder, Venue};
 
@@ -21,6 +22,14 @@ impl Harness {
         let tick = btc.tick;
         decoder.set_snapshot_instrument(Some(btc.id));
         Self { decoder, scratch: JsonScratch::default(), sync: BookSync::new(venue, tick) }
+    }
+
+    /// A Binance harness with a pending-diff buffer of the given size.
+    fn with_binance(pending: PendingDiffs) -> Self {
+        let mut h = Self::new(Venue::BinanceUsdm);
+        let tick = h.decoder.symbols().find(b"BTCUSDT").unwrap().tick;
+        h.sync = BookSync::Binance(BinanceBookSync::new(tick, pending));
+        h
     }
 
     /// Feeds one frame; returns every outcome with the best bid at the time.
@@ -138,14 +147,135 @@ fn binance_corrupt_level_forces_resync() {
 }
 
 #[test]
-fn binance_crossed_book_is_applied_but_not_published() {
+fn binance_crossed_book_forces_a_resync() {
+    // Before: the crossed book was applied and kept (reported
+    // `AppliedCrossed`), only hidden until a later diff uncrossed it.
     let mut h = Harness::new(Venue::BinanceUsdm);
     h.feed(&snapshot(10));
-    assert_eq!(h.feed(&diff(9, 12, 8, "70000.00"))[0].0, SyncOutcome::AppliedCrossed { last_id: 12 });
-    assert_eq!(h.feed(&diff(13, 14, 12, "60001.00"))[0].0, SyncOutcome::AppliedCrossed { last_id: 14 });
-    let uncross = r#"{"stream":"s","data":{"e":"depthUpdate","E":1,"T":1,"s":"BTCUSDT","U":15,"u":16,"pu":14,"b":[["70000.00","0"]],"a":[]}}"#;
-    assert_eq!(h.feed(uncross)[0].0, SyncOutcome::Applied { last_id: 16 });
-    assert_eq!(h.sync.stats().crossed, 2);
+    h.sync.take_resync_request();
+    let out = h.feed(&diff(9, 12, 8, "70000.00"));
+    assert_eq!(out[0], (SyncOutcome::Crossed { last_id: 12 }, None), "dropped, not kept");
+    assert_eq!(h.sync.state(), SyncState::AwaitingSnapshot);
+    assert!(h.sync.take_resync_request(), "a new snapshot is requested");
+    // The next diff is buffered for that snapshot, not applied to a bad book.
+    assert_eq!(h.feed(&diff(13, 14, 12, "60001.00"))[0].0, SyncOutcome::Buffered);
+    let outcomes = h.feed(&snapshot(13));
+    assert_eq!(outcomes.last().unwrap().0, SyncOutcome::Applied { last_id: 14 });
+    let stats = h.sync.stats();
+    assert_eq!((stats.crossed, stats.resyncs), (1, 1));
+}
+
+#[test]
+fn binance_snapshot_not_newer_than_the_live_book_is_ignored() {
+    // Before: a late REST response rebuilt the live book from older data
+    // and published it.
+    let mut h = Harness::new(Venue::BinanceUsdm);
+    h.feed(&snapshot(10));
+    assert_eq!(h.feed(&diff(9, 12, 8, "60001.00"))[0].0, SyncOutcome::Applied { last_id: 12 });
+    for id in [12, 11] {
+        let out = h.feed(&snapshot(id));
+        assert_eq!(
+            out,
+            vec![(SyncOutcome::SnapshotNotNewer { snapshot_id: id, book_id: 12 }, Some("6000100@1000".to_owned()))]
+        );
+    }
+    assert_eq!(h.sync.stats().stale_snapshots, 2);
+    assert_eq!(h.sync.stats().snapshots, 1);
+    // The live book goes on from where it was.
+    assert_eq!(h.feed(&diff(13, 14, 12, "60002.00"))[0].0, SyncOutcome::Applied { last_id: 14 });
+    // A newer snapshot still replaces it.
+    assert_eq!(h.feed(&snapshot(20))[0].0, SyncOutcome::Applied { last_id: 20 });
+}
+
+#[test]
+fn binance_snapshot_the_stream_never_reaches_is_dropped() {
+    // Before: a snapshot with a far-future lastUpdateId made every later
+    // diff stale, forever, with the snapshot's book published.
+    let mut h = Harness::new(Venue::BinanceUsdm);
+    h.feed(&snapshot(1 << 50));
+    let mut last = SyncOutcome::Buffered;
+    for k in 0..scalpel::venue::sync::STALE_LIMIT as u64 {
+        last = h.feed(&diff(10 + 2 * k, 11 + 2 * k, 9 + 2 * k, "60001.00"))[0].0;
+    }
+    assert_eq!(last, SyncOutcome::SnapshotAhead { snapshot_id: 1 << 50 });
+    assert_eq!(h.sync.state(), SyncState::AwaitingSnapshot);
+    assert!(h.sync.take_resync_request());
+    assert_eq!(h.sync.stats().snapshots_ahead, 1);
+}
+
+#[test]
+fn binance_pending_buffer_overflow_drops_the_oldest_and_counts() {
+    let mut h = Harness::with_binance(PendingDiffs::new(2, 64));
+    for k in 0..4u64 {
+        assert_eq!(h.feed(&diff(10 + 2 * k, 11 + 2 * k, 9 + 2 * k, "60001.00"))[0].0, SyncOutcome::Buffered);
+    }
+    assert_eq!(h.sync.stats().buffer_overflows, 2, "two diffs pushed out of a two-diff buffer");
+    // The kept diffs are 14..15 and 16..17: a snapshot at 12 no longer
+    // bridges (the diffs that would have were dropped), one at 15 does.
+    let out = h.feed(&snapshot(12));
+    assert_eq!(out.last().unwrap().0, SyncOutcome::SnapshotTooOld { snapshot_id: 12, first_u: 14 });
+    let out = h.feed(&snapshot(15));
+    assert_eq!(out.last().unwrap().0, SyncOutcome::Applied { last_id: 17 });
+    // Level storage overflows the same way: 2 levels each, room for 3.
+    let mut h = Harness::with_binance(PendingDiffs::new(16, 3));
+    h.feed(&diff(10, 11, 9, "60001.00"));
+    h.feed(&diff(12, 13, 11, "60002.00"));
+    assert_eq!(h.sync.stats().buffer_overflows, 1);
+    assert_eq!(h.feed(&snapshot(12)).last().unwrap().0, SyncOutcome::Applied { last_id: 13 });
+}
+
+#[test]
+fn binance_diff_larger_than_the_whole_buffer_is_buffer_full() {
+    let mut h = Harness::with_binance(PendingDiffs::new(16, 1));
+    assert_eq!(h.feed(&diff(10, 11, 9, "60001.00"))[0].0, SyncOutcome::Buffered);
+    // The diff kept its ids but not its levels: applying it would lose
+    // them, so the bridging snapshot reports it corrupt and resyncs.
+    let out = h.feed(&snapshot(10));
+    assert_eq!(out.last().unwrap().0, SyncOutcome::Corrupt(FrameFault::BufferFull));
+    assert_eq!(h.sync.state(), SyncState::AwaitingSnapshot);
+    assert!(h.sync.take_resync_request());
+}
+
+#[test]
+fn binance_partial_depth_stream_is_a_snapshot_per_message() {
+    // Before: `@depth20` messages (same payload as diffs) went through the
+    // diff rules: buffered forever waiting for a snapshot, or a gap at
+    // every message (their `pu` chains the stream, not our book).
+    let mut h = Harness::new(Venue::BinanceUsdm);
+    h.sync.set_partial(true);
+    let partial = |u: u64, bid: &str| {
+        format!(
+            r#"{{"stream":"btcusdt@depth20@100ms","data":{{"e":"depthUpdate","E":1,"T":1,"s":"BTCUSDT","U":{u},"u":{u},"pu":7,"b":[["{bid}","1.000"]],"a":[["70000.00","1.000"]]}}}}"#
+        )
+    };
+    assert_eq!(
+        h.feed(&partial(100, "60000.00")),
+        vec![(SyncOutcome::Applied { last_id: 100 }, Some("6000000@1000".to_owned()))]
+    );
+    // The next message replaces the book (the old bid is gone, not merged).
+    assert_eq!(
+        h.feed(&partial(150, "60005.00")),
+        vec![(SyncOutcome::Applied { last_id: 150 }, Some("6000500@1000".to_owned()))]
+    );
+    // An older message is stale.
+    assert_eq!(h.feed(&partial(120, "59000.00"))[0].0, SyncOutcome::Stale);
+    assert!(!h.sync.take_resync_request(), "a partial stream never needs a REST snapshot");
+}
+
+#[test]
+fn restart_drops_the_book_and_buffer() {
+    let mut h = Harness::new(Venue::BinanceUsdm);
+    h.feed(&diff(8, 9, 7, "60001.00"));
+    h.feed(&snapshot(8));
+    assert_eq!(h.sync.state(), SyncState::Live);
+    h.sync.take_resync_request();
+    h.sync.restart();
+    assert_eq!(h.sync.state(), SyncState::AwaitingSnapshot);
+    assert!(h.sync.take_resync_request());
+    assert_eq!(h.sync.stats().restarts, 1);
+    // Nothing from before the restart is replayed.
+    assert_eq!(h.feed(&diff(30, 31, 29, "60001.00"))[0].0, SyncOutcome::Buffered);
+    assert_eq!(h.feed(&snapshot(30)).len(), 2);
 }
 
 fn bybit(kind: &str, u: u64, bid: &str) -> String {
@@ -172,4 +302,15 @@ fn bybit_snapshot_then_consecutive_deltas() {
     // A new snapshot replaces the book whatever came before.
     let out = h.feed(&bybit("snapshot", 500, "59000.00"));
     assert_eq!(out[0], (SyncOutcome::Applied { last_id: 500 }, Some("5900000@1000".to_owned())));
+}
+
+#[test]
+fn bybit_crossed_book_forces_a_resubscribe() {
+    let mut h = Harness::new(Venue::BybitLinear);
+    h.feed(&bybit("snapshot", 10, "60000.00"));
+    h.sync.take_resync_request();
+    let out = h.feed(&bybit("delta", 11, "71000.00"));
+    assert_eq!(out[0], (SyncOutcome::Crossed { last_id: 11 }, None));
+    assert!(h.sync.take_resync_request());
+    assert_eq!(h.feed(&bybit("delta", 12, "60000.00"))[0].0, SyncOutcome::Unsynced);
 }

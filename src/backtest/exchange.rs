@@ -112,7 +112,6 @@ pub struct SimExchange {
     instruments: Vec<Instrument>,
     resting: Vec<Resting>,
     positions: Vec<i64>,
-    last_trade_id: Vec<Option<u64>>,
     funding_done: Vec<i64>,
     next_trade_id: u64,
     stats: ExchangeStats,
@@ -163,35 +162,7 @@ impl<'a> ExchangeBook<'a> {
     }
 }
 
-/// A fill of order `id` on `inst` with its fee in quote currency: the one
-/// place the backtest (and its tests) build a [`Fill`].
-#[must_use]
-#[allow(clippy::too_many_arguments)]
-pub fn quote_fill(
-    inst: &Instrument,
-    id: ClientOrderId,
-    side: Side,
-    trade_id: u64,
-    price: Price,
-    qty: Qty,
-    fee: Notional,
-    is_maker: bool,
-    ts_ms: i64,
-) -> Fill {
-    Fill {
-        client_id: id,
-        venue: inst.venue,
-        symbol: inst.symbol,
-        side,
-        trade_id: crate::order::TradeId(u128::from(trade_id)),
-        price,
-        qty,
-        fee,
-        fee_kind: crate::order::FeeKind::Quote,
-        is_maker,
-        ts_ms,
-    }
-}
+pub use crate::order::quote_fill;
 
 /// Fee on `value` at `rate`, rounded half away from zero to 1e-8.
 #[must_use]
@@ -211,7 +182,6 @@ impl SimExchange {
             instruments: instruments.to_vec(),
             resting: Vec::with_capacity(16),
             positions: vec![0; n],
-            last_trade_id: vec![None; n],
             funding_done: vec![i64::MIN; n],
             next_trade_id: 1,
             stats: ExchangeStats::default(),
@@ -411,13 +381,16 @@ impl SimExchange {
     }
 
     /// A trade printed on the tape at `now_ns`: fills resting orders by the
-    /// fill model. Duplicate trade ids (at or below the last) are skipped.
+    /// fill model. The caller passes each trade once: the backtest admits
+    /// them by the market's one de-duplication rule
+    /// ([`crate::market::MarketState::on_trade`]); a simulator generating
+    /// its own tape has no duplicates to drop. (Bybit gives every print of
+    /// one taker order the same id, so an id rule of its own here would
+    /// drop all but the first print of a sweep.)
     pub fn on_trade(&mut self, inst: usize, trade: &Trade, now_ns: u64, out: &mut Vec<ExchangeReport>) {
-        let Some(last) = self.last_trade_id.get_mut(inst) else { return };
-        if last.is_some_and(|l| trade.id <= l) {
+        if inst >= self.instruments.len() {
             return;
         }
-        *last = Some(trade.id);
         let mut k = 0;
         while k < self.resting.len() {
             let r = self.resting[k];

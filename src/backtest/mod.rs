@@ -1,70 +1,71 @@
 //! `scalpel backtest`: a deterministic in-process replay of recorded frames
-//! through the code the live engine runs, against a simulated exchange.
+//! through the trading core ([`crate::core::Core`], the same object the
+//! live engine drives), against a simulated exchange.
 //!
 //! ```text
-//!  frames (merged by exchange time)
-//!    │ decode (venue Decoder) ──► exchange-side MarketState ──► SimExchange (trade tape fills, funding)
-//!    │                                                              ▲ orders (after order latency)
-//!    └─ after feed latency ─► decode ──► strategy-side MarketState ─► SignalSource ─► Strategy ─► RiskGate
-//!                                              ▲ fills, acks, cancels (after feed latency)     │
-//!                                              └────────────── RiskMonitor (verdict, flatten) ◄┘
+//!  frames (streamed, merged by exchange time)
+//!    │ decode ──► exchange-side MarketState ──► SimExchange (trade-tape fills, funding)
+//!    │                                              ▲ orders, cancels (after order latency)
+//!    └─ after feed latency ──► Core::on_frame ──► Intents ─┘
+//!                     ▲ acks, fills, cancels, funding (after feed latency): Core::on_order_event / on_private
+//!  Core ──RiskLink──► RiskMonitor (in process, synchronous) ──► verdict cell, commands back
+//!                 └─► TradeBook (round trips for the report, from the ledger's de-duplicated fills)
 //! ```
 //!
-//! Both sides use the same [`Decoder`], [`MarketState`] (book sync
-//! included), and the strategy side the same [`Strategy`], [`RiskGate`]
-//! pre-trade check and [`RiskMonitor`] as the live engine. Time is the
-//! exchange time of the frames (ms, carried in ns): the exchange sees a
-//! frame at its exchange time, the strategy `feed_latency` later; orders
-//! reach the exchange `order_latency` after the decision; reports come back
-//! with the feed latency. Deliveries on one link keep their order. Nothing
-//! reads a clock, iterates a hash map or depends on thread timing, so the
-//! same input and profile give a byte-identical JSON report.
+//! This module is a thin driver: it owns the input replay, the simulated
+//! exchange and its latencies, and the report. Everything the strategy
+//! path does — book sync, signals, strategy, risk gate, the ledger — is the
+//! core's. Time is the exchange time of the frames (ms, carried in ns): the
+//! exchange sees a frame at its exchange time, the core `feed_latency`
+//! later; orders reach the exchange `order_latency` after the decision;
+//! reports come back with the feed latency. Deliveries on one link keep
+//! their order. When the data pauses the core's timer runs every 100 ms of
+//! replay time (time stops and pulls do not wait for the next frame).
+//! Nothing reads a clock, iterates a hash map or depends on thread timing,
+//! so the same input and profile give a byte-identical JSON report.
 //!
-//! Frames come from any iterator of [`FrameRef`] (recorded files merged by
-//! [`input::merge_order`], or a synthetic session), each naming its
-//! [`Source`] (venue).
+//! Input is streamed ([`input`]): memory stays flat as the input grows.
 
-pub mod config;
 pub mod exchange;
 pub mod input;
 pub mod latency;
 pub mod report;
-pub mod signal_source;
 pub mod trades;
 
-use std::collections::{BTreeMap, VecDeque};
+/// The `[backtest]` table (parsed with the rest of the profile, in
+/// [`crate::profile`]).
+pub use crate::profile::backtest as config;
+
+use std::collections::VecDeque;
 use std::io::{self, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::book::DEFAULT_LEVELS;
-use crate::event::{InstrumentId, MarketEvent};
-use crate::fixed::{Notional, Price, Qty};
-use crate::instrument::{Instrument, LoadError, SymbolTable};
+use crate::core::{BindMode, Core, FeedId, Intent, Intents, NoProbe, RiskLink};
+use crate::event::MarketEvent;
+use crate::fixed::{Notional, Price};
+use crate::instrument::{Instrument, InstrumentId, LoadError};
+use crate::journal::JournalWriter;
 use crate::json::JsonScratch;
 use crate::market::{Applied, MarketState};
-use crate::order::{ClientOrderId, OrderEvent, OrderRequest, VenueOrderId};
+use crate::order::{ClientOrderId, OrderEvent, OrderRequest, SessionEpoch, VenueOrderId};
 use crate::profile::Profile;
 use crate::risk::gate::RefusalCounts;
-use crate::risk::{
-    Cause, CheckContext, GateSlot, Refusal, RiskCommand, RiskGate, RiskInput, RiskMonitor, RiskOutput, VerdictCell,
-};
-use crate::side::Side;
+use crate::risk::{Cause, Refusal, RiskCommand, RiskInput, RiskMonitor, RiskOutput, RiskRecord, VerdictCell};
 use crate::signal::SignalConfig;
-use crate::strategy::context::{ContextTimeline, parse_records};
-use crate::strategy::entry::SizeLimits;
-use crate::strategy::{AccountView, Action, ExitReason, GateKind, MarketView, Strategy, VoteKind};
-use crate::venue::sync::SyncState;
+use crate::strategy::{ExitReason, GateKind, VoteKind};
+use crate::venue::private_event::{FundingPayment, PrivateEvent};
 use crate::venue::{Decoder, Venue};
 
+pub use crate::signal::{BookOnlySignals, LiveSignals, SignalSource};
 use config::SignalChoice;
 use exchange::{ExchangeBook, ExchangeReport, SimExchange};
-pub use input::{FrameRef, Source};
+pub use input::{FileMerge, FrameRef, FrameSource, InMemory, Source, SynthFrames};
 use input::{depth_instrument, event_time_ms};
 use latency::Link;
 use report::{Counts, Drawdown, Names, Report};
-pub use signal_source::{BookOnlySignals, LiveSignals, SignalSource};
-use trades::{Role, TradeBook};
+use trades::TradeBook;
 
 /// Why a backtest could not run.
 ///
@@ -75,6 +76,9 @@ pub enum BacktestError {
     /// The profile is invalid.
     #[error("profile: {0}")]
     Profile(#[from] LoadError),
+    /// The trading core could not be built.
+    #[error("{0}")]
+    Core(#[from] crate::core::CoreError),
     /// An input file could not be read.
     #[error("input: {0}")]
     Input(#[from] input::InputError),
@@ -92,16 +96,137 @@ pub enum BacktestError {
     /// The synthetic session could not be generated.
     #[error("synthetic session: {0}")]
     Synth(#[from] crate::synth::SynthError),
+    /// The journal could not be written.
+    #[error("journal: {0}")]
+    Journal(crate::journal::JournalError),
+    /// Nothing in the input decoded to market data: empty files, files of
+    /// another venue, or not recordings at all.
+    #[error(
+        "no frame of the input decoded to market data ({frames} frames read, {decode_errors} decode errors): \
+         empty, another venue's, or not a recording"
+    )]
+    NothingDecoded {
+        /// Frames read.
+        frames: u64,
+        /// Frames that failed to decode.
+        decode_errors: u64,
+    },
 }
 
-const fn venue_index(v: Venue) -> usize {
-    match v {
-        Venue::BinanceUsdm => 0,
-        Venue::BybitLinear => 1,
+/// How often the core's timer runs while the data pauses, ns.
+const TIMER_NS: u64 = 100_000_000;
+
+/// The session epoch of every replay: fixed, so that runs are identical.
+const REPLAY_EPOCH: SessionEpoch = SessionEpoch(1);
+
+/// The backtest's side of the risk link: the risk monitor in process,
+/// synchronously, and the round-trip records of the report.
+#[derive(Debug)]
+pub struct BacktestLink {
+    insts: Vec<Instrument>,
+    monitor: RiskMonitor,
+    out: Vec<RiskOutput>,
+    verdict: Arc<VerdictCell>,
+    commands: VecDeque<RiskCommand>,
+    trips: [u64; 13],
+    trades: TradeBook,
+    initial_equity: Notional,
+    /// The run's journal, as the risk thread would write it (replay time).
+    journal: Option<JournalWriter<std::fs::File>>,
+    journal_error: Option<crate::journal::JournalError>,
+}
+
+impl BacktestLink {
+    fn new(profile: &Profile, verdict: Arc<VerdictCell>, journal: Option<JournalWriter<std::fs::File>>) -> Self {
+        let insts = profile.instruments.all().to_vec();
+        let monitor = RiskMonitor::new(profile.risk.clone(), &insts, 0);
+        verdict.publish(monitor.verdict());
+        Self {
+            trades: TradeBook::new(insts.len()),
+            insts,
+            monitor,
+            out: Vec::with_capacity(16),
+            verdict,
+            commands: VecDeque::with_capacity(16),
+            trips: [0; 13],
+            initial_equity: profile.risk.initial_equity,
+            journal,
+            journal_error: None,
+        }
+    }
+
+    /// Appends to the journal, keeping the first error for the end of the run.
+    fn journal(&mut self, now_ns: u64, record: RiskRecord) {
+        if let Some(w) = &mut self.journal
+            && self.journal_error.is_none()
+            && let Err(e) = w.append(now_ns, &crate::journal::JournalRecord::from(record))
+        {
+            self.journal_error = Some(e);
+        }
+    }
+
+    fn index_of(&self, venue: Venue, symbol: &crate::instrument::Symbol) -> Option<usize> {
+        self.insts.iter().position(|i| i.venue == venue && i.symbol == *symbol)
+    }
+
+    /// The round trips so far.
+    #[must_use]
+    pub fn trades(&self) -> &TradeBook {
+        &self.trades
+    }
+
+    /// The risk monitor.
+    #[must_use]
+    pub fn monitor(&self) -> &RiskMonitor {
+        &self.monitor
     }
 }
 
-enum ToStrategy {
+impl RiskLink for BacktestLink {
+    fn send(&mut self, input: &RiskInput, now_ns: u64) {
+        let now_ms = i64::try_from(now_ns / 1_000_000).unwrap_or(i64::MAX);
+        match *input {
+            RiskInput::Order(OrderEvent::Filled(fill)) => {
+                if let Some(i) = self.index_of(fill.venue, &fill.symbol) {
+                    let inst = self.insts[i];
+                    self.trades.on_fill(&inst, &fill);
+                }
+            }
+            RiskInput::Funding { venue, symbol, amount, .. } => match symbol.and_then(|s| self.index_of(venue, &s)) {
+                Some(i) => self.trades.on_funding(i, amount),
+                None => self.trades.on_funding(usize::MAX, amount),
+            },
+            _ => {}
+        }
+        if !matches!(input, RiskInput::Mark { .. } | RiskInput::Kill) {
+            self.journal(now_ns, RiskRecord::Input(*input));
+        }
+        self.monitor.on_input(input, now_ms, &mut self.out);
+        let mut out = std::mem::take(&mut self.out);
+        for o in out.drain(..) {
+            self.journal(now_ns, RiskRecord::Output(o));
+            match o {
+                RiskOutput::Verdict { verdict, .. } => {
+                    self.verdict.publish(verdict);
+                }
+                RiskOutput::Trip { cause, .. } => self.trips[cause as usize] += 1,
+                RiskOutput::Clear { .. } => {}
+                RiskOutput::Command { command, .. } => self.commands.push_back(command),
+            }
+        }
+        self.out = out;
+    }
+
+    fn command(&mut self) -> Option<RiskCommand> {
+        self.commands.pop_front()
+    }
+
+    fn equity(&self) -> Notional {
+        Notional(self.initial_equity.0 + self.trades.realised().0)
+    }
+}
+
+enum ToCore {
     Frame { source: u16, bytes: Vec<u8> },
     Report(ExchangeReport),
 }
@@ -109,14 +234,6 @@ enum ToStrategy {
 enum ToExchange {
     Order { inst: usize, order: OrderRequest },
     Cancel(ClientOrderId),
-}
-
-#[derive(Debug, Clone, Copy)]
-struct OrderInfo {
-    inst: usize,
-    side: Side,
-    qty: i64,
-    filled: i64,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -127,124 +244,100 @@ struct Counters {
     unknown_instrument: u64,
     first_ms: Option<i64>,
     last_ms: i64,
+    /// Frames that decoded to market data (not a control message, not a
+    /// stream or symbol the decoders skip).
+    market_frames: u64,
     source_frames: Vec<u64>,
-    book_updates: Vec<u64>,
-    decisions: Vec<u64>,
+    /// First and last exchange time per source, ms.
+    source_span: Vec<Option<(i64, i64)>>,
 }
 
-struct Engine<S: SignalSource> {
-    insts: Vec<Instrument>,
-    ex_market: [MarketState<DEFAULT_LEVELS>; 2],
-    st_market: [MarketState<DEFAULT_LEVELS>; 2],
+/// The simulated exchange's decoders, one per source (apart from the
+/// driver, which the decode step's callback borrows).
+struct ExchangeDecoders {
+    decoders: Vec<Decoder>,
+    snapshot_routed: Vec<bool>,
+    scratch: JsonScratch,
+}
+
+/// The replay: input, simulated exchange, latencies, and the core.
+struct Driver<S: SignalSource> {
+    core: Core<BacktestLink, S, NoProbe>,
+    feeds: Vec<FeedId>,
+    /// The exchange's own view of the market (its books and tape; its
+    /// decoders live in [`ExchangeDecoders`]).
+    ex_market: MarketState<DEFAULT_LEVELS>,
+    ex_depth_ms: Vec<i64>,
     exchange: SimExchange,
     feed: Link,
     order_link: Link,
-    to_strategy: VecDeque<(u64, ToStrategy)>,
+    to_core: VecDeque<(u64, ToCore)>,
     to_exchange: VecDeque<(u64, ToExchange)>,
     free_bufs: Vec<Vec<u8>>,
     reports: Vec<ExchangeReport>,
-    signals: S,
-    strategy: Strategy,
-    gate: RiskGate,
-    verdict: Arc<VerdictCell>,
-    monitor: RiskMonitor,
-    monitor_out: Vec<RiskOutput>,
-    trips: [u64; 13],
-    trades: TradeBook,
-    orders: BTreeMap<u64, OrderInfo>,
-    next_id: u64,
+    intents: Intents,
+    context: crate::strategy::context::ContextTimeline,
+    drawdown: Drawdown,
+    tops: Vec<(Price, Price)>,
     now_ns: u64,
     frame_ns: u64,
-    /// Exchange time of the last depth update at the exchange, per instrument.
-    ex_depth_ms: Vec<i64>,
-    tops: Vec<(Price, Price)>,
-    /// Exchange time of the top in `tops`, ms (depth book or venue BBO, the newer wins).
-    top_src_ms: Vec<i64>,
-    top_ts_ns: Vec<u64>,
-    last_mark_ms: Vec<i64>,
-    context: ContextTimeline,
-    drawdown: Drawdown,
-    initial_equity: Notional,
+    /// Last time something reached the core, for the idle timer.
+    core_ns: u64,
     funding: bool,
-    mark_interval_ms: i64,
     counters: Counters,
 }
 
-impl<S: SignalSource> Engine<S> {
-    fn new(profile: &Profile, sources: usize, signals: S) -> Result<Self, BacktestError> {
+impl<S: SignalSource> Driver<S> {
+    fn new(
+        profile: &Profile,
+        sources: &[Source],
+        signals: S,
+        journal: Option<JournalWriter<std::fs::File>>,
+    ) -> Result<Self, BacktestError> {
         let insts = profile.instruments.all().to_vec();
-        let n = insts.len();
-        let market = |v: Venue| MarketState::new(v, SymbolTable::for_venue(&profile.instruments, v).entries());
-        let limits: Vec<SizeLimits> = insts
-            .iter()
-            .map(|inst| {
-                let configured = profile.risk.symbol_limits(inst.venue, &inst.symbol);
-                let bound = crate::risk::config::SymbolLimits::bind(
-                    configured.map(|(_, l)| l),
-                    configured.map_or(0, |(k, _)| k),
-                    inst,
-                )?;
-                Ok(SizeLimits {
-                    max_qty: Qty(bound.max_order_qty.0.min(inst.max_qty.0)),
-                    max_notional: profile.risk.max_order_notional,
-                })
-            })
-            .collect::<Result<_, LoadError>>()?;
-        let strategy = Strategy::new(profile.strategy.clone(), &insts, &limits, signals.provides());
         let context = match &profile.strategy.context.file {
-            None => ContextTimeline::default(),
+            None => crate::strategy::context::ContextTimeline::default(),
             Some(path) => {
                 let text = std::fs::read_to_string(path)
                     .map_err(|e| BacktestError::Context { path: path.clone(), problem: e.to_string() })?;
-                let records = parse_records(&text)
+                let records = crate::strategy::context::parse_records(&text)
                     .map_err(|e| BacktestError::Context { path: path.clone(), problem: e.to_string() })?;
-                ContextTimeline::new(&records, &profile.strategy.context.components)
+                crate::strategy::context::ContextTimeline::new(&records, &profile.strategy.context.components)
             }
         };
         let verdict = Arc::new(VerdictCell::new());
-        let monitor = RiskMonitor::new(profile.risk.clone(), &insts, 0);
-        verdict.publish(monitor.verdict());
-        let gate = RiskGate::new(&profile.risk, &insts, Arc::clone(&verdict), 0)?;
+        let link = BacktestLink::new(profile, Arc::clone(&verdict), journal);
+        let mut core = Core::new(profile, signals, link, NoProbe, REPLAY_EPOCH, verdict)?;
+        let feeds = sources.iter().map(|s| core.add_feed(s.venue, BindMode::Auto)).collect();
+        let intents = Intents::with_capacity(core.intents_capacity());
         let bt = &profile.backtest;
+        let mut ex_market = MarketState::for_table(&profile.instruments);
+        ex_market.set_mark_reset_ms(profile.core.mark_reset_ms);
         Ok(Self {
-            ex_market: [market(Venue::BinanceUsdm), market(Venue::BybitLinear)],
-            st_market: [market(Venue::BinanceUsdm), market(Venue::BybitLinear)],
+            core,
+            feeds,
+            ex_market,
+            ex_depth_ms: vec![i64::MIN; insts.len()],
             exchange: SimExchange::new(&insts, bt.fill_model),
             feed: Link::new(bt.feed_latency.clone()),
             order_link: Link::new(bt.order_latency.clone()),
-            to_strategy: VecDeque::with_capacity(1024),
+            to_core: VecDeque::with_capacity(1024),
             to_exchange: VecDeque::with_capacity(64),
             free_bufs: Vec::new(),
             reports: Vec::with_capacity(64),
-            signals,
-            strategy,
-            gate,
-            verdict,
-            monitor,
-            monitor_out: Vec::with_capacity(16),
-            trips: [0; 13],
-            trades: TradeBook::new(n),
-            orders: BTreeMap::new(),
-            next_id: 1,
-            now_ns: 0,
-            frame_ns: 0,
-            ex_depth_ms: vec![i64::MIN; n],
-            tops: vec![(Price::ZERO, Price::ZERO); n],
-            top_src_ms: vec![i64::MIN; n],
-            top_ts_ns: vec![0; n],
-            last_mark_ms: vec![i64::MIN; n],
+            intents,
             context,
             drawdown: Drawdown::new(profile.risk.initial_equity),
-            initial_equity: profile.risk.initial_equity,
+            tops: vec![(Price::ZERO, Price::ZERO); insts.len()],
+            now_ns: 0,
+            frame_ns: 0,
+            core_ns: 0,
             funding: bt.funding,
-            mark_interval_ms: bt.mark_interval_ms,
             counters: Counters {
-                source_frames: vec![0; sources],
-                book_updates: vec![0; n],
-                decisions: vec![0; n],
+                source_frames: vec![0; sources.len()],
+                source_span: vec![None; sources.len()],
                 ..Counters::default()
             },
-            insts,
         })
     }
 
@@ -256,44 +349,91 @@ impl<S: SignalSource> Engine<S> {
     fn send_reports(&mut self) {
         for r in self.reports.drain(..) {
             let at = self.feed.deliver_at(self.now_ns);
-            self.to_strategy.push_back((at, ToStrategy::Report(r)));
+            self.to_core.push_back((at, ToCore::Report(r)));
         }
     }
 
-    /// Processes everything queued up to time `t` (ns), in time order;
-    /// at equal times orders reach the exchange before the strategy hears news.
-    fn advance_to(&mut self, t: u64, decoders: &[Decoder], scratch: &mut JsonScratch) {
+    /// Hands the core's intents to the exchange (after the order latency)
+    /// and the round-trip book their roles.
+    fn route_intents(&mut self) {
+        let Self { intents, order_link, to_exchange, core, now_ns, .. } = self;
+        for intent in intents.drain() {
+            let at = order_link.deliver_at(*now_ns);
+            match intent {
+                Intent::Place { inst, order, role } => {
+                    core.link_mut().trades.register(order.client_id, usize::from(inst.0), role);
+                    to_exchange.push_back((at, ToExchange::Order { inst: usize::from(inst.0), order }));
+                }
+                Intent::Cancel { client_id, .. } => to_exchange.push_back((at, ToExchange::Cancel(client_id))),
+            }
+        }
+    }
+
+    /// Equity marked at the executable prices, after a decision.
+    fn observe_drawdown(&mut self) {
+        for (i, top) in self.tops.iter_mut().enumerate() {
+            let p = self.core.prices(InstrumentId(i as u16));
+            *top = (p.bid, p.ask);
+        }
+        let link = self.core.link();
+        let equity = Notional(link.initial_equity.0 + link.trades.marked(&self.tops).0);
+        self.drawdown.observe(equity);
+    }
+
+    /// Processes everything queued up to time `t` (ns), in time order: the
+    /// exchange's deliveries, the core's deliveries, and the core's timer,
+    /// which ticks every [`TIMER_NS`] while the core waits for its next
+    /// delivery (not after the data has ended and nothing is in flight).
+    /// At equal times orders reach the exchange before the core hears news,
+    /// and a delivery makes a tick at the same time unnecessary.
+    fn advance_to(&mut self, t: u64) {
         loop {
             let ex = self.to_exchange.front().map(|x| x.0);
-            let st = self.to_strategy.front().map(|x| x.0);
-            let exchange_first = match (ex, st) {
-                (Some(a), Some(b)) => a <= b,
-                (Some(_), None) => true,
-                (None, Some(_)) => false,
-                (None, None) => return,
-            };
-            let at = if exchange_first { ex } else { st }.unwrap_or(u64::MAX);
+            let st = self.to_core.front().map(|x| x.0);
+            let in_flight = ex.is_some() || st.is_some();
+            let tick = (self.core_ns > 0 && (t != u64::MAX || in_flight))
+                .then(|| self.core_ns.saturating_add(TIMER_NS))
+                .filter(|&k| st.is_none_or(|s| k < s));
+            let mut next: Option<(u64, u8)> = None;
+            for (time, kind) in [(ex, 0u8), (st, 1), (tick, 2)] {
+                if let Some(time) = time {
+                    if next.is_none_or(|(n, _)| time < n) {
+                        next = Some((time, kind));
+                    }
+                }
+            }
+            let Some((at, kind)) = next else { return };
             if at > t {
                 return;
             }
             self.now_ns = self.now_ns.max(at);
-            if exchange_first {
-                let Some((_, item)) = self.to_exchange.pop_front() else { return };
-                self.at_exchange(item);
-            } else {
-                let Some((_, item)) = self.to_strategy.pop_front() else { return };
-                match item {
-                    ToStrategy::Report(r) => self.on_report(r),
-                    ToStrategy::Frame { source, mut bytes } => {
-                        if let Some(decoder) = decoders.get(usize::from(source)) {
-                            let v = venue_index(decoder.venue());
-                            decoder.decode_frame(scratch, &mut bytes, |event| {
-                                if let Ok(event) = event {
-                                    self.on_strategy_event(v, &event);
+            match kind {
+                0 => {
+                    let Some((_, item)) = self.to_exchange.pop_front() else { return };
+                    self.at_exchange(item);
+                }
+                2 => {
+                    self.core_ns = at;
+                    self.core.on_timer(at, &mut self.intents);
+                    self.route_intents();
+                }
+                _ => {
+                    self.core_ns = self.now_ns;
+                    let Some((_, item)) = self.to_core.pop_front() else { return };
+                    match item {
+                        ToCore::Report(r) => self.on_report(r),
+                        ToCore::Frame { source, mut bytes } => {
+                            let now_ms = self.now_ms();
+                            self.context.advance(now_ms, self.core.strategy_context_mut());
+                            if let Some(&feed) = self.feeds.get(usize::from(source)) {
+                                let decided = self.core.on_frame(feed, &mut bytes, self.now_ns, &mut self.intents);
+                                self.route_intents();
+                                if decided.is_some() {
+                                    self.observe_drawdown();
                                 }
-                            });
+                            }
+                            self.free_bufs.push(bytes);
                         }
-                        self.free_bufs.push(bytes);
                     }
                 }
             }
@@ -303,10 +443,9 @@ impl<S: SignalSource> Engine<S> {
     fn at_exchange(&mut self, item: ToExchange) {
         match item {
             ToExchange::Order { inst, order } => {
-                let v = venue_index(order.venue);
                 let depth_ms = self.ex_depth_ms.get(inst).copied().unwrap_or(i64::MAX);
                 let book =
-                    self.ex_market[v].get(InstrumentId(inst as u16)).and_then(|s| ExchangeBook::of_state(s, depth_ms));
+                    self.ex_market.get(InstrumentId(inst as u16)).and_then(|s| ExchangeBook::of_state(s, depth_ms));
                 self.exchange.on_order(inst, &order, book.as_ref(), self.now_ns, &mut self.reports);
             }
             ToExchange::Cancel(id) => self.exchange.on_cancel(id, &mut self.reports),
@@ -314,304 +453,146 @@ impl<S: SignalSource> Engine<S> {
         self.send_reports();
     }
 
-    /// A frame reaches the exchange at its exchange time.
-    fn on_exchange_event(&mut self, v: usize, event: &MarketEvent<'_>) {
-        let applied = self.ex_market[v].apply(event, |_, _, _| {});
+    /// A frame of a `venue` source reaches the exchange at its exchange time.
+    fn on_exchange_event(&mut self, venue: Venue, event: &MarketEvent<'_>) {
+        let applied = match *event {
+            MarketEvent::Trades(batch) => {
+                // Each print once, by the market's one rule, to the fill model.
+                let mut applied = Applied::Other;
+                for trade in batch {
+                    let Ok(trade) = trade else {
+                        applied = Applied::Malformed;
+                        break;
+                    };
+                    match self.ex_market.on_trade(&trade) {
+                        None => {
+                            applied = Applied::UnknownInstrument;
+                            break;
+                        }
+                        Some(admit) => {
+                            applied = Applied::Trades(trade.inst, 0);
+                            if admit.is_new() {
+                                let i = usize::from(trade.inst.0);
+                                self.exchange.on_trade(i, &trade, self.now_ns, &mut self.reports);
+                            }
+                        }
+                    }
+                }
+                applied
+            }
+            _ => self.ex_market.apply(event, |_, _, _| {}),
+        };
         if let (Applied::Depth(inst, _), Some(t)) = (applied, event_time_ms(event)) {
             if let Some(d) = self.ex_depth_ms.get_mut(usize::from(inst.0)) {
                 *d = t;
             }
         }
         match applied {
-            Applied::Trades(inst, _) => {
-                if let MarketEvent::Trades(batch) = *event {
-                    for trade in batch {
-                        let Ok(trade) = trade else { break };
-                        self.exchange.on_trade(usize::from(inst.0), &trade, self.now_ns, &mut self.reports);
-                    }
-                }
-            }
             Applied::Malformed => self.counters.malformed += 1,
             Applied::UnknownInstrument => self.counters.unknown_instrument += 1,
             _ => {}
         }
         if self.funding {
             let now_ms = self.now_ms();
-            for i in 0..self.insts.len() {
-                if venue_index(self.insts[i].venue) != v {
+            for i in 0..self.tops.len() {
+                let Some(st) = self.ex_market.get(InstrumentId(i as u16)) else { continue };
+                if st.venue != venue {
                     continue;
                 }
-                if let Some(st) = self.ex_market[v].get(InstrumentId(i as u16)) {
-                    let funding = st.funding;
-                    self.exchange.on_clock(i, &funding, now_ms, &mut self.reports);
-                }
+                let funding = st.funding;
+                self.exchange.on_clock(i, &funding, now_ms, &mut self.reports);
             }
         }
         self.send_reports();
     }
 
-    /// A frame reaches the strategy.
-    fn on_strategy_event(&mut self, v: usize, event: &MarketEvent<'_>) {
-        let now_ns = self.now_ns;
-        let now_ms = self.now_ms();
-        self.context.advance(now_ms, self.strategy.context_mut());
-        self.signals.on_event(event);
-        // New trades to the signals, deduplicated exactly as MarketState does.
-        if let MarketEvent::Trades(batch) = *event {
-            let mut tape: Option<(InstrumentId, u64, u64)> = None;
-            for trade in batch {
-                let Ok(trade) = trade else { break };
-                let (last_id, count) = match tape {
-                    Some((i, l, c)) if i == trade.inst => (l, c),
-                    _ => match self.st_market[v].get(trade.inst) {
-                        Some(s) => (s.trades.last_id, s.trades.trades),
-                        None => break,
-                    },
-                };
-                if crate::market::is_replayed_trade(self.st_market[v].venue(), last_id, count, trade.id) {
-                    tape = Some((trade.inst, last_id, count));
-                    continue;
-                }
-                tape = Some((trade.inst, trade.id, count + 1));
-                self.signals.on_trade(trade.inst, &trade);
-            }
-        }
-        let ts_ms = event_time_ms(event).unwrap_or(now_ms);
-        let Self { st_market, signals, tops, top_src_ms, top_ts_ns, counters, .. } = self;
-        let applied = st_market[v].apply(event, |inst, book, outcome| {
-            if outcome.published() {
-                signals.on_book(inst, book, ts_ms);
-                let i = usize::from(inst.0);
-                if let Some(n) = counters.book_updates.get_mut(i) {
-                    *n += 1;
-                }
-                if top_src_ms.get(i).is_some_and(|&t| ts_ms >= t) {
-                    tops[i] =
-                        (book.best_bid().map_or(Price::ZERO, |l| l.0), book.best_ask().map_or(Price::ZERO, |l| l.0));
-                    top_src_ms[i] = ts_ms;
-                    top_ts_ns[i] = now_ns;
-                }
-            }
-        });
-        let inst = match applied {
-            Applied::Depth(inst, _) => {
-                let live = self.st_market[v].get(inst).is_some_and(|s| s.sync.state() == SyncState::Live);
-                if !live {
-                    // Out of sync: no top until the book is live again.
-                    self.signals.on_book_lost(inst);
-                    let i = usize::from(inst.0);
-                    if let Some(top) = self.tops.get_mut(i) {
-                        *top = (Price::ZERO, Price::ZERO);
-                        self.top_src_ms[i] = i64::MIN;
-                    }
-                }
-                Some(inst)
-            }
-            Applied::Top(inst) => {
-                if let Some(s) = self.st_market[v].get(inst) {
-                    let bbo = s.bbo;
-                    let live = s.sync.state() == SyncState::Live;
-                    self.signals.on_top(inst, &bbo);
-                    let i = usize::from(inst.0);
-                    // The venue's own BBO can run ahead of the depth stream;
-                    // use it while the book is in sync and it is the newer.
-                    if live
-                        && bbo.bid_px.0 > 0
-                        && bbo.ask_px > bbo.bid_px
-                        && self.top_src_ms.get(i).is_some_and(|&t| bbo.ts_ms >= t)
-                    {
-                        self.tops[i] = (bbo.bid_px, bbo.ask_px);
-                        self.top_src_ms[i] = bbo.ts_ms;
-                        self.top_ts_ns[i] = now_ns;
-                    }
-                    if matches!(event, MarketEvent::Ticker(_)) {
-                        let f = s.funding;
-                        self.signals.on_funding(inst, &f);
-                    }
-                }
-                Some(inst)
-            }
-            Applied::Funding(inst) => {
-                if let Some(s) = self.st_market[v].get(inst) {
-                    let f = s.funding;
-                    self.signals.on_funding(inst, &f);
-                }
-                Some(inst)
-            }
-            Applied::Trades(inst, _) => Some(inst),
-            Applied::Liquidations(inst, _) => {
-                if let MarketEvent::Liquidations(batch) = *event {
-                    for liq in batch.flatten() {
-                        self.signals.on_liquidation(liq.inst, &liq);
-                    }
-                }
-                Some(inst)
-            }
-            Applied::Other | Applied::Malformed | Applied::UnknownInstrument => None,
-        };
-        if let Some(inst) = inst {
-            self.decide(usize::from(inst.0));
-        }
-    }
-
-    fn view(&self, i: usize) -> MarketView {
-        let (bid, ask) = self.tops[i];
-        MarketView { now_ms: self.now_ms(), bid, ask, snapshot: self.signals.snapshot(InstrumentId(i as u16)) }
-    }
-
-    fn account(&self) -> AccountView {
-        AccountView { equity: Notional(self.initial_equity.0 + self.trades.realised().0) }
-    }
-
-    fn decide(&mut self, i: usize) {
-        if i >= self.insts.len() {
-            return;
-        }
-        let now_ms = self.now_ms();
-        self.counters.decisions[i] += 1;
-        let (bid, ask) = self.tops[i];
-        if bid.0 > 0 && ask.0 > 0 && now_ms.saturating_sub(self.last_mark_ms[i]) >= self.mark_interval_ms {
-            self.last_mark_ms[i] = now_ms;
-            let inst = self.insts[i];
-            let mark = RiskInput::Mark {
-                venue: inst.venue,
-                symbol: inst.symbol,
-                price: Price((bid.0 + ask.0) / 2),
-                ts_ms: now_ms,
-            };
-            self.monitor.on_input(&mark, now_ms, &mut self.monitor_out);
-            self.handle_monitor();
-        }
-        let view = self.view(i);
-        let account = self.account();
-        if let Some(action) = self.strategy.on_market(i, &view, &account) {
-            self.act(i, action);
-        }
-        let equity = Notional(self.initial_equity.0 + self.trades.marked(&self.tops).0);
-        self.drawdown.observe(equity);
-    }
-
-    fn act(&mut self, i: usize, action: Action) {
-        let inst = self.insts[i];
-        let now_ms = self.now_ms();
-        let id = ClientOrderId(self.next_id);
-        let role = match action {
-            Action::Cancel { id } => {
-                let at = self.order_link.deliver_at(self.now_ns);
-                self.to_exchange.push_back((at, ToExchange::Cancel(id)));
-                return;
-            }
-            Action::Enter { tier, limit, confidence, .. } => {
-                Role::Entry { tier, confidence, post_only: limit.is_some() }
-            }
-            Action::Exit { reason, .. } => Role::Exit(reason),
-        };
-        let Some(order) = action.to_order(&inst, id) else { return };
-        let (bid, ask) = self.tops[i];
-        let ctx = CheckContext {
-            now_ns: self.now_ns,
-            mid: if bid.0 > 0 && ask.0 > 0 { Price((bid.0 + ask.0) / 2) } else { Price::ZERO },
-            mid_ts_ns: self.top_ts_ns[i],
-            ring_congested: false,
-        };
-        match self.gate.check(GateSlot(i as u16), &order, &ctx) {
-            Ok(()) => {
-                self.next_id += 1;
-                self.strategy.on_sent(i, id);
-                self.trades.register(id, i, role);
-                self.orders.insert(id.0, OrderInfo { inst: i, side: order.side, qty: order.qty.0, filled: 0 });
-                let submitted = RiskInput::Order(OrderEvent::Submitted { order, ts_raw: self.now_ns });
-                self.monitor.on_input(&submitted, now_ms, &mut self.monitor_out);
-                let at = self.order_link.deliver_at(self.now_ns);
-                self.to_exchange.push_back((at, ToExchange::Order { inst: i, order }));
-                self.handle_monitor();
-            }
-            Err(_) => self.strategy.on_refused(i, now_ms),
-        }
-    }
-
-    fn finish_order(&mut self, id: ClientOrderId) {
-        self.orders.remove(&id.0);
-        self.trades.forget(id);
-    }
-
+    /// A report of the simulated exchange reaches the core as the venue's
+    /// order event would.
     fn on_report(&mut self, report: ExchangeReport) {
         let now_ms = self.now_ms();
         let event = match report {
             ExchangeReport::Funding { inst, amount, .. } => {
-                self.trades.on_funding(inst, amount);
+                let Some(i) = self.core.instruments().get(inst).copied() else { return };
+                let payment = FundingPayment { venue: i.venue, symbol: Some(i.symbol), amount, ts_ms: now_ms };
+                self.core.on_private(&PrivateEvent::Funding(payment), self.now_ns, &mut self.intents);
+                self.route_intents();
                 return;
             }
             ExchangeReport::Acked(id) => {
                 OrderEvent::Acked { client_id: id, venue_order_id: VenueOrderId::from_u64(id.0), ts_ms: now_ms }
             }
-            ExchangeReport::Filled(fill) => {
-                let Some(info) = self.orders.get_mut(&fill.client_id.0) else { return };
-                info.filled += fill.qty.0;
-                let (i, done) = (info.inst, info.filled >= info.qty);
-                self.gate.on_fill(GateSlot(i as u16), fill.side, fill.qty);
-                self.strategy.on_fill(i, &fill, now_ms);
-                self.trades.on_fill(&self.insts[i], &fill);
-                if done {
-                    self.finish_order(fill.client_id);
-                }
-                OrderEvent::Filled(fill)
-            }
-            ExchangeReport::Cancelled(id, leaves) | ExchangeReport::Expired(id, leaves) => {
-                let Some(info) = self.orders.get(&id.0).copied() else { return };
-                self.gate.on_order_done(GateSlot(info.inst as u16), info.side, leaves);
-                self.strategy.on_order_done(info.inst, id, now_ms);
-                self.finish_order(id);
-                if matches!(report, ExchangeReport::Cancelled(..)) {
-                    OrderEvent::Cancelled { client_id: id, ts_ms: now_ms }
-                } else {
-                    OrderEvent::Expired { client_id: id, ts_ms: now_ms }
-                }
-            }
+            ExchangeReport::Filled(fill) => OrderEvent::Filled(fill),
+            ExchangeReport::Cancelled(id, _) => OrderEvent::Cancelled { client_id: id, ts_ms: now_ms },
+            ExchangeReport::Expired(id, _) => OrderEvent::Expired { client_id: id, ts_ms: now_ms },
             ExchangeReport::Rejected(id, reason) => {
-                let Some(info) = self.orders.get(&id.0).copied() else { return };
-                self.gate.on_order_done(GateSlot(info.inst as u16), info.side, Qty(info.qty - info.filled));
-                self.strategy.on_order_done(info.inst, id, now_ms);
-                self.finish_order(id);
                 OrderEvent::Rejected { client_id: id, reason, venue_code: 0, ts_ms: now_ms }
             }
         };
-        self.monitor.on_input(&RiskInput::Order(event), now_ms, &mut self.monitor_out);
-        self.handle_monitor();
+        self.core.on_order_event(&event, self.now_ns, &mut self.intents);
+        self.route_intents();
     }
 
-    fn handle_monitor(&mut self) {
-        let mut out = std::mem::take(&mut self.monitor_out);
-        for o in out.drain(..) {
-            match o {
-                RiskOutput::Verdict { verdict, .. } => {
-                    self.verdict.publish(verdict);
+    /// One frame of the input: to the exchange at its exchange time, to
+    /// the core after the feed latency.
+    fn on_input_frame(&mut self, ex: &mut ExchangeDecoders, source: u16, frame: &[u8], buf: &mut Vec<u8>) {
+        let src = usize::from(source);
+        if src >= ex.decoders.len() {
+            self.counters.decode_errors += 1;
+            return;
+        }
+        self.counters.frames += 1;
+        self.counters.source_frames[src] += 1;
+        buf.clear();
+        buf.extend_from_slice(frame);
+        let decoder = &ex.decoders[src];
+        let venue = decoder.venue();
+        let (ok, depth_inst) = decoder.decode_frame(&mut ex.scratch, buf, |event| match event {
+            Ok(event) => {
+                if !matches!(event, MarketEvent::Control(_) | MarketEvent::Ignored(_)) {
+                    self.counters.market_frames += 1;
                 }
-                RiskOutput::Trip { cause, .. } => self.trips[cause as usize] += 1,
-                RiskOutput::Clear { .. } => {}
-                RiskOutput::Command { command, .. } => match command {
-                    RiskCommand::CancelAll => (0..self.insts.len()).for_each(|i| self.strategy.request_cancel(i)),
-                    RiskCommand::FlattenAll => {
-                        (0..self.insts.len()).for_each(|i| self.strategy.request_flatten(i, ExitReason::RiskFlatten));
-                    }
-                    RiskCommand::Flatten { venue, symbol } => {
-                        if let Some(i) = self.insts.iter().position(|x| x.venue == venue && x.symbol == symbol) {
-                            self.strategy.request_flatten(i, ExitReason::RiskFlatten);
-                        }
-                    }
-                    RiskCommand::Exit => {}
-                },
+                if let Some(t) = event_time_ms(&event) {
+                    let span = self.counters.source_span[src].get_or_insert((t, t));
+                    *span = (span.0.min(t), span.1.max(t));
+                    self.counters.first_ms.get_or_insert(t);
+                    self.counters.last_ms = self.counters.last_ms.max(t);
+                    self.frame_ns = self.frame_ns.max(u64::try_from(t).unwrap_or(0).saturating_mul(1_000_000));
+                }
+                let t_ns = self.frame_ns;
+                self.advance_to(t_ns);
+                self.now_ns = self.now_ns.max(t_ns);
+                self.on_exchange_event(venue, &event);
+                (true, depth_instrument(&event))
+            }
+            Err(_) => {
+                self.counters.decode_errors += 1;
+                (false, None)
+            }
+        });
+        if !ex.snapshot_routed[src] {
+            if let Some(inst) = depth_inst {
+                // Binance REST snapshots name no symbol: they belong to the
+                // file's depth symbol.
+                ex.decoders[src].set_snapshot_instrument(Some(inst));
+                ex.snapshot_routed[src] = true;
             }
         }
-        self.monitor_out = out;
+        if ok {
+            let at = self.feed.deliver_at(self.now_ns);
+            let mut bytes = self.free_bufs.pop().unwrap_or_default();
+            bytes.clear();
+            bytes.extend_from_slice(frame);
+            self.to_core.push_back((at, ToCore::Frame { source, bytes }));
+        }
     }
 }
 
-/// Replays `frames` (from `sources`) under `profile` with `signals`, and
-/// returns the report. `profile_label` names the profile in the report.
+/// Replays the frames of `frames` (from `sources`) under `profile` with
+/// `signals`, and returns the report. `profile_label` names the profile.
 ///
 /// # Errors
-/// A bad context file or a risk limit that does not fit an instrument.
+/// A bad context file, a risk limit that does not fit an instrument, an
+/// input that cannot be read.
 pub fn run<'a, S: SignalSource>(
     profile: &Profile,
     profile_label: &str,
@@ -619,127 +600,146 @@ pub fn run<'a, S: SignalSource>(
     frames: impl IntoIterator<Item = FrameRef<'a>>,
     signals: S,
 ) -> Result<Report, BacktestError> {
-    let mut decoders: Vec<Decoder> = sources.iter().map(|s| Decoder::new(s.venue, &profile.instruments)).collect();
-    let mut snapshot_routed = vec![false; sources.len()];
-    let mut engine = Engine::new(profile, sources.len(), signals)?;
-    let mut scratch_ex = JsonScratch::default();
-    let mut scratch_st = JsonScratch::default();
-    let mut buf = Vec::with_capacity(64 * 1024);
-    for frame in frames {
-        let src = usize::from(frame.source);
-        let Some(decoder) = decoders.get(src) else {
-            engine.counters.decode_errors += 1;
-            continue;
-        };
-        engine.counters.frames += 1;
-        engine.counters.source_frames[src] += 1;
-        let v = venue_index(decoder.venue());
-        buf.clear();
-        buf.extend_from_slice(frame.bytes);
-        let (ok, depth_inst) = decoder.decode_frame(&mut scratch_ex, &mut buf, |event| match event {
-            Ok(event) => {
-                if let Some(t) = event_time_ms(&event) {
-                    engine.counters.first_ms.get_or_insert(t);
-                    engine.counters.last_ms = engine.counters.last_ms.max(t);
-                    engine.frame_ns = engine.frame_ns.max(u64::try_from(t).unwrap_or(0).saturating_mul(1_000_000));
-                }
-                let t_ns = engine.frame_ns;
-                engine.advance_to(t_ns, &decoders, &mut scratch_st);
-                engine.now_ns = engine.now_ns.max(t_ns);
-                engine.on_exchange_event(v, &event);
-                (true, depth_instrument(&event))
-            }
-            Err(_) => {
-                engine.counters.decode_errors += 1;
-                (false, None)
-            }
-        });
-        if !snapshot_routed[src] {
-            if let Some(inst) = depth_inst {
-                // Binance REST snapshots name no symbol: they belong to the
-                // file's depth symbol.
-                decoders[src].set_snapshot_instrument(Some(inst));
-                snapshot_routed[src] = true;
-            }
-        }
-        if ok {
-            let at = engine.feed.deliver_at(engine.now_ns);
-            let mut bytes = engine.free_bufs.pop().unwrap_or_default();
-            bytes.clear();
-            bytes.extend_from_slice(frame.bytes);
-            engine.to_strategy.push_back((at, ToStrategy::Frame { source: frame.source, bytes }));
+    run_stream(profile, profile_label, sources, &mut InMemory(frames.into_iter()), signals, &mut |_| {}, None)
+        .map(|(report, _)| report)
+}
+
+/// Where a replay is, for a progress line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    /// Frames replayed so far.
+    pub frames: u64,
+    /// Exchange time reached, ms.
+    pub exchange_ms: i64,
+}
+
+/// What a replay saw of its input beyond the report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplaySummary {
+    /// First and last exchange time of each source, ms (`None` when
+    /// nothing of it decoded).
+    pub spans: Vec<Option<(i64, i64)>>,
+    /// Frames that decoded to market data.
+    pub market_frames: u64,
+}
+
+/// [`run`] over any [`FrameSource`] (files streamed from disk, a synthetic
+/// session generated on the fly). `progress` is called every 65 536 frames;
+/// `journal` receives what the risk thread would journal (orders, fills,
+/// funding, risk decisions), stamped with replay time. Returns the report
+/// and a [`ReplaySummary`].
+///
+/// # Errors
+/// As [`run`], and journal write errors.
+pub fn run_stream<S: SignalSource>(
+    profile: &Profile,
+    profile_label: &str,
+    sources: &[Source],
+    frames: &mut impl FrameSource,
+    signals: S,
+    progress: &mut dyn FnMut(Progress),
+    journal: Option<JournalWriter<std::fs::File>>,
+) -> Result<(Report, ReplaySummary), BacktestError> {
+    let mut d = Driver::new(profile, sources, signals, journal)?;
+    let mut ex = ExchangeDecoders {
+        decoders: sources.iter().map(|s| Decoder::new(s.venue, &profile.instruments)).collect(),
+        snapshot_routed: vec![false; sources.len()],
+        scratch: JsonScratch::default(),
+    };
+    let mut frame = Vec::with_capacity(64 * 1024);
+    let mut work = Vec::with_capacity(64 * 1024);
+    while let Some((source, _local_ns)) = frames.next_frame(&mut frame)? {
+        d.on_input_frame(&mut ex, source, &frame, &mut work);
+        if d.counters.frames.trailing_zeros() >= 16 {
+            progress(Progress { frames: d.counters.frames, exchange_ms: d.counters.last_ms });
         }
     }
-    engine.advance_to(u64::MAX, &decoders, &mut scratch_st);
+    d.advance_to(u64::MAX);
     if profile.backtest.close_at_end {
         // Cancel entries and close positions through the normal order path,
         // against the last books; a few rounds cover cancel → partial → exit.
         for _ in 0..4 {
-            for i in 0..engine.insts.len() {
-                if engine.strategy.is_flat(i) {
-                    continue;
-                }
-                engine.strategy.request_flatten(i, ExitReason::EndOfData);
-                let view = engine.view(i);
-                let account = engine.account();
-                if let Some(action) = engine.strategy.on_market(i, &view, &account) {
-                    engine.act(i, action);
-                }
-            }
-            engine.advance_to(u64::MAX, &decoders, &mut scratch_st);
+            d.core.close_all(ExitReason::EndOfData, &mut d.intents);
+            d.route_intents();
+            d.advance_to(u64::MAX);
         }
     }
-    Ok(build_report(&engine, profile, profile_label, sources))
+    let mut sources = sources.to_vec();
+    for (i, s) in sources.iter_mut().enumerate() {
+        s.bad_lines += frames.bad_lines(i as u16);
+    }
+    let end_ns = d.now_ns;
+    let link = d.core.link_mut();
+    if let Some(e) = link.journal_error {
+        return Err(BacktestError::Journal(e));
+    }
+    if let Some(w) = &mut link.journal {
+        w.flush(end_ns).map_err(BacktestError::Journal)?;
+    }
+    let report = build_report(&d, profile, profile_label, &sources, frames.clamped());
+    Ok((report, ReplaySummary { spans: d.counters.source_span.clone(), market_frames: d.counters.market_frames }))
 }
 
-fn build_report<S: SignalSource>(e: &Engine<S>, profile: &Profile, label: &str, sources: &[Source]) -> Report {
-    let closed = e.trades.closed();
-    let first = e.counters.first_ms.unwrap_or(0);
-    let last = e.counters.last_ms.max(first);
-    let unattributed = e.trades.unattributed_funding();
-    let summary = report::summarize(closed, unattributed, e.initial_equity, e.drawdown.max(), (first, last));
-    let g = e.strategy.gate_stats();
-    let names = e.strategy.inputs().names();
-    let refusals: RefusalCounts = e.gate.refusals();
-    let ex = e.exchange.stats();
-    let c = e.strategy.counters();
+fn build_report<S: SignalSource>(
+    d: &Driver<S>,
+    profile: &Profile,
+    label: &str,
+    sources: &[Source],
+    clamped: u64,
+) -> Report {
+    let link = d.core.link();
+    let trades = &link.trades;
+    let closed = trades.closed();
+    let first = d.counters.first_ms.unwrap_or(0);
+    let last = d.counters.last_ms.max(first);
+    let unattributed = trades.unattributed_funding();
+    let summary = report::summarize(closed, unattributed, link.initial_equity, d.drawdown.max(), (first, last));
+    let strategy = d.core.strategy();
+    let g = strategy.gate_stats();
+    let names = strategy.inputs().names();
+    let refusals: RefusalCounts = d.core.gate().refusals();
+    let ex = d.exchange.stats();
+    let c = strategy.counters();
     let mut instruments = Vec::new();
-    for (i, inst) in e.insts.iter().enumerate() {
-        let Some(state) = e.st_market[venue_index(inst.venue)].get(InstrumentId(i as u16)) else { continue };
-        if e.counters.book_updates[i] == 0 && state.trades.trades == 0 {
+    for (i, inst) in d.core.instruments().iter().enumerate() {
+        let id = InstrumentId(i as u16);
+        let Some(state) = d.core.market().get(id) else { continue };
+        let counts = d.core.instrument_counts(id);
+        if counts.book_updates == 0 && state.trades.trades == 0 {
             continue;
         }
         let sync = state.sync.stats();
         instruments.push(report::InstrumentReport {
             venue: inst.venue.name(),
             symbol: inst.symbol.to_string(),
-            book_updates: e.counters.book_updates[i],
+            book_updates: counts.book_updates,
             tape_trades: state.trades.trades,
             gaps: sync.gaps,
             resyncs: sync.resyncs,
-            decisions: e.counters.decisions[i],
+            decisions: counts.decisions,
         });
     }
+    let core_stats = d.core.stats();
     let cfg = &profile.strategy;
     Report {
         report: "scalpel backtest",
         format_version: 1,
         profile: label.to_owned(),
-        signal_source: e.signals.name(),
-        signal_fields_missing: e.strategy.provided().missing().collect(),
+        signal_source: d.core.signals().name(),
+        signal_fields_missing: strategy.provided().missing().collect(),
         vote_inputs: Names(VoteKind::ALL.iter().map(|k| (k.name(), names[*k as usize])).collect()),
         settings: report::Settings {
             fill_model: profile.backtest.fill_model.name(),
             feed_latency: profile.backtest.feed_latency.describe(),
             order_latency: profile.backtest.order_latency.describe(),
             funding: profile.backtest.funding,
-            initial_equity_usdt: report::money(e.initial_equity),
+            initial_equity_usdt: report::money(link.initial_equity),
             post_only_entries: cfg.entry.post_only,
             b_trades: cfg.entry.b_trades,
         },
         inputs: sources
             .iter()
-            .zip(&e.counters.source_frames)
+            .zip(&d.counters.source_frames)
             .map(|(s, n)| report::InputReport {
                 label: s.label.clone(),
                 venue: s.venue.name(),
@@ -748,13 +748,14 @@ fn build_report<S: SignalSource>(e: &Engine<S>, profile: &Profile, label: &str, 
             })
             .collect(),
         replay: report::ReplayReport {
-            frames: e.counters.frames,
-            decode_errors: e.counters.decode_errors,
-            malformed: e.counters.malformed,
-            unknown_instrument: e.counters.unknown_instrument,
+            frames: d.counters.frames,
+            decode_errors: d.counters.decode_errors,
+            malformed: d.counters.malformed,
+            unknown_instrument: d.counters.unknown_instrument,
             first_exchange_ms: first,
             last_exchange_ms: last,
             span_secs: report::Stat::Value((last - first) as f64 / 1000.0),
+            exchange_time_clamped: clamped + core_stats.clock_skew_clamped,
             instruments,
         },
         summary,
@@ -773,13 +774,13 @@ fn build_report<S: SignalSource>(e: &Engine<S>, profile: &Profile, label: &str, 
                 .collect(),
         },
         risk_gate: report::RiskGateReport {
-            passed: e.gate.passed(),
+            passed: d.core.gate().passed(),
             refused: Counts(Refusal::ALL.iter().map(|r| (r.name(), refusals.get(*r))).collect()),
         },
         risk_monitor: report::RiskMonitorReport {
-            trips: Counts(Cause::ALL.iter().skip(1).map(|c| (c.name(), e.trips[*c as usize])).collect()),
-            final_mode: e.verdict.load().mode.name(),
-            equity_usdt: report::money(e.monitor.snapshot().equity),
+            trips: Counts(Cause::ALL.iter().skip(1).map(|c| (c.name(), link.trips[*c as usize])).collect()),
+            final_mode: link.verdict.load().mode.name(),
+            equity_usdt: report::money(link.monitor.snapshot().equity),
         },
         orders: report::OrdersReport {
             entries_proposed: c.entries,
@@ -798,7 +799,7 @@ fn build_report<S: SignalSource>(e: &Engine<S>, profile: &Profile, label: &str, 
             funding_events: ex.funding_events,
         },
         trades: closed.iter().map(report::TradeJson::of).collect(),
-        open_at_end: e.trades.still_open().map(report::TradeJson::of).collect(),
+        open_at_end: trades.still_open().map(report::TradeJson::of).collect(),
     }
 }
 
@@ -809,14 +810,20 @@ const CONFIDENCE_BUCKETS: [&str; 10] =
 /// Options of `scalpel backtest`.
 #[derive(Debug, Clone)]
 pub struct BacktestOptions {
-    /// The profile (`tuning/<profile>.toml`).
-    pub config: PathBuf,
+    /// The profile (`tuning/<profile>.toml`); `None`: `tuning/default.toml`
+    /// when it exists under the working directory, else the copy built into
+    /// the binary (so the command runs anywhere).
+    pub config: Option<PathBuf>,
     /// Input files, `PATH` or `VENUE:PATH`; none: a synthetic session.
     pub inputs: Vec<String>,
     /// The synthetic session replayed when there are no inputs.
     pub synthetic: SyntheticInput,
-    /// Where to write the JSON report.
+    /// Some `--synth-*` option was given (it is ignored with inputs: said so).
+    pub synthetic_given: bool,
+    /// Where to write the JSON report (checked writable before the run).
     pub json: Option<PathBuf>,
+    /// Where to write the run's journal (a new file; `scalpel journal` reads it).
+    pub journal: Option<PathBuf>,
 }
 
 /// The synthetic session `scalpel backtest` generates in process when it is
@@ -857,16 +864,92 @@ impl Default for SyntheticInput {
     }
 }
 
-/// Runs `scalpel backtest`: loads the profile and inputs, replays them with
-/// the signal source the profile names (`[backtest] signals`, default the
-/// live [`LiveSignals`]), prints the human summary to `out` and writes the
-/// JSON report if asked.
+/// Runs `scalpel backtest`: loads the profile, checks that the report and
+/// journal can be written, streams the inputs (or a synthetic session)
+/// through [`run_stream`] with the signal source the profile names
+/// (`[backtest] signals`, default the live [`LiveSignals`]), prints the
+/// human summary to `out`, notes and a progress line (runs longer than two
+/// seconds) to `err`, and writes the JSON report if asked.
 ///
 /// # Errors
 /// See [`BacktestError`].
-pub fn command(opts: &BacktestOptions, out: &mut impl Write) -> Result<Report, BacktestError> {
-    let profile = Profile::from_file(&opts.config)?;
-    let (files, labels) = if opts.inputs.is_empty() {
+pub fn command(opts: &BacktestOptions, out: &mut impl Write, err: &mut dyn Write) -> Result<Report, BacktestError> {
+    let (profile, label) = match &opts.config {
+        Some(path) => (Profile::from_file(path)?, path.display().to_string()),
+        None => {
+            let local = PathBuf::from("tuning/default.toml");
+            if local.is_file() {
+                (Profile::from_file(&local)?, local.display().to_string())
+            } else {
+                (Profile::built_in_default()?, "built-in tuning/default.toml".to_owned())
+            }
+        }
+    };
+    // Fail before a long run, not after it.
+    let json_file = match &opts.json {
+        Some(path) => Some(
+            std::fs::File::create(path)
+                .map_err(|e| io::Error::new(e.kind(), format!("--json {}: {e}", path.display())))?,
+        ),
+        None => None,
+    };
+    let journal = match &opts.journal {
+        Some(path) => Some(
+            JournalWriter::create(
+                path,
+                profile.instruments.all(),
+                &crate::journal::JournalConfig { sync: false, ..crate::journal::JournalConfig::default() },
+                0,
+            )
+            .map_err(|e| io::Error::other(format!("--journal {}: {e} (it must not exist yet)", path.display())))?,
+        ),
+        None => None,
+    };
+    if !opts.inputs.is_empty() && opts.synthetic_given {
+        writeln!(err, "note: the --synth-* options are ignored: --input was given")?;
+    }
+    let started = std::time::Instant::now();
+    let mut last_print = started;
+    let mut progress = |p: Progress| {
+        let now = std::time::Instant::now();
+        if now.duration_since(started).as_secs_f64() >= 2.0 && now.duration_since(last_print).as_secs_f64() >= 1.0 {
+            last_print = now;
+            let secs = now.duration_since(started).as_secs_f64();
+            let _ = writeln!(
+                err,
+                "backtest: {} frames, exchange time {} ms, {:.0} frames/s",
+                p.frames,
+                p.exchange_ms,
+                p.frames as f64 / secs
+            );
+        }
+    };
+    let signals_cfg = SignalConfig::from_table(&profile.signals)?;
+    macro_rules! replay {
+        ($sources:expr, $frames:expr) => {
+            match profile.backtest.signals {
+                SignalChoice::Live => run_stream(
+                    &profile,
+                    &label,
+                    $sources,
+                    $frames,
+                    LiveSignals::new(&signals_cfg, profile.instruments.all()),
+                    &mut progress,
+                    journal,
+                )?,
+                SignalChoice::BookOnly => run_stream(
+                    &profile,
+                    &label,
+                    $sources,
+                    $frames,
+                    BookOnlySignals::new(profile.instruments.all()),
+                    &mut progress,
+                    journal,
+                )?,
+            }
+        };
+    }
+    let (report, summary) = if opts.inputs.is_empty() {
         let s = opts.synthetic;
         writeln!(
             out,
@@ -875,32 +958,52 @@ pub fn command(opts: &BacktestOptions, out: &mut impl Write) -> Result<Report, B
             s.venue, s.symbol, s.seed, s.duration_s
         )?;
         let cfg = crate::synth::SynthConfig::built_in(s.venue, s.symbol, s.seed, s.duration_s)?;
-        let recording = crate::synth::Synth::new(&cfg)?.into_recording();
-        (vec![input::InputFile { path: PathBuf::from(s.label()), venue: s.venue, recording }], vec![s.label()])
+        let mut frames = SynthFrames(crate::synth::Synth::new(&cfg)?);
+        let sources = [Source::new(s.venue, s.label())];
+        replay!(&sources, &mut frames)
     } else {
-        (input::load_inputs(&opts.inputs, &profile.instruments)?, opts.inputs.clone())
+        let (mut frames, sources) =
+            FileMerge::open(&opts.inputs, &profile.instruments, profile.core.max_clock_skew_ms)?;
+        replay!(&sources, &mut frames)
     };
-    let order = input::merge_order(&files, &profile.instruments);
-    let sources: Vec<Source> = files
-        .iter()
-        .zip(&labels)
-        .map(|(f, arg)| Source { bad_lines: f.recording.bad_lines(), ..Source::new(f.venue, arg.clone()) })
-        .collect();
-    let label = opts.config.display().to_string();
-    let frames = input::frames(&files, &order);
-    let report = match profile.backtest.signals {
-        SignalChoice::Live => {
-            let cfg = SignalConfig::from_table(&profile.signals)?;
-            run(&profile, &label, &sources, frames, LiveSignals::new(&cfg, profile.instruments.all()))?
-        }
-        SignalChoice::BookOnly => {
-            run(&profile, &label, &sources, frames, BookOnlySignals::new(profile.instruments.all()))?
-        }
-    };
+    if summary.market_frames == 0 {
+        return Err(BacktestError::NothingDecoded {
+            frames: report.replay.frames,
+            decode_errors: report.replay.decode_errors,
+        });
+    }
+    if let Some(warning) = disjoint_inputs(&report, &summary.spans) {
+        writeln!(err, "{warning}")?;
+    }
     out.write_all(report.human().as_bytes())?;
-    if let Some(path) = &opts.json {
-        std::fs::write(path, report.to_json())?;
+    if let (Some(path), Some(mut file)) = (&opts.json, json_file) {
+        file.write_all(report.to_json().as_bytes())?;
         writeln!(out, "report: {}", path.display())?;
     }
+    if let Some(path) = &opts.journal {
+        writeln!(out, "journal: {}", path.display())?;
+    }
     Ok(report)
+}
+
+/// A warning when the inputs do not overlap in exchange time: merged by
+/// exchange time they replay one after the other, which is rarely meant.
+fn disjoint_inputs(report: &Report, spans: &[Option<(i64, i64)>]) -> Option<String> {
+    let known: Vec<(usize, (i64, i64))> = spans.iter().enumerate().filter_map(|(i, s)| s.map(|s| (i, s))).collect();
+    if known.len() < 2 {
+        return None;
+    }
+    let latest_start = known.iter().map(|(_, s)| s.0).max()?;
+    let earliest_end = known.iter().map(|(_, s)| s.1).min()?;
+    if latest_start <= earliest_end {
+        return None;
+    }
+    let list: Vec<String> = known
+        .iter()
+        .map(|(i, (a, b))| format!("{} [{a} .. {b}]", report.inputs.get(*i).map_or("?", |x| x.label.as_str())))
+        .collect();
+    Some(format!(
+        "warning: the inputs do not overlap in exchange time (ms): {}; they replay one after the other",
+        list.join(", ")
+    ))
 }

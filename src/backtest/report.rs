@@ -163,6 +163,9 @@ pub struct ReplayReport {
     pub last_exchange_ms: i64,
     /// Span, seconds.
     pub span_secs: Stat,
+    /// Exchange timestamps bounded by the receive clock (far in the future
+    /// of the frame's receive time: see `[core] max_clock_skew_ms`).
+    pub exchange_time_clamped: u64,
     /// Per instrument that had data.
     pub instruments: Vec<InstrumentReport>,
 }

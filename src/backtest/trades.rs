@@ -15,21 +15,8 @@ use crate::order::{ClientOrderId, Fill};
 use crate::side::Side;
 use crate::strategy::{ExitReason, Tier};
 
-/// What an order was for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
-    /// Opening a trade.
-    Entry {
-        /// Tier.
-        tier: Tier,
-        /// Confidence at the decision.
-        confidence: u8,
-        /// Post-only limit (else market).
-        post_only: bool,
-    },
-    /// Closing (part of) it.
-    Exit(ExitReason),
-}
+/// What an order was for (the core's [`crate::core::OrderRole`]).
+pub use crate::core::OrderRole as Role;
 
 /// One exit order's fills.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

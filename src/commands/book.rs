@@ -157,8 +157,16 @@ impl<O: Write, E: Write> Printer<'_, O, E> {
                 "{}: corrupt depth frame at line {line_no} ({fault}): book withheld, resync requested",
                 entry.symbol
             )),
-            SyncOutcome::AppliedCrossed { last_id } => self.complain(format_args!(
-                "{}: book crossed after update {last_id} (line {line_no}): not published",
+            SyncOutcome::Crossed { last_id } => self.complain(format_args!(
+                "{}: book crossed after update {last_id} (line {line_no}): not published, resync requested",
+                entry.symbol
+            )),
+            SyncOutcome::SnapshotNotNewer { snapshot_id, book_id } => self.complain(format_args!(
+                "{}: snapshot {snapshot_id} at line {line_no} is not newer than the live book ({book_id}): ignored",
+                entry.symbol
+            )),
+            SyncOutcome::SnapshotAhead { snapshot_id } => self.complain(format_args!(
+                "{}: the stream never reached snapshot {snapshot_id} (line {line_no}): new snapshot requested",
                 entry.symbol
             )),
             SyncOutcome::Buffered | SyncOutcome::Stale | SyncOutcome::Unsynced => {}

@@ -6,7 +6,7 @@ use crate::instrument::{FeeSchedule, InstrumentTable, LoadError};
 use crate::venue::Venue;
 
 /// `tuning/instruments.toml` as it was when the binary was built.
-pub const BUILT_IN: &str = include_str!("../../tuning/instruments.toml");
+pub const BUILT_IN: &str = crate::instrument::BUILT_IN_TOML;
 
 /// Loads instruments: the built-in table when `path` is `None`; otherwise a
 /// TOML file of `[[instrument]]` tables, or (for a `.json` file) the venue's
@@ -17,7 +17,7 @@ pub const BUILT_IN: &str = include_str!("../../tuning/instruments.toml");
 /// A [`LoadError`] naming the file and key.
 pub fn load(path: Option<&Path>, venue: Venue) -> Result<InstrumentTable, LoadError> {
     let Some(path) = path else {
-        return InstrumentTable::from_toml_str(BUILT_IN);
+        return InstrumentTable::built_in();
     };
     if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("json")) {
         let text =

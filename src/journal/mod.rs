@@ -28,7 +28,9 @@ use std::io::{self, BufRead, Write};
 use std::path::Path;
 
 use crate::instrument::{Instrument, LoadError};
-use record::{DecodeError, FRAME_LEN, HEADER_LEN, MAGIC, MAX_BODY_LEN, VERSION, decode_body, encode_body};
+use record::{
+    DecodeError, FRAME_LEN, HEADER_LEN, MAGIC, MAX_BODY_LEN, OLDEST_READABLE, VERSION, decode_body, encode_body,
+};
 pub use record::{JournalRecord, LogLevel, RingId, Stage};
 
 /// A journal I/O or format problem.
@@ -52,7 +54,7 @@ pub enum JournalError {
     #[error("journal header cut short")]
     ShortHeader,
     /// A version this code cannot read.
-    #[error("unsupported journal version {0} (this build reads {VERSION})")]
+    #[error("unsupported journal version {0} (this build reads {OLDEST_READABLE} to {VERSION})")]
     UnsupportedVersion(u16),
     /// A record in the middle of the file is damaged.
     #[error("corrupt record at byte {offset}: {problem}")]
@@ -373,7 +375,7 @@ impl<R: BufRead> JournalReader<R> {
             return Err(JournalError::ShortHeader);
         }
         let version = u16::from_le_bytes([header[8], header[9]]);
-        if version != VERSION {
+        if !(OLDEST_READABLE..=VERSION).contains(&version) {
             return Err(JournalError::UnsupportedVersion(version));
         }
         Ok(Self { src, offset: HEADER_LEN as u64, body: Vec::with_capacity(MAX_BODY_LEN), done: false })

@@ -296,6 +296,33 @@ fn describe(entry: &Entry, scales: &HashMap<(Venue, Symbol), (u8, u8)>) -> (&'st
                 ("venue_ts_ms", json!(ts_ms)),
             ],
         ),
+        JournalRecord::Funding { venue, symbol, amount, ts_ms } => (
+            "funding",
+            vec![
+                ("venue", json!(venue.name())),
+                ("symbol", json!(symbol.as_ref().map(|s| s.as_str().to_owned()))),
+                ("amount", money(amount.0)),
+                ("venue_ts_ms", json!(ts_ms)),
+            ],
+        ),
+        JournalRecord::Wallet { venue, wallet_balance, ts_ms } => (
+            "wallet",
+            vec![
+                ("venue", json!(venue.name())),
+                ("wallet_balance", money(wallet_balance.0)),
+                ("venue_ts_ms", json!(ts_ms)),
+            ],
+        ),
+        JournalRecord::Reconcile { venue, symbol, ledger, reported, ts_ms } => (
+            if ledger == reported { "reconciled" } else { "position-mismatch" },
+            vec![
+                ("venue", json!(venue.name())),
+                ("symbol", json!(symbol.as_str())),
+                ("ledger_qty", json!(ledger.0)),
+                ("venue_qty", json!(reported.0)),
+                ("venue_ts_ms", json!(ts_ms)),
+            ],
+        ),
         JournalRecord::Log { level, code, value } => {
             ("log", vec![("level", json!(level.name())), ("code", json!(code)), ("value", json!(value))])
         }

@@ -23,14 +23,14 @@
 //!
 //! No record kind has a free-text field: a secret cannot reach the journal.
 
-use crate::fixed::{Notional, Price, Qty};
+use crate::fixed::{Notional, Price, Qty, SignedQty};
 use crate::instrument::Symbol;
 use crate::order::{
     ClientOrderId, FeeKind, Fill, OrderAction, OrderEvent, OrderKind, OrderRequest, RejectReason, TimeInForce, TradeId,
     VenueOrderId,
 };
 use crate::risk::gate::Refusal;
-use crate::risk::monitor::{RiskCommand, RiskOutput};
+use crate::risk::monitor::{RiskCommand, RiskInput, RiskOutput, RiskRecord};
 use crate::risk::verdict::{Cause, Mode, Verdict};
 use crate::side::Side;
 use crate::venue::Venue;
@@ -38,7 +38,10 @@ use crate::venue::Venue;
 /// The file's first eight bytes.
 pub const MAGIC: &[u8; 8] = b"SCLPJRNL";
 /// Format version written by this code.
-pub const VERSION: u16 = 2;
+pub const VERSION: u16 = 3;
+/// Oldest format version this code still reads (version 3 only added
+/// record kinds 21–23).
+pub const OLDEST_READABLE: u16 = 2;
 /// Bytes of the file header.
 pub const HEADER_LEN: usize = 16;
 /// Bytes of a record's frame (length and checksum).
@@ -182,6 +185,42 @@ pub enum JournalRecord {
         /// Exchange time, ms.
         ts_ms: i64,
     },
+    /// Kind 21: a funding payment (`venue symbol amount ts_ms`; the symbol
+    /// is empty when the venue named none).
+    Funding {
+        /// Venue.
+        venue: Venue,
+        /// The position it was paid on, if named.
+        symbol: Option<Symbol>,
+        /// Received (negative: paid), USDT.
+        amount: Notional,
+        /// Exchange time, ms.
+        ts_ms: i64,
+    },
+    /// Kind 22: the wallet balance a venue reported (`venue wallet_balance ts_ms`).
+    Wallet {
+        /// Venue.
+        venue: Venue,
+        /// Wallet balance, USDT.
+        wallet_balance: Notional,
+        /// Exchange time, ms.
+        ts_ms: i64,
+    },
+    /// Kind 23: the ledger's position against the venue's report
+    /// (`venue symbol ledger reported ts_ms`): a mismatch (the symbol goes
+    /// reduce-only) or, when equal, the mismatch resolved.
+    Reconcile {
+        /// Venue.
+        venue: Venue,
+        /// Symbol.
+        symbol: Symbol,
+        /// The ledger's position (quantity mantissa, signed).
+        ledger: SignedQty,
+        /// The venue's position.
+        reported: SignedQty,
+        /// Exchange time of the venue's report, ms.
+        ts_ms: i64,
+    },
     /// Kind 15: a structured log line without text (`level code:u16 value:i64`).
     Log {
         /// Severity.
@@ -221,7 +260,7 @@ pub enum JournalRecord {
 }
 
 /// Every venue reject reason, indexed by its journal code.
-pub const REJECT_REASONS: [RejectReason; 12] = [
+pub const REJECT_REASONS: [RejectReason; 13] = [
     RejectReason::TimestampOutsideRecvWindow,
     RejectReason::BadSignature,
     RejectReason::BadApiKey,
@@ -234,7 +273,45 @@ pub const REJECT_REASONS: [RejectReason; 12] = [
     RejectReason::InvalidPriceOrQty,
     RejectReason::UnknownOrder,
     RejectReason::Other,
+    RejectReason::NotSent,
 ];
+
+impl From<RiskRecord> for JournalRecord {
+    /// What the risk thread journals, in the journal's own records.
+    fn from(record: RiskRecord) -> Self {
+        match record {
+            RiskRecord::Output(output) => JournalRecord::Risk(output),
+            RiskRecord::Input(input) => match input {
+                RiskInput::Order(event) => JournalRecord::Order(event),
+                RiskInput::Resync { venue, symbol, ts_ms } => JournalRecord::Resync { venue, symbol, ts_ms },
+                RiskInput::Account { venue, margin_balance, maintenance_margin, ts_ms } => {
+                    JournalRecord::Account { venue, margin_balance, maintenance_margin, ts_ms }
+                }
+                RiskInput::FeeSupplied(fill) => JournalRecord::Order(OrderEvent::Filled(fill)),
+                RiskInput::Funding { venue, symbol, amount, ts_ms } => {
+                    JournalRecord::Funding { venue, symbol, amount, ts_ms }
+                }
+                RiskInput::Wallet { venue, wallet_balance, ts_ms } => {
+                    JournalRecord::Wallet { venue, wallet_balance, ts_ms }
+                }
+                RiskInput::Reconcile { venue, symbol, ledger, reported, ts_ms } => {
+                    JournalRecord::Reconcile { venue, symbol, ledger, reported, ts_ms }
+                }
+                // The risk thread does not forward these; a mark or a kill
+                // that reaches the journal anyway is logged as what it is.
+                RiskInput::Mark { price, .. } => {
+                    JournalRecord::Log { level: LogLevel::Debug, code: LOG_MARK, value: price.0 }
+                }
+                RiskInput::Kill => JournalRecord::Log { level: LogLevel::Warn, code: LOG_KILL, value: 0 },
+            },
+        }
+    }
+}
+
+/// [`JournalRecord::Log`] code of a mark journaled as such (value: the price mantissa).
+pub const LOG_MARK: u16 = 1;
+/// [`JournalRecord::Log`] code of a kill command journaled as such.
+pub const LOG_KILL: u16 = 2;
 
 /// A kebab-case name for a venue reject reason.
 #[must_use]
@@ -252,6 +329,7 @@ pub fn reject_reason_name(reason: RejectReason) -> &'static str {
         RejectReason::InvalidPriceOrQty => "invalid-price-or-qty",
         RejectReason::UnknownOrder => "unknown-order",
         RejectReason::Other => "other",
+        RejectReason::NotSent => "not-sent",
     }
 }
 
@@ -405,6 +483,27 @@ pub(crate) fn encode_body(ts_ns: u64, record: &JournalRecord, out: &mut Vec<u8>)
             w.venue(venue);
             w.i64(margin_balance.0);
             w.i64(maintenance_margin.0);
+            w.i64(ts_ms);
+        }
+        JournalRecord::Funding { venue, symbol, amount, ts_ms } => {
+            w.head(21, ts_ns);
+            w.venue(venue);
+            w.text(symbol.as_ref().map_or(&b""[..], Symbol::as_bytes));
+            w.i64(amount.0);
+            w.i64(ts_ms);
+        }
+        JournalRecord::Wallet { venue, wallet_balance, ts_ms } => {
+            w.head(22, ts_ns);
+            w.venue(venue);
+            w.i64(wallet_balance.0);
+            w.i64(ts_ms);
+        }
+        JournalRecord::Reconcile { venue, symbol, ledger, reported, ts_ms } => {
+            w.head(23, ts_ns);
+            w.venue(venue);
+            w.text(symbol.as_bytes());
+            w.i64(ledger.0);
+            w.i64(reported.0);
             w.i64(ts_ms);
         }
         JournalRecord::Log { level, code, value } => {
@@ -714,6 +813,23 @@ pub fn decode_body(body: &[u8]) -> Result<(u64, JournalRecord), DecodeError> {
             max: r.u64()?,
         },
         18 => JournalRecord::Closed { records: r.u64()? },
+        21 => JournalRecord::Funding {
+            venue: r.venue()?,
+            symbol: match r.text()? {
+                b"" => None,
+                text => Some(Symbol::new(text).map_err(|_| DecodeError::Text("symbol"))?),
+            },
+            amount: Notional(r.i64()?),
+            ts_ms: r.i64()?,
+        },
+        22 => JournalRecord::Wallet { venue: r.venue()?, wallet_balance: Notional(r.i64()?), ts_ms: r.i64()? },
+        23 => JournalRecord::Reconcile {
+            venue: r.venue()?,
+            symbol: r.symbol()?,
+            ledger: SignedQty(r.i64()?),
+            reported: SignedQty(r.i64()?),
+            ts_ms: r.i64()?,
+        },
         other => return Err(DecodeError::Kind(other)),
     };
     if !r.bytes.is_empty() {

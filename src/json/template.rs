@@ -70,6 +70,13 @@ impl<'a> Cursor<'a> {
         self.doc.get(self.pos).copied()
     }
 
+    /// Bytes left after the cursor.
+    #[inline]
+    #[must_use]
+    pub fn rest_len(&self) -> usize {
+        self.doc.len() - self.pos
+    }
+
     /// Consumes any run of ASCII digits.
     #[inline]
     pub fn skip_digits(&mut self) {

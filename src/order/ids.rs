@@ -1,7 +1,9 @@
 //! Text forms of the engine's own identifiers, rendered deterministically
 //! into fixed arrays and parsed back strictly.
 //!
-//! - A [`ClientOrderId`] is sent as `scalpel-<decimal sequence>` (Binance
+//! - A [`ClientOrderId`] is sent as `scalpel-<decimal u64>` (the session
+//!   epoch in the high 32 bits, the sequence in the low 32; at most 28
+//!   characters) (Binance
 //!   `newClientOrderId`, which must match `^[\.A-Z\:/a-z0-9_-]{1,36}$`,
 //!   <https://developers.binance.com/docs/derivatives/usds-margined-futures/trade/rest-api>;
 //!   Bybit `orderLinkId`, at most 36 letters, digits, `-` and `_`,
@@ -65,8 +67,8 @@ impl std::fmt::Debug for IdText {
     }
 }
 
-fn digits(value: u64) -> crate::venue::wire_writer::U64Text {
-    crate::venue::wire_writer::U64Text::new(value)
+fn digits(value: u64) -> crate::fixed::U64Text {
+    crate::fixed::U64Text::new(value)
 }
 
 /// Parses canonical decimal digits (no leading zero unless `"0"`).
@@ -219,6 +221,24 @@ mod tests {
         for bad in [&b"x-1-0"[..], b"n-1", b"n-1-256", b"n--1-0", b"n-1-0-", b"", b"n-01-0"] {
             assert_eq!(RequestTag::parse(bad), None, "{}", String::from_utf8_lossy(bad));
         }
+    }
+
+    #[test]
+    fn epochs_keep_sessions_apart_within_the_venues_limits() {
+        use crate::order::SessionEpoch;
+        // 2026-08-09: the epoch is the session's start second.
+        let epoch = SessionEpoch::from_unix_ms(1_786_310_819_526);
+        assert_eq!(epoch, SessionEpoch(1_786_310_819));
+        let before = SessionEpoch::from_unix_ms(1_786_310_700_000);
+        let (a, b) = (ClientOrderId::new(before, 5), ClientOrderId::new(epoch, 5));
+        assert_ne!(a, b, "order 5 of the last session is not order 5 of this one");
+        assert_eq!((b.epoch(), b.seq()), (epoch, 5));
+        assert_eq!(ClientOrderId::parse(b.render().as_bytes()), Some(b));
+        let widest = ClientOrderId::new(SessionEpoch(u32::MAX), u32::MAX).render();
+        assert!(widest.as_bytes().len() <= 28, "{widest:?}");
+        // Binance: ^[.A-Z:/a-z0-9_-]{1,36}$; Bybit: letters, digits, - and _.
+        assert!(widest.as_bytes().iter().all(|&c| c.is_ascii_alphanumeric() || c == b'-'));
+        assert_eq!(SessionEpoch::from_unix_ms(-5), SessionEpoch(0));
     }
 
     proptest! {

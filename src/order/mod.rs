@@ -10,14 +10,64 @@ pub mod state;
 
 use crate::fixed::{Notional, Price, Qty, RefPrice, SignedQty};
 use crate::instrument::Symbol;
+use crate::instrument::Venue;
 use crate::side::Side;
-use crate::venue::Venue;
 
-/// The engine's own client order id: a per-process sequence number. Venue
-/// encoders render it as text (Binance `newClientOrderId`, Bybit
-/// `orderLinkId`, both at most 36 characters).
+/// The engine's own client order id: a session epoch in the high 32 bits
+/// and a per-session sequence number in the low 32 ([`ClientOrderId::new`]).
+/// Venue encoders render the whole `u64` as decimal text (`scalpel-<n>`,
+/// at most 28 characters: within Binance `newClientOrderId`'s 36 and
+/// Bybit `orderLinkId`'s 36).
+///
+/// The epoch makes ids unique across restarts: after a restart the
+/// sequence starts again at 1, but under a new epoch, so a late message
+/// about an order of the previous session (same sequence number) never
+/// lands on a new order. The trading core counts such messages and applies
+/// none of them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ClientOrderId(pub u64);
+
+/// A session's epoch: which run of the engine an order id belongs to.
+/// The live engine uses its start time in seconds since the Unix epoch
+/// ([`SessionEpoch::from_unix_ms`]); a replay uses a fixed value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct SessionEpoch(pub u32);
+
+impl SessionEpoch {
+    /// The epoch of a session started at `ms` since the Unix epoch (whole
+    /// seconds: two sessions of one process must start in different seconds).
+    #[must_use]
+    pub const fn from_unix_ms(ms: i64) -> Self {
+        let secs = ms.div_euclid(1000);
+        Self(if secs < 0 {
+            0
+        } else if secs > u32::MAX as i64 {
+            u32::MAX
+        } else {
+            secs as u32
+        })
+    }
+}
+
+impl ClientOrderId {
+    /// Order `seq` of session `epoch`.
+    #[must_use]
+    pub const fn new(epoch: SessionEpoch, seq: u32) -> Self {
+        Self((epoch.0 as u64) << 32 | seq as u64)
+    }
+
+    /// The session the id belongs to.
+    #[must_use]
+    pub const fn epoch(self) -> SessionEpoch {
+        SessionEpoch((self.0 >> 32) as u32)
+    }
+
+    /// The sequence number within its session.
+    #[must_use]
+    pub const fn seq(self) -> u32 {
+        self.0 as u32
+    }
+}
 
 /// Order type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -142,6 +192,36 @@ pub struct Fill {
     pub ts_ms: i64,
 }
 
+/// A fill of order `id` on `inst` with its fee in quote currency: the one
+/// place the simulated exchanges (and the tests) build a [`Fill`].
+#[must_use]
+#[allow(clippy::too_many_arguments)]
+pub fn quote_fill(
+    inst: &crate::instrument::Instrument,
+    id: ClientOrderId,
+    side: Side,
+    trade_id: u64,
+    price: Price,
+    qty: Qty,
+    fee: Notional,
+    is_maker: bool,
+    ts_ms: i64,
+) -> Fill {
+    Fill {
+        client_id: id,
+        venue: inst.venue,
+        symbol: inst.symbol,
+        side,
+        trade_id: TradeId(u128::from(trade_id)),
+        price,
+        qty,
+        fee,
+        fee_kind: FeeKind::Quote,
+        is_maker,
+        ts_ms,
+    }
+}
+
 /// The venue's own order id, stored inline: Binance uses integers, Bybit
 /// UUID text (36 bytes).
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
@@ -169,7 +249,7 @@ impl VenueOrderId {
     #[must_use]
     pub fn from_u64(id: u64) -> Self {
         // 20 digits always fit in 40 bytes.
-        Self::new(crate::venue::wire_writer::U64Text::new(id).as_bytes()).unwrap_or(Self { bytes: [0; 40], len: 0 })
+        Self::new(crate::fixed::U64Text::new(id).as_bytes()).unwrap_or(Self { bytes: [0; 40], len: 0 })
     }
 
     /// The id's bytes.
@@ -213,6 +293,9 @@ pub enum RejectReason {
     UnknownOrder,
     /// Any other venue code.
     Other,
+    /// Never reached the venue: the transport could not send it (the core's
+    /// `on_send_failed`).
+    NotSent,
 }
 
 /// What an [`OrderEvent::ActionRejected`] refused.

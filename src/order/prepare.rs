@@ -130,8 +130,8 @@ mod tests {
     use super::*;
     use crate::fixed::Notional;
     use crate::instrument::Symbol;
+    use crate::instrument::Venue;
     use crate::order::ClientOrderId;
-    use crate::venue::Venue;
     use proptest::prelude::*;
 
     pub(crate) fn btc() -> Instrument {

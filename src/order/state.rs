@@ -1,41 +1,59 @@
-//! The order state machine: one fixed-capacity table of the engine's live
-//! orders, fed [`OrderEvent`]s in whatever order and multiplicity the
-//! venues deliver them.
+//! The one order and position ledger: a fixed-capacity table of the
+//! engine's orders, fed [`OrderEvent`]s in whatever order and multiplicity
+//! the venues deliver them, and the net position per symbol they add up to.
 //!
 //! Lifecycle: `New → Acked → PartiallyFilled → Filled | Cancelled |
 //! Rejected | Expired`. Venues deliver the messages that drive it over
 //! several sockets (Binance WS API responses and the user-data stream,
 //! Bybit's trade socket and private stream), so a fill may arrive before
 //! its ack, the same fill twice (`TRADE_LITE` and `ORDER_TRADE_UPDATE`,
-//! reconnect replays), or a cancel confirmation after the order filled.
+//! reconnect replays), or a cancel confirmation before the last fill.
+//!
+//! The trading core ([`crate::core`]) applies every order event here first
+//! and passes on only what this table reports as new ([`Applied`]): the
+//! strategy, the risk gate, the risk thread and the backtest's trade
+//! records all see each fill exactly once.
 //!
 //! # Invariants
 //! - **Facts, not transitions.** Each order keeps monotone facts (acked,
-//!   cancelled, expired, rejected, the set of distinct trade ids and their
-//!   quantities) and its status is *derived* from them with a fixed
-//!   precedence: filled quantity ≥ order quantity → `Filled`; else
-//!   rejected → `Rejected`; else cancelled → `Cancelled`; else expired →
-//!   `Expired`; else some fill → `PartiallyFilled`; else acked → `Acked`;
-//!   else `New`. Any interleaving or duplication of the same set of
-//!   messages therefore ends in the same state (property-tested). Amends
-//!   apply by venue time (latest wins), so they commute as well.
-//! - **Position = Σ distinct fills.** A fill is applied once per trade id;
-//!   the per-symbol position moves by `±qty` exactly when a new trade id is
-//!   recorded, and never otherwise.
+//!   cancelled, expired, rejected, the quantity of its distinct fills) and
+//!   its status is *derived* from them with a fixed precedence: filled
+//!   quantity ≥ order quantity → `Filled`; else rejected → `Rejected`; else
+//!   cancelled → `Cancelled`; else expired → `Expired`; else some fill →
+//!   `PartiallyFilled`; else acked → `Acked`; else `New`. Any interleaving
+//!   or duplication of the same set of messages therefore ends in the same
+//!   state (property-tested). Amends apply by venue time (latest wins), so
+//!   they commute as well.
+//! - **Position = Σ distinct fills.** A fill is applied once per key
+//!   (venue, client order id, venue trade id); the per-symbol position
+//!   moves by `±qty` exactly when a new key is recorded, and never
+//!   otherwise. The key includes our order id, not only the venue's trade
+//!   id: when two of our own orders trade with each other, both legs carry
+//!   the one trade id and both move the position. A `TRADE_LITE` (no fee)
+//!   and the `ORDER_TRADE_UPDATE` of the same trade have the same key: the
+//!   second only supplies the fee ([`Applied::FeeSupplied`]).
+//! - A fill is never refused for lack of room: the keys live in one
+//!   fixed-capacity store shared by all orders, first in first out; when it
+//!   is full the oldest key is forgotten (counted in
+//!   [`Anomalies::dedup_evictions`]), so only a duplicate of a fill older
+//!   than the whole store could be counted twice. Size it well above the
+//!   fills of the venues' replay horizon.
 //! - Filled quantity may exceed order quantity only if the venue says so:
 //!   that is counted as an anomaly ([`Anomalies::overfills`]), not a panic.
-//! - Capacity is fixed at construction (orders, fills per order, symbols);
-//!   running out is a typed [`StateError`], never a reallocation.
-//! - Terminal orders stay in the table (so late duplicates still dedupe)
-//!   until the caller retires them with [`OrderTable::retire_terminal`].
+//! - Capacity is fixed at construction (orders, fill keys, symbols);
+//!   running out of order or symbol slots is a typed [`StateError`], never a
+//!   reallocation.
+//! - Terminal orders stay in the table (so late duplicates still dedupe, and
+//!   late fills after a cancel still land) until the caller retires them
+//!   with [`OrderTable::retire_terminal`], e.g. once terminal for longer
+//!   than the venues' replay horizon ([`TrackedOrder::done_ms`]).
 //! - Lookup is open addressing from `client_id % capacity` (client ids are
 //!   a sequence, so they spread evenly); retired slots are tombstones that
 //!   new orders reuse. Size the table at about twice the orders alive at
 //!   once so probes stay short.
 
 use crate::fixed::{Qty, SignedQty};
-use crate::instrument::Symbol;
-use crate::venue::Venue;
+use crate::instrument::{Symbol, Venue};
 
 use super::{ClientOrderId, FeeKind, Fill, OrderEvent, OrderRequest, RejectReason, TradeId, VenueOrderId};
 
@@ -66,16 +84,9 @@ impl OrderStatus {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct FillRecord {
-    trade_id: TradeId,
-    qty: Qty,
-    fee_reported: bool,
-}
-
 /// One tracked order.
 #[derive(Debug, Clone, Copy)]
-pub struct TrackedOrder<const F: usize> {
+pub struct TrackedOrder {
     /// The order as submitted; price and quantity follow amends.
     pub order: OrderRequest,
     /// The venue's id, once known.
@@ -84,15 +95,16 @@ pub struct TrackedOrder<const F: usize> {
     pub filled_qty: Qty,
     /// Rejection reason and raw code, when rejected.
     pub rejection: Option<(RejectReason, i32)>,
+    /// The caller's time (ms) when the order first became terminal.
+    pub done_ms: Option<i64>,
     acked: bool,
     cancelled: bool,
     expired: bool,
     amend_key: Option<(i64, i64, i64)>,
-    fills: [FillRecord; F],
-    fill_count: usize,
+    fill_count: u32,
 }
 
-impl<const F: usize> TrackedOrder<F> {
+impl TrackedOrder {
     /// The derived status (see the module's precedence rule).
     #[must_use]
     pub fn status(&self) -> OrderStatus {
@@ -115,15 +127,21 @@ impl<const F: usize> TrackedOrder<F> {
 
     /// Number of distinct fills recorded.
     #[must_use]
-    pub fn fill_count(&self) -> usize {
+    pub fn fill_count(&self) -> u32 {
         self.fill_count
+    }
+
+    /// Quantity still open at the venue (zero once terminal).
+    #[must_use]
+    pub fn leaves(&self) -> Qty {
+        if self.status().is_terminal() { Qty::ZERO } else { Qty((self.order.qty.0 - self.filled_qty.0).max(0)) }
     }
 }
 
 /// Things the venues told us that should not happen, counted.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Anomalies {
-    /// A fill with a trade id already recorded (harmless, dropped).
+    /// A fill with a key already recorded (harmless, dropped).
     pub duplicate_fills: u64,
     /// Fills beyond the order's quantity (applied: the venue is the truth).
     pub overfills: u64,
@@ -131,8 +149,10 @@ pub struct Anomalies {
     pub unknown_orders: u64,
     /// Fills arriving after the order looked terminal (applied).
     pub fills_after_terminal: u64,
-    /// A fill's fee supplied by a later message for the same trade id.
+    /// A fill's fee supplied by a later message for the same trade.
     pub fee_updates: u64,
+    /// Fill keys forgotten because the key store was full (module docs).
+    pub dedup_evictions: u64,
 }
 
 /// Why an event could not be applied.
@@ -147,9 +167,6 @@ pub enum StateError {
     /// No free position slot for a new symbol.
     #[error("position table full")]
     PositionTableFull,
-    /// The order already has as many distinct fills as a slot records.
-    #[error("too many fills for one order")]
-    FillRecordsFull,
     /// A second `Submitted` for a client id still in the table.
     #[error("duplicate client order id")]
     DuplicateClientId,
@@ -172,24 +189,129 @@ pub enum Applied {
     NoChange,
 }
 
-#[derive(Debug, Clone, Copy)]
-enum Slot<const F: usize> {
-    Empty,
-    Retired,
-    Live(TrackedOrder<F>),
+/// The key a fill is de-duplicated by (module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FillKey {
+    venue: Venue,
+    client: ClientOrderId,
+    trade: TradeId,
 }
 
-/// Live orders and net positions, fixed capacity. `F` is the number of
-/// distinct fills one order can record (64 by default: a large market order
-/// can sweep many levels).
-pub struct OrderTable<const F: usize = 64> {
-    slots: Box<[Slot<F>]>,
+impl FillKey {
+    fn hash(&self) -> u64 {
+        // Multiplicative mixing of the three parts (Fibonacci hashing).
+        let t = self.trade.0;
+        let x = (t as u64) ^ ((t >> 64) as u64).rotate_left(29) ^ self.client.0.rotate_left(17) ^ (self.venue as u64);
+        x.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (x >> 31)
+    }
+}
+
+/// Fixed-capacity set of fill keys, forgotten first in first out: linear
+/// probing in a power-of-two table at most half full, with backward-shift
+/// deletion (no tombstones), and a ring of the keys in insertion order.
+#[derive(Debug)]
+struct FillKeys {
+    /// `(key, fee reported)`.
+    table: Box<[Option<(FillKey, bool)>]>,
+    ring: Box<[Option<FillKey>]>,
+    head: usize,
+    len: usize,
+}
+
+impl FillKeys {
+    fn new(capacity: usize) -> Self {
+        let capacity = capacity.max(1);
+        let slots = (capacity * 2).next_power_of_two();
+        Self {
+            table: vec![None; slots].into_boxed_slice(),
+            ring: vec![None; capacity].into_boxed_slice(),
+            head: 0,
+            len: 0,
+        }
+    }
+
+    fn mask(&self) -> usize {
+        self.table.len() - 1
+    }
+
+    fn find(&self, key: &FillKey) -> Option<usize> {
+        let mask = self.mask();
+        let mut i = (key.hash() as usize) & mask;
+        loop {
+            match &self.table[i] {
+                None => return None,
+                Some((k, _)) if k == key => return Some(i),
+                Some(_) => i = (i + 1) & mask,
+            }
+        }
+    }
+
+    /// The fee flag of `key`, if recorded.
+    fn get_mut(&mut self, key: &FillKey) -> Option<&mut bool> {
+        let i = self.find(key)?;
+        self.table[i].as_mut().map(|(_, fee)| fee)
+    }
+
+    fn remove(&mut self, key: &FillKey) {
+        let Some(mut hole) = self.find(key) else { return };
+        let mask = self.mask();
+        self.table[hole] = None;
+        let mut j = hole;
+        loop {
+            j = (j + 1) & mask;
+            let Some((k, _)) = self.table[j] else { break };
+            let home = (k.hash() as usize) & mask;
+            // Move the entry back into the hole unless its home lies
+            // cyclically in (hole, j].
+            let stays = if hole <= j { hole < home && home <= j } else { hole < home || home <= j };
+            if !stays {
+                self.table[hole] = self.table[j].take();
+                hole = j;
+            }
+        }
+    }
+
+    /// Records `key`; returns `true` when an older key had to be forgotten.
+    fn insert(&mut self, key: FillKey, fee_reported: bool) -> bool {
+        let cap = self.ring.len();
+        let mut evicted = false;
+        if self.len == cap {
+            if let Some(old) = self.ring[self.head].take() {
+                self.remove(&old);
+            }
+            self.head = (self.head + 1) % cap;
+            self.len -= 1;
+            evicted = true;
+        }
+        let mask = self.mask();
+        let mut i = (key.hash() as usize) & mask;
+        while self.table[i].is_some() {
+            i = (i + 1) & mask;
+        }
+        self.table[i] = Some((key, fee_reported));
+        self.ring[(self.head + self.len) % cap] = Some(key);
+        self.len += 1;
+        evicted
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Slot {
+    Empty,
+    Retired,
+    Live(TrackedOrder),
+}
+
+/// Live orders, their fills and net positions, fixed capacity.
+pub struct OrderTable {
+    slots: Box<[Slot]>,
     positions: Box<[Option<(Venue, Symbol, SignedQty)>]>,
     position_count: usize,
+    fills: FillKeys,
     anomalies: Anomalies,
 }
 
-impl<const F: usize> std::fmt::Debug for OrderTable<F> {
+impl std::fmt::Debug for OrderTable {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("OrderTable")
             .field("capacity", &self.slots.len())
@@ -200,15 +322,26 @@ impl<const F: usize> std::fmt::Debug for OrderTable<F> {
     }
 }
 
-impl<const F: usize> OrderTable<F> {
+impl OrderTable {
+    /// Fill keys kept per order slot by [`Self::new`].
+    pub const FILL_KEYS_PER_ORDER: usize = 64;
+
     /// A table for `order_capacity` orders and `symbol_capacity` symbols,
+    /// remembering [`Self::FILL_KEYS_PER_ORDER`] fill keys per order slot;
     /// allocated once here.
     #[must_use]
     pub fn new(order_capacity: usize, symbol_capacity: usize) -> Self {
+        Self::with_fill_keys(order_capacity, symbol_capacity, order_capacity.max(1) * Self::FILL_KEYS_PER_ORDER)
+    }
+
+    /// [`Self::new`] with an explicit fill-key capacity.
+    #[must_use]
+    pub fn with_fill_keys(order_capacity: usize, symbol_capacity: usize, fill_keys: usize) -> Self {
         Self {
             slots: vec![Slot::Empty; order_capacity.max(1)].into_boxed_slice(),
             positions: vec![None; symbol_capacity.max(1)].into_boxed_slice(),
             position_count: 0,
+            fills: FillKeys::new(fill_keys),
             anomalies: Anomalies::default(),
         }
     }
@@ -223,6 +356,14 @@ impl<const F: usize> OrderTable<F> {
     #[must_use]
     pub fn live_count(&self) -> usize {
         self.slots.iter().filter(|s| matches!(s, Slot::Live(_))).count()
+    }
+
+    /// Every order held (live or terminal, not retired).
+    pub fn orders(&self) -> impl Iterator<Item = &TrackedOrder> + '_ {
+        self.slots.iter().filter_map(|s| match s {
+            Slot::Live(o) => Some(o),
+            _ => None,
+        })
     }
 
     fn home(&self, id: ClientOrderId) -> usize {
@@ -245,7 +386,7 @@ impl<const F: usize> OrderTable<F> {
 
     /// The tracked order with this client id.
     #[must_use]
-    pub fn get(&self, id: ClientOrderId) -> Option<&TrackedOrder<F>> {
+    pub fn get(&self, id: ClientOrderId) -> Option<&TrackedOrder> {
         match self.find(id).map(|i| &self.slots[i]) {
             Some(Slot::Live(o)) => Some(o),
             _ => None,
@@ -276,6 +417,15 @@ impl<const F: usize> OrderTable<F> {
         Ok(i)
     }
 
+    /// Reserves a position slot for a symbol before any order (so that a
+    /// later fill can never fail on it).
+    ///
+    /// # Errors
+    /// [`StateError::PositionTableFull`].
+    pub fn reserve_position(&mut self, venue: Venue, symbol: &Symbol) -> Result<(), StateError> {
+        self.position_slot(venue, symbol).map(|_| ())
+    }
+
     fn insert(&mut self, order: &OrderRequest) -> Result<Applied, StateError> {
         if self.find(order.client_id).is_some() {
             return Err(StateError::DuplicateClientId);
@@ -293,22 +443,31 @@ impl<const F: usize> OrderTable<F> {
             venue_order_id: None,
             filled_qty: Qty::ZERO,
             rejection: None,
+            done_ms: None,
             acked: false,
             cancelled: false,
             expired: false,
             amend_key: None,
-            fills: [FillRecord { trade_id: TradeId(0), qty: Qty::ZERO, fee_reported: false }; F],
             fill_count: 0,
         });
         Ok(Applied::Updated(OrderStatus::New))
     }
 
-    /// Applies one event.
+    /// Applies one event ([`Self::apply_at`] with time 0).
+    ///
+    /// # Errors
+    /// As [`Self::apply_at`].
+    pub fn apply(&mut self, event: &OrderEvent) -> Result<Applied, StateError> {
+        self.apply_at(event, 0)
+    }
+
+    /// Applies one event learnt at `now_ms` (the caller's clock, used for
+    /// [`TrackedOrder::done_ms`]).
     ///
     /// # Errors
     /// [`StateError`]; events for unknown orders are also counted in
     /// [`Anomalies::unknown_orders`].
-    pub fn apply(&mut self, event: &OrderEvent) -> Result<Applied, StateError> {
+    pub fn apply_at(&mut self, event: &OrderEvent, now_ms: i64) -> Result<Applied, StateError> {
         let id = match event {
             OrderEvent::Submitted { order, .. } => return self.insert(order),
             OrderEvent::Acked { client_id, .. }
@@ -324,7 +483,7 @@ impl<const F: usize> OrderTable<F> {
             return Err(StateError::UnknownOrder);
         };
         if let OrderEvent::Filled(fill) = event {
-            return self.apply_fill(index, fill);
+            return self.apply_fill(index, fill, now_ms);
         }
         let Slot::Live(o) = &mut self.slots[index] else { return Err(StateError::UnknownOrder) };
         let before = (o.status(), o.venue_order_id, o.order.price, o.order.qty, o.rejection);
@@ -355,33 +514,41 @@ impl<const F: usize> OrderTable<F> {
             OrderEvent::Submitted { .. } | OrderEvent::Filled(_) => {}
         }
         let after = (o.status(), o.venue_order_id, o.order.price, o.order.qty, o.rejection);
+        if after.0.is_terminal() && o.done_ms.is_none() {
+            o.done_ms = Some(now_ms);
+        }
         Ok(if after == before { Applied::Duplicate } else { Applied::Updated(after.0) })
     }
 
-    fn apply_fill(&mut self, index: usize, fill: &Fill) -> Result<Applied, StateError> {
+    fn apply_fill(&mut self, index: usize, fill: &Fill, now_ms: i64) -> Result<Applied, StateError> {
         let Slot::Live(o) = &mut self.slots[index] else { return Err(StateError::UnknownOrder) };
         let fee_reported = fill.fee_kind != FeeKind::NotReported;
-        if let Some(record) = o.fills[..o.fill_count].iter_mut().find(|r| r.trade_id == fill.trade_id) {
-            if !record.fee_reported && fee_reported {
-                record.fee_reported = true;
+        let key = FillKey { venue: fill.venue, client: fill.client_id, trade: fill.trade_id };
+        if let Some(reported) = self.fills.get_mut(&key) {
+            if !*reported && fee_reported {
+                *reported = true;
                 self.anomalies.fee_updates += 1;
                 return Ok(Applied::FeeSupplied);
             }
             self.anomalies.duplicate_fills += 1;
             return Ok(Applied::Duplicate);
         }
-        let slot = o.fills.get_mut(o.fill_count).ok_or(StateError::FillRecordsFull)?;
-        *slot = FillRecord { trade_id: fill.trade_id, qty: fill.qty, fee_reported };
-        o.fill_count += 1;
         if o.status().is_terminal() {
             self.anomalies.fills_after_terminal += 1;
         }
+        o.fill_count = o.fill_count.saturating_add(1);
         o.filled_qty = Qty(o.filled_qty.0.saturating_add(fill.qty.0));
         if o.filled_qty > o.order.qty {
             self.anomalies.overfills += 1;
         }
         let status = o.status();
+        if status.is_terminal() && o.done_ms.is_none() {
+            o.done_ms = Some(now_ms);
+        }
         let (venue, symbol, side) = (o.order.venue, o.order.symbol, o.order.side);
+        if self.fills.insert(key, fee_reported) {
+            self.anomalies.dedup_evictions += 1;
+        }
         let p = self.position_slot(venue, &symbol)?;
         if let Some((_, _, pos)) = &mut self.positions[p] {
             pos.0 = pos.0.saturating_add(side.sign() * fill.qty.0);
@@ -392,8 +559,8 @@ impl<const F: usize> OrderTable<F> {
     /// Frees the slots of terminal orders for which `keep` returns false
     /// (e.g. terminal for longer than the venues' replay horizon). Returns
     /// how many were retired. A message about a retired order later counts
-    /// as unknown.
-    pub fn retire_terminal(&mut self, mut keep: impl FnMut(&TrackedOrder<F>) -> bool) -> usize {
+    /// as unknown; its fill keys stay in the key store until pushed out.
+    pub fn retire_terminal(&mut self, mut keep: impl FnMut(&TrackedOrder) -> bool) -> usize {
         let mut retired = 0;
         for slot in self.slots.iter_mut() {
             if let Slot::Live(o) = slot
@@ -460,7 +627,7 @@ mod tests {
 
     #[test]
     fn happy_path_and_fill_before_ack() {
-        let mut t: OrderTable = OrderTable::new(8, 2);
+        let mut t = OrderTable::new(8, 2);
         t.apply(&submitted(1, Side::Buy, 10)).unwrap();
         assert_eq!(
             t.apply(&fill(1, Side::Buy, 7, 4, FeeKind::Quote)),
@@ -477,7 +644,7 @@ mod tests {
 
     #[test]
     fn duplicates_and_fee_supplied_later() {
-        let mut t: OrderTable = OrderTable::new(8, 2);
+        let mut t = OrderTable::new(8, 2);
         t.apply(&submitted(1, Side::Sell, 10)).unwrap();
         t.apply(&fill(1, Side::Sell, 7, 4, FeeKind::NotReported)).unwrap();
         assert_eq!(t.apply(&fill(1, Side::Sell, 7, 4, FeeKind::Quote)), Ok(Applied::FeeSupplied));
@@ -491,7 +658,7 @@ mod tests {
 
     #[test]
     fn overfill_is_counted_not_fatal() {
-        let mut t: OrderTable = OrderTable::new(8, 2);
+        let mut t = OrderTable::new(8, 2);
         t.apply(&submitted(1, Side::Buy, 5)).unwrap();
         t.apply(&fill(1, Side::Buy, 1, 5, FeeKind::Quote)).unwrap();
         assert_eq!(t.apply(&fill(1, Side::Buy, 2, 3, FeeKind::Quote)), Ok(Applied::Updated(OrderStatus::Filled)));
@@ -502,7 +669,7 @@ mod tests {
 
     #[test]
     fn terminal_states_and_precedence() {
-        let mut t: OrderTable = OrderTable::new(8, 2);
+        let mut t = OrderTable::new(8, 2);
         for id in 1..=4 {
             t.apply(&submitted(id, Side::Buy, 10)).unwrap();
         }
@@ -544,23 +711,65 @@ mod tests {
 
     #[test]
     fn capacity_errors() {
-        let mut t: OrderTable<2> = OrderTable::new(2, 1);
+        // Two order slots, one symbol, three fill keys.
+        let mut t = OrderTable::with_fill_keys(2, 1, 3);
         t.apply(&submitted(1, Side::Buy, 10)).unwrap();
         assert_eq!(t.apply(&submitted(1, Side::Buy, 10)), Err(StateError::DuplicateClientId));
         t.apply(&submitted(3, Side::Buy, 10)).unwrap();
         assert_eq!(t.apply(&submitted(5, Side::Buy, 10)), Err(StateError::TableFull));
-        t.apply(&fill(1, Side::Buy, 1, 1, FeeKind::Quote)).unwrap();
-        t.apply(&fill(1, Side::Buy, 2, 1, FeeKind::Quote)).unwrap();
-        assert_eq!(t.apply(&fill(1, Side::Buy, 3, 1, FeeKind::Quote)), Err(StateError::FillRecordsFull));
-        assert_eq!(t.position(Venue::BinanceUsdm, &sym()), SignedQty(2), "a refused fill does not move the position");
+        // A fill is never refused: the fourth key pushes the first out (counted).
+        for trade in 1..=4 {
+            t.apply(&fill(1, Side::Buy, trade, 1, FeeKind::Quote)).unwrap();
+        }
+        assert_eq!(t.position(Venue::BinanceUsdm, &sym()), SignedQty(4));
+        assert_eq!(t.anomalies().dedup_evictions, 1);
+        // Keys still held dedupe; the forgotten one would count again.
+        assert_eq!(t.apply(&fill(1, Side::Buy, 4, 1, FeeKind::Quote)), Ok(Applied::Duplicate));
+        assert_eq!(t.apply(&fill(1, Side::Buy, 2, 1, FeeKind::Quote)), Ok(Applied::Duplicate));
+        assert_eq!(t.position(Venue::BinanceUsdm, &sym()), SignedQty(4));
         let mut other = order(7, Side::Buy, 1);
         other.symbol = Symbol::new(b"ETHUSDT").unwrap();
         t.retire_terminal(|_| false);
-        let mut t2: OrderTable<2> = OrderTable::new(4, 1);
+        let mut t2 = OrderTable::new(4, 1);
         t2.apply(&submitted(1, Side::Buy, 10)).unwrap();
         assert_eq!(t2.apply(&OrderEvent::Submitted { order: other, ts_raw: 0 }), Err(StateError::PositionTableFull));
         assert_eq!(t2.apply(&ack(99)), Err(StateError::UnknownOrder));
         assert_eq!(t2.anomalies().unknown_orders, 1);
+    }
+
+    #[test]
+    fn fill_key_store_forgets_first_in_first_out_and_finds_the_rest() {
+        // Many keys through a small store: every key still held is found,
+        // every forgotten one is not, whatever the probe chains looked like.
+        let mut keys = FillKeys::new(37);
+        let key = |n: u64| FillKey {
+            venue: Venue::BybitLinear,
+            client: ClientOrderId(n % 5),
+            trade: TradeId(u128::from(n) * 0x1_0000_0001),
+        };
+        for n in 0..1_000u64 {
+            let evicted = keys.insert(key(n), n % 3 == 0);
+            assert_eq!(evicted, n >= 37, "{n}");
+            for m in n.saturating_sub(60)..=n {
+                let held = m + 37 > n;
+                assert_eq!(keys.find(&key(m)).is_some(), held, "key {m} after inserting {n}");
+            }
+        }
+        assert_eq!(keys.get_mut(&key(999)).copied(), Some(true));
+        assert_eq!(keys.get_mut(&key(998)).copied(), Some(false));
+    }
+
+    #[test]
+    fn a_self_trade_moves_both_legs() {
+        // Our buy and our sell matched each other: one venue trade id, two
+        // orders; both fills count (the key includes the order).
+        let mut t = OrderTable::new(8, 2);
+        t.apply(&submitted(1, Side::Buy, 5)).unwrap();
+        t.apply(&submitted(2, Side::Sell, 5)).unwrap();
+        assert_eq!(t.apply(&fill(1, Side::Buy, 77, 5, FeeKind::Quote)), Ok(Applied::Updated(OrderStatus::Filled)));
+        assert_eq!(t.apply(&fill(2, Side::Sell, 77, 5, FeeKind::Quote)), Ok(Applied::Updated(OrderStatus::Filled)));
+        assert_eq!(t.position(Venue::BinanceUsdm, &sym()), SignedQty(0));
+        assert_eq!(t.get(ClientOrderId(1)).unwrap().filled_qty, Qty(5));
     }
 
     /// A valid venue history for one order: ack, distinct fills summing to
@@ -602,7 +811,7 @@ mod tests {
     type Snapshot = Vec<(OrderStatus, Qty, Option<VenueOrderId>, Qty, Price)>;
 
     fn run(orders: &[(u64, Side, i64)], events: &[OrderEvent]) -> (Snapshot, SignedQty) {
-        let mut t: OrderTable<16> = OrderTable::new(16, 2);
+        let mut t = OrderTable::new(16, 2);
         for (id, side, qty) in orders {
             t.apply(&submitted(*id, *side, *qty)).unwrap();
         }

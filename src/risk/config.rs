@@ -207,43 +207,6 @@ impl RiskConfig {
     }
 }
 
-/// The contents of `tuning/risk.toml`: a `[risk]` and a `[journal]` table.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RiskFile {
-    /// `[risk]`.
-    pub risk: RiskConfig,
-    /// `[journal]`.
-    pub journal: crate::journal::JournalConfig,
-}
-
-#[derive(serde::Deserialize, Default)]
-#[serde(deny_unknown_fields, default)]
-struct RawRiskFile {
-    risk: RawRisk,
-    journal: crate::journal::RawJournal,
-}
-
-impl RiskFile {
-    /// Parses TOML text with optional `[risk]` and `[journal]` tables.
-    ///
-    /// # Errors
-    /// A [`LoadError`] naming the key (`risk.daily_loss_limit_usdt`).
-    pub fn from_toml_str(text: &str) -> Result<Self, LoadError> {
-        let raw: RawRiskFile = toml::from_str(text).map_err(|e| LoadError::new("risk file", e.message().to_owned()))?;
-        Ok(Self { risk: raw.risk.validate()?, journal: raw.journal.validate()? })
-    }
-
-    /// Reads `tuning/risk.toml` or another file of the same shape.
-    ///
-    /// # Errors
-    /// I/O problems (naming the path) or a [`LoadError`] naming the key.
-    pub fn from_toml_file(path: &std::path::Path) -> Result<Self, LoadError> {
-        let text =
-            std::fs::read_to_string(path).map_err(|e| LoadError::new(path.display().to_string(), e.to_string()))?;
-        Self::from_toml_str(&text).map_err(|e| LoadError::new(format!("{}: {}", path.display(), e.key), e.problem))
-    }
-}
-
 /// The `[risk]` table exactly as written. Every key optional; missing keys
 /// take the defaults.
 #[derive(Debug, Clone, serde::Deserialize)]
@@ -461,19 +424,6 @@ mod tests {
         assert_eq!(c.flash_crash_window_ms, 60_000);
         assert_eq!(c.binance, BinanceRateLimits { orders_per_10s: 300, orders_per_minute: 1200 });
         assert_eq!(c.bybit.orders_per_second_per_symbol, 10);
-    }
-
-    #[test]
-    fn tuning_file_states_the_defaults() {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tuning/risk.toml");
-        let file = RiskFile::from_toml_file(&path).expect("tuning/risk.toml loads");
-        assert_eq!(file.risk, RiskConfig::default());
-        assert_eq!(file.journal, crate::journal::JournalConfig::default());
-        let err = RiskFile::from_toml_str("[risk]\nprice_band_bps = 0").unwrap_err();
-        assert_eq!(err.key, "risk.price_band_bps");
-        let err = RiskFile::from_toml_str("[journal]\nflush_interval_ms = 0").unwrap_err();
-        assert_eq!(err.key, "journal.flush_interval_ms");
-        assert!(RiskFile::from_toml_str("[riks]").unwrap_err().problem.contains("unknown field"));
     }
 
     #[test]

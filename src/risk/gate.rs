@@ -14,9 +14,13 @@
 //! 4. the risk thread's verdict ([`crate::risk::verdict`]): outside `Run`
 //!    only orders that reduce the position pass; a `reduce_only` order must
 //!    reduce in any mode;
+//!    a symbol put in reduce-only ([`RiskGate::set_reduce_only`]) likewise
+//!    passes only reducing orders;
 //! 5. quantity ≤ the symbol's max order quantity; for opening orders also ≤
 //!    the verdict's size cap (‰ of that maximum);
-//! 6. a reference mid exists and is not older than `max_reference_age_ms`;
+//! 6. a reference mid exists and is not older than `max_reference_age_ms`
+//!    (a *reducing market* order without one skips 6–8: it can only lower
+//!    the exposure, and an exit must never wait for a price);
 //! 7. fat-finger band: a limit price within `price_band_bps` of the mid, on
 //!    either side (like Binance's `PERCENT_PRICE` filter);
 //! 8. order notional (limit price, or mid for market orders) ≤ max;
@@ -101,11 +105,14 @@ pub enum Refusal {
     RateLimitSymbol = 19,
     /// Arithmetic overflow computing a notional (absurd input).
     Overflow = 20,
+    /// The symbol is reduce-only (its position disagrees with the venue's)
+    /// and the order does not reduce.
+    SymbolReduceOnly = 21,
 }
 
 impl Refusal {
     /// Number of reasons.
-    pub const COUNT: usize = 21;
+    pub const COUNT: usize = 22;
 
     /// Every reason, by code.
     pub const ALL: [Refusal; Self::COUNT] = [
@@ -130,6 +137,7 @@ impl Refusal {
         Refusal::RateLimitMinute,
         Refusal::RateLimitSymbol,
         Refusal::Overflow,
+        Refusal::SymbolReduceOnly,
     ];
 
     /// Decodes a code.
@@ -163,6 +171,7 @@ impl Refusal {
             Refusal::RateLimitMinute => "rate-limit-1m",
             Refusal::RateLimitSymbol => "rate-limit-symbol",
             Refusal::Overflow => "overflow",
+            Refusal::SymbolReduceOnly => "symbol-reduce-only",
         }
     }
 }
@@ -305,6 +314,8 @@ struct SlotState {
     open_sell: i64,
     /// Bybit's per-symbol bucket (unused for Binance).
     bucket: TokenBucket,
+    /// Only reducing orders pass ([`RiskGate::set_reduce_only`]).
+    reduce_only: bool,
 }
 
 impl SlotState {
@@ -364,6 +375,7 @@ impl RiskGate {
                 open_buy: 0,
                 open_sell: 0,
                 bucket: TokenBucket::new(config.bybit.orders_per_second_per_symbol, NS_PER_SEC, now_ns),
+                reduce_only: false,
             });
         }
         Ok(Self {
@@ -459,6 +471,9 @@ impl RiskGate {
             if order.reduce_only {
                 return Err(Refusal::NotReducing);
             }
+            if s.reduce_only {
+                return Err(Refusal::SymbolReduceOnly);
+            }
         }
 
         if qty > s.max_order_qty {
@@ -472,25 +487,32 @@ impl RiskGate {
         }
 
         let mid = ctx.mid;
-        if mid.0 <= 0 {
-            return Err(Refusal::NoReference);
-        }
-        if ctx.now_ns.saturating_sub(ctx.mid_ts_ns) > self.max_reference_age_ns {
-            return Err(Refusal::StaleReference);
-        }
-        let price = if is_limit {
-            // |price - mid| / mid <= band / 10000, in integers.
-            let diff = (i128::from(order.price.0) - i128::from(mid.0)).abs();
-            if diff * 10_000 > i128::from(mid.0) * self.price_band_bps {
-                return Err(Refusal::PriceBand);
-            }
-            order.price
+        let reference_ok = mid.0 > 0 && ctx.now_ns.saturating_sub(ctx.mid_ts_ns) <= self.max_reference_age_ns;
+        if reducing && !is_limit && !reference_ok {
+            // A reducing market order needs no reference: it can only
+            // lower the exposure, and an exit (a time stop during a resync)
+            // must never wait for a price.
         } else {
-            mid
-        };
-        let order_notional = notional(price, s.price_scale, order.qty, s.qty_scale).ok_or(Refusal::Overflow)?;
-        if order_notional > self.max_order_notional {
-            return Err(Refusal::MaxOrderNotional);
+            if mid.0 <= 0 {
+                return Err(Refusal::NoReference);
+            }
+            if !reference_ok {
+                return Err(Refusal::StaleReference);
+            }
+            let price = if is_limit {
+                // |price - mid| / mid <= band / 10000, in integers.
+                let diff = (i128::from(order.price.0) - i128::from(mid.0)).abs();
+                if diff * 10_000 > i128::from(mid.0) * self.price_band_bps {
+                    return Err(Refusal::PriceBand);
+                }
+                order.price
+            } else {
+                mid
+            };
+            let order_notional = notional(price, s.price_scale, order.qty, s.qty_scale).ok_or(Refusal::Overflow)?;
+            if order_notional > self.max_order_notional {
+                return Err(Refusal::MaxOrderNotional);
+            }
         }
 
         if !reducing {
@@ -585,6 +607,16 @@ impl RiskGate {
             Side::Sell => s.open_sell = (s.open_sell - leaves.0).max(0),
         }
         self.update_engaged(idx, was);
+    }
+
+    /// Puts one symbol in (or out of) reduce-only: while on, only orders
+    /// that reduce its position pass ([`Refusal::SymbolReduceOnly`]). The
+    /// trading core sets it while the venue's reported position disagrees
+    /// with the ledger's.
+    pub fn set_reduce_only(&mut self, slot: GateSlot, on: bool) {
+        if let Some(s) = self.slots.get_mut(usize::from(slot.0)) {
+            s.reduce_only = on;
+        }
     }
 
     /// Overwrites a position with the venue's own figure (after a

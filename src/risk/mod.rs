@@ -22,7 +22,7 @@ pub mod verdict;
 
 pub use config::RiskConfig;
 pub use gate::{CheckContext, GateSlot, Refusal, RiskGate, VenueUsage};
-pub use monitor::{KillSource, RiskCommand, RiskInput, RiskMonitor, RiskOutput};
+pub use monitor::{KillSource, RiskCommand, RiskInput, RiskMonitor, RiskOutput, RiskRecord};
 pub use thread::{KillSwitch, RiskExit, RiskRunReport, RiskThreadIo};
 pub use verdict::{Cause, Mode, Verdict, VerdictCell};
 

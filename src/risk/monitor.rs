@@ -3,8 +3,13 @@
 //! I/O, so every limit is tested exactly at its threshold.
 //!
 //! # Accounting
-//! - Position per instrument from distinct fills (deduplicated by venue,
-//!   symbol and trade id: a replayed fill is counted, not applied twice).
+//! - Position per instrument from the fills it is given. The monitor does
+//!   not de-duplicate: it is fed only what the one ledger
+//!   ([`crate::order::state::OrderTable`], applied by the trading core)
+//!   reports as new — each fill once, and a fee reported later for a fill
+//!   already counted as [`RiskInput::FeeSupplied`].
+//! - Funding payments ([`RiskInput::Funding`]) are realised PnL, and count
+//!   toward the round trip of the position they were paid on.
 //! - Average-cost basis kept exactly as `Σ price × qty` mantissas (`i128`);
 //!   a reducing fill realises `sign × (price × closed − cost × closed / |pos|)`.
 //! - Fees are subtracted from realised PnL as they are charged.
@@ -37,16 +42,13 @@ use std::collections::{HashMap, VecDeque};
 
 use crate::fixed::{E8, Notional, Price, Rate, SignedQty, pow10};
 use crate::instrument::{Instrument, Symbol};
-use crate::order::{ClientOrderId, FeeKind, Fill, OrderEvent, TradeId};
+use crate::order::{ClientOrderId, FeeKind, Fill, OrderEvent};
 use crate::risk::config::RiskConfig;
 use crate::risk::verdict::{Cause, FULL_SIZE_PERMILLE, Mode, Verdict};
 use crate::venue::Venue;
 
 /// Milliseconds in a day.
 pub const DAY_MS: i64 = 86_400_000;
-
-/// How long a trade id is remembered for deduplication.
-const TRADE_ID_MEMORY_MS: i64 = DAY_MS;
 
 /// What the hot thread tells the risk thread (over the lossless ring).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,6 +65,45 @@ pub enum RiskInput {
         /// Price at the instrument's scale.
         price: Price,
         /// Exchange time of the price, ms.
+        ts_ms: i64,
+    },
+    /// A fill already given as [`OrderEvent::Filled`] without its fee
+    /// (Binance `TRADE_LITE`), now reported with it: charge only the fee.
+    FeeSupplied(Fill),
+    /// A funding payment, received (negative: paid).
+    Funding {
+        /// Venue.
+        venue: Venue,
+        /// The position it was paid on, when the venue says.
+        symbol: Option<Symbol>,
+        /// Amount, USDT.
+        amount: Notional,
+        /// Exchange time, ms.
+        ts_ms: i64,
+    },
+    /// The wallet balance the venue reports.
+    Wallet {
+        /// Venue.
+        venue: Venue,
+        /// Wallet balance, USDT.
+        wallet_balance: Notional,
+        /// Exchange time, ms.
+        ts_ms: i64,
+    },
+    /// The venue's reported position disagreed with the ledger's
+    /// (`ledger != reported`: the symbol is reduce-only until they agree),
+    /// or agrees again (`ledger == reported`). Journaled; no risk effect here
+    /// (the core enforces the reduce-only state).
+    Reconcile {
+        /// Venue.
+        venue: Venue,
+        /// Symbol.
+        symbol: Symbol,
+        /// The ledger's position.
+        ledger: SignedQty,
+        /// The venue's position.
+        reported: SignedQty,
+        /// Exchange time of the venue's report, ms.
         ts_ms: i64,
     },
     /// Account margin figures (from the venue's account stream).
@@ -165,15 +206,28 @@ pub enum RiskOutput {
     },
 }
 
+/// What the risk thread hands to the journal: the inputs worth keeping
+/// (orders, resyncs, account and funding updates, reconciliations; not
+/// marks) and every decision. The journal converts these into its own
+/// records (`impl From<RiskRecord> for JournalRecord`), so this module does
+/// not depend on the journal's format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RiskRecord {
+    /// An input, as received.
+    Input(RiskInput),
+    /// A decision.
+    Output(RiskOutput),
+}
+
 /// Counts of inputs that were accounted for but not applied.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct MonitorStats {
-    /// Fills whose trade id was already applied.
-    pub duplicate_fills: u64,
     /// Fills or marks for instruments the monitor does not know.
     pub unknown_instrument: u64,
     /// Marks older than the newest mark of their symbol.
     pub out_of_order_marks: u64,
+    /// Position disagreements with the venue reported.
+    pub reconcile_mismatches: u64,
 }
 
 /// A point-in-time view for reports.
@@ -187,6 +241,10 @@ pub struct RiskSnapshot {
     pub unrealised: Notional,
     /// Fees paid, USDT.
     pub fees: Notional,
+    /// Funding received (negative: paid), USDT.
+    pub funding: Notional,
+    /// The last wallet balance a venue reported (summed over venues), USDT.
+    pub wallet_balance: Option<Notional>,
     /// PnL since 00:00 UTC, USDT.
     pub daily_pnl: Notional,
     /// PnL since Monday 00:00 UTC, USDT.
@@ -291,12 +349,10 @@ pub struct RiskMonitor {
     positions: Vec<Position>,
     index: HashMap<(Venue, Symbol), usize>,
     open_orders: HashMap<ClientOrderId, OpenOrder>,
-    /// Trades seen, and whether their fee has been counted (Binance sends
-    /// `TRADE_LITE` without a fee before `ORDER_TRADE_UPDATE` with it).
-    seen_trades: HashMap<(Venue, Symbol, TradeId), bool>,
-    seen_order: VecDeque<(i64, (Venue, Symbol, TradeId))>,
     realised: i64,
     fees: i64,
+    funding: i64,
+    wallet: [Option<i64>; 2],
     peak_equity: i64,
     day: i64,
     day_start_equity: i64,
@@ -353,10 +409,10 @@ impl RiskMonitor {
             positions,
             index,
             open_orders: HashMap::new(),
-            seen_trades: HashMap::new(),
-            seen_order: VecDeque::new(),
             realised: 0,
             fees: 0,
+            funding: 0,
+            wallet: [None; 2],
             peak_equity: equity,
             day,
             day_start_equity: equity,
@@ -428,6 +484,11 @@ impl RiskMonitor {
             realised: Notional(self.realised),
             unrealised: Notional(self.unrealised()),
             fees: Notional(self.fees),
+            funding: Notional(self.funding),
+            wallet_balance: match self.wallet {
+                [None, None] => None,
+                [a, b] => Some(Notional(a.unwrap_or(0).saturating_add(b.unwrap_or(0)))),
+            },
             daily_pnl: Notional(equity - self.day_start_equity),
             weekly_pnl: Notional(equity - self.week_start_equity),
             peak_equity: Notional(self.peak_equity),
@@ -451,6 +512,27 @@ impl RiskMonitor {
                     Rate(i64::try_from(r).unwrap_or(i64::MAX))
                 };
                 self.margin_ratio = Some(ratio);
+            }
+            RiskInput::FeeSupplied(ref fill) => {
+                if fill.fee_kind == FeeKind::Quote {
+                    self.charge_fee(fill);
+                }
+            }
+            RiskInput::Funding { venue, symbol, amount, .. } => {
+                self.funding = self.funding.saturating_add(amount.0);
+                self.realised = self.realised.saturating_add(amount.0);
+                if let Some(&idx) = symbol.and_then(|s| self.index.get(&(venue, s))) {
+                    let p = &mut self.positions[idx];
+                    p.trip_pnl = p.trip_pnl.saturating_add(amount.0);
+                }
+            }
+            RiskInput::Wallet { venue, wallet_balance, .. } => {
+                self.wallet[venue as usize] = Some(wallet_balance.0);
+            }
+            RiskInput::Reconcile { ledger, reported, .. } => {
+                if ledger != reported {
+                    self.stats.reconcile_mismatches += 1;
+                }
             }
             RiskInput::Resync { .. } => {}
             RiskInput::Kill => self.kill(KillSource::Command, now_ms, out),
@@ -501,24 +583,7 @@ impl RiskMonitor {
     }
 
     fn on_fill(&mut self, fill: &Fill, now_ms: i64, out: &mut Vec<RiskOutput>) {
-        let key = (fill.venue, fill.symbol, fill.trade_id);
         let fee_known = fill.fee_kind == FeeKind::Quote;
-        if let Some(counted) = self.seen_trades.get_mut(&key) {
-            self.stats.duplicate_fills += 1;
-            if !*counted && fee_known {
-                // The same trade again, now with its fee: charge only that.
-                *counted = true;
-                self.charge_fee(fill);
-            }
-            return;
-        }
-        self.seen_trades.insert(key, fee_known);
-        self.seen_order.push_back((now_ms, key));
-        while self.seen_order.front().is_some_and(|&(t, _)| t < now_ms - TRADE_ID_MEMORY_MS) {
-            if let Some((_, old)) = self.seen_order.pop_front() {
-                self.seen_trades.remove(&old);
-            }
-        }
         if let Some(order) = self.open_orders.get_mut(&fill.client_id) {
             order.leaves -= fill.qty.0;
             if order.leaves <= 0 {

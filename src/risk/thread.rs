@@ -7,7 +7,9 @@
 //! - queues commands for the engine on the command ring,
 //! - forwards order events, resyncs and account updates, and journals every
 //!   verdict, trip, clear and command, on the lossless ring to the journal
-//!   thread.
+//!   thread, as [`RiskRecord`]s: the risk module does not know the journal's
+//!   format; the ring carries any record type that can be made from a
+//!   [`RiskRecord`] (the engine uses the journal's record).
 //!
 //! It never blocks on a ring: what it cannot push yet waits in its own
 //! backlog (it may allocate; it is not the hot thread) while it keeps
@@ -29,9 +31,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crate::journal::JournalRecord;
 use crate::ring::{LosslessConsumer, LosslessProducer};
-use crate::risk::monitor::{KillSource, MonitorStats, RiskCommand, RiskInput, RiskMonitor, RiskOutput, RiskSnapshot};
+use crate::risk::monitor::{
+    KillSource, MonitorStats, RiskCommand, RiskInput, RiskMonitor, RiskOutput, RiskRecord, RiskSnapshot,
+};
 use crate::risk::verdict::VerdictCell;
 
 /// How often the kill file is looked for, ms.
@@ -73,14 +76,15 @@ impl KillSwitch {
     }
 }
 
-/// The risk thread's rings and verdict cell.
-pub struct RiskThreadIo {
+/// The risk thread's rings and verdict cell. `J` is the journal ring's
+/// record type (the journal's own record in the engine).
+pub struct RiskThreadIo<J> {
     /// From the hot thread.
     pub input: LosslessConsumer<RiskInput>,
     /// To the hot thread.
     pub commands: LosslessProducer<RiskCommand>,
     /// To the journal thread.
-    pub journal: LosslessProducer<JournalRecord>,
+    pub journal: LosslessProducer<J>,
     /// Read by the hot thread every iteration.
     pub verdict: Arc<VerdictCell>,
 }
@@ -107,20 +111,16 @@ pub struct RiskRunReport {
     pub inputs: u64,
 }
 
-fn journal_form(input: &RiskInput) -> Option<JournalRecord> {
+fn journal_form(input: &RiskInput) -> Option<RiskRecord> {
     match *input {
-        RiskInput::Order(event) => Some(JournalRecord::Order(event)),
-        RiskInput::Resync { venue, symbol, ts_ms } => Some(JournalRecord::Resync { venue, symbol, ts_ms }),
-        RiskInput::Account { venue, margin_balance, maintenance_margin, ts_ms } => {
-            Some(JournalRecord::Account { venue, margin_balance, maintenance_margin, ts_ms })
-        }
         // Marks are too many to journal; the kill is journaled as a trip.
         RiskInput::Mark { .. } | RiskInput::Kill => None,
+        _ => Some(RiskRecord::Input(*input)),
     }
 }
 
 struct Backlogs {
-    journal: VecDeque<JournalRecord>,
+    journal: VecDeque<RiskRecord>,
     commands: VecDeque<RiskCommand>,
 }
 
@@ -135,16 +135,16 @@ impl Backlogs {
                 }
                 RiskOutput::Trip { .. } | RiskOutput::Clear { .. } => output,
             };
-            self.journal.push_back(JournalRecord::Risk(record));
+            self.journal.push_back(RiskRecord::Output(record));
         }
     }
 
-    fn drain_into(&mut self, io: &RiskThreadIo) {
-        while let Some(record) = self.journal.pop_front() {
-            if let Err(record) = io.journal.try_push(record) {
-                self.journal.push_front(record);
+    fn drain_into<J: From<RiskRecord>>(&mut self, io: &RiskThreadIo<J>) {
+        while let Some(record) = self.journal.front() {
+            if io.journal.try_push(J::from(*record)).is_err() {
                 break;
             }
+            self.journal.pop_front();
         }
         while let Some(command) = self.commands.pop_front() {
             if let Err(command) = io.commands.try_push(command) {
@@ -157,9 +157,9 @@ impl Backlogs {
 
 /// Runs the risk loop on the current thread until the kill switch finishes
 /// or the input closes. `clock` returns wall time in ms since the epoch.
-pub fn run(
+pub fn run<J: From<RiskRecord>>(
     mut monitor: RiskMonitor,
-    io: &RiskThreadIo,
+    io: &RiskThreadIo<J>,
     kill: &KillSwitch,
     mut clock: impl FnMut() -> i64,
 ) -> RiskRunReport {
@@ -167,7 +167,7 @@ pub fn run(
     let mut backlog = Backlogs { journal: VecDeque::new(), commands: VecDeque::new() };
     let start = clock();
     let stored = io.verdict.publish(monitor.verdict());
-    backlog.journal.push_back(JournalRecord::Risk(RiskOutput::Verdict { ts_ms: start, verdict: stored }));
+    backlog.journal.push_back(RiskRecord::Output(RiskOutput::Verdict { ts_ms: start, verdict: stored }));
     let mut next_file_check = start;
     let mut inputs = 0u64;
     let exit = loop {
@@ -219,9 +219,9 @@ pub fn run(
 ///
 /// # Errors
 /// The OS refused to create the thread.
-pub fn spawn(
+pub fn spawn<J: From<RiskRecord> + Send + 'static>(
     monitor: RiskMonitor,
-    io: RiskThreadIo,
+    io: RiskThreadIo<J>,
     kill: KillSwitch,
     clock: impl FnMut() -> i64 + Send + 'static,
 ) -> io::Result<JoinHandle<RiskRunReport>> {

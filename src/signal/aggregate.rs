@@ -1,5 +1,7 @@
-//! Every signal family of one instrument behind one clock, and the
-//! per-venue bank that routes market events to them.
+//! Every signal family of one instrument behind one clock. Market events
+//! are routed to them in one place, the trading core
+//! ([`crate::core`], through [`crate::signal::SignalSource`]); trades arrive
+//! de-duplicated by the market's one rule ([`crate::market::SeqMark`]).
 //!
 //! # The clock
 //! Signals run on exchange time only. Each event carries its own venue
@@ -26,10 +28,9 @@
 //! [`Signals::new`]; see `benches/signals.rs` for measured figures.
 
 use crate::book::Book;
-use crate::event::{InstrumentId, Liquidation, MarketEvent, Trade};
+use crate::event::{Liquidation, Trade};
 use crate::fixed::{Price, Rate};
 use crate::instrument::SymbolEntry;
-use crate::market::{Applied, MarketState};
 use crate::venue::sync::SyncOutcome;
 
 use super::book_shape::{BookShape, TopOfBook};
@@ -56,8 +57,6 @@ pub struct SignalStats {
     pub baselines: u64,
     /// Trades folded in.
     pub trades: u64,
-    /// Trades skipped as replays (id below the last one).
-    pub duplicate_trades: u64,
     /// Funding updates.
     pub funding_updates: u64,
     /// Liquidations folded in.
@@ -91,7 +90,6 @@ pub struct Signals {
     liquidations: Liquidations,
     regime: RegimeClassifier,
     momentum: Momentum,
-    last_trade_id: Option<u64>,
     stats: SignalStats,
 }
 
@@ -152,7 +150,6 @@ impl Signals {
                 },
             ),
             momentum: Momentum::new(cfg.sample_ms, cfg.momentum_short_ms, cfg.momentum_long_ms, cfg.momentum_min_bps),
-            last_trade_id: None,
             stats: SignalStats::default(),
         }
     }
@@ -258,23 +255,22 @@ impl Signals {
     pub fn on_depth<const N: usize>(&mut self, ts_ms: i64, book: &Book<N>, outcome: SyncOutcome) {
         match outcome {
             SyncOutcome::Applied { .. } => self.on_book(ts_ms, book),
-            SyncOutcome::Gap { .. } | SyncOutcome::SnapshotTooOld { .. } | SyncOutcome::Corrupt(_) => self.book_reset(),
-            SyncOutcome::AppliedCrossed { .. } | SyncOutcome::Buffered | SyncOutcome::Stale | SyncOutcome::Unsynced => {
-            }
+            SyncOutcome::Gap { .. }
+            | SyncOutcome::SnapshotTooOld { .. }
+            | SyncOutcome::SnapshotAhead { .. }
+            | SyncOutcome::Crossed { .. }
+            | SyncOutcome::Corrupt(_) => self.book_reset(),
+            SyncOutcome::Buffered
+            | SyncOutcome::Stale
+            | SyncOutcome::Unsynced
+            | SyncOutcome::SnapshotNotNewer { .. } => {}
         }
     }
 
-    /// One trade. A trade whose id is below the last one is a replay and
-    /// is skipped (counted); an *equal* id is accepted, because Bybit gives
-    /// every fill of one taker order the same `seq` (a sweep of 41 levels
-    /// arrives as 41 trades with one id).
+    /// One new trade. The caller passes each trade once: the core admits
+    /// them by the market's one de-duplication rule before they get here.
     #[inline]
     pub fn on_trade(&mut self, trade: &Trade) {
-        if self.last_trade_id.is_some_and(|last| trade.id < last) {
-            self.stats.duplicate_trades += 1;
-            return;
-        }
-        self.last_trade_id = Some(trade.id);
         let now = self.advance(trade.trade_ms);
         self.stats.trades += 1;
         self.trades.on_trade(now, trade.qty.0, trade.taker_side);
@@ -366,110 +362,12 @@ impl Signals {
     }
 }
 
-/// The signals of every instrument of one venue, indexed like the
-/// decoder's instruments, with the routing of market events.
-pub struct SignalBank {
-    signals: Vec<Option<Signals>>,
-}
-
-/// Exchange time of a depth event: the matching-engine time when the venue
-/// sends it, else the event time (the Binance REST snapshot has neither in
-/// old API versions: 0, which the clock treats as "now").
-#[must_use]
-pub fn depth_time(event: &MarketEvent<'_>) -> Option<i64> {
-    let (transact, event_ms) = match event {
-        MarketEvent::Depth(d) => (d.transact_ms, d.event_ms),
-        MarketEvent::Snapshot(s) => (s.transact_ms, s.event_ms),
-        _ => return None,
-    };
-    Some(if transact > 0 { transact } else { event_ms })
-}
-
-impl SignalBank {
-    /// Signals for each of `symbols` (a decoder's entries); allocates now.
-    #[must_use]
-    pub fn new(cfg: &SignalConfig, symbols: &[SymbolEntry]) -> Self {
-        let len = symbols.iter().map(|e| usize::from(e.id.0) + 1).max().unwrap_or(0);
-        let mut signals: Vec<Option<Signals>> = (0..len).map(|_| None).collect();
-        for e in symbols {
-            signals[usize::from(e.id.0)] = Some(Signals::for_symbol(cfg, e));
-        }
-        Self { signals }
-    }
-
-    /// One instrument's signals.
-    #[must_use]
-    pub fn get(&self, inst: InstrumentId) -> Option<&Signals> {
-        self.signals.get(usize::from(inst.0)).and_then(Option::as_ref)
-    }
-
-    /// One instrument's signals, mutably (timers: [`Signals::advance`]).
-    pub fn get_mut(&mut self, inst: InstrumentId) -> Option<&mut Signals> {
-        self.signals.get_mut(usize::from(inst.0)).and_then(Option::as_mut)
-    }
-
-    /// Applies `event` to `market` and feeds the signals of its instrument:
-    /// books (every sync outcome, with the frame's exchange time), trades,
-    /// funding (Binance mark price; Bybit tickers carrying funding fields,
-    /// as merged by `market`) and liquidations. Returns what `market` did.
-    #[inline]
-    pub fn apply<const N: usize>(&mut self, market: &mut MarketState<N>, event: &MarketEvent<'_>) -> Applied {
-        if let Some(ts) = depth_time(event) {
-            let inst = match event {
-                MarketEvent::Depth(d) => d.inst,
-                MarketEvent::Snapshot(s) => s.inst,
-                _ => return market.apply(event, |_, _, _| {}),
-            };
-            let Some(signals) = self.signals.get_mut(usize::from(inst.0)).and_then(Option::as_mut) else {
-                return market.apply(event, |_, _, _| {});
-            };
-            if matches!(event, MarketEvent::Snapshot(_)) {
-                signals.book_reset();
-            }
-            return market.apply(event, |_, book, outcome| signals.on_depth(ts, book, outcome));
-        }
-        let applied = market.apply(event, |_, _, _| {});
-        match (event, applied) {
-            (MarketEvent::Trades(batch), Applied::Trades(..) | Applied::Malformed) => {
-                for trade in *batch {
-                    let Ok(trade) = trade else { break };
-                    if let Some(s) = self.get_mut(trade.inst) {
-                        s.on_trade(&trade);
-                    }
-                }
-            }
-            (MarketEvent::Liquidations(batch), Applied::Liquidations(..) | Applied::Malformed) => {
-                for liq in *batch {
-                    let Ok(liq) = liq else { break };
-                    if let Some(s) = self.get_mut(liq.inst) {
-                        s.on_liquidation(&liq);
-                    }
-                }
-            }
-            (MarketEvent::MarkPrice(m), Applied::Funding(_)) => {
-                if let Some(s) = self.get_mut(m.inst) {
-                    s.on_funding(m.event_ms, m.funding_rate, m.next_funding_ms);
-                }
-            }
-            (MarketEvent::Ticker(t), Applied::Funding(_) | Applied::Top(_))
-                if t.funding_rate.is_some() || t.next_funding_ms.is_some() =>
-            {
-                let funding = market.get(t.inst).map(|st| st.funding);
-                if let (Some(f), Some(s)) = (funding, self.get_mut(t.inst)) {
-                    s.on_funding(t.ts_ms, f.rate, f.next_funding_ms);
-                }
-            }
-            _ => {}
-        }
-        applied
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::event::TradeSource;
     use crate::fixed::Qty;
+    use crate::instrument::InstrumentId;
     use crate::side::Side;
     use crate::signal::Regime;
 
@@ -521,9 +419,7 @@ mod tests {
         assert_eq!(s.stats().late_events, 1);
         let snap = s.snapshot();
         assert_eq!((snap.ts_ms, snap.signed_volume, snap.cvd), (1_000, 0.0, 0.0));
-        // Replays (older ids) are skipped; equal ids are fills of one order.
-        s.on_trade(&trade(1, 1_001, 5, Side::Buy));
-        assert_eq!(s.stats().duplicate_trades, 1);
+        // Every trade given is folded in (de-duplication is the market's).
         s.on_trade(&trade(2, 1_001, 7, Side::Buy));
         assert_eq!((s.stats().trades, s.snapshot().cvd), (3, 0.007));
     }
@@ -538,12 +434,12 @@ mod tests {
         s.on_depth(20, &book((1000, 1), (1010, 5)), SyncOutcome::Gap { expected: 5, got: 7 });
         s.on_depth(30, &book((1000, 1), (1010, 5)), SyncOutcome::Applied { last_id: 8 });
         assert_eq!(s.stats().baselines, 2);
-        // Buffered, stale, crossed: nothing folded in.
+        // Buffered, stale, an ignored snapshot: nothing folded in.
         for outcome in [
             SyncOutcome::Buffered,
             SyncOutcome::Stale,
             SyncOutcome::Unsynced,
-            SyncOutcome::AppliedCrossed { last_id: 9 },
+            SyncOutcome::SnapshotNotNewer { snapshot_id: 3, book_id: 9 },
         ] {
             s.on_depth(40, &book((1000, 1), (1010, 5)), outcome);
         }

@@ -9,9 +9,11 @@
 //!
 //! # Layout
 //! - [`aggregate`]: [`Signals`] (all families of one instrument behind one
-//!   exchange clock) and [`SignalBank`] (per venue, routes
-//!   [`MarketEvent`](crate::event::MarketEvent)s after
-//!   [`MarketState::apply`](crate::market::MarketState::apply)).
+//!   exchange clock).
+//! - [`source`]: the [`SignalSource`] seam the trading core ([`crate::core`],
+//!   the one router of market events) feeds: [`LiveSignals`] (production)
+//!   and [`BookOnlySignals`] (a baseline); [`fields`]: which snapshot fields
+//!   a source provides.
 //! - One file per family: [`book_shape`], [`ofi`], [`trade_flow`], [`vwap`]
 //!   (with the volume profile), [`volatility`] (with velocity and
 //!   acceleration), [`ou`], [`funding`], [`liquidation`], [`regime`],
@@ -25,6 +27,7 @@ use crate::side::Side;
 pub mod aggregate;
 pub mod book_shape;
 pub mod config;
+pub mod fields;
 pub mod funding;
 pub mod liquidation;
 pub mod momentum;
@@ -32,14 +35,17 @@ pub mod ofi;
 pub mod ou;
 pub mod regime;
 pub mod series;
+pub mod source;
 pub mod trade_flow;
 pub mod volatility;
 pub mod vwap;
 pub mod window;
 
-pub use aggregate::{SignalBank, SignalStats, Signals, depth_time};
+pub use aggregate::{SignalStats, Signals};
 pub use book_shape::TopOfBook;
 pub use config::SignalConfig;
+pub use fields::SignalFields;
+pub use source::{BookOnlySignals, LiveSignals, SignalSource};
 
 /// Bits of [`SignalSnapshot::warm_mask`]: which families have seen enough
 /// data. [`REQUIRED`](warm::REQUIRED) is what [`SignalSnapshot::warm`]

@@ -663,10 +663,15 @@ impl Exchange {
                 }
             }
             match outcome {
-                SyncOutcome::Applied { last_id } | SyncOutcome::AppliedCrossed { last_id } => {
+                SyncOutcome::Applied { last_id } => {
                     self.depth_ids[inst] = DepthIds { last_id, ..ids };
                 }
-                SyncOutcome::Gap { .. } | SyncOutcome::Corrupt(_) | SyncOutcome::SnapshotTooOld { .. } => {
+                // A crossed book from the input is dropped and resynced, as a gap is.
+                SyncOutcome::Gap { .. }
+                | SyncOutcome::Crossed { .. }
+                | SyncOutcome::SnapshotAhead { .. }
+                | SyncOutcome::Corrupt(_)
+                | SyncOutcome::SnapshotTooOld { .. } => {
                     self.counters.input_gaps += 1;
                 }
                 _ => {}

@@ -281,14 +281,18 @@ impl Position {
         min_qty: Qty,
     ) -> Option<(Qty, ExitReason)> {
         let px = inp.price;
-        if px.0 <= 0 || self.qty.0 <= 0 {
+        if self.qty.0 <= 0 {
+            return None;
+        }
+        // The time stop needs no price: it fires during a resync too.
+        if inp.now_ms - self.entry_ms >= self.levels.max_hold_ms {
+            return Some((self.qty, ExitReason::TimeStop));
+        }
+        if px.0 <= 0 {
             return None;
         }
         if reached(self.side, px, self.best) {
             self.best = px;
-        }
-        if inp.now_ms - self.entry_ms >= self.levels.max_hold_ms {
-            return Some((self.qty, ExitReason::TimeStop));
         }
         if reached(self.side.opposite(), px, self.stop) {
             return Some((self.qty, self.stop_kind.reason()));

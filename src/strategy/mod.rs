@@ -48,12 +48,16 @@ use vote::ResolvedInputs;
 pub struct MarketView {
     /// Now (exchange-time based in a replay), ms.
     pub now_ms: i64,
-    /// Best bid (zero when unknown).
+    /// Best bid (zero when unknown): the synced book or the venue's BBO,
+    /// or during a resync a fallback (the BBO stream, the mark price).
     pub bid: Price,
     /// Best ask (zero when unknown).
     pub ask: Price,
     /// The signals.
     pub snapshot: SignalSnapshot,
+    /// New entries are allowed: the book is in sync, its feed is alive and
+    /// the symbol is not reduce-only. Exits never depend on it.
+    pub entries_allowed: bool,
 }
 
 /// What the strategy knows of the account.
@@ -140,6 +144,10 @@ pub struct StrategyCounters {
     pub unfilled_entries: u64,
     /// Entries that ended partially filled (the position is the filled part).
     pub partial_entries: u64,
+    /// Fills of orders the strategy was no longer waiting for (a fill after
+    /// its order was cancelled, or of an earlier order), folded into the
+    /// position so that it stays the sum of the ledger's fills.
+    pub late_fills: u64,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -400,8 +408,9 @@ impl Strategy {
                 Some(Action::Exit { side: side.opposite(), qty, reason })
             }
             Phase::Flat => {
-                // No candidate before the cool-down ends or without a sane book.
-                if now < slot.not_before_ms || view.bid.0 <= 0 || view.ask.0 <= view.bid.0 {
+                // No candidate before the cool-down ends, without a sane
+                // book, or while entries are not allowed.
+                if !view.entries_allowed || now < slot.not_before_ms || view.bid.0 <= 0 || view.ask.0 <= view.bid.0 {
                     return None;
                 }
                 let cand = vote::classify(&votes, self.cfg.entry.a_min_agreeing)?;
@@ -509,7 +518,12 @@ impl Strategy {
         }
     }
 
-    /// A fill of an order of instrument `i`, learned at `now_ms`.
+    /// A fill of an order of instrument `i`, learned at `now_ms`. The
+    /// caller passes each fill once (the ledger de-duplicates). A fill the
+    /// current phase does not expect — the entry's last fill after its
+    /// cancel confirmation, a fill of an earlier order — is still folded in
+    /// ([`StrategyCounters::late_fills`]), so that the managed position is
+    /// always the sum of the fills.
     pub fn on_fill(&mut self, i: usize, fill: &Fill, now_ms: i64) {
         let cooldown = self.cfg.entry.cooldown_ms;
         let Some(slot) = self.slots.get_mut(i) else { return };
@@ -525,25 +539,131 @@ impl Strategy {
                     slot.phase = Phase::Open(open_from(&self.cfg, &inst, &e, now_ms));
                 }
             }
-            Phase::Open(o) if o.exit.and_then(|x| x.id) == Some(fill.client_id) => {
-                let qty = fill.qty.0.min(o.pos.qty.0);
-                o.pos.qty = Qty(o.pos.qty.0 - qty);
-                o.exited += qty;
-                o.exit_value += i128::from(fill.price.0) * i128::from(qty);
-                o.fees += fill.fee.0;
-                if o.pos.qty.0 == 0 {
-                    let gross = i128::from(o.pos.side.sign()) * (o.exit_value - o.entry_cost);
-                    let scale = i128::from(pow10(inst.price_scale)) * i128::from(pow10(inst.qty_scale));
-                    let gross_e8 = gross * 100_000_000 / scale;
-                    let net = i64::try_from(gross_e8).unwrap_or(0) - o.fees;
-                    self.kelly.record(Notional(net));
+            Phase::Open(o) if o.exit.and_then(|x| x.id) == Some(fill.client_id) && fill.side != o.pos.side => {
+                let closed = Self::reduce(o, fill, &inst, &mut self.kelly);
+                if closed {
                     slot.phase = Phase::Flat;
                     slot.not_before_ms = now_ms + cooldown;
                     slot.flatten = None;
                     self.engaged = self.engaged.saturating_sub(1);
                 }
             }
-            _ => {}
+            _ => self.late_fill(i, fill, now_ms),
+        }
+    }
+
+    /// Applies an exit-side fill to an open position; `true` when it closed
+    /// (its round trip is recorded for Kelly sizing).
+    fn reduce(o: &mut Open, fill: &Fill, inst: &Instrument, kelly: &mut KellyStats) -> bool {
+        let qty = fill.qty.0.min(o.pos.qty.0);
+        o.pos.qty = Qty(o.pos.qty.0 - qty);
+        o.exited += qty;
+        o.exit_value += i128::from(fill.price.0) * i128::from(qty);
+        o.fees += fill.fee.0;
+        if o.pos.qty.0 != 0 {
+            return false;
+        }
+        let gross = i128::from(o.pos.side.sign()) * (o.exit_value - o.entry_cost);
+        let scale = i128::from(pow10(inst.price_scale)) * i128::from(pow10(inst.qty_scale));
+        let gross_e8 = gross * 100_000_000 / scale;
+        let net = i64::try_from(gross_e8).unwrap_or(0) - o.fees;
+        kelly.record(Notional(net));
+        true
+    }
+
+    /// A fill no phase expected (see [`Self::on_fill`]).
+    fn late_fill(&mut self, i: usize, fill: &Fill, now_ms: i64) {
+        let cooldown = self.cfg.entry.cooldown_ms;
+        let Some(slot) = self.slots.get_mut(i) else { return };
+        let inst = slot.inst;
+        self.counters.late_fills += 1;
+        let q = fill.qty.0;
+        let value = i128::from(fill.price.0) * i128::from(q);
+        match &mut slot.phase {
+            Phase::Open(o) if fill.side == o.pos.side => {
+                // More of the position (an entry's fill after its cancel):
+                // it joins; the exit levels stay those set at the open.
+                o.pos.qty = Qty(o.pos.qty.0 + q);
+                o.pos.initial_qty = Qty(o.pos.initial_qty.0 + q);
+                o.entry_cost += value;
+                o.fees += fill.fee.0;
+            }
+            Phase::Open(o) => {
+                let excess = q - o.pos.qty.0;
+                if Self::reduce(o, fill, &inst, &mut self.kelly) {
+                    slot.phase = Phase::Flat;
+                    slot.not_before_ms = now_ms + cooldown;
+                    slot.flatten = None;
+                    self.engaged = self.engaged.saturating_sub(1);
+                    if excess > 0 {
+                        // Through flat: the rest is a position the other way.
+                        let mut rest = *fill;
+                        rest.qty = Qty(excess);
+                        rest.fee = Notional(0);
+                        self.adopt(i, &rest, now_ms);
+                    }
+                }
+            }
+            Phase::Entering(e) if fill.side == e.side => {
+                e.filled += q;
+                e.cost += value;
+                e.fees += fill.fee.0;
+                e.all_maker &= fill.is_maker;
+            }
+            Phase::Entering(e) => {
+                // Against the entry still out: net it off what is filled.
+                e.filled -= q;
+                e.cost -= value;
+                e.fees += fill.fee.0;
+            }
+            Phase::Flat => self.adopt(i, fill, now_ms),
+        }
+    }
+
+    /// Opens a position from a fill the strategy did not ask for, so that it
+    /// is managed (exits, time stop) like any other: tier B levels, the
+    /// tighter of the two.
+    fn adopt(&mut self, i: usize, fill: &Fill, now_ms: i64) {
+        let Some(slot) = self.slots.get_mut(i) else { return };
+        let inst = slot.inst;
+        let e = Entering {
+            side: fill.side,
+            tier: Tier::B,
+            confidence: 0,
+            qty: fill.qty,
+            since_ms: now_ms,
+            id: Some(fill.client_id),
+            cancel_sent: false,
+            filled: fill.qty.0,
+            cost: i128::from(fill.price.0) * i128::from(fill.qty.0),
+            fees: fill.fee.0,
+            all_maker: fill.is_maker,
+            regime: crate::signal::Regime::Unknown,
+        };
+        slot.phase = Phase::Open(open_from(&self.cfg, &inst, &e, now_ms));
+        self.engaged += 1;
+    }
+
+    /// A cancel the strategy proposed was not carried out (the venue
+    /// refused it, or it could not be sent): it will be proposed again.
+    pub fn on_cancel_failed(&mut self, i: usize, id: ClientOrderId) {
+        let Some(slot) = self.slots.get_mut(i) else { return };
+        if let Phase::Entering(e) = &mut slot.phase
+            && e.id == Some(id)
+        {
+            e.cancel_sent = false;
+            self.counters.cancels = self.counters.cancels.saturating_sub(1);
+        }
+    }
+
+    /// The signed position the strategy manages on instrument `i` (filled
+    /// entry quantity while entering), quantity mantissa.
+    #[must_use]
+    pub fn managed_position(&self, i: usize) -> i64 {
+        match self.slots.get(i).map(|s| &s.phase) {
+            Some(Phase::Open(o)) => o.pos.side.sign() * o.pos.qty.0,
+            Some(Phase::Entering(e)) => e.side.sign() * e.filled,
+            _ => 0,
         }
     }
 

@@ -29,14 +29,14 @@ fn strategy(c: StrategyConfig, n: usize) -> Strategy {
 use super::test_support::long_snapshot;
 
 fn view(now_ms: i64, bid: i64, snapshot: SignalSnapshot) -> MarketView {
-    MarketView { now_ms, bid: Price(bid), ask: Price(bid + 10), snapshot }
+    MarketView { now_ms, bid: Price(bid), ask: Price(bid + 10), snapshot, entries_allowed: true }
 }
 
 fn fill(id: u64, side: Side, price: i64, qty: i64, maker: bool) -> Fill {
     let rate = if maker { 20_000 } else { 40_000 };
     let value = crate::fixed::notional(Price(price), 2, Qty(qty), 3).unwrap();
     let fee = Notional(value.0 * rate / 100_000_000);
-    crate::backtest::exchange::quote_fill(&btc(), ClientOrderId(id), side, id, Price(price), Qty(qty), fee, maker, 0)
+    crate::order::quote_fill(&btc(), ClientOrderId(id), side, id, Price(price), Qty(qty), fee, maker, 0)
 }
 
 /// Enters long on instrument 0 at `BID` and returns the strategy with the position open.

@@ -153,7 +153,7 @@ impl SynthConfig {
     /// [`SynthError::UnknownSymbol`], [`SynthError::NoProfile`],
     /// [`SynthError::BadDuration`], [`SynthError::Instruments`].
     pub fn built_in(venue: Venue, symbol: Symbol, seed: u64, duration_s: f64) -> Result<Self, SynthError> {
-        let table = crate::commands::instruments::load(None, venue)?;
+        let table = crate::instrument::InstrumentTable::built_in()?;
         let instrument = *table.get(venue, &symbol).ok_or(SynthError::UnknownSymbol { symbol, venue })?;
         let profile = MarketProfile::built_in(&instrument).ok_or(SynthError::NoProfile(symbol))?;
         if !(duration_s.is_finite() && duration_s > 0.0 && duration_s * 1000.0 <= MAX_DURATION_MS as f64) {

@@ -202,12 +202,11 @@ impl BinanceWire {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::commands::instruments;
     use crate::instrument::Symbol;
     use crate::venue::Venue;
 
     fn wire() -> BinanceWire {
-        let table = instruments::load(None, Venue::BinanceUsdm).unwrap();
+        let table = crate::instrument::InstrumentTable::built_in().unwrap();
         BinanceWire::new(table.get(Venue::BinanceUsdm, &"BTCUSDT".parse::<Symbol>().unwrap()).unwrap())
     }
 

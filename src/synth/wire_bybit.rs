@@ -371,12 +371,11 @@ impl BybitWire {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::commands::instruments;
     use crate::instrument::Symbol;
     use crate::venue::Venue;
 
     fn wire(symbol: &str) -> BybitWire {
-        let table = instruments::load(None, Venue::BybitLinear).unwrap();
+        let table = crate::instrument::InstrumentTable::built_in().unwrap();
         BybitWire::new(table.get(Venue::BybitLinear, &symbol.parse::<Symbol>().unwrap()).unwrap())
     }
 

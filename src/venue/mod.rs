@@ -8,9 +8,6 @@
 //! - [`binance`]: Binance USDⓈ-M futures market streams and REST depth.
 //! - [`bybit`]: Bybit v5 linear public streams.
 
-use std::fmt;
-use std::str::FromStr;
-
 pub mod binance;
 pub mod bybit;
 pub mod credentials;
@@ -20,55 +17,15 @@ pub mod signed_request;
 pub mod sync;
 pub mod wire_writer;
 
+/// The venue enum lives with the instruments (an instrument is a venue and a
+/// symbol), below every protocol module; re-exported here where callers look.
+pub use crate::instrument::{UnknownVenue, Venue};
+
 use crate::book::Book;
 use crate::event::{DecodeError, DepthSnapshot, DepthUpdate, InstrumentId, MarketEvent};
 use crate::instrument::{InstrumentTable, SymbolTable};
 use crate::json::{Backend, BackendChoice, JsonScratch, Val};
 use sync::{SyncOutcome, SyncState, SyncStats};
-
-/// A trading venue (exchange and product line).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Deserialize, serde::Serialize)]
-pub enum Venue {
-    /// Binance USDⓈ-M perpetual futures.
-    #[serde(rename = "binance-usdm")]
-    BinanceUsdm,
-    /// Bybit v5 linear (USDT) perpetuals.
-    #[serde(rename = "bybit-linear")]
-    BybitLinear,
-}
-
-impl Venue {
-    /// Every venue, in a fixed order.
-    pub const ALL: [Venue; 2] = [Venue::BinanceUsdm, Venue::BybitLinear];
-
-    /// The name used on the command line and in configuration.
-    #[must_use]
-    pub const fn name(self) -> &'static str {
-        match self {
-            Venue::BinanceUsdm => "binance-usdm",
-            Venue::BybitLinear => "bybit-linear",
-        }
-    }
-}
-
-impl fmt::Display for Venue {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-/// The text named no known venue.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("unknown venue (expected binance-usdm or bybit-linear)")]
-pub struct UnknownVenue;
-
-impl FromStr for Venue {
-    type Err = UnknownVenue;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Venue::ALL.into_iter().find(|v| v.name() == s).ok_or(UnknownVenue)
-    }
-}
 
 /// A market-data decoder for one venue.
 #[derive(Debug, Clone)]
@@ -160,6 +117,16 @@ impl Decoder {
         })
     }
 
+    /// Which instrument symbol-less snapshots (Binance REST depth) are
+    /// decoded for (always `None` on Bybit, whose snapshots name their symbol).
+    #[must_use]
+    pub fn snapshot_instrument(&self) -> Option<InstrumentId> {
+        match self {
+            Decoder::Binance(d) => d.snapshot_instrument(),
+            Decoder::Bybit(_) => None,
+        }
+    }
+
     /// Which instrument symbol-less snapshots (Binance REST depth) belong to.
     /// Bybit snapshots name their symbol; this is a no-op there.
     pub fn set_snapshot_instrument(&mut self, inst: Option<InstrumentId>) {
@@ -232,6 +199,33 @@ impl<const N: usize> BookSync<N> {
         match self {
             BookSync::Binance(s) => s.stats(),
             BookSync::Bybit(s) => s.stats(),
+        }
+    }
+
+    /// The stream was resubscribed or its connection replaced: the book is
+    /// dropped until a new snapshot arrives (see the machines' `restart`).
+    pub fn restart(&mut self) {
+        match self {
+            BookSync::Binance(s) => s.restart(),
+            BookSync::Bybit(s) => s.restart(),
+        }
+    }
+
+    /// Binds a Binance machine to a partial-depth stream (every message a
+    /// whole book) or back to the diff stream; Bybit's `orderbook.N` topics
+    /// are all snapshot-and-delta streams, so this is a no-op there.
+    pub fn set_partial(&mut self, partial: bool) {
+        if let BookSync::Binance(s) = self {
+            s.set_partial(partial);
+        }
+    }
+
+    /// Update id of the last applied update (0 before the first).
+    #[must_use]
+    pub fn last_id(&self) -> u64 {
+        match self {
+            BookSync::Binance(s) => s.last_id(),
+            BookSync::Bybit(s) => s.last_id(),
         }
     }
 

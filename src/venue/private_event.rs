@@ -9,7 +9,7 @@
 //!   liquidations, ADL) are reported as [`ForeignActivity`], never as our
 //!   own [`OrderEvent`]s.
 
-use crate::fixed::Qty;
+use crate::fixed::{E8, Notional, Qty};
 use crate::instrument::Symbol;
 use crate::json::tape_reader::{FieldError, JsonError};
 use crate::order::{OrderEvent, PositionUpdate, RejectReason};
@@ -30,6 +30,37 @@ pub struct ForeignActivity {
     pub filled_qty: Qty,
     /// The venue's own liquidation / ADL / bankruptcy execution.
     pub liquidation: bool,
+    /// Venue time, ms.
+    pub ts_ms: i64,
+}
+
+/// A funding payment on the account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FundingPayment {
+    /// Where.
+    pub venue: Venue,
+    /// The position it was paid on, when the venue says (Bybit always;
+    /// Binance only for isolated margin — a cross-margin `FUNDING_FEE`
+    /// update names only the balance).
+    pub symbol: Option<Symbol>,
+    /// Received (negative: paid), USDT.
+    pub amount: Notional,
+    /// Venue time, ms.
+    pub ts_ms: i64,
+}
+
+/// Account balances reported by the venue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AccountUpdate {
+    /// Where.
+    pub venue: Venue,
+    /// Wallet balance, USDT (Binance `B[USDT].wb`, Bybit `totalWalletBalance`).
+    pub wallet_balance: Notional,
+    /// Margin balance (wallet plus unrealised PnL), when reported (Bybit
+    /// `totalMarginBalance`; Binance's user-data stream does not carry it).
+    pub margin_balance: Option<Notional>,
+    /// Maintenance margin, when reported (Bybit `totalMaintenanceMargin`).
+    pub maintenance_margin: Option<Notional>,
     /// Venue time, ms.
     pub ts_ms: i64,
 }
@@ -55,6 +86,11 @@ pub enum PrivateEvent {
     Order(OrderEvent),
     /// The venue reported our position in a symbol.
     Position(PositionUpdate),
+    /// A funding payment (Binance `ACCOUNT_UPDATE` with reason
+    /// `FUNDING_FEE`, Bybit `execution` rows of type `Funding`).
+    Funding(FundingPayment),
+    /// Account balances (Binance `ACCOUNT_UPDATE`, Bybit `wallet`).
+    Account(AccountUpdate),
     /// Account activity we did not originate.
     Foreign(ForeignActivity),
     /// Rate-limit usage reported with a response.
@@ -158,4 +194,17 @@ pub fn symbol_of(text: &str, field: &'static str) -> Result<Symbol, PrivateParse
 #[must_use]
 pub fn clamp_code(code: i64) -> i32 {
     i32::try_from(code).unwrap_or(if code < 0 { i32::MIN } else { i32::MAX })
+}
+
+/// Money text (USDT) at 8 decimals; digits beyond the eighth are cut (some
+/// Bybit balances carry more), anything else malformed is an error.
+///
+/// # Errors
+/// [`FieldError::BadValue`] naming `field`.
+pub fn money_e8(text: &str, field: &'static str) -> Result<Notional, FieldError> {
+    let cut = match text.find('.') {
+        Some(dot) if text.len() > dot + 1 + usize::from(E8) => &text[..dot + 1 + usize::from(E8)],
+        _ => text,
+    };
+    crate::fixed::parse_decimal_trimmed(cut.as_bytes(), E8, true).map(Notional).map_err(|_| FieldError::BadValue(field))
 }

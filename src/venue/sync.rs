@@ -30,11 +30,33 @@ pub enum SyncOutcome {
         /// Update id of the frame.
         last_id: u64,
     },
-    /// Applied, but the book is crossed, so it was not published. Sequence
-    /// continuity is intact; publication resumes when it uncrosses.
-    AppliedCrossed {
+    /// Applied, and the book came out crossed (best bid at or above best
+    /// ask): a book no venue can hold, so something upstream is wrong. It
+    /// is not published; the machine drops it and requests a resync, as
+    /// after a gap (counted in [`SyncStats::crossed`] and
+    /// [`SyncStats::resyncs`]).
+    Crossed {
         /// Update id of the frame.
         last_id: u64,
+    },
+    /// A snapshot that arrived while the book was live and is not newer
+    /// than it (Binance `lastUpdateId` ≤ the last applied `u`; a partial
+    /// book's `u` not above the last): ignored and counted
+    /// ([`SyncStats::stale_snapshots`]), never published. The live book is
+    /// untouched.
+    SnapshotNotNewer {
+        /// The snapshot's id.
+        snapshot_id: u64,
+        /// The book's last applied id.
+        book_id: u64,
+    },
+    /// After a snapshot, [`STALE_LIMIT`] diffs in a row were older than it:
+    /// the snapshot claims an id the stream never reaches (a poisoned or
+    /// far-future `lastUpdateId`). The book is dropped and a new snapshot
+    /// requested.
+    SnapshotAhead {
+        /// The snapshot's id.
+        snapshot_id: u64,
     },
     /// Kept for replay once the snapshot arrives.
     Buffered,
@@ -112,7 +134,21 @@ pub struct SyncStats {
     pub buffer_overflows: u64,
     /// Resyncs requested (new snapshot / re-subscribe).
     pub resyncs: u64,
+    /// Snapshots ignored because the live book was already newer.
+    pub stale_snapshots: u64,
+    /// Snapshots dropped because the stream never caught up with their id.
+    pub snapshots_ahead: u64,
+    /// Resubscriptions or reconnects reported by the caller
+    /// ([`crate::venue::BookSync::restart`]).
+    pub restarts: u64,
 }
+
+/// Diffs in a row older than the snapshot after which the snapshot is
+/// declared ahead of the stream ([`SyncOutcome::SnapshotAhead`]). Binance
+/// diff streams send at most one diff per 100 ms (or per event at
+/// `@0ms`, tens per second): 256 stale diffs is seconds of a stream that
+/// should have bridged within one.
+pub const STALE_LIMIT: u32 = 256;
 
 /// Applies every level of one side to the book.
 ///

@@ -68,3 +68,31 @@ pub fn read_lines(path: &std::path::Path) -> Vec<(u64, Vec<u8>)> {
         })
         .collect()
 }
+
+/// The default profile made to trade often: the gates that need a long
+/// history off, low confidence bands, short holds. The point is to run the
+/// order path, not to profit.
+pub fn busy_profile() -> scalpel::profile::Profile {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tuning");
+    let mut text = std::fs::read_to_string(dir.join("default.toml")).unwrap();
+    for (from, to) in [
+        ("warmup_secs = 20", "warmup_secs = 0"),
+        ("cooldown_secs = 10", "cooldown_secs = 1"),
+        ("entry_timeout_ms = 3000", "entry_timeout_ms = 500"),
+        ("observe_from = 70", "observe_from = 10"),
+        ("base_from = 80", "base_from = 20"),
+        ("large_from = 90", "large_from = 30"),
+        ("max_hold_secs = 180", "max_hold_secs = 3"),
+        ("max_hold_secs = 90", "max_hold_secs = 3"),
+        ("consecutive_losses_halt = 3", "consecutive_losses_halt = 100000"),
+    ] {
+        assert!(text.contains(from), "tuning/default.toml changed: {from}");
+        text = text.replace(from, to);
+    }
+    for gate in ["imbalance", "volume_surge", "regime", "edge"] {
+        let at = text.find(&format!("[gates.{gate}]")).unwrap();
+        let enabled = at + text[at..].find("enabled = true").unwrap();
+        text.replace_range(enabled..enabled + "enabled = true".len(), "enabled = false");
+    }
+    scalpel::profile::Profile::from_toml_str(&text, &dir).unwrap()
+}

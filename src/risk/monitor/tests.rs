@@ -35,11 +35,43 @@ struct Rig {
     m: RiskMonitor,
     out: Vec<RiskOutput>,
     next_trade: u64,
+    /// The one ledger: fills reach the monitor only through it, as in the
+    /// trading core.
+    ledger: crate::order::state::OrderTable,
 }
 
 impl Rig {
     fn new(table: &str, now: i64) -> Self {
-        Self { m: RiskMonitor::new(cfg(table), &[btc(), eth()], now), out: Vec::new(), next_trade: 1 }
+        Self {
+            m: RiskMonitor::new(cfg(table), &[btc(), eth()], now),
+            out: Vec::new(),
+            next_trade: 1,
+            ledger: crate::order::state::OrderTable::new(4096, 4),
+        }
+    }
+
+    /// A fill through the ledger: new fills and late fees reach the monitor.
+    fn deliver(&mut self, fill: Fill, now: i64) {
+        use crate::order::state::Applied;
+        if self.ledger.get(fill.client_id).is_none() {
+            let order = OrderRequest {
+                venue: fill.venue,
+                symbol: fill.symbol,
+                side: fill.side,
+                kind: OrderKind::Market,
+                tif: TimeInForce::Gtc,
+                price: Price::ZERO,
+                qty: Qty(i64::MAX / 4),
+                reduce_only: false,
+                client_id: fill.client_id,
+            };
+            self.ledger.apply(&OrderEvent::Submitted { order, ts_raw: 0 }).unwrap();
+        }
+        match self.ledger.apply(&OrderEvent::Filled(fill)).unwrap() {
+            Applied::Updated(_) => self.m.on_input(&RiskInput::Order(OrderEvent::Filled(fill)), now, &mut self.out),
+            Applied::FeeSupplied => self.m.on_input(&RiskInput::FeeSupplied(fill), now, &mut self.out),
+            Applied::Duplicate | Applied::NoChange => {}
+        }
     }
 
     fn fill_sym(&mut self, sym: &[u8], side: Side, price: i64, qty: i64, fee: i64, now: i64) {
@@ -57,7 +89,7 @@ impl Rig {
             ts_ms: now,
         };
         self.next_trade += 1;
-        self.m.on_input(&RiskInput::Order(OrderEvent::Filled(fill)), now, &mut self.out);
+        self.deliver(fill, now);
     }
 
     fn fill(&mut self, side: Side, price: i64, qty: i64, fee: i64, now: i64) {
@@ -137,13 +169,28 @@ fn realised_and_unrealised_pnl_with_fees() {
 }
 
 #[test]
-fn duplicate_fills_apply_once() {
+fn funding_is_realised_pnl_of_the_round_trip() {
     let mut r = Rig::new(loose(), MONDAY);
     r.fill(Side::Buy, 5_000_000, 1000, 0, MONDAY);
-    r.next_trade -= 1; // replay the same trade id
-    r.fill(Side::Buy, 5_000_000, 1000, 0, MONDAY);
-    assert_eq!(r.m.position(Venue::BinanceUsdm, &btc().symbol), Some(SignedQty(1000)));
-    assert_eq!(r.m.stats().duplicate_fills, 1);
+    let funding = |symbol: Option<Symbol>, amount: i64| RiskInput::Funding {
+        venue: Venue::BinanceUsdm,
+        symbol,
+        amount: Notional(amount),
+        ts_ms: MONDAY,
+    };
+    r.m.on_input(&funding(Some(btc().symbol), -3 * USDT), MONDAY, &mut r.out);
+    r.m.on_input(&funding(None, USDT), MONDAY, &mut r.out);
+    let s = r.m.snapshot();
+    assert_eq!((s.funding, s.realised), (Notional(-2 * USDT), Notional(-2 * USDT)));
+    // Closing flat: the trip is −3 (funding on it) and counts as a loss.
+    r.fill(Side::Sell, 5_000_000, 1000, 0, MONDAY);
+    assert_eq!(r.m.snapshot().consecutive_losses, 1);
+    r.m.on_input(
+        &RiskInput::Wallet { venue: Venue::BybitLinear, wallet_balance: Notional(9_000 * USDT), ts_ms: MONDAY },
+        MONDAY,
+        &mut r.out,
+    );
+    assert_eq!(r.m.snapshot().wallet_balance, Some(Notional(9_000 * USDT)));
 }
 
 #[test]
@@ -424,9 +471,9 @@ fn week_boundaries_are_mondays() {
 }
 
 proptest! {
-    /// With any fills (duplicates included), the position is the sum of the
-    /// distinct fills, and once flat the realised PnL is exactly the cash
-    /// flow: proceeds − cost − fees.
+    /// With any fills (duplicates included) passed through the ledger, the
+    /// position is the sum of the distinct fills, and once flat the realised
+    /// PnL is exactly the cash flow: proceeds − cost − fees.
     #[test]
     fn position_and_pnl_follow_distinct_fills(
         fills in proptest::collection::vec((any::<bool>(), 1i64..2_000, 4_000_000i64..6_000_000, 0i64..1_000_000, 0u64..40), 1..60)
@@ -469,9 +516,9 @@ fn risk_input_fits_the_ring_slot_budget() {
 }
 
 /// Binance sends `TRADE_LITE` (no fee) before `ORDER_TRADE_UPDATE` (with
-/// the fee) for the same trade: the position moves once, the fee is
-/// charged once when it becomes known, a fee in another asset is not quote
-/// money.
+/// the fee) for the same trade: the ledger passes the first as a fill and
+/// the second as `FeeSupplied`; the position moves once, the fee is charged
+/// once, a fee in another asset is not quote money.
 #[test]
 fn a_fee_reported_late_is_charged_once() {
     let mut rig = Rig::new(loose(), MONDAY);
@@ -491,10 +538,9 @@ fn a_fee_reported_late_is_charged_once() {
     let send = |rig: &mut Rig, f: Fill| rig.m.on_input(&RiskInput::Order(OrderEvent::Filled(f)), MONDAY, &mut rig.out);
     send(&mut rig, fill(0, crate::order::FeeKind::NotReported));
     assert_eq!(rig.m.snapshot().fees, Notional(0));
-    send(&mut rig, fill(2 * USDT, crate::order::FeeKind::Quote));
+    rig.m.on_input(&RiskInput::FeeSupplied(fill(2 * USDT, crate::order::FeeKind::Quote)), MONDAY, &mut rig.out);
     assert_eq!(rig.m.snapshot().fees, Notional(2 * USDT));
-    send(&mut rig, fill(2 * USDT, crate::order::FeeKind::Quote));
-    assert_eq!(rig.m.snapshot().fees, Notional(2 * USDT), "a duplicate is not charged again");
+    assert_eq!(rig.m.position(Venue::BinanceUsdm, &btc().symbol), Some(SignedQty(10)), "the position moved once");
     assert_eq!(rig.m.snapshot().realised, Notional(-2 * USDT));
     // Another trade whose fee is in BNB: position moves, quote PnL does not.
     let mut bnb = fill(5 * USDT, crate::order::FeeKind::OtherAsset);

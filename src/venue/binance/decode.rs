@@ -22,8 +22,8 @@
 //! Missing or mistyped fields are [`DecodeError`]s.
 
 use crate::event::{
-    BookTicker, Control, DecodeError, DepthSnapshot, DepthUpdate, Ignored, InstrumentId, Levels, Liquidation,
-    MarkPrice, MarketEvent, Trade, TradeSource, Trades, decimal_field,
+    BookTicker, Control, DecodeError, DepthSnapshot, DepthStream, DepthUpdate, Ignored, InstrumentId, Levels,
+    Liquidation, MarkPrice, MarketEvent, Trade, TradeSource, Trades, decimal_field,
 };
 use crate::fixed::{E8, Price, Qty, Rate, RefPrice};
 use crate::instrument::{SymbolEntry, SymbolTable};
@@ -174,6 +174,12 @@ impl BinanceDecoder {
         &self.symbols
     }
 
+    /// The instrument symbol-less snapshots are decoded for.
+    #[must_use]
+    pub fn snapshot_instrument(&self) -> Option<InstrumentId> {
+        self.snapshot_inst
+    }
+
     /// The REST depth snapshot carries no symbol: the caller, who requested
     /// it, says which instrument the next snapshots belong to.
     pub fn set_snapshot_instrument(&mut self, inst: Option<InstrumentId>) {
@@ -197,12 +203,13 @@ impl BinanceDecoder {
     pub fn decode<'a>(&self, root: Val<'a>) -> Result<MarketEvent<'a>, DecodeError> {
         let top = Fields::collect(root)?;
         if let Some(data) = top.data {
-            if top.stream.is_some() {
-                return self.event(Fields::collect(data)?);
+            if let Some(stream) = top.stream {
+                let name = stream.as_str().ok_or(DecodeError::WrongType("stream"))?;
+                return self.event(Fields::collect(data)?, DepthStream::of_binance_stream(name));
             }
         }
         if top.e.is_some() {
-            return self.event(top);
+            return self.event(top, DepthStream::Unnamed);
         }
         if top.last_update_id.is_some() {
             return self.snapshot(&top);
@@ -242,13 +249,14 @@ impl BinanceDecoder {
             seq: 0,
             event_ms: f.big_e.and_then(Val::as_i64).unwrap_or(0),
             transact_ms: f.big_t.and_then(Val::as_i64).unwrap_or(0),
+            stream: DepthStream::Unnamed,
             bids: Levels::new(req(f.bids, "bids")?, entry.price_scale, entry.qty_scale, "bids")?,
             asks: Levels::new(req(f.asks, "asks")?, entry.price_scale, entry.qty_scale, "asks")?,
         }))
     }
 
     #[inline]
-    fn event<'a>(&self, f: Fields<'a>) -> Result<MarketEvent<'a>, DecodeError> {
+    fn event<'a>(&self, f: Fields<'a>, stream: DepthStream) -> Result<MarketEvent<'a>, DecodeError> {
         let kind = req(f.e, "e")?.as_str().ok_or(DecodeError::WrongType("e"))?;
         match kind {
             b"depthUpdate" => {
@@ -263,6 +271,7 @@ impl BinanceDecoder {
                     last_id: uint(f.u, "u")?,
                     prev_last_id: uint(f.pu, "pu")?,
                     seq: 0,
+                    stream,
                     bids: Levels::new(req(f.b, "b")?, sym.price_scale, sym.qty_scale, "b")?,
                     asks: Levels::new(req(f.a, "a")?, sym.price_scale, sym.qty_scale, "a")?,
                 }))

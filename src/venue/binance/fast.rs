@@ -12,7 +12,7 @@
 //! [`crate::json::template`]); the decoder tests check that both paths give
 //! identical events on every real frame and on mutated ones.
 
-use crate::event::{BookTicker, DepthUpdate, Levels, MarketEvent, Trade, TradeSource, Trades};
+use crate::event::{BookTicker, DepthStream, DepthUpdate, Levels, MarketEvent, Trade, TradeSource, Trades};
 use crate::fixed::{Price, Qty, parse_decimal};
 use crate::instrument::{SymbolEntry, SymbolTable};
 use crate::json::levels::LevelIndex;
@@ -40,8 +40,9 @@ pub fn decode<'a>(frame: &'a [u8], symbols: &SymbolTable, index: &'a mut LevelIn
     index.clear();
     let mut c = Cursor::new(frame);
     let enveloped = c.try_lit(b"{\"stream\":");
+    let mut stream_name: &[u8] = b"";
     if enveloped {
-        c.string()?;
+        stream_name = c.string()?;
         c.lit(b",\"data\":")?;
     }
     c.lit(b"{\"e\":\"")?;
@@ -72,6 +73,7 @@ pub fn decode<'a>(frame: &'a [u8], symbols: &SymbolTable, index: &'a mut LevelIn
                 last_id,
                 prev_last_id,
                 seq: 0,
+                stream: if enveloped { DepthStream::of_binance_stream(stream_name) } else { DepthStream::Unnamed },
                 bids: Levels::from_index(frame, index.range(b0, b1), sym.price_scale, sym.qty_scale),
                 asks: Levels::from_index(frame, index.range(a0, a1), sym.price_scale, sym.qty_scale),
             })

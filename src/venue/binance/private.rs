@@ -27,6 +27,12 @@
 //!   is not `scalpel-<n>` are foreign.
 //! - A `TRADE_LITE` fill carries no fee ([`FeeKind::NotReported`]); the
 //!   `ORDER_TRADE_UPDATE` for the same trade id supplies it.
+//! - `ACCOUNT_UPDATE` gives the position of each symbol (one-way mode), the
+//!   USDT wallet balance ([`PrivateEvent::Account`]; the stream carries no
+//!   margin figures) and, when its reason `m` is `FUNDING_FEE`, the funding
+//!   paid or received (`B[USDT].bc`, [`PrivateEvent::Funding`]; the symbol
+//!   only when the update names exactly one position, as for isolated
+//!   margin).
 //! - Error responses keep the raw venue code beside the typed reason; HTTP
 //!   429 / 418 override the reason (rate limited / IP banned); HTTP 5xx is
 //!   [`PrivateParseError::ExecutionUnknown`], never a guessed outcome.
@@ -41,7 +47,8 @@ use crate::order::{
 use crate::side::Side;
 use crate::venue::Venue;
 use crate::venue::private_event::{
-    EventSink, ForeignActivity, PrivateEvent, PrivateParseError, SessionEvent, clamp_code, symbol_of,
+    AccountUpdate, EventSink, ForeignActivity, FundingPayment, PrivateEvent, PrivateParseError, SessionEvent,
+    clamp_code, money_e8, symbol_of,
 };
 use crate::venue::rate_limit::ObservedUsage;
 
@@ -411,6 +418,39 @@ fn account_update(
 ) -> Result<(), PrivateParseError> {
     let ts_ms = obj.req_i64("T")?;
     let a = obj.req_object("a")?;
+    let reason = a.opt_str("m")?.unwrap_or("");
+    if let Some(balances) = a.get("B") {
+        for b in balances.as_array().ok_or(FieldError::WrongType("B"))?.iter() {
+            let b = b.as_object().ok_or(FieldError::WrongType("B"))?;
+            if b.req_str("a")? != "USDT" {
+                continue;
+            }
+            let wallet_balance = money_e8(b.req_str("wb")?, "wb")?;
+            sink.push(PrivateEvent::Account(AccountUpdate {
+                venue: Venue::BinanceUsdm,
+                wallet_balance,
+                margin_balance: None,
+                maintenance_margin: None,
+                ts_ms,
+            }))?;
+            if reason == "FUNDING_FEE" {
+                let positions = a.get("P").and_then(|p| p.as_array());
+                let symbol = match positions {
+                    Some(p) if p.len() == 1 => p
+                        .iter()
+                        .next()
+                        .and_then(|p| p.as_object())
+                        .map(|p| p.req_str("s"))
+                        .transpose()?
+                        .map(|s| symbol_of(s, "s"))
+                        .transpose()?,
+                    _ => None,
+                };
+                let amount = money_e8(b.req_str("bc")?, "bc")?;
+                sink.push(PrivateEvent::Funding(FundingPayment { venue: Venue::BinanceUsdm, symbol, amount, ts_ms }))?;
+            }
+        }
+    }
     let Some(positions) = a.get("P") else { return Ok(()) };
     for p in positions.as_array().ok_or(FieldError::WrongType("P"))?.iter() {
         let p = p.as_object().ok_or(FieldError::WrongType("P"))?;
@@ -528,14 +568,47 @@ mod tests {
         let events = parse_user(text).unwrap();
         assert_eq!(
             events,
-            [PrivateEvent::Position(PositionUpdate {
-                venue: Venue::BinanceUsdm,
-                symbol: crate::instrument::Symbol::new(b"BTCUSDT").unwrap(),
-                qty: SignedQty(-12),
-                entry_price: RefPrice(6_180_020_000_000),
-                ts_ms: 1_564_745_798_938,
-            })]
+            [
+                PrivateEvent::Account(AccountUpdate {
+                    venue: Venue::BinanceUsdm,
+                    wallet_balance: Notional(12_262_412_345_678),
+                    margin_balance: None,
+                    maintenance_margin: None,
+                    ts_ms: 1_564_745_798_938,
+                }),
+                PrivateEvent::Position(PositionUpdate {
+                    venue: Venue::BinanceUsdm,
+                    symbol: crate::instrument::Symbol::new(b"BTCUSDT").unwrap(),
+                    qty: SignedQty(-12),
+                    entry_price: RefPrice(6_180_020_000_000),
+                    ts_ms: 1_564_745_798_938,
+                })
+            ]
         );
+    }
+
+    #[test]
+    fn account_update_funding_fee() {
+        // Cross margin: only the balance, no position named.
+        let cross = r#"{"e":"ACCOUNT_UPDATE","E":1564745798939,"T":1564745798938,"a":{"m":"FUNDING_FEE","B":[{"a":"USDT","wb":"10000.50000000","cw":"10000.5","bc":"-0.03500004"}]}}"#;
+        let events = parse_user(cross).unwrap();
+        assert_eq!(events.len(), 2);
+        assert_eq!(
+            events[1],
+            PrivateEvent::Funding(FundingPayment {
+                venue: Venue::BinanceUsdm,
+                symbol: None,
+                amount: Notional(-3_500_004),
+                ts_ms: 1_564_745_798_938
+            })
+        );
+        // Isolated: the one position it was paid on is named.
+        let isolated = r#"{"e":"ACCOUNT_UPDATE","E":1,"T":2,"a":{"m":"FUNDING_FEE","B":[{"a":"USDT","wb":"10000.5","cw":"0","bc":"0.01"}],"P":[{"s":"BTCUSDT","pa":"0.010","ep":"60000","cr":"0","up":"0","mt":"isolated","iw":"50","ps":"BOTH"}]}}"#;
+        let events = parse_user(isolated).unwrap();
+        let PrivateEvent::Funding(f) = events[1] else { panic!("{events:?}") };
+        assert_eq!((f.symbol.map(|s| s.to_string()), f.amount), (Some("BTCUSDT".to_owned()), Notional(1_000_000)));
+        // A malformed amount is an error, not a zero.
+        assert!(parse_user(&cross.replace("-0.03500004", "abc")).is_err());
     }
 
     fn parse_ws(text: &str) -> Result<Vec<PrivateEvent>, PrivateParseError> {

@@ -14,10 +14,24 @@
 //! diff that revealed the gap, and a new snapshot is requested
 //! ([`BinanceBookSync::take_resync_request`]).
 //!
+//! Partial-depth streams (`<symbol>@depth5`, `@depth10`, `@depth20`) carry
+//! the same `depthUpdate` payload as the diff stream, but every message is
+//! the whole top of the book, not a change: a machine bound to such a
+//! stream ([`BinanceBookSync::set_partial`]) rebuilds the book from each
+//! message whose `u` is above the last one, and never buffers.
+//!
 //! # Invariants
 //! - The book is published (reported as [`SyncOutcome::Applied`]) only in
 //!   state [`SyncState::Live`] after an update that respects steps 3–5 and
-//!   leaves the book uncrossed.
+//!   leaves the book uncrossed. A crossed book is not a state any venue
+//!   holds: it is dropped and a new snapshot requested
+//!   ([`SyncOutcome::Crossed`]).
+//! - A snapshot that is not newer than the live book is ignored and counted
+//!   ([`SyncOutcome::SnapshotNotNewer`]): a late or duplicated REST response
+//!   never rewinds a live book.
+//! - A snapshot whose id the stream does not reach within [`STALE_LIMIT`]
+//!   diffs is dropped ([`SyncOutcome::SnapshotAhead`]): a poisoned
+//!   `lastUpdateId` cannot freeze the book.
 //! - Buffered diffs live in caller-sized fixed storage ([`PendingDiffs`]);
 //!   when it is full the oldest diffs are dropped and counted, which at
 //!   worst makes the next snapshot fail step 4 and be requested again.
@@ -28,7 +42,7 @@ use crate::book::Book;
 use crate::event::{DepthSnapshot, DepthUpdate};
 use crate::fixed::{Price, Qty};
 use crate::side::Side;
-use crate::venue::sync::{FrameFault, SyncOutcome, SyncState, SyncStats, apply_levels};
+use crate::venue::sync::{FrameFault, STALE_LIMIT, SyncOutcome, SyncState, SyncStats, apply_levels};
 
 /// Ids of a buffered diff.
 #[derive(Debug, Clone, Copy)]
@@ -161,6 +175,10 @@ pub struct BinanceBookSync<const N: usize> {
     pending: PendingDiffs,
     stats: SyncStats,
     resync_requested: bool,
+    /// Stale diffs in a row since the snapshot (see [`STALE_LIMIT`]).
+    stale_run: u32,
+    /// Bound to a partial-depth stream: every message is a whole book.
+    partial: bool,
 }
 
 impl<const N: usize> BinanceBookSync<N> {
@@ -178,7 +196,46 @@ impl<const N: usize> BinanceBookSync<N> {
             pending,
             stats: SyncStats::default(),
             resync_requested: true,
+            stale_run: 0,
+            partial: false,
         }
+    }
+
+    /// Binds the machine to a partial-depth stream (`partial = true`:
+    /// every message is the top of the book, applied as a snapshot) or to
+    /// the diff stream (the default). Changing the binding drops the book.
+    pub fn set_partial(&mut self, partial: bool) {
+        if self.partial != partial {
+            self.partial = partial;
+            self.restart();
+        }
+    }
+
+    /// `true` when bound to a partial-depth stream.
+    #[must_use]
+    pub fn is_partial(&self) -> bool {
+        self.partial
+    }
+
+    /// The stream was resubscribed or its connection replaced: diffs from
+    /// before are no use, the book is dropped and a snapshot requested
+    /// (counted in [`SyncStats::restarts`]).
+    pub fn restart(&mut self) {
+        self.stats.restarts += 1;
+        while self.pending.drop_oldest() {}
+        self.state = SyncState::AwaitingSnapshot;
+        self.awaiting_first = false;
+        self.book.clear();
+        self.last_id = 0;
+        self.snapshot_id = 0;
+        self.stale_run = 0;
+        self.resync_requested = !self.partial;
+    }
+
+    /// Update id of the last applied diff or snapshot (0 before the first).
+    #[must_use]
+    pub fn last_id(&self) -> u64 {
+        self.last_id
     }
 
     /// The book (only meaningful while [`SyncState::Live`]).
@@ -229,8 +286,10 @@ impl<const N: usize> BinanceBookSync<N> {
     fn lose_sync(&mut self) {
         self.state = SyncState::AwaitingSnapshot;
         self.awaiting_first = false;
+        self.stale_run = 0;
         self.book.clear();
-        self.resync_requested = true;
+        // A partial stream resyncs by itself with its next message.
+        self.resync_requested = !self.partial;
         self.stats.resyncs += 1;
     }
 
@@ -239,9 +298,11 @@ impl<const N: usize> BinanceBookSync<N> {
     fn settle(&mut self, last: u64) -> SyncOutcome {
         self.last_id = last;
         self.awaiting_first = false;
+        self.stale_run = 0;
         if self.book.is_crossed() {
             self.stats.crossed += 1;
-            SyncOutcome::AppliedCrossed { last_id: last }
+            self.lose_sync();
+            SyncOutcome::Crossed { last_id: last }
         } else {
             SyncOutcome::Applied { last_id: last }
         }
@@ -256,6 +317,11 @@ impl<const N: usize> BinanceBookSync<N> {
     /// outcome; the book may be published when `outcome.published()`.
     #[inline]
     pub fn on_diff(&mut self, diff: &DepthUpdate<'_>, mut report: impl FnMut(&Book<N>, SyncOutcome)) {
+        if self.partial {
+            let outcome = self.rebuild_partial(diff);
+            report(&self.book, outcome);
+            return;
+        }
         if self.state == SyncState::AwaitingSnapshot {
             self.buffer(diff);
             report(&self.book, SyncOutcome::Buffered);
@@ -264,7 +330,15 @@ impl<const N: usize> BinanceBookSync<N> {
         let outcome = match self.verdict(diff.first_id, diff.last_id, diff.prev_last_id) {
             Verdict::Stale => {
                 self.stats.stale += 1;
-                SyncOutcome::Stale
+                self.stale_run += 1;
+                if self.stale_run >= STALE_LIMIT {
+                    let snapshot_id = self.snapshot_id;
+                    self.stats.snapshots_ahead += 1;
+                    self.lose_sync();
+                    SyncOutcome::SnapshotAhead { snapshot_id }
+                } else {
+                    SyncOutcome::Stale
+                }
             }
             Verdict::Apply => {
                 let applied = apply_levels(&mut self.book, Side::Buy, diff.bids)
@@ -297,10 +371,35 @@ impl<const N: usize> BinanceBookSync<N> {
         report(&self.book, outcome);
     }
 
+    /// A partial-depth message: the whole top of the book.
+    fn rebuild_partial(&mut self, diff: &DepthUpdate<'_>) -> SyncOutcome {
+        if self.state == SyncState::Live && diff.last_id <= self.last_id {
+            self.stats.stale += 1;
+            return SyncOutcome::Stale;
+        }
+        self.book.clear();
+        let applied = apply_levels(&mut self.book, Side::Buy, diff.bids)
+            .and_then(|()| apply_levels(&mut self.book, Side::Sell, diff.asks));
+        if let Err(fault) = applied {
+            self.stats.corrupt += 1;
+            self.lose_sync();
+            return SyncOutcome::Corrupt(fault);
+        }
+        self.stats.snapshots += 1;
+        self.state = SyncState::Live;
+        self.resync_requested = false;
+        self.settle(diff.last_id)
+    }
+
     /// Feeds a REST depth snapshot, then replays the buffered diffs it
     /// bridges to. `report` is called for the snapshot and for every
     /// replayed diff.
     pub fn on_snapshot(&mut self, snap: &DepthSnapshot<'_>, mut report: impl FnMut(&Book<N>, SyncOutcome)) {
+        if self.state == SyncState::Live && snap.last_id <= self.last_id {
+            self.stats.stale_snapshots += 1;
+            report(&self.book, SyncOutcome::SnapshotNotNewer { snapshot_id: snap.last_id, book_id: self.last_id });
+            return;
+        }
         self.book.clear();
         let applied = apply_levels(&mut self.book, Side::Buy, snap.bids)
             .and_then(|()| apply_levels(&mut self.book, Side::Sell, snap.asks));
@@ -315,6 +414,12 @@ impl<const N: usize> BinanceBookSync<N> {
         self.snapshot_id = snap.last_id;
         self.resync_requested = false;
         let outcome = self.settle(snap.last_id);
+        if self.state != SyncState::Live || self.partial {
+            // Crossed (the machine asked for another snapshot), or a
+            // partial book, which has no diffs to bridge.
+            report(&self.book, outcome);
+            return;
+        }
         self.awaiting_first = true;
         report(&self.book, outcome);
 
@@ -343,7 +448,13 @@ impl<const N: usize> BinanceBookSync<N> {
                     match result {
                         Ok(()) => {
                             self.stats.applied += 1;
-                            self.settle(header.last)
+                            let outcome = self.settle(header.last);
+                            if self.state != SyncState::Live {
+                                // Crossed: the rest waits for the next snapshot.
+                                report(&self.book, outcome);
+                                return;
+                            }
+                            outcome
                         }
                         Err(fault) => {
                             self.stats.corrupt += 1;

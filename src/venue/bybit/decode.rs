@@ -18,8 +18,8 @@
 //! from the table are [`Ignored::UnknownSymbol`].
 
 use crate::event::{
-    BatchContext, Control, DecodeError, DepthSnapshot, DepthUpdate, Ignored, Levels, Liquidation, Liquidations,
-    MarketEvent, Op, Ticker, Trade, TradeSource, Trades, decimal_field,
+    BatchContext, Control, DecodeError, DepthSnapshot, DepthStream, DepthUpdate, Ignored, Levels, Liquidation,
+    Liquidations, MarketEvent, Op, Ticker, Trade, TradeSource, Trades, decimal_field,
 };
 use crate::fixed::{E8, Price, Qty, Rate, RefPrice};
 use crate::instrument::{SymbolEntry, SymbolTable};
@@ -231,8 +231,8 @@ impl BybitDecoder {
             return Ok(MarketEvent::Ignored(Ignored::UnknownStream));
         };
         let (channel, symbol) = (&topic[..dot], &topic[dot + 1..]);
-        let kind = if channel.starts_with(b"orderbook.") {
-            Channel::Book
+        let kind = if let Some(depth) = channel.strip_prefix(b"orderbook.") {
+            Channel::Book(DepthStream::of_bybit_depth(depth))
         } else {
             match channel {
                 b"publicTrade" => Channel::Trade,
@@ -247,7 +247,7 @@ impl BybitDecoder {
         let ts = int_or_text(req(env.ts, "ts")?, "ts")?;
         let data = req(env.data, "data")?;
         match kind {
-            Channel::Book => Self::book(&env, data, sym, ts),
+            Channel::Book(stream) => Self::book(&env, data, sym, ts, stream),
             Channel::Ticker => Self::ticker(&env, data, sym, ts),
             Channel::Trade | Channel::Liquidation => {
                 let ctx = BatchContext {
@@ -270,7 +270,13 @@ impl BybitDecoder {
         }
     }
 
-    fn book<'a>(env: &Envelope<'a>, data: Val<'a>, sym: &SymbolEntry, ts: i64) -> Result<MarketEvent<'a>, DecodeError> {
+    fn book<'a>(
+        env: &Envelope<'a>,
+        data: Val<'a>,
+        sym: &SymbolEntry,
+        ts: i64,
+        stream: DepthStream,
+    ) -> Result<MarketEvent<'a>, DecodeError> {
         let d = Data::collect(data)?;
         let s = req(d.s, "data.s")?.as_str().ok_or(DecodeError::WrongType("data.s"))?;
         if s != sym.symbol.as_bytes() {
@@ -288,6 +294,7 @@ impl BybitDecoder {
                 seq,
                 event_ms: ts,
                 transact_ms: cts,
+                stream,
                 bids,
                 asks,
             })),
@@ -299,6 +306,7 @@ impl BybitDecoder {
                 last_id: u,
                 prev_last_id: 0,
                 seq,
+                stream,
                 bids,
                 asks,
             })),
@@ -374,7 +382,7 @@ impl BybitDecoder {
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Channel {
-    Book,
+    Book(DepthStream),
     Trade,
     Ticker,
     Liquidation,

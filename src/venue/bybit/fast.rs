@@ -15,7 +15,9 @@
 //! returns `None` and the frame takes the generic path (see
 //! [`crate::json::template`]).
 
-use crate::event::{BatchContext, DepthSnapshot, DepthUpdate, Levels, MarketEvent, Ticker, Trade, TradeSource, Trades};
+use crate::event::{
+    BatchContext, DepthSnapshot, DepthStream, DepthUpdate, Levels, MarketEvent, Ticker, Trade, TradeSource, Trades,
+};
 use crate::fixed::{E8, Price, Qty, Rate, RefPrice, parse_decimal};
 use crate::instrument::SymbolTable;
 use crate::json::levels::LevelIndex;
@@ -51,7 +53,9 @@ fn kind(c: &mut Cursor<'_>) -> Option<bool> {
 fn book<'a>(mut c: Cursor<'a>, symbols: &SymbolTable, index: &'a mut LevelIndex) -> Option<MarketEvent<'a>> {
     c.lit(b"orderbook.")?;
     // Depth digits, a dot, then the symbol up to the closing quote.
+    let digits_from = c.doc().len() - c.rest_len();
     c.skip_digits();
+    let stream = DepthStream::of_bybit_depth(&c.doc()[digits_from..c.doc().len() - c.rest_len()]);
     c.lit(b".")?;
     let topic_symbol = c.string_rest()?;
     let is_snapshot = kind(&mut c)?;
@@ -87,6 +91,7 @@ fn book<'a>(mut c: Cursor<'a>, symbols: &SymbolTable, index: &'a mut LevelIndex)
             seq,
             event_ms: ts,
             transact_ms: cts,
+            stream,
             bids,
             asks,
         })
@@ -99,6 +104,7 @@ fn book<'a>(mut c: Cursor<'a>, symbols: &SymbolTable, index: &'a mut LevelIndex)
             last_id: u,
             prev_last_id: 0,
             seq,
+            stream,
             bids,
             asks,
         })

@@ -25,7 +25,11 @@
 //!   `Triggered`) produce nothing: this engine sends no conditional orders.
 //! - `execution` rows of `execType` `Trade` on our orders are fills keyed
 //!   by the UUID `execId` ([`TradeId`]); `AdlTrade` / `BustTrade` are
-//!   foreign liquidation activity; funding and settlement rows are skipped.
+//!   foreign liquidation activity; `Funding` rows are funding payments
+//!   (`execFee` is what was paid: positive paid, negative received);
+//!   settlement and delivery rows are skipped.
+//! - The `wallet` topic gives the account's wallet balance, margin balance
+//!   and maintenance margin ([`PrivateEvent::Account`]).
 //! - The `execution.fast` topic is **not supported** (its maker fills carry
 //!   an empty `orderLinkId`, so they cannot be attributed without an
 //!   order-id map): such frames are [`PrivateParseError::UnknownMessage`].
@@ -42,7 +46,8 @@ use crate::order::{
 use crate::side::Side;
 use crate::venue::Venue;
 use crate::venue::private_event::{
-    EventSink, ForeignActivity, PrivateEvent, PrivateParseError, SessionEvent, clamp_code, symbol_of,
+    AccountUpdate, EventSink, ForeignActivity, FundingPayment, PrivateEvent, PrivateParseError, SessionEvent,
+    clamp_code, money_e8, symbol_of,
 };
 use crate::venue::rate_limit::ObservedUsage;
 
@@ -128,6 +133,7 @@ impl BybitPrivateParser {
                         rows.try_for_each(|r| execution_row(r?, instruments, &mut sink))
                     }
                     "position" | "position.linear" => rows.try_for_each(|r| position_row(r?, instruments, &mut sink)),
+                    "wallet" => rows.try_for_each(|r| wallet_row(r?, obj, &mut sink)),
                     t if t.starts_with("execution.fast") => Err(PrivateParseError::UnknownMessage),
                     _ => Ok(()),
                 };
@@ -343,9 +349,21 @@ fn execution_row(
     }
     let symbol = symbol_of(row.req_str("symbol")?, "symbol")?;
     let exec_type = row.req_str("execType")?;
+    if exec_type == "Funding" {
+        if instruments.get(Venue::BybitLinear, &symbol).is_none() {
+            return Ok(());
+        }
+        let paid = money_e8(row.req_str("execFee")?, "execFee")?;
+        return sink.push(PrivateEvent::Funding(FundingPayment {
+            venue: Venue::BybitLinear,
+            symbol: Some(symbol),
+            amount: Notional(-paid.0),
+            ts_ms: row.req_i64("execTime")?,
+        }));
+    }
     let liquidation = matches!(exec_type, "AdlTrade" | "BustTrade");
     if exec_type != "Trade" && !liquidation {
-        return Ok(()); // funding, settlement, delivery: no order execution
+        return Ok(()); // settlement, delivery: no order execution
     }
     let ours = ClientOrderId::parse(row.req_str("orderLinkId")?.as_bytes());
     let Some(inst) = instruments.get(Venue::BybitLinear, &symbol) else {
@@ -377,6 +395,32 @@ fn execution_row(
             ts_ms,
         })),
     }
+}
+
+fn wallet_row(
+    row: JsonObject<'_, '_>,
+    message: JsonObject<'_, '_>,
+    sink: &mut EventSink<'_>,
+) -> Result<(), PrivateParseError> {
+    // Empty strings mean "not applicable to this account type".
+    let opt = |key: &'static str| -> Result<Option<Notional>, PrivateParseError> {
+        match row.opt_str(key)? {
+            None | Some("") => Ok(None),
+            Some(text) => Ok(Some(money_e8(text, key)?)),
+        }
+    };
+    let Some(wallet_balance) = opt("totalWalletBalance")? else { return Ok(()) };
+    let ts_ms = match message.get("creationTime") {
+        Some(_) => message.req_i64("creationTime")?,
+        None => 0,
+    };
+    sink.push(PrivateEvent::Account(AccountUpdate {
+        venue: Venue::BybitLinear,
+        wallet_balance,
+        margin_balance: opt("totalMarginBalance")?,
+        maintenance_margin: opt("totalMaintenanceMargin")?,
+        ts_ms,
+    }))
 }
 
 fn position_row(
@@ -449,7 +493,17 @@ mod tests {
         let bust = EXECUTION.replace("\"execType\":\"Trade\"", "\"execType\":\"BustTrade\"").replace("scalpel-5", "");
         let [PrivateEvent::Foreign(f)] = parse(&bust).unwrap()[..] else { panic!() };
         assert!(f.liquidation);
-        assert_eq!(parse(&EXECUTION.replace("\"execType\":\"Trade\"", "\"execType\":\"Funding\"")).unwrap(), []);
+        let funding = EXECUTION.replace("\"execType\":\"Trade\"", "\"execType\":\"Funding\"");
+        assert_eq!(
+            parse(&funding).unwrap(),
+            [PrivateEvent::Funding(FundingPayment {
+                venue: Venue::BybitLinear,
+                symbol: Some(Symbol::new(b"BTCUSDT").unwrap()),
+                amount: Notional(-506_100),
+                ts_ms: 1_672_364_174_443,
+            })],
+            "execFee is what was paid"
+        );
         assert_eq!(parse(&EXECUTION.replace("\"category\":\"linear\"", "\"category\":\"spot\"")).unwrap(), []);
         assert_eq!(
             parse(&EXECUTION.replace("\"topic\":\"execution\"", "\"topic\":\"execution.fast\"")),
@@ -495,6 +549,24 @@ mod tests {
             parse(&ORDER.replace("\"orderStatus\":\"New\"", "\"orderStatus\":\"Weird\"")),
             Err(FieldError::BadValue("orderStatus").into())
         );
+    }
+
+    #[test]
+    fn wallet_topic() {
+        let text = r#"{"id":"5923","topic":"wallet","creationTime":1672364262474,"data":[{"accountIMRate":"0.016","accountMMRate":"0.003","totalEquity":"12837.78330098","totalWalletBalance":"12840.4045924","totalMarginBalance":"12837.78330098","totalAvailableBalance":"12632.05767701","totalPerpUPL":"-2.62129141","totalInitialMargin":"205.72562397","totalMaintenanceMargin":"39.42876755123","coin":[],"accountType":"UNIFIED"}]}"#;
+        assert_eq!(
+            parse(text).unwrap(),
+            [PrivateEvent::Account(AccountUpdate {
+                venue: Venue::BybitLinear,
+                wallet_balance: Notional(1_284_040_459_240),
+                margin_balance: Some(Notional(1_283_778_330_098)),
+                maintenance_margin: Some(Notional(3_942_876_755)),
+                ts_ms: 1_672_364_262_474,
+            })]
+        );
+        let classic = text.replace("\"totalMarginBalance\":\"12837.78330098\"", "\"totalMarginBalance\":\"\"");
+        let [PrivateEvent::Account(a)] = parse(&classic).unwrap()[..] else { panic!() };
+        assert_eq!(a.margin_balance, None, "an empty field is not applicable, not zero");
     }
 
     #[test]

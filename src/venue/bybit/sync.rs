@@ -8,6 +8,9 @@
 //!   `u + 1`. A message with `u == 1` is a fresh snapshot after a service
 //!   restart, whatever its `type`: the book is rebuilt from it.
 //!
+//! A book that comes out crossed after an update is dropped and the topic
+//! re-subscribed ([`SyncOutcome::Crossed`]), as after a gap.
+//!
 //! A delta whose `u` is not the previous `u + 1` is a gap: the book stops
 //! being published, the gap is counted and reported, and a re-subscription
 //! is requested ([`BybitBookSync::take_resync_request`]). Deltas before the
@@ -60,6 +63,22 @@ impl<const N: usize> BybitBookSync<N> {
         self.stats
     }
 
+    /// The topic was resubscribed or its connection replaced: the book is
+    /// dropped until the new snapshot (counted in [`SyncStats::restarts`]).
+    pub fn restart(&mut self) {
+        self.stats.restarts += 1;
+        self.state = SyncState::AwaitingSnapshot;
+        self.book.clear();
+        self.last_u = 0;
+        self.resync_requested = false;
+    }
+
+    /// Update id of the last applied message (0 before the first).
+    #[must_use]
+    pub fn last_id(&self) -> u64 {
+        self.last_u
+    }
+
     /// `true` once if the topic should be re-subscribed; clears the request.
     pub fn take_resync_request(&mut self) -> bool {
         std::mem::take(&mut self.resync_requested)
@@ -91,7 +110,8 @@ impl<const N: usize> BybitBookSync<N> {
         self.last_u = u;
         if self.book.is_crossed() {
             self.stats.crossed += 1;
-            SyncOutcome::AppliedCrossed { last_id: u }
+            self.lose_sync();
+            SyncOutcome::Crossed { last_id: u }
         } else {
             SyncOutcome::Applied { last_id: u }
         }

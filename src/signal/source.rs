@@ -1,6 +1,6 @@
 //! The seam between market state and the strategy's signals.
 //!
-//! The backtest (and later the engine) feeds every applied market event to
+//! The trading core ([`crate::core`]) feeds every applied market event to
 //! a [`SignalSource`] and asks it for a [`SignalSnapshot`] per instrument.
 //! [`LiveSignals`] is the production source: one [`Signals`] aggregate per
 //! instrument (`src/signal/`), every family computed, so its `provides()`
@@ -24,8 +24,8 @@ use crate::fixed::pow10;
 use crate::instrument::Instrument;
 use crate::market::{Bbo, Funding};
 use crate::side::Side;
+use crate::signal::fields::SignalFields;
 use crate::signal::{SignalConfig, SignalSnapshot, Signals};
-use crate::strategy::SignalFields;
 
 /// Anything that turns market events into signal snapshots.
 ///
@@ -198,6 +198,20 @@ impl LiveSignals {
     #[must_use]
     pub fn new(cfg: &SignalConfig, instruments: &[Instrument]) -> Self {
         Self { per: instruments.iter().map(|i| Signals::new(cfg, i.price_scale, i.qty_scale, i.tick)).collect() }
+    }
+}
+
+impl LiveSignals {
+    /// One instrument's signals.
+    #[must_use]
+    pub fn get(&self, inst: InstrumentId) -> Option<&Signals> {
+        self.per.get(usize::from(inst.0))
+    }
+
+    /// Volume-profile trades left out for one instrument.
+    #[must_use]
+    pub fn profile_dropped(&self, inst: InstrumentId) -> u64 {
+        self.get(inst).map_or(0, Signals::profile_dropped)
     }
 }
 
