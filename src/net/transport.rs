@@ -21,8 +21,11 @@
 //! - Buffered frames are delivered before a peer close is reported: nothing
 //!   that arrived is lost.
 //! - After construction nothing here allocates per frame or per send: the
-//!   receive, reassembly, outgoing and frame-encoding buffers are fixed.
-//!   A (re)connect allocates (TLS session, subscribe messages).
+//!   receive, reassembly, outgoing and frame-encoding buffers are fixed, and
+//!   TLS records are opened and sealed in place by our record layer once the
+//!   handshake is done (`tls::record`). A (re)connect allocates (TLS
+//!   session, subscribe messages), and so do a TLS key update and a session
+//!   ticket (inside rustls, rare).
 //! - DNS is resolved once, when a connection is added (blocking, before the
 //!   hot loop starts); reconnects rotate through the resolved addresses.
 //! - At the age limit an unauthenticated WebSocket gets a hidden

@@ -81,11 +81,13 @@ struct Wire {
     read_at: usize,
     to_server: Vec<u8>,
     chunk: usize,
+    /// Bytes at the end of `to_client` not readable yet.
+    hold: usize,
 }
 
 impl Read for Wire {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let left = &self.to_client[self.read_at..];
+        let left = &self.to_client[self.read_at..self.to_client.len() - self.hold];
         if left.is_empty() {
             return Err(io::ErrorKind::WouldBlock.into());
         }
@@ -121,7 +123,7 @@ impl Session {
         Self {
             client: TlsLayer::new(client, "localhost").unwrap(),
             server: rustls::ServerConnection::new(server).unwrap(),
-            wire: Wire { to_client: Vec::new(), read_at: 0, to_server: Vec::new(), chunk },
+            wire: Wire { to_client: Vec::new(), read_at: 0, to_server: Vec::new(), chunk, hold: 0 },
             out: OutBuf::new(1 << 18),
             sink: InBuf::new(1 << 20),
             server_got: Vec::new(),
@@ -133,7 +135,7 @@ impl Session {
         let mut s = Self::new(client, server, chunk);
         for _ in 0..20 {
             s.client_read().unwrap();
-            s.to_server().unwrap();
+            s.pump_server().unwrap();
             if !s.client.handshaking() && !s.server.is_handshaking() {
                 break;
             }
@@ -159,7 +161,7 @@ impl Session {
     }
 
     /// Hands the client's bytes to the server; its answers go on the wire.
-    fn to_server(&mut self) -> Result<(), rustls::Error> {
+    fn pump_server(&mut self) -> Result<(), rustls::Error> {
         let bytes = std::mem::take(&mut self.wire.to_server);
         let mut rd = &bytes[..];
         let mut res = Ok(());
@@ -179,7 +181,7 @@ impl Session {
     }
 
     fn server_recv(&mut self) -> Vec<u8> {
-        self.to_server().unwrap();
+        self.pump_server().unwrap();
         std::mem::take(&mut self.server_got)
     }
 
@@ -286,6 +288,39 @@ fn every_aead_suite_hands_over_and_carries_data_both_ways() {
         assert_eq!(st.tickets, if proto == Protocol::Tls13 { 2 } else { 0 }, "{name}");
         assert_eq!(st.bad_records, 0);
     }
+}
+
+/// The handshake ends while part of a record is still inside rustls (the
+/// server's half-RTT data, cut): no hand-over yet, our first write goes
+/// through rustls (counted); once rustls has consumed every byte, our layer
+/// takes over and the bytes come in order.
+#[test]
+fn the_hand_over_waits_until_rustls_holds_no_received_byte() {
+    let mut server = (*server_config(TLS13, None)).clone();
+    server.send_half_rtt_data = true;
+    let mut s = Session::new(client_cfg(), Arc::new(server), usize::MAX);
+    s.server.writer().write_all(b"half-rtt").unwrap();
+    s.client_read().unwrap();
+    s.pump_server().unwrap();
+    assert!(s.server.is_handshaking(), "the server waits for our Finished");
+    s.wire.hold = 10;
+    s.client_read().unwrap();
+    assert!(!s.client.handshaking());
+    assert_eq!(s.client.protocol(), None, "10 bytes of a record are not read yet: no hand-over");
+    s.client_write(b"upgrade").unwrap();
+    s.wire.hold = 0;
+    s.client_read().unwrap();
+    assert_eq!(s.sink.data(), b"half-rtt");
+    s.sink.consume(8);
+    assert_eq!(s.client.protocol(), Some(Protocol::Tls13), "handed over once rustls held nothing");
+    assert_eq!(s.server_recv(), b"upgrade");
+    s.server_send(b"after");
+    assert_eq!(s.client_drain().unwrap().0, b"after");
+    s.client_write(b"mine").unwrap();
+    assert_eq!(s.server_recv(), b"mine");
+    let st = s.client.tls_stats();
+    assert_eq!((st.handovers, st.rustls_records_in, st.rustls_records_out), (1, 1, 1), "{st:?}");
+    assert_eq!((st.records_in, st.records_out, st.tickets), (1, 1, 2), "{st:?}");
 }
 
 #[test]
@@ -428,7 +463,7 @@ fn close_notify_after_data_is_a_clean_end() {
     // Our close_notify goes out on close.
     s.client.close(&mut s.out);
     s.out.flush(&mut s.wire).unwrap();
-    s.to_server().unwrap();
+    s.pump_server().unwrap();
     assert_eq!(s.server.reader().read(&mut [0u8; 8]).unwrap(), 0, "the server saw a clean close");
 }
 
@@ -451,7 +486,7 @@ fn a_corrupted_record_is_refused_counted_and_answered_with_an_alert() {
         assert_eq!(s.client.tls_stats().bad_records, 1);
         assert!(s.sink.is_empty(), "nothing of the bad record was handed out");
         assert_eq!(s.client_read(), Err(LayerError::Closed));
-        let err = s.to_server().unwrap_err();
+        let err = s.pump_server().unwrap_err();
         assert_eq!(err, rustls::Error::AlertReceived(rustls::AlertDescription::BadRecordMac), "{err}");
     }
 }
@@ -471,7 +506,7 @@ fn malformed_records_are_refused_from_their_header() {
         s.wire.to_client.extend_from_slice(bytes);
         assert_eq!(s.client_read(), Err(LayerError::Tls(want)), "{bytes:?}");
         assert_eq!(s.client.tls_stats().bad_records, 1);
-        assert!(s.to_server().is_err(), "the server got a fatal alert");
+        assert!(s.pump_server().is_err(), "the server got a fatal alert");
     }
 }
 
@@ -481,7 +516,7 @@ fn a_fatal_alert_from_the_server_ends_the_session() {
     s.client_write(b"to be corrupted").unwrap();
     let n = s.wire.to_server.len();
     s.wire.to_server[n - 1] ^= 1;
-    assert!(s.to_server().is_err());
+    assert!(s.pump_server().is_err());
     assert_eq!(s.client_read(), Err(LayerError::Tls(TlsFailure::Alert)));
     assert_eq!(s.client.tls_stats().alerts, 1);
 }
@@ -590,4 +625,56 @@ fn alerts_that_may_be_ignored_are_counted_the_rest_end_the_session() {
     let (mut c, mut k) = Session::connected(client_cfg(), server_config(TLS13, None), usize::MAX).into_crafted();
     c.send(&mut k, CT_ALERT, &[1, 0, 0]);
     assert_eq!(c.read(), Err(LayerError::Tls(TlsFailure::BadRecord)), "an alert record holds exactly one alert");
+}
+
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+
+        /// One byte of the record stream changed anywhere (header, nonce,
+        /// ciphertext, tag): the client never hands out a wrong byte and
+        /// never the whole message; it fails or waits for the rest.
+        #[test]
+        fn a_changed_byte_never_yields_wrong_plaintext(tls12 in any::<bool>(), at in 0.0..1.0f64, mask in 1..=255u8) {
+            let versions = if tls12 { TLS12 } else { TLS13 };
+            let mut s = Session::connected(client_cfg(), server_config(versions, None), usize::MAX);
+            let truth = messages(6).concat();
+            s.server_send(&truth);
+            let start = s.wire.read_at;
+            let i = start + ((s.wire.to_client.len() - start) as f64 * at) as usize;
+            s.wire.to_client[i] ^= mask;
+            let mut got = Vec::new();
+            let res = loop {
+                match s.client_read() {
+                    Ok(st) => {
+                        got.extend_from_slice(s.sink.data());
+                        s.sink.consume(s.sink.len());
+                        if !st.full {
+                            break Ok(());
+                        }
+                    }
+                    Err(e) => break Err(e),
+                }
+            };
+            prop_assert!(got.len() < truth.len() && truth.starts_with(&got), "{res:?}, {} of {}", got.len(), truth.len());
+            if res.is_err() {
+                prop_assert_eq!(s.client.tls_stats().bad_records, 1);
+            }
+        }
+
+        /// Arbitrary bytes after the handshake: never a panic, never
+        /// plaintext.
+        #[test]
+        fn garbage_after_the_handshake_is_refused(tls12 in any::<bool>(), bytes in proptest::collection::vec(any::<u8>(), 0..3_000)) {
+            let versions = if tls12 { TLS12 } else { TLS13 };
+            let mut s = Session::connected(client_cfg(), server_config(versions, None), usize::MAX);
+            s.wire.to_client.extend_from_slice(&bytes);
+            let _ = s.client_read();
+            prop_assert!(s.sink.is_empty());
+        }
+    }
 }
