@@ -11,7 +11,8 @@
 //!   boundaries of key changes; §5.2 inner plaintext (content type, zero
 //!   padding), AAD = the record header, ciphertext ≤ 2^14 + 256; §5.3
 //!   per-record nonce = IV xor the 64-bit sequence number, which never wraps;
-//!   §5.5 key usage limits; §4.6.1 NewSessionTicket; §4.6.3 KeyUpdate; §6
+//!   §5.4 padding (content type = last non-zero byte; content, type and
+//!   padding ≤ 2^14 + 1); §5.5 key usage limits; §4.6.1 NewSessionTicket; §4.6.3 KeyUpdate; §6
 //!   alerts (close_notify, user_canceled, every other alert is an error).
 //! - TLS 1.2 AEAD, RFC 5246 §6.2.3.3: AAD = seq_num ‖ type ‖ version ‖
 //!   plaintext length; RFC 5288 §3: AES-GCM nonce = 4-byte salt ‖ 8-byte
@@ -134,8 +135,9 @@ impl Keys {
 
     /// Seals one record of content type `typ` into `dst`; returns its
     /// length. Nothing is consumed (no sequence number) when `dst` is short.
+    /// (Callers keep `data` within 2^14 bytes; the tests go beyond to forge
+    /// oversized records.)
     pub(super) fn seal(&mut self, proto: Protocol, typ: u8, data: &[u8], dst: &mut [u8]) -> Result<usize, LayerError> {
-        debug_assert!(data.len() <= MAX_RECORD_PLAINTEXT);
         let total = self.sealed_len(proto, data.len());
         if dst.len() < total {
             return Err(LayerError::OutFull);
@@ -205,13 +207,14 @@ impl Keys {
                     .key
                     .open_in_place(nonce, Aad::from(header), buf)
                     .map_err(|_| LayerError::Tls(TlsFailure::Decrypt))?;
-                // The content type is the last non-zero byte (§5.2).
+                // Content, type and padding: at most 2^14 + 1 bytes (§5.4).
+                if plain.len() > MAX_RECORD_PLAINTEXT + 1 {
+                    return Err(LayerError::Tls(TlsFailure::RecordOverflow));
+                }
+                // The content type is the last non-zero byte (§5.4).
                 let Some(end) = plain.iter().rposition(|&b| b != 0) else {
                     return Err(LayerError::Tls(TlsFailure::UnexpectedMessage));
                 };
-                if end > MAX_RECORD_PLAINTEXT {
-                    return Err(LayerError::Tls(TlsFailure::RecordOverflow));
-                }
                 Ok((plain[end], end))
             }
             Protocol::Tls12 => {

@@ -532,6 +532,13 @@ fn padding_is_stripped_and_an_all_zero_record_refused() {
     assert_eq!(c.client.tls_stats().records_in, 3, "the empty record counts");
     c.send(&mut k, 0, &[0, 0, 0]);
     assert_eq!(c.read(), Err(LayerError::Tls(TlsFailure::UnexpectedMessage)));
+
+    // Content, type and padding longer than 2^14 + 1 (RFC 8446 §5.4), though
+    // the record itself is under 2^14 + 256.
+    let (mut c, mut k) = Session::connected(client_cfg(), server_config(TLS13, None), usize::MAX).into_crafted();
+    c.send(&mut k, 0, &[&b"a\x17"[..], &[0; MAX_RECORD_PLAINTEXT]].concat());
+    assert_eq!(c.read(), Err(LayerError::Tls(TlsFailure::RecordOverflow)));
+    assert_eq!(c.client.tls_stats().bad_records, 1);
 }
 
 /// A NewSessionTicket (RFC 8446 §4.6.1) with a `ticket_len`-byte ticket.
