@@ -115,28 +115,8 @@ pub fn depth_instrument(event: &MarketEvent<'_>) -> Option<InstrumentId> {
 }
 
 fn detect(recording: &Recording, table: &InstrumentTable) -> Option<Venue> {
-    let mut scratch = JsonScratch::default();
-    let mut buf = Vec::new();
-    let mut best = (0usize, None);
-    for venue in Venue::ALL {
-        let decoder = Decoder::new(venue, table);
-        let mut understood = 0;
-        for (_, frame) in recording.iter().take(200) {
-            buf.clear();
-            buf.extend_from_slice(frame);
-            if decoder.decode_frame(
-                &mut scratch,
-                &mut buf,
-                |e| matches!(e, Ok(e) if !matches!(e, MarketEvent::Ignored(_))),
-            ) {
-                understood += 1;
-            }
-        }
-        if understood > best.0 {
-            best = (understood, Some(venue));
-        }
-    }
-    best.1
+    let frames: Vec<&[u8]> = recording.iter().take(crate::venue::DETECT_FRAMES).map(|(_, f)| f).collect();
+    crate::venue::detect_venue(&frames, &Venue::ALL.map(|v| (v, table)))
 }
 
 /// Loads `args` (`PATH` or `VENUE:PATH` each).
