@@ -18,6 +18,7 @@ pub mod fixed;
 pub mod instrument;
 pub mod journal;
 pub mod json;
+pub mod latency;
 pub mod market;
 pub mod order;
 pub mod profile;
