@@ -15,6 +15,7 @@ pub mod book;
 pub mod commands;
 pub mod event;
 pub mod fixed;
+pub mod host;
 pub mod instrument;
 pub mod journal;
 pub mod json;

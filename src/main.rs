@@ -64,6 +64,17 @@ enum Command {
         #[arg(long)]
         hgrm_dir: Option<PathBuf>,
     },
+    /// Say how far this host is from a tuned trading host, item by item, and how to fix each
+    /// (reads /proc and /sys, changes nothing).
+    HostCheck {
+        /// The CPU the hot thread would run on (default: the first isolated CPU, else the last
+        /// online one).
+        #[arg(long)]
+        core: Option<usize>,
+        /// One JSON object instead of the text report.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print exactly the signed request an order would produce (debug with curl).
     Sign(commands::sign::SignArgs),
     /// Replay recorded frames through the strategy against a simulated exchange; print a
@@ -164,6 +175,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Latency { venue, input, rounds, instruments, hgrm_dir } => {
             let opts = commands::latency::LatencyOptions { venue, input, rounds, instruments, hgrm_dir };
             commands::latency::run(&opts, &mut io::stdout().lock(), &ALLOC)?;
+        }
+        Command::HostCheck { core, json } => {
+            let opts = commands::host_check::HostCheckOptions { core, json };
+            commands::host_check::run(&opts, &scalpel::host::HostSource::live(), &mut io::stdout().lock())?;
         }
         Command::Sign(args) => commands::sign::run(&args, &mut io::stdout().lock())?,
         Command::Backtest { config, input, json, synth_venue, synth_symbol, synth_seed, synth_secs } => {
