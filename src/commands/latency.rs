@@ -362,6 +362,14 @@ fn print_decode(
         writeln!(out, "depth diffs by level count (bids + asks):")?;
         report::write_table(out, "levels", &buckets)?;
     }
+    let levels = r.depth_level_counts();
+    let level_at =
+        |q: f64| levels.get(((levels.len() as f64 * q) as usize).min(levels.len().saturating_sub(1))).copied();
+    if let (Some(p50), Some(p90), Some(p99), Some(p999), Some(max)) =
+        (level_at(0.5), level_at(0.9), level_at(0.99), level_at(0.999), levels.last())
+    {
+        writeln!(out, "depth diffs' level counts: p50 {p50} p90 {p90} p99 {p99} p99.9 {p999} max {max}")?;
+    }
     if let Some(f) = fit {
         writeln!(
             out,
@@ -429,6 +437,9 @@ fn print_decode(
         json.u64("depth_fastest_round_p99_ns", fastest.value_at_quantile(0.99));
         json.u64("depth_fastest_round_p999_ns", fastest.value_at_quantile(0.999));
     }
+    json.opt_u64("depth_levels_p50", level_at(0.5).map(u64::from));
+    json.opt_u64("depth_levels_p99", level_at(0.99).map(u64::from));
+    json.opt_u64("depth_levels_p999", level_at(0.999).map(u64::from));
     json.u64("samples", c.events).u64("samples_dropped", c.dropped).u64("clock_backwards", c.backwards);
     json.u64("bad_lines", bad_lines);
     json.opt_u64("pinned_cpu", opts.pin.map(|c| c as u64));

@@ -268,6 +268,16 @@ impl DecodeReport {
         h
     }
 
+    /// The level counts (bids + asks) of the recording's depth diffs,
+    /// ascending: what the depth tail is made of.
+    #[must_use]
+    pub fn depth_level_counts(&self) -> Vec<u32> {
+        let mut levels: Vec<u32> =
+            self.collected.attribution.info.iter().filter(|i| i.class == FrameClass::Depth).map(|i| i.levels).collect();
+        levels.sort_unstable();
+        levels
+    }
+
     /// The per-stage histograms.
     #[must_use]
     pub fn histograms(&self) -> &StageHistograms {
