@@ -314,16 +314,31 @@ pub fn run(opts: &LatencyOptions, out: &mut impl Write, alloc: &CountingAlloc) -
         crate::latency::pin_current_thread(cpu).map_err(|e| LatencyError::Pin(cpu, e))?;
     }
     let machine = Machine::read(&HostSource::live(), opts.pin);
-    let report = decode::measure(venue, &decoder, &entries, &rec, info, opts.rounds, alloc)?;
+    // With the measured thread pinned, the collector goes to another CPU
+    // (the last online one that is not it), so it never preempts it.
+    let collector_cpu = opts.pin.and_then(|p| machine.online.iter().rev().copied().find(|&c| c != p));
+    let setup = decode::DecodeSetup {
+        venue,
+        decoder: &decoder,
+        entries: &entries,
+        rec: &rec,
+        rounds: opts.rounds,
+        collector_cpu,
+    };
+    let report = decode::measure(&setup, info, alloc)?;
     let json = print_decode(opts, venue, &machine, rec.bad_lines(), &report, out)?;
     Ok(LatencyOutcome { venue, machine, decode: report, bad_lines: rec.bad_lines(), json })
 }
 
-fn pinned(opts: &LatencyOptions) -> String {
-    opts.pin.map_or_else(
-        || "measured thread not pinned (--pin CPU)".to_owned(),
-        |c| format!("measured thread pinned to CPU {c}"),
-    )
+fn pinned(opts: &LatencyOptions, r: &DecodeReport) -> String {
+    let Some(cpu) = opts.pin else {
+        return "measured thread not pinned (--pin CPU)".to_owned();
+    };
+    match (&r.collector_cpu, &r.collected.pin_error) {
+        (_, Some(e)) => format!("measured thread pinned to CPU {cpu}, collector not pinned ({e})"),
+        (Some(c), None) => format!("measured thread pinned to CPU {cpu}, collector to CPU {c}"),
+        (None, None) => format!("measured thread pinned to CPU {cpu}, collector shares it (no other CPU online)"),
+    }
 }
 
 /// Prints the decode path's report and writes its files; returns the JSON
@@ -343,7 +358,7 @@ fn print_decode(
         r.frames, r.rounds, r.timer_overhead_ns
     )?;
     writeln!(out, "input: {} ({bad_lines} malformed lines skipped)", opts.input.display())?;
-    writeln!(out, "machine: {}; {}", machine.summary(), pinned(opts))?;
+    writeln!(out, "machine: {}; {}", machine.summary(), pinned(opts, r))?;
     writeln!(
         out,
         "samples: {} collected off the measured thread, {} dropped (ring full), {} with a clock running backwards{}",
@@ -443,6 +458,7 @@ fn print_decode(
     json.u64("samples", c.events).u64("samples_dropped", c.dropped).u64("clock_backwards", c.backwards);
     json.u64("bad_lines", bad_lines);
     json.opt_u64("pinned_cpu", opts.pin.map(|c| c as u64));
+    json.opt_u64("collector_cpu", r.collector_cpu.filter(|_| c.pin_error.is_none()).map(|c| c as u64));
     json.raw("machine", &machine.json());
     let line = json.finish();
     writeln!(out, "{line}")?;

@@ -114,6 +114,8 @@ pub struct Collected<A> {
     pub backwards: u64,
     /// Events that took more stamps than they could hold.
     pub overflowed: u64,
+    /// Why the collector could not be pinned where asked, if it could not.
+    pub pin_error: Option<String>,
     /// The attribution, with whatever state it kept.
     pub attribution: A,
 }
@@ -130,7 +132,10 @@ impl<A> Collector<A> {
     /// measured thread's [`Probe`]. `clock` must be a clone of the clock the
     /// measured thread stamps with: raw values are only comparable, and
     /// convertible, within one calibration. `attribute` is called once per
-    /// event, on the collector thread.
+    /// event, on the collector thread. `cpu` pins the collector (keep it off
+    /// the measured thread's CPU: on a shared CPU each batch it processes
+    /// is a preemption of the measured thread, tens of microseconds); a pin
+    /// the OS refuses is reported in [`Collected::pin_error`].
     ///
     /// # Errors
     /// The OS refused to create the thread.
@@ -138,6 +143,7 @@ impl<A> Collector<A> {
         stage_names: Vec<String>,
         clock: quanta::Clock,
         capacity: usize,
+        cpu: Option<usize>,
         mut attribution: A,
     ) -> io::Result<(Probe<N>, Self)>
     where
@@ -149,6 +155,7 @@ impl<A> Collector<A> {
         let probe = Probe::new(producer, Arc::clone(&consumed));
         let thread_stop = Arc::clone(&stop);
         let handle = std::thread::Builder::new().name("latency-collector".into()).spawn(move || {
+            let pin_error = cpu.and_then(|c| super::pin_current_thread(c).err());
             let mut histograms = StageHistograms::new(stage_names);
             let (mut events, mut backwards, mut overflowed) = (0u64, 0u64, 0u64);
             loop {
@@ -173,7 +180,7 @@ impl<A> Collector<A> {
                     std::thread::sleep(IDLE_SLEEP);
                 }
             }
-            Collected { histograms, events, dropped: consumer.dropped(), backwards, overflowed, attribution }
+            Collected { histograms, events, dropped: consumer.dropped(), backwards, overflowed, pin_error, attribution }
         })?;
         Ok((probe, Self { handle, stop }))
     }
@@ -209,7 +216,7 @@ mod tests {
         let (clock, mock) = quanta::Clock::mock();
         let names = vec!["a".to_owned(), "b".to_owned(), "whole".to_owned()];
         let (mut probe, collector) =
-            Collector::spawn::<3>(names, clock.clone(), 64, |m: &Marks<3>, r: &mut Recorder<'_>| {
+            Collector::spawn::<3>(names, clock.clone(), 64, None, |m: &Marks<3>, r: &mut Recorder<'_>| {
                 let s = m.stamps();
                 r.interval(0, s[0], s[1]);
                 r.interval(1, s[1], s[2]);
@@ -269,7 +276,7 @@ mod tests {
         let gate = Arc::new(AtomicBool::new(false));
         let g = Arc::clone(&gate);
         let (mut probe, collector) =
-            Collector::spawn::<2>(vec!["x".to_owned()], clock, 4, move |m: &Marks<2>, r: &mut Recorder<'_>| {
+            Collector::spawn::<2>(vec!["x".to_owned()], clock, 4, None, move |m: &Marks<2>, r: &mut Recorder<'_>| {
                 while !g.load(Ordering::Acquire) {
                     std::thread::yield_now();
                 }

@@ -228,6 +228,8 @@ pub struct DecodeReport {
     /// Whether every round's events reached the collector before the next
     /// round began (else some were still in flight; they are not lost).
     pub drained_between_rounds: bool,
+    /// The CPU the collector was asked to run on.
+    pub collector_cpu: Option<usize>,
 }
 
 impl DecodeReport {
@@ -328,20 +330,34 @@ fn replay(
     }
 }
 
-/// Runs the decode path over `rec` (already known to hold frames) on the
-/// calling thread, which should be the pinned one if any.
+/// What the decode path replays, and how.
+pub struct DecodeSetup<'a> {
+    /// The recording's venue.
+    pub venue: Venue,
+    /// Its decoder (snapshot instrument already set).
+    pub decoder: &'a Decoder,
+    /// The instruments the market state holds.
+    pub entries: &'a [SymbolEntry],
+    /// The recording, already known to hold frames.
+    pub rec: &'a Recording,
+    /// Timed rounds (at least 1).
+    pub rounds: u32,
+    /// Where to pin the collector thread (away from the measured one).
+    pub collector_cpu: Option<usize>,
+}
+
+/// Runs the decode path on the calling thread, which should be the pinned
+/// one if any; `info` is [`survey`]'s result for the same recording.
 ///
 /// # Errors
 /// [`DecodeRunError`].
 pub fn measure(
-    venue: Venue,
-    decoder: &Decoder,
-    entries: &[SymbolEntry],
-    rec: &Recording,
+    setup: &DecodeSetup<'_>,
     info: Vec<FrameInfo>,
-    rounds: u32,
     alloc: &CountingAlloc,
 ) -> Result<DecodeReport, DecodeRunError> {
+    let &DecodeSetup { venue, decoder, entries, rec, rounds, collector_cpu } = setup;
+    let rounds = rounds.max(1);
     if u32::try_from(rec.len()).is_err() {
         return Err(DecodeRunError::TooManyFrames(rec.len()));
     }
@@ -354,7 +370,7 @@ pub fn measure(
     // collector is descheduled for the length of a round.
     let capacity = (rec.len() + 1).next_power_of_two().clamp(1 << 12, 1 << 20);
     let (mut probe, collector) =
-        Collector::spawn::<2>(stage_names(), clock.clone(), capacity, DecodeAttribution::new(info))
+        Collector::spawn::<2>(stage_names(), clock.clone(), capacity, collector_cpu, DecodeAttribution::new(info))
             .map_err(|e| DecodeRunError::Collector(e.to_string()))?;
 
     let mut work = rec.bytes().to_vec();
@@ -407,6 +423,7 @@ pub fn measure(
         timer_overhead_ns: overhead[overhead.len() / 2],
         fallback_frames_per_round: fallback_per_round,
         drained_between_rounds: drained,
+        collector_cpu,
     })
 }
 

@@ -49,12 +49,12 @@ pub use report::{JsonLine, StageHistograms, StageStats};
 /// The CPU does not exist or the OS refused (a cgroup's `cpuset` may not
 /// include it).
 pub fn pin_current_thread(cpu: usize) -> Result<(), String> {
-    let cores = core_affinity::get_core_ids().ok_or_else(|| "cannot list this machine's CPUs".to_owned())?;
-    let core =
-        cores.into_iter().find(|c| c.id == cpu).ok_or_else(|| format!("CPU {cpu} is not available to this process"))?;
-    if core_affinity::set_for_current(core) {
+    // Not through core_affinity::get_core_ids(): it lists the calling
+    // thread's current mask, so a thread spawned by a pinned one could
+    // never be moved elsewhere. sched_setaffinity itself checks the CPU.
+    if core_affinity::set_for_current(core_affinity::CoreId { id: cpu }) {
         Ok(())
     } else {
-        Err(format!("the OS refused to pin this thread to CPU {cpu}"))
+        Err(format!("the OS refused to pin a thread to CPU {cpu} (no such CPU, or not in this process's cpuset)"))
     }
 }
