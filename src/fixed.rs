@@ -266,10 +266,16 @@ pub fn parse_unsigned_prefix_swar(text: &[u8], pos: usize, scale: u8) -> Option<
 /// As [`parse_decimal`].
 #[inline(always)]
 pub fn parse_decimal_between(doc: &[u8], from: usize, to: usize, scale: u8) -> Result<i64, FixedError> {
-    match exact_scale_before(doc, from, to, scale) {
-        Some(value) => Ok(value as i64),
-        None => parse_decimal_between_general(doc, from, to, scale),
+    if let Some(value) = exact_scale_before(doc, from, to, scale) {
+        return Ok(value as i64);
     }
+    // A single digit: Bybit deletes a level with quantity "0".
+    if let (1, Some(&b @ b'0'..=b'9')) = (to.wrapping_sub(from), doc.get(from)) {
+        if scale <= MAX_SCALE {
+            return Ok(i64::from(b - b'0') * pow10(scale));
+        }
+    }
+    parse_decimal_between_general(doc, from, to, scale)
 }
 
 /// [`parse_decimal_between`] for every other shape: kept out of line so
