@@ -13,8 +13,9 @@ use crossbeam_utils::CachePadded;
 use super::probe::{Marks, Probe};
 use super::report::StageHistograms;
 
-/// How long the collector sleeps when the ring is empty. At ~3 M events/s
-/// this is ~600 events, far below any ring capacity the harness uses.
+/// How long a [`Drain::Continuous`] collector sleeps when the ring is
+/// empty. At ~3 M events/s this is ~600 events, far below any ring
+/// capacity the harness uses.
 const IDLE_SLEEP: Duration = Duration::from_micros(200);
 /// Most events taken per turn before the consumed count is published.
 const BATCH: usize = 1024;
@@ -120,40 +121,62 @@ pub struct Collected<A> {
     pub attribution: A,
 }
 
+/// When the collector drains the ring.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Drain {
+    /// Whenever there is something, sleeping 200 µs when there is not: the
+    /// live engine's way (its journal thread), for streams without rounds.
+    Continuous,
+    /// Only when the measured thread calls [`Probe::flush`] (between
+    /// rounds): the collector never wakes during a measured round, so it
+    /// cannot preempt the measured thread on a shared CPU. The ring must
+    /// hold what is pushed between two flushes, or the excess is dropped
+    /// (and counted).
+    OnFlush,
+}
+
+/// How a collector runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CollectorConfig {
+    /// Ring capacity in events (at least 1).
+    pub capacity: usize,
+    /// CPU to pin the collector to: keep it off the measured thread's. A
+    /// pin the OS refuses is reported in [`Collected::pin_error`].
+    pub cpu: Option<usize>,
+    /// When it drains.
+    pub drain: Drain,
+}
+
 /// The running collector thread.
 pub struct Collector<A> {
-    handle: JoinHandle<Collected<A>>,
+    handle: Option<JoinHandle<Collected<A>>>,
     stop: Arc<AtomicBool>,
 }
 
 impl<A> Collector<A> {
     /// Starts a collector thread (named `latency-collector`) for the given
-    /// stages, over a ring of `capacity` events (at least 1), and returns the
-    /// measured thread's [`Probe`]. `clock` must be a clone of the clock the
-    /// measured thread stamps with: raw values are only comparable, and
-    /// convertible, within one calibration. `attribute` is called once per
-    /// event, on the collector thread. `cpu` pins the collector (keep it off
-    /// the measured thread's CPU: on a shared CPU each batch it processes
-    /// is a preemption of the measured thread, tens of microseconds); a pin
-    /// the OS refuses is reported in [`Collected::pin_error`].
+    /// stages and returns the measured thread's [`Probe`]. `clock` must be a
+    /// clone of the clock the measured thread stamps with: raw values are
+    /// only comparable, and convertible, within one calibration.
+    /// `attribution` is called once per event, on the collector thread.
     ///
     /// # Errors
     /// The OS refused to create the thread.
     pub fn spawn<const N: usize>(
         stage_names: Vec<String>,
         clock: quanta::Clock,
-        capacity: usize,
-        cpu: Option<usize>,
+        config: &CollectorConfig,
         mut attribution: A,
     ) -> io::Result<(Probe<N>, Self)>
     where
         A: Attribution<N>,
     {
-        let (producer, consumer) = crate::ring::lossy::<Marks<N>>(capacity);
+        let (producer, consumer) = crate::ring::lossy::<Marks<N>>(config.capacity);
         let consumed = Arc::new(CachePadded::new(AtomicU64::new(0)));
         let stop = Arc::new(AtomicBool::new(false));
-        let probe = Probe::new(producer, Arc::clone(&consumed));
         let thread_stop = Arc::clone(&stop);
+        let thread_consumed = Arc::clone(&consumed);
+        let CollectorConfig { cpu, drain, .. } = *config;
         let handle = std::thread::Builder::new().name("latency-collector".into()).spawn(move || {
             let pin_error = cpu.and_then(|c| super::pin_current_thread(c).err());
             let mut histograms = StageHistograms::new(stage_names);
@@ -171,18 +194,23 @@ impl<A> Collector<A> {
                     backwards += recorder.backwards;
                 }
                 events += taken as u64;
-                consumed.store(events, Ordering::Release);
+                thread_consumed.store(events, Ordering::Release);
                 if taken == 0 {
                     let finished = thread_stop.load(Ordering::Acquire) || consumer.is_producer_gone();
                     if finished && consumer.is_empty() {
                         break;
                     }
-                    std::thread::sleep(IDLE_SLEEP);
+                    match drain {
+                        Drain::Continuous => std::thread::sleep(IDLE_SLEEP),
+                        // Spurious wake-ups only cost an empty look.
+                        Drain::OnFlush => std::thread::park(),
+                    }
                 }
             }
             Collected { histograms, events, dropped: consumer.dropped(), backwards, overflowed, pin_error, attribution }
         })?;
-        Ok((probe, Self { handle, stop }))
+        let probe = Probe::new(producer, consumed, handle.thread().clone());
+        Ok((probe, Self { handle: Some(handle), stop }))
     }
 
     /// Stops the collector once it has drained the ring (drop the
@@ -192,12 +220,14 @@ impl<A> Collector<A> {
     /// # Errors
     /// The collector thread panicked (an attribution bug); the panic's
     /// message is returned.
-    pub fn finish(self) -> Result<Collected<A>, String>
+    pub fn finish(mut self) -> Result<Collected<A>, String>
     where
         A: Send + 'static,
     {
         self.stop.store(true, Ordering::Release);
-        self.handle.join().map_err(|panic| {
+        let handle = self.handle.take().ok_or_else(|| "the collector was already finished".to_owned())?;
+        handle.thread().unpark();
+        handle.join().map_err(|panic| {
             panic
                 .downcast_ref::<&str>()
                 .map(|s| (*s).to_owned())
@@ -207,16 +237,54 @@ impl<A> Collector<A> {
     }
 }
 
+impl<A> Drop for Collector<A> {
+    /// A collector dropped without [`Collector::finish`] (an error path)
+    /// is told to stop, so its thread does not stay parked forever.
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        if let Some(handle) = &self.handle {
+            handle.thread().unpark();
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn continuous(capacity: usize) -> CollectorConfig {
+        CollectorConfig { capacity, cpu: None, drain: Drain::Continuous }
+    }
+
+    #[test]
+    fn on_flush_collects_only_when_flushed_and_finishes() {
+        let (clock, _mock) = quanta::Clock::mock();
+        let config = CollectorConfig { capacity: 64, cpu: None, drain: Drain::OnFlush };
+        let (mut probe, collector) =
+            Collector::spawn::<2>(vec!["x".into()], clock, &config, |m: &Marks<2>, r: &mut Recorder<'_>| {
+                r.value(0, u64::from(m.tag()) + 1);
+            })
+            .unwrap();
+        for i in 0..10 {
+            assert!(probe.record(Marks::start(i, 0)));
+        }
+        probe.flush();
+        assert!(probe.wait_drained(Duration::from_secs(10)));
+        for i in 10..15 {
+            assert!(probe.record(Marks::start(i, 0)));
+        }
+        drop(probe);
+        let got = collector.finish().unwrap();
+        assert_eq!((got.events, got.dropped), (15, 0), "finish drains what was never flushed");
+        assert_eq!(got.histograms.get(0).unwrap().max(), 15);
+    }
 
     #[test]
     fn records_every_interval_and_counts_backwards_ones() {
         let (clock, mock) = quanta::Clock::mock();
         let names = vec!["a".to_owned(), "b".to_owned(), "whole".to_owned()];
         let (mut probe, collector) =
-            Collector::spawn::<3>(names, clock.clone(), 64, None, |m: &Marks<3>, r: &mut Recorder<'_>| {
+            Collector::spawn::<3>(names, clock.clone(), &continuous(64), |m: &Marks<3>, r: &mut Recorder<'_>| {
                 let s = m.stamps();
                 r.interval(0, s[0], s[1]);
                 r.interval(1, s[1], s[2]);
@@ -275,14 +343,18 @@ mod tests {
         // Hold the collector back until every push has been tried.
         let gate = Arc::new(AtomicBool::new(false));
         let g = Arc::clone(&gate);
-        let (mut probe, collector) =
-            Collector::spawn::<2>(vec!["x".to_owned()], clock, 4, None, move |m: &Marks<2>, r: &mut Recorder<'_>| {
+        let (mut probe, collector) = Collector::spawn::<2>(
+            vec!["x".to_owned()],
+            clock,
+            &continuous(4),
+            move |m: &Marks<2>, r: &mut Recorder<'_>| {
                 while !g.load(Ordering::Acquire) {
                     std::thread::yield_now();
                 }
                 r.value(0, u64::from(m.tag()));
-            })
-            .unwrap();
+            },
+        )
+        .unwrap();
         let accepted = (0..100).filter(|&i| probe.record(Marks::start(i, 0))).count() as u64;
         gate.store(true, Ordering::Release);
         let dropped = probe.dropped();

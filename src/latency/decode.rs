@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use hdrhistogram::Histogram;
 
-use super::collect::{Attribution, Collected, Collector, Recorder};
+use super::collect::{Attribution, Collected, Collector, CollectorConfig, Drain, Recorder};
 use super::probe::{Marks, Probe};
 use super::report::{MAX_TRACKABLE_NS, StageHistograms};
 use crate::alloc_count::CountingAlloc;
@@ -311,7 +311,7 @@ fn replay(
     rec: &Recording,
     work: &mut [u8],
     clock: &quanta::Clock,
-    mut probe: Option<&mut Probe<2>>,
+    mut probe: Option<(&mut Probe<2>, usize)>,
 ) {
     for (i, &(_, start, end)) in rec.spans().iter().enumerate() {
         let frame = &mut work[start..end];
@@ -322,10 +322,16 @@ fn replay(
             }
         });
         let t1 = clock.raw();
-        if let Some(p) = probe.as_deref_mut() {
+        if let Some((p, flush_every)) = probe.as_mut() {
             let mut marks = Marks::start(i as u32, t0);
             marks.mark(t1);
             p.record(marks);
+            if (i + 1) % *flush_every == 0 {
+                // A recording longer than half the ring: let the collector
+                // catch up here, between two frames, outside their timing.
+                p.flush();
+                p.wait_drained(Duration::from_secs(30));
+            }
         }
     }
 }
@@ -366,11 +372,16 @@ pub fn measure(
         class_frames[i.class as usize] += 1;
     }
     let clock = quanta::Clock::new();
-    // A ring that holds a whole round: nothing is dropped even if the
-    // collector is descheduled for the length of a round.
-    let capacity = (rec.len() + 1).next_power_of_two().clamp(1 << 12, 1 << 20);
+    // A ring twice the length of a round: a whole round fits in half of
+    // it, so the collector is woken only between rounds (up to 512 Ki
+    // frames; longer recordings also flush every half ring).
+    let capacity = (2 * rec.len() + 2).next_power_of_two().clamp(1 << 12, 1 << 20);
+    // The collector drains between rounds only (and, for recordings longer
+    // than half the ring, every half ring, outside the measured intervals).
+    let config = CollectorConfig { capacity, cpu: collector_cpu, drain: Drain::OnFlush };
+    let flush_every = capacity / 2;
     let (mut probe, collector) =
-        Collector::spawn::<2>(stage_names(), clock.clone(), capacity, collector_cpu, DecodeAttribution::new(info))
+        Collector::spawn::<2>(stage_names(), clock.clone(), &config, DecodeAttribution::new(info))
             .map_err(|e| DecodeRunError::Collector(e.to_string()))?;
 
     let mut work = rec.bytes().to_vec();
@@ -386,8 +397,9 @@ pub fn measure(
         work.copy_from_slice(rec.bytes());
         let mut market = MarketState::<DEFAULT_LEVELS>::new(venue, entries);
         let before = alloc.this_thread();
-        replay(decoder, &mut scratch, &mut market, rec, &mut work, &clock, Some(&mut probe));
+        replay(decoder, &mut scratch, &mut market, rec, &mut work, &clock, Some((&mut probe, flush_every)));
         allocs += alloc.this_thread() - before;
+        probe.flush();
         drained &= probe.wait_drained(Duration::from_secs(30));
     }
     let fallback_per_round = (scratch.backend_counts().1 - fallback_before) / u64::from(rounds);

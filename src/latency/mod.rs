@@ -11,7 +11,9 @@
 //!    at stage boundaries into a small `Copy` [`Marks`] value and pushes it
 //!    onto the lossy-but-counted ring of [`crate::ring`]. No conversion, no
 //!    histogram, no formatting, no allocation on that thread.
-//! 2. **Collection** ([`collect`]): a collector thread pops the marks,
+//! 2. **Collection** ([`collect`]): a collector thread pops the marks
+//!    (between rounds, when the path replays a recording in rounds, so it
+//!    never competes with the measured thread; continuously otherwise),
 //!    hands each to the path's attribution (which intervals of which marks
 //!    are which stage), converts raw deltas to nanoseconds with the same
 //!    clock's calibration and records them into one HdrHistogram per stage
@@ -38,7 +40,7 @@ pub mod plot;
 pub mod probe;
 pub mod report;
 
-pub use collect::{Attribution, Collected, Collector, Recorder, chain};
+pub use collect::{Attribution, Collected, Collector, CollectorConfig, Drain, Recorder, chain};
 pub use probe::{Marks, Probe};
 pub use report::{JsonLine, StageHistograms, StageStats};
 

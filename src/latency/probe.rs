@@ -76,11 +76,23 @@ pub struct Probe<const N: usize> {
     ring: LossyProducer<Marks<N>>,
     pushed: u64,
     consumed: Arc<CachePadded<AtomicU64>>,
+    collector: std::thread::Thread,
 }
 
 impl<const N: usize> Probe<N> {
-    pub(crate) fn new(ring: LossyProducer<Marks<N>>, consumed: Arc<CachePadded<AtomicU64>>) -> Self {
-        Self { ring, pushed: 0, consumed }
+    pub(crate) fn new(
+        ring: LossyProducer<Marks<N>>,
+        consumed: Arc<CachePadded<AtomicU64>>,
+        collector: std::thread::Thread,
+    ) -> Self {
+        Self { ring, pushed: 0, consumed, collector }
+    }
+
+    /// Wakes the collector to drain what was pushed so far (the only wake-up
+    /// a [`super::collect::Drain::OnFlush`] collector gets). Call it outside
+    /// measured intervals: between rounds.
+    pub fn flush(&self) {
+        self.collector.unpark();
     }
 
     /// Hands one event to the collector. `false` when the ring was full:
