@@ -5,8 +5,9 @@
 
 use std::process::Command;
 
-const ITEMS: [&str; 16] = [
+const ITEMS: [&str; 17] = [
     "cpu",
+    "kernel",
     "virtualization",
     "isolated cores",
     "hot core's SMT siblings",

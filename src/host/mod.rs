@@ -49,6 +49,15 @@ impl HostSource {
         std::fs::read_to_string(self.root.join(rel.trim_start_matches('/'))).ok().map(|s| s.trim().to_owned())
     }
 
+    /// The contents of `rel` under the root, un-gzipped.
+    fn read_gz(&self, rel: &str) -> Option<String> {
+        use std::io::Read;
+        let raw = std::fs::read(self.root.join(rel.trim_start_matches('/'))).ok()?;
+        let mut text = String::new();
+        flate2::read::GzDecoder::new(&raw[..]).read_to_string(&mut text).ok()?;
+        Some(text)
+    }
+
     fn list_dir(&self, rel: &str) -> Vec<String> {
         let mut names: Vec<String> = std::fs::read_dir(self.root.join(rel.trim_start_matches('/')))
             .map(|d| d.filter_map(|e| e.ok()?.file_name().into_string().ok()).collect())
@@ -317,6 +326,7 @@ pub fn check_host(src: &HostSource, core: Option<usize>) -> HostReport {
     let virtualized = machine.hypervisor.is_some();
     let checks = vec![
         check_cpu(src, &machine),
+        check_kernel(src),
         check_virtualization(src, &machine),
         check_isolation(src, &machine, core),
         check_siblings(src, &machine, core),
@@ -346,6 +356,53 @@ fn check_cpu(src: &HostSource, m: &Machine) -> Check {
         "",
         String::new(),
     )
+}
+
+/// The kernel's build configuration: `/proc/config.gz`, else
+/// `/boot/config-<release>`.
+fn kernel_config(src: &HostSource, release: &str) -> Option<String> {
+    src.read_gz("proc/config.gz").or_else(|| src.read(&format!("boot/config-{release}")))
+}
+
+fn check_kernel(src: &HostSource) -> Check {
+    let want = "a kernel built with CONFIG_NO_HZ_FULL=y (nohz_full works only then)";
+    let release = src.read("proc/sys/kernel/osrelease").unwrap_or_else(|| "unknown".to_owned());
+    let Some(config) = kernel_config(src, &release) else {
+        return Check::new(
+            "kernel",
+            Status::Unknown,
+            format!("{release}; no /proc/config.gz or /boot/config-{release} to read its options from"),
+            want,
+            String::new(),
+        );
+    };
+    let option = |name: &str| {
+        config.lines().find_map(|l| l.strip_prefix(name).and_then(|rest| rest.strip_prefix('=')).map(str::to_owned))
+    };
+    let hz = option("CONFIG_HZ").unwrap_or_else(|| "?".to_owned());
+    let preempt = ["CONFIG_PREEMPT_RT", "CONFIG_PREEMPT", "CONFIG_PREEMPT_VOLUNTARY", "CONFIG_PREEMPT_NONE"]
+        .into_iter()
+        .find(|o| option(o).as_deref() == Some("y"))
+        .map_or("unknown", |o| o.trim_start_matches("CONFIG_"));
+    let dynamic = if option("CONFIG_PREEMPT_DYNAMIC").as_deref() == Some("y") { " (dynamic)" } else { "" };
+    let no_hz_full = option("CONFIG_NO_HZ_FULL").as_deref() == Some("y");
+    let found = format!(
+        "{release}, HZ={hz} (a preempted thread can lose {} ms slices), {preempt}{dynamic}, CONFIG_NO_HZ_FULL {}",
+        hz.parse::<u64>().map_or_else(|_| "?".to_owned(), |h| (1000 / h.max(1)).to_string()),
+        if no_hz_full { "y" } else { "not set" }
+    );
+    if no_hz_full {
+        Check::new("kernel", Status::Ok, found, want, String::new())
+    } else {
+        Check::new(
+            "kernel",
+            Status::Tune,
+            found,
+            want,
+            "boot a kernel built with CONFIG_NO_HZ_FULL=y (most distributions' generic or lowlatency kernels are)"
+                .to_owned(),
+        )
+    }
 }
 
 fn check_virtualization(src: &HostSource, m: &Machine) -> Check {
@@ -903,6 +960,7 @@ mod tests {
             &[
                 ("proc/cpuinfo", CPUINFO_VM),
                 ("proc/cmdline", "console=ttyS0 quiet"),
+                ("proc/sys/kernel/osrelease", "6.18.44-fc"),
                 ("proc/stat", "cpu  287302 95914 35166 83541 1076 0 171 261 0 0\n"),
                 ("proc/swaps", "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n"),
                 ("proc/sys/vm/swappiness", "60"),
@@ -942,6 +1000,14 @@ mod tests {
     #[test]
     fn a_kvm_guest_is_reported_honestly() {
         let tree = vm();
+        // The kernel's options as /proc/config.gz gives them.
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(
+            &mut gz,
+            b"CONFIG_NO_HZ_IDLE=y\nCONFIG_PREEMPT_NONE=y\nCONFIG_PREEMPT_DYNAMIC=y\nCONFIG_HZ_250=y\nCONFIG_HZ=250\n",
+        )
+        .unwrap();
+        std::fs::write(tree.0.join("proc/config.gz"), gz.finish().unwrap()).unwrap();
         let src = HostSource::at(tree.0.clone(), |_| Err("ethtool is not installed".to_owned()));
         let r = check_host(&src, None);
         assert_eq!(r.core, 1, "last online CPU when none is isolated");
@@ -950,6 +1016,11 @@ mod tests {
         assert_eq!(r.machine.family_model, Some((6, 207)));
         assert_eq!(status(&r, "virtualization"), Status::Tune);
         assert!(found(&r, "virtualization").contains("261 ticks of steal time"));
+        assert_eq!(status(&r, "kernel"), Status::Tune);
+        assert_eq!(
+            found(&r, "kernel"),
+            "6.18.44-fc, HZ=250 (a preempted thread can lose 4 ms slices), PREEMPT_NONE (dynamic), CONFIG_NO_HZ_FULL not set"
+        );
         assert_eq!(status(&r, "isolated cores"), Status::Tune);
         assert_eq!(status(&r, "hot core's SMT siblings"), Status::Ok);
         assert_eq!(status(&r, "CPU governor"), Status::Unknown);
@@ -990,6 +1061,8 @@ mod tests {
                     "processor\t: 0\nmodel name\t: AMD EPYC\nflags\t\t: tsc rdtscp constant_tsc nonstop_tsc\n",
                 ),
                 ("proc/cmdline", "isolcpus=managed_irq,domain,2-3 nohz_full=2-3 rcu_nocbs=2-3 quiet"),
+                ("proc/sys/kernel/osrelease", "6.8.0-lowlatency"),
+                ("boot/config-6.8.0-lowlatency", "CONFIG_HZ=1000\nCONFIG_PREEMPT=y\nCONFIG_NO_HZ_FULL=y\n"),
                 ("proc/swaps", "Filename Type Size Used Priority\n"),
                 ("proc/sys/net/core/busy_poll", "50"),
                 ("proc/sys/net/core/busy_read", "50"),
