@@ -294,7 +294,7 @@ impl Ladder {
     ///
     /// # Errors
     /// [`BookError::NegativeQty`] or [`BookError::OffGrid`]; nothing changes.
-    #[inline]
+    #[inline(always)]
     pub fn set(&mut self, price: Price, qty: Qty) -> Result<LevelChange, BookError> {
         if qty.0 < 0 {
             return Err(BookError::NegativeQty);
@@ -423,6 +423,16 @@ impl<const N: usize> Book<N> {
         match side {
             Side::Buy => &self.bids,
             Side::Sell => &self.asks,
+        }
+    }
+
+    /// One side, to update (the ladder keeps its own invariants).
+    #[inline]
+    #[must_use]
+    pub fn side_mut(&mut self, side: Side) -> &mut Ladder {
+        match side {
+            Side::Buy => &mut self.bids,
+            Side::Sell => &mut self.asks,
         }
     }
 

@@ -46,23 +46,48 @@ enum Command {
         #[arg(long)]
         instruments: Option<PathBuf>,
     },
-    /// Replay a recording through decode and book apply and report latency per frame type.
+    /// The latency harness: per-stage percentiles, .hgrm files, an SVG percentile plot, the
+    /// machine in the header, and one JSON object as the last line.
     Latency {
-        /// Wire format of the recording.
+        /// What to measure: decode (decode + apply per frame type); tick-to-trade and wire are
+        /// not implemented yet and say so.
+        #[arg(long, default_value = "decode")]
+        path: commands::latency::LatencyPath,
+        /// Wire format of the recording; detected from its first frames when omitted (and a
+        /// mismatch with the frames is refused).
         #[arg(long)]
-        venue: Venue,
+        venue: Option<Venue>,
         /// Recording to replay (loaded into memory first).
         #[arg(long)]
         input: PathBuf,
-        /// Times to replay the whole file.
+        /// Timed replays of the whole file, after one warm-up replay (at least 1).
         #[arg(long, default_value_t = 5)]
         rounds: u32,
         /// Instruments file (default: built-in table).
         #[arg(long)]
         instruments: Option<PathBuf>,
-        /// Directory to write one .hgrm percentile file per frame type into.
+        /// Directory to write one HdrHistogram .hgrm percentile file per stage into (created
+        /// if missing; an existing file there is refused).
         #[arg(long)]
         hgrm_dir: Option<PathBuf>,
+        /// Write the percentile-distribution plot (latency against 1/(1-percentile), one line
+        /// per stage) to this .svg file.
+        #[arg(long)]
+        plot: Option<PathBuf>,
+        /// Pin the measured thread to this logical CPU.
+        #[arg(long)]
+        pin: Option<usize>,
+    },
+    /// Say how far this host is from a tuned trading host, item by item, and how to fix each
+    /// (reads /proc and /sys, changes nothing).
+    HostCheck {
+        /// The CPU the hot thread would run on (default: the first isolated CPU, else the last
+        /// online one).
+        #[arg(long)]
+        core: Option<usize>,
+        /// One JSON object instead of the text report.
+        #[arg(long)]
+        json: bool,
     },
     /// Print exactly the signed request an order would produce (debug with curl).
     Sign(commands::sign::SignArgs),
@@ -219,9 +244,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
             commands::book::run(&opts, &mut out, &mut io::stderr().lock())?;
         }
-        Command::Latency { venue, input, rounds, instruments, hgrm_dir } => {
-            let opts = commands::latency::LatencyOptions { venue, input, rounds, instruments, hgrm_dir };
+        Command::Latency { path, venue, input, rounds, instruments, hgrm_dir, plot, pin } => {
+            let opts =
+                commands::latency::LatencyOptions { path, venue, input, rounds, instruments, hgrm_dir, plot, pin };
             commands::latency::run(&opts, &mut io::stdout().lock(), &ALLOC)?;
+        }
+        Command::HostCheck { core, json } => {
+            let opts = commands::host_check::HostCheckOptions { core, json };
+            commands::host_check::run(&opts, &scalpel::host::HostSource::live(), &mut io::stdout().lock())?;
         }
         Command::Sign(args) => commands::sign::run(&args, &mut io::stdout().lock())?,
         Command::Backtest { config, input, json, journal, synth_venue, synth_symbol, synth_seed, synth_secs } => {

@@ -68,9 +68,9 @@ fn book<'a>(mut c: Cursor<'a>, symbols: &SymbolTable, index: &'a mut LevelIndex)
         return None;
     }
     c.lit(b",\"b\":")?;
-    let (b0, b1) = c.indexed_levels(index)?;
+    let (b0, b1) = c.indexed_levels(index, sym.price_scale, sym.qty_scale)?;
     c.lit(b",\"a\":")?;
-    let (a0, a1) = c.indexed_levels(index)?;
+    let (a0, a1) = c.indexed_levels(index, sym.price_scale, sym.qty_scale)?;
     c.lit(b",\"u\":")?;
     let u = c.uint()?;
     c.lit(b",\"seq\":")?;
@@ -82,8 +82,8 @@ fn book<'a>(mut c: Cursor<'a>, symbols: &SymbolTable, index: &'a mut LevelIndex)
         return None;
     }
     let index: &'a LevelIndex = index;
-    let bids = Levels::from_index(c.doc(), index.range(b0, b1), sym.price_scale, sym.qty_scale);
-    let asks = Levels::from_index(c.doc(), index.range(a0, a1), sym.price_scale, sym.qty_scale);
+    let bids = Levels::parsed(index.range(b0, b1), sym.price_scale, sym.qty_scale);
+    let asks = Levels::parsed(index.range(a0, a1), sym.price_scale, sym.qty_scale);
     Some(if is_snapshot {
         MarketEvent::Snapshot(DepthSnapshot {
             inst: sym.id,
