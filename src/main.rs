@@ -100,7 +100,7 @@ enum Command {
         /// Wire format: binance-usdm or bybit-linear.
         #[arg(long)]
         venue: Venue,
-        /// Instrument from the built-in table (BTCUSDT, ETHUSDT).
+        /// Instrument: from the built-in table (BTCUSDT, ETHUSDT), or any symbol with --tick.
         #[arg(long)]
         symbol: Symbol,
         /// Seed: the same seed and options give the same bytes.
@@ -116,7 +116,17 @@ enum Command {
         /// Lose every N-th depth frame (a sequence gap), then resync with a new snapshot.
         #[arg(long)]
         gap_every: Option<u64>,
-        /// Output file in the recording format; gzip when it ends in .gz.
+        /// Tick size (10 down to 0.00000001): generate --symbol with this tick, whether or not
+        /// it is in the built-in table.
+        #[arg(long)]
+        tick: Option<String>,
+        /// With --tick: the start price (best bid); default 618002 ticks.
+        #[arg(long)]
+        price: Option<String>,
+        /// With --tick: the quantity step; default a power of ten near a 62 USDT lot.
+        #[arg(long)]
+        step: Option<String>,
+        /// Output file in the recording format; gzip when it ends in .gz; - for stdout.
         #[arg(long)]
         out: PathBuf,
     },
@@ -180,6 +190,7 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
     e.chain().any(|cause| {
         cause.downcast_ref::<io::Error>().is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
             || cause.downcast_ref::<commands::book::BookCommandError>().is_some_and(|b| b.is_broken_pipe())
+            || cause.downcast_ref::<commands::synth::SynthCommandError>().is_some_and(|s| s.is_broken_pipe())
             || cause.downcast_ref::<commands::latency::LatencyError>().is_some_and(
                 |l| matches!(l, commands::latency::LatencyError::Io(io) if io.kind() == io::ErrorKind::BrokenPipe),
             )
@@ -218,14 +229,26 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let opts = scalpel::backtest::BacktestOptions { config, inputs: input, synthetic, json };
             scalpel::backtest::command(&opts, &mut io::stdout().lock())?;
         }
-        Command::Synth { venue, symbol, seed, duration, rate, gap_every, out } => {
-            let opts =
-                commands::synth::SynthOptions { venue, symbol, seed, duration_s: duration, rate, gap_every, out };
+        Command::Synth { venue, symbol, seed, duration, rate, gap_every, tick, price, step, out } => {
+            let opts = commands::synth::SynthOptions {
+                venue,
+                symbol,
+                seed,
+                duration_s: duration,
+                rate,
+                gap_every,
+                tick,
+                price,
+                step,
+                out,
+            };
             commands::synth::run(&opts, &mut io::stdout().lock())?;
         }
         Command::Journal { input, json } => {
-            scalpel::journal::print::print_journal_file(&input, json, &mut io::stdout().lock())
-                .with_context(|| format!("reading journal {}", input.display()))?;
+            let at = || format!("--input {}", input.display());
+            let file = std::fs::File::open(&input).with_context(at)?;
+            scalpel::journal::print::print_journal(io::BufReader::new(file), json, &mut io::stdout().lock())
+                .with_context(at)?;
         }
     }
     Ok(())

@@ -387,7 +387,7 @@ fn scalpel_book_counts_garbage_lines_without_failing() {
     let stdout = String::from_utf8(output.stdout).unwrap();
     let stderr = String::from_utf8(output.stderr).unwrap();
     assert_eq!(stdout.lines().count(), 1, "only the snapshot is publishable: {stdout}");
-    assert!(stderr.contains("3 decode errors, 1 bad lines"), "{stderr}");
+    assert!(stderr.contains("3 frames that failed to decode, 1 malformed lines"), "{stderr}");
     assert!(stderr.contains("sequence gap at line 6 (expected 8, got 9)"), "{stderr}");
     std::fs::remove_dir_all(&dir).unwrap();
 }

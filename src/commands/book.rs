@@ -430,7 +430,7 @@ fn replay<R: BufRead>(
     };
     let mut table = match table {
         Some(table) => table,
-        None => super::instruments::load(opts.instruments.as_deref(), venue)?,
+        None => super::instruments::load_noting(opts.instruments.as_deref(), venue, err)?,
     };
     let mut inferred = Vec::new();
     for (symbol, outcome) in survey.infer_missing(venue, &mut table) {

@@ -196,7 +196,7 @@ impl RiskConfig {
     /// # Errors
     /// A [`LoadError`] naming the `risk.*` key.
     pub fn from_table_str(text: &str) -> Result<Self, LoadError> {
-        let raw: RawRisk = toml::from_str(text).map_err(|e| LoadError::new("risk", e.message().to_owned()))?;
+        let raw: RawRisk = toml::from_str(text).map_err(|e| LoadError::toml("risk", text, &e))?;
         raw.validate()
     }
 
@@ -229,7 +229,7 @@ impl RiskFile {
     /// # Errors
     /// A [`LoadError`] naming the key (`risk.daily_loss_limit_usdt`).
     pub fn from_toml_str(text: &str) -> Result<Self, LoadError> {
-        let raw: RawRiskFile = toml::from_str(text).map_err(|e| LoadError::new("risk file", e.message().to_owned()))?;
+        let raw: RawRiskFile = toml::from_str(text).map_err(|e| LoadError::toml("risk file", text, &e))?;
         Ok(Self { risk: raw.risk.validate()?, journal: raw.journal.validate()? })
     }
 
