@@ -33,7 +33,7 @@ venue = "binance-usdm"
 symbol = "DEEPUSDT"
 tick_size = "0.000000000001"
 qty_step = "0.000000000001"
-max_qty = "1000"
+max_qty = "100"
 min_notional = "0"
 
 [[instrument]]
@@ -65,7 +65,7 @@ venue = "bybit-linear"
 symbol = "DEEPUSDT"
 tick_size = "0.000000000001"
 qty_step = "0.000000000001"
-max_qty = "1000"
+max_qty = "100"
 min_notional = "0"
 
 [[instrument]]
