@@ -280,3 +280,31 @@ fn command_line_mistakes_are_one_line_with_exit_code_2() {
     }
     std::fs::remove_dir_all(dir).ok();
 }
+
+/// Binance REST snapshots name no symbol: in a file with the diffs of two
+/// symbols they are nobody's until `--symbol` says whose they are.
+#[test]
+fn book_does_not_guess_whose_rest_snapshot_it_is() {
+    let dir = scratch_dir("book-two-symbols");
+    let diff = |symbol: &str, u: u64| {
+        format!(
+            r#"{{"stream":"x","data":{{"e":"depthUpdate","E":1,"T":1,"s":"{symbol}","U":{u},"u":{u},"pu":{},"b":[["100.10","1.000"]],"a":[]}}}}"#,
+            u - 1
+        )
+    };
+    let snapshot = r#"{"lastUpdateId":100,"E":2,"T":2,"bids":[["100.00","2.000"]],"asks":[["100.50","1.000"]]}"#;
+    let lines = [diff("BTCUSDT", 100), diff("ETHUSDT", 100), snapshot.to_owned(), diff("BTCUSDT", 101)];
+    let text: String = lines.iter().enumerate().map(|(n, l)| format!("{} {l}\n", n + 1)).collect();
+    let file = write(&dir, "two.txt", text.as_bytes());
+    let out = scalpel(&dir, &["book", "--input", &file]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("REST snapshots name no symbol") && stderr.contains("BTCUSDT, ETHUSDT"), "{stderr}");
+    assert!(!out.status.success() && out.stdout.is_empty(), "no book without a snapshot: {stderr}");
+    let out = scalpel(&dir, &["book", "--input", &file, "--symbol", "BTCUSDT"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let books = String::from_utf8(out.stdout).unwrap();
+    // The snapshot, the buffered diff it bridges to, the diff after it.
+    assert_eq!(books.lines().count(), 3, "{books}");
+    assert!(books.lines().all(|l| l.starts_with(r#"{"symbol":"BTCUSDT""#)), "{books}");
+    std::fs::remove_dir_all(dir).ok();
+}
