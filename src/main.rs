@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
+use clap::error::ErrorKind;
 use clap::{Parser, Subcommand};
 use scalpel::alloc_count::CountingAlloc;
 use scalpel::commands;
@@ -29,14 +30,15 @@ struct Cli {
 enum Command {
     /// Rebuild order books from recorded frames and print one JSON line per applied update.
     Book {
-        /// Wire format of the recording: binance-usdm or bybit-linear.
+        /// Wire format of the recording: binance-usdm or bybit-linear. Default: detected from
+        /// the frames (a --venue the frames contradict is an error).
         #[arg(long)]
-        venue: Venue,
+        venue: Option<Venue>,
         /// Recording: one `<local_ts_ns> <frame>` per line, plain or gzip.
         #[arg(long)]
         input: PathBuf,
-        /// Levels per side to print.
-        #[arg(long, default_value_t = 20)]
+        /// Levels per side to print (at least 1).
+        #[arg(long, default_value_t = 20, value_parser = at_least_one)]
         depth: usize,
         /// Only this symbol (also names the symbol of Binance REST snapshots).
         #[arg(long)]
@@ -127,7 +129,7 @@ enum Command {
         /// Wire format: binance-usdm or bybit-linear.
         #[arg(long)]
         venue: Venue,
-        /// Instrument from the built-in table (BTCUSDT, ETHUSDT).
+        /// Instrument: from the built-in table (BTCUSDT, ETHUSDT), or any symbol with --tick.
         #[arg(long)]
         symbol: Symbol,
         /// Seed: the same seed and options give the same bytes.
@@ -143,7 +145,17 @@ enum Command {
         /// Lose every N-th depth frame (a sequence gap), then resync with a new snapshot.
         #[arg(long)]
         gap_every: Option<u64>,
-        /// Output file in the recording format; gzip when it ends in .gz.
+        /// Tick size (10 down to 0.00000001): generate --symbol with this tick, whether or not
+        /// it is in the built-in table.
+        #[arg(long)]
+        tick: Option<String>,
+        /// With --tick: the start price (best bid); default 618002 ticks.
+        #[arg(long)]
+        price: Option<String>,
+        /// With --tick: the quantity step; default a power of ten near a 62 USDT lot.
+        #[arg(long)]
+        step: Option<String>,
+        /// Output file in the recording format; gzip when it ends in .gz; - for stdout.
         #[arg(long)]
         out: PathBuf,
     },
@@ -213,27 +225,68 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    match run(Cli::parse()) {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => e.exit(),
+        Err(e) if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => e.exit(),
+        Err(e) => {
+            eprintln!("scalpel: {} (see scalpel --help)", usage_error_line(&e.render().to_string()));
+            return ExitCode::from(2);
+        }
+    };
+    match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         // `scalpel book ... | head` closing the pipe early is not an error.
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("scalpel: {e:#}");
+            eprintln!("scalpel: {}", one_line(&e));
             ExitCode::FAILURE
         }
     }
 }
 
+/// A command-line parse error on one line: clap's message up to its first
+/// blank line (which keeps the list of missing arguments), without the
+/// `error:` prefix, the usage and the tips.
+fn usage_error_line(rendered: &str) -> String {
+    let text: Vec<&str> =
+        rendered.lines().map(str::trim).take_while(|l| !l.is_empty() && !l.starts_with("Usage:")).collect();
+    let joined = text.join(" ");
+    joined.strip_prefix("error: ").unwrap_or(&joined).to_owned()
+}
+
+/// An error and its causes on one line, each cause once: a cause whose text
+/// its context already contains is not repeated.
+fn one_line(e: &anyhow::Error) -> String {
+    let mut line = e.to_string();
+    for cause in e.chain().skip(1) {
+        let text = cause.to_string();
+        if !line.contains(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+    }
+    line.replace('\n', " ")
+}
+
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
     e.chain().any(|cause| {
         cause.downcast_ref::<io::Error>().is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
-            || cause.downcast_ref::<commands::book::BookCommandError>().is_some_and(
-                |b| matches!(b, commands::book::BookCommandError::Io(io) if io.kind() == io::ErrorKind::BrokenPipe),
-            )
+            || cause.downcast_ref::<commands::book::BookCommandError>().is_some_and(|b| b.is_broken_pipe())
+            || cause.downcast_ref::<commands::synth::SynthCommandError>().is_some_and(|s| s.is_broken_pipe())
             || cause.downcast_ref::<commands::latency::LatencyError>().is_some_and(
                 |l| matches!(l, commands::latency::LatencyError::Io(io) if io.kind() == io::ErrorKind::BrokenPipe),
             )
     })
+}
+
+/// `--depth` and similar counts: a whole number of at least 1.
+fn at_least_one(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".to_owned()),
+        Ok(n) => Ok(n),
+        Err(_) => Err("must be a whole number of at least 1".to_owned()),
+    }
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
@@ -268,9 +321,19 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 scalpel::backtest::BacktestOptions { config, inputs: input, synthetic, synthetic_given, json, journal };
             scalpel::backtest::command(&opts, &mut io::stdout().lock(), &mut io::stderr().lock())?;
         }
-        Command::Synth { venue, symbol, seed, duration, rate, gap_every, out } => {
-            let opts =
-                commands::synth::SynthOptions { venue, symbol, seed, duration_s: duration, rate, gap_every, out };
+        Command::Synth { venue, symbol, seed, duration, rate, gap_every, tick, price, step, out } => {
+            let opts = commands::synth::SynthOptions {
+                venue,
+                symbol,
+                seed,
+                duration_s: duration,
+                rate,
+                gap_every,
+                tick,
+                price,
+                step,
+                out,
+            };
             commands::synth::run(&opts, &mut io::stdout().lock())?;
         }
         Command::Record {
@@ -315,8 +378,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         // Unlocked handles: the simulator's threads also write to stderr.
         Command::Sim(args) => commands::sim::run(&args, &mut io::stdout(), &mut io::stderr())?,
         Command::Journal { input, json } => {
-            scalpel::journal::print::print_journal_file(&input, json, &mut io::stdout().lock())
-                .with_context(|| format!("reading journal {}", input.display()))?;
+            let at = || format!("--input {}", input.display());
+            let file = std::fs::File::open(&input).with_context(at)?;
+            scalpel::journal::print::print_journal(io::BufReader::new(file), json, &mut io::stdout().lock())
+                .with_context(at)?;
         }
     }
     Ok(())

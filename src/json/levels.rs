@@ -33,7 +33,7 @@
 //! plumbing of the iterator; see the README's depth-tail section for the
 //! measurements.
 
-use crate::fixed::parse_decimal_between;
+use crate::fixed::{check_bounded, parse_decimal_between};
 
 /// Most levels one frame may hold (both sides together).
 pub const MAX_INDEXED_LEVELS: usize = 16_384;
@@ -118,8 +118,9 @@ impl LevelIndex {
             if q0 != expected_q0 || q2 != q1 + 2 || doc.get(q1 + 1) != Some(&b',') {
                 return None;
             }
-            let price = parse_decimal_between(doc, q0 + 1, q1, price_scale).ok()?;
-            let qty = parse_decimal_between(doc, q2 + 1, q3, qty_scale).ok()?;
+            // Out of the representable range: the general reader reports it.
+            let price = parse_decimal_between(doc, q0 + 1, q1, price_scale).and_then(check_bounded).ok()?;
+            let qty = parse_decimal_between(doc, q2 + 1, q3, qty_scale).and_then(check_bounded).ok()?;
             *slot = (price, qty);
             len += 1;
             match doc.get(q3 + 1..q3 + 3)? {
