@@ -271,10 +271,10 @@ mod tests {
         loop {
             p = expect(p, b"[\"")?;
             let price_end = run(p)?;
-            let price = parse_decimal(&doc[p..price_end], ps, false).ok()?;
+            let price = crate::fixed::parse_bounded(&doc[p..price_end], ps).ok()?;
             p = expect(price_end, b"\",\"")?;
             let qty_end = run(p)?;
-            let qty = parse_decimal(&doc[p..qty_end], qs, false).ok()?;
+            let qty = crate::fixed::parse_bounded(&doc[p..qty_end], qs).ok()?;
             levels.push((price, qty));
             p = expect(qty_end, b"\"]")?;
             match doc.get(p)? {
