@@ -5,6 +5,7 @@ pub mod book;
 pub mod instruments;
 pub mod latency;
 pub mod record;
+pub mod run;
 pub mod sign;
 pub mod sim;
 pub mod synth;

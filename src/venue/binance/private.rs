@@ -241,7 +241,7 @@ fn on_success(
     match tag.op {
         RequestOp::Auth => sink.push(PrivateEvent::Session(SessionEvent::Authenticated)),
         RequestOp::CancelAll => Ok(()),
-        RequestOp::Place | RequestOp::Cancel | RequestOp::Amend => {
+        RequestOp::Place | RequestOp::Cancel | RequestOp::Amend | RequestOp::Query => {
             let echoed = ClientOrderId::parse(result.req_str("clientOrderId")?.as_bytes());
             if echoed != Some(client_id) {
                 return Err(FieldError::BadValue("clientOrderId").into());
@@ -249,7 +249,9 @@ fn on_success(
             let ts_ms = result.req_i64("updateTime")?;
             let status = result.req_str("status")?;
             match tag.op {
-                RequestOp::Place => {
+                // A query answers with the order as the venue holds it: it
+                // arrived (acked), and its status says whether it still lives.
+                RequestOp::Place | RequestOp::Query => {
                     let venue_order_id = VenueOrderId::from_u64(result.req_u64("orderId")?);
                     sink.order(OrderEvent::Acked { client_id, venue_order_id, ts_ms })?;
                 }
@@ -282,6 +284,13 @@ fn on_error(tag: RequestTag, code: i64, http_status: u16, sink: &mut EventSink<'
         RequestOp::Amend => sink.order(action(OrderAction::Amend)),
         RequestOp::CancelAll => sink.order(action(OrderAction::CancelAll)),
         RequestOp::Auth => sink.push(PrivateEvent::Session(SessionEvent::AuthRejected { reason, venue_code })),
+        // -2013 "Order does not exist": it never reached the venue (the
+        // query is made only after the order's receive window has passed,
+        // so it cannot arrive later). Any other error leaves it unknown.
+        RequestOp::Query if code == -2013 => {
+            sink.order(OrderEvent::Rejected { client_id, reason: RejectReason::UnknownOrder, venue_code, ts_ms: 0 })
+        }
+        RequestOp::Query => Err(PrivateParseError::ExecutionUnknown { http_status }),
     }
 }
 
