@@ -89,6 +89,10 @@ pub struct HotConfig {
     pub core: Option<usize>,
     /// The core's timer period (time stops, entry timeouts, dark feeds).
     pub timer_ms: u64,
+    /// Poll with a zero timeout (the live setting). `false` waits up to
+    /// 1 ms for readiness instead, sparing a core (tests, demos on small
+    /// machines) at the cost of latency.
+    pub busy_poll: bool,
 }
 
 /// Order accounting.
@@ -200,6 +204,7 @@ fn default_journal() -> String {
 struct RawHot {
     core: Option<usize>,
     timer_ms: Option<u64>,
+    busy_poll: Option<bool>,
 }
 
 #[derive(Deserialize, Default)]
@@ -325,7 +330,11 @@ impl LiveConfig {
         let raw: RawLive = toml::from_str(text).map_err(|e| err("live config", e.message().to_owned()))?;
         let network: Network =
             raw.network.parse().map_err(|e: crate::net::endpoints::EndpointsError| err("network", e.to_string()))?;
-        let hot = HotConfig { core: raw.hot.core, timer_ms: positive("hot.timer_ms", raw.hot.timer_ms, 10)? };
+        let hot = HotConfig {
+            core: raw.hot.core,
+            timer_ms: positive("hot.timer_ms", raw.hot.timer_ms, 10)?,
+            busy_poll: raw.hot.busy_poll.unwrap_or(true),
+        };
         if hot.timer_ms > 1000 {
             return Err(err("hot.timer_ms", "must be at most 1000 (time stops and entry timeouts run on it)"));
         }
@@ -617,6 +626,17 @@ symbols = ["BTCUSDT"]
         assert_eq!(c.orders.ack_timeout_ms, 6_000);
         assert!(c.flatten.on_exit);
         assert_eq!(c.hot.core, None);
+        assert!(c.hot.busy_poll);
+    }
+
+    #[test]
+    fn the_sample_configuration_loads() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tuning");
+        let c = LiveConfig::from_file(&dir.join("live.toml")).unwrap();
+        assert_eq!(c.profile, dir.join("default.toml"));
+        assert_eq!(c.venues.len(), 1);
+        assert_eq!(c.venues[0].api_key, Some(KeySource::Env("SCALPEL_BINANCE_API_KEY".into())));
+        assert!(!c.dry_run);
     }
 
     #[test]

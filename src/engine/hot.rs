@@ -467,8 +467,10 @@ impl Hot {
     }
 
     fn run(mut self) -> Result<HotSummary, EngineError> {
+        let wait =
+            if self.st.cfg.hot.busy_poll { std::time::Duration::ZERO } else { std::time::Duration::from_millis(1) };
         loop {
-            self.net.poll().map_err(EngineError::Poll)?;
+            self.net.poll_wait(wait).map_err(EngineError::Poll)?;
             self.drain_net();
             let now = self.st.now_ns();
             self.st.flush_merge();

@@ -81,6 +81,10 @@ pub struct Opts {
     pub record: bool,
     pub extra: String,
     pub venue_extra: String,
+    /// Text replacements in the busy profile (`from`, `to`).
+    pub profile: Vec<(&'static str, &'static str)>,
+    /// Poll with a zero timeout (else wait up to 1 ms: kinder to a shared CI machine).
+    pub busy_poll: bool,
 }
 
 impl Default for Opts {
@@ -92,6 +96,8 @@ impl Default for Opts {
             record: false,
             extra: String::new(),
             venue_extra: String::new(),
+            profile: Vec::new(),
+            busy_poll: false,
         }
     }
 }
@@ -99,7 +105,12 @@ impl Default for Opts {
 /// A `tuning/live.toml` for `sim` with the busy test profile, written into `dir`.
 pub fn write_config(sim: &Simulator, dir: &Path, o: &Opts) -> PathBuf {
     write_keys(dir);
-    std::fs::write(dir.join("busy.toml"), busy_live_profile_text()).unwrap();
+    let mut profile = busy_live_profile_text();
+    for (from, to) in &o.profile {
+        assert!(profile.contains(from), "the busy profile has no {from:?}");
+        profile = profile.replace(from, to);
+    }
+    std::fs::write(dir.join("busy.toml"), profile).unwrap();
     let urls = sim.urls();
     let venue = sim.venue();
     let streams = match venue {
@@ -116,6 +127,8 @@ pub fn write_config(sim: &Simulator, dir: &Path, o: &Opts) -> PathBuf {
 journal = "journal.bin"
 dry_run = {dry}
 {record}
+[hot]
+busy_poll = {busy}
 {extra}
 [[venue]]
 venue = "{venue}"
@@ -130,6 +143,7 @@ stale_after_ms = 3000
 {keys}{venue_extra}
 "#,
         dry = o.dry_run,
+        busy = o.busy_poll,
         record = if o.record { "record = \"flight\"" } else { "" },
         extra = o.extra,
         venue = venue.name(),
