@@ -371,7 +371,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 signal_hook::flag::register(signal, std::sync::Arc::clone(&stop))
                     .context("installing signal handlers")?;
             }
-            commands::run::run(&opts, stop, &mut io::stderr())?;
+            let hooks = scalpel::engine::Hooks { thread_allocations: Some(|| ALLOC.this_thread()) };
+            commands::run::run(&opts, stop, hooks, &mut io::stderr())?;
         }
         // Unlocked handles: the simulator's threads also write to stderr.
         Command::Sim(args) => commands::sim::run(&args, &mut io::stdout(), &mut io::stderr())?,

@@ -152,7 +152,12 @@ pub fn describe(event: &EngineEvent, info: &EngineInfo) -> String {
 ///
 /// # Errors
 /// [`RunError`].
-pub fn run(opts: &RunOptions, stop: Arc<AtomicBool>, err: &mut dyn Write) -> Result<EngineReport, RunError> {
+pub fn run(
+    opts: &RunOptions,
+    stop: Arc<AtomicBool>,
+    hooks: crate::engine::Hooks,
+    err: &mut dyn Write,
+) -> Result<EngineReport, RunError> {
     let cfg = effective_config(opts)?;
     let dry = cfg.dry_run;
     writeln!(
@@ -164,7 +169,7 @@ pub fn run(opts: &RunOptions, stop: Arc<AtomicBool>, err: &mut dyn Write) -> Res
             Network::Testnet => ", testnet",
         }
     )?;
-    let handle = Engine::start(cfg, Arc::clone(&stop))?;
+    let handle = Engine::start_with_hooks(cfg, Arc::clone(&stop), hooks)?;
     let info = handle.info().clone();
     writeln!(
         err,
@@ -191,7 +196,12 @@ pub fn run(opts: &RunOptions, stop: Arc<AtomicBool>, err: &mut dyn Write) -> Res
         if opts.status_secs > 0.0 && last_status.elapsed().as_secs_f64() >= opts.status_secs {
             last_status = Instant::now();
             let s = handle.stats();
-            writeln!(err, "{}", s.status_line(prev.as_ref(), &info.conns, &info.instrument_names))?;
+            writeln!(
+                err,
+                "{} | hot-thread allocations {}",
+                s.status_line(prev.as_ref(), &info.conns, &info.instrument_names),
+                s.get(Counter::HotAllocations)
+            )?;
             prev = Some(s);
         }
     }

@@ -186,6 +186,7 @@ struct State {
     risk_gone_told: bool,
     exit_told: bool,
     kill_timeout_ns: u64,
+    hooks: super::Hooks,
 }
 
 /// The hot thread's loop.
@@ -257,6 +258,7 @@ impl Hot {
             events,
             stop,
             recorder,
+            hooks,
         } = setup;
         let clock = quanta::Clock::new();
         let mut net = NetLoop::new(clock.clone(), 64 << 10)?;
@@ -462,6 +464,7 @@ impl Hot {
                 risk_gone_told: false,
                 exit_told: false,
                 kill_timeout_ns: u64::try_from(profile.risk.kill_flatten_timeout_ms).unwrap_or(0) * MS,
+                hooks,
             },
         })
     }
@@ -1569,6 +1572,9 @@ impl State {
         self.counters[Counter::Duplicates as usize] = cs.duplicate_order_events;
         self.counters[Counter::RecorderDropped as usize] = self.rec.as_ref().map_or(0, RecordTap::dropped);
         let decode = cs.decode_errors;
+        if let Some(allocations) = self.hooks.thread_allocations {
+            self.counters[Counter::HotAllocations as usize] = allocations();
+        }
         let mut counters = self.counters;
         counters[Counter::DecodeErrors as usize] += decode;
         self.stats.set_counters(&counters);

@@ -227,6 +227,16 @@ impl std::fmt::Debug for EngineHandle {
 #[derive(Debug)]
 pub struct Engine;
 
+/// Hooks a binary gives the engine.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Hooks {
+    /// Returns the calling thread's heap allocations so far (the binary's
+    /// counting allocator, [`crate::alloc_count::CountingAlloc::this_thread`]):
+    /// the hot thread publishes it as [`Counter::HotAllocations`], so the
+    /// status line and the tests see whether it allocates once warm.
+    pub thread_allocations: Option<fn() -> u64>,
+}
+
 impl Engine {
     /// Loads the profile and keys, loads the instruments from the venues
     /// (the configured TOML overriding), estimates the venues' clocks,
@@ -238,7 +248,19 @@ impl Engine {
     /// # Errors
     /// [`EngineError`]; nothing is left running then.
     pub fn start(config: LiveConfig, stop: Arc<AtomicBool>) -> Result<EngineHandle, EngineError> {
-        setup::start(config, stop)
+        setup::start(config, stop, Hooks::default())
+    }
+
+    /// [`Engine::start`] with [`Hooks`].
+    ///
+    /// # Errors
+    /// As [`Engine::start`].
+    pub fn start_with_hooks(
+        config: LiveConfig,
+        stop: Arc<AtomicBool>,
+        hooks: Hooks,
+    ) -> Result<EngineHandle, EngineError> {
+        setup::start(config, stop, hooks)
     }
 }
 

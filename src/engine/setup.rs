@@ -87,6 +87,7 @@ pub(super) struct HotSetup {
     pub events: crate::ring::LossyProducer<EngineEvent>,
     pub stop: Arc<AtomicBool>,
     pub recorder: Option<(Recorder, super::recorder::RecordTap)>,
+    pub hooks: super::Hooks,
 }
 
 fn wall_ns() -> u64 {
@@ -465,7 +466,11 @@ fn plan(
 }
 
 /// [`super::Engine::start`].
-pub(super) fn start(config: LiveConfig, stop: Arc<AtomicBool>) -> Result<EngineHandle, EngineError> {
+pub(super) fn start(
+    config: LiveConfig,
+    stop: Arc<AtomicBool>,
+    hooks: super::Hooks,
+) -> Result<EngineHandle, EngineError> {
     let start_ns = wall_ns();
     let start_secs = start_ns / 1_000_000_000;
     let profile_text = std::fs::read_to_string(&config.profile)
@@ -619,6 +624,7 @@ pub(super) fn start(config: LiveConfig, stop: Arc<AtomicBool>) -> Result<EngineH
         events: events_tx,
         stop: Arc::clone(&stop),
         recorder,
+        hooks,
     };
     let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<Option<String>, String>>();
     let hot = std::thread::Builder::new()

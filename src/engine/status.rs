@@ -82,10 +82,13 @@ pub enum Counter {
     EventsDropped,
     /// Core timer calls.
     Timers,
+    /// Heap allocations made by the hot thread so far, when the binary's
+    /// allocator counts them ([`super::Hooks::thread_allocations`]; else 0).
+    HotAllocations,
 }
 
 /// Number of [`Counter`]s.
-pub const COUNTERS: usize = Counter::Timers as usize + 1;
+pub const COUNTERS: usize = Counter::HotAllocations as usize + 1;
 
 /// One connection's published state.
 #[derive(Debug, Default)]
