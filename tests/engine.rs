@@ -226,3 +226,53 @@ fn dry_run_trades_on_paper_and_its_recording_replays_identically() {
     replay_parity(&dir);
     let _ = FaultKind::Disconnect;
 }
+
+#[test]
+fn an_expired_listen_key_is_recreated_and_user_data_resumes() {
+    let plan = FaultPlan::parse("listenkey-expire:at=6s").unwrap();
+    let sim = start_sim(Venue::BinanceUsdm, |c| c.faults = plan);
+    let (report, sim_report, _) = run_until(sim, &Opts::default(), "listen-key", "a new key and fills after it", |s| {
+        s.get(Counter::ListenKeyExpired) >= 1 && s.get(Counter::ListenKeys) >= 1 && s.get(Counter::Fills) >= 2
+    });
+    assert_clean(&report, &sim_report);
+    assert!(sim_report.faults_injected["listenkey-expire"] >= 1);
+    let s = &report.hot.stats;
+    // The user-data stream came back on the new key: fills arrived after it.
+    assert!(s.conns[2].downs >= 1 && s.conns[2].state != scalpel::net::ConnState::Backoff, "{:?}", s.conns[2]);
+}
+
+#[test]
+fn answers_too_late_are_queried_and_drops_and_duplicates_lose_nothing() {
+    // Every private message (order answers, user data) arrives 6.5 s late,
+    // after the engine's answer timeout (6 s): each order is queried over
+    // REST and settled by the venue's answer; the late messages then come
+    // as duplicates. The order socket also drops right after some orders
+    // executed (their answers lost), and messages come twice.
+    let plan = FaultPlan::parse("delay:p=1:for=6500ms, duplicate:p=0.3, order-drop:p=0.3").unwrap();
+    let sim = start_sim(Venue::BinanceUsdm, |c| c.faults = plan);
+    let (report, sim_report, _) = run_until(sim, &Opts::default(), "late-answers", "orders queried and settled", |s| {
+        s.get(Counter::Resolved) >= 2 && s.get(Counter::Fills) >= 2 && s.get(Counter::Unsettled) == 0
+    });
+    assert_clean(&report, &sim_report);
+    let s = &report.hot.stats;
+    assert!(sim_report.faults_injected["delay"] >= 2, "{:?}", sim_report.faults_injected);
+    assert!(s.get(Counter::Duplicates) >= 1, "late and repeated messages dropped by the ledger: {}", counts(s));
+    assert_eq!(s.get(Counter::Unknown), s.get(Counter::Resolved), "every order queried was settled: {}", counts(s));
+}
+
+#[test]
+fn an_unlisted_symbol_is_a_start_error_naming_it() {
+    let sim = start_sim(Venue::BinanceUsdm, |_| {});
+    let dir = test_dir("unknown-symbol");
+    let cfg = write_config(&sim, &dir, &Opts::default());
+    let text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("symbols = [\"BTCUSDT\"]", "symbols = [\"BTCUSDT\", \"NOPEUSDT\"]");
+    std::fs::write(&cfg, text).unwrap();
+    let cfg = scalpel::engine::LiveConfig::from_file(&cfg).unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let e = scalpel::engine::Engine::start(cfg, stop).unwrap_err().to_string();
+    assert!(e.contains("NOPEUSDT") && e.contains("not listed by binance-usdm"), "{e}");
+    assert!(!dir.join("journal.bin").exists(), "nothing started");
+    let _ = sim.stop();
+}

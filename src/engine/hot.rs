@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::config::{LiveConfig, OrderTransport};
 use super::link::LiveLink;
+use super::merge::Merge;
 use super::paper::Paper;
 use super::recorder::{FrameUse, RecordTap, Recorder};
 use super::setup::{HotSetup, Role};
@@ -44,10 +45,6 @@ const BINANCE_MAX_AGE_MS: u64 = 23 * 3_600_000 + 30 * 60_000;
 const QUEUE_CAP: usize = 1024;
 /// Intents waiting to be sent.
 const OUTBOX_CAP: usize = 4096;
-/// Frames held for one merge.
-const MERGE_ITEMS: usize = 512;
-/// Bytes held for one merge.
-const MERGE_BYTES: usize = 8 << 20;
 
 struct ConnInfo {
     venue: usize,
@@ -123,17 +120,6 @@ struct Pending {
     unknown: bool,
 }
 
-#[derive(Clone, Copy)]
-struct MergeItem {
-    conn: u16,
-    feed: FeedId,
-    ts: i64,
-    recv_ns: u64,
-    start: usize,
-    len: usize,
-    done: bool,
-}
-
 /// What must wait until the network loop is free again.
 #[derive(Clone)]
 enum Deferred {
@@ -160,9 +146,7 @@ struct State {
     instruments: Vec<Instrument>,
     feed_last_ns: Vec<u64>,
     pending: Vec<Pending>,
-    merge_arena: Box<[u8]>,
-    merge_used: usize,
-    merge_items: Vec<MergeItem>,
+    merge: Merge,
     paper: Option<Paper>,
     rec: Option<RecordTap>,
     recorder: Option<Recorder>,
@@ -438,9 +422,7 @@ impl Hot {
                 instruments: insts_all,
                 feed_last_ns: vec![0; feeds],
                 pending: Vec::with_capacity(order_capacity.max(64)),
-                merge_arena: vec![0; MERGE_BYTES].into_boxed_slice(),
-                merge_used: 0,
-                merge_items: Vec::with_capacity(MERGE_ITEMS),
+                merge: Merge::new(),
                 paper,
                 rec,
                 recorder,
@@ -709,9 +691,9 @@ impl State {
                     *t = recv_ns;
                 }
                 if self.venues[v].merge {
-                    if !self.merge_push(conn, feed, recv_ns, data) {
+                    if !self.merge_push(conn, feed, recv_ns, rx_raw, data) {
                         self.flush_merge();
-                        if !self.merge_push(conn, feed, recv_ns, data) {
+                        if !self.merge_push(conn, feed, recv_ns, rx_raw, data) {
                             self.market(conn, feed, data, recv_ns, rx_raw);
                         }
                     }
@@ -858,48 +840,19 @@ impl State {
 
     // ---- merging the routes' frames by exchange time ----
 
-    fn merge_push(&mut self, conn: usize, feed: FeedId, recv_ns: u64, data: &[u8]) -> bool {
-        if self.merge_items.len() >= MERGE_ITEMS || self.merge_used + data.len() > self.merge_arena.len() {
-            return false;
-        }
-        let start = self.merge_used;
-        self.merge_arena[start..start + data.len()].copy_from_slice(data);
-        self.merge_used += data.len();
+    fn merge_push(&mut self, conn: usize, feed: FeedId, recv_ns: u64, rx_raw: u64, data: &[u8]) -> bool {
         let ts = binance_event_ms(data).unwrap_or(i64::MIN);
-        self.merge_items.push(MergeItem { conn: conn as u16, feed, ts, recv_ns, start, len: data.len(), done: false });
-        true
+        self.merge.push(conn as u16, feed, ts, (recv_ns, rx_raw), data)
     }
 
-    /// Hands the held frames to the core: each connection's frames in
-    /// their order, the connections interleaved by exchange time.
+    /// Hands the held frames to the core in merge order ([`Merge`]).
     fn flush_merge(&mut self) {
-        if self.merge_items.is_empty() {
+        if self.merge.is_empty() {
             return;
         }
-        let mut arena = std::mem::take(&mut self.merge_arena);
-        let n = self.merge_items.len();
-        for _ in 0..n {
-            // The head (first not yet handed) of each connection; the earliest wins.
-            let mut best: Option<usize> = None;
-            for k in 0..n {
-                let it = self.merge_items[k];
-                if it.done {
-                    continue;
-                }
-                let is_head = !self.merge_items[..k].iter().any(|p| !p.done && p.conn == it.conn);
-                if is_head && best.is_none_or(|b| it.ts < self.merge_items[b].ts) {
-                    best = Some(k);
-                }
-            }
-            let Some(k) = best else { break };
-            self.merge_items[k].done = true;
-            let it = self.merge_items[k];
-            let rx_raw = self.rx_raw;
-            self.market(usize::from(it.conn), it.feed, &mut arena[it.start..it.start + it.len], it.recv_ns, rx_raw);
-        }
-        self.merge_arena = arena;
-        self.merge_items.clear();
-        self.merge_used = 0;
+        let mut merge = std::mem::take(&mut self.merge);
+        merge.drain(|conn, feed, (recv_ns, rx_raw), data| self.market(usize::from(conn), feed, data, recv_ns, rx_raw));
+        self.merge = merge;
     }
 
     // ---- dry run ----

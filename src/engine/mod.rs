@@ -46,6 +46,7 @@
 pub mod config;
 mod hot;
 pub mod link;
+pub mod merge;
 pub mod paper;
 pub mod recorder;
 pub mod replay;

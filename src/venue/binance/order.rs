@@ -833,6 +833,22 @@ mod tests {
         assert_eq!(req.header(API_KEY_HEADER), Some(DOC_KEY));
     }
 
+    #[test]
+    fn order_query_is_a_signed_get_by_client_id() {
+        let enc = BinanceOrderEncoder::new(creds(), RecvWindow::DEFAULT);
+        let mut buf = [0u8; 512];
+        let req =
+            enc.rest_query_order(&"BTCUSDT".parse().unwrap(), ClientOrderId(42), 1_700_000_000_000, &mut buf).unwrap();
+        assert_eq!((req.method, req.path), (HttpMethod::Get, ORDER_PATH));
+        let query = std::str::from_utf8(req.query).unwrap();
+        let (unsigned, sig) = query.split_once("&signature=").unwrap();
+        assert_eq!(unsigned, "symbol=BTCUSDT&origClientOrderId=scalpel-42&recvWindow=5000&timestamp=1700000000000");
+        let independent: String =
+            hmac_sha256::HMAC::mac(unsigned.as_bytes(), DOC_SECRET).iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(sig, independent);
+        assert_eq!(enc.api_key().as_bytes(), DOC_KEY);
+    }
+
     /// RFC 8032 TEST 1's key, as the account's Ed25519 key.
     fn ed25519_encoder() -> BinanceOrderEncoder {
         let seed: [u8; 32] = (0..32)

@@ -712,6 +712,46 @@ mod tests {
         );
     }
 
+    /// `GET /fapi/v1/order` answers: the order as the venue holds it, or
+    /// -2013 (it never arrived: rejected), or any other error (still unknown).
+    #[test]
+    fn order_query_answers() {
+        let mut p = BinancePrivateParser::new();
+        let mut out = [EMPTY_EVENT; 4];
+        let table = instruments();
+        let tag = RequestTag::new(RequestOp::Query, ClientOrderId(7));
+        let start = PLACE_OK.find("\"result\":").unwrap() + 9;
+        let end = PLACE_OK.find(",\"rateLimits\"").unwrap();
+        let filled = PLACE_OK[start..end].replace("\"status\":\"NEW\"", "\"status\":\"FILLED\"");
+        assert_ne!(filled, PLACE_OK[start..end]);
+        let mut body = filled.into_bytes();
+        assert_eq!(p.rest_response(200, &mut body, tag, &table, &mut out), Ok(1));
+        assert!(matches!(out[0], PrivateEvent::Order(OrderEvent::Acked { client_id: ClientOrderId(7), .. })));
+        let cancelled = PLACE_OK[start..end].replace("\"status\":\"NEW\"", "\"status\":\"CANCELED\"");
+        let mut body = cancelled.into_bytes();
+        assert_eq!(p.rest_response(200, &mut body, tag, &table, &mut out), Ok(2));
+        assert!(matches!(out[1], PrivateEvent::Order(OrderEvent::Cancelled { client_id: ClientOrderId(7), .. })));
+        let mut body = br#"{"code":-2013,"msg":"Order does not exist."}"#.to_vec();
+        assert_eq!(p.rest_response(400, &mut body, tag, &table, &mut out), Ok(1));
+        assert_eq!(
+            out[0],
+            PrivateEvent::Order(OrderEvent::Rejected {
+                client_id: ClientOrderId(7),
+                reason: RejectReason::UnknownOrder,
+                venue_code: -2013,
+                ts_ms: 0
+            })
+        );
+        for (status, text) in [(400, &br#"{"code":-1021,"msg":"Timestamp outside the recvWindow."}"#[..]), (429, b"{}")]
+        {
+            let mut body = text.to_vec();
+            assert_eq!(
+                p.rest_response(status, &mut body, tag, &table, &mut out),
+                Err(PrivateParseError::ExecutionUnknown { http_status: status })
+            );
+        }
+    }
+
     #[test]
     fn rest_responses() {
         let mut p = BinancePrivateParser::new();

@@ -454,6 +454,34 @@ mod tests {
         assert_eq!(req.header("X-BAPI-SIGN").unwrap(), creds().secret.sign(&[&pre_sign]).as_bytes());
     }
 
+    /// GET requests sign timestamp + key + recvWindow + the query string
+    /// (Bybit v5 "Integration Guidance", GET example); checked with an
+    /// independent HMAC.
+    #[test]
+    fn order_query_and_disconnection_protection_are_signed() {
+        let enc = BybitOrderEncoder::new(creds(), RecvWindow::DEFAULT);
+        let mut buf = [0u8; 1024];
+        let req =
+            enc.rest_query_order(&"BTCUSDT".parse().unwrap(), ClientOrderId(7), 1_658_385_579_423, &mut buf).unwrap();
+        assert_eq!((req.method, req.path), (HttpMethod::Get, REALTIME_PATH));
+        assert_eq!(req.query, b"category=linear&symbol=BTCUSDT&orderLinkId=scalpel-7");
+        assert!(req.body.is_empty());
+        let pre_sign = b"1658385579423XXXXXXXXXX5000category=linear&symbol=BTCUSDT&orderLinkId=scalpel-7";
+        let independent: String =
+            hmac_sha256::HMAC::mac(pre_sign, b"test-secret-not-real").iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(req.header("X-BAPI-SIGN").unwrap(), independent.as_bytes());
+        assert_eq!(req.header("X-BAPI-TIMESTAMP"), Some(&b"1658385579423"[..]));
+        let mut buf = [0u8; 512];
+        let req = enc.rest_disconnect_protection(10, 1_658_385_579_423, &mut buf).unwrap();
+        assert_eq!((req.method, req.path, req.body), (HttpMethod::Post, DCP_PATH, &b"{\"timeWindow\":10}"[..]));
+        let independent: String =
+            hmac_sha256::HMAC::mac(b"1658385579423XXXXXXXXXX5000{\"timeWindow\":10}", b"test-secret-not-real")
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+        assert_eq!(req.header("X-BAPI-SIGN").unwrap(), independent.as_bytes());
+    }
+
     #[test]
     fn market_reduce_only_cancel_and_cancel_all_bodies() {
         let enc = BybitOrderEncoder::new(creds(), RecvWindow::DEFAULT);

@@ -722,6 +722,49 @@ mod tests {
         }
     }
 
+    /// `GET /v5/order/realtime` answers: the order's row (as the order
+    /// topic reports it), an empty list (it never arrived: rejected), or an
+    /// error (still unknown).
+    #[test]
+    fn order_query_answers() {
+        let mut p = BybitPrivateParser::new();
+        let mut out = [EMPTY_EVENT; 4];
+        let table = instruments();
+        let tag = RequestTag::new(RequestOp::Query, ClientOrderId(5));
+        let row = r#"{"category":"linear","symbol":"BTCUSDT","orderId":"1321003749386327552","orderLinkId":"scalpel-5","side":"Buy","orderStatus":"Cancelled","updatedTime":"1672211918471","timeInForce":"GTC","orderType":"Limit"}"#;
+        let mut body = format!(r#"{{"retCode":0,"retMsg":"OK","result":{{"category":"linear","list":[{row}],"nextPageCursor":""}},"time":1}}"#).into_bytes();
+        assert_eq!(p.query_response(200, &mut body, tag, &table, &mut out), Ok(1));
+        assert!(matches!(out[0], PrivateEvent::Order(OrderEvent::Cancelled { client_id: ClientOrderId(5), .. })));
+        let mut body =
+            br#"{"retCode":0,"retMsg":"OK","result":{"category":"linear","list":[],"nextPageCursor":""},"time":1}"#
+                .to_vec();
+        assert_eq!(p.query_response(200, &mut body, tag, &table, &mut out), Ok(1));
+        assert!(matches!(
+            out[0],
+            PrivateEvent::Order(OrderEvent::Rejected {
+                reason: RejectReason::UnknownOrder,
+                client_id: ClientOrderId(5),
+                ..
+            })
+        ));
+        let other = row.replace("scalpel-5", "scalpel-6");
+        let mut body = format!(r#"{{"retCode":0,"retMsg":"OK","result":{{"list":[{other}]}}}}"#).into_bytes();
+        assert_eq!(
+            p.query_response(200, &mut body, tag, &table, &mut out),
+            Err(FieldError::BadValue("orderLinkId").into())
+        );
+        let mut body = br#"{"retCode":10002,"retMsg":"invalid request","result":{}}"#.to_vec();
+        assert_eq!(
+            p.query_response(200, &mut body, tag, &table, &mut out),
+            Err(PrivateParseError::ExecutionUnknown { http_status: 200 })
+        );
+        let mut body = b"<html>403</html>".to_vec();
+        assert_eq!(
+            p.query_response(403, &mut body, tag, &table, &mut out),
+            Err(PrivateParseError::ExecutionUnknown { http_status: 403 })
+        );
+    }
+
     #[test]
     fn truncation_and_wrong_types_never_panic() {
         let mut p = BybitPrivateParser::new();
