@@ -214,6 +214,11 @@ impl BinancePrivateParser {
             }
         });
         match parsed {
+            // A query answered with anything but the order or -2013 leaves
+            // the order unknown: ask again.
+            Ok(Err(_)) | Err(_) if tag.op == RequestOp::Query && http_status != 200 => {
+                return Err(PrivateParseError::ExecutionUnknown { http_status });
+            }
             Ok(result) => result?,
             // A ban or throttle page need not be JSON; the status says enough.
             Err(_) if matches!(http_status, 418 | 429) => on_error(tag, 0, http_status, &mut sink)?,
