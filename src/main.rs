@@ -111,6 +111,11 @@ enum Command {
         /// Write the run's journal here (a new file; read it with scalpel journal).
         #[arg(long)]
         journal: Option<PathBuf>,
+        /// Replay a flight recording of `scalpel run --record DIR` through the same core,
+        /// acks and fills from the recording, and check that every intent is the live
+        /// session's (exit status 1 when parity is not 100%). --json writes the replay report.
+        #[arg(long, conflicts_with_all = ["input", "config", "journal"])]
+        replay: Option<PathBuf>,
         /// Synthetic session (no --input): wire format [default: binance-usdm].
         #[arg(long)]
         synth_venue: Option<Venue>,
@@ -213,6 +218,46 @@ enum Command {
     /// A local exchange speaking the venue's real protocols (REST, WebSocket, TLS) on loopback:
     /// replays a recording or a synthetic session, matches orders, injects faults.
     Sim(Box<commands::sim::SimArgs>),
+    /// The live engine: connect, trade, journal (see tuning/live.toml). SIGINT/SIGTERM cancel
+    /// all orders, close positions when flatten.on_exit, flush the journal and exit 0.
+    Run {
+        /// Live configuration (venues, symbols, keys, profile, pinning, dead-man, flatten).
+        #[arg(long)]
+        config: PathBuf,
+        /// Paper trading: everything runs, no order reaches a venue (a local paper exchange
+        /// with the backtest's fill model answers, orders are journaled as would-send).
+        #[arg(long)]
+        dry_run: bool,
+        /// Flight recorder: every inbound frame and core input into this (new) directory, for
+        /// `scalpel backtest --replay DIR`.
+        #[arg(long)]
+        record: Option<PathBuf>,
+        /// Journal file (a new file; `{start}` = start time) [default: from the config].
+        #[arg(long)]
+        journal: Option<PathBuf>,
+        /// mainnet or testnet endpoints (tuning/endpoints.toml) [default: from the config].
+        #[arg(long)]
+        network: Option<scalpel::net::endpoints::Network>,
+        /// REST base (a configuration with one venue).
+        #[arg(long)]
+        rest_url: Option<String>,
+        /// WebSocket stream base (Binance appends /public, /market, /private; Bybit
+        /// /v5/public/linear, /v5/private).
+        #[arg(long)]
+        ws_url: Option<String>,
+        /// Order WebSocket (Binance WS API, Bybit trade WebSocket).
+        #[arg(long)]
+        ws_api_url: Option<String>,
+        /// Extra trusted CA certificates (PEM), e.g. the simulator's.
+        #[arg(long)]
+        ca_file: Option<PathBuf>,
+        /// Stop after this many seconds.
+        #[arg(long)]
+        duration: Option<f64>,
+        /// Status line period in seconds (0: none).
+        #[arg(long, default_value_t = 5.0)]
+        status_secs: f64,
+    },
     /// Print a binary journal as human lines or one JSON object per record.
     Journal {
         /// The journal file.
@@ -307,7 +352,20 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             commands::host_check::run(&opts, &scalpel::host::HostSource::live(), &mut io::stdout().lock())?;
         }
         Command::Sign(args) => commands::sign::run(&args, &mut io::stdout().lock())?,
-        Command::Backtest { config, input, json, journal, synth_venue, synth_symbol, synth_seed, synth_secs } => {
+        Command::Backtest { replay: Some(dir), json, .. } => {
+            scalpel::engine::replay::command(&dir, json.as_deref(), &mut io::stdout().lock())?;
+        }
+        Command::Backtest {
+            config,
+            input,
+            json,
+            journal,
+            replay: None,
+            synth_venue,
+            synth_symbol,
+            synth_seed,
+            synth_secs,
+        } => {
             let synthetic_given =
                 synth_venue.is_some() || synth_symbol.is_some() || synth_seed.is_some() || synth_secs.is_some();
             let d = scalpel::backtest::SyntheticInput::default();
@@ -374,6 +432,40 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     .context("installing signal handlers")?;
             }
             commands::record::run(&opts, &stop, &mut io::stderr().lock())?;
+        }
+        Command::Run {
+            config,
+            dry_run,
+            record,
+            journal,
+            network,
+            rest_url,
+            ws_url,
+            ws_api_url,
+            ca_file,
+            duration,
+            status_secs,
+        } => {
+            let opts = commands::run::RunOptions {
+                config,
+                dry_run,
+                record,
+                journal,
+                network,
+                rest_url,
+                ws_url,
+                ws_api_url,
+                ca_file,
+                duration,
+                status_secs,
+            };
+            let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+                signal_hook::flag::register(signal, std::sync::Arc::clone(&stop))
+                    .context("installing signal handlers")?;
+            }
+            let hooks = scalpel::engine::Hooks { thread_allocations: Some(|| ALLOC.this_thread()) };
+            commands::run::run(&opts, stop, hooks, &mut io::stderr())?;
         }
         // Unlocked handles: the simulator's threads also write to stderr.
         Command::Sim(args) => commands::sim::run(&args, &mut io::stdout(), &mut io::stderr())?,

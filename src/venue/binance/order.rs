@@ -254,6 +254,13 @@ impl BinanceOrderEncoder {
         Self { signer, recv_window, ws_session: false }
     }
 
+    /// The API key (sent as `X-MBX-APIKEY`, e.g. for listenKey requests,
+    /// which carry no signature).
+    #[must_use]
+    pub fn api_key(&self) -> &ApiKey {
+        self.signer.api_key()
+    }
+
     /// The key type.
     #[must_use]
     pub fn key_kind(&self) -> BinanceKeyKind {
@@ -395,6 +402,27 @@ impl BinanceOrderEncoder {
         let mut w = WireWriter::new(buf);
         Query { w: &mut w, first: true }.param(b"symbol", symbol.as_bytes())?;
         self.finish_rest(w, HttpMethod::Delete, ALL_OPEN_ORDERS_PATH, ts_ms)
+    }
+
+    /// `GET /fapi/v1/order` by our client order id: the order's state as
+    /// the venue holds it (the engine asks when an answer was lost).
+    ///
+    /// # Errors
+    /// [`EncodeError::Buffer`] when `buf` is too small.
+    pub fn rest_query_order<'a>(
+        &'a self,
+        symbol: &Symbol,
+        client_id: ClientOrderId,
+        ts_ms: u64,
+        buf: &'a mut [u8],
+    ) -> Result<RestRequest<'a>, EncodeError> {
+        let mut w = WireWriter::new(buf);
+        {
+            let mut q = Query { w: &mut w, first: true };
+            q.param(b"symbol", symbol.as_bytes())?;
+            q.param(b"origClientOrderId", client_id.render().as_bytes())?;
+        }
+        self.finish_rest(w, HttpMethod::Get, ORDER_PATH, ts_ms)
     }
 
     /// `POST /fapi/v1/countdownCancelAll`: cancel every open order of
@@ -803,6 +831,22 @@ mod tests {
             hmac_sha256::HMAC::mac(unsigned.as_bytes(), DOC_SECRET).iter().map(|b| format!("{b:02x}")).collect();
         assert_eq!(sig, independent);
         assert_eq!(req.header(API_KEY_HEADER), Some(DOC_KEY));
+    }
+
+    #[test]
+    fn order_query_is_a_signed_get_by_client_id() {
+        let enc = BinanceOrderEncoder::new(creds(), RecvWindow::DEFAULT);
+        let mut buf = [0u8; 512];
+        let req =
+            enc.rest_query_order(&"BTCUSDT".parse().unwrap(), ClientOrderId(42), 1_700_000_000_000, &mut buf).unwrap();
+        assert_eq!((req.method, req.path), (HttpMethod::Get, ORDER_PATH));
+        let query = std::str::from_utf8(req.query).unwrap();
+        let (unsigned, sig) = query.split_once("&signature=").unwrap();
+        assert_eq!(unsigned, "symbol=BTCUSDT&origClientOrderId=scalpel-42&recvWindow=5000&timestamp=1700000000000");
+        let independent: String =
+            hmac_sha256::HMAC::mac(unsigned.as_bytes(), DOC_SECRET).iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(sig, independent);
+        assert_eq!(enc.api_key().as_bytes(), DOC_KEY);
     }
 
     /// RFC 8032 TEST 1's key, as the account's Ed25519 key.

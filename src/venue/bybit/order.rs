@@ -46,6 +46,11 @@ pub const CREATE_PATH: &str = "/v5/order/create";
 pub const CANCEL_PATH: &str = "/v5/order/cancel";
 /// REST path of cancel all.
 pub const CANCEL_ALL_PATH: &str = "/v5/order/cancel-all";
+/// REST path of the open and recent orders query.
+pub const REALTIME_PATH: &str = "/v5/order/realtime";
+/// REST path of disconnection protection (the dead-man switch of the trade
+/// connection).
+pub const DCP_PATH: &str = "/v5/order/disconnected-cancel-all";
 
 /// Bybit spelling of a time in force.
 #[must_use]
@@ -181,6 +186,77 @@ impl BybitOrderEncoder {
             Header { name: "X-BAPI-SIGN", value: &buf[recv_end..sig_end] },
         ];
         Ok(RestRequest::new(HttpMethod::Post, path, b"", &headers, &buf[..body_end]))
+    }
+
+    /// Signs a GET request whose query string is written so far: the
+    /// signature covers timestamp + API key + receive window + query.
+    fn finish_get<'a>(
+        &'a self,
+        mut w: WireWriter<'a>,
+        path: &'static str,
+        ts_ms: u64,
+    ) -> Result<RestRequest<'a>, EncodeError> {
+        let query_end = w.len();
+        let ts = U64Text::new(ts_ms);
+        let recv = U64Text::new(u64::from(self.recv_window.ms()));
+        let signature =
+            self.creds.secret.sign(&[ts.as_bytes(), self.creds.api_key.as_bytes(), recv.as_bytes(), w.written()]);
+        w.bytes(ts.as_bytes())?;
+        let ts_end = w.len();
+        w.bytes(recv.as_bytes())?;
+        let recv_end = w.len();
+        w.bytes(signature.as_bytes())?;
+        let sig_end = w.len();
+        let (buf, _) = w.finish();
+        let buf: &'a [u8] = buf;
+        let headers = [
+            Header { name: "X-BAPI-API-KEY", value: self.creds.api_key.as_bytes() },
+            Header { name: "X-BAPI-TIMESTAMP", value: &buf[query_end..ts_end] },
+            Header { name: "X-BAPI-RECV-WINDOW", value: &buf[ts_end..recv_end] },
+            Header { name: "X-BAPI-SIGN", value: &buf[recv_end..sig_end] },
+        ];
+        Ok(RestRequest::new(HttpMethod::Get, path, &buf[..query_end], &headers, b""))
+    }
+
+    /// `GET /v5/order/realtime?category=linear&symbol=…&orderLinkId=…`: the
+    /// order's state as the venue holds it (the engine asks when an answer
+    /// was lost; parse the answer with `BybitPrivateParser::query_response`).
+    ///
+    /// # Errors
+    /// [`EncodeError::Buffer`] when `buf` is too small.
+    pub fn rest_query_order<'a>(
+        &'a self,
+        symbol: &Symbol,
+        client_id: ClientOrderId,
+        ts_ms: u64,
+        buf: &'a mut [u8],
+    ) -> Result<RestRequest<'a>, EncodeError> {
+        let mut w = WireWriter::new(buf);
+        w.bytes(b"category=linear&symbol=")?;
+        w.bytes(symbol.as_bytes())?;
+        w.bytes(b"&orderLinkId=")?;
+        w.bytes(client_id.render().as_bytes())?;
+        self.finish_get(w, REALTIME_PATH, ts_ms)
+    }
+
+    /// `POST /v5/order/disconnected-cancel-all` with `timeWindow` seconds
+    /// (3–300): disconnection protection, the venue's dead-man switch for
+    /// the trade connection (when it drops and is not re-authenticated
+    /// within the window, the account's orders are cancelled).
+    ///
+    /// # Errors
+    /// [`EncodeError::Buffer`] when `buf` is too small.
+    pub fn rest_disconnect_protection<'a>(
+        &'a self,
+        window_secs: u32,
+        ts_ms: u64,
+        buf: &'a mut [u8],
+    ) -> Result<RestRequest<'a>, EncodeError> {
+        let mut w = WireWriter::new(buf);
+        w.bytes(b"{\"timeWindow\":")?;
+        w.u64(u64::from(window_secs))?;
+        w.byte(b'}')?;
+        self.finish_rest(w, DCP_PATH, ts_ms)
     }
 
     /// `POST /v5/order/create`. `market_ref` is the reference price for a
@@ -376,6 +452,34 @@ mod tests {
         let mut pre_sign = b"1658385579423XXXXXXXXXX5000".to_vec();
         pre_sign.extend_from_slice(req.body);
         assert_eq!(req.header("X-BAPI-SIGN").unwrap(), creds().secret.sign(&[&pre_sign]).as_bytes());
+    }
+
+    /// GET requests sign timestamp + key + recvWindow + the query string
+    /// (Bybit v5 "Integration Guidance", GET example); checked with an
+    /// independent HMAC.
+    #[test]
+    fn order_query_and_disconnection_protection_are_signed() {
+        let enc = BybitOrderEncoder::new(creds(), RecvWindow::DEFAULT);
+        let mut buf = [0u8; 1024];
+        let req =
+            enc.rest_query_order(&"BTCUSDT".parse().unwrap(), ClientOrderId(7), 1_658_385_579_423, &mut buf).unwrap();
+        assert_eq!((req.method, req.path), (HttpMethod::Get, REALTIME_PATH));
+        assert_eq!(req.query, b"category=linear&symbol=BTCUSDT&orderLinkId=scalpel-7");
+        assert!(req.body.is_empty());
+        let pre_sign = b"1658385579423XXXXXXXXXX5000category=linear&symbol=BTCUSDT&orderLinkId=scalpel-7";
+        let independent: String =
+            hmac_sha256::HMAC::mac(pre_sign, b"test-secret-not-real").iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(req.header("X-BAPI-SIGN").unwrap(), independent.as_bytes());
+        assert_eq!(req.header("X-BAPI-TIMESTAMP"), Some(&b"1658385579423"[..]));
+        let mut buf = [0u8; 512];
+        let req = enc.rest_disconnect_protection(10, 1_658_385_579_423, &mut buf).unwrap();
+        assert_eq!((req.method, req.path, req.body), (HttpMethod::Post, DCP_PATH, &b"{\"timeWindow\":10}"[..]));
+        let independent: String =
+            hmac_sha256::HMAC::mac(b"1658385579423XXXXXXXXXX5000{\"timeWindow\":10}", b"test-secret-not-real")
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+        assert_eq!(req.header("X-BAPI-SIGN").unwrap(), independent.as_bytes());
     }
 
     #[test]
