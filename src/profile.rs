@@ -4,7 +4,7 @@
 //! | table | owner | parsed by |
 //! |---|---|---|
 //! | `[instruments]` | this module | symbols and venues to trade, from the built-in table or a file |
-//! | `[strategy]`, `[votes]`, `[gates]`, `[confidence]`, `[context]`, `[sizing]`, `[exits]` | [`crate::strategy`] | [`crate::strategy::config`] |
+//! | `[strategy]`, `[votes]`, `[gates]`, `[confidence]`, `[context]`, `[sizing]`, `[exits]`, `[leverage]`, `[schedule]`, `[cascade_trades]` | [`crate::strategy`] | [`crate::strategy::config`] |
 //! | `[core]` | [`crate::core`] | [`core`] (here, so that the profile does not import the core) |
 //! | `[backtest]` | [`crate::backtest`] | [`backtest`] (here, so that the profile does not import the backtest) |
 //! | `[risk]` | [`crate::risk`] | the same `[risk]` table format as `tuning/risk.toml` |
@@ -30,7 +30,7 @@ use crate::venue::Venue;
 use backtest::{BacktestConfig, RawBacktest};
 
 /// The tables a profile may contain.
-const TABLES: [&str; 12] = [
+const TABLES: [&str; 15] = [
     "instruments",
     "core",
     "strategy",
@@ -40,6 +40,9 @@ const TABLES: [&str; 12] = [
     "context",
     "sizing",
     "exits",
+    "leverage",
+    "schedule",
+    "cascade_trades",
     "backtest",
     "risk",
     "signals",

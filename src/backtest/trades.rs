@@ -6,6 +6,12 @@
 //! `side × (Σ exit price × qty − Σ entry price × qty)` computed on
 //! mantissas and converted to USDT at 8 decimals (truncated toward zero);
 //! net PnL subtracts every fee and adds funding received while it was open.
+//!
+//! A record carries what caused it: the strategy's [`EntryContext`] of
+//! its entry order (the signal vector, votes, confidence, planned stop and
+//! target, risk, leverage) and the stop and take-profit the position
+//! opened with ([`TradeBook::note_levels`]), so that its R multiple is
+//! known: `net ÷ (entry quantity × R)`, R the initial stop distance.
 
 use std::collections::BTreeMap;
 
@@ -13,7 +19,7 @@ use crate::fixed::{Notional, Price, pow10};
 use crate::instrument::Instrument;
 use crate::order::{ClientOrderId, Fill};
 use crate::side::Side;
-use crate::strategy::{ExitReason, Tier};
+use crate::strategy::{EntryContext, ExitReason, Position, Tier};
 
 /// What an order was for (the core's [`crate::core::OrderRole`]).
 pub use crate::core::OrderRole as Role;
@@ -32,7 +38,7 @@ pub struct ExitLeg {
 }
 
 /// A round trip.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct TradeRecord {
     /// Sequence number, from 1.
     pub id: u32,
@@ -70,6 +76,14 @@ pub struct TradeRecord {
     pub maker_entry_fills: u32,
     /// Entry fills.
     pub entry_fills: u32,
+    /// What caused the entry (the decision's context), when known.
+    pub context: Option<EntryContext>,
+    /// The stop the position opened with.
+    pub stop: Option<Price>,
+    /// The take-profit the position opened with.
+    pub target: Option<Price>,
+    /// R: the initial stop distance, price mantissa.
+    pub r_distance: Option<i64>,
 }
 
 impl TradeRecord {
@@ -143,6 +157,27 @@ impl TradeRecord {
     pub fn closed(&self) -> bool {
         self.entry_qty > 0 && self.exit_qty >= self.entry_qty
     }
+
+    /// The loss at the initial stop, entry quantity × R (fees not
+    /// included), USDT; `None` when R is unknown.
+    #[must_use]
+    pub fn initial_risk(&self) -> Option<Notional> {
+        let r = self.r_distance?;
+        crate::fixed::notional(
+            Price(r),
+            self.instrument.price_scale,
+            crate::fixed::Qty(self.entry_qty),
+            self.instrument.qty_scale,
+        )
+        .filter(|n| n.0 > 0)
+    }
+
+    /// Net PnL in units of the initial risk.
+    #[must_use]
+    pub fn r_multiple(&self) -> Option<f64> {
+        let risk = self.initial_risk()?;
+        Some(self.net().0 as f64 / risk.0 as f64)
+    }
 }
 
 /// `value / qty` as a price at `scale` decimals plus 8 more, truncated, canonical text.
@@ -160,6 +195,7 @@ pub fn avg_text(value: i128, qty: i64, price_scale: u8) -> String {
 #[derive(Debug, Clone, Default)]
 pub struct TradeBook {
     roles: BTreeMap<u64, (usize, Role)>,
+    contexts: BTreeMap<u64, EntryContext>,
     open: Vec<Option<TradeRecord>>,
     closed: Vec<TradeRecord>,
     next_id: u32,
@@ -180,9 +216,34 @@ impl TradeBook {
         self.roles.insert(id.0, (inst, role));
     }
 
+    /// Remembers what caused entry order `id`.
+    pub fn set_context(&mut self, id: ClientOrderId, context: EntryContext) {
+        self.contexts.insert(id.0, context);
+    }
+
     /// Forgets a finished order.
     pub fn forget(&mut self, id: ClientOrderId) {
         self.roles.remove(&id.0);
+        self.contexts.remove(&id.0);
+    }
+
+    /// The position of instrument `inst` as the strategy opened it: its
+    /// initial stop, take-profit and R join the open record (once).
+    pub fn note_levels(&mut self, inst: usize, pos: &Position) {
+        if let Some(Some(rec)) = self.open.get_mut(inst)
+            && rec.stop.is_none()
+            && rec.side == pos.side
+        {
+            rec.stop = Some(pos.initial_stop);
+            rec.target = Some(pos.initial_take_profit);
+            rec.r_distance = Some(pos.r_distance);
+        }
+    }
+
+    /// `true` when instrument `inst` has an open record without levels yet.
+    #[must_use]
+    pub fn wants_levels(&self, inst: usize) -> bool {
+        matches!(self.open.get(inst), Some(Some(rec)) if rec.stop.is_none())
     }
 
     /// Applies a fill of instrument `inst`.
@@ -195,6 +256,7 @@ impl TradeBook {
         let value = i128::from(fill.price.0) * i128::from(fill.qty.0);
         match role {
             Role::Entry { tier, confidence, post_only } => {
+                let contexts = &mut self.contexts;
                 let rec = slot.get_or_insert_with(|| {
                     let id = self.next_id;
                     self.next_id += 1;
@@ -217,6 +279,10 @@ impl TradeBook {
                         exits: Vec::new(),
                         maker_entry_fills: 0,
                         entry_fills: 0,
+                        context: contexts.remove(&fill.client_id.0),
+                        stop: None,
+                        target: None,
+                        r_distance: None,
                     }
                 });
                 rec.entry_qty += fill.qty.0;
