@@ -250,6 +250,24 @@ mod tests {
     }
 
     #[test]
+    fn the_plans_example_states_the_defaults() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tuning/plans.example.toml");
+        let p = Profile::from_file(&path).expect("tuning/plans.example.toml loads");
+        assert_eq!(p.strategy, StrategyConfig::default());
+        assert_eq!(p.risk, RiskConfig::default());
+    }
+
+    #[test]
+    fn the_plan_profiles_load() {
+        for name in ["turbo-micro.toml", "master-plan.toml", "order-flow.toml"] {
+            let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tuning").join(name);
+            let p = Profile::from_file(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
+            crate::signal::SignalConfig::from_table(&p.signals).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(p.strategy.sizing.mode, crate::strategy::config::SizingMode::Risk, "{name}");
+        }
+    }
+
+    #[test]
     fn empty_profile_is_all_defaults() {
         let p = Profile::from_toml_str("", Path::new(".")).unwrap();
         assert_eq!(p.strategy, StrategyConfig::default());

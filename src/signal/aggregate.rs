@@ -501,4 +501,39 @@ mod tests {
         assert_eq!((snap.signed_volume, snap.cvd, snap.buy_share), (0.0, 2.0, 0.5));
         assert_eq!(snap.ofi, 0.0);
     }
+
+    #[test]
+    fn atr_range_and_open_interest_reach_the_snapshot() {
+        let cfg = SignalConfig::from_toml_str(
+            "atr_bar_ms = 1000\natr_period = 3\nrange_window_ms = 4000\nrange_exclude_ms = 1000\n\
+             swing_window_ms = 2000\nbreakout_min_bps = 10.0\noi_sample_ms = 1000\noi_window_ms = 2000",
+        )
+        .unwrap();
+        let mut s = Signals::new(&cfg, 1, 3, Price(10));
+        // Mid 100.0 (mantissas 1000/1010 at price scale 1 → mid 100.5), flat for 6 s.
+        for t in 0..6 {
+            s.on_book(t * 1000, &book((1000, 5), (1010, 5)));
+        }
+        s.on_open_interest(5_000, Qty(2_000_000));
+        let snap = s.snapshot();
+        assert_eq!(snap.warm_mask & warm::ATR, warm::ATR);
+        assert_eq!(snap.warm_mask & warm::RANGE, warm::RANGE);
+        assert_eq!(snap.warm_mask & warm::OPEN_INTEREST, 0, "no open interest 2 s ago yet");
+        assert_eq!((snap.atr, snap.range_high, snap.range_low), (0.0, 100.5, 100.5));
+        assert_eq!(snap.open_interest, 2_000.0);
+        // A jump of 2 % clears the range by far: a break up; the ATR rises.
+        s.on_book(6_000, &book((1020, 5), (1030, 5)));
+        let snap = s.snapshot();
+        assert_eq!(snap.breakout, Some(crate::side::Side::Buy));
+        assert_eq!(snap.swing_high, 102.5);
+        s.on_open_interest(7_500, Qty(2_100_000));
+        s.advance(8_000);
+        let snap = s.snapshot();
+        assert!(snap.atr > 0.0 && snap.atr_bps > 0.0, "{snap:?}");
+        assert_eq!(snap.warm_mask & warm::OPEN_INTEREST, warm::OPEN_INTEREST);
+        assert!((snap.oi_change_pct - 5.0).abs() < 1e-9, "{}", snap.oi_change_pct);
+        assert!((snap.oi_price_change_bps - 1e4 * 2.0 / 100.5).abs() < 1e-9);
+        // None of the three is required for `warm`.
+        assert_eq!(warm::REQUIRED & (warm::ATR | warm::RANGE | warm::OPEN_INTEREST), 0);
+    }
 }

@@ -913,4 +913,167 @@ mod tests {
         }
         assert_eq!(equity_fraction(&cfg, Tier::A, Band::Base, &bad), Rate(0));
     }
+
+    fn plan_gates() -> GateConfig {
+        let mut g = StrategyConfig::default().gates;
+        g.net_flow_surge.enabled = true;
+        g.breakout.enabled = true;
+        g.funding_veto.enabled = true;
+        g.open_interest.enabled = true;
+        g
+    }
+
+    /// A long snapshot on which every plan gate passes.
+    fn plan_ok() -> SignalSnapshot {
+        use crate::signal::warm;
+        SignalSnapshot {
+            warm_mask: warm::RANGE | warm::FUNDING | warm::OPEN_INTEREST,
+            net_flow_surge: 3.0,
+            signed_volume: 1.0,
+            breakout: Some(Side::Buy),
+            pullback: Some(Side::Buy),
+            funding_rate: 0.000_49,
+            oi_change_pct: 0.5,
+            oi_price_change_bps: 2.0,
+            ..SignalSnapshot::default()
+        }
+    }
+
+    fn plan_result(g: &GateConfig, s: &SignalSnapshot, side: Side) -> GateResult {
+        let votes = VoteSet::default();
+        let c = Candidate { side, ..long_a() };
+        let mut r = GateResult::default();
+        check_plan_gates(g, &inputs(s, &votes, c), &mut r);
+        r
+    }
+
+    #[test]
+    fn net_flow_surge_gate_at_its_threshold_and_direction() {
+        let g = plan_gates();
+        assert!(plan_result(&g, &plan_ok(), Side::Buy).passed(), "3.0 is at the threshold");
+        let below = SignalSnapshot { net_flow_surge: 2.999, ..plan_ok() };
+        assert!(plan_result(&g, &below, Side::Buy).failed(GateKind::NetFlowSurge));
+        let against = SignalSnapshot { signed_volume: -1.0, ..plan_ok() };
+        assert!(plan_result(&g, &against, Side::Buy).failed(GateKind::NetFlowSurge));
+    }
+
+    #[test]
+    fn breakout_gate_needs_the_break_and_its_pullback() {
+        let mut g = plan_gates();
+        let no_pullback = SignalSnapshot { pullback: None, ..plan_ok() };
+        assert!(plan_result(&g, &no_pullback, Side::Buy).failed(GateKind::Breakout));
+        let other_way = SignalSnapshot { breakout: Some(Side::Sell), pullback: Some(Side::Sell), ..plan_ok() };
+        assert!(plan_result(&g, &other_way, Side::Buy).failed(GateKind::Breakout));
+        let cold = SignalSnapshot { warm_mask: 0, ..plan_ok() };
+        assert!(plan_result(&g, &cold, Side::Buy).failed(GateKind::Breakout), "range not warm");
+        g.breakout.require_pullback = false;
+        assert!(!plan_result(&g, &no_pullback, Side::Buy).failed(GateKind::Breakout));
+    }
+
+    #[test]
+    fn funding_veto_at_its_threshold_on_the_crowded_side() {
+        let g = plan_gates(); // extreme at 5 bps
+        // 4.9 bps: passes; 5 bps: longs are vetoed, shorts are not.
+        assert!(!plan_result(&g, &plan_ok(), Side::Buy).failed(GateKind::FundingVeto));
+        let extreme = SignalSnapshot { funding_rate: 0.000_5, ..plan_ok() };
+        assert!(plan_result(&g, &extreme, Side::Buy).failed(GateKind::FundingVeto));
+        let short_ok = SignalSnapshot { oi_price_change_bps: -2.0, signed_volume: -1.0, ..extreme };
+        assert!(!plan_result(&g, &short_ok, Side::Sell).failed(GateKind::FundingVeto));
+        let negative = SignalSnapshot { funding_rate: -0.000_5, ..short_ok };
+        assert!(plan_result(&g, &negative, Side::Sell).failed(GateKind::FundingVeto));
+        // No funding rate seen yet: nothing is known to be crowded.
+        let unknown = SignalSnapshot { warm_mask: plan_ok().warm_mask & !crate::signal::warm::FUNDING, ..extreme };
+        assert!(!plan_result(&g, &unknown, Side::Buy).failed(GateKind::FundingVeto));
+    }
+
+    #[test]
+    fn open_interest_gate_at_its_threshold_and_without_data() {
+        let mut g = plan_gates(); // 0.5 %, price with the trade
+        assert!(!plan_result(&g, &plan_ok(), Side::Buy).failed(GateKind::OpenInterest));
+        let below = SignalSnapshot { oi_change_pct: 0.499, ..plan_ok() };
+        assert!(plan_result(&g, &below, Side::Buy).failed(GateKind::OpenInterest));
+        let price_against = SignalSnapshot { oi_price_change_bps: -0.1, ..plan_ok() };
+        assert!(plan_result(&g, &price_against, Side::Buy).failed(GateKind::OpenInterest));
+        g.open_interest.min_price_bps = 2.0;
+        assert!(!plan_result(&g, &plan_ok(), Side::Buy).failed(GateKind::OpenInterest), "2.0 bps is at 2.0");
+        g.open_interest.min_price_bps = 2.01;
+        assert!(plan_result(&g, &plan_ok(), Side::Buy).failed(GateKind::OpenInterest));
+        // Without data: skipped (and counted) or blocked, as configured.
+        let none = SignalSnapshot { warm_mask: crate::signal::warm::RANGE | crate::signal::warm::FUNDING, ..plan_ok() };
+        let r = plan_result(&g, &none, Side::Buy);
+        assert!(!r.failed(GateKind::OpenInterest) && r.lacked_data(GateKind::OpenInterest));
+        let mut stats = GateStats::default();
+        stats.record(Tier::A, r, 85.0);
+        assert_eq!(stats.no_data[GateKind::OpenInterest as usize], 1);
+        g.open_interest.when_missing = WhenMissing::Block;
+        assert!(plan_result(&g, &none, Side::Buy).failed(GateKind::OpenInterest));
+    }
+
+    #[test]
+    fn plan_gates_are_off_by_default() {
+        let g = StrategyConfig::default().gates;
+        let hostile = SignalSnapshot { funding_rate: 0.01, breakout: Some(Side::Sell), ..SignalSnapshot::default() };
+        assert!(plan_result(&g, &hostile, Side::Buy).passed());
+    }
+
+    #[test]
+    fn risk_sizing_and_its_caps() {
+        let inst = btc();
+        let limits = SizeLimits { max_qty: Qty(1_000_000), max_notional: Notional(1_000_000 * 100_000_000) };
+        let base = SizeInputs {
+            equity: Notional(10_000 * 100_000_000),
+            share: Rate(1_000_000), // 1 % at risk: 100 USDT
+            factor: Rate(100_000_000),
+            price: Price(5_000_000),
+            stop_distance: 5_000, // 50.00
+            fee_rate: Rate(0),
+            leverage: 20,
+            position_share: Rate(100_000_000),
+        };
+        // 100 / 50 = 2.000 BTC = 100 000 USDT ≤ 10 000 × 1 × 20.
+        assert_eq!(plan_qty(SizingMode::Risk, &base, &inst, &limits), Some(Qty(2_000)));
+        // Fees in the loss: 50.00 + 50 000 × 0.0006 = 80.00 → 1.250.
+        let fees = SizeInputs { fee_rate: Rate(60_000), ..base };
+        assert_eq!(plan_qty(SizingMode::Risk, &fees, &inst, &limits), Some(Qty(1_250)));
+        // Leverage 5: cap 50 000 USDT = 1.000 BTC (at); leverage 4: 0.800.
+        assert_eq!(plan_qty(SizingMode::Risk, &SizeInputs { leverage: 5, ..base }, &inst, &limits), Some(Qty(1_000)));
+        assert_eq!(plan_qty(SizingMode::Risk, &SizeInputs { leverage: 4, ..base }, &inst, &limits), Some(Qty(800)));
+        // The order limits: 30 000 USDT → 0.600.
+        let tight = SizeLimits { max_notional: Notional(30_000 * 100_000_000), ..limits };
+        assert_eq!(plan_qty(SizingMode::Risk, &base, &inst, &tight), Some(Qty(600)));
+        // A factor of 0.5 halves it; 0 sizes nothing.
+        let half = SizeInputs { factor: Rate(50_000_000), ..base };
+        assert_eq!(plan_qty(SizingMode::Risk, &half, &inst, &limits), Some(Qty(1_000)));
+        assert_eq!(plan_qty(SizingMode::Risk, &SizeInputs { factor: Rate(0), ..base }, &inst, &limits), None);
+        // Equity-fraction mode: notional = 10 000 × 1 % = 100 USDT → 0.002 BTC,
+        // the same as size_qty.
+        let f = plan_qty(SizingMode::EquityFraction, &base, &inst, &limits);
+        assert_eq!(f, size_qty(base.equity, base.share, base.price, &inst, &limits));
+        assert_eq!(f, Some(Qty(2)));
+    }
+
+    #[test]
+    fn risk_mode_shares_and_kelly() {
+        let mut cfg = StrategyConfig::default().sizing;
+        cfg.mode = SizingMode::Risk;
+        let k = KellyStats::default();
+        assert_eq!(equity_fraction(&cfg, Tier::A, Band::Base, &k), Rate(500_000));
+        assert_eq!(equity_fraction(&cfg, Tier::B, Band::Base, &k), Rate(250_000));
+        assert_eq!(equity_fraction(&cfg, Tier::Cascade, Band::Base, &k), Rate(250_000));
+        assert_eq!(equity_fraction(&cfg, Tier::A, Band::Large, &k), Rate(750_000));
+        // Kelly capped at 0.5 % risk: W 0.75, R 2 → f* 0.625 × 0.25 = 0.156 → cap.
+        cfg.kelly.enabled = true;
+        cfg.kelly.min_trades = 4;
+        cfg.kelly.cap = Rate(500_000);
+        let mut won = KellyStats::default();
+        for pnl in [20, 20, 20, -10] {
+            won.record(Notional(pnl * 100_000_000));
+        }
+        assert_eq!(equity_fraction(&cfg, Tier::A, Band::Base, &won), Rate(500_000));
+        assert_eq!(equity_fraction(&cfg, Tier::B, Band::Base, &won), Rate(250_000));
+        // One trade short of min_trades: the fixed fraction.
+        cfg.kelly.min_trades = 5;
+        cfg.a_risk = Rate(300_000);
+        assert_eq!(equity_fraction(&cfg, Tier::A, Band::Base, &won), Rate(300_000));
+    }
 }

@@ -697,4 +697,135 @@ mod tests {
         assert_eq!(s.stop, Price(5_996_400));
         assert_eq!(eval(&mut s, &c, at(3, 5_996_400, false)), Some((Qty(10), ExitReason::BreakevenStop)));
     }
+
+    fn ladder_cfg() -> ExitConfig {
+        let mut c = ExitConfig { zone_trailing: false, ..cfg() };
+        let steps = [(100, 0), (150, 50), (200, 100), (300, 200)];
+        for (k, (at, lock)) in steps.iter().enumerate() {
+            c.ladder[k] = crate::strategy::config::LockStep { at_r_e2: *at, lock_r_e2: *lock };
+        }
+        c.ladder_len = 4;
+        c
+    }
+
+    /// R = 30.00 (5 bps), breakeven + fees 60 036.00, TP far away.
+    fn wide_tp() -> Position {
+        let l = ExitLevels { take_profit_bps_e2: 100_000, ..levels() };
+        Position::open(Side::Buy, Tier::A, 85, Qty(100), ENTRY, 0, Regime::Ranging, l, Rate(60_000), TICK)
+    }
+
+    #[test]
+    fn profit_lock_ladder_at_its_rungs() {
+        let c = ladder_cfg();
+        let mut p = wide_tp();
+        // 0.99R (29.70): nothing; 1R (30.00): breakeven + fees is 36.00 away,
+        // so the stop waits until the price is beyond it.
+        assert_eq!(eval(&mut p, &c, at(1, 6_002_970, false)), None);
+        assert_eq!(p.stop_kind, StopKind::Initial);
+        assert_eq!(eval(&mut p, &c, at(2, 6_003_000, false)), None);
+        assert_eq!(p.stop_kind, StopKind::Initial);
+        assert_eq!(eval(&mut p, &c, at(3, 6_003_600, false)), None);
+        assert_eq!((p.stop, p.stop_kind), (Price(6_003_600), StopKind::Breakeven));
+        // 1.49R: still breakeven; 1.5R (45.00) locks 0.5R (15.00), which is
+        // below breakeven + fees: the stop stays where it is (never lowered).
+        assert_eq!(eval(&mut p, &c, at(4, 6_004_470, false)), None);
+        assert_eq!(eval(&mut p, &c, at(5, 6_004_500, false)), None);
+        assert_eq!(p.stop, Price(6_003_600));
+        // 2R (60.00) locks 1R (30.00) … still below 36.00; 3R (90.00) locks 2R (60.00).
+        assert_eq!(eval(&mut p, &c, at(6, 6_009_000, false)), None);
+        assert_eq!((p.stop, p.stop_kind), (Price(6_006_000), StopKind::ProfitLock));
+        assert_eq!(eval(&mut p, &c, at(7, 6_006_000, false)), Some((Qty(100), ExitReason::ProfitLockStop)));
+    }
+
+    #[test]
+    fn trailing_from_r_by_atr_strong_and_weak() {
+        let mut c = ExitConfig { zone_trailing: false, ..cfg() };
+        c.trail_from_r_e2 = Some(200);
+        c.trail_atr_strong_e2 = 200;
+        c.trail_atr_weak_e2 = 100;
+        let mut p = wide_tp();
+        // ATR 10.00 (1 000 mantissa). 1.99R: no trailing yet.
+        let atr = |now, px, strong| ExitInputs { atr: 1_000, strong_trend: strong, ..at(now, px, false) };
+        assert_eq!(eval(&mut p, &c, atr(1, 6_005_970, true)), None);
+        assert_eq!(p.stop_kind, StopKind::Initial);
+        // 2R (60.00): trails 2 × ATR = 20.00 behind the best while strong.
+        assert_eq!(eval(&mut p, &c, atr(2, 6_006_000, true)), None);
+        assert_eq!((p.stop, p.stop_kind), (Price(6_004_000), StopKind::Trailing));
+        // Momentum weakens: 1 × ATR behind the best (60 070.00 → 60 060.00).
+        assert_eq!(eval(&mut p, &c, atr(3, 6_007_000, false)), None);
+        assert_eq!(p.stop, Price(6_006_000));
+        // Strong again: 2 × ATR would lower it; a stop is never lowered.
+        assert_eq!(eval(&mut p, &c, atr(4, 6_007_000, true)), None);
+        assert_eq!(p.stop, Price(6_006_000));
+        assert_eq!(eval(&mut p, &c, atr(5, 6_006_000, true)), Some((Qty(100), ExitReason::TrailingStop)));
+        // Without an ATR the trail is layer_trail_bps (5 bps of 60 060.00 = 30.03 → 60 029.90).
+        let mut q = wide_tp();
+        assert_eq!(eval(&mut q, &c, at(1, 6_006_000, false)), None);
+        assert_eq!(q.stop, Price(6_002_990));
+    }
+
+    #[test]
+    fn cascade_trades_exit_only_at_their_own_levels() {
+        let c = cfg();
+        let mut p = Position { tier: Tier::Cascade, ..long() };
+        // At the TP with momentum agreeing: no extension, no zone trailing: take it.
+        assert_eq!(eval(&mut p, &c, at(1, 6_003_600, true)), None);
+        assert_eq!(p.stop_kind, StopKind::Initial);
+        assert_eq!(eval(&mut p, &c, at(2, 6_006_000, true)), Some((Qty(100), ExitReason::TakeProfit)));
+        let mut q = Position { tier: Tier::Cascade, ..long() };
+        assert_eq!(eval(&mut q, &c, at(60_000, 6_001_000, true)), Some((Qty(100), ExitReason::TimeStop)));
+    }
+
+    #[test]
+    fn planned_distances_fixed_atr_swing_and_clamps() {
+        let mut c = cfg();
+        let l = levels(); // TP 10 bps, SL 5 bps
+        let snap = SignalSnapshot { atr: 20.0, swing_low: 59_980.0, swing_high: 60_010.0, ..SignalSnapshot::default() };
+        let plan = |c: &ExitConfig, tier, side, warm| plan_distances(c, &l, tier, side, ENTRY, &snap, 2, warm);
+        assert_eq!(plan(&c, Tier::A, Side::Buy, false), Some((3_000, 6_000)));
+        c.stop.method = StopMethod::Atr;
+        c.stop.atr_multiple_e2 = 150;
+        c.stop.min_bps_e2 = 200;
+        c.stop.max_bps_e2 = 1_000;
+        // 1.5 × 20.00 = 30.00; the target stays the tier's 10 bps without take_profit_r.
+        assert_eq!(plan(&c, Tier::A, Side::Buy, true), Some((3_000, 6_000)));
+        assert_eq!(plan(&c, Tier::A, Side::Buy, false), None, "ATR not warm");
+        c.stop.take_profit_r_e2 = Some(250);
+        assert_eq!(plan(&c, Tier::A, Side::Buy, true), Some((3_000, 7_500)));
+        // Clamps: max 5 bps = 30.00 exactly (at), 4.99 bps clamps.
+        c.stop.max_bps_e2 = 500;
+        assert_eq!(plan(&c, Tier::A, Side::Buy, true), Some((3_000, 7_500)));
+        c.stop.max_bps_e2 = 499;
+        assert_eq!(plan(&c, Tier::A, Side::Buy, true).unwrap().0, 2_994);
+        // Swing: long to 59 980.00 + 1 bp (6.00) = 26.00; short to 60 010.00 + 6.00 = 16.00.
+        c.stop.method = StopMethod::Swing;
+        c.stop.swing_buffer_bps_e2 = 100;
+        c.stop.max_bps_e2 = 1_000;
+        assert_eq!(plan(&c, Tier::A, Side::Buy, false).unwrap().0, 2_600);
+        assert_eq!(plan(&c, Tier::A, Side::Sell, false).unwrap().0, 1_600);
+        // Cascade trades keep their fixed levels whatever the method.
+        assert_eq!(plan(&c, Tier::Cascade, Side::Buy, false), Some((3_000, 6_000)));
+        let none = SignalSnapshot::default();
+        assert_eq!(plan_distances(&c, &l, Tier::A, Side::Buy, ENTRY, &none, 2, true), None, "no swing yet");
+    }
+
+    #[test]
+    fn open_with_planned_distances_sets_r() {
+        let p = Position::open_with(
+            Side::Sell,
+            Tier::A,
+            90,
+            Qty(10),
+            ENTRY,
+            0,
+            Regime::Trending,
+            levels(),
+            (2_505, 5_010),
+            Rate(0),
+            TICK,
+        );
+        // Rounded away from the entry to the tick: stop 60 025.10, target 59 949.90.
+        assert_eq!((p.stop, p.take_profit, p.r_distance), (Price(6_002_510), Price(5_994_990), 2_505));
+        assert_eq!((p.initial_stop, p.initial_take_profit), (p.stop, p.take_profit));
+    }
 }
