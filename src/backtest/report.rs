@@ -367,9 +367,7 @@ impl Serialize for SnapshotJson {
             m.serialize_entry(k, &f(v))?;
         }
         m.serialize_entry("ou_drift", &x.ou_drift)?;
-        for (k, v) in [("funding_rate", x.funding_rate)] {
-            m.serialize_entry(k, &f(v))?;
-        }
+        m.serialize_entry("funding_rate", &f(x.funding_rate))?;
         m.serialize_entry("ms_to_funding", &x.ms_to_funding)?;
         for (k, v) in [
             ("funding_bias", x.funding_bias),

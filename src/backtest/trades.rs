@@ -407,4 +407,71 @@ mod tests {
         assert_eq!(b.realised(), Notional(3_040_000 - 350));
         assert_eq!(b.still_open().count(), 0);
     }
+
+    /// Two round trips with known R: +2R and −1R (no fees). Profit factor
+    /// 2, expectancy the mean net, average R 0.5, recovery factor net ÷
+    /// max drawdown; the records carry their levels.
+    #[test]
+    fn r_multiples_and_the_edge_statistics() {
+        use crate::signal::Regime;
+        use crate::strategy::config::ExitLevels;
+        let inst = btc(Venue::BinanceUsdm);
+        let mut b = TradeBook::new(1);
+        let role = Role::Entry { tier: Tier::A, confidence: 85, post_only: false };
+        // R = 10.00 on 0.010 BTC: 0.10 USDT at risk.
+        let levels = ExitLevels { take_profit_bps_e2: 1_000, stop_loss_bps_e2: 500, max_hold_ms: 60_000 };
+        let pos = |entry: i64| {
+            Position::open_with(
+                Side::Buy,
+                Tier::A,
+                85,
+                Qty(10),
+                Price(entry),
+                0,
+                Regime::Ranging,
+                levels,
+                (1_000, 2_000),
+                crate::fixed::Rate(0),
+                Price(10),
+            )
+        };
+        b.register(ClientOrderId(1), 0, role);
+        b.register(ClientOrderId(2), 0, Role::Exit(ExitReason::TakeProfit));
+        b.on_fill(&inst, &fill(1, Side::Buy, 5_000_000, 10, 0, 1_000));
+        assert!(b.wants_levels(0));
+        b.note_levels(0, &pos(5_000_000));
+        assert!(!b.wants_levels(0));
+        b.on_fill(&inst, &fill(2, Side::Sell, 5_002_000, 10, 0, 2_000)); // +20.00 × 0.01 = +0.20
+        b.register(ClientOrderId(3), 0, role);
+        b.register(ClientOrderId(4), 0, Role::Exit(ExitReason::StopLoss));
+        b.on_fill(&inst, &fill(3, Side::Buy, 5_000_000, 10, 0, 3_000));
+        b.note_levels(0, &pos(5_000_000));
+        b.on_fill(&inst, &fill(4, Side::Sell, 4_999_000, 10, 0, 4_000)); // −0.10
+        let t = &b.closed()[0];
+        assert_eq!((t.stop, t.target, t.r_distance), (Some(Price(4_999_000)), Some(Price(5_002_000)), Some(1_000)));
+        assert_eq!(t.initial_risk(), Some(Notional(10_000_000)));
+        assert_eq!(b.closed().iter().map(|t| t.r_multiple().unwrap()).collect::<Vec<_>>(), vec![2.0, -1.0]);
+        let s = crate::backtest::report::summarize(
+            b.closed(),
+            Notional::ZERO,
+            Notional(10_000 * 100_000_000),
+            (Notional(5_000_000), 0.000_005),
+            (0, 4_000),
+        );
+        use crate::backtest::report::Stat;
+        assert_eq!(s.profit_factor, Stat::Value(2.0));
+        assert_eq!(s.avg_r_multiple, Stat::Value(0.5));
+        assert_eq!(s.trades_with_r, 2);
+        assert_eq!(s.expectancy_usdt, Stat::Value(0.05));
+        assert_eq!(s.recovery_factor, Stat::Value(2.0)); // 0.10 net over 0.05 drawdown
+        // Without a loss there is no profit factor; without levels no R.
+        let only_win = crate::backtest::report::summarize(
+            &b.closed()[..1],
+            Notional::ZERO,
+            Notional(1),
+            (Notional::ZERO, 0.0),
+            (0, 1),
+        );
+        assert_eq!((only_win.profit_factor, only_win.recovery_factor), (Stat::Na, Stat::Na));
+    }
 }

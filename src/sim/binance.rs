@@ -2015,7 +2015,9 @@ mod tests {
                 }
                 AccountEvent::Position { inst, view, .. } => {
                     let got = parse(&mut parser, account_update_of(&ex, 0, *inst, "ORDER", view.updated_ms));
-                    let [PrivateEvent::Position(p)] = got[..] else { panic!("{got:?}") };
+                    // The balance (for the risk side's wallet figures) and the position.
+                    let [PrivateEvent::Account(a), PrivateEvent::Position(p)] = got[..] else { panic!("{got:?}") };
+                    assert_eq!(a.wallet_balance.0, ex.wallet(0));
                     assert_eq!((p.qty.0, p.entry_price.0), (view.qty, view.entry_e8));
                     saw_position = true;
                 }

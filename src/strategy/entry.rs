@@ -1076,4 +1076,31 @@ mod tests {
         cfg.a_risk = Rate(300_000);
         assert_eq!(equity_fraction(&cfg, Tier::A, Band::Base, &won), Rate(300_000));
     }
+
+    /// The master plan's stack: volume ≥ 2× its average (just below / at),
+    /// 1- and 5-minute momentum aligned with the trade when required.
+    #[test]
+    fn volume_and_momentum_gates_of_the_stack() {
+        let mut g = StrategyConfig::default().gates;
+        g.volume_surge.value = 2.0;
+        g.momentum_required = true;
+        let votes = VoteSet { dir: [Some(Side::Buy); 5], strength: [3.0; 5] };
+        let check = |s: &SignalSnapshot| {
+            let mut r = GateResult::default();
+            check_market_gates(&g, &inputs(s, &votes, long_a()), &mut r);
+            r
+        };
+        let base = SignalSnapshot {
+            tob_imbalance: 0.5,
+            volume_surge: 2.0,
+            momentum_aligned: Some(Side::Buy),
+            regime: Regime::Ranging,
+            volatility_bps: 5.0,
+            ..SignalSnapshot::default()
+        };
+        assert!(check(&base).passed());
+        assert!(check(&SignalSnapshot { volume_surge: 1.999, ..base }).failed(GateKind::VolumeSurge));
+        assert!(check(&SignalSnapshot { momentum_aligned: None, ..base }).failed(GateKind::Momentum));
+        assert!(check(&SignalSnapshot { momentum_aligned: Some(Side::Sell), ..base }).failed(GateKind::Momentum));
+    }
 }

@@ -57,6 +57,7 @@ use crate::strategy::vote::Tier;
 /// trades always use their fixed levels. `None` when the method's input is
 /// not known yet (ATR not warm, no swing level).
 #[must_use]
+#[allow(clippy::too_many_arguments)]
 pub fn plan_distances(
     cfg: &ExitConfig,
     levels: &ExitLevels,

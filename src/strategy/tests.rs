@@ -330,7 +330,10 @@ fn minimal(cfg: &StrategyConfig, agree: &[VoteKind]) -> SignalSnapshot {
 /// weights with which a minimal candidate could not reach `base_from`.
 #[test]
 fn a_three_of_five_a_and_a_two_of_five_b_reach_a_trading_band_under_the_default_weights() {
-    let profile = crate::profile::Profile::built_in_default().unwrap().strategy;
+    // tuning/default.toml's strategy tables (read here without the profile
+    // loader, which sits above the strategy).
+    let root: toml::Table = toml::from_str(include_str!("../../tuning/default.toml")).unwrap();
+    let profile = config::RawStrategyTables::from_root(&root).unwrap().validate().unwrap();
     for (name, base) in [("code defaults", StrategyConfig::default()), ("tuning/default.toml", profile)] {
         let mut c = base.clone();
         c.entry.warmup_ms = 0;
