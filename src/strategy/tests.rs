@@ -559,3 +559,17 @@ fn dynamic_leverage_caps_the_notional_and_is_recorded() {
     assert!(matches!(a, Action::Enter { qty: Qty(3), .. }), "{a:?}");
     assert_eq!(s.entry_context(0).unwrap().leverage, 2);
 }
+
+#[test]
+fn the_account_view_carries_the_verdicts_size_cap_and_margin_guard() {
+    use crate::risk::{Cause, Mode, Verdict};
+    let equity = Notional(5 * 100_000_000);
+    let streak = Verdict { mode: Mode::Run, cause: Cause::LossStreakCut, size_cap_permille: 500, seq: 3 };
+    assert_eq!(
+        AccountView::with_verdict(equity, &streak),
+        AccountView { equity, size_cap_permille: 500, margin_guard: false }
+    );
+    let margin = Verdict { cause: Cause::MarginReduce, ..streak };
+    assert!(AccountView::with_verdict(equity, &margin).margin_guard);
+    assert_eq!(AccountView::with_verdict(equity, &Verdict::RUN), AccountView::new(equity));
+}
