@@ -109,7 +109,7 @@ impl Profile {
     /// # Errors
     /// A [`LoadError`] naming the key.
     pub fn from_toml_str(text: &str, base: &Path) -> Result<Self, LoadError> {
-        let root: toml::Table = toml::from_str(text).map_err(|e| LoadError::new("profile", e.message().to_owned()))?;
+        let root: toml::Table = toml::from_str(text).map_err(|e| LoadError::toml("profile", text, &e))?;
         if let Some(unknown) = root.keys().find(|k| !TABLES.contains(&k.as_str())) {
             return Err(LoadError::new(
                 unknown.clone(),
@@ -173,7 +173,7 @@ impl RiskFile {
     /// # Errors
     /// A [`LoadError`] naming the key (`risk.daily_loss_limit_usdt`).
     pub fn from_toml_str(text: &str) -> Result<Self, LoadError> {
-        let raw: RawRiskFile = toml::from_str(text).map_err(|e| LoadError::new("risk file", e.message().to_owned()))?;
+        let raw: RawRiskFile = toml::from_str(text).map_err(|e| LoadError::toml("risk file", text, &e))?;
         Ok(Self { risk: raw.risk.validate()?, journal: raw.journal.validate()? })
     }
 

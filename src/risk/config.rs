@@ -225,7 +225,7 @@ impl RiskConfig {
     /// # Errors
     /// A [`LoadError`] naming the `risk.*` key.
     pub fn from_table_str(text: &str) -> Result<Self, LoadError> {
-        let raw: RawRisk = toml::from_str(text).map_err(|e| LoadError::new("risk", e.message().to_owned()))?;
+        let raw: RawRisk = toml::from_str(text).map_err(|e| LoadError::toml("risk", text, &e))?;
         raw.validate()
     }
 

@@ -501,8 +501,7 @@ impl SignalConfig {
     /// # Errors
     /// As [`SignalConfig::from_table`].
     pub fn from_toml_str(text: &str) -> Result<Self, LoadError> {
-        let raw: RawSignalConfig =
-            toml::from_str(text).map_err(|e| LoadError::new("signals", e.message().to_owned()))?;
+        let raw: RawSignalConfig = toml::from_str(text).map_err(|e| LoadError::toml("signals", text, &e))?;
         SignalConfig::try_from(raw)
     }
 
@@ -512,7 +511,7 @@ impl SignalConfig {
     /// # Errors
     /// A TOML syntax error (key `profile`) or as [`SignalConfig::from_table`].
     pub fn from_profile_str(text: &str) -> Result<Self, LoadError> {
-        let doc: toml::Table = toml::from_str(text).map_err(|e| LoadError::new("profile", e.message().to_owned()))?;
+        let doc: toml::Table = toml::from_str(text).map_err(|e| LoadError::toml("profile", text, &e))?;
         match doc.get("signals") {
             Some(table) => Self::from_table(table),
             None => Ok(Self::default()),
