@@ -375,7 +375,17 @@ pub enum MarketEvent<'a> {
     Ignored(Ignored),
 }
 
-/// Parses a decimal string field.
+/// Parses a price or quantity string field at an instrument's scale,
+/// refusing values no instrument can represent (above
+/// [`crate::fixed::MAX_MANTISSA`]).
+#[inline]
+pub(crate) fn bounded_field(val: Val<'_>, scale: u8, name: &'static str) -> Result<i64, DecodeError> {
+    let text = val.as_str().ok_or(DecodeError::WrongType(name))?;
+    crate::fixed::parse_bounded(text, scale).map_err(|e| DecodeError::BadDecimal(name, e))
+}
+
+/// Parses a decimal string field (rates and reference prices at 8
+/// decimals; prices and quantities use [`bounded_field`]).
 #[inline]
 pub(crate) fn decimal_field(
     val: Val<'_>,
@@ -463,22 +473,27 @@ impl Iterator for Levels<'_> {
             LevelSource::Array { arr, cursor } => (*arr, cursor),
         };
         if let Some((price, qty)) = arr.next_decimal_pair(cursor, self.price_scale, self.qty_scale) {
-            return Some(Ok((Price(price), Qty(qty))));
+            return Some(level(Ok(price), Ok(qty)));
         }
         match arr.next_string_pair(cursor) {
             PairStep::End => None,
-            PairStep::Pair(px, qty) => Some(
-                crate::fixed::parse_decimal(px, self.price_scale, false)
-                    .map_err(|e| DecodeError::BadDecimal("level price", e))
-                    .and_then(|p| {
-                        crate::fixed::parse_decimal(qty, self.qty_scale, false)
-                            .map(|q| (Price(p), Qty(q)))
-                            .map_err(|e| DecodeError::BadDecimal("level qty", e))
-                    }),
-            ),
+            PairStep::Pair(px, qty) => Some(level(
+                crate::fixed::parse_decimal(px, self.price_scale, false),
+                crate::fixed::parse_decimal(qty, self.qty_scale, false),
+            )),
             PairStep::Other(_) => Some(Err(DecodeError::BadLevel)),
         }
     }
+}
+
+/// One level from its parsed price and quantity: the price's error first,
+/// and values no instrument can represent refused
+/// ([`crate::fixed::MAX_MANTISSA`]) whichever parser read them.
+#[inline(always)]
+fn level(price: Result<i64, FixedError>, qty: Result<i64, FixedError>) -> Result<(Price, Qty), DecodeError> {
+    let price = price.and_then(crate::fixed::check_bounded).map_err(|e| DecodeError::BadDecimal("level price", e))?;
+    let qty = qty.and_then(crate::fixed::check_bounded).map_err(|e| DecodeError::BadDecimal("level qty", e))?;
+    Ok((Price(price), Qty(qty)))
 }
 
 /// Parses one element of a batch (a Bybit trade or liquidation object).

@@ -16,6 +16,13 @@
 //!   negative values. Empty text, a lone or misplaced sign, `+`, spaces,
 //!   `NaN`, exponents (`1e5`), a bare `.`, `5.` or `.5`, more decimals than the
 //!   scale allows, and values that overflow `i64` are errors.
+//! - A [`Price`], [`Qty`] or [`SignedQty`] read from outside (market data,
+//!   private messages) has a magnitude of at most [`MAX_MANTISSA`]
+//!   (`10^15 - 1` units of the instrument's scale): anything larger is
+//!   refused as [`FixedError::OutOfRange`] ([`parse_bounded`]). So the sum or
+//!   difference of any two such values, a book key in ticks and a ladder
+//!   window around it all stay more than `2^62` away from the edges of `i64`,
+//!   and a price times a quantity fits `i128` with room to spare.
 //! - Integer → text is canonical: no trailing zeros in the fraction, no
 //!   fraction when it is zero (`"61800"`, `"0.5"`, `"-0.001"`). Parsing the
 //!   canonical text returns the same mantissa (property-tested).
@@ -30,6 +37,13 @@ pub const MAX_SCALE: u8 = 18;
 
 /// The scale of [`Rate`], [`RefPrice`] and [`Notional`]: 8 decimals.
 pub const E8: u8 = 8;
+
+/// Largest magnitude of a [`Price`], [`Qty`] or [`SignedQty`] mantissa read
+/// from outside: fifteen significant digits at the instrument's scale
+/// (`999999999999999`). At scale 8 (a tick of 1e-8) that is prices up to
+/// 9 999 999.99999999; at scale 2, up to 9 999 999 999 999.99 — far beyond any
+/// listed contract, and far from the edges of `i64` (module invariants).
+pub const MAX_MANTISSA: i64 = 999_999_999_999_999;
 
 /// Powers of ten that fit an `i64`, indexed by exponent.
 const POW10: [i64; 19] = {
@@ -83,6 +97,32 @@ pub enum FixedError {
     /// The requested scale is larger than [`MAX_SCALE`].
     #[error("scale larger than 18")]
     BadScale,
+    /// A price or quantity with more than fifteen significant digits at its
+    /// instrument's scale (above [`MAX_MANTISSA`] units): no instrument can
+    /// represent it, so it is refused rather than carried towards an
+    /// overflow.
+    #[error("value too large for the instrument (more than 15 significant digits at its scale)")]
+    OutOfRange,
+}
+
+/// Parses an unsigned price or quantity at an instrument's `scale`, exactly
+/// as [`parse_decimal`] does, and refuses magnitudes above
+/// [`MAX_MANTISSA`].
+///
+/// # Errors
+/// As [`parse_decimal`], plus [`FixedError::OutOfRange`].
+#[inline]
+pub fn parse_bounded(text: &[u8], scale: u8) -> Result<i64, FixedError> {
+    check_bounded(parse_decimal(text, scale, false)?)
+}
+
+/// `Ok(mantissa)` when its magnitude is at most [`MAX_MANTISSA`].
+///
+/// # Errors
+/// [`FixedError::OutOfRange`] otherwise.
+#[inline]
+pub fn check_bounded(mantissa: i64) -> Result<i64, FixedError> {
+    if mantissa.unsigned_abs() <= MAX_MANTISSA as u64 { Ok(mantissa) } else { Err(FixedError::OutOfRange) }
 }
 
 /// Parses decimal text into an integer mantissa at `scale` decimals, exactly.
@@ -527,13 +567,14 @@ macro_rules! scaled_newtype {
             /// Zero.
             pub const ZERO: Self = Self(0);
 
-            /// Parses decimal text at `scale` decimals, exactly.
+            /// Parses decimal text at `scale` decimals, exactly, refusing
+            /// magnitudes above [`MAX_MANTISSA`].
             ///
             /// # Errors
             /// See [`FixedError`].
             #[inline]
             pub fn parse(text: &[u8], scale: u8) -> Result<Self, FixedError> {
-                parse_decimal(text, scale, $signed).map(Self)
+                check_bounded(parse_decimal(text, scale, $signed)?).map(Self)
             }
 
             /// The raw mantissa.
@@ -766,6 +807,25 @@ mod tests {
         assert_eq!(parse_decimal(b"-9.223372036854775808", 18, true), Ok(i64::MIN));
         assert_eq!(DecimalText::new(i64::MIN, 18).as_str(), "-9.223372036854775808");
         assert_eq!(DecimalText::new(i64::MAX, 0).as_str(), "9223372036854775807");
+    }
+
+    #[test]
+    fn prices_and_quantities_are_bounded_at_fifteen_digits() {
+        // The largest accepted value, at the scales of the smallest tick
+        // (1e-8) and of the largest (10: scale 0).
+        assert_eq!(Price::parse(b"9999999.99999999", 8), Ok(Price(MAX_MANTISSA)));
+        assert_eq!(Price::parse(b"10000000", 8), Err(FixedError::OutOfRange));
+        assert_eq!(Qty::parse(b"999999999999999", 0), Ok(Qty(MAX_MANTISSA)));
+        assert_eq!(Qty::parse(b"1000000000000000", 0), Err(FixedError::OutOfRange));
+        assert_eq!(SignedQty::parse(b"-999999999999999", 0), Ok(SignedQty(-MAX_MANTISSA)));
+        assert_eq!(SignedQty::parse(b"-1000000000000000", 0), Err(FixedError::OutOfRange));
+        // i64's own limits: refused as out of range (fits i64) or overflow.
+        assert_eq!(parse_bounded(b"9223372036854775807", 0), Err(FixedError::OutOfRange));
+        assert_eq!(parse_bounded(b"9223372036854775808", 0), Err(FixedError::Overflow));
+        assert_eq!(check_bounded(i64::MIN), Err(FixedError::OutOfRange));
+        assert_eq!(check_bounded(-MAX_MANTISSA), Ok(-MAX_MANTISSA));
+        // Unbounded parsing (rates, notionals at 8 decimals) is unchanged.
+        assert_eq!(parse_decimal(b"92233720368.54775807", E8, false), Ok(i64::MAX));
     }
 
     #[test]

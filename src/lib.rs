@@ -14,6 +14,7 @@ pub mod backtest;
 pub mod book;
 pub mod commands;
 pub mod core;
+pub mod engine;
 pub mod event;
 pub mod fixed;
 pub mod host;

@@ -6,6 +6,7 @@ pub mod host_check;
 pub mod instruments;
 pub mod latency;
 pub mod record;
+pub mod run;
 pub mod sign;
 pub mod sim;
 pub mod synth;

@@ -33,7 +33,7 @@
 //! plumbing of the iterator; see the README's depth-tail section for the
 //! measurements.
 
-use crate::fixed::parse_decimal_between;
+use crate::fixed::{check_bounded, parse_decimal_between};
 
 /// Most levels one frame may hold (both sides together).
 pub const MAX_INDEXED_LEVELS: usize = 16_384;
@@ -118,8 +118,9 @@ impl LevelIndex {
             if q0 != expected_q0 || q2 != q1 + 2 || doc.get(q1 + 1) != Some(&b',') {
                 return None;
             }
-            let price = parse_decimal_between(doc, q0 + 1, q1, price_scale).ok()?;
-            let qty = parse_decimal_between(doc, q2 + 1, q3, qty_scale).ok()?;
+            // Out of the representable range: the general reader reports it.
+            let price = parse_decimal_between(doc, q0 + 1, q1, price_scale).and_then(check_bounded).ok()?;
+            let qty = parse_decimal_between(doc, q2 + 1, q3, qty_scale).and_then(check_bounded).ok()?;
             *slot = (price, qty);
             len += 1;
             match doc.get(q3 + 1..q3 + 3)? {
@@ -249,7 +250,7 @@ fn quotes16(bytes: &[u8; 16]) -> u16 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fixed::parse_decimal;
+    use crate::fixed::parse_bounded;
 
     /// The reference: the accepted grammar checked one byte at a time, and
     /// every string parsed by the general decimal parser.
@@ -270,10 +271,10 @@ mod tests {
         loop {
             p = expect(p, b"[\"")?;
             let price_end = run(p)?;
-            let price = parse_decimal(&doc[p..price_end], ps, false).ok()?;
+            let price = parse_bounded(&doc[p..price_end], ps).ok()?;
             p = expect(price_end, b"\",\"")?;
             let qty_end = run(p)?;
-            let qty = parse_decimal(&doc[p..qty_end], qs, false).ok()?;
+            let qty = parse_bounded(&doc[p..qty_end], qs).ok()?;
             levels.push((price, qty));
             p = expect(qty_end, b"\"]")?;
             match doc.get(p)? {

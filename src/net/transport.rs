@@ -638,6 +638,22 @@ impl NetLoop {
         }
     }
 
+    /// Changes the path (and query) the connection asks for at its next
+    /// connect (Binance's user-data stream is addressed by its listenKey,
+    /// which can change). Host and port stay; call [`NetLoop::reconnect`]
+    /// to use it now. Allocates (rare: once per new key).
+    pub fn set_path(&mut self, id: ConnId, path: &str) {
+        if let Some(c) = self.conns.get_mut(usize::from(id.0)) {
+            c.cfg.url.path = if path.starts_with('/') { path.to_owned() } else { format!("/{path}") };
+        }
+    }
+
+    /// The URL a connection uses (its path changes with [`NetLoop::set_path`]).
+    #[must_use]
+    pub fn url(&self, id: ConnId) -> Option<&Url> {
+        self.conns.get(usize::from(id.0)).map(|c| &c.cfg.url)
+    }
+
     /// Drops the connection now and reconnects after the shortest backoff
     /// (subscriptions replayed).
     pub fn reconnect(&mut self, id: ConnId) {

@@ -7,10 +7,13 @@
 //!
 //! - [`binance`]: Binance USDⓈ-M futures market streams and REST depth.
 //! - [`bybit`]: Bybit v5 linear public streams.
+//! - [`infer`]: what a recording holds (venue, symbols, scales) read from
+//!   its frames alone, for symbols without an instrument.
 
 pub mod binance;
 pub mod bybit;
 pub mod credentials;
+pub mod infer;
 pub mod private_event;
 pub mod rate_limit;
 pub mod signed_request;

@@ -13,7 +13,7 @@
 //! identical events on every real frame and on mutated ones.
 
 use crate::event::{BookTicker, DepthStream, DepthUpdate, Levels, MarketEvent, Trade, TradeSource, Trades};
-use crate::fixed::{Price, Qty, parse_decimal};
+use crate::fixed::{Price, Qty, parse_bounded};
 use crate::instrument::{SymbolEntry, SymbolTable};
 use crate::json::levels::LevelIndex;
 use crate::json::template::Cursor;
@@ -26,12 +26,12 @@ fn symbol<'t>(c: &mut Cursor<'_>, symbols: &'t SymbolTable) -> Option<&'t Symbol
 
 #[inline]
 fn price(c: &mut Cursor<'_>, sym: &SymbolEntry) -> Option<Price> {
-    parse_decimal(c.string()?, sym.price_scale, false).ok().map(Price)
+    parse_bounded(c.string()?, sym.price_scale).ok().map(Price)
 }
 
 #[inline]
 fn qty(c: &mut Cursor<'_>, sym: &SymbolEntry) -> Option<Qty> {
-    parse_decimal(c.string()?, sym.qty_scale, false).ok().map(Qty)
+    parse_bounded(c.string()?, sym.qty_scale).ok().map(Qty)
 }
 
 /// Decodes `frame` if it has one of the template layouts.
