@@ -484,7 +484,7 @@ impl OrderPath {
             transport,
             signer,
             host,
-            masks: MaskSource::with_seed(0x5ca1_9e1),
+            masks: MaskSource::with_seed(0x05ca_19e1),
             order_buf: vec![0; ORDER_BUF].into_boxed_slice(),
             target_buf: vec![0; ORDER_BUF].into_boxed_slice(),
             send_buf: vec![0; ORDER_BUF].into_boxed_slice(),
