@@ -51,21 +51,30 @@ enum Command {
     /// The latency harness: per-stage percentiles, .hgrm files, an SVG percentile plot, the
     /// machine in the header, and one JSON object as the last line.
     Latency {
-        /// What to measure: decode (decode + apply per frame type); tick-to-trade and wire are
-        /// not implemented yet and say so.
+        /// What to measure: decode (decode + apply per frame type), tick-to-trade (frame bytes
+        /// through the trading core to signed order bytes, per stage); wire is not implemented
+        /// yet and says so.
         #[arg(long, default_value = "decode")]
         path: commands::latency::LatencyPath,
         /// Wire format of the recording; detected from its first frames when omitted (and a
-        /// mismatch with the frames is refused).
+        /// mismatch with the frames is refused). Without --input: the synthetic session's venue
+        /// (default binance-usdm).
         #[arg(long)]
         venue: Option<Venue>,
-        /// Recording to replay (loaded into memory first).
+        /// Recording to replay (loaded into memory first). Without it a synthetic BTCUSDT
+        /// session is generated in process (see --synth-secs, --synth-seed).
         #[arg(long)]
-        input: PathBuf,
+        input: Option<PathBuf>,
+        /// Length of the synthetic session generated without --input, in seconds (default 120).
+        #[arg(long)]
+        synth_secs: Option<f64>,
+        /// Seed of the synthetic session generated without --input (default 42).
+        #[arg(long)]
+        synth_seed: Option<u64>,
         /// Timed replays of the whole file, after one warm-up replay (at least 1).
         #[arg(long, default_value_t = 5)]
         rounds: u32,
-        /// Instruments file (default: built-in table).
+        /// Instruments file (default: built-in table); --path decode only.
         #[arg(long)]
         instruments: Option<PathBuf>,
         /// Directory to write one HdrHistogram .hgrm percentile file per stage into (created
@@ -79,6 +88,17 @@ enum Command {
         /// Pin the measured thread to this logical CPU.
         #[arg(long)]
         pin: Option<usize>,
+        /// --path tick-to-trade: how orders travel, ws (the order WebSocket, default) or rest.
+        #[arg(long)]
+        transport: Option<scalpel::latency::tick_to_trade::Transport>,
+        /// --path tick-to-trade: how orders are signed, hmac (default) or ed25519 (Binance:
+        /// session.logon over the WebSocket API, a signature per request over REST).
+        #[arg(long)]
+        key: Option<scalpel::latency::tick_to_trade::KeyKind>,
+        /// --path tick-to-trade: the profile (default tuning/latency.toml under the working
+        /// directory, else the built-in copy).
+        #[arg(long)]
+        config: Option<PathBuf>,
     },
     /// Say how far this host is from a tuned trading host, item by item, and how to fix each
     /// (reads /proc and /sys, changes nothing).
@@ -342,9 +362,36 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
             commands::book::run(&opts, &mut out, &mut io::stderr().lock())?;
         }
-        Command::Latency { path, venue, input, rounds, instruments, hgrm_dir, plot, pin } => {
-            let opts =
-                commands::latency::LatencyOptions { path, venue, input, rounds, instruments, hgrm_dir, plot, pin };
+        Command::Latency {
+            path,
+            venue,
+            input,
+            synth_secs,
+            synth_seed,
+            rounds,
+            instruments,
+            hgrm_dir,
+            plot,
+            pin,
+            transport,
+            key,
+            config,
+        } => {
+            let opts = commands::latency::LatencyOptions {
+                path,
+                venue,
+                input,
+                synth_secs,
+                synth_seed,
+                rounds,
+                instruments,
+                hgrm_dir,
+                plot,
+                pin,
+                transport,
+                key,
+                config,
+            };
             commands::latency::run(&opts, &mut io::stdout().lock(), &ALLOC)?;
         }
         Command::HostCheck { core, json } => {

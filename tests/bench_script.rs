@@ -1,6 +1,7 @@
 //! scripts/bench-latency with the test build's binary (--no-build): a dated
 //! folder with the build, the host check, each path's report, JSON line,
-//! plot and .hgrm files, and the paths not implemented yet reported as such.
+//! plot and .hgrm files (decode, tick-to-trade per transport and key), the
+//! runs that do not apply and the paths not implemented yet reported as such.
 
 use std::process::Command;
 
@@ -12,7 +13,7 @@ fn runner_writes_a_dated_folder_and_reports_missing_paths_honestly() {
     std::fs::create_dir_all(&tmp).unwrap();
     let session = tmp.join("session.txt");
     let o = Command::new(env!("CARGO_BIN_EXE_scalpel"))
-        .args(["synth", "--venue", "bybit-linear", "--symbol", "ETHUSDT", "--seed", "5", "--duration", "4", "--out"])
+        .args(["synth", "--venue", "bybit-linear", "--symbol", "ETHUSDT", "--seed", "5", "--duration", "45", "--out"])
         .arg(&session)
         .output()
         .unwrap();
@@ -44,11 +45,23 @@ fn runner_writes_a_dated_folder_and_reports_missing_paths_honestly() {
     assert_eq!(json["venue"], "bybit-linear");
     let summary = std::fs::read_to_string(run.join("summary.txt")).unwrap();
     assert!(summary.contains("decode: ok: depth_p50_ns:") && summary.contains(" top_p50_ns:"), "{summary}");
-    assert!(
-        summary.contains("tick-to-trade: not implemented yet: --path tick-to-trade is not implemented yet"),
-        "{summary}"
-    );
-    assert!(summary.contains("wire: not implemented yet:"), "{summary}");
-    assert!(!run.join("tick-to-trade.json").exists(), "no figures for a path that did not run");
+    for ok in ["tick-to-trade-ws-hmac", "tick-to-trade-rest-hmac"] {
+        assert!(summary.contains(&format!("{ok}: ok: tick_to_trade_p50_ns:")), "{summary}");
+        assert!(summary.contains(" encode_sign_p50_ns:"), "{summary}");
+        for file in
+            [format!("{ok}.json"), format!("{ok}.svg"), format!("{ok}/bybit-linear-tick-to-trade-tick_to_trade.hgrm")]
+        {
+            assert!(run.join(&file).exists(), "{file} missing in {}", run.display());
+        }
+        let json: serde_json::Value =
+            serde_json::from_str(std::fs::read_to_string(run.join(format!("{ok}.json"))).unwrap().trim()).unwrap();
+        assert_eq!((json["path"].as_str(), json["venue"].as_str()), (Some("tick-to-trade"), Some("bybit-linear")));
+    }
+    for na in ["tick-to-trade-ws-ed25519", "tick-to-trade-rest-ed25519"] {
+        assert!(summary.contains(&format!("{na}: not applicable: ")), "{summary}");
+        assert!(!run.join(format!("{na}.json")).exists(), "no figures for a run that did not happen");
+    }
+    assert!(summary.contains("wire: not implemented yet: --path wire is not implemented yet"), "{summary}");
+    assert!(!run.join("wire.json").exists(), "no figures for a path that did not run");
     std::fs::remove_dir_all(&tmp).ok();
 }

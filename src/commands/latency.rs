@@ -8,9 +8,16 @@
 //!
 //! - `--path decode` (default): decode + apply per frame type
 //!   ([`crate::latency::decode`]).
-//! - `--path tick-to-trade` and `--path wire` need the trading core, the
-//!   network engine and the simulator (issues 9–11): they are refused with
-//!   [`LatencyError::NotImplemented`] until those exist.
+//! - `--path tick-to-trade`: frame bytes through the trading core to signed
+//!   order bytes in the send buffer, per stage
+//!   ([`crate::latency::tick_to_trade`]), with the latency profile
+//!   (`tuning/latency.toml`).
+//! - `--path wire` needs the live engine (the network engine wired to the
+//!   core): it is refused with [`LatencyError::NotImplemented`] until it
+//!   exists.
+//!
+//! Without `--input` a synthetic session (`scalpel synth`'s generator) is
+//! generated in process and replayed instead.
 //!
 //! Everything that can be checked before a run is (rounds, output paths,
 //! the venue of the file, that it decodes at all), so a long measurement
@@ -29,7 +36,10 @@ use crate::json::JsonScratch;
 use crate::latency::decode::{self, DecodeReport, DecodeRunError, FrameClass};
 use crate::latency::plot::{self, PlotError};
 use crate::latency::report::{self, JsonLine, StageStats};
+use crate::latency::tick_to_trade::{self, KeyKind, TickError, TickReport, Transport};
+use crate::profile::Profile;
 use crate::recording::Recording;
+use crate::synth::{Synth, SynthConfig, SynthError};
 use crate::venue::{DETECT_FRAMES, Decoder, Venue, venue_scores};
 
 /// What `scalpel latency` measures.
@@ -62,9 +72,10 @@ impl LatencyPath {
     #[must_use]
     pub const fn missing(self) -> Option<&'static str> {
         match self {
-            LatencyPath::Decode => None,
-            LatencyPath::TickToTrade => Some("the trading core's stage-timing hook (issue 9)"),
-            LatencyPath::Wire => Some("the network engine and the simulator (issues 10 and 11)"),
+            LatencyPath::Decode | LatencyPath::TickToTrade => None,
+            LatencyPath::Wire => Some(
+                "the live engine (the network engine wired to the trading core, talking to the simulator), which does not exist yet",
+            ),
         }
     }
 }
@@ -93,10 +104,15 @@ impl FromStr for LatencyPath {
 pub struct LatencyOptions {
     /// What to measure.
     pub path: LatencyPath,
-    /// Wire format of the recording; detected from the file when `None`.
+    /// Wire format of the recording; detected from the file when `None`
+    /// (the synthetic session's venue without `--input`: Binance by default).
     pub venue: Option<Venue>,
-    /// The recording.
-    pub input: PathBuf,
+    /// The recording; a synthetic session generated in process when `None`.
+    pub input: Option<PathBuf>,
+    /// Length of the synthetic session, s (without `--input`).
+    pub synth_secs: Option<f64>,
+    /// Seed of the synthetic session (without `--input`).
+    pub synth_seed: Option<u64>,
     /// Timed replays of the whole file (after one warm-up replay); at least 1.
     pub rounds: u32,
     /// Instruments file; built-in table if none.
@@ -107,7 +123,22 @@ pub struct LatencyOptions {
     pub plot: Option<PathBuf>,
     /// Logical CPU to pin the measured thread to.
     pub pin: Option<usize>,
+    /// Order transport of `--path tick-to-trade` (WebSocket by default).
+    pub transport: Option<Transport>,
+    /// Key type of `--path tick-to-trade` (HMAC by default).
+    pub key: Option<KeyKind>,
+    /// Profile of `--path tick-to-trade` (default: `tuning/latency.toml`
+    /// under the working directory, else the built-in copy).
+    pub config: Option<PathBuf>,
 }
+
+/// Length of the synthetic session generated without `--input`, s.
+pub const DEFAULT_SYNTH_SECS: f64 = 120.0;
+/// Seed of the synthetic session generated without `--input`.
+pub const DEFAULT_SYNTH_SEED: u64 = 42;
+/// Longest synthetic session (it is held in memory: ~280 MB per hour of
+/// Binance BTCUSDT).
+pub const MAX_SYNTH_SECS: f64 = 3600.0;
 
 /// Why the harness could not run.
 #[derive(Debug, thiserror::Error)]
@@ -180,6 +211,26 @@ pub enum LatencyError {
     /// The measurement itself failed.
     #[error("{0}")]
     Run(#[from] DecodeRunError),
+    /// The tick-to-trade path failed (or found nothing to time).
+    #[error("--path tick-to-trade: {0}")]
+    Tick(#[from] TickError),
+    /// An option that only `--path tick-to-trade` takes.
+    #[error("{0} applies to --path tick-to-trade only")]
+    TickOnly(&'static str),
+    /// `--instruments` with `--path tick-to-trade`.
+    #[error(
+        "--instruments: --path tick-to-trade trades the instruments of its profile's [instruments] table (give another profile with --config)"
+    )]
+    InstrumentsWithProfile,
+    /// A `--synth-*` option together with `--input`.
+    #[error("{0} applies only without --input (to the synthetic session generated in process)")]
+    SynthWithInput(&'static str),
+    /// A synthetic session length out of range.
+    #[error("--synth-secs must be more than 0 and at most {MAX_SYNTH_SECS} (the session is held in memory)")]
+    SynthSecs,
+    /// The synthetic session could not be generated.
+    #[error("synthetic session: {0}")]
+    Synth(#[from] SynthError),
 }
 
 /// Checks what can be checked before loading anything.
@@ -193,6 +244,35 @@ pub fn validate(opts: &LatencyOptions) -> Result<(), LatencyError> {
     }
     if opts.rounds == 0 {
         return Err(LatencyError::NoRounds);
+    }
+    if opts.path != LatencyPath::TickToTrade {
+        for (given, name) in [
+            (opts.transport.is_some(), "--transport"),
+            (opts.key.is_some(), "--key"),
+            (opts.config.is_some(), "--config"),
+        ] {
+            if given {
+                return Err(LatencyError::TickOnly(name));
+            }
+        }
+    } else if opts.instruments.is_some() {
+        return Err(LatencyError::InstrumentsWithProfile);
+    }
+    if opts.input.is_some() {
+        if opts.synth_secs.is_some() {
+            return Err(LatencyError::SynthWithInput("--synth-secs"));
+        }
+        if opts.synth_seed.is_some() {
+            return Err(LatencyError::SynthWithInput("--synth-seed"));
+        }
+    }
+    if let Some(secs) = opts.synth_secs {
+        if !(secs > 0.0 && secs <= MAX_SYNTH_SECS) {
+            return Err(LatencyError::SynthSecs);
+        }
+    }
+    if opts.key == Some(KeyKind::Ed25519) && opts.venue == Some(Venue::BybitLinear) {
+        return Err(LatencyError::Tick(TickError::Ed25519OnBybit));
     }
     if let Some(dir) = &opts.hgrm_dir {
         report::check_hgrm_dir(dir)?;
@@ -209,7 +289,11 @@ pub fn validate(opts: &LatencyOptions) -> Result<(), LatencyError> {
 /// # Errors
 /// [`LatencyError::UnknownVenue`], [`LatencyError::VenueMismatch`], or the
 /// given venue's instruments failing to load.
-pub fn resolve_venue(opts: &LatencyOptions, rec: &Recording) -> Result<(Venue, InstrumentTable), LatencyError> {
+pub fn resolve_venue(
+    opts: &LatencyOptions,
+    input: &std::path::Path,
+    rec: &Recording,
+) -> Result<(Venue, InstrumentTable), LatencyError> {
     let frames: Vec<&[u8]> = rec.iter().take(DETECT_FRAMES).map(|(_, f)| f).collect();
     let mut tables = Vec::new();
     for venue in Venue::ALL {
@@ -227,7 +311,7 @@ pub fn resolve_venue(opts: &LatencyOptions, rec: &Recording) -> Result<(Venue, I
     let venue = match (opts.venue, detected) {
         (Some(given), Some(detected)) if given != detected => {
             return Err(LatencyError::VenueMismatch {
-                path: opts.input.clone(),
+                path: input.to_path_buf(),
                 given,
                 detected,
                 detected_frames: score(detected),
@@ -237,7 +321,7 @@ pub fn resolve_venue(opts: &LatencyOptions, rec: &Recording) -> Result<(Venue, I
         }
         (Some(given), _) => given,
         (None, Some(detected)) => detected,
-        (None, None) => return Err(LatencyError::UnknownVenue(opts.input.clone())),
+        (None, None) => return Err(LatencyError::UnknownVenue(input.to_path_buf())),
     };
     let table = tables.into_iter().find(|(v, _)| *v == venue).map(|(_, t)| t);
     match table {
@@ -278,12 +362,44 @@ pub struct LatencyOutcome {
     pub venue: Venue,
     /// The machine it ran on.
     pub machine: Machine,
-    /// The decode path's results.
-    pub decode: DecodeReport,
+    /// The decode path's results (`--path decode`).
+    pub decode: Option<DecodeReport>,
+    /// The tick-to-trade path's results (`--path tick-to-trade`).
+    pub tick: Option<TickReport>,
     /// Malformed recording lines skipped.
     pub bad_lines: u64,
     /// The final JSON line.
     pub json: String,
+}
+
+/// The recording to replay and how to name it: the `--input` file, or a
+/// synthetic session generated in process.
+fn load_input(opts: &LatencyOptions) -> Result<(Recording, PathBuf), LatencyError> {
+    if let Some(path) = &opts.input {
+        return Ok((Recording::load(path)?, path.clone()));
+    }
+    let venue = opts.venue.unwrap_or(Venue::BinanceUsdm);
+    let symbol = crate::instrument::Symbol::new(b"BTCUSDT").unwrap_or_else(|_| unreachable!("a valid symbol"));
+    let seed = opts.synth_seed.unwrap_or(DEFAULT_SYNTH_SEED);
+    let secs = opts.synth_secs.unwrap_or(DEFAULT_SYNTH_SECS);
+    let config = SynthConfig::built_in(venue, symbol, seed, secs)?;
+    let rec = Synth::new(&config)?.into_recording();
+    let label = format!("synthetic {venue} BTCUSDT session, seed {seed}, {secs} s, generated in process");
+    Ok((rec, PathBuf::from(label)))
+}
+
+/// The tick-to-trade profile: `--config`, else `tuning/latency.toml` under
+/// the working directory, else the built-in copy; with its label.
+fn load_profile(opts: &LatencyOptions) -> Result<(Profile, String), LatencyError> {
+    if let Some(path) = &opts.config {
+        return Ok((Profile::from_file(path)?, path.display().to_string()));
+    }
+    let local = std::path::Path::new("tuning/latency.toml");
+    if local.is_file() {
+        return Ok((Profile::from_file(local)?, local.display().to_string()));
+    }
+    let profile = Profile::from_toml_str(tick_to_trade::BUILT_IN_PROFILE, std::path::Path::new("."))?;
+    Ok((profile, "built-in tuning/latency.toml".to_owned()))
 }
 
 /// Runs the harness and prints the report, the JSON line last, to `out`.
@@ -292,18 +408,27 @@ pub struct LatencyOutcome {
 /// See [`LatencyError`].
 pub fn run(opts: &LatencyOptions, out: &mut impl Write, alloc: &CountingAlloc) -> Result<LatencyOutcome, LatencyError> {
     validate(opts)?;
-    let rec = Recording::load(&opts.input)?;
+    let (rec, input) = load_input(opts)?;
     if rec.is_empty() {
-        return Err(LatencyError::Empty(opts.input.clone(), rec.bad_lines()));
+        return Err(LatencyError::Empty(input, rec.bad_lines()));
     }
-    let (venue, table) = resolve_venue(opts, &rec)?;
+    let (venue, table) = resolve_venue(opts, &input, &rec)?;
+    if opts.key == Some(KeyKind::Ed25519) && venue == Venue::BybitLinear {
+        return Err(LatencyError::Tick(TickError::Ed25519OnBybit));
+    }
+    let profile = match opts.path {
+        LatencyPath::TickToTrade => Some(load_profile(opts)?),
+        _ => None,
+    };
+    // Tick-to-trade decodes with its profile's instruments (as its core does).
+    let table = profile.as_ref().map_or(table, |(p, _)| p.instruments.clone());
     let decoder = decoder_for(venue, &table, &rec);
     let entries = decoder.symbols().entries().to_vec();
     let info = decode::survey(&decoder, &rec);
     let count = |c: FrameClass| info.iter().filter(|i| i.class == c).count() as u64;
     if !info.iter().any(|i| i.class.is_market_data()) {
         return Err(LatencyError::NothingDecoded {
-            path: opts.input.clone(),
+            path: input,
             venue,
             frames: rec.len(),
             errors: count(FrameClass::Error),
@@ -317,6 +442,29 @@ pub fn run(opts: &LatencyOptions, out: &mut impl Write, alloc: &CountingAlloc) -
     // With the measured thread pinned, the collector goes to another CPU
     // (the last online one that is not it), so it never preempts it.
     let collector_cpu = opts.pin.and_then(|p| machine.online.iter().rev().copied().find(|&c| c != p));
+    let header = Header { opts, input: &input, venue, machine: &machine, bad_lines: rec.bad_lines() };
+    if let Some((profile, label)) = &profile {
+        let setup = tick_to_trade::TickSetup {
+            venue,
+            profile,
+            rec: &rec,
+            info: &info,
+            rounds: opts.rounds,
+            collector_cpu,
+            transport: opts.transport.unwrap_or_default(),
+            key: opts.key.unwrap_or_default(),
+        };
+        let report = tick_to_trade::measure(&setup, alloc)?;
+        let json = print_tick(&header, label, &setup, &report, out)?;
+        return Ok(LatencyOutcome {
+            venue,
+            machine,
+            decode: None,
+            tick: Some(report),
+            bad_lines: rec.bad_lines(),
+            json,
+        });
+    }
     let setup = decode::DecodeSetup {
         venue,
         decoder: &decoder,
@@ -326,15 +474,24 @@ pub fn run(opts: &LatencyOptions, out: &mut impl Write, alloc: &CountingAlloc) -
         collector_cpu,
     };
     let report = decode::measure(&setup, info, alloc)?;
-    let json = print_decode(opts, venue, &machine, rec.bad_lines(), &report, out)?;
-    Ok(LatencyOutcome { venue, machine, decode: report, bad_lines: rec.bad_lines(), json })
+    let json = print_decode(&header, &report, out)?;
+    Ok(LatencyOutcome { venue, machine, decode: Some(report), tick: None, bad_lines: rec.bad_lines(), json })
 }
 
-fn pinned(opts: &LatencyOptions, r: &DecodeReport) -> String {
+/// What every report's header says.
+struct Header<'a> {
+    opts: &'a LatencyOptions,
+    input: &'a std::path::Path,
+    venue: Venue,
+    machine: &'a Machine,
+    bad_lines: u64,
+}
+
+fn pinned(opts: &LatencyOptions, collector_cpu: Option<usize>, pin_error: Option<&String>) -> String {
     let Some(cpu) = opts.pin else {
         return "measured thread not pinned (--pin CPU)".to_owned();
     };
-    match (&r.collector_cpu, &r.collected.pin_error) {
+    match (&collector_cpu, pin_error) {
         (_, Some(e)) => format!("measured thread pinned to CPU {cpu}, collector not pinned ({e})"),
         (Some(c), None) => format!("measured thread pinned to CPU {cpu}, collector to CPU {c}"),
         (None, None) => format!("measured thread pinned to CPU {cpu}, collector shares it (no other CPU online)"),
@@ -343,22 +500,16 @@ fn pinned(opts: &LatencyOptions, r: &DecodeReport) -> String {
 
 /// Prints the decode path's report and writes its files; returns the JSON
 /// line.
-fn print_decode(
-    opts: &LatencyOptions,
-    venue: Venue,
-    machine: &Machine,
-    bad_lines: u64,
-    r: &DecodeReport,
-    out: &mut impl Write,
-) -> Result<String, LatencyError> {
+fn print_decode(h: &Header<'_>, r: &DecodeReport, out: &mut impl Write) -> Result<String, LatencyError> {
+    let Header { opts, venue, machine, bad_lines, .. } = *h;
     let c = &r.collected;
     writeln!(
         out,
         "{} frames of {venue} x {} rounds (decode + apply, per-frame clock reads included; timer overhead {} ns)",
         r.frames, r.rounds, r.timer_overhead_ns
     )?;
-    writeln!(out, "input: {} ({bad_lines} malformed lines skipped)", opts.input.display())?;
-    writeln!(out, "machine: {}; {}", machine.summary(), pinned(opts, r))?;
+    writeln!(out, "input: {} ({bad_lines} malformed lines skipped)", h.input.display())?;
+    writeln!(out, "machine: {}; {}", machine.summary(), pinned(opts, r.collector_cpu, c.pin_error.as_ref()))?;
     writeln!(
         out,
         "samples: {} collected off the measured thread, {} dropped (ring full), {} with a clock running backwards{}",
@@ -465,12 +616,187 @@ fn print_decode(
     Ok(line)
 }
 
+/// Prints the tick-to-trade path's report and writes its files; returns
+/// the JSON line.
+fn print_tick(
+    h: &Header<'_>,
+    profile: &str,
+    setup: &tick_to_trade::TickSetup<'_>,
+    r: &TickReport,
+    out: &mut impl Write,
+) -> Result<String, LatencyError> {
+    let Header { opts, venue, machine, bad_lines, .. } = *h;
+    let c = &r.collected;
+    let counts = &r.counts;
+    let session = match (setup.transport, setup.key, venue) {
+        (Transport::Ws, KeyKind::Ed25519, _) => {
+            " (WebSocket API session logged on with session.logon: orders unsigned)"
+        }
+        (Transport::Ws, _, Venue::BybitLinear) => " (trade stream authenticated once: orders unsigned)",
+        (Transport::Ws, KeyKind::Hmac, _) => " (every order HMAC-signed)",
+        (Transport::Rest, KeyKind::Ed25519, _) => " (every request Ed25519-signed)",
+        (Transport::Rest, KeyKind::Hmac, _) => " (every request HMAC-signed)",
+    };
+    writeln!(
+        out,
+        "{} frames of {venue} x {} rounds x 2 passes: tick-to-trade through the trading core, frame bytes in the receive buffer -> signed order bytes in the send buffer; orders over {}, {} key{session}",
+        r.frames,
+        r.rounds,
+        match setup.transport {
+            Transport::Ws => "the order WebSocket",
+            Transport::Rest => "REST",
+        },
+        setup.key
+    )?;
+    writeln!(out, "input: {} ({bad_lines} malformed lines skipped)", h.input.display())?;
+    writeln!(out, "profile: {profile}")?;
+    writeln!(out, "machine: {}; {}", machine.summary(), pinned(opts, r.collector_cpu, c.pin_error.as_ref()))?;
+    writeln!(
+        out,
+        "samples: {} collected off the measured thread, {} dropped (ring full), {} with a clock running backwards{}{}",
+        c.events,
+        c.dropped,
+        c.backwards,
+        if c.attribution.truncated > 0 {
+            format!(", {} staged frames with too many stage boundaries (whole only)", c.attribution.truncated)
+        } else {
+            String::new()
+        },
+        if r.drained_between_passes { "" } else { "; the collector fell behind between passes" }
+    )?;
+    let pct = |a: u64, b: u64| if b == 0 { 0.0 } else { 100.0 * a as f64 / b as f64 };
+    let by_group: Vec<String> = tick_to_trade::GROUPS
+        .iter()
+        .enumerate()
+        .filter(|&(g, _)| counts.frames[g] > 0)
+        .map(|(g, name)| {
+            format!(
+                "{name} {}/{} ({:.1}%)",
+                counts.orders[g],
+                counts.frames[g],
+                pct(counts.orders[g], counts.frames[g])
+            )
+        })
+        .collect();
+    writeln!(
+        out,
+        "orders: {} of {} frames ended with a signed order in the send buffer ({:.2}%): {}; {} orders, {} cancels per pass; {}",
+        counts.order_frames(),
+        counts.total_frames(),
+        pct(counts.order_frames(), counts.total_frames()),
+        by_group.join(", "),
+        counts.orders_placed,
+        counts.cancels,
+        if r.deterministic {
+            "every pass placed the same orders on the same frames"
+        } else {
+            "PASSES DIFFERED (the core should be deterministic: a bug)"
+        }
+    )?;
+    let stats = c.histograms.stats();
+    let stage_rows: Vec<StageStats> = stats
+        .iter()
+        .filter(|s| tick_to_trade::STAGE_NAMES[..=tick_to_trade::TICK_TO_TRADE].contains(&s.name.as_str()))
+        .filter(|s| s.name != "tick_to_trade")
+        .chain(stats.iter().filter(|s| s.name == "tick_to_trade_staged"))
+        .cloned()
+        .collect();
+    writeln!(
+        out,
+        "per stage, frames that ended with an order (a clock read at every stage boundary, included in each figure):"
+    )?;
+    report::write_table(out, "stage", &stage_rows)?;
+    let whole_rows: Vec<StageStats> = stats
+        .iter()
+        .filter(|s| {
+            (s.name.starts_with("tick_to_trade") && s.name != "tick_to_trade_staged") || s.name.starts_with("no_order")
+        })
+        .cloned()
+        .collect();
+    writeln!(
+        out,
+        "whole frame, two clock reads (tick_to_trade*: frames that ended with an order, by what triggered it; no_order*: the others, frame -> core returned):"
+    )?;
+    report::write_table(out, "path", &whole_rows)?;
+    let orders = counts.orders_placed + counts.cancels;
+    writeln!(
+        out,
+        "timer overhead {} ns per clock-read pair (in every figure, not subtracted); {} allocations per frame on the measured thread; {} risk records per pass, {} lost; {:.0} bytes per request in the send buffer",
+        r.timer_overhead_ns,
+        r.allocs_per_event,
+        counts.risk_inputs,
+        r.risk_lost,
+        if orders == 0 { 0.0 } else { counts.bytes as f64 / orders as f64 }
+    )?;
+    if let Some(dir) = &opts.hgrm_dir {
+        let prefix = format!("{venue}-tick-to-trade");
+        let written = report::write_hgrm_files(dir, &prefix, &c.histograms)?;
+        writeln!(out, "wrote {} .hgrm files to {}", written.len(), dir.display())?;
+    }
+    if let Some(path) = &opts.plot {
+        let series: Vec<(&str, &hdrhistogram::Histogram<u64>)> = c
+            .histograms
+            .non_empty()
+            .filter(|(name, _)| {
+                tick_to_trade::STAGE_NAMES[..=tick_to_trade::TICK_TO_TRADE].contains(name)
+                    || *name == "tick_to_trade_top"
+            })
+            .collect();
+        plot::write_percentile_svg(
+            path,
+            &format!("scalpel latency --path tick-to-trade, {venue}, {} {}", setup.transport, setup.key),
+            &series,
+        )?;
+        writeln!(out, "wrote the percentile plot to {}", path.display())?;
+    }
+
+    let get = |name: &str| stats.iter().find(|s| s.name == name);
+    let mut json = JsonLine::new();
+    json.str("path", LatencyPath::TickToTrade.name()).str("venue", venue.name());
+    json.str("transport", setup.transport.name()).str("key", setup.key.name());
+    json.u64("frames", r.frames as u64).u64("rounds", u64::from(r.rounds)).u64("passes_per_round", 2);
+    for (prefix, name) in [("tick_to_trade", "tick_to_trade"), ("tick_to_trade_top", "tick_to_trade_top")] {
+        let s = get(name);
+        json.opt_u64(&format!("{prefix}_p50_ns"), s.map(|s| s.p50));
+        json.opt_u64(&format!("{prefix}_p99_ns"), s.map(|s| s.p99));
+        json.opt_u64(&format!("{prefix}_p999_ns"), s.map(|s| s.p999));
+    }
+    // The per-stage medians (the two headline stages are written above).
+    for s in stats.iter().filter(|s| s.name != "tick_to_trade" && s.name != "tick_to_trade_top") {
+        json.u64(&format!("{}_p50_ns", s.name), s.p50);
+    }
+    for s in &stats {
+        json.raw(&s.name, &s.json_object());
+    }
+    json.u64("order_frames", counts.order_frames()).u64("orders_placed", counts.orders_placed);
+    json.u64("cancels", counts.cancels);
+    json.f64("fire_share", pct(counts.order_frames(), counts.total_frames()) / 100.0, 6);
+    for (g, name) in tick_to_trade::GROUPS.iter().enumerate() {
+        json.u64(&format!("{name}_frames"), counts.frames[g]).u64(&format!("{name}_order_frames"), counts.orders[g]);
+    }
+    json.bool("deterministic", r.deterministic);
+    json.num("allocs_per_event", r.allocs_per_event).num("allocs_per_frame", r.allocs_per_event);
+    json.u64("timer_overhead_ns", r.timer_overhead_ns);
+    json.u64("risk_records_per_pass", counts.risk_inputs).u64("risk_records_lost", r.risk_lost);
+    json.u64("request_bytes_per_pass", counts.bytes);
+    json.u64("samples", c.events).u64("samples_dropped", c.dropped).u64("clock_backwards", c.backwards);
+    json.u64("staged_truncated", c.attribution.truncated);
+    json.u64("bad_lines", bad_lines);
+    json.str("profile", profile);
+    json.opt_u64("pinned_cpu", opts.pin.map(|c| c as u64));
+    json.opt_u64("collector_cpu", r.collector_cpu.filter(|_| c.pin_error.is_none()).map(|c| c as u64));
+    json.raw("machine", &machine.json());
+    let line = json.finish();
+    writeln!(out, "{line}")?;
+    Ok(line)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn paths_parse_and_the_later_ones_are_refused_before_any_work() {
+    fn paths_parse_and_bad_combinations_are_refused_before_any_work() {
         assert_eq!("decode".parse(), Ok(LatencyPath::Decode));
         assert_eq!("tick-to-trade".parse(), Ok(LatencyPath::TickToTrade));
         assert_eq!("wire".parse(), Ok(LatencyPath::Wire));
@@ -478,18 +804,38 @@ mod tests {
         let opts = |path, rounds| LatencyOptions {
             path,
             venue: None,
-            input: PathBuf::from("/nonexistent"),
+            input: Some(PathBuf::from("/nonexistent")),
+            synth_secs: None,
+            synth_seed: None,
             rounds,
             instruments: None,
             hgrm_dir: None,
             plot: None,
             pin: None,
+            transport: None,
+            key: None,
+            config: None,
         };
-        for path in [LatencyPath::TickToTrade, LatencyPath::Wire] {
-            let err = validate(&opts(path, 5)).unwrap_err();
-            assert!(matches!(err, LatencyError::NotImplemented { .. }), "{err}");
-            assert!(err.to_string().contains("is not implemented yet"));
-        }
+        let err = validate(&opts(LatencyPath::Wire, 5)).unwrap_err();
+        assert!(matches!(err, LatencyError::NotImplemented { .. }), "{err}");
+        assert!(err.to_string().contains("is not implemented yet"));
+        assert!(validate(&opts(LatencyPath::TickToTrade, 5)).is_ok());
+        let mut o = opts(LatencyPath::Decode, 1);
+        o.transport = Some(Transport::Rest);
+        assert!(matches!(validate(&o), Err(LatencyError::TickOnly("--transport"))));
+        let mut o = opts(LatencyPath::TickToTrade, 1);
+        o.instruments = Some(PathBuf::from("x.toml"));
+        assert!(matches!(validate(&o), Err(LatencyError::InstrumentsWithProfile)));
+        let mut o = opts(LatencyPath::TickToTrade, 1);
+        o.synth_secs = Some(10.0);
+        assert!(matches!(validate(&o), Err(LatencyError::SynthWithInput("--synth-secs"))));
+        o.input = None;
+        assert!(validate(&o).is_ok());
+        o.synth_secs = Some(0.0);
+        assert!(matches!(validate(&o), Err(LatencyError::SynthSecs)));
+        let mut o = opts(LatencyPath::TickToTrade, 1);
+        (o.venue, o.key) = (Some(Venue::BybitLinear), Some(KeyKind::Ed25519));
+        assert!(matches!(validate(&o), Err(LatencyError::Tick(TickError::Ed25519OnBybit))));
         assert!(matches!(validate(&opts(LatencyPath::Decode, 0)), Err(LatencyError::NoRounds)));
         let mut o = opts(LatencyPath::Decode, 1);
         o.plot = Some(PathBuf::from("out.png"));

@@ -53,6 +53,17 @@ impl<'c> Recorder<'c> {
         ns
     }
 
+    /// The interval between two raw stamps in nanoseconds, not recorded
+    /// (a path that sums intervals first); an end before its start is 0 ns
+    /// and counted, as in [`Recorder::interval`].
+    #[inline]
+    pub fn delta(&mut self, from: u64, to: u64) -> u64 {
+        if to < from {
+            self.backwards += 1;
+        }
+        self.clock.delta_as_nanos(from, to)
+    }
+
     /// Converts a raw interval to nanoseconds without recording it.
     #[inline]
     #[must_use]

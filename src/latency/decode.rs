@@ -415,13 +415,7 @@ pub fn measure(
     }
     fps.sort_by(f64::total_cmp);
 
-    let mut overhead = Vec::with_capacity(10_000);
-    for _ in 0..10_000 {
-        let a = clock.raw();
-        let b = clock.raw();
-        overhead.push(clock.delta_as_nanos(a, b));
-    }
-    overhead.sort_unstable();
+    let timer_overhead_ns = super::timer_overhead_ns(&clock);
 
     drop(probe);
     let collected = collector.finish().map_err(DecodeRunError::Collector)?;
@@ -432,7 +426,7 @@ pub fn measure(
         class_frames,
         throughput_fps: fps[fps.len() / 2],
         allocs_per_frame: allocs as f64 / (rec.len() as f64 * f64::from(rounds)),
-        timer_overhead_ns: overhead[overhead.len() / 2],
+        timer_overhead_ns,
         fallback_frames_per_round: fallback_per_round,
         drained_between_rounds: drained,
         collector_cpu,

@@ -1,6 +1,6 @@
 //! The latency harness's reporting frame, shared by every measured path
-//! (`scalpel latency --path decode` today; tick-to-trade and wire-to-wire
-//! plug into the same frame).
+//! (`scalpel latency --path decode` and `--path tick-to-trade`
+//! ([`tick_to_trade`]); wire-to-wire will plug into the same frame).
 //!
 //! The flow follows the live engine's (DESIGN.md, "The data flow"): the
 //! measured thread only reads the clock and pushes raw stamps; everything
@@ -39,10 +39,25 @@ pub mod decode;
 pub mod plot;
 pub mod probe;
 pub mod report;
+pub mod tick_to_trade;
 
 pub use collect::{Attribution, Collected, Collector, CollectorConfig, Drain, Recorder, chain};
 pub use probe::{Marks, Probe};
 pub use report::{JsonLine, StageHistograms, StageStats};
+
+/// The median cost of one pair of back-to-back `clock.raw()` reads, ns:
+/// what every measured interval includes once (not subtracted).
+#[must_use]
+pub fn timer_overhead_ns(clock: &quanta::Clock) -> u64 {
+    let mut overhead = Vec::with_capacity(10_000);
+    for _ in 0..10_000 {
+        let a = clock.raw();
+        let b = clock.raw();
+        overhead.push(clock.delta_as_nanos(a, b));
+    }
+    overhead.sort_unstable();
+    overhead[overhead.len() / 2]
+}
 
 /// Pins the calling thread to logical CPU `cpu`, for the measured thread
 /// (`--pin`).

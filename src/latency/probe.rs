@@ -47,6 +47,15 @@ impl<const N: usize> Marks<N> {
         }
     }
 
+    /// The same stamps with another tag (a path that learns what the event
+    /// was only after its last stamp sets it then).
+    #[inline(always)]
+    #[must_use]
+    pub fn with_tag(mut self, tag: u32) -> Self {
+        self.tag = tag;
+        self
+    }
+
     /// What the event was (the path's own numbering).
     #[inline]
     #[must_use]
@@ -138,5 +147,7 @@ mod tests {
         m.mark(40);
         assert_eq!(m.stamps(), &[10, 20, 30]);
         assert!(m.overflowed());
+        let m = m.with_tag(9);
+        assert_eq!((m.tag(), m.stamps(), m.overflowed()), (9, &[10, 20, 30][..], true));
     }
 }
