@@ -85,7 +85,8 @@ fn every_change_from_the_default_profile_is_marked_and_explained() {
     flatten("", &default_text.parse::<toml::Table>().unwrap(), &mut default);
     let missing: Vec<&String> = default.keys().filter(|k| !demo.contains_key(*k)).collect();
     assert!(missing.is_empty(), "keys of default.toml dropped from demo.toml: {missing:?}");
-    let changed: Vec<String> = demo.iter().filter(|(k, v)| default.get(*k) != Some(*v)).map(|(k, _)| k.clone()).collect();
+    let changed: Vec<String> =
+        demo.iter().filter(|(k, v)| default.get(*k) != Some(*v)).map(|(k, _)| k.clone()).collect();
     let mut marked = marked_keys(&demo_text);
     marked.sort();
     assert_eq!(changed, marked, "keys changed from default.toml (left) and keys marked DEMO: (right)");
