@@ -1,7 +1,15 @@
 //! The network layer's costs: the WebSocket codec per frame, the HTTP
-//! parser on a chunked depth snapshot, and a loopback round trip through
-//! `NetLoop` (send an order-sized text, get it echoed back) beside the raw
-//! busy-poll TCP ping-pong floor of the same size on the same machine.
+//! parser on a chunked depth snapshot, a TLS record carrying a 1.6 KB depth
+//! frame read through our record layer and parsed (and the same through
+//! rustls' own record layer, the fallback, for comparison), and a loopback
+//! round trip through `NetLoop` (send an order-sized text, get it echoed
+//! back) beside the raw busy-poll TCP ping-pong floor of the same size on
+//! the same machine.
+//!
+//! The TLS benchmarks run in memory: rustls' server (handshake done with
+//! our client) encrypts each record in the untimed setup; the timed part is
+//! `SecureLayer::read` from an in-memory "socket" (copy in, decrypt in
+//! place, strip the content type) plus `WsReader::next_message`.
 //!
 //! The echo server is a busy-polling thread using the codec's own
 //! `parse_header`/`apply_mask` (it only unmasks and echoes); the
@@ -17,7 +25,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use rustls::SupportedCipherSuite;
+use rustls::crypto::ring::cipher_suite as cs;
+use scalpel::net::buf::{InBuf, OutBuf};
 use scalpel::net::subscribe::Subscriptions;
+use scalpel::net::tls::{SecureLayer, TlsLayer, client_config_with_roots};
 use scalpel::net::url::Url;
 use scalpel::net::ws::{self, OpCode, WsReader};
 use scalpel::net::{ConnConfig, ConnState, NetEvent, NetLoop};
@@ -79,6 +91,136 @@ fn codec(c: &mut Criterion) {
             |buf| black_box(scalpel::net::http::parse_response(buf, 1 << 20).unwrap().unwrap().body.len()),
             BatchSize::SmallInput,
         );
+    });
+    g.finish();
+}
+
+/// An in-memory socket: reads what the server wrote (`WouldBlock` when
+/// empty), keeps what the client wrote.
+#[derive(Default)]
+struct Wire {
+    to_client: Vec<u8>,
+    at: usize,
+    to_server: Vec<u8>,
+}
+
+impl Read for Wire {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let left = &self.to_client[self.at..];
+        if left.is_empty() {
+            return Err(ErrorKind::WouldBlock.into());
+        }
+        let n = left.len().min(buf.len());
+        buf[..n].copy_from_slice(&left[..n]);
+        self.at += n;
+        Ok(n)
+    }
+}
+
+impl Write for Wire {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.to_server.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Our client and rustls' server after the handshake (and the server's
+/// tickets), in memory, negotiating `suite`.
+fn tls_session(suite: SupportedCipherSuite, own_records: bool) -> (TlsLayer, rustls::ServerConnection, OutBuf) {
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = rcgen::Issuer::new(ca_params, ca_key);
+    let leaf_key = rcgen::KeyPair::generate().unwrap();
+    let leaf =
+        rcgen::CertificateParams::new(vec!["localhost".to_owned()]).unwrap().signed_by(&leaf_key, &issuer).unwrap();
+    #[allow(deprecated)]
+    let mut provider = rustls::crypto::ring::default_provider();
+    provider.cipher_suites = vec![suite];
+    let server_cfg = rustls::ServerConfig::builder_with_provider(Arc::new(provider))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![leaf.der().clone(), ca.der().clone()],
+            rustls::pki_types::PrivateKeyDer::try_from(leaf_key.serialize_der()).unwrap(),
+        )
+        .unwrap();
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(ca.der().clone()).unwrap();
+    let mut client_cfg = (*client_config_with_roots(roots).unwrap()).clone();
+    client_cfg.enable_secret_extraction = own_records;
+    let mut client = TlsLayer::new(Arc::new(client_cfg), "localhost").unwrap();
+    let mut server = rustls::ServerConnection::new(Arc::new(server_cfg)).unwrap();
+    let (mut wire, mut out, mut sink) = (Wire::default(), OutBuf::new(1 << 16), InBuf::new(1 << 16));
+    for _ in 0..10 {
+        client.read(&mut wire, &mut out, &mut sink).unwrap();
+        let mut rd = &wire.to_server[..];
+        while !rd.is_empty() {
+            server.read_tls(&mut rd).unwrap();
+            server.process_new_packets().unwrap();
+        }
+        wire.to_server.clear();
+        while server.wants_write() {
+            server.write_tls(&mut wire.to_client).unwrap();
+        }
+    }
+    assert!(!client.handshaking() && !server.is_handshaking());
+    assert_eq!(client.protocol().is_some(), own_records);
+    (client, server, out)
+}
+
+fn tls(c: &mut Criterion) {
+    let frame = depth_frame();
+    let mut g = c.benchmark_group("tls");
+    g.throughput(Throughput::Bytes(frame.len() as u64));
+    let cases = [
+        ("tls13_aes128gcm_read_depth_record_1.6KB", cs::TLS13_AES_128_GCM_SHA256, true),
+        ("tls13_aes256gcm_read_depth_record_1.6KB", cs::TLS13_AES_256_GCM_SHA384, true),
+        ("tls13_chacha20_read_depth_record_1.6KB", cs::TLS13_CHACHA20_POLY1305_SHA256, true),
+        ("rustls_fallback_tls13_aes128gcm_read_depth_record_1.6KB", cs::TLS13_AES_128_GCM_SHA256, false),
+    ];
+    for (name, suite, own) in cases {
+        let (mut client, mut server, mut out) = tls_session(suite, own);
+        let mut reader = WsReader::new(1 << 20, 1 << 19);
+        g.bench_function(name, |b| {
+            b.iter_batched(
+                || {
+                    // One record, sealed by rustls' server (untimed).
+                    server.writer().write_all(&frame).unwrap();
+                    let mut w = Wire::default();
+                    server.write_tls(&mut w.to_client).unwrap();
+                    w
+                },
+                |mut w| {
+                    let st = client.read(&mut w, &mut out, reader.raw()).unwrap();
+                    debug_assert_eq!(st.bytes, frame.len());
+                    match reader.next_message() {
+                        Ok(Some(ws::WsMessage::Text(t))) => black_box(t.len()),
+                        other => panic!("{other:?}"),
+                    }
+                },
+                BatchSize::SmallInput,
+            );
+        });
+    }
+    // Sealing an order: a masked 300 B text frame into one record (what
+    // `NetLoop::send_text` hands the layer), written to the in-memory socket.
+    let mut order = [0u8; 512];
+    let n = ws::encode_frame(OpCode::Text, &[b'o'; 300], [1, 2, 3, 4], &mut order).unwrap();
+    let (mut client, _server, mut out) = tls_session(cs::TLS13_AES_128_GCM_SHA256, true);
+    let mut sink = InBuf::new(1 << 16);
+    let mut w = Wire::default();
+    g.throughput(Throughput::Bytes(n as u64));
+    g.bench_function("tls13_aes128gcm_seal_order_300B", |b| {
+        b.iter(|| {
+            client.write(&mut w, &mut out, &mut sink, black_box(&order[..n])).unwrap();
+            w.to_server.clear();
+        });
     });
     g.finish();
 }
@@ -246,5 +388,5 @@ fn loopback(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, codec, loopback);
+criterion_group!(benches, codec, tls, loopback);
 criterion_main!(benches);

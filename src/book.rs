@@ -27,12 +27,20 @@
 //! - No stored quantity is zero or negative (a zero quantity deletes).
 //! - Prices must lie on the tick grid; an off-grid price is refused
 //!   ([`BookError::OffGrid`]), never rounded.
+//! - Prices are at most [`MAX_MANTISSA`] (`10^15 - 1`); a larger one is
+//!   refused ([`BookError::OutOfRange`]) — the decoders refuse such values
+//!   already, the book does not rely on it. With keys in
+//!   `[-MAX_MANTISSA, MAX_MANTISSA]` and at most `2^32` slots, every key,
+//!   window floor (`best - slots`), slot index and span the ladder computes
+//!   lies within `±(2^50 + 2^32)`, far inside `i64`: no index arithmetic can
+//!   overflow (tested at the extremes: the largest price at tick 1, the
+//!   smallest tick under the largest prices, one-tick books).
 //! - All storage is allocated in [`Book::new`]; nothing allocates afterwards.
 //!
 //! The book knows nothing of update ids or venues: the sync state machines
 //! in `venue/*/sync.rs` decide what may be applied.
 
-use crate::fixed::{Price, Qty};
+use crate::fixed::{MAX_MANTISSA, Price, Qty};
 use crate::side::Side;
 
 /// Price slots per side the engine and the command-line tools keep: 8192
@@ -76,6 +84,9 @@ pub enum BookError {
     /// The price is not a multiple of the tick size, or not positive.
     #[error("price not on the tick grid")]
     OffGrid,
+    /// The price is above [`MAX_MANTISSA`]: no instrument represents it.
+    #[error("price too large for the instrument")]
+    OutOfRange,
 }
 
 /// Exact division by a fixed tick with a divisibility check, without a
@@ -135,8 +146,11 @@ pub struct Ladder {
 }
 
 impl Ladder {
+    /// Most price slots a side may have (module invariants).
+    const MAX_SLOTS: usize = 1 << 32;
+
     fn new(slots: usize, tick: Price, negate: bool) -> Self {
-        let slots = slots.max(64).next_power_of_two();
+        let slots = slots.clamp(64, Self::MAX_SLOTS).next_power_of_two();
         Self {
             qty: vec![0; slots].into_boxed_slice(),
             bits: vec![0; slots / 64].into_boxed_slice(),
@@ -160,9 +174,12 @@ impl Ladder {
     }
 
     #[inline]
-    fn key(&self, price: Price) -> Option<i64> {
-        let ticks = self.div.ticks(price.0)?;
-        Some(if self.negate { -ticks } else { ticks })
+    fn key(&self, price: Price) -> Result<i64, BookError> {
+        if price.0 > MAX_MANTISSA {
+            return Err(BookError::OutOfRange);
+        }
+        let ticks = self.div.ticks(price.0).ok_or(BookError::OffGrid)?;
+        Ok(if self.negate { -ticks } else { ticks })
     }
 
     #[inline]
@@ -226,7 +243,7 @@ impl Ladder {
     /// The quantity at `price`, if held.
     #[must_use]
     pub fn qty_at(&self, price: Price) -> Option<Qty> {
-        let key = self.key(price)?;
+        let key = self.key(price).ok()?;
         if self.len == 0 || key > self.best || self.best - key >= self.slots() {
             return None;
         }
@@ -293,13 +310,14 @@ impl Ladder {
     /// Sets the quantity at `price`; zero deletes the level.
     ///
     /// # Errors
-    /// [`BookError::NegativeQty`] or [`BookError::OffGrid`]; nothing changes.
-    #[inline]
+    /// [`BookError::NegativeQty`], [`BookError::OffGrid`] or
+    /// [`BookError::OutOfRange`]; nothing changes.
+    #[inline(always)]
     pub fn set(&mut self, price: Price, qty: Qty) -> Result<LevelChange, BookError> {
         if qty.0 < 0 {
             return Err(BookError::NegativeQty);
         }
-        let key = self.key(price).ok_or(BookError::OffGrid)?;
+        let key = self.key(price)?;
         let slot = self.slot(key);
         if self.len > 0 && key <= self.best && self.best - key < self.slots() {
             let (word, bit) = (slot >> 6, 1u64 << (slot & 63));
@@ -395,6 +413,7 @@ impl<const N: usize> Book<N> {
     /// the instrument's scale); allocates its fixed storage.
     #[must_use]
     pub fn new(tick: Price) -> Self {
+        const { assert!(N <= Ladder::MAX_SLOTS, "a book side holds at most 2^32 price slots") };
         Self { bids: Ladder::new(N, tick, false), asks: Ladder::new(N, tick, true) }
     }
 
@@ -423,6 +442,16 @@ impl<const N: usize> Book<N> {
         match side {
             Side::Buy => &self.bids,
             Side::Sell => &self.asks,
+        }
+    }
+
+    /// One side, to update (the ladder keeps its own invariants).
+    #[inline]
+    #[must_use]
+    pub fn side_mut(&mut self, side: Side) -> &mut Ladder {
+        match side {
+            Side::Buy => &mut self.bids,
+            Side::Sell => &mut self.asks,
         }
     }
 
@@ -617,6 +646,44 @@ mod tests {
         }
     }
 
+    /// Applies `ops` (prices `(base + ticks) * tick`) to a book and to the
+    /// reference, demanding equality after every operation.
+    fn check_against_reference(ops: &[Op], tick: i64, base: i64) -> Result<(), TestCaseError> {
+        const N: usize = 64;
+        let mut book = Book::<N>::new(p(tick));
+        let mut bids: BTreeMap<i64, i64> = BTreeMap::new();
+        let mut asks: BTreeMap<i64, i64> = BTreeMap::new(); // keyed by -ticks
+        let mut dropped = 0u64;
+        for op in ops {
+            match *op {
+                Op::Set(is_bid, ticks, qty) => {
+                    let side = if is_bid { Side::Buy } else { Side::Sell };
+                    let ticks = base + ticks;
+                    book.set(side, p(ticks * tick), q(qty)).unwrap();
+                    let (map, key) = if is_bid { (&mut bids, ticks) } else { (&mut asks, -ticks) };
+                    reference_set(map, key, qty, N as i64, &mut dropped);
+                }
+                Op::Clear => {
+                    book.clear();
+                    bids.clear();
+                    asks.clear();
+                }
+            }
+            let got_b: Vec<(i64, i64)> = book.bids().iter().map(|(a, b)| (a.0, b.0)).collect();
+            let want_b: Vec<(i64, i64)> = bids.iter().rev().map(|(k, v)| (*k * tick, *v)).collect();
+            prop_assert_eq!(got_b, want_b);
+            let got_a: Vec<(i64, i64)> = book.asks().iter().map(|(a, b)| (a.0, b.0)).collect();
+            let want_a: Vec<(i64, i64)> = asks.iter().rev().map(|(k, v)| (-*k * tick, *v)).collect();
+            prop_assert_eq!(got_a, want_a);
+            prop_assert_eq!(book.dropped(), dropped);
+            prop_assert_eq!(book.bids().len(), bids.len());
+            prop_assert_eq!(book.asks().len(), asks.len());
+            prop_assert_eq!(book.best_bid().map(|(px, _)| px.0), bids.keys().next_back().map(|k| k * tick));
+            prop_assert_eq!(book.best_ask().map(|(px, _)| px.0), asks.keys().next_back().map(|k| -k * tick));
+        }
+        Ok(())
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(2_000))]
 
@@ -624,32 +691,99 @@ mod tests {
         /// best first, same drop count.
         #[test]
         fn matches_reference(ops in proptest::collection::vec(op(), 1..400)) {
-            const N: usize = 64;
-            let tick = 5;
-            let mut book = Book::<N>::new(p(tick));
-            let mut bids: BTreeMap<i64, i64> = BTreeMap::new();
-            let mut asks: BTreeMap<i64, i64> = BTreeMap::new(); // keyed by -ticks
-            let mut dropped = 0u64;
-            for op in ops {
-                match op {
-                    Op::Set(is_bid, ticks, qty) => {
-                        let side = if is_bid { Side::Buy } else { Side::Sell };
-                        book.set(side, p(ticks * tick), q(qty)).unwrap();
-                        let (map, key) = if is_bid { (&mut bids, ticks) } else { (&mut asks, -ticks) };
-                        reference_set(map, key, qty, N as i64, &mut dropped);
-                    }
-                    Op::Clear => { book.clear(); bids.clear(); asks.clear(); }
+            check_against_reference(&ops, 5, 0)?;
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+
+        /// The same at the top of the representable range: the smallest tick
+        /// (one unit, e.g. 1e-8 at scale 8) under the largest prices, where
+        /// window floors and evictions are computed next to the bound.
+        #[test]
+        fn matches_reference_at_the_largest_prices(ops in proptest::collection::vec(op(), 1..300)) {
+            check_against_reference(&ops, 1, MAX_MANTISSA - 400)?;
+        }
+
+        /// A tick that does not divide a power of ten, near the top.
+        #[test]
+        fn matches_reference_with_an_odd_tick_near_the_top(ops in proptest::collection::vec(op(), 1..300)) {
+            check_against_reference(&ops, 7, MAX_MANTISSA / 7 - 400)?;
+        }
+
+        /// The largest ticks: 400 ticks span the whole range.
+        #[test]
+        fn matches_reference_with_the_largest_ticks(ops in proptest::collection::vec(op(), 1..300)) {
+            check_against_reference(&ops, MAX_MANTISSA / 400, 0)?;
+        }
+    }
+
+    /// Regression (found while auditing for the fuzzer): an ask at a price
+    /// of `i64::MAX` with a tick of 1 has key `-i64::MAX`, and the window
+    /// floor `best - slots` below it overflowed `i64` (wrapping silently in
+    /// release, so iteration looked for levels in the wrong place). Such a
+    /// price is now refused, and every operation at the largest price that
+    /// is accepted stays in range.
+    #[test]
+    fn extreme_prices_are_refused_or_handled_without_overflow() {
+        for tick in [1, 2, 7, 10, 1_000, MAX_MANTISSA] {
+            let mut book = Book::<64>::new(p(tick));
+            for side in [Side::Buy, Side::Sell] {
+                for price in [i64::MAX, i64::MAX - i64::MAX % tick, MAX_MANTISSA + 1, (MAX_MANTISSA / tick + 1) * tick]
+                {
+                    assert_eq!(book.set(side, p(price), q(1)), Err(BookError::OutOfRange), "tick {tick} px {price}");
+                    assert_eq!(book.set(side, p(price), q(0)), Err(BookError::OutOfRange));
+                    assert_eq!(book.side(side).qty_at(p(price)), None);
                 }
-                let got_b: Vec<(i64, i64)> = book.bids().iter().map(|(a, b)| (a.0, b.0)).collect();
-                let want_b: Vec<(i64, i64)> = bids.iter().rev().map(|(k, v)| (*k * tick, *v)).collect();
-                prop_assert_eq!(got_b, want_b);
-                let got_a: Vec<(i64, i64)> = book.asks().iter().map(|(a, b)| (a.0, b.0)).collect();
-                let want_a: Vec<(i64, i64)> = asks.iter().rev().map(|(k, v)| (-*k * tick, *v)).collect();
-                prop_assert_eq!(got_a, want_a);
-                prop_assert_eq!(book.dropped(), dropped);
-                prop_assert_eq!(book.bids().len(), bids.len());
-                prop_assert_eq!(book.asks().len(), asks.len());
+                assert_eq!(book.set(side, p(i64::MIN), q(1)), Err(BookError::OffGrid));
+                assert_eq!(book.set(side, p(-tick), q(1)), Err(BookError::OffGrid));
             }
+            assert!(book.bids().is_empty() && book.asks().is_empty());
+
+            let top = MAX_MANTISSA / tick * tick;
+            for side in [Side::Buy, Side::Sell] {
+                // The largest accepted price, then a level one tick inside it.
+                assert_eq!(book.set(side, p(top), q(5)), Ok(LevelChange::Inserted));
+                if top > tick {
+                    assert_eq!(book.set(side, p(top - tick), q(6)), Ok(LevelChange::Inserted));
+                }
+                assert_eq!(book.side(side).qty_at(p(top)), Some(q(5)));
+                let levels: Vec<_> = book.side(side).iter().collect();
+                assert_eq!(levels.len(), book.side(side).len());
+                // Deleting the touch searches down to the window floor.
+                assert_eq!(book.set(side, p(top), q(0)), Ok(LevelChange::Deleted { old: q(5) }));
+                assert_eq!(book.side(side).len(), usize::from(top > tick));
+                // The smallest price, one tick: the bid window reaches below
+                // zero; on the ask side it is the best price there is.
+                let far = top > tick;
+                let want = match side {
+                    Side::Buy if far => LevelChange::DroppedAtCapacity,
+                    _ => LevelChange::Inserted,
+                };
+                assert_eq!(book.set(side, p(tick), q(7)), Ok(want));
+                let _: Vec<_> = book.side(side).iter().collect();
+                // A jump across the whole range back to the top: the bid
+                // touch improves by ~10^15 ticks and evicts everything held;
+                // for asks the top is the far end.
+                let want = match side {
+                    _ if !far => LevelChange::Updated { old: q(7) }, // one tick is the top
+                    Side::Sell => LevelChange::DroppedAtCapacity,
+                    Side::Buy => LevelChange::Inserted,
+                };
+                assert_eq!(book.set(side, p(top), q(8)), Ok(want));
+                let levels: Vec<_> = book.side(side).iter().collect();
+                let want = match side {
+                    _ if !far => vec![(p(top), q(8))],
+                    // The one-tick bid was dropped; the level inside the top stayed.
+                    Side::Buy => vec![(p(top), q(8)), (p(top - tick), q(6))],
+                    // The one-tick ask evicted the top ones; the top is too far now.
+                    Side::Sell => vec![(p(tick), q(7))],
+                };
+                assert_eq!(levels, want, "tick {tick} {side:?}");
+            }
+            // Bid at the top, ask at the bottom (or the same single tick).
+            assert!(book.is_crossed());
         }
     }
 }

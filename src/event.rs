@@ -375,7 +375,17 @@ pub enum MarketEvent<'a> {
     Ignored(Ignored),
 }
 
-/// Parses a decimal string field.
+/// Parses a price or quantity string field at an instrument's scale,
+/// refusing values no instrument can represent (above
+/// [`crate::fixed::MAX_MANTISSA`]).
+#[inline]
+pub(crate) fn bounded_field(val: Val<'_>, scale: u8, name: &'static str) -> Result<i64, DecodeError> {
+    let text = val.as_str().ok_or(DecodeError::WrongType(name))?;
+    crate::fixed::parse_bounded(text, scale).map_err(|e| DecodeError::BadDecimal(name, e))
+}
+
+/// Parses a decimal string field (rates and reference prices at 8
+/// decimals; prices and quantities use [`bounded_field`]).
 #[inline]
 pub(crate) fn decimal_field(
     val: Val<'_>,
@@ -400,16 +410,16 @@ pub struct Levels<'a> {
 enum LevelSource<'a> {
     /// An array value of the generic reader or the simd-json tape.
     Array { arr: Container<'a>, cursor: PairCursor },
-    /// A list a venue template validated and indexed
-    /// ([`crate::json::levels`]): four quote positions per level.
-    Indexed { doc: &'a [u8], quotes: &'a [u32] },
+    /// A list a venue template validated and parsed
+    /// ([`crate::json::levels`]): (price, quantity) mantissas.
+    Parsed(&'a [(i64, i64)]),
 }
 
 impl std::fmt::Debug for Levels<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self.source {
             LevelSource::Array { arr, .. } => write!(f, "Levels({arr:?})"),
-            LevelSource::Indexed { quotes, .. } => write!(f, "Levels(indexed, {} left)", quotes.len() / 4),
+            LevelSource::Parsed(levels) => write!(f, "Levels(parsed, {} left)", levels.len()),
         }
     }
 }
@@ -421,11 +431,22 @@ impl<'a> Levels<'a> {
         Self { source: LevelSource::Array { arr, cursor: arr.pair_cursor() }, price_scale, qty_scale }
     }
 
-    /// Levels indexed by a template: `quotes` holds four quote positions
-    /// per level into `doc`.
+    /// The levels not yet read, when a template already parsed them (each
+    /// is then a valid `(price, quantity)` mantissa pair at this frame's
+    /// scales); `None` for levels still to be read from a JSON array.
     #[inline]
-    pub(crate) fn from_index(doc: &'a [u8], quotes: &'a [u32], price_scale: u8, qty_scale: u8) -> Self {
-        Self { source: LevelSource::Indexed { doc, quotes }, price_scale, qty_scale }
+    #[must_use]
+    pub fn parsed_levels(&self) -> Option<&'a [(i64, i64)]> {
+        match self.source {
+            LevelSource::Parsed(levels) => Some(levels),
+            LevelSource::Array { .. } => None,
+        }
+    }
+
+    /// Levels a template already parsed at these scales.
+    #[inline]
+    pub(crate) fn parsed(levels: &'a [(i64, i64)], price_scale: u8, qty_scale: u8) -> Self {
+        Self { source: LevelSource::Parsed(levels), price_scale, qty_scale }
     }
 
     /// Levels of an array value at the given scales.
@@ -444,34 +465,35 @@ impl Iterator for Levels<'_> {
     #[inline]
     fn next(&mut self) -> Option<Self::Item> {
         let (arr, cursor) = match &mut self.source {
-            LevelSource::Indexed { doc, quotes } => {
-                let (&[q0, q1, q2, q3], rest) = quotes.split_first_chunk::<4>()?;
-                *quotes = rest;
-                let price = crate::fixed::parse_decimal_between(doc, q0 as usize + 1, q1 as usize, self.price_scale)
-                    .map_err(|e| DecodeError::BadDecimal("level price", e));
-                let qty = crate::fixed::parse_decimal_between(doc, q2 as usize + 1, q3 as usize, self.qty_scale)
-                    .map_err(|e| DecodeError::BadDecimal("level qty", e));
-                return Some(price.and_then(|p| qty.map(|q| (Price(p), Qty(q)))));
+            LevelSource::Parsed(levels) => {
+                let (&(price, qty), rest) = levels.split_first()?;
+                *levels = rest;
+                return Some(Ok((Price(price), Qty(qty))));
             }
             LevelSource::Array { arr, cursor } => (*arr, cursor),
         };
         if let Some((price, qty)) = arr.next_decimal_pair(cursor, self.price_scale, self.qty_scale) {
-            return Some(Ok((Price(price), Qty(qty))));
+            return Some(level(Ok(price), Ok(qty)));
         }
         match arr.next_string_pair(cursor) {
             PairStep::End => None,
-            PairStep::Pair(px, qty) => Some(
-                crate::fixed::parse_decimal(px, self.price_scale, false)
-                    .map_err(|e| DecodeError::BadDecimal("level price", e))
-                    .and_then(|p| {
-                        crate::fixed::parse_decimal(qty, self.qty_scale, false)
-                            .map(|q| (Price(p), Qty(q)))
-                            .map_err(|e| DecodeError::BadDecimal("level qty", e))
-                    }),
-            ),
+            PairStep::Pair(px, qty) => Some(level(
+                crate::fixed::parse_decimal(px, self.price_scale, false),
+                crate::fixed::parse_decimal(qty, self.qty_scale, false),
+            )),
             PairStep::Other(_) => Some(Err(DecodeError::BadLevel)),
         }
     }
+}
+
+/// One level from its parsed price and quantity: the price's error first,
+/// and values no instrument can represent refused
+/// ([`crate::fixed::MAX_MANTISSA`]) whichever parser read them.
+#[inline(always)]
+fn level(price: Result<i64, FixedError>, qty: Result<i64, FixedError>) -> Result<(Price, Qty), DecodeError> {
+    let price = price.and_then(crate::fixed::check_bounded).map_err(|e| DecodeError::BadDecimal("level price", e))?;
+    let qty = qty.and_then(crate::fixed::check_bounded).map_err(|e| DecodeError::BadDecimal("level qty", e))?;
+    Ok((Price(price), Qty(qty)))
 }
 
 /// Parses one element of a batch (a Bybit trade or liquidation object).

@@ -16,6 +16,13 @@
 //!   negative values. Empty text, a lone or misplaced sign, `+`, spaces,
 //!   `NaN`, exponents (`1e5`), a bare `.`, `5.` or `.5`, more decimals than the
 //!   scale allows, and values that overflow `i64` are errors.
+//! - A [`Price`], [`Qty`] or [`SignedQty`] read from outside (market data,
+//!   private messages) has a magnitude of at most [`MAX_MANTISSA`]
+//!   (`10^15 - 1` units of the instrument's scale): anything larger is
+//!   refused as [`FixedError::OutOfRange`] ([`parse_bounded`]). So the sum or
+//!   difference of any two such values, a book key in ticks and a ladder
+//!   window around it all stay more than `2^62` away from the edges of `i64`,
+//!   and a price times a quantity fits `i128` with room to spare.
 //! - Integer → text is canonical: no trailing zeros in the fraction, no
 //!   fraction when it is zero (`"61800"`, `"0.5"`, `"-0.001"`). Parsing the
 //!   canonical text returns the same mantissa (property-tested).
@@ -30,6 +37,13 @@ pub const MAX_SCALE: u8 = 18;
 
 /// The scale of [`Rate`], [`RefPrice`] and [`Notional`]: 8 decimals.
 pub const E8: u8 = 8;
+
+/// Largest magnitude of a [`Price`], [`Qty`] or [`SignedQty`] mantissa read
+/// from outside: fifteen significant digits at the instrument's scale
+/// (`999999999999999`). At scale 8 (a tick of 1e-8) that is prices up to
+/// 9 999 999.99999999; at scale 2, up to 9 999 999 999 999.99 — far beyond any
+/// listed contract, and far from the edges of `i64` (module invariants).
+pub const MAX_MANTISSA: i64 = 999_999_999_999_999;
 
 /// Powers of ten that fit an `i64`, indexed by exponent.
 const POW10: [i64; 19] = {
@@ -83,6 +97,32 @@ pub enum FixedError {
     /// The requested scale is larger than [`MAX_SCALE`].
     #[error("scale larger than 18")]
     BadScale,
+    /// A price or quantity with more than fifteen significant digits at its
+    /// instrument's scale (above [`MAX_MANTISSA`] units): no instrument can
+    /// represent it, so it is refused rather than carried towards an
+    /// overflow.
+    #[error("value too large for the instrument (more than 15 significant digits at its scale)")]
+    OutOfRange,
+}
+
+/// Parses an unsigned price or quantity at an instrument's `scale`, exactly
+/// as [`parse_decimal`] does, and refuses magnitudes above
+/// [`MAX_MANTISSA`].
+///
+/// # Errors
+/// As [`parse_decimal`], plus [`FixedError::OutOfRange`].
+#[inline]
+pub fn parse_bounded(text: &[u8], scale: u8) -> Result<i64, FixedError> {
+    check_bounded(parse_decimal(text, scale, false)?)
+}
+
+/// `Ok(mantissa)` when its magnitude is at most [`MAX_MANTISSA`].
+///
+/// # Errors
+/// [`FixedError::OutOfRange`] otherwise.
+#[inline]
+pub fn check_bounded(mantissa: i64) -> Result<i64, FixedError> {
+    if mantissa.unsigned_abs() <= MAX_MANTISSA as u64 { Ok(mantissa) } else { Err(FixedError::OutOfRange) }
 }
 
 /// Parses decimal text into an integer mantissa at `scale` decimals, exactly.
@@ -184,6 +224,41 @@ fn swar_digits(w: u64, n: usize) -> u64 {
         >> 32
 }
 
+/// The value of `doc[from..to]` when it is the shape venues print most:
+/// at most eight bytes, exactly `scale` (1..=7) decimals after one point,
+/// at least one integer digit; `None` for anything else.
+///
+/// The eight bytes that end at `to` are read as one word, so the text sits
+/// in its top bytes whatever its length and the point is at a fixed byte
+/// for a given scale: one compare checks it, one shift closes the gap it
+/// leaves, the bytes below the text are set to `'0'` (leading zeros), and
+/// a single check and conversion ([`swar_digits`] of all eight bytes)
+/// finish. No search, and no branch on where the point is. Subtraction
+/// borrows run towards higher bytes, so the check flags the lowest
+/// non-digit byte exactly, which is all it needs to refuse.
+#[inline(always)]
+fn exact_scale_before(doc: &[u8], from: usize, to: usize, scale: u8) -> Option<u64> {
+    const ZEROS: u64 = 0x3030_3030_3030_3030;
+    let len = to.wrapping_sub(from);
+    if !(1..=7).contains(&scale) || len < usize::from(scale) + 2 || len > 8 {
+        return None;
+    }
+    let w = word_at(doc, to.checked_sub(8)?)?;
+    let frac_bits = 8 * u32::from(scale);
+    if (w >> (56 - frac_bits)) as u8 != b'.' {
+        return None;
+    }
+    let frac = !0u64 << (64 - frac_bits);
+    let packed = (w & frac) | ((w << 8) & !frac);
+    let text = !0u64 << (8 * (9 - len));
+    let ascii = (packed & text) | (ZEROS & !text);
+    let d = ascii.wrapping_sub(ZEROS);
+    if (d.wrapping_add(0x7676_7676_7676_7676) | d) & 0x8080_8080_8080_8080 != 0 {
+        return None;
+    }
+    Some(swar_digits(ascii, 8))
+}
+
 /// [`parse_unsigned_prefix`] reading eight bytes at a time: at most 7
 /// integer and 7 fractional digits, and eight readable bytes at the start of
 /// each part; anything else goes to the scalar version, so the result is
@@ -231,6 +306,23 @@ pub fn parse_unsigned_prefix_swar(text: &[u8], pos: usize, scale: u8) -> Option<
 /// As [`parse_decimal`].
 #[inline(always)]
 pub fn parse_decimal_between(doc: &[u8], from: usize, to: usize, scale: u8) -> Result<i64, FixedError> {
+    if let Some(value) = exact_scale_before(doc, from, to, scale) {
+        return Ok(value as i64);
+    }
+    // A single digit: Bybit deletes a level with quantity "0".
+    if let (1, Some(&b @ b'0'..=b'9')) = (to.wrapping_sub(from), doc.get(from)) {
+        if scale <= MAX_SCALE {
+            return Ok(i64::from(b - b'0') * pow10(scale));
+        }
+    }
+    parse_decimal_between_general(doc, from, to, scale)
+}
+
+/// [`parse_decimal_between`] for every other shape: kept out of line so
+/// that the common path stays small where it is inlined (a level-list walk
+/// keeps its state in registers).
+#[inline(never)]
+fn parse_decimal_between_general(doc: &[u8], from: usize, to: usize, scale: u8) -> Result<i64, FixedError> {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGHS: u64 = 0x8080_8080_8080_8080;
     let len = to.wrapping_sub(from);
@@ -475,13 +567,14 @@ macro_rules! scaled_newtype {
             /// Zero.
             pub const ZERO: Self = Self(0);
 
-            /// Parses decimal text at `scale` decimals, exactly.
+            /// Parses decimal text at `scale` decimals, exactly, refusing
+            /// magnitudes above [`MAX_MANTISSA`].
             ///
             /// # Errors
             /// See [`FixedError`].
             #[inline]
             pub fn parse(text: &[u8], scale: u8) -> Result<Self, FixedError> {
-                parse_decimal(text, scale, $signed).map(Self)
+                check_bounded(parse_decimal(text, scale, $signed)?).map(Self)
             }
 
             /// The raw mantissa.
@@ -717,6 +810,25 @@ mod tests {
     }
 
     #[test]
+    fn prices_and_quantities_are_bounded_at_fifteen_digits() {
+        // The largest accepted value, at the scales of the smallest tick
+        // (1e-8) and of the largest (10: scale 0).
+        assert_eq!(Price::parse(b"9999999.99999999", 8), Ok(Price(MAX_MANTISSA)));
+        assert_eq!(Price::parse(b"10000000", 8), Err(FixedError::OutOfRange));
+        assert_eq!(Qty::parse(b"999999999999999", 0), Ok(Qty(MAX_MANTISSA)));
+        assert_eq!(Qty::parse(b"1000000000000000", 0), Err(FixedError::OutOfRange));
+        assert_eq!(SignedQty::parse(b"-999999999999999", 0), Ok(SignedQty(-MAX_MANTISSA)));
+        assert_eq!(SignedQty::parse(b"-1000000000000000", 0), Err(FixedError::OutOfRange));
+        // i64's own limits: refused as out of range (fits i64) or overflow.
+        assert_eq!(parse_bounded(b"9223372036854775807", 0), Err(FixedError::OutOfRange));
+        assert_eq!(parse_bounded(b"9223372036854775808", 0), Err(FixedError::Overflow));
+        assert_eq!(check_bounded(i64::MIN), Err(FixedError::OutOfRange));
+        assert_eq!(check_bounded(-MAX_MANTISSA), Ok(-MAX_MANTISSA));
+        // Unbounded parsing (rates, notionals at 8 decimals) is unchanged.
+        assert_eq!(parse_decimal(b"92233720368.54775807", E8, false), Ok(i64::MAX));
+    }
+
+    #[test]
     fn canonical_text() {
         assert_eq!(DecimalText::new(6_180_000, 2).as_str(), "61800");
         assert_eq!(DecimalText::new(6_180_020, 2).as_str(), "61800.2");
@@ -738,6 +850,50 @@ mod tests {
         assert_eq!(parse_unsigned_prefix_swar(doc, 23, 2), Some((700, 24)));
         assert_eq!(parse_unsigned_prefix_swar(doc, 27, 1), Some((123_456_785, 37)));
         assert_eq!(parse_unsigned_prefix_swar(b"0.1\"]]", 0, 0), None);
+    }
+
+    #[test]
+    fn exact_scale_path_agrees_with_parse_decimal_at_every_shape() {
+        // Every length and point position the word-at-the-end path takes,
+        // behind prefixes of 0..8 bytes (the word then starts before the
+        // document's first byte, or does not), each byte also replaced by
+        // bytes it must refuse.
+        let mut checked = 0;
+        for scale in 1u8..=7 {
+            for int_len in 1..=(8 - usize::from(scale) - 1) {
+                let mut text: Vec<u8> = (0..int_len).map(|i| b'1' + (i as u8 % 9)).collect();
+                text.push(b'.');
+                text.extend((0..scale).map(|i| b'9' - i));
+                for prefix in 0..8 {
+                    let mut doc = vec![b'"'; prefix];
+                    doc.extend_from_slice(&text);
+                    doc.push(b'"');
+                    let (from, to) = (prefix, prefix + text.len());
+                    let want = parse_decimal(&text, scale, false);
+                    assert!(want.is_ok());
+                    assert_eq!(
+                        parse_decimal_between(&doc, from, to, scale),
+                        want,
+                        "{}",
+                        String::from_utf8_lossy(&text)
+                    );
+                    assert_eq!(
+                        exact_scale_before(&doc, from, to, scale).map(|v| v as i64),
+                        (to >= 8).then(|| want.unwrap())
+                    );
+                    for at in from..to {
+                        for bad in [b'.', b'/', b':', b'"', b'-', 0, 0x80, 0xff, b'0'] {
+                            let mut m = doc.clone();
+                            m[at] = bad;
+                            let want = parse_decimal(&m[from..to], scale, false);
+                            assert_eq!(parse_decimal_between(&m, from, to, scale), want);
+                            checked += 1;
+                        }
+                    }
+                }
+            }
+        }
+        assert!(checked > 5000);
     }
 
     #[test]
@@ -836,6 +992,34 @@ mod tests {
             let to = (from + len).min(bytes.len());
             let from = from.min(to);
             prop_assert_eq!(parse_decimal_between(&bytes, from, to, scale), parse_decimal(&bytes[from..to], scale, false));
+        }
+
+        #[test]
+        fn between_agrees_with_parse_decimal_on_venue_shapes(
+            prefix in proptest::collection::vec(prop_oneof![Just(b'"'), Just(b'['), Just(b','), Just(b'7'), Just(b'.')], 0..10),
+            int_digits in proptest::collection::vec(b'0'..=b'9', 0..10),
+            point in any::<bool>(),
+            frac_digits in proptest::collection::vec(b'0'..=b'9', 0..9),
+            mutate in proptest::option::of((0usize..20, prop_oneof![Just(b'.'), Just(b'/'), Just(b':'), Just(b'"'), Just(0u8), Just(0xffu8), Just(b'5')])),
+            suffix in proptest::collection::vec(Just(b'"'), 0..3),
+            scale in 0u8..=9,
+        ) {
+            let mut text = int_digits.clone();
+            if point {
+                text.push(b'.');
+                text.extend_from_slice(&frac_digits);
+            }
+            if let Some((at, byte)) = mutate {
+                if let Some(b) = text.get_mut(at) {
+                    *b = byte;
+                }
+            }
+            let mut bytes = prefix.clone();
+            let from = bytes.len();
+            bytes.extend_from_slice(&text);
+            let to = bytes.len();
+            bytes.extend_from_slice(&suffix);
+            prop_assert_eq!(parse_decimal_between(&bytes, from, to, scale), parse_decimal(&text, scale, false));
         }
 
         #[test]

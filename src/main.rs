@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
+use clap::error::ErrorKind;
 use clap::{Parser, Subcommand};
 use scalpel::alloc_count::CountingAlloc;
 use scalpel::commands;
@@ -29,14 +30,15 @@ struct Cli {
 enum Command {
     /// Rebuild order books from recorded frames and print one JSON line per applied update.
     Book {
-        /// Wire format of the recording: binance-usdm or bybit-linear.
+        /// Wire format of the recording: binance-usdm or bybit-linear. Default: detected from
+        /// the frames (a --venue the frames contradict is an error).
         #[arg(long)]
-        venue: Venue,
+        venue: Option<Venue>,
         /// Recording: one `<local_ts_ns> <frame>` per line, plain or gzip.
         #[arg(long)]
         input: PathBuf,
-        /// Levels per side to print.
-        #[arg(long, default_value_t = 20)]
+        /// Levels per side to print (at least 1).
+        #[arg(long, default_value_t = 20, value_parser = at_least_one)]
         depth: usize,
         /// Only this symbol (also names the symbol of Binance REST snapshots).
         #[arg(long)]
@@ -46,23 +48,48 @@ enum Command {
         #[arg(long)]
         instruments: Option<PathBuf>,
     },
-    /// Replay a recording through decode and book apply and report latency per frame type.
+    /// The latency harness: per-stage percentiles, .hgrm files, an SVG percentile plot, the
+    /// machine in the header, and one JSON object as the last line.
     Latency {
-        /// Wire format of the recording.
+        /// What to measure: decode (decode + apply per frame type); tick-to-trade and wire are
+        /// not implemented yet and say so.
+        #[arg(long, default_value = "decode")]
+        path: commands::latency::LatencyPath,
+        /// Wire format of the recording; detected from its first frames when omitted (and a
+        /// mismatch with the frames is refused).
         #[arg(long)]
-        venue: Venue,
+        venue: Option<Venue>,
         /// Recording to replay (loaded into memory first).
         #[arg(long)]
         input: PathBuf,
-        /// Times to replay the whole file.
+        /// Timed replays of the whole file, after one warm-up replay (at least 1).
         #[arg(long, default_value_t = 5)]
         rounds: u32,
         /// Instruments file (default: built-in table).
         #[arg(long)]
         instruments: Option<PathBuf>,
-        /// Directory to write one .hgrm percentile file per frame type into.
+        /// Directory to write one HdrHistogram .hgrm percentile file per stage into (created
+        /// if missing; an existing file there is refused).
         #[arg(long)]
         hgrm_dir: Option<PathBuf>,
+        /// Write the percentile-distribution plot (latency against 1/(1-percentile), one line
+        /// per stage) to this .svg file.
+        #[arg(long)]
+        plot: Option<PathBuf>,
+        /// Pin the measured thread to this logical CPU.
+        #[arg(long)]
+        pin: Option<usize>,
+    },
+    /// Say how far this host is from a tuned trading host, item by item, and how to fix each
+    /// (reads /proc and /sys, changes nothing).
+    HostCheck {
+        /// The CPU the hot thread would run on (default: the first isolated CPU, else the last
+        /// online one).
+        #[arg(long)]
+        core: Option<usize>,
+        /// One JSON object instead of the text report.
+        #[arg(long)]
+        json: bool,
     },
     /// Print exactly the signed request an order would produce (debug with curl).
     Sign(commands::sign::SignArgs),
@@ -84,6 +111,11 @@ enum Command {
         /// Write the run's journal here (a new file; read it with scalpel journal).
         #[arg(long)]
         journal: Option<PathBuf>,
+        /// Replay a flight recording of `scalpel run --record DIR` through the same core,
+        /// acks and fills from the recording, and check that every intent is the live
+        /// session's (exit status 1 when parity is not 100%). --json writes the replay report.
+        #[arg(long, conflicts_with_all = ["input", "config", "journal"])]
+        replay: Option<PathBuf>,
         /// Synthetic session (no --input): wire format [default: binance-usdm].
         #[arg(long)]
         synth_venue: Option<Venue>,
@@ -102,7 +134,7 @@ enum Command {
         /// Wire format: binance-usdm or bybit-linear.
         #[arg(long)]
         venue: Venue,
-        /// Instrument from the built-in table (BTCUSDT, ETHUSDT).
+        /// Instrument: from the built-in table (BTCUSDT, ETHUSDT), or any symbol with --tick.
         #[arg(long)]
         symbol: Symbol,
         /// Seed: the same seed and options give the same bytes.
@@ -118,7 +150,17 @@ enum Command {
         /// Lose every N-th depth frame (a sequence gap), then resync with a new snapshot.
         #[arg(long)]
         gap_every: Option<u64>,
-        /// Output file in the recording format; gzip when it ends in .gz.
+        /// Tick size (10 down to 0.00000001): generate --symbol with this tick, whether or not
+        /// it is in the built-in table.
+        #[arg(long)]
+        tick: Option<String>,
+        /// With --tick: the start price (best bid); default 618002 ticks.
+        #[arg(long)]
+        price: Option<String>,
+        /// With --tick: the quantity step; default a power of ten near a 62 USDT lot.
+        #[arg(long)]
+        step: Option<String>,
+        /// Output file in the recording format; gzip when it ends in .gz; - for stdout.
         #[arg(long)]
         out: PathBuf,
     },
@@ -176,6 +218,46 @@ enum Command {
     /// A local exchange speaking the venue's real protocols (REST, WebSocket, TLS) on loopback:
     /// replays a recording or a synthetic session, matches orders, injects faults.
     Sim(Box<commands::sim::SimArgs>),
+    /// The live engine: connect, trade, journal (see tuning/live.toml). SIGINT/SIGTERM cancel
+    /// all orders, close positions when flatten.on_exit, flush the journal and exit 0.
+    Run {
+        /// Live configuration (venues, symbols, keys, profile, pinning, dead-man, flatten).
+        #[arg(long)]
+        config: PathBuf,
+        /// Paper trading: everything runs, no order reaches a venue (a local paper exchange
+        /// with the backtest's fill model answers, orders are journaled as would-send).
+        #[arg(long)]
+        dry_run: bool,
+        /// Flight recorder: every inbound frame and core input into this (new) directory, for
+        /// `scalpel backtest --replay DIR`.
+        #[arg(long)]
+        record: Option<PathBuf>,
+        /// Journal file (a new file; `{start}` = start time) [default: from the config].
+        #[arg(long)]
+        journal: Option<PathBuf>,
+        /// mainnet or testnet endpoints (tuning/endpoints.toml) [default: from the config].
+        #[arg(long)]
+        network: Option<scalpel::net::endpoints::Network>,
+        /// REST base (a configuration with one venue).
+        #[arg(long)]
+        rest_url: Option<String>,
+        /// WebSocket stream base (Binance appends /public, /market, /private; Bybit
+        /// /v5/public/linear, /v5/private).
+        #[arg(long)]
+        ws_url: Option<String>,
+        /// Order WebSocket (Binance WS API, Bybit trade WebSocket).
+        #[arg(long)]
+        ws_api_url: Option<String>,
+        /// Extra trusted CA certificates (PEM), e.g. the simulator's.
+        #[arg(long)]
+        ca_file: Option<PathBuf>,
+        /// Stop after this many seconds.
+        #[arg(long)]
+        duration: Option<f64>,
+        /// Status line period in seconds (0: none).
+        #[arg(long, default_value_t = 5.0)]
+        status_secs: f64,
+    },
     /// Print a binary journal as human lines or one JSON object per record.
     Journal {
         /// The journal file.
@@ -188,27 +270,68 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    match run(Cli::parse()) {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => e.exit(),
+        Err(e) if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => e.exit(),
+        Err(e) => {
+            eprintln!("scalpel: {} (see scalpel --help)", usage_error_line(&e.render().to_string()));
+            return ExitCode::from(2);
+        }
+    };
+    match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         // `scalpel book ... | head` closing the pipe early is not an error.
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("scalpel: {e:#}");
+            eprintln!("scalpel: {}", one_line(&e));
             ExitCode::FAILURE
         }
     }
 }
 
+/// A command-line parse error on one line: clap's message up to its first
+/// blank line (which keeps the list of missing arguments), without the
+/// `error:` prefix, the usage and the tips.
+fn usage_error_line(rendered: &str) -> String {
+    let text: Vec<&str> =
+        rendered.lines().map(str::trim).take_while(|l| !l.is_empty() && !l.starts_with("Usage:")).collect();
+    let joined = text.join(" ");
+    joined.strip_prefix("error: ").unwrap_or(&joined).to_owned()
+}
+
+/// An error and its causes on one line, each cause once: a cause whose text
+/// its context already contains is not repeated.
+fn one_line(e: &anyhow::Error) -> String {
+    let mut line = e.to_string();
+    for cause in e.chain().skip(1) {
+        let text = cause.to_string();
+        if !line.contains(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+    }
+    line.replace('\n', " ")
+}
+
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
     e.chain().any(|cause| {
         cause.downcast_ref::<io::Error>().is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
-            || cause.downcast_ref::<commands::book::BookCommandError>().is_some_and(
-                |b| matches!(b, commands::book::BookCommandError::Io(io) if io.kind() == io::ErrorKind::BrokenPipe),
-            )
+            || cause.downcast_ref::<commands::book::BookCommandError>().is_some_and(|b| b.is_broken_pipe())
+            || cause.downcast_ref::<commands::synth::SynthCommandError>().is_some_and(|s| s.is_broken_pipe())
             || cause.downcast_ref::<commands::latency::LatencyError>().is_some_and(
                 |l| matches!(l, commands::latency::LatencyError::Io(io) if io.kind() == io::ErrorKind::BrokenPipe),
             )
     })
+}
+
+/// `--depth` and similar counts: a whole number of at least 1.
+fn at_least_one(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".to_owned()),
+        Ok(n) => Ok(n),
+        Err(_) => Err("must be a whole number of at least 1".to_owned()),
+    }
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
@@ -219,12 +342,30 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
             commands::book::run(&opts, &mut out, &mut io::stderr().lock())?;
         }
-        Command::Latency { venue, input, rounds, instruments, hgrm_dir } => {
-            let opts = commands::latency::LatencyOptions { venue, input, rounds, instruments, hgrm_dir };
+        Command::Latency { path, venue, input, rounds, instruments, hgrm_dir, plot, pin } => {
+            let opts =
+                commands::latency::LatencyOptions { path, venue, input, rounds, instruments, hgrm_dir, plot, pin };
             commands::latency::run(&opts, &mut io::stdout().lock(), &ALLOC)?;
         }
+        Command::HostCheck { core, json } => {
+            let opts = commands::host_check::HostCheckOptions { core, json };
+            commands::host_check::run(&opts, &scalpel::host::HostSource::live(), &mut io::stdout().lock())?;
+        }
         Command::Sign(args) => commands::sign::run(&args, &mut io::stdout().lock())?,
-        Command::Backtest { config, input, json, journal, synth_venue, synth_symbol, synth_seed, synth_secs } => {
+        Command::Backtest { replay: Some(dir), json, .. } => {
+            scalpel::engine::replay::command(&dir, json.as_deref(), &mut io::stdout().lock())?;
+        }
+        Command::Backtest {
+            config,
+            input,
+            json,
+            journal,
+            replay: None,
+            synth_venue,
+            synth_symbol,
+            synth_seed,
+            synth_secs,
+        } => {
             let synthetic_given =
                 synth_venue.is_some() || synth_symbol.is_some() || synth_seed.is_some() || synth_secs.is_some();
             let d = scalpel::backtest::SyntheticInput::default();
@@ -238,9 +379,19 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 scalpel::backtest::BacktestOptions { config, inputs: input, synthetic, synthetic_given, json, journal };
             scalpel::backtest::command(&opts, &mut io::stdout().lock(), &mut io::stderr().lock())?;
         }
-        Command::Synth { venue, symbol, seed, duration, rate, gap_every, out } => {
-            let opts =
-                commands::synth::SynthOptions { venue, symbol, seed, duration_s: duration, rate, gap_every, out };
+        Command::Synth { venue, symbol, seed, duration, rate, gap_every, tick, price, step, out } => {
+            let opts = commands::synth::SynthOptions {
+                venue,
+                symbol,
+                seed,
+                duration_s: duration,
+                rate,
+                gap_every,
+                tick,
+                price,
+                step,
+                out,
+            };
             commands::synth::run(&opts, &mut io::stdout().lock())?;
         }
         Command::Record {
@@ -282,11 +433,47 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             commands::record::run(&opts, &stop, &mut io::stderr().lock())?;
         }
+        Command::Run {
+            config,
+            dry_run,
+            record,
+            journal,
+            network,
+            rest_url,
+            ws_url,
+            ws_api_url,
+            ca_file,
+            duration,
+            status_secs,
+        } => {
+            let opts = commands::run::RunOptions {
+                config,
+                dry_run,
+                record,
+                journal,
+                network,
+                rest_url,
+                ws_url,
+                ws_api_url,
+                ca_file,
+                duration,
+                status_secs,
+            };
+            let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+                signal_hook::flag::register(signal, std::sync::Arc::clone(&stop))
+                    .context("installing signal handlers")?;
+            }
+            let hooks = scalpel::engine::Hooks { thread_allocations: Some(|| ALLOC.this_thread()) };
+            commands::run::run(&opts, stop, hooks, &mut io::stderr())?;
+        }
         // Unlocked handles: the simulator's threads also write to stderr.
         Command::Sim(args) => commands::sim::run(&args, &mut io::stdout(), &mut io::stderr())?,
         Command::Journal { input, json } => {
-            scalpel::journal::print::print_journal_file(&input, json, &mut io::stdout().lock())
-                .with_context(|| format!("reading journal {}", input.display()))?;
+            let at = || format!("--input {}", input.display());
+            let file = std::fs::File::open(&input).with_context(at)?;
+            scalpel::journal::print::print_journal(io::BufReader::new(file), json, &mut io::stdout().lock())
+                .with_context(at)?;
         }
     }
     Ok(())

@@ -34,12 +34,20 @@ pub enum LineError {
 /// # Errors
 /// I/O errors opening or sniffing the file.
 pub fn open(path: &Path) -> io::Result<Box<dyn BufRead>> {
-    let mut file = BufReader::with_capacity(1 << 20, File::open(path)?);
-    let gzip = file.fill_buf()?.starts_with(&[0x1f, 0x8b]);
+    decompressing(BufReader::with_capacity(1 << 20, File::open(path)?))
+}
+
+/// Recorded text from `input`, un-gzipped when it starts with the gzip
+/// magic bytes (several gzip members are read one after another).
+///
+/// # Errors
+/// I/O errors reading the first bytes.
+pub fn decompressing<'r, R: BufRead + 'r>(mut input: R) -> io::Result<Box<dyn BufRead + 'r>> {
+    let gzip = input.fill_buf()?.starts_with(&[0x1f, 0x8b]);
     Ok(if gzip {
-        Box::new(BufReader::with_capacity(1 << 20, flate2::bufread::MultiGzDecoder::new(file)))
+        Box::new(BufReader::with_capacity(1 << 20, flate2::bufread::MultiGzDecoder::new(input)))
     } else {
-        Box::new(file)
+        Box::new(input)
     })
 }
 

@@ -216,3 +216,216 @@ fn canonical_helper_is_right() {
     assert_eq!(canonical("100"), "100");
     assert_eq!(key("1.5"), 1_500_000_000_000);
 }
+
+// ---------------------------------------------------------------------------
+// Any symbol, any scale: recordings of symbols outside the built-in table,
+// at price and quantity scales from a tick of 10 down to 1e-8, rebuilt by
+// `scalpel book` from the scales it infers from the frames (and from an
+// instrument file that declares them) and compared with the rebuild above.
+
+/// `text` with its decimal point moved `shift` places (right when
+/// positive), keeping every written digit: "65114.30" by 2 is "6511430",
+/// by -7 is "0.006511430".
+fn shift_decimal(text: &str, shift: i32) -> String {
+    let (int, frac) = text.split_once('.').unwrap_or((text, ""));
+    let mut digits: String = format!("{int}{frac}");
+    let mut point = int.len() as i32 + shift;
+    while point > digits.len() as i32 {
+        digits.push('0');
+    }
+    while point <= 0 {
+        digits.insert(0, '0');
+        point += 1;
+    }
+    let (a, b) = digits.split_at(point as usize);
+    let a = a.trim_start_matches('0');
+    let a = if a.is_empty() { "0" } else { a };
+    if b.is_empty() { a.to_owned() } else { format!("{a}.{b}") }
+}
+
+fn shift_levels(levels: &mut Value, price_shift: i32, qty_shift: i32) {
+    for level in levels.as_array_mut().unwrap() {
+        let price = shift_decimal(level[0].as_str().unwrap(), price_shift);
+        let qty = shift_decimal(level[1].as_str().unwrap(), qty_shift);
+        *level = serde_json::json!([price, qty]);
+    }
+}
+
+/// The recording's order-book frames only, renamed to `symbol` and with
+/// every price and quantity rescaled.
+fn rescaled_depth(lines: &[(u64, Vec<u8>)], symbol: &str, price_shift: i32, qty_shift: i32) -> Vec<(u64, Vec<u8>)> {
+    let mut out = Vec::new();
+    for (ts, frame) in lines {
+        let mut v: Value = serde_json::from_slice(frame).unwrap();
+        if v.get("lastUpdateId").is_some() {
+            shift_levels(&mut v["bids"], price_shift, qty_shift);
+            shift_levels(&mut v["asks"], price_shift, qty_shift);
+        } else if v["data"]["e"] == "depthUpdate" {
+            v["stream"] = Value::from(format!("{}@depth@0ms", symbol.to_lowercase()));
+            v["data"]["s"] = Value::from(symbol);
+            shift_levels(&mut v["data"]["b"], price_shift, qty_shift);
+            shift_levels(&mut v["data"]["a"], price_shift, qty_shift);
+        } else if v["topic"].as_str().is_some_and(|t| t.starts_with("orderbook.")) {
+            let topic = v["topic"].as_str().unwrap();
+            let channel = &topic[..topic.rfind('.').unwrap()];
+            v["topic"] = Value::from(format!("{channel}.{symbol}"));
+            v["data"]["s"] = Value::from(symbol);
+            shift_levels(&mut v["data"]["b"], price_shift, qty_shift);
+            shift_levels(&mut v["data"]["a"], price_shift, qty_shift);
+        } else {
+            continue;
+        }
+        out.push((*ts, serde_json::to_vec(&v).unwrap()));
+    }
+    out
+}
+
+fn write_recording(dir: &std::path::Path, name: &str, lines: &[(u64, Vec<u8>)]) -> std::path::PathBuf {
+    let mut text = Vec::new();
+    for (ts, frame) in lines {
+        text.extend_from_slice(format!("{ts} ").as_bytes());
+        text.extend_from_slice(frame);
+        text.push(b'\n');
+    }
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// `scalpel book` (no --venue: detected) with extra arguments; the books
+/// and stderr.
+fn scalpel_book_any(path: &std::path::Path, depth: usize, extra: &[&str]) -> (Vec<String>, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_scalpel"))
+        .args(["book", "--input"])
+        .arg(path)
+        .args(["--depth", &depth.to_string()])
+        .args(extra)
+        .output()
+        .expect("run scalpel book");
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(output.status.success(), "scalpel book failed: {stderr}");
+    (String::from_utf8(output.stdout).unwrap().lines().map(str::to_owned).collect(), stderr)
+}
+
+fn assert_same_books(got: &[String], want: &[String], what: &str) {
+    assert!(want.len() > 100, "{what}: the rebuild produced only {} books", want.len());
+    assert_eq!(got.len(), want.len(), "{what}: number of published books differs");
+    for (n, (g, w)) in got.iter().zip(want).enumerate() {
+        assert_eq!(g, w, "{what}: book {n} differs");
+    }
+}
+
+fn scratch(test: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("scalpel-anysym-{test}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The Bybit BTCUSDT and ETHUSDT recordings as symbols the table does not
+/// know, at price ticks from 10 to 1e-8 and other quantity steps.
+#[test]
+fn bybit_files_at_other_scales_rebuild_identically() {
+    let dir = scratch("bybit");
+    for relative in [common::REAL_FILES[1].1, common::REAL_FILES[2].1] {
+        let Some(path) = common::recording(&format!("any symbol {relative}"), relative) else { return };
+        let lines = common::read_lines(&path);
+        // BTCUSDT: tick 0.1 → 10 (scale 0) … 1e-8; ETHUSDT: tick 0.01 → 1 … 1e-8.
+        for (price_shift, qty_shift) in [(2, 3), (-3, 0), (-7, -2), (-6, 1)] {
+            let symbol = "SCALEDUSDT";
+            let scaled = rescaled_depth(&lines, symbol, price_shift, qty_shift);
+            let file = write_recording(&dir, "scaled.txt", &scaled);
+            let want = rebuild_bybit(&scaled, 20);
+            let what = format!("{relative} prices ×10^{price_shift}, quantities ×10^{qty_shift}");
+            let (got, stderr) = scalpel_book_any(&file, 20, &[]);
+            assert_eq!(stderr.matches("inferred from the recording").count(), 1, "{what}: said once:\n{stderr}");
+            assert_same_books(&got, &want, &what);
+            // The same with an instrument file declaring those scales.
+            let btc = relative.contains("btc");
+            let tick = shift_decimal(if btc { "0.1" } else { "0.01" }, price_shift);
+            let step = shift_decimal(if btc { "0.001" } else { "0.01" }, qty_shift);
+            // Scales are the decimals the frames are written with (both
+            // files print prices with 2, BTC quantities with 3, ETH with 2).
+            let price_scale = (2 - price_shift).max(0);
+            let qty_scale = (if btc { 3 } else { 2 } - qty_shift).max(0);
+            let toml = format!(
+                "[[instrument]]\nvenue = \"bybit-linear\"\nsymbol = \"{symbol}\"\nprice_scale = {price_scale}\nqty_scale = {qty_scale}\n\
+                 tick_size = \"{tick}\"\nqty_step = \"{step}\"\nmax_qty = \"{}\"\nmin_notional = \"5\"\n",
+                shift_decimal("1000", qty_shift)
+            );
+            let instruments = dir.join("scaled.toml");
+            std::fs::write(&instruments, toml).unwrap();
+            let (got, stderr) = scalpel_book_any(&file, 20, &["--instruments", instruments.to_str().unwrap()]);
+            assert!(!stderr.contains("inferred"), "{what}: the file's instrument is used:\n{stderr}");
+            assert_same_books(&got, &want, &format!("{what} with --instruments"));
+        }
+    }
+    std::fs::remove_dir_all(dir).ok();
+}
+
+/// The Binance recording as a symbol the table does not know (the REST
+/// snapshot, which names no symbol, belongs to it), at a tick of 1e-5.
+#[test]
+fn binance_file_of_a_symbol_outside_the_table_rebuilds_identically() {
+    let relative = common::REAL_FILES[0].1;
+    let Some(path) = common::recording("any symbol binance", relative) else { return };
+    let dir = scratch("binance");
+    let lines = common::read_lines(&path);
+    let scaled = rescaled_depth(&lines, "SOLUSDT", -4, 0);
+    let file = write_recording(&dir, "sol.txt", &scaled);
+    let want = rebuild_binance(&scaled, 20);
+    let (got, stderr) = scalpel_book_any(&file, 20, &[]);
+    assert!(
+        stderr.contains("SOLUSDT is not in the built-in instrument table") && stderr.contains("tick 0.00001"),
+        "{stderr}"
+    );
+    assert_same_books(&got, &want, "SOLUSDT");
+    std::fs::remove_dir_all(dir).ok();
+}
+
+/// Synthetic sessions of symbols with the smallest (1e-8) and the largest
+/// (10) ticks the venues list, on both venues, rebuilt identically.
+#[test]
+fn synthetic_sessions_at_the_smallest_and_largest_ticks_rebuild_identically() {
+    let dir = scratch("synth");
+    for venue in ["binance-usdm", "bybit-linear"] {
+        for (symbol, tick) in [("TINYUSDT", "0.00000001"), ("HUGEUSDT", "10")] {
+            let file = dir.join(format!("{venue}-{symbol}.txt"));
+            let out = Command::new(env!("CARGO_BIN_EXE_scalpel"))
+                .args([
+                    "synth",
+                    "--venue",
+                    venue,
+                    "--symbol",
+                    symbol,
+                    "--tick",
+                    tick,
+                    "--seed",
+                    "9",
+                    "--duration",
+                    "25",
+                ])
+                .arg("--out")
+                .arg(&file)
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            let lines = common::read_lines(&file);
+            let want = if venue == "binance-usdm" { rebuild_binance(&lines, 20) } else { rebuild_bybit(&lines, 20) };
+            let (got, stderr) = scalpel_book_any(&file, 20, &[]);
+            assert!(stderr.contains(&format!("{symbol} is not in the built-in instrument table")), "{stderr}");
+            assert!(stderr.contains(&format!("tick {tick} ")), "{stderr}");
+            assert_same_books(&got, &want, &format!("{venue} {symbol} tick {tick}"));
+        }
+    }
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn shift_decimal_is_right() {
+    assert_eq!(shift_decimal("65114.30", 2), "6511430");
+    assert_eq!(shift_decimal("65114.30", -7), "0.006511430");
+    assert_eq!(shift_decimal("0.001", 3), "1");
+    assert_eq!(shift_decimal("0.001", -2), "0.00001");
+    assert_eq!(shift_decimal("0", 2), "0");
+    assert_eq!(shift_decimal("1000", -4), "0.1000");
+}

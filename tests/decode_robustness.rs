@@ -212,6 +212,63 @@ fn hostile_binance_frames_are_errors_not_panics() {
     assert_eq!(decode_one(v, &bad), "Err(InvalidJson)");
 }
 
+/// Prices and quantities no instrument can represent (more than fifteen
+/// significant digits at the instrument's scale, though they fit `i64`)
+/// are refused at decode on every path, for every field that carries one,
+/// and a depth frame holding one is counted as corrupt by the book sync.
+#[test]
+fn values_no_instrument_can_represent_are_refused_on_every_path() {
+    // 10^16 USDT at scale 2 is the mantissa 10^18: fits i64, beyond the bound.
+    let huge = "10000000000000000.00";
+    let v = Venue::BinanceUsdm;
+    let depth = r#"{"stream":"btcusdt@depth@0ms","data":{"e":"depthUpdate","E":1,"T":2,"s":"BTCUSDT","U":10,"u":12,"pu":9,"b":[["61800.20","1.000"]],"a":[["61800.30","2.000"]]}}"#;
+    let ticker = r#"{"stream":"btcusdt@bookTicker","data":{"e":"bookTicker","u":400900217,"s":"BTCUSDT","b":"61800.20","B":"31.21","a":"61800.30","A":"40.66","T":1568014460891,"E":1568014460893}}"#;
+    let trade = r#"{"stream":"btcusdt@trade","data":{"e":"trade","E":1,"T":2,"s":"BTCUSDT","t":3,"p":"61800.20","q":"0.010","X":"MARKET","m":true}}"#;
+    for (frame, field) in [
+        (depth.replace("61800.20", huge), "level price"),
+        (depth.replace("\"2.000\"", "\"1000000000000.000\""), "level qty"),
+        (ticker.replace("61800.30", huge), "\"a\""),
+        (ticker.replace("\"31.21\"", "\"1000000000000\""), "\"B\""),
+        (trade.replace("61800.20", huge), "\"p\""),
+    ] {
+        let got = decode_one(v, frame.as_bytes());
+        assert!(got.contains("OutOfRange") && got.contains(field), "{field}: {got}");
+    }
+    // The largest representable values still decode.
+    let edge = depth.replace("61800.20", "9999999999999.99").replace("\"1.000\"", "\"999999999999.999\"");
+    assert!(decode_one(v, edge.as_bytes()).contains("Ok((Price(999999999999999), Qty(999999999999999)))"));
+
+    let v = Venue::BybitLinear;
+    let book = r#"{"topic":"orderbook.50.BTCUSDT","type":"snapshot","ts":1,"data":{"s":"BTCUSDT","b":[["100.10","2"]],"a":[["100.20","1"]],"u":7,"seq":5},"cts":1}"#;
+    let trade = r#"{"topic":"publicTrade.BTCUSDT","type":"snapshot","ts":1700000000120,"data":[{"T":1700000000100,"s":"BTCUSDT","S":"Sell","v":"0.004","p":"40000.50","L":"MinusTick","i":"0b9c-uuid","BT":false,"seq":420001}]}"#;
+    let tick = r#"{"topic":"tickers.BTCUSDT","type":"delta","data":{"symbol":"BTCUSDT","bid1Price":"65114.20","bid1Size":"6.054"},"cs":753843907770,"ts":1786310817883}"#;
+    for (frame, field) in [
+        (book.replace("100.10", huge), "level price"),
+        (trade.replace("40000.50", huge), "\"p\""),
+        (trade.replace("\"0.004\"", "\"1000000000000.000\""), "\"v\""),
+        (tick.replace("65114.20", huge), "bid1Price"),
+        (tick.replace("\"6.054\"", "\"1000000000000.000\""), "bid1Size"),
+    ] {
+        let got = decode_one(v, frame.as_bytes());
+        assert!(got.contains("OutOfRange") && got.contains(field), "{field}: {got}");
+    }
+
+    // Through the sync machine: counted as a corrupt frame, book withheld.
+    let decoder = decoder(v);
+    let mut scratch = JsonScratch::default();
+    let inst = decoder.symbols().find(b"BTCUSDT").unwrap();
+    let mut sync = scalpel::venue::BookSync::<{ scalpel::book::DEFAULT_LEVELS }>::new(v, inst.tick);
+    let mut outcomes = Vec::new();
+    let mut frame = book.replace("100.10", huge).into_bytes();
+    decoder.decode_frame(&mut scratch, &mut frame, |ev| match ev {
+        Ok(MarketEvent::Snapshot(s)) => sync.on_snapshot(&s, |_, o| outcomes.push(o)),
+        other => panic!("not a snapshot: {}", render(other)),
+    });
+    assert_eq!(outcomes.len(), 1);
+    assert!(!outcomes[0].published(), "{:?}", outcomes[0]);
+    assert_eq!(sync.stats().corrupt, 1);
+}
+
 #[test]
 fn binance_other_event_types_decode() {
     let v = Venue::BinanceUsdm;
@@ -330,7 +387,7 @@ fn scalpel_book_counts_garbage_lines_without_failing() {
     let stdout = String::from_utf8(output.stdout).unwrap();
     let stderr = String::from_utf8(output.stderr).unwrap();
     assert_eq!(stdout.lines().count(), 1, "only the snapshot is publishable: {stdout}");
-    assert!(stderr.contains("3 decode errors, 1 bad lines"), "{stderr}");
+    assert!(stderr.contains("3 frames that failed to decode, 1 malformed lines"), "{stderr}");
     assert!(stderr.contains("sequence gap at line 6 (expected 8, got 9)"), "{stderr}");
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -132,7 +132,7 @@ fn binance_record_survives_close_gap_and_stall_with_a_correct_book() {
     // Replay the recording with `scalpel book` and compare with the server's book.
     let mut book_out = Vec::new();
     let mut book_err = Vec::new();
-    let bopts = BookOptions { venue: Venue::BinanceUsdm, input: out, depth: 20, symbol: None, instruments: None };
+    let bopts = BookOptions { venue: Some(Venue::BinanceUsdm), input: out, depth: 20, symbol: None, instruments: None };
     book_run(&bopts, &mut book_out, &mut book_err).unwrap();
     let book_err = String::from_utf8_lossy(&book_err);
     assert!(book_err.contains("sequence gap"), "the gap is visible in the replay: {book_err}");

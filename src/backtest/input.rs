@@ -253,38 +253,21 @@ fn open_reader(path: &Path) -> Result<FrameReader<Box<dyn BufRead>>, InputError>
     Ok(FrameReader::new(input))
 }
 
-/// The venue whose decoder understands more of the first 200 frames.
+/// The venue whose decoder understands more of the first frames
+/// ([`crate::venue::detect_venue`], the one detection `latency` and `book` use too).
 fn detect(path: &Path, table: &InstrumentTable) -> Result<Option<Venue>, InputError> {
     let mut reader = open_reader(path)?;
     let mut frames = Vec::new();
     let mut frame = Vec::new();
-    while frames.len() < 200 {
+    while frames.len() < crate::venue::DETECT_FRAMES {
         match reader.next_frame(&mut frame).map_err(|error| InputError::Io { path: path.to_path_buf(), error })? {
             None => break,
             Some(ReadItem::Frame(_)) => frames.push(frame.clone()),
             Some(ReadItem::BadLine(..)) => {}
         }
     }
-    let mut scratch = JsonScratch::default();
-    let mut best = (0usize, None);
-    for venue in Venue::ALL {
-        let decoder = Decoder::new(venue, table);
-        let mut understood = 0;
-        for f in &frames {
-            let mut buf = f.clone();
-            if decoder.decode_frame(
-                &mut scratch,
-                &mut buf,
-                |e| matches!(e, Ok(e) if !matches!(e, MarketEvent::Ignored(_))),
-            ) {
-                understood += 1;
-            }
-        }
-        if understood > best.0 {
-            best = (understood, Some(venue));
-        }
-    }
-    Ok(best.1)
+    let frames: Vec<&[u8]> = frames.iter().map(Vec::as_slice).collect();
+    Ok(crate::venue::detect_venue(&frames, &Venue::ALL.map(|v| (v, table))))
 }
 
 impl FileMerge {

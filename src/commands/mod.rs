@@ -2,9 +2,11 @@
 //! takes typed options and writers, so tests can run them in process.
 
 pub mod book;
+pub mod host_check;
 pub mod instruments;
 pub mod latency;
 pub mod record;
+pub mod run;
 pub mod sign;
 pub mod sim;
 pub mod synth;

@@ -18,14 +18,21 @@
 //! logged-on connection (no apiKey, no signature). The order goes through
 //! the same encoders and pre-signing checks as the engine (rounding to
 //! tick/step in the safe direction, min/max quantity, min notional), with
-//! instruments from `--instruments` (default `tuning/instruments.toml`).
+//! instruments from `--instruments` (TOML, or the venue's metadata JSON;
+//! default: the built-in copy of `tuning/instruments.toml`).
+//!
+//! Signing is a trading path: a symbol without an instrument is refused
+//! with one line naming the symbol and `--instruments`, never guessed; a
+//! refused order is explained in the user's decimals (`--qty 0.0005`), not
+//! in mantissas.
 
 use std::io::Write;
 use std::path::PathBuf;
 
 use crate::fixed::{FixedError, Price, Qty, Round, parse_decimal};
-use crate::instrument::{InstrumentTable, LoadError, Symbol};
+use crate::instrument::{Instrument, InstrumentTable, LoadError, Symbol};
 use crate::order::ids::{RequestOp, RequestTag};
+use crate::order::prepare::OrderCheckError;
 use crate::order::{ClientOrderId, OrderKind, OrderRequest, TimeInForce};
 use crate::side::Side;
 use crate::venue::Venue;
@@ -130,9 +137,10 @@ pub struct SignArgs {
     /// (default: the timestamp).
     #[arg(long)]
     pub client_id: Option<u64>,
-    /// Instrument definitions (TOML).
-    #[arg(long, default_value = "tuning/instruments.toml")]
-    pub instruments: PathBuf,
+    /// Instruments: TOML like tuning/instruments.toml, or the venue's metadata JSON
+    /// (Binance exchangeInfo, Bybit instruments-info). Default: the built-in table.
+    #[arg(long)]
+    pub instruments: Option<PathBuf>,
 }
 
 /// Why `scalpel sign` failed.
@@ -145,22 +153,34 @@ pub enum SignCommandError {
     #[error("environment variable {0} is not set (it must hold the API secret)")]
     MissingSecret(String),
     /// The credentials are malformed.
-    #[error("credentials: {0}")]
-    Credentials(#[from] CredentialsError),
+    #[error("{}: {inner}", credential_option(inner))]
+    Credentials {
+        /// What is wrong.
+        #[from]
+        inner: CredentialsError,
+    },
     /// Bad receive window.
-    #[error(transparent)]
+    #[error("--recv-window: {0}")]
     RecvWindow(#[from] BadRecvWindow),
     /// Instruments file problem.
-    #[error("instruments: {0}")]
+    #[error("--instruments {0}")]
     Instruments(#[from] LoadError),
-    /// The symbol is not in the instruments file for this venue.
-    #[error("{symbol} on {venue} is not in the instruments file")]
+    /// The symbol is not in the instruments for this venue.
+    #[error(
+        "--symbol {symbol}: no {venue} instrument for it in {origin}; signing never guesses one: \
+         pass --instruments FILE (TOML, or the venue's exchangeInfo / instruments-info JSON) that lists it"
+    )]
     UnknownInstrument {
         /// Venue.
         venue: Venue,
         /// Symbol.
         symbol: Symbol,
+        /// Where the instruments came from.
+        origin: String,
     },
+    /// The order fails a pre-signing check; said in the user's decimals.
+    #[error("{0}")]
+    Refused(String),
     /// A decimal argument could not be represented at the instrument's scale.
     #[error("--{arg} {text:?}: {problem} (instrument scale {scale})")]
     Decimal {
@@ -223,6 +243,13 @@ pub fn read_ed25519_key(path: &std::path::Path) -> Result<Ed25519Key, SignComman
     Ed25519Key::from_pkcs8_pem(&pem).map_err(|e| err(e.to_string()))
 }
 
+fn credential_option(e: &CredentialsError) -> &'static str {
+    match e {
+        CredentialsError::ApiKey(_) => "--api-key",
+        CredentialsError::Secret(_) => "--secret-env",
+    }
+}
+
 /// Runs `scalpel sign`, reading the secret from the process environment.
 ///
 /// # Errors
@@ -239,7 +266,7 @@ pub fn run(args: &SignArgs, out: &mut impl Write) -> Result<(), SignCommandError
         ),
         (None, None) => return Err(SignCommandError::MissingSecret("(no --secret-env given)".into())),
     };
-    let instruments = InstrumentTable::from_toml_file(&args.instruments)?;
+    let instruments = super::instruments::load_noting(args.instruments.as_deref(), args.venue, &mut std::io::stderr())?;
     sign_with(args, &key, &instruments, out)
 }
 
@@ -306,9 +333,14 @@ pub fn sign_with(
         (None, Some(c)) => BinanceOrderEncoder::new(c.clone(), recv),
         (None, None) => unreachable!("one key type is always present"),
     };
-    let instrument = instruments
-        .get(args.venue, &args.symbol)
-        .ok_or(SignCommandError::UnknownInstrument { venue: args.venue, symbol: args.symbol })?;
+    let instrument = instruments.get(args.venue, &args.symbol).ok_or_else(|| SignCommandError::UnknownInstrument {
+        venue: args.venue,
+        symbol: args.symbol,
+        origin: args
+            .instruments
+            .as_ref()
+            .map_or_else(|| "the built-in instrument table".to_owned(), |p| p.display().to_string()),
+    })?;
     let qty = Qty(decimal("qty", &args.qty, instrument.qty_scale, Round::Down)?);
     let price_dir = match args.side {
         SideArg::Buy => Round::Down,
@@ -342,10 +374,12 @@ pub fn sign_with(
     };
     let tag = RequestTag::new(RequestOp::Place, order.client_id);
     let mut buf = [0u8; 4096];
+    let refused = |e: EncodeError| explain(e, args, instrument);
     match (args.venue, args.transport) {
         (Venue::BinanceUsdm, Transport::Rest) => {
             let enc = binance(&creds);
-            print_rest(&enc.rest_new_order(&order, instrument, price, args.timestamp, &mut buf)?.request, out)?;
+            let signed = enc.rest_new_order(&order, instrument, price, args.timestamp, &mut buf).map_err(refused)?;
+            print_rest(&signed.request, out)?;
         }
         (Venue::BinanceUsdm, Transport::Ws) => {
             let mut enc = binance(&creds);
@@ -355,24 +389,28 @@ pub fn sign_with(
                 let auth_tag = RequestTag::new(RequestOp::Auth, order.client_id);
                 let n = enc.ws_session_logon(auth_tag, args.timestamp, &mut logon)?;
                 enc.set_ws_session(true)?;
-                let request = enc.ws_place(&order, instrument, price, tag, args.timestamp, &mut buf)?.request;
+                let request =
+                    enc.ws_place(&order, instrument, price, tag, args.timestamp, &mut buf).map_err(refused)?.request;
                 print_line(&logon[..n], out)?;
                 print_line(request, out)?;
             } else {
-                print_line(enc.ws_place(&order, instrument, price, tag, args.timestamp, &mut buf)?.request, out)?;
+                let signed = enc.ws_place(&order, instrument, price, tag, args.timestamp, &mut buf).map_err(refused)?;
+                print_line(signed.request, out)?;
             }
         }
         (Venue::BybitLinear, Transport::Rest) => {
             let Some(creds) = creds else { return Err(SignCommandError::Ed25519NotForVenue) };
             let enc = BybitOrderEncoder::new(creds, recv);
-            print_rest(&enc.rest_create(&order, instrument, price, args.timestamp, &mut buf)?.request, out)?;
+            let signed = enc.rest_create(&order, instrument, price, args.timestamp, &mut buf).map_err(refused)?;
+            print_rest(&signed.request, out)?;
         }
         (Venue::BybitLinear, Transport::Ws) => {
             let Some(creds) = creds else { return Err(SignCommandError::Ed25519NotForVenue) };
             let enc = BybitOrderEncoder::new(creds, recv);
             // Check and encode the order first so a refused order prints nothing.
             let mut order_buf = [0u8; 4096];
-            let request = enc.ws_create(&order, instrument, price, tag, args.timestamp, &mut order_buf)?.request;
+            let request =
+                enc.ws_create(&order, instrument, price, tag, args.timestamp, &mut order_buf).map_err(refused)?.request;
             let expires = args.timestamp.saturating_add(u64::from(recv.ms()));
             let auth_tag = RequestTag::new(RequestOp::Auth, order.client_id);
             print_line(enc.ws_auth(auth_tag, expires, &mut buf)?, out)?;
@@ -380,6 +418,48 @@ pub fn sign_with(
         }
     }
     Ok(())
+}
+
+/// A refused order in the user's terms: the options they typed and decimals
+/// at the instrument's scales, not mantissas.
+fn explain(e: EncodeError, args: &SignArgs, inst: &Instrument) -> SignCommandError {
+    let px = |p: Price| p.text(inst.price_scale);
+    let qty = |q: Qty| q.text(inst.qty_scale);
+    let what = format!("{} on {}", inst.symbol, inst.venue);
+    let text = match e {
+        EncodeError::Check(check) => match check {
+            OrderCheckError::QtyBelowMin { qty: q, min } => format!(
+                "--qty {}: {} after rounding down to the step {} is below min_qty {} of {what}",
+                args.qty,
+                qty(q),
+                qty(inst.step),
+                qty(min)
+            ),
+            OrderCheckError::QtyAboveMax { qty: q, max } => format!(
+                "--qty {}: {} is above the maximum {} of {what} for this order type",
+                args.qty,
+                qty(q),
+                qty(max)
+            ),
+            OrderCheckError::NotionalBelowMin => format!(
+                "--qty {} at --price {}: the order's notional is below the minimum notional {} USDT of {what}",
+                args.qty,
+                args.price.as_deref().unwrap_or("?"),
+                inst.min_notional
+            ),
+            OrderCheckError::NonPositivePrice => {
+                format!(
+                    "--price {}: a limit price must be positive ({} after rounding to the tick {})",
+                    args.price.as_deref().unwrap_or("?"),
+                    px(Price::ZERO),
+                    px(inst.tick)
+                )
+            }
+            other => format!("order refused before signing: {other}"),
+        },
+        other => other.to_string(),
+    };
+    SignCommandError::Refused(text)
 }
 
 fn print_line(text: &[u8], out: &mut impl Write) -> std::io::Result<()> {

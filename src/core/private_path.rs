@@ -65,6 +65,9 @@ impl<L: RiskLink, S: SignalSource, P: Probe> State<L, S, P> {
         let events = &mut self.private_events[..];
         let parsed = match venue {
             Venue::BinanceUsdm => self.binance_private.rest_response(http_status, body, tag, &self.table, events),
+            Venue::BybitLinear if tag.op == crate::order::ids::RequestOp::Query => {
+                self.bybit_private.query_response(http_status, body, tag, &self.table, events)
+            }
             Venue::BybitLinear => self.bybit_private.rest_response(http_status, body, tag, events),
         };
         self.apply_parsed(parsed, out)

@@ -170,7 +170,7 @@ impl JournalConfig {
     /// # Errors
     /// A [`LoadError`] naming the `journal.*` key.
     pub fn from_table_str(text: &str) -> Result<Self, LoadError> {
-        let raw: RawJournal = toml::from_str(text).map_err(|e| LoadError::new("journal", e.message().to_owned()))?;
+        let raw: RawJournal = toml::from_str(text).map_err(|e| LoadError::toml("journal", text, &e))?;
         raw.validate()
     }
 }

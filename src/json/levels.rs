@@ -1,35 +1,47 @@
-//! A structural index for level lists: `[["…","…"],…]` validated with
-//! SIMD byte classification and recorded as quote positions, so that the
-//! levels can be parsed later without searching for their ends.
+//! Level lists `[["…","…"],…]` validated and parsed in one pass into a
+//! caller-owned buffer of integer (price, quantity) mantissas.
 //!
 //! Reading a level list one byte after another is a chain of dependent
 //! steps (the next level starts where this one ended), which on the real
 //! Binance depth stream cost ~70 cycles per level. Here the bytes are first
 //! classified sixteen at a time (SSE2 on x86-64; a scalar loop elsewhere),
 //! in the manner of simdjson's stage 1 (Langdale & Lemire, "Parsing
-//! Gigabytes of JSON per Second", VLDB Journal 2019): one bitmask of quotes
-//! and one of bytes that may not appear inside a compact JSON string
-//! (backslash, control and non-ASCII bytes). The walk then hops from quote
-//! to quote with bit tricks and records the four quote positions of every
-//! level in a caller-owned [`LevelIndex`]. Parsing the decimals later is
-//! independent per level.
+//! Gigabytes of JSON per Second", VLDB Journal 2019), into a bitmask of
+//! quotes. The walk then hops from quote to quote with bit tricks, checks
+//! the punctuation between them at the positions the grammar puts it, and
+//! parses each level's two decimals straight away (their bounds are known,
+//! so [`crate::fixed::parse_decimal_between`] needs no search) into a
+//! [`LevelIndex`]. The levels' decimals do not depend on each other, so
+//! consecutive parses overlap in the processor.
 //!
 //! # What is accepted
-//! Exactly `[` then zero or more `["S","S"]` separated by `,` then `]`,
-//! where `S` is any string content without quote, backslash, control or
-//! non-ASCII bytes — i.e. precisely the level lists of the compact subset
-//! ([`super::compact`]), read with the same meaning. Every punctuation byte
-//! is checked at the position the grammar puts it. Whether the strings are
-//! decimals is for the level iterator to say, exactly as on the generic
-//! path. Anything else is `None`, and the frame takes the generic path.
+//! Exactly `[` then zero or more `["P","Q"]` separated by `,` then `]`,
+//! where `P` and `Q` are unsigned decimals that [`crate::fixed::parse_decimal`]
+//! accepts at the given price and quantity scales. Every byte of the list is
+//! checked: the quotes by the bitmask, the punctuation at its positions,
+//! the string contents by the decimal parser (digits and one point only, so
+//! no escape, control or non-ASCII byte can hide in them). Anything else —
+//! another shape, or a string that is not such a decimal — is `None`, and
+//! the frame takes the generic path, which reads it with the same meaning
+//! and reports the precise error (the decoder tests demand identical events
+//! from both paths).
+//!
+//! # Why parse here
+//! The first version recorded the four quote positions of every level and
+//! parsed the decimals later, through the `Levels` iterator. Parsing in the
+//! walk drops the second pass over the index and the per-level `Result`
+//! plumbing of the iterator; see the README's depth-tail section for the
+//! measurements.
 
-/// Most levels one frame may index (both sides together).
+use crate::fixed::{check_bounded, parse_decimal_between};
+
+/// Most levels one frame may hold (both sides together).
 pub const MAX_INDEXED_LEVELS: usize = 16_384;
 
-/// Quote positions of indexed levels: four per level (price open/close,
-/// quantity open/close). Owned by the caller, allocated once.
+/// Parsed levels: (price, quantity) mantissas at the scales the caller
+/// gave. Owned by the caller, allocated once.
 pub struct LevelIndex {
-    quotes: Box<[u32]>,
+    levels: Box<[(i64, i64)]>,
     len: usize,
 }
 
@@ -43,7 +55,7 @@ impl LevelIndex {
     /// An empty index with room for [`MAX_INDEXED_LEVELS`] levels.
     #[must_use]
     pub fn new() -> Self {
-        Self { quotes: vec![0; MAX_INDEXED_LEVELS * 4].into_boxed_slice(), len: 0 }
+        Self { levels: vec![(0, 0); MAX_INDEXED_LEVELS].into_boxed_slice(), len: 0 }
     }
 
     /// Forgets every level (start of a frame).
@@ -52,19 +64,19 @@ impl LevelIndex {
         self.len = 0;
     }
 
-    /// The quote positions recorded from `from` (a value returned by
+    /// The levels recorded from `from` (a value returned by
     /// [`LevelIndex::mark`]) to now.
     #[inline]
     #[must_use]
-    pub fn since(&self, from: usize) -> &[u32] {
-        &self.quotes[from..self.len]
+    pub fn since(&self, from: usize) -> &[(i64, i64)] {
+        &self.levels[from..self.len]
     }
 
-    /// The quote positions recorded between two marks.
+    /// The levels recorded between two marks.
     #[inline]
     #[must_use]
-    pub fn range(&self, from: usize, to: usize) -> &[u32] {
-        &self.quotes[from..to]
+    pub fn range(&self, from: usize, to: usize) -> &[(i64, i64)] {
+        &self.levels[from..to]
     }
 
     /// The current end of the index.
@@ -74,21 +86,13 @@ impl LevelIndex {
         self.len
     }
 
-    /// Validates the level list whose `[` is at `start` and records its
-    /// levels. Returns one past the closing `]`, or `None` if the list is
-    /// not of the accepted shape or does not fit (the index is then left as
-    /// it was before the call).
+    /// Validates the level list whose `[` is at `start`, parsing prices at
+    /// `price_scale` and quantities at `qty_scale`, and records its levels.
+    /// Returns one past the closing `]`, or `None` if the list is not of the
+    /// accepted shape or does not fit (the index is then left as it was
+    /// before the call).
     #[inline]
-    pub fn index_list(&mut self, doc: &[u8], start: usize) -> Option<usize> {
-        let mark = self.len;
-        let result = self.walk(doc, start);
-        if result.is_none() {
-            self.len = mark;
-        }
-        result
-    }
-
-    fn walk(&mut self, doc: &[u8], start: usize) -> Option<usize> {
+    pub fn index_list(&mut self, doc: &[u8], start: usize, price_scale: u8, qty_scale: u8) -> Option<usize> {
         if u32::try_from(doc.len()).is_err() || *doc.get(start)? != b'[' {
             return None;
         }
@@ -100,100 +104,93 @@ impl LevelIndex {
         }
         // Every quote of the list belongs to a level, four per level, in
         // order; between them the grammar leaves no choice: `","` inside a
-        // level, `],["` between levels, `]]` at the end.
-        let mut blocks = Blocks::new(doc, start);
+        // level, `],["` between levels, `]]` at the end. The count is
+        // written back only when the whole list passed.
+        let mut quotes = Quotes::new(start);
         let mut expected_q0 = start + 2;
+        let mut len = self.len;
         let end = loop {
-            let q0 = blocks.pop_quote()?;
-            let q1 = blocks.pop_quote()?;
-            let q2 = blocks.pop_quote()?;
-            let q3 = blocks.pop_quote()?;
-            if q0 != expected_q0 || q2 != q1 + 2 || doc[q1 + 1] != b',' || self.len + 4 > self.quotes.len() {
+            let q0 = quotes.pop(doc)?;
+            let q1 = quotes.pop(doc)?;
+            let q2 = quotes.pop(doc)?;
+            let q3 = quotes.pop(doc)?;
+            let slot = self.levels.get_mut(len)?;
+            if q0 != expected_q0 || q2 != q1 + 2 || doc.get(q1 + 1) != Some(&b',') {
                 return None;
             }
-            self.quotes[self.len..self.len + 4].copy_from_slice(&[q0 as u32, q1 as u32, q2 as u32, q3 as u32]);
-            self.len += 4;
-            if doc.get(q3 + 1..q3 + 3)? == b"]]" {
-                break q3 + 3;
+            // Out of the representable range: the general reader reports it.
+            let price = parse_decimal_between(doc, q0 + 1, q1, price_scale).and_then(check_bounded).ok()?;
+            let qty = parse_decimal_between(doc, q2 + 1, q3, qty_scale).and_then(check_bounded).ok()?;
+            *slot = (price, qty);
+            len += 1;
+            match doc.get(q3 + 1..q3 + 3)? {
+                b"]," if doc.get(q3 + 3) == Some(&b'[') => expected_q0 = q3 + 4,
+                b"]]" => break q3 + 3,
+                _ => return None,
             }
-            if doc.get(q3 + 3..q3 + 4)? != b"[" || doc[q3 + 1..q3 + 3] != *b"]," {
-                return None;
-            }
-            expected_q0 = q3 + 4;
         };
-        (!blocks.forbidden_until(end)?).then_some(end)
+        self.len = len;
+        Some(end)
     }
 }
 
-/// Byte-class bitmasks of 64-byte blocks, computed on demand from `origin`.
-struct Blocks<'d> {
-    doc: &'d [u8],
-    origin: usize,
-    /// Blocks classified so far (block k covers origin + 64k ..).
-    done: usize,
-    /// Quotes of the most recent block not yet returned by `pop_quote`.
-    quote: u64,
-    /// A forbidden byte was seen in a block before the most recent one.
-    forbidden_before: bool,
-    /// Forbidden bytes of the most recent block.
-    forbidden: u64,
+/// The quotes of a document from `origin` on, in order, found 64 bytes at
+/// a time. `Copy` and small, so that the walk keeps it in registers.
+#[derive(Clone, Copy)]
+struct Quotes {
+    /// Start of the block `mask` came from.
+    base: usize,
+    /// Quotes of that block not yet returned.
+    mask: u64,
 }
 
-impl<'d> Blocks<'d> {
-    fn new(doc: &'d [u8], origin: usize) -> Self {
-        Self { doc, origin, done: 0, quote: 0, forbidden_before: false, forbidden: 0 }
-    }
-
-    /// Classifies the next block.
+impl Quotes {
     #[inline]
-    fn advance(&mut self) -> bool {
-        let base = self.origin + self.done * 64;
-        if base >= self.doc.len() {
-            return false;
-        }
-        self.forbidden_before |= self.forbidden != 0;
-        let (quote, forbidden) = classify64(self.doc, base);
-        self.quote = quote;
-        self.forbidden = forbidden;
-        self.done += 1;
-        true
+    fn new(origin: usize) -> Self {
+        // An empty block ending at `origin`: the first pop classifies the
+        // block that starts there.
+        Self { base: origin.wrapping_sub(64), mask: 0 }
     }
 
-    /// The next quote of the list, in order (each is returned once).
-    #[inline]
-    fn pop_quote(&mut self) -> Option<usize> {
-        while self.quote == 0 {
-            if !self.advance() {
-                return None;
-            }
+    /// The next quote of `doc` (each is returned once).
+    #[inline(always)]
+    fn pop(&mut self, doc: &[u8]) -> Option<usize> {
+        if self.mask == 0 {
+            *self = Self::refill(doc, self.base.wrapping_add(64))?;
         }
-        let bit = self.quote.trailing_zeros() as usize;
-        self.quote &= self.quote - 1;
-        Some(self.origin + (self.done - 1) * 64 + bit)
+        let bit = self.mask.trailing_zeros() as usize;
+        self.mask &= self.mask - 1;
+        Some(self.base + bit)
     }
 
-    /// Whether a forbidden byte lies in `origin .. end`, classifying further
-    /// blocks if `end` lies beyond the ones seen so far.
-    fn forbidden_until(&mut self, end: usize) -> Option<bool> {
-        while self.done == 0 || end > self.origin + self.done * 64 {
-            if !self.advance() {
-                return None;
+    /// The first block from `from` on that holds a quote (once per ~3
+    /// levels).
+    #[inline(always)]
+    fn refill(doc: &[u8], mut from: usize) -> Option<Self> {
+        while from < doc.len() {
+            let mask = quotes64(doc, from);
+            if mask != 0 {
+                return Some(Self { base: from, mask });
             }
+            from += 64;
         }
-        let base = self.origin + (self.done - 1) * 64;
-        let keep = end.saturating_sub(base).min(64);
-        let mask = if keep == 64 { u64::MAX } else { (1u64 << keep) - 1 };
-        Some(self.forbidden_before || self.forbidden & mask != 0)
+        None
     }
 }
 
-/// Bitmasks over the 64 bytes at `base` (bytes past the end read as 0):
-/// quotes; bytes that may not appear in a compact JSON string (backslash,
-/// below 0x20, 0x80 and above).
+/// Bitmask of the quotes among the 64 bytes at `base` (bytes past the end
+/// read as 0).
 #[inline]
-fn classify64(doc: &[u8], base: usize) -> (u64, u64) {
-    let mut quote = 0u64;
-    let mut forbidden = 0u64;
+fn quotes64(doc: &[u8], base: usize) -> u64 {
+    let mut mask = 0u64;
+    if let Some(block) = doc.get(base..base + 64) {
+        for (k, chunk) in block.chunks_exact(16).enumerate() {
+            if let Some(bytes) = chunk.first_chunk::<16>() {
+                mask |= u64::from(quotes16(bytes)) << (k * 16);
+            }
+        }
+        return mask;
+    }
     for chunk in 0..4 {
         let at = base + chunk * 16;
         let mut bytes = [0u8; 16];
@@ -205,20 +202,16 @@ fn classify64(doc: &[u8], base: usize) -> (u64, u64) {
                 }
             }
         }
-        let (q, f) = classify16(&bytes);
-        quote |= u64::from(q) << (chunk * 16);
-        forbidden |= u64::from(f) << (chunk * 16);
+        mask |= u64::from(quotes16(&bytes)) << (chunk * 16);
     }
-    (quote, forbidden)
+    mask
 }
 
-/// Classifies 16 bytes: (quotes, forbidden) bitmasks.
+/// Bitmask of the quotes among 16 bytes.
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
-fn classify16(bytes: &[u8; 16]) -> (u16, u16) {
-    use std::arch::x86_64::{
-        __m128i, _mm_cmpeq_epi8, _mm_cmplt_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8,
-    };
+fn quotes16(bytes: &[u8; 16]) -> u16 {
+    use std::arch::x86_64::{__m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_set1_epi8};
     // SAFETY: SSE2 is part of the x86-64 baseline, so every intrinsic below
     // exists on every target this cfg admits (they are `unsafe` only because
     // they are declared `#[target_feature(enable = "sse2")]`). The one
@@ -230,45 +223,38 @@ fn classify16(bytes: &[u8; 16]) -> (u16, u16) {
     // `agrees_with_the_bytewise_grammar_on_mutations`.
     unsafe {
         let v = _mm_loadu_si128(bytes.as_ptr().cast::<__m128i>());
-        let quote = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'"' as i8));
-        // Signed compare: bytes 0x80..=0xFF are negative, so "< 0x20" also
-        // catches every non-ASCII byte.
-        let forbidden =
-            _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8(b'\\' as i8)), _mm_cmplt_epi8(v, _mm_set1_epi8(0x20)));
-        (_mm_movemask_epi8(quote) as u16, _mm_movemask_epi8(forbidden) as u16)
+        _mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(b'"' as i8))) as u16
     }
 }
 
-/// Classifies 16 bytes one at a time (targets without SSE2, and the
-/// reference the SIMD version is tested against).
+/// Bitmask of the quotes among 16 bytes, one byte at a time (targets
+/// without SSE2, and the reference the SIMD version is tested against).
 #[cfg_attr(target_arch = "x86_64", allow(dead_code))]
 #[inline]
-fn classify16_scalar(bytes: &[u8; 16]) -> (u16, u16) {
-    let (mut quote, mut forbidden) = (0u16, 0u16);
+fn quotes16_scalar(bytes: &[u8; 16]) -> u16 {
+    let mut quote = 0u16;
     for (i, &b) in bytes.iter().enumerate() {
-        let bit = 1u16 << i;
         if b == b'"' {
-            quote |= bit;
-        }
-        if b == b'\\' || !(0x20..0x80).contains(&b) {
-            forbidden |= bit;
+            quote |= 1u16 << i;
         }
     }
-    (quote, forbidden)
+    quote
 }
 
 #[cfg(not(target_arch = "x86_64"))]
 #[inline(always)]
-fn classify16(bytes: &[u8; 16]) -> (u16, u16) {
-    classify16_scalar(bytes)
+fn quotes16(bytes: &[u8; 16]) -> u16 {
+    quotes16_scalar(bytes)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fixed::parse_bounded;
 
-    /// The reference: the accepted grammar checked one byte at a time.
-    fn reference_end(doc: &[u8], start: usize) -> Option<usize> {
+    /// The reference: the accepted grammar checked one byte at a time, and
+    /// every string parsed by the general decimal parser.
+    fn reference(doc: &[u8], start: usize, ps: u8, qs: u8) -> Option<(usize, Vec<(i64, i64)>)> {
         let run = |mut p: usize| -> Option<usize> {
             while doc.get(p).is_some_and(|&b| b != b'"' && b != b'\\' && (0x20..0x80).contains(&b)) {
                 p += 1;
@@ -277,19 +263,23 @@ mod tests {
         };
         let expect =
             |p: usize, lit: &[u8]| -> Option<usize> { (doc.get(p..p + lit.len())? == lit).then_some(p + lit.len()) };
+        let mut levels = Vec::new();
         let mut p = expect(start, b"[")?;
         if doc.get(p)? == &b']' {
-            return Some(p + 1);
+            return Some((p + 1, levels));
         }
         loop {
             p = expect(p, b"[\"")?;
-            p = run(p)?;
-            p = expect(p, b"\",\"")?;
-            p = run(p)?;
-            p = expect(p, b"\"]")?;
+            let price_end = run(p)?;
+            let price = parse_bounded(&doc[p..price_end], ps).ok()?;
+            p = expect(price_end, b"\",\"")?;
+            let qty_end = run(p)?;
+            let qty = parse_bounded(&doc[p..qty_end], qs).ok()?;
+            levels.push((price, qty));
+            p = expect(qty_end, b"\"]")?;
             match doc.get(p)? {
                 b',' => p += 1,
-                b']' => return Some(p + 1),
+                b']' => return Some((p + 1, levels)),
                 _ => return None,
             }
         }
@@ -308,44 +298,66 @@ mod tests {
                     state ^= state << 17;
                     *b = alphabet[(state % alphabet.len() as u64) as usize];
                 }
-                assert_eq!(classify16(&bytes), classify16_scalar(&bytes), "{bytes:?}");
+                assert_eq!(quotes16(&bytes), quotes16_scalar(&bytes), "{bytes:?}");
             }
         }
     }
 
     #[test]
-    fn indexes_real_shapes() {
+    fn parses_real_shapes() {
         let doc = br#"{"b":[["61800.20","2.909"],["61800.10","0.696"]],"a":[]}"#;
         let mut idx = LevelIndex::new();
-        let end = idx.index_list(doc, 5).unwrap();
+        let end = idx.index_list(doc, 5, 2, 3).unwrap();
         assert_eq!(&doc[end..end + 5], br#","a":"#);
-        let q = idx.since(0);
-        assert_eq!(q.len(), 8);
-        assert_eq!(&doc[q[0] as usize + 1..q[1] as usize], b"61800.20");
-        assert_eq!(&doc[q[2] as usize + 1..q[3] as usize], b"2.909");
-        assert_eq!(&doc[q[6] as usize + 1..q[7] as usize], b"0.696");
+        assert_eq!(idx.since(0), &[(6_180_020, 2_909), (6_180_010, 696)]);
         let mark = idx.mark();
-        assert_eq!(idx.index_list(doc, end + 5), Some(doc.len() - 1));
+        assert_eq!(idx.index_list(doc, end + 5, 2, 3), Some(doc.len() - 1));
         assert!(idx.since(mark).is_empty());
+        // Fewer decimals than the scale, integers, long numbers: as the
+        // general parser reads them.
+        let doc = br#"[["61800.2","3"],["123456789.5","0.00000001"]]"#;
+        assert_eq!(idx.index_list(doc, 0, 2, 8), Some(doc.len()));
+        assert_eq!(idx.since(mark), &[(6_180_020, 300_000_000), (12_345_678_950, 1)]);
+    }
+
+    #[test]
+    fn refuses_what_is_not_a_decimal_and_leaves_the_index_unchanged() {
+        let mut idx = LevelIndex::new();
+        idx.index_list(br#"[["1","2"]]"#, 0, 0, 0).unwrap();
+        for doc in [
+            &br#"[["1.234","2"]]"#[..], // more decimals than the scale
+            br#"[["-1","2"]]"#,
+            br#"[["1e3","2"]]"#,
+            br#"[["","2"]]"#,
+            br#"[["1.","2"]]"#,
+            br#"[[".5","2"]]"#,
+            br#"[["1","2\u0030"]]"#,
+            br#"[["1","2"],["3","x"]]"#,
+        ] {
+            assert_eq!(idx.index_list(doc, 0, 2, 2), None, "{}", String::from_utf8_lossy(doc));
+            assert_eq!(idx.mark(), 1);
+        }
     }
 
     #[test]
     fn agrees_with_the_bytewise_grammar_on_mutations() {
-        let base = br#"x[["61800.20","2.909"],["61800.10","0.696"],["1","2"],["61799.90","1234567890123456789.5"]]}"#;
+        let base = br#"x[["61800.20","2.909"],["61800.10","0.696"],["1","2"],["61799.90","1234567.5"],["0.00","00012345678"]]}"#;
         let mut idx = LevelIndex::new();
         let mut check = |doc: &[u8]| {
             let before = idx.mark();
-            let got = idx.index_list(doc, 1);
-            assert_eq!(got, reference_end(doc, 1), "{}", String::from_utf8_lossy(doc));
-            if got.is_none() {
-                assert_eq!(idx.mark(), before, "a refused list leaves the index unchanged");
+            let got = idx.index_list(doc, 1, 2, 3);
+            let want = reference(doc, 1, 2, 3);
+            assert_eq!(got, want.as_ref().map(|w| w.0), "{}", String::from_utf8_lossy(doc));
+            match want {
+                Some((_, levels)) => assert_eq!(idx.since(before), &levels[..]),
+                None => assert_eq!(idx.mark(), before, "a refused list leaves the index unchanged"),
             }
             idx.clear();
         };
         check(base);
         for at in 0..base.len() {
             check(&base[..at]);
-            for replacement in [b'"', b',', b'[', b']', b'.', b'5', b'a', b'\\', 0xff, b' '] {
+            for replacement in [b'"', b',', b'[', b']', b'.', b'5', b'a', b'\\', 0xff, b' ', 0] {
                 let mut m = base.to_vec();
                 m[at] = replacement;
                 check(&m);
@@ -355,9 +367,22 @@ mod tests {
             check(&deleted);
         }
         // Long strings crossing several 64-byte blocks.
+        let long = format!("x[[\"{}\",\"1\"],[\"2\",\"{}\"]]", "7".repeat(15), "8".repeat(14));
+        check(long.as_bytes());
         let long = format!("x[[\"{}\",\"1\"],[\"2\",\"{}\"]]", "7".repeat(150), "8".repeat(70));
         check(long.as_bytes());
         let bad = format!("x[[\"{}\",\"1\"],[\"2\",\"{}]\"]]", "7".repeat(150), "8".repeat(70));
         check(bad.as_bytes());
+    }
+
+    #[test]
+    fn a_full_index_refuses_the_list() {
+        let mut idx = LevelIndex::new();
+        let one = br#"[["1","2"]]"#;
+        for _ in 0..MAX_INDEXED_LEVELS {
+            idx.index_list(one, 0, 0, 0).unwrap();
+        }
+        assert_eq!(idx.index_list(one, 0, 0, 0), None);
+        assert_eq!(idx.mark(), MAX_INDEXED_LEVELS);
     }
 }

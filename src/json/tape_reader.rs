@@ -254,23 +254,30 @@ impl<'t, 'i> JsonObject<'t, 'i> {
         self.get(key).ok_or(FieldError::Missing(key))?.as_array().ok_or(FieldError::WrongType(key))
     }
 
-    /// Required decimal-text member at `scale` decimals. Venue padding
-    /// beyond the scale is accepted when it is only zeros.
+    /// Required price or quantity member at an instrument's `scale`
+    /// decimals. Venue padding beyond the scale is accepted when it is only
+    /// zeros; magnitudes above [`crate::fixed::MAX_MANTISSA`] are refused.
     ///
     /// # Errors
     /// [`FieldError`] naming `key`.
     pub fn req_decimal(self, key: &'static str, scale: u8, allow_negative: bool) -> Result<i64, FieldError> {
-        let text = self.req_str(key)?;
-        crate::fixed::parse_decimal_trimmed(text.as_bytes(), scale, allow_negative)
-            .map_err(|_| FieldError::BadValue(key))
+        self.decimal(key, scale, allow_negative)
+            .and_then(|v| crate::fixed::check_bounded(v).map_err(|_| FieldError::BadValue(key)))
     }
 
-    /// Required decimal-text member at 8 decimals (fees, notionals).
+    /// Required decimal-text member at 8 decimals (fees, notionals,
+    /// reference prices: the whole `i64` range).
     ///
     /// # Errors
     /// [`FieldError`] naming `key`.
     pub fn req_e8(self, key: &'static str, allow_negative: bool) -> Result<i64, FieldError> {
-        self.req_decimal(key, E8, allow_negative)
+        self.decimal(key, E8, allow_negative)
+    }
+
+    fn decimal(self, key: &'static str, scale: u8, allow_negative: bool) -> Result<i64, FieldError> {
+        let text = self.req_str(key)?;
+        crate::fixed::parse_decimal_trimmed(text.as_bytes(), scale, allow_negative)
+            .map_err(|_| FieldError::BadValue(key))
     }
 }
 

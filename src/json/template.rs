@@ -133,12 +133,17 @@ impl<'a> Cursor<'a> {
         Some(text)
     }
 
-    /// A level list validated and indexed into `index`
-    /// ([`super::levels`]); returns the index range of its quote positions.
+    /// A level list validated and parsed into `index` at these scales
+    /// ([`super::levels`]); returns the index range of its levels.
     #[inline]
-    pub fn indexed_levels(&mut self, index: &mut super::levels::LevelIndex) -> Option<(usize, usize)> {
+    pub fn indexed_levels(
+        &mut self,
+        index: &mut super::levels::LevelIndex,
+        price_scale: u8,
+        qty_scale: u8,
+    ) -> Option<(usize, usize)> {
         let from = index.mark();
-        self.pos = index.index_list(self.doc, self.pos)?;
+        self.pos = index.index_list(self.doc, self.pos, price_scale, qty_scale)?;
         Some((from, index.mark()))
     }
 
@@ -170,8 +175,8 @@ mod tests {
         assert_eq!(c.string(), Some(&b"x"[..]));
         c.lit(br#","c":"#).unwrap();
         let mut index = crate::json::levels::LevelIndex::new();
-        let (from, to) = c.indexed_levels(&mut index).unwrap();
-        assert_eq!(index.range(from, to), &[22, 24, 26, 28, 32, 34, 36, 38]);
+        let (from, to) = c.indexed_levels(&mut index, 0, 0).unwrap();
+        assert_eq!(index.range(from, to), &[(1, 2), (3, 4)]);
         c.lit(br#","d":"#).unwrap();
         assert_eq!(c.bool(), Some(true));
         c.lit(b"}").unwrap();
@@ -189,9 +194,9 @@ mod tests {
             br#"[ ["1","2"]]"#,
             b"[",
         ] {
-            assert!(Cursor::new(doc).indexed_levels(&mut index).is_none(), "{}", String::from_utf8_lossy(doc));
+            assert!(Cursor::new(doc).indexed_levels(&mut index, 0, 0).is_none(), "{}", String::from_utf8_lossy(doc));
         }
-        assert!(Cursor::new(b"[]").indexed_levels(&mut index).is_some());
+        assert!(Cursor::new(b"[]").indexed_levels(&mut index, 0, 0).is_some());
         assert!(Cursor::new(br#""a\"b""#).string().is_none());
         assert!(Cursor::new(b"01").int().is_none());
         assert!(Cursor::new(b"1.5").int().is_none());

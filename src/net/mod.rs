@@ -1,19 +1,21 @@
 //! The network layer: the only code in scalpel that touches sockets.
 //!
 //! ```text
-//!  mio TcpStream ──► SecureLayer (rustls unbuffered | plain) ──► InBuf ──► WsReader / http::parse_response
-//!   (non-blocking,      (tls.rs: handshake, decrypt,            (fixed)     (ws.rs / http.rs: sans-IO,
-//!    TCP_NODELAY,        encrypt into OutBuf)                               pure functions over bytes)
-//!    edge-triggered)
+//!  mio TcpStream ──► SecureLayer (TLS | plain) ──────────────► InBuf ──► WsReader / http::parse_response
+//!   (non-blocking,      (tls.rs: rustls' unbuffered client       (fixed)    (ws.rs / http.rs: sans-IO,
+//!    TCP_NODELAY,        for the handshake, then our record                 pure functions over bytes)
+//!    edge-triggered)     layer, tls/record.rs: records opened
+//!                        and sealed in place with ring's AEAD)
 //! ```
 //!
 //! - [`ws`]: RFC 6455 client codec (handshake, masking, fragments, control
 //!   frames, limits). Sans-IO.
 //! - [`http`]: HTTP/1.1 request writer and response parser (content-length
 //!   and chunked, size limit). Sans-IO.
-//! - [`tls`]: the [`tls::SecureLayer`] trait, rustls' unbuffered client and
-//!   plain TCP behind it, and the client configuration (`ring`,
-//!   webpki-roots, `--ca-file`).
+//! - [`tls`]: the [`tls::SecureLayer`] trait; TLS as rustls' unbuffered
+//!   client for the handshake, then our own record layer ([`tls::record`],
+//!   sans-IO) over the traffic secrets rustls hands over; plain TCP; the
+//!   client configuration (`ring`, webpki-roots, `--ca-file`).
 //! - [`subscribe`]: the registry of desired streams, replayed on every
 //!   connect, and the per-stream watchdog.
 //! - [`transport`]: [`NetLoop`], the connections of one hot thread and their
@@ -76,9 +78,6 @@
 //!   streams; authenticated and HTTP connections are closed and reopened.
 //!
 //! # Not here (yet)
-//! - Our own TLS record layer: rustls 0.23.48's unbuffered client allocates
-//!   one `Vec` per received record and per sent record internally (see
-//!   [`tls`]); everything else in this layer is allocation-free per frame.
 //! - Merging events of several sockets by exchange time (book on
 //!   `/public`, trades on `/market`) is the engine's job, phase 2.
 //! - Make-before-break for authenticated sockets (the replacement would

@@ -21,8 +21,11 @@
 //! - Buffered frames are delivered before a peer close is reported: nothing
 //!   that arrived is lost.
 //! - After construction nothing here allocates per frame or per send: the
-//!   receive, reassembly, outgoing and frame-encoding buffers are fixed.
-//!   A (re)connect allocates (TLS session, subscribe messages).
+//!   receive, reassembly, outgoing and frame-encoding buffers are fixed, and
+//!   TLS records are opened and sealed in place by our record layer once the
+//!   handshake is done (`tls::record`). A (re)connect allocates (TLS
+//!   session, subscribe messages), and so do a TLS key update and a session
+//!   ticket (inside rustls, rare).
 //! - DNS is resolved once, when a connection is added (blocking, before the
 //!   hot loop starts); reconnects rotate through the resolved addresses.
 //! - At the age limit an unauthenticated WebSocket gets a hidden
@@ -43,7 +46,7 @@ use mio::{Events, Interest, Poll, Registry, Token};
 use super::buf::OutBuf;
 use super::http::{self, HttpError};
 use super::subscribe::Subscriptions;
-use super::tls::{Layer, LayerError, PlainLayer, RustlsLayer, SecureLayer};
+use super::tls::{Layer, LayerError, PlainLayer, SecureLayer, TlsLayer, TlsStats};
 use super::url::Url;
 use super::ws::{self, Handshake, HandshakeError, MaskSource, OpCode, WsError, WsFrame, WsReader};
 
@@ -213,6 +216,10 @@ pub struct ConnStats {
     pub control_sent: u64,
     /// The most recent reason it went down.
     pub last_down: Option<DownReason>,
+    /// TLS counters, summed over the connection's sessions (record layer
+    /// hand-overs, rustls fallback records, key updates, tickets, bad
+    /// records, alerts).
+    pub tls: TlsStats,
 }
 
 /// Why a send was refused.
@@ -425,6 +432,20 @@ impl Conn {
         }
     }
 
+    /// Counters, the live TLS session's included.
+    fn stats(&self) -> ConnStats {
+        let mut s = self.stats;
+        s.tls.absorb(&self.layer.tls_stats());
+        s
+    }
+
+    /// Moves the TLS session's counters into the connection's and drops
+    /// the session (the socket is gone).
+    fn retire_layer(&mut self) {
+        self.stats.tls.absorb(&self.layer.tls_stats());
+        self.layer = Layer::Plain(PlainLayer);
+    }
+
     /// Drops the socket for good: WebSocket close frame and TLS
     /// close_notify (best effort), deregistered.
     fn shut(&mut self, registry: &Registry, frame_buf: &mut [u8], masks: &mut MaskSource) {
@@ -440,6 +461,7 @@ impl Conn {
             let _ = self.out.flush(&mut s);
             let _ = registry.deregister(&mut s);
         }
+        self.retire_layer();
         self.state = ConnState::Closed;
     }
 }
@@ -596,7 +618,7 @@ impl NetLoop {
     /// A connection's counters.
     #[must_use]
     pub fn stats(&self, id: ConnId) -> Option<ConnStats> {
-        self.conns.get(usize::from(id.0)).map(|c| c.stats)
+        self.conns.get(usize::from(id.0)).map(Conn::stats)
     }
 
     /// A connection's subscription registry.
@@ -614,6 +636,22 @@ impl NetLoop {
             c.state = ConnState::Subscribing;
             self.states.push_back(StateEvent::new(id, ConnState::Subscribing, None));
         }
+    }
+
+    /// Changes the path (and query) the connection asks for at its next
+    /// connect (Binance's user-data stream is addressed by its listenKey,
+    /// which can change). Host and port stay; call [`NetLoop::reconnect`]
+    /// to use it now. Allocates (rare: once per new key).
+    pub fn set_path(&mut self, id: ConnId, path: &str) {
+        if let Some(c) = self.conns.get_mut(usize::from(id.0)) {
+            c.cfg.url.path = if path.starts_with('/') { path.to_owned() } else { format!("/{path}") };
+        }
+    }
+
+    /// The URL a connection uses (its path changes with [`NetLoop::set_path`]).
+    #[must_use]
+    pub fn url(&self, id: ConnId) -> Option<&Url> {
+        self.conns.get(usize::from(id.0)).map(|c| &c.cfg.url)
     }
 
     /// Drops the connection now and reconnects after the shortest backoff
@@ -816,7 +854,7 @@ impl NetLoop {
             }
             self.conns.swap(p, r);
             let (new_id, old_id) = (ConnId(p as u16), ConnId(r as u16));
-            let old_stats = self.conns[r].stats;
+            let old_stats = self.conns[r].stats();
             {
                 let new = &mut self.conns[p];
                 new.id = new_id;
@@ -833,6 +871,7 @@ impl NetLoop {
                 n.pongs += old_stats.pongs;
                 n.stale_resets += old_stats.stale_resets;
                 n.control_sent += old_stats.control_sent;
+                n.tls.absorb(&old_stats.tls);
                 n.last_down = n.last_down.or(old_stats.last_down);
                 let interest =
                     if new.writable_registered { Interest::READABLE | Interest::WRITABLE } else { Interest::READABLE };
@@ -953,6 +992,7 @@ fn go_down(
         let _ = c.out.flush(&mut s);
         let _ = registry.deregister(&mut s);
     }
+    c.retire_layer();
     c.stats.downs += 1;
     c.stats.last_down = Some(reason);
     if reason == DownReason::Stale {
@@ -992,7 +1032,7 @@ fn start_connect(c: &mut Conn, registry: &Registry, now: u64) -> Result<(), Down
     c.writable_registered = true;
     c.layer = match &c.tls {
         Some(cfg) if c.cfg.url.tls => {
-            Layer::Tls(Box::new(RustlsLayer::new(Arc::clone(cfg), &c.cfg.url.host).map_err(DownReason::Layer)?))
+            Layer::Tls(Box::new(TlsLayer::new(Arc::clone(cfg), &c.cfg.url.host).map_err(DownReason::Layer)?))
         }
         _ => Layer::Plain(PlainLayer),
     };

@@ -15,7 +15,9 @@
 //!   connection, <https://bybit-exchange.github.io/docs/v5/websocket/trade/guideline>).
 //!   It carries the operation, the order and a retry counter, so a response
 //!   maps back to its order without a lookup table: `n-42-0` is the first
-//!   attempt to place order 42, `c-42-1` the second attempt to cancel it.
+//!   attempt to place order 42, `c-42-1` the second attempt to cancel it,
+//!   `q-42-0` a REST query of its state (REST responses echo no id: the
+//!   engine keeps the tag of the request in flight).
 //!
 //! # Invariants
 //! - `parse(render(x)) == x` for every value (property-tested); parsing
@@ -117,6 +119,9 @@ pub enum RequestOp {
     CancelAll,
     /// Authenticate the connection (Bybit `auth`, Binance `session.logon`).
     Auth,
+    /// Ask the venue for an order's state (REST order query), after its
+    /// answer was lost: the response settles the order one way or the other.
+    Query,
 }
 
 impl RequestOp {
@@ -127,6 +132,7 @@ impl RequestOp {
             RequestOp::Amend => b'm',
             RequestOp::CancelAll => b'a',
             RequestOp::Auth => b'l',
+            RequestOp::Query => b'q',
         }
     }
 
@@ -137,6 +143,7 @@ impl RequestOp {
             b'm' => Some(RequestOp::Amend),
             b'a' => Some(RequestOp::CancelAll),
             b'l' => Some(RequestOp::Auth),
+            b'q' => Some(RequestOp::Query),
             _ => None,
         }
     }
@@ -243,8 +250,15 @@ mod tests {
 
     proptest! {
         #[test]
-        fn ids_round_trip(seq in any::<u64>(), attempt in any::<u8>(), op in 0usize..5) {
-            let ops = [RequestOp::Place, RequestOp::Cancel, RequestOp::Amend, RequestOp::CancelAll, RequestOp::Auth];
+        fn ids_round_trip(seq in any::<u64>(), attempt in any::<u8>(), op in 0usize..6) {
+            let ops = [
+                RequestOp::Place,
+                RequestOp::Cancel,
+                RequestOp::Amend,
+                RequestOp::CancelAll,
+                RequestOp::Auth,
+                RequestOp::Query,
+            ];
             let id = ClientOrderId(seq);
             prop_assert_eq!(ClientOrderId::parse(id.render().as_bytes()), Some(id));
             let tag = RequestTag { op: ops[op], client_id: id, attempt };

@@ -2015,7 +2015,9 @@ mod tests {
                 }
                 AccountEvent::Position { inst, view, .. } => {
                     let got = parse(&mut parser, account_update_of(&ex, 0, *inst, "ORDER", view.updated_ms));
-                    let [PrivateEvent::Position(p)] = got[..] else { panic!("{got:?}") };
+                    // ACCOUNT_UPDATE carries the wallet balance and the position.
+                    let [PrivateEvent::Account(a), PrivateEvent::Position(p)] = got[..] else { panic!("{got:?}") };
+                    assert_eq!(a.wallet_balance.0, ex.wallet(0), "the simulator's wallet, exactly");
                     assert_eq!((p.qty.0, p.entry_price.0), (view.qty, view.entry_e8));
                     saw_position = true;
                 }

@@ -1745,7 +1745,9 @@ mod tests {
                 AccountEvent::Balance { .. } => {
                     let mut j = Json::new();
                     wallet_row(&mut j, &core, 0);
-                    assert_eq!(parse("wallet", j.finish()), [], "wallet pushes carry no order event");
+                    let got = parse("wallet", j.finish());
+                    let [PrivateEvent::Account(a)] = got[..] else { panic!("wallet push: {got:?}") };
+                    assert_eq!(a.wallet_balance.0, core.ex.wallet(0), "the simulator's wallet, exactly");
                 }
             }
         }

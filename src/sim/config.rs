@@ -163,6 +163,10 @@ pub struct SimConfig {
     pub ca_out: Option<PathBuf>,
     /// How many latency stamps of each kind to keep (oldest dropped first).
     pub stamp_capacity: usize,
+    /// Serve `ws://` and `http://` without TLS (tests only: the engine's
+    /// allocation test measures the plain-TCP path while rustls 0.23's
+    /// record path allocates; `scalpel sim` always serves TLS).
+    pub plaintext: bool,
 }
 
 impl SimConfig {
@@ -190,6 +194,7 @@ impl SimConfig {
             fault_seed: 1,
             ca_out: None,
             stamp_capacity: 1 << 20,
+            plaintext: false,
         }
     }
 }

@@ -281,15 +281,16 @@ impl Simulator {
         let host = if listen.ip().is_unspecified() { "127.0.0.1".to_owned() } else { listen.ip().to_string() };
         let host = if host.contains(':') { format!("[{host}]") } else { host };
         let base = format!("{host}:{}", listen.port());
+        let (http, ws) = if config.plaintext { ("http", "ws") } else { ("https", "wss") };
         let urls = SimUrls {
             listen,
-            rest_url: format!("https://{base}"),
-            ws_url: format!("wss://{base}"),
+            rest_url: format!("{http}://{base}"),
+            ws_url: format!("{ws}://{base}"),
             ws_api_url: match config.venue {
-                Venue::BinanceUsdm => format!("wss://{base}/ws-fapi/v1"),
-                Venue::BybitLinear => format!("wss://{base}/v5/trade"),
+                Venue::BinanceUsdm => format!("{ws}://{base}/ws-fapi/v1"),
+                Venue::BybitLinear => format!("{ws}://{base}/v5/trade"),
             },
-            stats_url: format!("https://{base}/sim/stats"),
+            stats_url: format!("{http}://{base}/sim/stats"),
         };
         let ex = Exchange::new(
             config.venue,
@@ -326,7 +327,7 @@ impl Simulator {
             unknown_seen: Mutex::new(std::collections::HashSet::new()),
             cfg: config,
         });
-        let server_config = tls.server_config()?;
+        let server_config = if shared.cfg.plaintext { None } else { Some(tls.server_config()?) };
         runtime.spawn(server::accept_loop(shared.clone(), listener, server_config));
         runtime.spawn(server::ticker(shared.clone()));
         let feed_shared = shared.clone();

@@ -689,13 +689,14 @@ pub(crate) fn stamp_order(
     });
 }
 
-/// Accepts connections until `stop`.
+/// Accepts connections until `stop` (TLS, or plain TCP without a TLS
+/// configuration: [`super::SimConfig::plaintext`]).
 pub(crate) async fn accept_loop(
     shared: Arc<Shared>,
     listener: tokio::net::TcpListener,
-    tls: Arc<rustls::ServerConfig>,
+    tls: Option<Arc<rustls::ServerConfig>>,
 ) {
-    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
     loop {
         let accepted = tokio::select! {
             a = listener.accept() => a,
@@ -709,24 +710,28 @@ pub(crate) async fn accept_loop(
         let acceptor = acceptor.clone();
         let s = shared.clone();
         shared.rt.spawn(async move {
-            let tls = match acceptor.accept(tcp).await {
-                Ok(t) => t,
-                Err(_) => {
-                    Stats::inc(&s.stats.tls_failures);
-                    return;
-                }
-            };
             let conn = s.next_conn.fetch_add(1, Ordering::Relaxed);
             let s2 = s.clone();
             let service = hyper::service::service_fn(move |req| {
                 let s3 = s2.clone();
                 async move { Ok::<_, Infallible>(handle(s3, peer, conn, req).await) }
             });
-            let _ = hyper::server::conn::http1::Builder::new()
-                .keep_alive(true)
-                .serve_connection(TokioIo::new(tls), service)
-                .with_upgrades()
-                .await;
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            match acceptor {
+                Some(acceptor) => {
+                    let tls = match acceptor.accept(tcp).await {
+                        Ok(t) => t,
+                        Err(_) => {
+                            Stats::inc(&s.stats.tls_failures);
+                            return;
+                        }
+                    };
+                    let _ = builder.keep_alive(true).serve_connection(TokioIo::new(tls), service).with_upgrades().await;
+                }
+                None => {
+                    let _ = builder.keep_alive(true).serve_connection(TokioIo::new(tcp), service).with_upgrades().await;
+                }
+            }
         });
     }
 }

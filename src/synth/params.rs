@@ -778,15 +778,23 @@ impl MarketProfile {
         };
         let start_bid = crate::fixed::rescale(bid_text, bid_scale, instrument.price_scale).ok()?;
         let start_bid = crate::fixed::round_to_step(start_bid, instrument.tick.0, crate::fixed::Round::Down)?;
+        Some(Self::starting_at(instrument, Price(start_bid)))
+    }
+
+    /// A profile for any instrument, starting at `start_bid` (on the tick
+    /// grid): the calibrated BTCUSDT dynamics in ticks, with sizes at the
+    /// calibration lot's notional.
+    #[must_use]
+    pub fn starting_at(instrument: &Instrument, start_bid: Price) -> Self {
         // pow10 is exact, so this division is the same on every machine.
-        let price = start_bid as f64 / crate::fixed::pow10(instrument.price_scale) as f64;
+        let price = start_bid.0 as f64 / crate::fixed::pow10(instrument.price_scale) as f64;
         let lot = instrument.step.0 as f64 / crate::fixed::pow10(instrument.qty_scale) as f64;
         let multiplier = if instrument.symbol.as_str() == "BTCUSDT" && (lot - 0.001).abs() < 1e-12 {
             1.0
         } else {
             CALIBRATION_LOT_USDT / (price * lot)
         };
-        Some(Self { start_bid: Price(start_bid), size_multiplier: multiplier })
+        Self { start_bid, size_multiplier: multiplier }
     }
 }
 

@@ -156,6 +156,21 @@ impl SynthConfig {
         let table = crate::instrument::InstrumentTable::built_in()?;
         let instrument = *table.get(venue, &symbol).ok_or(SynthError::UnknownSymbol { symbol, venue })?;
         let profile = MarketProfile::built_in(&instrument).ok_or(SynthError::NoProfile(symbol))?;
+        Self::for_instrument(venue, instrument, profile, seed, duration_s)
+    }
+
+    /// The default configuration for any instrument and market profile
+    /// (`scalpel synth --tick` for symbols outside the built-in table).
+    ///
+    /// # Errors
+    /// A bad duration.
+    pub fn for_instrument(
+        venue: Venue,
+        instrument: Instrument,
+        profile: MarketProfile,
+        seed: u64,
+        duration_s: f64,
+    ) -> Result<Self, SynthError> {
         if !(duration_s.is_finite() && duration_s > 0.0 && duration_s * 1000.0 <= MAX_DURATION_MS as f64) {
             return Err(SynthError::BadDuration(duration_s));
         }

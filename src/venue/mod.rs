@@ -7,10 +7,13 @@
 //!
 //! - [`binance`]: Binance USDⓈ-M futures market streams and REST depth.
 //! - [`bybit`]: Bybit v5 linear public streams.
+//! - [`infer`]: what a recording holds (venue, symbols, scales) read from
+//!   its frames alone, for symbols without an instrument.
 
 pub mod binance;
 pub mod bybit;
 pub mod credentials;
+pub mod infer;
 pub mod private_event;
 pub mod rate_limit;
 pub mod signed_request;
@@ -26,6 +29,51 @@ use crate::event::{DecodeError, DepthSnapshot, DepthUpdate, InstrumentId, Market
 use crate::instrument::{InstrumentTable, SymbolTable};
 use crate::json::{Backend, BackendChoice, JsonScratch, Val};
 use sync::{SyncOutcome, SyncState, SyncStats};
+
+/// Frames [`detect_venue`] reads from the start of a recording.
+pub const DETECT_FRAMES: usize = 200;
+
+/// How many of `frames` (the first [`DETECT_FRAMES`]) each venue's decoder
+/// turns into a market event (not an error, not an ignored message), with
+/// that venue's instruments; in the order `tables` gives.
+#[must_use]
+pub fn venue_scores(frames: &[&[u8]], tables: &[(Venue, &InstrumentTable)]) -> Vec<(Venue, usize)> {
+    let mut scratch = JsonScratch::default();
+    let mut buf = Vec::new();
+    tables
+        .iter()
+        .map(|&(venue, table)| {
+            let decoder = Decoder::new(venue, table);
+            let understood = frames
+                .iter()
+                .take(DETECT_FRAMES)
+                .filter(|frame| {
+                    buf.clear();
+                    buf.extend_from_slice(frame);
+                    decoder.decode_frame(
+                        &mut scratch,
+                        &mut buf,
+                        |e| matches!(e, Ok(e) if !matches!(e, MarketEvent::Ignored(_))),
+                    )
+                })
+                .count();
+            (venue, understood)
+        })
+        .collect()
+}
+
+/// The venue whose decoder understands most of a recording's first frames
+/// (see [`venue_scores`]); `None` when neither understands any.
+#[must_use]
+pub fn detect_venue(frames: &[&[u8]], tables: &[(Venue, &InstrumentTable)]) -> Option<Venue> {
+    let mut best = (0usize, None);
+    for (venue, understood) in venue_scores(frames, tables) {
+        if understood > best.0 {
+            best = (understood, Some(venue));
+        }
+    }
+    best.1
+}
 
 /// A market-data decoder for one venue.
 #[derive(Debug, Clone)]

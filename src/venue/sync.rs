@@ -10,6 +10,7 @@
 
 use crate::book::{Book, BookError};
 use crate::event::{DecodeError, Levels};
+use crate::fixed::{Price, Qty};
 use crate::side::Side;
 
 /// Where a sync machine stands.
@@ -157,6 +158,15 @@ pub const STALE_LIMIT: u32 = 256;
 /// been applied.
 #[inline]
 pub fn apply_levels<const N: usize>(book: &mut Book<N>, side: Side, levels: Levels<'_>) -> Result<(), FrameFault> {
+    if let Some(parsed) = levels.parsed_levels() {
+        // Levels a venue template already parsed: no decode error is left,
+        // so the loop only applies (the common path of a depth frame).
+        let ladder = book.side_mut(side);
+        for &(price, qty) in parsed {
+            ladder.set(Price(price), Qty(qty)).map_err(FrameFault::Book)?;
+        }
+        return Ok(());
+    }
     for level in levels {
         let (price, qty) = level.map_err(FrameFault::Decode)?;
         book.set(side, price, qty).map_err(FrameFault::Book)?;

@@ -74,6 +74,12 @@ pub fn read_lines(path: &std::path::Path) -> Vec<(u64, Vec<u8>)> {
 /// order path, not to profit.
 pub fn busy_profile() -> scalpel::profile::Profile {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tuning");
+    scalpel::profile::Profile::from_toml_str(&busy_profile_text(), &dir).unwrap()
+}
+
+/// The text of [`busy_profile`] (for commands that read a profile file).
+pub fn busy_profile_text() -> String {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tuning");
     let mut text = std::fs::read_to_string(dir.join("default.toml")).unwrap();
     for (from, to) in [
         ("warmup_secs = 20", "warmup_secs = 0"),
@@ -94,5 +100,5 @@ pub fn busy_profile() -> scalpel::profile::Profile {
         let enabled = at + text[at..].find("enabled = true").unwrap();
         text.replace_range(enabled..enabled + "enabled = true".len(), "enabled = false");
     }
-    scalpel::profile::Profile::from_toml_str(&text, &dir).unwrap()
+    text
 }

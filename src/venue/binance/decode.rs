@@ -23,7 +23,7 @@
 
 use crate::event::{
     BookTicker, Control, DecodeError, DepthSnapshot, DepthStream, DepthUpdate, Ignored, InstrumentId, Levels,
-    Liquidation, MarkPrice, MarketEvent, Trade, TradeSource, Trades, decimal_field,
+    Liquidation, MarkPrice, MarketEvent, Trade, TradeSource, Trades, bounded_field, decimal_field,
 };
 use crate::fixed::{E8, Price, Qty, Rate, RefPrice};
 use crate::instrument::{SymbolEntry, SymbolTable};
@@ -134,12 +134,12 @@ fn uint(v: Option<Val<'_>>, name: &'static str) -> Result<u64, DecodeError> {
 
 #[inline]
 fn price(v: Option<Val<'_>>, scale: u8, name: &'static str) -> Result<Price, DecodeError> {
-    decimal_field(req(v, name)?, scale, false, name).map(Price)
+    bounded_field(req(v, name)?, scale, name).map(Price)
 }
 
 #[inline]
 fn qty(v: Option<Val<'_>>, scale: u8, name: &'static str) -> Result<Qty, DecodeError> {
-    decimal_field(req(v, name)?, scale, false, name).map(Qty)
+    bounded_field(req(v, name)?, scale, name).map(Qty)
 }
 
 #[inline]

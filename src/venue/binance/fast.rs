@@ -13,7 +13,7 @@
 //! identical events on every real frame and on mutated ones.
 
 use crate::event::{BookTicker, DepthStream, DepthUpdate, Levels, MarketEvent, Trade, TradeSource, Trades};
-use crate::fixed::{Price, Qty, parse_decimal};
+use crate::fixed::{Price, Qty, parse_bounded};
 use crate::instrument::{SymbolEntry, SymbolTable};
 use crate::json::levels::LevelIndex;
 use crate::json::template::Cursor;
@@ -26,12 +26,12 @@ fn symbol<'t>(c: &mut Cursor<'_>, symbols: &'t SymbolTable) -> Option<&'t Symbol
 
 #[inline]
 fn price(c: &mut Cursor<'_>, sym: &SymbolEntry) -> Option<Price> {
-    parse_decimal(c.string()?, sym.price_scale, false).ok().map(Price)
+    parse_bounded(c.string()?, sym.price_scale).ok().map(Price)
 }
 
 #[inline]
 fn qty(c: &mut Cursor<'_>, sym: &SymbolEntry) -> Option<Qty> {
-    parse_decimal(c.string()?, sym.qty_scale, false).ok().map(Qty)
+    parse_bounded(c.string()?, sym.qty_scale).ok().map(Qty)
 }
 
 /// Decodes `frame` if it has one of the template layouts.
@@ -61,9 +61,9 @@ pub fn decode<'a>(frame: &'a [u8], symbols: &SymbolTable, index: &'a mut LevelIn
             c.lit(b",\"pu\":")?;
             let prev_last_id = c.uint()?;
             c.lit(b",\"b\":")?;
-            let (b0, b1) = c.indexed_levels(index)?;
+            let (b0, b1) = c.indexed_levels(index, sym.price_scale, sym.qty_scale)?;
             c.lit(b",\"a\":")?;
-            let (a0, a1) = c.indexed_levels(index)?;
+            let (a0, a1) = c.indexed_levels(index, sym.price_scale, sym.qty_scale)?;
             let index: &'a LevelIndex = index;
             MarketEvent::Depth(DepthUpdate {
                 inst: sym.id,
@@ -74,8 +74,8 @@ pub fn decode<'a>(frame: &'a [u8], symbols: &SymbolTable, index: &'a mut LevelIn
                 prev_last_id,
                 seq: 0,
                 stream: if enveloped { DepthStream::of_binance_stream(stream_name) } else { DepthStream::Unnamed },
-                bids: Levels::from_index(frame, index.range(b0, b1), sym.price_scale, sym.qty_scale),
-                asks: Levels::from_index(frame, index.range(a0, a1), sym.price_scale, sym.qty_scale),
+                bids: Levels::parsed(index.range(b0, b1), sym.price_scale, sym.qty_scale),
+                asks: Levels::parsed(index.range(a0, a1), sym.price_scale, sym.qty_scale),
             })
         }
         b'b' => {

@@ -214,6 +214,11 @@ impl BinancePrivateParser {
             }
         });
         match parsed {
+            // A query answered with anything but the order or -2013 leaves
+            // the order unknown: ask again.
+            Ok(Err(_)) | Err(_) if tag.op == RequestOp::Query && http_status != 200 => {
+                return Err(PrivateParseError::ExecutionUnknown { http_status });
+            }
             Ok(result) => result?,
             // A ban or throttle page need not be JSON; the status says enough.
             Err(_) if matches!(http_status, 418 | 429) => on_error(tag, 0, http_status, &mut sink)?,
@@ -241,7 +246,7 @@ fn on_success(
     match tag.op {
         RequestOp::Auth => sink.push(PrivateEvent::Session(SessionEvent::Authenticated)),
         RequestOp::CancelAll => Ok(()),
-        RequestOp::Place | RequestOp::Cancel | RequestOp::Amend => {
+        RequestOp::Place | RequestOp::Cancel | RequestOp::Amend | RequestOp::Query => {
             let echoed = ClientOrderId::parse(result.req_str("clientOrderId")?.as_bytes());
             if echoed != Some(client_id) {
                 return Err(FieldError::BadValue("clientOrderId").into());
@@ -249,7 +254,9 @@ fn on_success(
             let ts_ms = result.req_i64("updateTime")?;
             let status = result.req_str("status")?;
             match tag.op {
-                RequestOp::Place => {
+                // A query answers with the order as the venue holds it: it
+                // arrived (acked), and its status says whether it still lives.
+                RequestOp::Place | RequestOp::Query => {
                     let venue_order_id = VenueOrderId::from_u64(result.req_u64("orderId")?);
                     sink.order(OrderEvent::Acked { client_id, venue_order_id, ts_ms })?;
                 }
@@ -282,6 +289,13 @@ fn on_error(tag: RequestTag, code: i64, http_status: u16, sink: &mut EventSink<'
         RequestOp::Amend => sink.order(action(OrderAction::Amend)),
         RequestOp::CancelAll => sink.order(action(OrderAction::CancelAll)),
         RequestOp::Auth => sink.push(PrivateEvent::Session(SessionEvent::AuthRejected { reason, venue_code })),
+        // -2013 "Order does not exist": it never reached the venue (the
+        // query is made only after the order's receive window has passed,
+        // so it cannot arrive later). Any other error leaves it unknown.
+        RequestOp::Query if code == -2013 => {
+            sink.order(OrderEvent::Rejected { client_id, reason: RejectReason::UnknownOrder, venue_code, ts_ms: 0 })
+        }
+        RequestOp::Query => Err(PrivateParseError::ExecutionUnknown { http_status }),
     }
 }
 
@@ -701,6 +715,46 @@ mod tests {
                 ts_ms: 1_702_555_534_435
             })]
         );
+    }
+
+    /// `GET /fapi/v1/order` answers: the order as the venue holds it, or
+    /// -2013 (it never arrived: rejected), or any other error (still unknown).
+    #[test]
+    fn order_query_answers() {
+        let mut p = BinancePrivateParser::new();
+        let mut out = [EMPTY_EVENT; 4];
+        let table = instruments();
+        let tag = RequestTag::new(RequestOp::Query, ClientOrderId(7));
+        let start = PLACE_OK.find("\"result\":").unwrap() + 9;
+        let end = PLACE_OK.find(",\"rateLimits\"").unwrap();
+        let filled = PLACE_OK[start..end].replace("\"status\":\"NEW\"", "\"status\":\"FILLED\"");
+        assert_ne!(filled, PLACE_OK[start..end]);
+        let mut body = filled.into_bytes();
+        assert_eq!(p.rest_response(200, &mut body, tag, &table, &mut out), Ok(1));
+        assert!(matches!(out[0], PrivateEvent::Order(OrderEvent::Acked { client_id: ClientOrderId(7), .. })));
+        let cancelled = PLACE_OK[start..end].replace("\"status\":\"NEW\"", "\"status\":\"CANCELED\"");
+        let mut body = cancelled.into_bytes();
+        assert_eq!(p.rest_response(200, &mut body, tag, &table, &mut out), Ok(2));
+        assert!(matches!(out[1], PrivateEvent::Order(OrderEvent::Cancelled { client_id: ClientOrderId(7), .. })));
+        let mut body = br#"{"code":-2013,"msg":"Order does not exist."}"#.to_vec();
+        assert_eq!(p.rest_response(400, &mut body, tag, &table, &mut out), Ok(1));
+        assert_eq!(
+            out[0],
+            PrivateEvent::Order(OrderEvent::Rejected {
+                client_id: ClientOrderId(7),
+                reason: RejectReason::UnknownOrder,
+                venue_code: -2013,
+                ts_ms: 0
+            })
+        );
+        for (status, text) in [(400, &br#"{"code":-1021,"msg":"Timestamp outside the recvWindow."}"#[..]), (429, b"{}")]
+        {
+            let mut body = text.to_vec();
+            assert_eq!(
+                p.rest_response(status, &mut body, tag, &table, &mut out),
+                Err(PrivateParseError::ExecutionUnknown { http_status: status })
+            );
+        }
     }
 
     #[test]

@@ -19,7 +19,7 @@
 
 use crate::event::{
     BatchContext, Control, DecodeError, DepthSnapshot, DepthStream, DepthUpdate, Ignored, Levels, Liquidation,
-    Liquidations, MarketEvent, Op, Ticker, Trade, TradeSource, Trades, decimal_field,
+    Liquidations, MarketEvent, Op, Ticker, Trade, TradeSource, Trades, bounded_field, decimal_field,
 };
 use crate::fixed::{E8, Price, Qty, Rate, RefPrice};
 use crate::instrument::{SymbolEntry, SymbolTable};
@@ -149,6 +149,11 @@ fn opt_decimal(v: Option<Val<'_>>, scale: u8, signed: bool, name: &'static str) 
     v.map(|v| decimal_field(v, scale, signed, name)).transpose()
 }
 
+/// An optional price or quantity at an instrument's scale.
+fn opt_bounded(v: Option<Val<'_>>, scale: u8, name: &'static str) -> Result<Option<i64>, DecodeError> {
+    v.map(|v| bounded_field(v, scale, name)).transpose()
+}
+
 fn side(v: Option<Val<'_>>, name: &'static str) -> Result<Side, DecodeError> {
     match req(v, name)?.as_str().ok_or(DecodeError::WrongType(name))? {
         b"Buy" => Ok(Side::Buy),
@@ -170,8 +175,8 @@ fn parse_trade(val: Val<'_>, ctx: &BatchContext) -> Result<Trade, DecodeError> {
         id: uint(d.seq, "seq")?,
         trade_ms: int_or_text(req(d.big_t, "T")?, "T")?,
         event_ms: ctx.event_ms,
-        price: Price(decimal_field(req(d.p, "p")?, ctx.price_scale, false, "p")?),
-        qty: Qty(decimal_field(req(d.v, "v")?, ctx.qty_scale, false, "v")?),
+        price: Price(bounded_field(req(d.p, "p")?, ctx.price_scale, "p")?),
+        qty: Qty(bounded_field(req(d.v, "v")?, ctx.qty_scale, "v")?),
         taker_side: side(d.big_s, "S")?,
         source: match d.bt {
             Some(Val::Bool(true)) => TradeSource::Block,
@@ -187,9 +192,9 @@ fn parse_liquidation(val: Val<'_>, ctx: &BatchContext) -> Result<Liquidation, De
     Ok(Liquidation {
         inst: ctx.inst,
         position_side: side(d.big_s, "S")?,
-        price: Price(decimal_field(req(d.p, "p")?, ctx.price_scale, false, "p")?),
+        price: Price(bounded_field(req(d.p, "p")?, ctx.price_scale, "p")?),
         avg_price: None,
-        qty: Qty(decimal_field(req(d.v, "v")?, ctx.qty_scale, false, "v")?),
+        qty: Qty(bounded_field(req(d.v, "v")?, ctx.qty_scale, "v")?),
         filled_qty: None,
         ts_ms: int_or_text(req(d.big_t, "T")?, "T")?,
     })
@@ -336,16 +341,16 @@ impl BybitDecoder {
             is_snapshot,
             ts_ms: ts,
             cs: env.cs.map(|v| v.as_u64().ok_or(DecodeError::WrongType("cs"))).transpose()?.unwrap_or(0),
-            last_price: opt_decimal(d.last_price, ps, false, "lastPrice")?.map(Price),
+            last_price: opt_bounded(d.last_price, ps, "lastPrice")?.map(Price),
             mark: opt_decimal(d.mark_price, E8, false, "markPrice")?.map(RefPrice),
             index: opt_decimal(d.index_price, E8, false, "indexPrice")?.map(RefPrice),
             funding_rate: opt_decimal(d.funding_rate, E8, true, "fundingRate")?.map(Rate),
             next_funding_ms: d.next_funding_time.map(|v| int_or_text(v, "nextFundingTime")).transpose()?,
-            open_interest: opt_decimal(d.open_interest, qs, false, "openInterest")?.map(Qty),
-            bid_px: opt_decimal(d.bid1_price, ps, false, "bid1Price")?.map(Price),
-            bid_qty: opt_decimal(d.bid1_size, qs, false, "bid1Size")?.map(Qty),
-            ask_px: opt_decimal(d.ask1_price, ps, false, "ask1Price")?.map(Price),
-            ask_qty: opt_decimal(d.ask1_size, qs, false, "ask1Size")?.map(Qty),
+            open_interest: opt_bounded(d.open_interest, qs, "openInterest")?.map(Qty),
+            bid_px: opt_bounded(d.bid1_price, ps, "bid1Price")?.map(Price),
+            bid_qty: opt_bounded(d.bid1_size, qs, "bid1Size")?.map(Qty),
+            ask_px: opt_bounded(d.ask1_price, ps, "ask1Price")?.map(Price),
+            ask_qty: opt_bounded(d.ask1_size, qs, "ask1Size")?.map(Qty),
         }))
     }
 

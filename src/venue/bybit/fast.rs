@@ -18,7 +18,7 @@
 use crate::event::{
     BatchContext, DepthSnapshot, DepthStream, DepthUpdate, Levels, MarketEvent, Ticker, Trade, TradeSource, Trades,
 };
-use crate::fixed::{E8, Price, Qty, Rate, RefPrice, parse_decimal};
+use crate::fixed::{E8, Price, Qty, Rate, RefPrice, parse_bounded, parse_decimal};
 use crate::instrument::SymbolTable;
 use crate::json::levels::LevelIndex;
 use crate::json::template::Cursor;
@@ -68,9 +68,9 @@ fn book<'a>(mut c: Cursor<'a>, symbols: &SymbolTable, index: &'a mut LevelIndex)
         return None;
     }
     c.lit(b",\"b\":")?;
-    let (b0, b1) = c.indexed_levels(index)?;
+    let (b0, b1) = c.indexed_levels(index, sym.price_scale, sym.qty_scale)?;
     c.lit(b",\"a\":")?;
-    let (a0, a1) = c.indexed_levels(index)?;
+    let (a0, a1) = c.indexed_levels(index, sym.price_scale, sym.qty_scale)?;
     c.lit(b",\"u\":")?;
     let u = c.uint()?;
     c.lit(b",\"seq\":")?;
@@ -82,8 +82,8 @@ fn book<'a>(mut c: Cursor<'a>, symbols: &SymbolTable, index: &'a mut LevelIndex)
         return None;
     }
     let index: &'a LevelIndex = index;
-    let bids = Levels::from_index(c.doc(), index.range(b0, b1), sym.price_scale, sym.qty_scale);
-    let asks = Levels::from_index(c.doc(), index.range(a0, a1), sym.price_scale, sym.qty_scale);
+    let bids = Levels::parsed(index.range(b0, b1), sym.price_scale, sym.qty_scale);
+    let asks = Levels::parsed(index.range(a0, a1), sym.price_scale, sym.qty_scale);
     Some(if is_snapshot {
         MarketEvent::Snapshot(DepthSnapshot {
             inst: sym.id,
@@ -147,16 +147,17 @@ fn ticker<'a>(mut c: Cursor<'a>, symbols: &SymbolTable) -> Option<MarketEvent<'a
         }
         let text = c.string()?;
         let dec = |scale: u8, signed: bool| parse_decimal(text, scale, signed).ok();
+        let bounded = |scale: u8| parse_bounded(text, scale).ok();
         match key {
-            b"bid1Price" => t.bid_px = Some(Price(dec(ps, false)?)),
-            b"bid1Size" => t.bid_qty = Some(Qty(dec(qs, false)?)),
-            b"ask1Price" => t.ask_px = Some(Price(dec(ps, false)?)),
-            b"ask1Size" => t.ask_qty = Some(Qty(dec(qs, false)?)),
-            b"lastPrice" => t.last_price = Some(Price(dec(ps, false)?)),
+            b"bid1Price" => t.bid_px = Some(Price(bounded(ps)?)),
+            b"bid1Size" => t.bid_qty = Some(Qty(bounded(qs)?)),
+            b"ask1Price" => t.ask_px = Some(Price(bounded(ps)?)),
+            b"ask1Size" => t.ask_qty = Some(Qty(bounded(qs)?)),
+            b"lastPrice" => t.last_price = Some(Price(bounded(ps)?)),
             b"markPrice" => t.mark = Some(RefPrice(dec(E8, false)?)),
             b"indexPrice" => t.index = Some(RefPrice(dec(E8, false)?)),
             b"fundingRate" => t.funding_rate = Some(Rate(dec(E8, true)?)),
-            b"openInterest" => t.open_interest = Some(Qty(dec(qs, false)?)),
+            b"openInterest" => t.open_interest = Some(Qty(bounded(qs)?)),
             b"nextFundingTime" => t.next_funding_ms = Some(dec(0, true)?),
             // Duplicated keys would need the generic path's last-wins rule.
             b"symbol" => return None,
@@ -209,9 +210,9 @@ fn trade(c: &mut Cursor<'_>, ctx: &BatchContext) -> Option<Trade> {
         return None;
     };
     c.lit(b",\"v\":")?;
-    let qty = Qty(parse_decimal(c.string()?, ctx.qty_scale, false).ok()?);
+    let qty = Qty(parse_bounded(c.string()?, ctx.qty_scale).ok()?);
     c.lit(b",\"p\":")?;
-    let price = Price(parse_decimal(c.string()?, ctx.price_scale, false).ok()?);
+    let price = Price(parse_bounded(c.string()?, ctx.price_scale).ok()?);
     if c.try_lit(b",\"L\":") {
         c.string()?;
     }

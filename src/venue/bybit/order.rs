@@ -11,6 +11,10 @@
 //!   <https://bybit-exchange.github.io/docs/v5/order/cancel-order>
 //! - Cancel all `POST /v5/order/cancel-all`:
 //!   <https://bybit-exchange.github.io/docs/v5/order/cancel-all>
+//! - Set leverage `POST /v5/position/set-leverage` (`category`, `symbol`,
+//!   `buyLeverage`, `sellLeverage` as strings; one-way mode needs both
+//!   equal; `retCode` 110043 "leverage not modified" means it already is):
+//!   <https://bybit-exchange.github.io/docs/v5/position/leverage>
 //! - Trade WebSocket (`/v5/trade`): `auth` op with
 //!   `["<key>", <expires>, hex HMAC("GET/realtime" + expires)]`, then
 //!   `{"reqId","header":{"X-BAPI-TIMESTAMP","X-BAPI-RECV-WINDOW"},"op":"order.create","args":[{…}]}`;
@@ -46,6 +50,28 @@ pub const CREATE_PATH: &str = "/v5/order/create";
 pub const CANCEL_PATH: &str = "/v5/order/cancel";
 /// REST path of cancel all.
 pub const CANCEL_ALL_PATH: &str = "/v5/order/cancel-all";
+/// REST path of the open and recent orders query.
+pub const REALTIME_PATH: &str = "/v5/order/realtime";
+/// REST path of disconnection protection (the dead-man switch of the trade
+/// connection).
+pub const DCP_PATH: &str = "/v5/order/disconnected-cancel-all";
+/// REST path of set leverage.
+pub const SET_LEVERAGE_PATH: &str = "/v5/position/set-leverage";
+
+/// The answer to `POST /v5/position/set-leverage`: `Ok(())` for `retCode`
+/// 0, and for 110043 (the leverage already is that value).
+///
+/// # Errors
+/// [`EncodeError::NotImplemented`] with the reason for any other answer.
+pub fn parse_set_leverage_response(body: &[u8]) -> Result<(), EncodeError> {
+    let v: serde_json::Value =
+        serde_json::from_slice(body).map_err(|_| EncodeError::NotImplemented("set-leverage answer: not JSON"))?;
+    match v.get("retCode").and_then(serde_json::Value::as_i64) {
+        Some(0 | 110_043) => Ok(()),
+        Some(_) => Err(EncodeError::NotImplemented("set-leverage refused by the venue (retCode not 0)")),
+        None => Err(EncodeError::NotImplemented("set-leverage answer: no retCode")),
+    }
+}
 
 /// Bybit spelling of a time in force.
 #[must_use]
@@ -183,6 +209,77 @@ impl BybitOrderEncoder {
         Ok(RestRequest::new(HttpMethod::Post, path, b"", &headers, &buf[..body_end]))
     }
 
+    /// Signs a GET request whose query string is written so far: the
+    /// signature covers timestamp + API key + receive window + query.
+    fn finish_get<'a>(
+        &'a self,
+        mut w: WireWriter<'a>,
+        path: &'static str,
+        ts_ms: u64,
+    ) -> Result<RestRequest<'a>, EncodeError> {
+        let query_end = w.len();
+        let ts = U64Text::new(ts_ms);
+        let recv = U64Text::new(u64::from(self.recv_window.ms()));
+        let signature =
+            self.creds.secret.sign(&[ts.as_bytes(), self.creds.api_key.as_bytes(), recv.as_bytes(), w.written()]);
+        w.bytes(ts.as_bytes())?;
+        let ts_end = w.len();
+        w.bytes(recv.as_bytes())?;
+        let recv_end = w.len();
+        w.bytes(signature.as_bytes())?;
+        let sig_end = w.len();
+        let (buf, _) = w.finish();
+        let buf: &'a [u8] = buf;
+        let headers = [
+            Header { name: "X-BAPI-API-KEY", value: self.creds.api_key.as_bytes() },
+            Header { name: "X-BAPI-TIMESTAMP", value: &buf[query_end..ts_end] },
+            Header { name: "X-BAPI-RECV-WINDOW", value: &buf[ts_end..recv_end] },
+            Header { name: "X-BAPI-SIGN", value: &buf[recv_end..sig_end] },
+        ];
+        Ok(RestRequest::new(HttpMethod::Get, path, &buf[..query_end], &headers, b""))
+    }
+
+    /// `GET /v5/order/realtime?category=linear&symbol=…&orderLinkId=…`: the
+    /// order's state as the venue holds it (the engine asks when an answer
+    /// was lost; parse the answer with `BybitPrivateParser::query_response`).
+    ///
+    /// # Errors
+    /// [`EncodeError::Buffer`] when `buf` is too small.
+    pub fn rest_query_order<'a>(
+        &'a self,
+        symbol: &Symbol,
+        client_id: ClientOrderId,
+        ts_ms: u64,
+        buf: &'a mut [u8],
+    ) -> Result<RestRequest<'a>, EncodeError> {
+        let mut w = WireWriter::new(buf);
+        w.bytes(b"category=linear&symbol=")?;
+        w.bytes(symbol.as_bytes())?;
+        w.bytes(b"&orderLinkId=")?;
+        w.bytes(client_id.render().as_bytes())?;
+        self.finish_get(w, REALTIME_PATH, ts_ms)
+    }
+
+    /// `POST /v5/order/disconnected-cancel-all` with `timeWindow` seconds
+    /// (3–300): disconnection protection, the venue's dead-man switch for
+    /// the trade connection (when it drops and is not re-authenticated
+    /// within the window, the account's orders are cancelled).
+    ///
+    /// # Errors
+    /// [`EncodeError::Buffer`] when `buf` is too small.
+    pub fn rest_disconnect_protection<'a>(
+        &'a self,
+        window_secs: u32,
+        ts_ms: u64,
+        buf: &'a mut [u8],
+    ) -> Result<RestRequest<'a>, EncodeError> {
+        let mut w = WireWriter::new(buf);
+        w.bytes(b"{\"timeWindow\":")?;
+        w.u64(u64::from(window_secs))?;
+        w.byte(b'}')?;
+        self.finish_rest(w, DCP_PATH, ts_ms)
+    }
+
     /// `POST /v5/order/create`. `market_ref` is the reference price for a
     /// market order's min-notional check.
     ///
@@ -233,6 +330,36 @@ impl BybitOrderEncoder {
         let mut w = WireWriter::new(buf);
         write_cancel_args(&mut w, symbol, None)?;
         self.finish_rest(w, CANCEL_ALL_PATH, ts_ms)
+    }
+
+    /// `POST /v5/position/set-leverage` with the same leverage for both
+    /// sides (one-way mode). The live engine sends it once per symbol at
+    /// start with the profile's configured leverage (`[leverage]`, see
+    /// [`crate::strategy::Strategy::venue_leverage`]); parse the answer with
+    /// [`parse_set_leverage_response`].
+    ///
+    /// # Errors
+    /// [`EncodeError::Buffer`] when `buf` is too small;
+    /// [`EncodeError::NotImplemented`] for a leverage outside 1–125.
+    pub fn rest_set_leverage<'a>(
+        &'a self,
+        symbol: &Symbol,
+        leverage: u8,
+        ts_ms: u64,
+        buf: &'a mut [u8],
+    ) -> Result<RestRequest<'a>, EncodeError> {
+        if leverage == 0 || leverage > 125 {
+            return Err(EncodeError::NotImplemented("leverage outside 1..=125"));
+        }
+        let lev = U64Text::new(u64::from(leverage));
+        let mut w = WireWriter::new(buf);
+        let mut obj = JsonObject::open(&mut w)?;
+        obj.member(b"category", b"linear", true)?;
+        obj.member(b"symbol", symbol.as_bytes(), true)?;
+        obj.member(b"buyLeverage", lev.as_bytes(), true)?;
+        obj.member(b"sellLeverage", lev.as_bytes(), true)?;
+        obj.close()?;
+        self.finish_rest(w, SET_LEVERAGE_PATH, ts_ms)
     }
 
     /// The trade WebSocket `auth` message; `expires_ms` is when the
@@ -378,6 +505,34 @@ mod tests {
         assert_eq!(req.header("X-BAPI-SIGN").unwrap(), creds().secret.sign(&[&pre_sign]).as_bytes());
     }
 
+    /// GET requests sign timestamp + key + recvWindow + the query string
+    /// (Bybit v5 "Integration Guidance", GET example); checked with an
+    /// independent HMAC.
+    #[test]
+    fn order_query_and_disconnection_protection_are_signed() {
+        let enc = BybitOrderEncoder::new(creds(), RecvWindow::DEFAULT);
+        let mut buf = [0u8; 1024];
+        let req =
+            enc.rest_query_order(&"BTCUSDT".parse().unwrap(), ClientOrderId(7), 1_658_385_579_423, &mut buf).unwrap();
+        assert_eq!((req.method, req.path), (HttpMethod::Get, REALTIME_PATH));
+        assert_eq!(req.query, b"category=linear&symbol=BTCUSDT&orderLinkId=scalpel-7");
+        assert!(req.body.is_empty());
+        let pre_sign = b"1658385579423XXXXXXXXXX5000category=linear&symbol=BTCUSDT&orderLinkId=scalpel-7";
+        let independent: String =
+            hmac_sha256::HMAC::mac(pre_sign, b"test-secret-not-real").iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(req.header("X-BAPI-SIGN").unwrap(), independent.as_bytes());
+        assert_eq!(req.header("X-BAPI-TIMESTAMP"), Some(&b"1658385579423"[..]));
+        let mut buf = [0u8; 512];
+        let req = enc.rest_disconnect_protection(10, 1_658_385_579_423, &mut buf).unwrap();
+        assert_eq!((req.method, req.path, req.body), (HttpMethod::Post, DCP_PATH, &b"{\"timeWindow\":10}"[..]));
+        let independent: String =
+            hmac_sha256::HMAC::mac(b"1658385579423XXXXXXXXXX5000{\"timeWindow\":10}", b"test-secret-not-real")
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+        assert_eq!(req.header("X-BAPI-SIGN").unwrap(), independent.as_bytes());
+    }
+
     #[test]
     fn market_reduce_only_cancel_and_cancel_all_bodies() {
         let enc = BybitOrderEncoder::new(creds(), RecvWindow::DEFAULT);
@@ -398,6 +553,28 @@ mod tests {
         let req = enc.rest_cancel_all(&o.symbol, 1, &mut buf).unwrap();
         assert_eq!(req.path, "/v5/order/cancel-all");
         assert_eq!(req.body, br#"{"category":"linear","symbol":"BTCUSDT"}"#);
+    }
+
+    #[test]
+    fn set_leverage_body_signature_and_answers() {
+        let enc = BybitOrderEncoder::new(creds(), RecvWindow::DEFAULT);
+        let mut buf = [0u8; 1024];
+        let btc: Symbol = "BTCUSDT".parse().unwrap();
+        let req = enc.rest_set_leverage(&btc, 6, 1_658_385_579_423, &mut buf).unwrap();
+        assert_eq!((req.method, req.path), (HttpMethod::Post, "/v5/position/set-leverage"));
+        assert_eq!(req.body, br#"{"category":"linear","symbol":"BTCUSDT","buyLeverage":"6","sellLeverage":"6"}"#);
+        let mut pre_sign = b"1658385579423XXXXXXXXXX5000".to_vec();
+        pre_sign.extend_from_slice(req.body);
+        assert_eq!(req.header("X-BAPI-SIGN").unwrap(), creds().secret.sign(&[&pre_sign]).as_bytes());
+        assert!(matches!(enc.rest_set_leverage(&btc, 0, 1, &mut buf), Err(EncodeError::NotImplemented(_))));
+        assert!(matches!(enc.rest_set_leverage(&btc, 126, 1, &mut buf), Err(EncodeError::NotImplemented(_))));
+        assert_eq!(parse_set_leverage_response(br#"{"retCode":0,"retMsg":"OK","result":{},"time":1}"#), Ok(()));
+        assert_eq!(
+            parse_set_leverage_response(br#"{"retCode":110043,"retMsg":"Set leverage not modified","result":{}}"#),
+            Ok(())
+        );
+        assert!(parse_set_leverage_response(br#"{"retCode":10001,"retMsg":"params error"}"#).is_err());
+        assert!(parse_set_leverage_response(b"<html>").is_err());
     }
 
     #[test]

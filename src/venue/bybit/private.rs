@@ -152,7 +152,7 @@ impl BybitPrivateParser {
                 RequestOp::Place => "order.create",
                 RequestOp::Cancel => "order.cancel",
                 RequestOp::Amend => "order.amend",
-                RequestOp::CancelAll | RequestOp::Auth => "",
+                RequestOp::CancelAll | RequestOp::Auth | RequestOp::Query => "",
             };
             if op != expected {
                 return Err(FieldError::BadValue("op").into());
@@ -181,6 +181,50 @@ impl BybitPrivateParser {
             } else {
                 on_error(tag, code, ts_ms, &mut sink)
             }
+        })??;
+        Ok(sink.len())
+    }
+
+    /// Parses the answer to a REST order query (`GET /v5/order/realtime`
+    /// by `orderLinkId`) made with `tag` ([`RequestOp::Query`]): the order's
+    /// row as the `order` topic would report it, or, when the list is
+    /// empty, a rejection ([`RejectReason::UnknownOrder`]: the order never
+    /// reached the venue; the engine queries only after the order's receive
+    /// window has passed, so it cannot arrive later).
+    ///
+    /// # Errors
+    /// [`PrivateParseError::ExecutionUnknown`] when the venue did not answer
+    /// the query (HTTP or `retCode` error: ask again); other parse errors.
+    pub fn query_response(
+        &mut self,
+        http_status: u16,
+        body: &mut [u8],
+        tag: RequestTag,
+        instruments: &InstrumentTable,
+        out: &mut [PrivateEvent],
+    ) -> Result<usize, PrivateParseError> {
+        if http_status != 200 {
+            return Err(PrivateParseError::ExecutionUnknown { http_status });
+        }
+        let mut sink = EventSink::new(out);
+        self.reader.read(body, |root| -> Result<(), PrivateParseError> {
+            let obj = root.as_object().ok_or(FieldError::WrongType("root"))?;
+            if obj.req_i64("retCode")? != 0 {
+                return Err(PrivateParseError::ExecutionUnknown { http_status });
+            }
+            let list = obj.req_object("result")?.req_array("list")?;
+            if list.is_empty() {
+                let reason = RejectReason::UnknownOrder;
+                return sink.order(OrderEvent::Rejected { client_id: tag.client_id, reason, venue_code: 0, ts_ms: 0 });
+            }
+            for row in list.iter() {
+                let row = row.as_object().ok_or(FieldError::WrongType("list"))?;
+                if ClientOrderId::parse(row.req_str("orderLinkId")?.as_bytes()) != Some(tag.client_id) {
+                    return Err(FieldError::BadValue("orderLinkId").into());
+                }
+                order_row(row, instruments, &mut sink)?;
+            }
+            Ok(())
         })??;
         Ok(sink.len())
     }
@@ -258,6 +302,8 @@ fn on_success(
         RequestOp::Auth => sink.push(PrivateEvent::Session(SessionEvent::Authenticated)),
         // Accepted for processing; the order topic reports the outcome.
         RequestOp::Cancel | RequestOp::Amend | RequestOp::CancelAll => Ok(()),
+        // Queries are answered by `query_response`, never here.
+        RequestOp::Query => Err(FieldError::BadValue("reqId").into()),
     }
 }
 
@@ -276,6 +322,7 @@ fn emit_rejection(
         RequestOp::Amend => sink.order(action(OrderAction::Amend)),
         RequestOp::CancelAll => sink.order(action(OrderAction::CancelAll)),
         RequestOp::Auth => sink.push(PrivateEvent::Session(SessionEvent::AuthRejected { reason, venue_code })),
+        RequestOp::Query => Err(PrivateParseError::ExecutionUnknown { http_status: 0 }),
     }
 }
 
@@ -673,6 +720,49 @@ mod tests {
         ] {
             assert_eq!(reject_reason(code), reason, "{code}");
         }
+    }
+
+    /// `GET /v5/order/realtime` answers: the order's row (as the order
+    /// topic reports it), an empty list (it never arrived: rejected), or an
+    /// error (still unknown).
+    #[test]
+    fn order_query_answers() {
+        let mut p = BybitPrivateParser::new();
+        let mut out = [EMPTY_EVENT; 4];
+        let table = instruments();
+        let tag = RequestTag::new(RequestOp::Query, ClientOrderId(5));
+        let row = r#"{"category":"linear","symbol":"BTCUSDT","orderId":"1321003749386327552","orderLinkId":"scalpel-5","side":"Buy","orderStatus":"Cancelled","updatedTime":"1672211918471","timeInForce":"GTC","orderType":"Limit"}"#;
+        let mut body = format!(r#"{{"retCode":0,"retMsg":"OK","result":{{"category":"linear","list":[{row}],"nextPageCursor":""}},"time":1}}"#).into_bytes();
+        assert_eq!(p.query_response(200, &mut body, tag, &table, &mut out), Ok(1));
+        assert!(matches!(out[0], PrivateEvent::Order(OrderEvent::Cancelled { client_id: ClientOrderId(5), .. })));
+        let mut body =
+            br#"{"retCode":0,"retMsg":"OK","result":{"category":"linear","list":[],"nextPageCursor":""},"time":1}"#
+                .to_vec();
+        assert_eq!(p.query_response(200, &mut body, tag, &table, &mut out), Ok(1));
+        assert!(matches!(
+            out[0],
+            PrivateEvent::Order(OrderEvent::Rejected {
+                reason: RejectReason::UnknownOrder,
+                client_id: ClientOrderId(5),
+                ..
+            })
+        ));
+        let other = row.replace("scalpel-5", "scalpel-6");
+        let mut body = format!(r#"{{"retCode":0,"retMsg":"OK","result":{{"list":[{other}]}}}}"#).into_bytes();
+        assert_eq!(
+            p.query_response(200, &mut body, tag, &table, &mut out),
+            Err(FieldError::BadValue("orderLinkId").into())
+        );
+        let mut body = br#"{"retCode":10002,"retMsg":"invalid request","result":{}}"#.to_vec();
+        assert_eq!(
+            p.query_response(200, &mut body, tag, &table, &mut out),
+            Err(PrivateParseError::ExecutionUnknown { http_status: 200 })
+        );
+        let mut body = b"<html>403</html>".to_vec();
+        assert_eq!(
+            p.query_response(403, &mut body, tag, &table, &mut out),
+            Err(PrivateParseError::ExecutionUnknown { http_status: 403 })
+        );
     }
 
     #[test]

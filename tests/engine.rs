@@ -1,0 +1,278 @@
+//! The live engine (`scalpel run`) against `scalpel sim` on loopback TLS,
+//! in process: connect, subscribe, decode, trade with orders whose
+//! signatures the simulator verifies (HMAC and Ed25519 `session.logon`),
+//! cancel; a server-side close, a stalled stream and sequence gaps with
+//! resubscription and resync; re-authentication after the order socket
+//! drops; REST fallback; dark-feed flattening; the dry run on paper; the
+//! flight recording replayed through a fresh core to identical intents.
+//!
+//! The strategy is the busy test profile with short signal windows
+//! (`live::busy_live_profile_text`): it trades within seconds of real-pace
+//! market data, to exercise the order path, not to profit.
+
+mod common;
+mod live;
+
+use std::time::Duration;
+
+use scalpel::engine::{Counter, EngineReport, EngineStats};
+use scalpel::sim::{FaultKind, FaultPlan, SimReport, Simulator};
+use scalpel::venue::Venue;
+
+use live::{Opts, start_engine, start_sim, stop, test_dir, traded, wait_for, write_config};
+
+const LONG: Duration = Duration::from_secs(90);
+
+/// What every session must end with: nothing lost, every signature and
+/// timestamp accepted, the engine's and the simulator's order counts equal,
+/// and flat at both ends after the stop's flatten.
+fn assert_clean(report: &EngineReport, sim: &SimReport) {
+    let s = &report.hot.stats;
+    assert!(report.hot.lost.is_empty(), "orders lost: {:?}", report.hot.lost);
+    assert_eq!(s.get(Counter::Unsettled), 0);
+    for key in ["bad_signatures", "bad_timestamps"] {
+        assert_eq!(sim.counters[key], 0, "{key}: {:?} {:?}", sim.counters, sim.errors);
+    }
+    for code in ["-1022", "-1021", "10004", "10002"] {
+        assert!(!sim.errors.keys().any(|k| k.contains(code)), "venue error {code}: {:?}", sim.errors);
+    }
+    assert_eq!(s.get(Counter::Rejected), 0, "rejections: {:?} {}", sim.errors, report.hot.gates);
+    assert_eq!(s.insts[0].position, 0, "the stop flattens the position");
+    let venue_position = sim.accounts[0].positions.get("BTCUSDT").map_or("0", String::as_str);
+    assert!(venue_position == "0" || venue_position.trim_start_matches('-').chars().all(|c| c == '0' || c == '.'));
+    assert_eq!(sim.accounts[0].open_orders, 0, "no order left open at the venue");
+}
+
+fn counts(s: &EngineStats) -> String {
+    format!(
+        "sent {} (ws {}, rest {}), cancels {}, acked {}, fills {}, cancelled {}, expired {}, rejected {}, unknown {}, resolved {}, disconnects {}, resyncs {}, auth {}",
+        s.get(Counter::OrdersSent),
+        s.get(Counter::OrdersWs),
+        s.get(Counter::OrdersRest),
+        s.get(Counter::CancelsSent),
+        s.get(Counter::Acked),
+        s.get(Counter::Fills),
+        s.get(Counter::Cancelled),
+        s.get(Counter::Expired),
+        s.get(Counter::Rejected),
+        s.get(Counter::Unknown),
+        s.get(Counter::Resolved),
+        s.get(Counter::Disconnects),
+        s.get(Counter::Resyncs),
+        s.get(Counter::AuthOk),
+    )
+}
+
+fn run_until(
+    sim: Simulator,
+    o: &Opts,
+    name: &str,
+    what: &str,
+    done: impl Fn(&EngineStats) -> bool,
+) -> (EngineReport, SimReport, std::path::PathBuf) {
+    let dir = test_dir(name);
+    let cfg = write_config(&sim, &dir, o);
+    let h = start_engine(&cfg);
+    let s = wait_for(&h, LONG, what, done);
+    eprintln!("{name}: {}", counts(&s));
+    let report = stop(h);
+    eprintln!("{name}: at the end {}; {}", counts(&report.hot.stats), report.hot.gates);
+    let sim_report = sim.stop();
+    (report, sim_report, dir)
+}
+
+fn replay_parity(dir: &std::path::Path) {
+    let flight = dir.join("flight");
+    let r = scalpel::engine::replay::replay(&flight).expect("the recording replays");
+    eprintln!(
+        "replay: {} inputs, {} intents recorded, {} replayed, {} identical",
+        r.inputs, r.recorded_intents, r.replayed_intents, r.matched_intents
+    );
+    assert!(r.recorded_intents >= 4, "the session made intents");
+    assert!(r.parity(), "replay parity: {:?}", r.differences);
+}
+
+#[test]
+fn binance_ed25519_logon_trades_and_the_flight_recording_replays_identically() {
+    let sim = start_sim(Venue::BinanceUsdm, |_| {});
+    let o = Opts { ed25519: true, record: true, ..Opts::default() };
+    let (report, sim_report, dir) = run_until(sim, &o, "binance-ed", "fills", traded(3));
+    let s = &report.hot.stats;
+    assert_clean(&report, &sim_report);
+    assert!(s.get(Counter::OrdersWs) >= 3 && s.get(Counter::OrdersRest) == 0, "{}", counts(s));
+    assert_eq!(sim_report.counters["order_requests"], s.get(Counter::OrdersSent), "every order reached the venue once");
+    assert!(s.get(Counter::AuthOk) >= 1, "session.logon accepted");
+    assert!(s.get(Counter::DeadmanOk) >= 1, "countdownCancelAll armed");
+    assert!(s.get(Counter::Snapshots) >= 1 && s.insts[0].book_live, "the book synced from a REST snapshot");
+    let recording = report.hot.recording.as_ref().expect("recording");
+    assert_eq!(recording.dropped, 0);
+    replay_parity(&dir);
+}
+
+#[test]
+fn binance_hmac_maker_entries_rest_and_are_cancelled() {
+    let sim = start_sim(Venue::BinanceUsdm, |_| {});
+    let o = Opts { profile: vec![("post_only_entries = false", "post_only_entries = true")], ..Opts::default() };
+    let (report, sim_report, _) = run_until(sim, &o, "binance-cancel", "cancels", |s| {
+        s.get(Counter::Cancelled) >= 2 && s.get(Counter::Acked) >= 2
+    });
+    let s = &report.hot.stats;
+    assert_clean(&report, &sim_report);
+    assert!(s.get(Counter::CancelsSent) >= 2, "{}", counts(s));
+    assert!(sim_report.counters["cancel_requests"] >= 2);
+}
+
+#[test]
+fn bybit_auth_trade_socket_and_disconnection_protection() {
+    let sim = start_sim(Venue::BybitLinear, |_| {});
+    let (report, sim_report, _) = run_until(sim, &Opts::default(), "bybit", "fills", traded(3));
+    let s = &report.hot.stats;
+    assert_clean(&report, &sim_report);
+    assert!(s.get(Counter::AuthOk) >= 2, "private stream and trade socket authenticated: {}", counts(s));
+    assert!(s.get(Counter::DeadmanOk) >= 1, "disconnection protection armed");
+    assert!(s.get(Counter::OrdersWs) >= 3);
+    assert_eq!(sim_report.counters["order_requests"], s.get(Counter::OrdersSent));
+}
+
+#[test]
+fn rest_only_order_transport_trades() {
+    let sim = start_sim(Venue::BinanceUsdm, |_| {});
+    let o = Opts { transport: "rest", ..Opts::default() };
+    let (report, sim_report, _) = run_until(sim, &o, "rest-only", "fills", traded(2));
+    let s = &report.hot.stats;
+    assert_clean(&report, &sim_report);
+    assert!(s.get(Counter::OrdersRest) >= 2 && s.get(Counter::OrdersWs) == 0, "{}", counts(s));
+}
+
+#[test]
+fn survives_server_closes_a_stalled_stream_and_gaps_with_resubscription_and_resync() {
+    let plan =
+        FaultPlan::parse("disconnect:route=public:every=7s, stall:route=market:at=5s:for=6s, gap:p=0.02").unwrap();
+    let sim = start_sim(Venue::BinanceUsdm, |c| c.faults = plan);
+    let o = Opts::default();
+    let (report, sim_report, _) = run_until(sim, &o, "faults", "fills after faults", |s| {
+        s.get(Counter::Disconnects) >= 2
+            && s.get(Counter::Resyncs) >= 3
+            && s.get(Counter::Fills) >= 2
+            && s.insts[0].book_live
+    });
+    let s = &report.hot.stats;
+    assert_clean(&report, &sim_report);
+    for kind in ["disconnect", "stall", "gap"] {
+        assert!(sim_report.faults_injected[kind] >= 1, "{kind} injected: {:?}", sim_report.faults_injected);
+    }
+    assert!(s.get(Counter::Snapshots) >= 2, "a fresh snapshot after each resync: {}", counts(s));
+    assert!(
+        s.conns.iter().all(|c| c.state == scalpel::net::ConnState::Live || c.state == scalpel::net::ConnState::Closed)
+    );
+}
+
+#[test]
+fn order_socket_drops_reauthenticate_before_sending_and_lose_nothing() {
+    let plan = FaultPlan::parse("disconnect:route=orders:every=6s").unwrap();
+    let sim = start_sim(Venue::BinanceUsdm, |c| c.faults = plan);
+    let o = Opts { ed25519: true, ..Opts::default() };
+    let (report, sim_report, _) = run_until(sim, &o, "reauth", "re-auth and fills", |s| {
+        s.get(Counter::AuthOk) >= 3 && s.get(Counter::Fills) >= 3
+    });
+    let s = &report.hot.stats;
+    assert_clean(&report, &sim_report);
+    assert!(sim_report.faults_injected["disconnect"] >= 2);
+    // Every order the simulator read came on a logged-on session (an order
+    // without logon would be refused with -1022/-2015: none were).
+    assert!(!sim_report.errors.keys().any(|k| k.contains("-2015") || k.contains("-2014")), "{:?}", sim_report.errors);
+    assert_eq!(sim_report.counters["order_requests"], s.get(Counter::OrdersSent));
+}
+
+#[test]
+fn dark_market_data_flattens_the_position_through_a_working_path() {
+    // Positions held long (no exit but the risk side's), the market routes
+    // stalled now and then: the engine closes the position once its data
+    // has been dark for 800 ms, over the order socket that still works.
+    let plan = FaultPlan::parse("stall:route=public:every=8s:for=3s, stall:route=market:every=8s:for=3s").unwrap();
+    let sim = start_sim(Venue::BinanceUsdm, |c| c.faults = plan);
+    let o = Opts {
+        profile: vec![
+            ("max_hold_secs = 3", "max_hold_secs = 120"),
+            ("regime_exit = true", "regime_exit = false"),
+            ("zone_trailing = true", "zone_trailing = false"),
+            ("take_profit_bps = \"18\"", "take_profit_bps = \"500\""),
+            ("stop_loss_bps = \"12\"", "stop_loss_bps = \"500\""),
+            ("take_profit_bps = \"12\"", "take_profit_bps = \"500\""),
+            ("stop_loss_bps = \"8\"", "stop_loss_bps = \"500\""),
+        ],
+        extra: "[flatten]\ndark_after_ms = 800\n".into(),
+        ..Opts::default()
+    };
+    let (report, sim_report, _) = run_until(sim, &o, "dark", "a dark flatten and its exit", |s| {
+        s.get(Counter::DarkFlattens) >= 1 && s.insts[0].position == 0
+    });
+    assert_clean(&report, &sim_report);
+    assert!(sim_report.faults_injected["stall"] >= 1);
+}
+
+#[test]
+fn dry_run_trades_on_paper_and_its_recording_replays_identically() {
+    let sim = start_sim(Venue::BybitLinear, |_| {});
+    let o = Opts { dry_run: true, record: true, ..Opts::default() };
+    let (report, sim_report, dir) = run_until(sim, &o, "dry", "paper fills", traded(3));
+    let s = &report.hot.stats;
+    assert_eq!(sim_report.counters["order_requests"], 0, "no order reached the venue");
+    assert!(s.get(Counter::OrdersSent) >= 3 && s.get(Counter::Fills) >= 3, "{}", counts(s));
+    let paper = report.hot.paper.expect("paper exchange");
+    assert!(paper.fills >= 3 && paper.dropped == 0, "{paper:?}");
+    assert!(report.hot.lost.is_empty());
+    assert_eq!(s.insts[0].position, 0, "flattened on paper at the stop");
+    replay_parity(&dir);
+    let _ = FaultKind::Disconnect;
+}
+
+#[test]
+fn an_expired_listen_key_is_recreated_and_user_data_resumes() {
+    let plan = FaultPlan::parse("listenkey-expire:at=6s").unwrap();
+    let sim = start_sim(Venue::BinanceUsdm, |c| c.faults = plan);
+    let (report, sim_report, _) = run_until(sim, &Opts::default(), "listen-key", "a new key and fills after it", |s| {
+        s.get(Counter::ListenKeyExpired) >= 1 && s.get(Counter::ListenKeys) >= 1 && s.get(Counter::Fills) >= 2
+    });
+    assert_clean(&report, &sim_report);
+    assert!(sim_report.faults_injected["listenkey-expire"] >= 1);
+    let s = &report.hot.stats;
+    // The user-data stream came back on the new key: fills arrived after it.
+    assert!(s.conns[2].downs >= 1 && s.conns[2].state != scalpel::net::ConnState::Backoff, "{:?}", s.conns[2]);
+}
+
+#[test]
+fn answers_too_late_are_queried_and_drops_and_duplicates_lose_nothing() {
+    // Every private message (order answers, user data) arrives 6.5 s late,
+    // after the engine's answer timeout (6 s): each order is queried over
+    // REST and settled by the venue's answer; the late messages then come
+    // as duplicates. The order socket also drops right after some orders
+    // executed (their answers lost), and messages come twice.
+    let plan = FaultPlan::parse("delay:p=1:for=6500ms, duplicate:p=0.3, order-drop:p=0.3").unwrap();
+    let sim = start_sim(Venue::BinanceUsdm, |c| c.faults = plan);
+    let (report, sim_report, _) = run_until(sim, &Opts::default(), "late-answers", "orders queried and settled", |s| {
+        s.get(Counter::Resolved) >= 2 && s.get(Counter::Fills) >= 2 && s.get(Counter::Unsettled) == 0
+    });
+    assert_clean(&report, &sim_report);
+    let s = &report.hot.stats;
+    assert!(sim_report.faults_injected["delay"] >= 2, "{:?}", sim_report.faults_injected);
+    assert!(s.get(Counter::Duplicates) >= 1, "late and repeated messages dropped by the ledger: {}", counts(s));
+    assert_eq!(s.get(Counter::Unknown), s.get(Counter::Resolved), "every order queried was settled: {}", counts(s));
+}
+
+#[test]
+fn an_unlisted_symbol_is_a_start_error_naming_it() {
+    let sim = start_sim(Venue::BinanceUsdm, |_| {});
+    let dir = test_dir("unknown-symbol");
+    let cfg = write_config(&sim, &dir, &Opts::default());
+    let text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("symbols = [\"BTCUSDT\"]", "symbols = [\"BTCUSDT\", \"NOPEUSDT\"]");
+    std::fs::write(&cfg, text).unwrap();
+    let cfg = scalpel::engine::LiveConfig::from_file(&cfg).unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let e = scalpel::engine::Engine::start(cfg, stop).unwrap_err().to_string();
+    assert!(e.contains("NOPEUSDT") && e.contains("not listed by binance-usdm"), "{e}");
+    assert!(!dir.join("journal.bin").exists(), "nothing started");
+    let _ = sim.stop();
+}
