@@ -159,6 +159,26 @@ pub fn ln(x: f64) -> f64 {
 /// `1 / ln 2`.
 const INV_LN2: f64 = std::f64::consts::LOG2_E;
 
+/// `1 / n` for `n` = 1..=16 (each correctly rounded, the same everywhere).
+const INV_N: [f64; 16] = [
+    1.0,
+    1.0 / 2.0,
+    1.0 / 3.0,
+    1.0 / 4.0,
+    1.0 / 5.0,
+    1.0 / 6.0,
+    1.0 / 7.0,
+    1.0 / 8.0,
+    1.0 / 9.0,
+    1.0 / 10.0,
+    1.0 / 11.0,
+    1.0 / 12.0,
+    1.0 / 13.0,
+    1.0 / 14.0,
+    1.0 / 15.0,
+    1.0 / 16.0,
+];
+
 /// `e^x` from basic arithmetic only (deterministic on every platform, like
 /// [`ln`]): `x = k ln 2 + r` with `|r| ≤ ½ ln 2`, `e^r` by its Taylor series
 /// to `r^16` (truncation error below 1e-19), times `2^k` set in the
@@ -177,9 +197,12 @@ pub fn exp(x: f64) -> f64 {
     }
     let k = (x * INV_LN2 + 0.5).floor();
     let r = (x - k * LN2_HI) - k * LN2_LO;
+    // Horner's scheme with the reciprocals as constants: a multiplication
+    // per term, not a division (a division chain made this the model's
+    // hottest loop).
     let mut series = 1.0;
-    for n in (1..=16).rev() {
-        series = series * r / f64::from(n) + 1.0;
+    for inv in INV_N.iter().rev() {
+        series = series * r * inv + 1.0;
     }
     // k is within −1022..=1023 here, so 2^k is a normal number.
     let two_k = f64::from_bits(((k as i64 + 1023) as u64) << 52);
