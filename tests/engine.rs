@@ -27,6 +27,12 @@ const LONG: Duration = Duration::from_secs(90);
 /// timestamp accepted, the engine's and the simulator's order counts equal,
 /// and flat at both ends after the stop's flatten.
 fn assert_clean(report: &EngineReport, sim: &SimReport) {
+    assert_clean_but(report, sim, &[]);
+}
+
+/// [`assert_clean`], except that the venue may have rejected orders with the
+/// codes in `allowed` (and only with those).
+fn assert_clean_but(report: &EngineReport, sim: &SimReport, allowed: &[&str]) {
     let s = &report.hot.stats;
     assert!(report.hot.lost.is_empty(), "orders lost: {:?}", report.hot.lost);
     assert_eq!(s.get(Counter::Unsettled), 0);
@@ -36,7 +42,14 @@ fn assert_clean(report: &EngineReport, sim: &SimReport) {
     for code in ["-1022", "-1021", "10004", "10002"] {
         assert!(!sim.errors.keys().any(|k| k.contains(code)), "venue error {code}: {:?}", sim.errors);
     }
-    assert_eq!(s.get(Counter::Rejected), 0, "rejections: {:?} {}", sim.errors, report.hot.gates);
+    let allowed_rejections: u64 =
+        sim.errors.iter().filter(|(code, _)| allowed.iter().any(|a| code.contains(a))).map(|(_, n)| n).sum();
+    assert!(
+        s.get(Counter::Rejected) <= allowed_rejections,
+        "rejections: {:?} (allowed: {allowed:?}) {}",
+        sim.errors,
+        report.hot.gates
+    );
     assert_eq!(s.insts[0].position, 0, "the stop flattens the position");
     let venue_position = sim.accounts[0].positions.get("BTCUSDT").map_or("0", String::as_str);
     assert!(venue_position == "0" || venue_position.trim_start_matches('-').chars().all(|c| c == '0' || c == '.'));
@@ -117,7 +130,11 @@ fn binance_hmac_maker_entries_rest_and_are_cancelled() {
         s.get(Counter::Cancelled) >= 2 && s.get(Counter::Acked) >= 2
     });
     let s = &report.hot.stats;
-    assert_clean(&report, &sim_report);
+    // A post-only entry priced at the own best can meet a market that moved
+    // through it during the order latency: Binance rejects it (-5022, "could
+    // not be executed as maker"), as the simulator does; it is counted, not
+    // lost. (Seen under load since the synthetic market has bursts.)
+    assert_clean_but(&report, &sim_report, &["-5022"]);
     assert!(s.get(Counter::CancelsSent) >= 2, "{}", counts(s));
     assert!(sim_report.counters["cancel_requests"] >= 2);
 }

@@ -3,14 +3,19 @@
 //! ([`Calibrator`]: the production decoder and book sync).
 //!
 //! - `params_match_the_recording`: every constant in `synth::params` is what
-//!   the recording gives today (the fitted `PULL_PER_S` excepted).
-//! - `synthetic_session_matches_the_recording`: a generated session's mean
-//!   spread, median trade size, update rate and depth within 10 ticks (and
-//!   trade and retreat rates) are within the tolerances stated below of the
+//!   the recording gives today (including the Hawkes and regime fits; the
+//!   parameters fitted by simulated moments excepted, but their targets
+//!   checked).
+//! - `synthetic_session_matches_the_recording`: generated sessions' mean
+//!   spread, median trade size, update rate, depth within 10 ticks, trade
+//!   and retreat rates, mid volatility and burst one-sidedness, averaged
+//!   over seeds 1–8, are within the tolerances stated below of the
 //!   recording's.
-//! - `calibration_recovers_the_models_own_parameters` (no data needed):
+//! - `calibration_recovers_the_models_own_parameters`,
+//!   `hawkes_fit_recovers_the_models_excitation` (no data needed):
 //!   measuring a generated session gives back the parameters it was
 //!   generated with.
+//! - `fit_dynamics` (ignored, a tool): the simulated-moments fits.
 //!
 //! Print everything with `cargo test --test synth_calibration -- --nocapture`.
 
@@ -19,26 +24,38 @@ mod common;
 use scalpel::commands::instruments;
 use scalpel::instrument::Symbol;
 use scalpel::synth::calibrate::{Calibrator, Estimates, REPORT_BANDS, measure_recording, quantile};
-use scalpel::synth::params::{self, QuantileTable};
+use scalpel::synth::model::Dynamics;
+use scalpel::synth::params::{self, HAWKES_KERNELS, QuantileTable};
 use scalpel::synth::{Synth, SynthConfig};
 use scalpel::venue::Venue;
 
 const RECORDING: &str = "binance-usdm/btcusdt_20240808.gz";
 
-/// Tolerances of the synthetic session against the recording, as
-/// `|synthetic / real − 1|`. Over seeds 1–8 of 600 s sessions the model
-/// came out at: mean spread −3…+9 %, median trade size +25…+31 %, book
-/// updates per second +9…+12 %, depth within 10 ticks +5…+20 %, trade
-/// prints per second +14…+22 %, best-price retreats per second −9…+6 %.
-/// The test itself uses seed 1.
+/// The recording's statistics that [`params::REGIMES_FIT`]'s burst direction
+/// and book activity were fitted to (checked in `params_match_the_recording`).
+const REAL_BURST_ONE_SIDEDNESS: f64 = 0.394;
+const REAL_BURST_BOOK_ACTIVITY: f64 = 4.95;
+
+/// Tolerances of the synthetic sessions against the recording, as
+/// `|synthetic / real − 1|` of the mean over [`SEEDS`] (one 600 s session
+/// varies a lot: its volatility ranges over ±25 % between seeds, the
+/// recording itself is one 345 s sample). The means came out at: see
+/// the README's synthetic-market section (printed by this test).
 const SPREAD_TOLERANCE: f64 = 0.20;
 const MEDIAN_TRADE_TOLERANCE: f64 = 0.35;
 const UPDATE_RATE_TOLERANCE: f64 = 0.15;
 const DEPTH10_TOLERANCE: f64 = 0.25;
 const TRADE_RATE_TOLERANCE: f64 = 0.30;
-/// Best-price retreats per second, the statistic `PULL_PER_S` was fitted
-/// to (its 8-seed mean is within 0.3 % of the recording's).
+/// Best-price retreats per second, the statistic `PULL_PER_S` was fitted to.
 const RETREAT_RATE_TOLERANCE: f64 = 0.20;
+/// Standard deviation of the mid's one-second changes (issue 11: within
+/// 15 %); `PULL_MEAN_TICKS` was fitted to it.
+const VOLATILITY_TOLERANCE: f64 = 0.15;
+/// One-sidedness of the bursts, the statistic the burst direction was
+/// fitted to (the recording has only about a dozen burst seconds).
+const ONE_SIDEDNESS_TOLERANCE: f64 = 0.25;
+/// The seeds compared (the fits in params.rs used the same).
+const SEEDS: [u64; 8] = [1, 2, 3, 4, 5, 6, 7, 8];
 /// The synthetic session compared: long enough that these statistics vary
 /// little between seeds, short enough for the dev profile.
 const SYNTH_SECONDS: f64 = 600.0;
@@ -112,6 +129,27 @@ fn params_match_the_recording() {
     table("TAKER_SIZES", quantiles(&e.taker_sizes), &params::TAKER_SIZES);
     table("DIFF_INTERVAL_MS", quantiles(&e.diff_intervals_ms), &params::DIFF_INTERVAL_MS);
     close("UPDATE_IDS_PER_S", e.update_ids_per_s, params::UPDATE_IDS_PER_S, 0);
+    close("IMPROVE_FOLLOW_SHARE", e.follow_share(), params::IMPROVE_FOLLOW_SHARE, 3);
+    // The order-flow layers: the Hawkes fit (maximum likelihood, EM) and the
+    // regimes (Baum–Welch), recomputed from the recording.
+    let h = e.market_hawkes();
+    let want = params::MARKET_HAWKES;
+    close("MARKET_HAWKES.background_per_s", h.params.background_per_s, want.background_per_s, 4);
+    for k in 0..HAWKES_KERNELS {
+        close(&format!("MARKET_HAWKES.self_branching[{k}]"), h.params.self_branching[k], want.self_branching[k], 4);
+        close(&format!("MARKET_HAWKES.cross_branching[{k}]"), h.params.cross_branching[k], want.cross_branching[k], 4);
+    }
+    assert!(h.log_likelihood > h.poisson_log_likelihood + 1000.0, "the excitation must explain the data far better");
+    let r = e.regimes();
+    let want = params::REGIMES_FIT;
+    close("REGIMES_FIT.burst_market_activity", r.params.burst_market_activity, want.burst_market_activity, 2);
+    close("REGIMES_FIT.switch_per_s[0]", r.params.switch_per_s[0], want.switch_per_s[0], 3);
+    close("REGIMES_FIT.switch_per_s[1]", r.params.switch_per_s[1], want.switch_per_s[1], 2);
+    let sizes = e.taker_sizes_by_regime(&r);
+    table("TAKER_SIZES_BY_REGIME[calm]", quantiles(&sizes[0]), &params::TAKER_SIZES_BY_REGIME[0]);
+    table("TAKER_SIZES_BY_REGIME[burst]", quantiles(&sizes[1]), &params::TAKER_SIZES_BY_REGIME[1]);
+    close("burst one-sidedness (fit target)", e.burst_one_sidedness(&r), REAL_BURST_ONE_SIDEDNESS, 3);
+    close("burst book activity (fit target)", e.burst_book_activity(&r), REAL_BURST_BOOK_ACTIVITY, 2);
     let base = quantile(&e.local_minus_event_ns, 0.0);
     let jitter: Vec<i64> = e.local_minus_event_ns.iter().map(|v| v - base).collect();
     table("LATENCY_JITTER_NS", quantiles(&jitter), &params::LATENCY_JITTER_NS);
@@ -129,30 +167,64 @@ fn within(name: &str, synthetic: f64, real: f64, tolerance: f64) -> bool {
     ok
 }
 
+/// The mean of `f` over the synthetic sessions.
+fn mean(sessions: &[Calibrator], f: impl Fn(&Calibrator) -> f64) -> f64 {
+    sessions.iter().map(f).sum::<f64>() / sessions.len() as f64
+}
+
+fn retreats(c: &Calibrator) -> f64 {
+    let e = c.estimates();
+    (e.retreats_with_trade + e.retreats_without_trade) as f64 / e.exchange_seconds
+}
+
+fn one_sidedness(c: &Calibrator) -> f64 {
+    let e = c.estimates();
+    e.burst_one_sidedness(&e.regimes())
+}
+
 #[test]
 fn synthetic_session_matches_the_recording() {
     let Some(real) = measure_real("synthetic_session_matches_the_recording") else { return };
     let r = real.stats();
-    let synthetic = measure_synthetic(Venue::BinanceUsdm, 1, SYNTH_SECONDS);
-    let s = synthetic.stats();
-    let retreats = |c: &Calibrator| {
-        let e = c.estimates();
-        (e.retreats_with_trade + e.retreats_without_trade) as f64 / e.exchange_seconds
-    };
     println!("real:      {r}");
-    println!("synthetic: {s}");
-    assert_eq!((r.decode_errors, s.decode_errors), (0, 0));
+    let sessions: Vec<Calibrator> =
+        SEEDS.map(|seed| measure_synthetic(Venue::BinanceUsdm, seed, SYNTH_SECONDS)).into_iter().collect();
+    for (seed, c) in SEEDS.iter().zip(&sessions) {
+        let s = c.stats();
+        assert_eq!(s.decode_errors, 0);
+        println!("seed {seed}:    {s}");
+    }
+    assert_eq!(r.decode_errors, 0);
+    println!("means over seeds {SEEDS:?} of {SYNTH_SECONDS} s:");
+    let m = |f: fn(&Calibrator) -> f64| mean(&sessions, f);
     let checks = [
-        within("mean spread, ticks", s.mean_spread_ticks, r.mean_spread_ticks, SPREAD_TOLERANCE),
-        within("median trade size, lots", s.median_trade_qty as f64, r.median_trade_qty as f64, MEDIAN_TRADE_TOLERANCE),
-        within("book updates per second", s.updates_per_s(), r.updates_per_s(), UPDATE_RATE_TOLERANCE),
-        within("depth within 10 ticks, lots", s.mean_depth10_qty, r.mean_depth10_qty, DEPTH10_TOLERANCE),
-        within("trade prints per second", s.trades_per_s(), r.trades_per_s(), TRADE_RATE_TOLERANCE),
-        within("best-price retreats per second", retreats(&synthetic), retreats(&real), RETREAT_RATE_TOLERANCE),
+        within("mean spread, ticks", m(|c| c.stats().mean_spread_ticks), r.mean_spread_ticks, SPREAD_TOLERANCE),
+        within(
+            "median trade size, lots",
+            m(|c| c.stats().median_trade_qty as f64),
+            r.median_trade_qty as f64,
+            MEDIAN_TRADE_TOLERANCE,
+        ),
+        within("book updates per second", m(|c| c.stats().updates_per_s()), r.updates_per_s(), UPDATE_RATE_TOLERANCE),
+        within("depth within 10 ticks, lots", m(|c| c.stats().mean_depth10_qty), r.mean_depth10_qty, DEPTH10_TOLERANCE),
+        within("trade prints per second", m(|c| c.stats().trades_per_s()), r.trades_per_s(), TRADE_RATE_TOLERANCE),
+        within("best-price retreats per second", m(retreats), retreats(&real), RETREAT_RATE_TOLERANCE),
+        within(
+            "mid volatility, ticks per second",
+            m(|c| c.stats().mid_vol_ticks_per_s),
+            r.mid_vol_ticks_per_s,
+            VOLATILITY_TOLERANCE,
+        ),
+        within("burst one-sidedness", m(one_sidedness), one_sidedness(&real), ONE_SIDEDNESS_TOLERANCE),
     ];
-    // Reported, not asserted: the model has no volatility target.
-    within("mid volatility, ticks per second", s.mid_vol_ticks_per_s, r.mid_vol_ticks_per_s, f64::INFINITY);
-    within("frames per second", s.frames_per_s(), r.frames_per_s(), f64::INFINITY);
+    // Reported, not asserted.
+    within(
+        "taker orders/s variance/mean",
+        m(|c| c.stats().market_order_dispersion),
+        r.market_order_dispersion,
+        f64::INFINITY,
+    );
+    within("frames per second", m(|c| c.stats().frames_per_s()), r.frames_per_s(), f64::INFINITY);
     assert!(checks.iter().all(|&ok| ok), "statistics out of tolerance (see above)");
 }
 
@@ -167,7 +239,19 @@ fn near(name: &str, got: f64, want: f64, tolerance: f64) {
 
 #[test]
 fn calibration_recovers_the_models_own_parameters() {
-    let e = measure_synthetic(Venue::BinanceUsdm, 2, SYNTH_SECONDS).estimates();
+    // With the regimes off: their time change makes the rates seen in a
+    // touch bucket depend on which regime it is seen in (small queues are
+    // seen more in bursts); the regimes are checked on their own.
+    let table = instruments::load(None, Venue::BinanceUsdm).unwrap();
+    let mut config = SynthConfig::built_in(Venue::BinanceUsdm, btc(), 2, SYNTH_SECONDS).unwrap();
+    config.dynamics.regimes = params::Regimes::NONE;
+    config.dynamics.taker_sizes = [params::TAKER_SIZES; params::REGIMES];
+    let mut synth = Synth::new(&config).unwrap();
+    let mut cal = Calibrator::new(Venue::BinanceUsdm, &table, btc()).unwrap();
+    while let Some(frame) = synth.next_frame() {
+        cal.on_frame(frame.local_ts_ns, frame.bytes);
+    }
+    let e = cal.estimates();
     let mut checked = 0;
     for (b, (got, want)) in e.touch_buckets().iter().zip(params::TOUCH.iter()).enumerate() {
         // Well-observed buckets only; pulls (the fitted reference-price
@@ -176,7 +260,9 @@ fn calibration_recovers_the_models_own_parameters() {
             continue;
         }
         near(&format!("bucket {b} join rate"), got.join_per_s, want.join_per_s, 0.08);
-        near(&format!("bucket {b} market order rate"), got.market_per_s, want.market_per_s, 0.15);
+        // (Market orders are not checked per bucket: the queue-reactive rate
+        // is only their exogenous part; their excitation, the regimes' and
+        // the bursts' one-sidedness come on top. Their mean is checked below.)
         near(&format!("bucket {b} median join size"), got.join_sizes[6] as f64, want.join_sizes.values[6] as f64, 0.15);
         checked += 1;
     }
@@ -197,6 +283,7 @@ fn calibration_recovers_the_models_own_parameters() {
         0.02,
     );
     near("update ids per second", e.update_ids_per_s, params::UPDATE_IDS_PER_S, 0.05);
+    near("market orders per second", e.market_orders_per_s_per_side(), params::MARKET_ORDERS_PER_S, 0.15);
     near("improvements per second while wide", e.improvements_per_s_per_side(), params::IMPROVE_PER_S, 0.10);
     // Measured one diff later, which includes that diff's other changes; the
     // model reprices at once, so it reads a little lower (0.19–0.24 seen).
@@ -204,33 +291,97 @@ fn calibration_recovers_the_models_own_parameters() {
     near("old best left after an improvement", left, 1.0 - params::REPRICE_CANCEL_SHARE, 0.35);
 }
 
-/// The fit of `PULL_PER_S` (see its documentation): mean best-price
-/// retreats per second over seeds 1–8 of 600 s sessions, for rates around
-/// the chosen one, against the recording's.
+/// The market orders' Hawkes fit, run on a session the model generated with
+/// the regimes off, gives back the excitation it was generated with (no data
+/// needed). With the regimes on it reads a little more excitation (the
+/// regimes' clustering), which is why the regimes are fitted separately.
 #[test]
-#[ignore = "a fitting tool (a minute in release): cargo test --release --test synth_calibration -- --ignored --nocapture"]
-fn fit_pull_rate() {
-    let Some(real) = measure_real("fit_pull_rate") else { return };
+fn hawkes_fit_recovers_the_models_excitation() {
+    let table = instruments::load(None, Venue::BinanceUsdm).unwrap();
+    let mut config = SynthConfig::built_in(Venue::BinanceUsdm, btc(), 5, SYNTH_SECONDS).unwrap();
+    config.dynamics.regimes = params::Regimes::NONE;
+    let mut synth = Synth::new(&config).unwrap();
+    let mut cal = Calibrator::new(Venue::BinanceUsdm, &table, btc()).unwrap();
+    while let Some(frame) = synth.next_frame() {
+        cal.on_frame(frame.local_ts_ns, frame.bytes);
+    }
+    let fit = cal.estimates().market_hawkes();
+    let want = params::MARKET_HAWKES;
+    println!("fitted {:?} (generated with {want:?})", fit.params);
+    let (got_n, want_n) = (fit.params.branching_ratio(), want.branching_ratio());
+    assert!((got_n - want_n).abs() <= 0.08, "branching ratio: fitted {got_n:.3}, generated with {want_n:.3}");
+    near("Hawkes mean rate", fit.params.mean_rate(), want.mean_rate(), 0.15);
+    let slow_self = fit.params.self_branching[2];
+    assert!(
+        (slow_self - want.self_branching[2]).abs() <= 0.08,
+        "slow self-excitation: fitted {slow_self:.3}, generated with {:.3}",
+        want.self_branching[2]
+    );
+}
+
+/// The simulated-moments fits of params.rs (see its module documentation):
+/// for each candidate, the means over seeds 1–8 of 600 s sessions of the
+/// statistics fitted (retreats per second → `PULL_PER_S`, mid volatility →
+/// `PULL_MEAN_TICKS`, burst one-sidedness → `burst_direction`, burst book
+/// activity → `burst_activity`) against the recording's.
+#[test]
+#[ignore = "a fitting tool (minutes in release): cargo test --release --test synth_calibration -- --ignored --nocapture"]
+fn fit_dynamics() {
+    let Some(real) = measure_real("fit_dynamics") else { return };
     let e = real.estimates();
+    let fit = e.regimes();
     println!(
-        "recording: {:.3} retreats/s",
-        (e.retreats_with_trade + e.retreats_without_trade) as f64 / e.exchange_seconds
+        "recording: retreats {:.3}/s, vol {:.2} ticks/s, burst one-sidedness {:.3}, burst book activity {:.2}",
+        retreats(&real),
+        real.stats().mid_vol_ticks_per_s,
+        e.burst_one_sidedness(&fit),
+        e.burst_book_activity(&fit)
     );
     let table = instruments::load(None, Venue::BinanceUsdm).unwrap();
-    for pull in [0.45, params::PULL_PER_S, 0.55] {
-        let mut total = 0.0;
-        for seed in 1..=8 {
-            let mut config = SynthConfig::built_in(Venue::BinanceUsdm, btc(), seed, SYNTH_SECONDS).unwrap();
-            config.pull_per_s = pull;
-            let mut synth = Synth::new(&config).unwrap();
-            let mut cal = Calibrator::new(Venue::BinanceUsdm, &table, btc()).unwrap();
-            while let Some(frame) = synth.next_frame() {
-                cal.on_frame(frame.local_ts_ns, frame.bytes);
-            }
-            let e = cal.estimates();
-            total += (e.retreats_with_trade + e.retreats_without_trade) as f64 / e.exchange_seconds;
-        }
-        println!("pull {pull}: {:.3} retreats/s", total / 8.0);
+    let base = Dynamics::CALIBRATED;
+    let mut candidates = vec![base];
+    for pull in [0.35, 0.45] {
+        candidates.push(Dynamics { pull_per_s: pull, ..base });
+    }
+    for ticks in [1.0, 6.0, 18.0] {
+        candidates.push(Dynamics { pull_mean_ticks: ticks, ..base });
+    }
+    for direction in [0.0, 0.7, 0.85] {
+        candidates.push(Dynamics { regimes: params::Regimes { burst_direction: direction, ..base.regimes }, ..base });
+    }
+    for activity in [4.6, 8.0, 16.0] {
+        candidates.push(Dynamics { regimes: params::Regimes { burst_activity: activity, ..base.regimes }, ..base });
+    }
+    for d in candidates {
+        let sessions: Vec<Calibrator> = SEEDS
+            .iter()
+            .map(|&seed| {
+                let mut config = SynthConfig::built_in(Venue::BinanceUsdm, btc(), seed, SYNTH_SECONDS).unwrap();
+                config.dynamics = d;
+                let mut synth = Synth::new(&config).unwrap();
+                let mut cal = Calibrator::new(Venue::BinanceUsdm, &table, btc()).unwrap();
+                while let Some(frame) = synth.next_frame() {
+                    cal.on_frame(frame.local_ts_ns, frame.bytes);
+                }
+                cal
+            })
+            .collect();
+        let activity = |c: &Calibrator| {
+            let e = c.estimates();
+            e.burst_book_activity(&e.regimes())
+        };
+        println!(
+            "pull {}/s x {} ticks, burst direction {}, burst activity {}: retreats {:.3}/s, vol {:.2}, \
+             one-sidedness {:.3}, book activity {:.2}",
+            d.pull_per_s,
+            d.pull_mean_ticks,
+            d.regimes.burst_direction,
+            d.regimes.burst_activity,
+            mean(&sessions, retreats),
+            mean(&sessions, |c| c.stats().mid_vol_ticks_per_s),
+            mean(&sessions, one_sidedness),
+            mean(&sessions, activity)
+        );
     }
 }
 

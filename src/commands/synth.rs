@@ -96,7 +96,7 @@ fn synth_option(error: &SynthError) -> &'static str {
         SynthError::BadRate(_) => "--rate",
         SynthError::BadGapEvery => "--gap-every",
         SynthError::Instruments(_) => "built-in instruments",
-        SynthError::BadWarmup(_) | SynthError::BadPullRate(_) => "configuration",
+        SynthError::BadWarmup(_) | SynthError::BadDynamics(_) => "configuration",
         SynthError::Io(_) => "--out",
     }
 }

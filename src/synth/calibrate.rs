@@ -45,6 +45,8 @@
 
 use std::fmt;
 
+use super::params::{self, HAWKES_KERNELS, HawkesParams, REGIMES, Regimes};
+use super::rng;
 use crate::book::{Book, DEFAULT_LEVELS};
 use crate::event::{InstrumentId, MarketEvent};
 use crate::instrument::{Instrument, InstrumentTable, Symbol};
@@ -124,6 +126,10 @@ pub struct SessionStats {
     /// Standard deviation of mid-price changes over one second, ticks
     /// (from the published books).
     pub mid_vol_ticks_per_s: f64,
+    /// Order-flow burstiness: variance over mean of the taker orders per
+    /// side in one-second windows of exchange time (1 for a Poisson
+    /// process; more when orders come in bursts).
+    pub market_order_dispersion: f64,
 }
 
 impl SessionStats {
@@ -164,7 +170,8 @@ impl fmt::Display for SessionStats {
             f,
             "{:.1} s, {} frames ({:.1}/s): depth {:.2}/s, top {:.2}/s, trades {:.2}/s ({} taker orders), \
              book updates {:.2}/s; mean spread {:.3} ticks; median trade {} (qty mantissa); \
-             depth within {} ticks {:.0} per side; mid vol {:.2} ticks/s; {} published, {} gaps, {} decode errors",
+             depth within {} ticks {:.0} per side; mid vol {:.2} ticks/s; taker orders per second \
+             variance/mean {:.2}; {} published, {} gaps, {} decode errors",
             self.span_s,
             self.frames,
             self.frames_per_s(),
@@ -178,6 +185,7 @@ impl fmt::Display for SessionStats {
             NEAR_TICKS,
             self.mean_depth10_qty,
             self.mid_vol_ticks_per_s,
+            self.market_order_dispersion,
             self.published,
             self.gaps,
             self.decode_errors
@@ -258,6 +266,11 @@ pub struct Estimates {
     pub closing_improvements: u64,
     /// Quantity of the new best level after an improvement.
     pub improve_sizes: Vec<i64>,
+    /// Improvements while the spread was wide after a retreat, made by the
+    /// side opposite the one that retreated (the price moved on)...
+    pub follow_improvements: u64,
+    /// ...and by the side that retreated (the price came back).
+    pub back_improvements: u64,
     /// Share of the old best level's quantity left after the diff in which
     /// its side improved, in 1/1000 (new orders there included).
     pub old_best_left_permille: Vec<i64>,
@@ -281,6 +294,13 @@ pub struct Estimates {
     pub deep_seconds: f64,
     /// Taker orders per taker side (buy, sell).
     pub takers: [u64; 2],
+    /// The taker orders: exchange time (ms), book side hit (0 bids:
+    /// sells; 1 asks: buys), size (lots), in the order they completed.
+    pub taker_orders: Vec<(i64, usize, i64)>,
+    /// First exchange time of the session, ms.
+    pub first_exchange_ms: i64,
+    /// The depth diffs: exchange time (ms) and price levels changed.
+    pub book_changes: Vec<(i64, u32)>,
     /// Taker order sizes.
     pub taker_sizes: Vec<i64>,
     /// Trade print sizes.
@@ -329,6 +349,90 @@ impl Estimates {
     #[must_use]
     pub fn market_orders_per_s_per_side(&self) -> f64 {
         (self.takers[0] + self.takers[1]) as f64 / 2.0 / self.exchange_seconds.max(1e-9)
+    }
+
+    /// Share of the improvements after a retreat that the opposite side
+    /// made ([`Estimates::follow_improvements`]).
+    #[must_use]
+    pub fn follow_share(&self) -> f64 {
+        self.follow_improvements as f64 / (self.follow_improvements + self.back_improvements).max(1) as f64
+    }
+
+    /// The taker orders as `(seconds since the session's first exchange
+    /// time, book side hit)`, in time order (ties: bids first).
+    #[must_use]
+    pub fn taker_events(&self) -> Vec<(f64, usize)> {
+        let mut events: Vec<(i64, usize)> = self.taker_orders.iter().map(|&(ms, s, _)| (ms, s)).collect();
+        events.sort_unstable();
+        events.into_iter().map(|(ms, s)| ((ms - self.first_exchange_ms) as f64 / 1000.0, s)).collect()
+    }
+
+    /// The market orders' Hawkes intensity fitted to the taker orders
+    /// ([`fit_hawkes`] with [`params::HAWKES_DECAYS_PER_S`]).
+    #[must_use]
+    pub fn market_hawkes(&self) -> HawkesFit {
+        fit_hawkes(&self.taker_events(), self.exchange_seconds, &params::HAWKES_DECAYS_PER_S)
+    }
+
+    /// The activity regimes fitted to the taker orders per second
+    /// ([`fit_regimes`]).
+    #[must_use]
+    pub fn regimes(&self) -> RegimeFit {
+        fit_regimes(&self.taker_events(), self.exchange_seconds)
+    }
+
+    /// Taker order sizes split by the regime `fit` gives their second (calm,
+    /// burst).
+    #[must_use]
+    pub fn taker_sizes_by_regime(&self, fit: &RegimeFit) -> [Vec<i64>; REGIMES] {
+        let mut out = [Vec::new(), Vec::new()];
+        for &(ms, _, lots) in &self.taker_orders {
+            out[fit.regime_at((ms - self.first_exchange_ms) as f64 / 1000.0)].push(lots);
+        }
+        out
+    }
+
+    /// How one-sided the bursts are: the mean of `|buys − sells| / (buys +
+    /// sells)` over the taker orders of each second that `fit` gives as
+    /// burst and that holds at least [`ONE_SIDED_MIN_ORDERS`] of them; 0 when
+    /// there is none.
+    #[must_use]
+    pub fn burst_one_sidedness(&self, fit: &RegimeFit) -> f64 {
+        let bins = fit.burst_probability.len();
+        if bins == 0 {
+            return 0.0;
+        }
+        let mut counts = vec![[0u32; 2]; bins];
+        for (t, side) in self.taker_events() {
+            counts[((t / REGIME_BIN_S).max(0.0) as usize).min(bins - 1)][side.min(1)] += 1;
+        }
+        let (mut sum, mut n) = (0.0, 0u32);
+        for (c, &p) in counts.iter().zip(&fit.burst_probability) {
+            let total = c[0] + c[1];
+            if p > 0.5 && total >= ONE_SIDED_MIN_ORDERS {
+                sum += f64::from(c[0].abs_diff(c[1])) / f64::from(total);
+                n += 1;
+            }
+        }
+        if n == 0 { 0.0 } else { sum / f64::from(n) }
+    }
+
+    /// Book activity in the burst regime over the calm one: price levels
+    /// changed per second by the depth diffs in the seconds `fit` gives as
+    /// burst, over those in the calm seconds (1 when there is no burst).
+    #[must_use]
+    pub fn burst_book_activity(&self, fit: &RegimeFit) -> f64 {
+        let (mut changes, mut seconds) = ([0.0f64; REGIMES], [0.0f64; REGIMES]);
+        for &(ms, n) in &self.book_changes {
+            changes[fit.regime_at((ms - self.first_exchange_ms) as f64 / 1000.0)] += f64::from(n);
+        }
+        for &p in &fit.burst_probability {
+            seconds[usize::from(p > 0.5)] += REGIME_BIN_S;
+        }
+        if changes[1] == 0.0 || seconds[1] == 0.0 || seconds[0] == 0.0 {
+            return 1.0;
+        }
+        (changes[1] / seconds[1]) / (changes[0] / seconds[0]).max(1e-12)
     }
 
     /// Improvements per second per side while the spread is wide.
@@ -467,6 +571,245 @@ impl Estimates {
     }
 }
 
+/// A fitted bivariate Hawkes intensity ([`fit_hawkes`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct HawkesFit {
+    /// The parameters.
+    pub params: HawkesParams,
+    /// Log-likelihood of the events under them.
+    pub log_likelihood: f64,
+    /// Log-likelihood under the best homogeneous Poisson process (the same
+    /// rate on both sides), for comparison.
+    pub poisson_log_likelihood: f64,
+    /// EM iterations run.
+    pub iterations: u32,
+}
+
+/// Most EM iterations of [`fit_hawkes`] and [`fit_regimes`]...
+pub const EM_MAX_ITERATIONS: u32 = 5000;
+/// ...which stop earlier once an iteration improves the log-likelihood by
+/// less than this.
+pub const EM_TOLERANCE: f64 = 1e-9;
+
+/// Fits the bivariate Hawkes intensity of [`HawkesParams`] (the two sides
+/// symmetric, kernel components of the given decays) to `events` — times in
+/// seconds from the window's start, in order, and side 0 or 1 — observed
+/// over `span_s` seconds, by maximum likelihood through the EM algorithm
+/// for Hawkes processes (Veen & Schoenberg, "Estimation of space–time
+/// branching process models in seismology using an EM-type algorithm",
+/// JASA 103, 2008; Lewis & Mohler 2011): each event is split between the
+/// background and the components of each past event in proportion to their
+/// share of its intensity (the E step; with exponential kernels the sums
+/// over past events are carried recursively, so an iteration is O(events ×
+/// components)), then each rate is its expected number of events over its
+/// exposure (the M step). With fixed decays the log-likelihood is concave
+/// in what is fitted and every iteration increases it, so the result does
+/// not depend on the starting point beyond [`EM_TOLERANCE`]. Only basic
+/// arithmetic and the deterministic [`rng::exp`] / [`rng::ln`] are used.
+/// Events at the same time count as one after the other (the recording's
+/// times have millisecond resolution).
+#[must_use]
+pub fn fit_hawkes(events: &[(f64, usize)], span_s: f64, decays: &[f64; HAWKES_KERNELS]) -> HawkesFit {
+    let n = events.len() as f64;
+    let span = span_s.max(1e-9);
+    let poisson_rate = n / (2.0 * span);
+    let poisson_log_likelihood = if n > 0.0 { n * rng::ln(poisson_rate) - n } else { 0.0 };
+    // Exposure of each component: the part of a unit kernel after each
+    // event that falls inside the window.
+    let exposure: [f64; HAWKES_KERNELS] =
+        std::array::from_fn(|k| events.iter().map(|&(t, _)| 1.0 - rng::exp(-decays[k] * (span - t).max(0.0))).sum());
+    let mut p = HawkesParams {
+        background_per_s: poisson_rate / 2.0,
+        self_branching: [0.1; HAWKES_KERNELS],
+        cross_branching: [0.05; HAWKES_KERNELS],
+    };
+    let (mut last_ll, mut log_likelihood, mut iterations) = (f64::NEG_INFINITY, f64::NEG_INFINITY, 0);
+    while iterations < EM_MAX_ITERATIONS && n > 0.0 {
+        iterations += 1;
+        let (mut background, mut own, mut other) = (0.0, [0.0; HAWKES_KERNELS], [0.0; HAWKES_KERNELS]);
+        let mut load = [[0.0f64; 2]; HAWKES_KERNELS];
+        let (mut prev, mut ll) = (0.0, 0.0);
+        for &(t, s) in events {
+            let mut lambda = p.background_per_s;
+            for k in 0..HAWKES_KERNELS {
+                let f = rng::exp(-decays[k] * (t - prev).max(0.0));
+                load[k][0] *= f;
+                load[k][1] *= f;
+                lambda += p.self_branching[k] * load[k][s] + p.cross_branching[k] * load[k][1 - s];
+            }
+            ll += rng::ln(lambda);
+            background += p.background_per_s / lambda;
+            for k in 0..HAWKES_KERNELS {
+                own[k] += p.self_branching[k] * load[k][s] / lambda;
+                other[k] += p.cross_branching[k] * load[k][1 - s] / lambda;
+                load[k][s] += decays[k];
+            }
+            prev = t;
+        }
+        let branching: f64 =
+            (0..HAWKES_KERNELS).map(|k| (p.self_branching[k] + p.cross_branching[k]) * exposure[k]).sum();
+        log_likelihood = ll - 2.0 * p.background_per_s * span - branching;
+        p.background_per_s = background / (2.0 * span);
+        for k in 0..HAWKES_KERNELS {
+            p.self_branching[k] = own[k] / exposure[k].max(1e-300);
+            p.cross_branching[k] = other[k] / exposure[k].max(1e-300);
+        }
+        if log_likelihood - last_ll < EM_TOLERANCE {
+            break;
+        }
+        last_ll = log_likelihood;
+    }
+    HawkesFit { params: p, log_likelihood, poisson_log_likelihood, iterations }
+}
+
+/// The activity regimes fitted by [`fit_regimes`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct RegimeFit {
+    /// The parameters.
+    pub params: Regimes,
+    /// Events per second (both sides) in each regime (calm, burst).
+    pub rates: [f64; REGIMES],
+    /// Log-likelihood of the per-bin counts.
+    pub log_likelihood: f64,
+    /// EM iterations run.
+    pub iterations: u32,
+    /// Posterior probability of the burst regime in each bin of
+    /// [`REGIME_BIN_S`].
+    pub burst_probability: Vec<f64>,
+}
+
+impl RegimeFit {
+    /// The regime an event at `t_s` seconds most likely came from (0 calm,
+    /// 1 burst).
+    #[must_use]
+    pub fn regime_at(&self, t_s: f64) -> usize {
+        let n = self.burst_probability.len();
+        if n == 0 {
+            return 0;
+        }
+        let bin = ((t_s / REGIME_BIN_S).max(0.0) as usize).min(n - 1);
+        usize::from(self.burst_probability[bin] > 0.5)
+    }
+}
+
+/// [`Estimates::burst_one_sidedness`] skips seconds with fewer taker orders.
+pub const ONE_SIDED_MIN_ORDERS: u32 = 4;
+
+/// [`fit_regimes`] counts events in bins of this many seconds, the regime
+/// constant within a bin: the recording's bursts last about a second.
+pub const REGIME_BIN_S: f64 = 1.0;
+
+/// Fits the activity [`Regimes`] to `events` (times in seconds from the
+/// window's start) observed over `span_s` seconds: a two-state hidden
+/// Markov model of the number of events per bin of [`REGIME_BIN_S`], Poisson
+/// in each state, by the Baum–Welch algorithm (Baum, Petrie, Soules &
+/// Weiss, Ann. Math. Statist. 41(1), 1970): forward–backward for each bin's
+/// state posterior and the expected transitions, then each state's rate as
+/// its expected events over its expected time and the transition
+/// probabilities as the expected transitions out of each state; repeated
+/// until the likelihood stops improving. The per-bin switching
+/// probabilities become rates per second exactly for a two-state chain
+/// (`p01 + p10 = 1 − e^{−(q01 + q10)Δ}`, `p01 : p10 = q01 : q10`); the burst
+/// activity is the ratio of the states' rates. The starting point is fixed
+/// (calm at half the mean rate, burst at five times), so the fit is
+/// reproducible; only basic arithmetic and [`rng::exp`] / [`rng::ln`] are
+/// used.
+#[must_use]
+pub fn fit_regimes(events: &[(f64, usize)], span_s: f64) -> RegimeFit {
+    let span = span_s.max(1e-9);
+    let bins = ((span / REGIME_BIN_S).ceil() as usize).max(1);
+    let width: Vec<f64> = (0..bins).map(|b| (span - b as f64 * REGIME_BIN_S).clamp(1e-9, REGIME_BIN_S)).collect();
+    let mut counts = vec![0.0f64; bins];
+    for &(t, _) in events {
+        counts[((t / REGIME_BIN_S).max(0.0) as usize).min(bins - 1)] += 1.0;
+    }
+    // ln k! of each count, for the likelihood.
+    let log_fact: Vec<f64> = counts.iter().map(|&k| (2..=k as u64).map(|i| rng::ln(i as f64)).sum()).collect();
+    let mean = events.len() as f64 / span;
+    let mut rate = [0.5 * mean, 5.0 * mean];
+    let mut trans = [[0.98, 0.02], [0.3, 0.7]];
+    let mut first = [0.9, 0.1];
+    let mut gamma = vec![[0.0f64; REGIMES]; bins];
+    let mut lik = vec![[0.0f64; REGIMES]; bins];
+    let mut fwd = vec![[0.0f64; REGIMES]; bins];
+    let mut bwd = vec![[0.0f64; REGIMES]; bins];
+    let mut scale = vec![0.0f64; bins];
+    let (mut last_ll, mut log_likelihood, mut iterations) = (f64::NEG_INFINITY, f64::NEG_INFINITY, 0);
+    while iterations < EM_MAX_ITERATIONS && mean > 0.0 {
+        iterations += 1;
+        let mut ll = 0.0;
+        for b in 0..bins {
+            // Poisson log-likelihood of the count in each state, scaled by
+            // the larger one so that the exponentials stay finite.
+            let logs: [f64; REGIMES] =
+                std::array::from_fn(|z| counts[b] * rng::ln(rate[z] * width[b]) - rate[z] * width[b] - log_fact[b]);
+            let top = logs[0].max(logs[1]);
+            lik[b] = logs.map(|l| rng::exp(l - top));
+            let prior: [f64; REGIMES] = if b == 0 {
+                first
+            } else {
+                std::array::from_fn(|z| (0..REGIMES).map(|y| fwd[b - 1][y] * trans[y][z]).sum())
+            };
+            let f: [f64; REGIMES] = std::array::from_fn(|z| prior[z] * lik[b][z]);
+            scale[b] = f[0] + f[1];
+            fwd[b] = f.map(|v| v / scale[b]);
+            ll += rng::ln(scale[b]) + top;
+        }
+        bwd[bins - 1] = [1.0; REGIMES];
+        let mut xi = [[0.0f64; REGIMES]; REGIMES];
+        for b in (0..bins - 1).rev() {
+            let next: [f64; REGIMES] = std::array::from_fn(|z| lik[b + 1][z] * bwd[b + 1][z]);
+            bwd[b] = std::array::from_fn(|y| (0..REGIMES).map(|z| trans[y][z] * next[z]).sum::<f64>() / scale[b + 1]);
+            for (y, row) in xi.iter_mut().enumerate() {
+                for (z, x) in row.iter_mut().enumerate() {
+                    *x += fwd[b][y] * trans[y][z] * next[z] / scale[b + 1];
+                }
+            }
+        }
+        for b in 0..bins {
+            let g: [f64; REGIMES] = std::array::from_fn(|z| fwd[b][z] * bwd[b][z]);
+            gamma[b] = g.map(|v| v / (g[0] + g[1]));
+        }
+        log_likelihood = ll;
+        for z in 0..REGIMES {
+            let time: f64 = gamma.iter().zip(&width).map(|(g, w)| g[z] * w).sum();
+            let n: f64 = gamma.iter().zip(&counts).map(|(g, c)| g[z] * c).sum();
+            rate[z] = (n / time.max(1e-9)).max(1e-9);
+            let out = xi[z][0] + xi[z][1];
+            if out > 0.0 {
+                trans[z] = [xi[z][0] / out, xi[z][1] / out];
+            }
+        }
+        first = gamma[0];
+        if log_likelihood - last_ll < EM_TOLERANCE {
+            break;
+        }
+        last_ll = log_likelihood;
+    }
+    if rate[0] > rate[1] {
+        rate.swap(0, 1);
+        trans = [[trans[1][1], trans[1][0]], [trans[0][1], trans[0][0]]];
+        for g in &mut gamma {
+            g.swap(0, 1);
+        }
+    }
+    let (p01, p10) = (trans[0][1], trans[1][0]);
+    let total = -rng::ln((1.0 - p01 - p10).max(1e-12)) / REGIME_BIN_S;
+    let switch_per_s = if p01 + p10 > 0.0 { [total * p01 / (p01 + p10), total * p10 / (p01 + p10)] } else { [0.0; 2] };
+    RegimeFit {
+        params: Regimes {
+            burst_activity: 1.0,
+            burst_market_activity: rate[1] / rate[0],
+            switch_per_s,
+            burst_direction: 0.0,
+        },
+        rates: rate,
+        log_likelihood,
+        iterations,
+        burst_probability: gamma.iter().map(|g| g[1]).collect(),
+    }
+}
+
 /// Quantile probabilities printed for size samples.
 pub const REPORT_PROBS: [f64; 19] =
     [0.0, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 0.999, 0.9995, 0.9999, 1.0];
@@ -535,9 +878,55 @@ impl fmt::Display for Estimates {
             self.improvements_per_s_per_side(),
             self.closing_share()
         )?;
+        writeln!(
+            f,
+            "after a retreat: {} improvements by the other side, {} by the retreated side (follow share {:.3})",
+            self.follow_improvements,
+            self.back_improvements,
+            self.follow_share()
+        )?;
         write_quantiles(f, "improvement sizes", &self.improve_sizes)?;
         write_quantiles(f, "old best left one diff after its side improved, permille", &self.old_best_left_permille)?;
         writeln!(f, "retreats: {} with trade, {} without", self.retreats_with_trade, self.retreats_without_trade)?;
+        let h = self.market_hawkes();
+        writeln!(
+            f,
+            "market-order Hawkes fit (decays {:?}/s, {} EM iterations): background {:.4}/s per side, \
+             branching self {:.4?} cross {:.4?} (total {:.4}, mean rate {:.3}/s); log-likelihood {:.1} (Poisson {:.1})",
+            params::HAWKES_DECAYS_PER_S,
+            h.iterations,
+            h.params.background_per_s,
+            h.params.self_branching,
+            h.params.cross_branching,
+            h.params.branching_ratio(),
+            h.params.mean_rate(),
+            h.log_likelihood,
+            h.poisson_log_likelihood
+        )?;
+        let r = self.regimes();
+        writeln!(
+            f,
+            "activity regimes ({} EM iterations, {} s bins): taker orders {:.3}/s calm, {:.3}/s burst (activity \
+             {:.4}); leaving calm {:.5}/s, leaving burst {:.5}/s (burst share {:.4}); log-likelihood {:.1}",
+            r.iterations,
+            REGIME_BIN_S,
+            r.rates[0],
+            r.rates[1],
+            r.params.burst_activity,
+            r.params.switch_per_s[0],
+            r.params.switch_per_s[1],
+            r.params.burst_share(),
+            r.log_likelihood
+        )?;
+        writeln!(
+            f,
+            "bursts: one-sidedness {:.3} (mean |buys - sells| / orders in burst seconds), book activity {:.2}x calm",
+            self.burst_one_sidedness(&r),
+            self.burst_book_activity(&r)
+        )?;
+        let sizes = self.taker_sizes_by_regime(&r);
+        write_quantiles(f, "taker sizes, calm regime", &sizes[0])?;
+        write_quantiles(f, "taker sizes, burst regime", &sizes[1])?;
         write_quantiles(f, "quantity before a retreat without trade", &self.retreat_sizes)?;
         writeln!(
             f,
@@ -670,6 +1059,7 @@ impl Acc {
                     self.est.diff_intervals_ms.push(diff.event_ms - prev);
                 }
                 self.last_diff_ms = Some(diff.event_ms);
+                self.est.book_changes.push((diff.event_ms, (diff.bids.count() + diff.asks.count()) as u32));
                 self.first_id.get_or_insert((diff.first_id, diff.event_ms));
                 self.last_id = (diff.last_id, diff.event_ms);
                 let live = market.get(self.inst).filter(|st| st.sync.state() == SyncState::Live);
@@ -742,6 +1132,7 @@ impl Acc {
                                 self.est.maker_partial_sizes.push(self.last_print_lots);
                                 self.est.takers[usize::from(side == Side::Sell)] += 1;
                                 self.est.taker_sizes.push(size);
+                                self.est.taker_orders.push((ms, usize::from(side == Side::Buy), size));
                                 // A taker buy hits the asks (side index 1).
                                 self.taker_ms[usize::from(side == Side::Buy)].push(ms);
                             }
@@ -859,6 +1250,8 @@ fn classify_tops(est: &mut Estimates, tops: &[Top], taker_ms: &[Vec<i64>; 2]) {
         t.sort_unstable();
     }
     let mut next = [0usize; 2];
+    // The side whose best last retreated while the spread is wide.
+    let mut retreated: Option<usize> = None;
     for pair in tops.windows(2) {
         let (prev, cur) = (pair[0], pair[1]);
         let dt = (cur.ms - prev.ms).max(0) as f64 / 1000.0;
@@ -893,6 +1286,11 @@ fn classify_tops(est: &mut Estimates, tops: &[Top], taker_ms: &[Vec<i64>; 2]) {
                 }
             } else if better {
                 est.improvements += 1;
+                match retreated {
+                    Some(r) if r == s => est.back_improvements += 1,
+                    Some(_) => est.follow_improvements += 1,
+                    None => {}
+                }
                 est.improve_sizes.push(cur.lots[s]);
                 if cur.px[1] - cur.px[0] == 1 {
                     est.closing_improvements += 1;
@@ -906,6 +1304,15 @@ fn classify_tops(est: &mut Estimates, tops: &[Top], taker_ms: &[Vec<i64>; 2]) {
                 est.queue[bucket].cancels += 1;
                 est.queue[bucket].vanished += 1;
             }
+        }
+        for s in 0..2 {
+            let worse = if s == 0 { cur.px[0] < prev.px[0] } else { cur.px[1] > prev.px[1] };
+            if worse {
+                retreated = Some(s);
+            }
+        }
+        if cur.px[1] - cur.px[0] < 2 {
+            retreated = None;
         }
     }
 }
@@ -987,7 +1394,9 @@ impl Calibrator {
         let a = &self.acc;
         let mut stats = a.stats.clone();
         stats.span_s = a.first_local.map_or(0.0, |first| (a.last_local - first) as f64 / 1e9);
-        stats.taker_orders = self.estimates().taker_sizes.len() as u64;
+        let est = self.estimates();
+        stats.taker_orders = est.taker_sizes.len() as u64;
+        stats.market_order_dispersion = dispersion(&est.taker_events(), est.exchange_seconds, 1.0);
         let published = a.stats.published.max(1) as f64;
         stats.mean_spread_ticks = a.spread_sum / published;
         stats.mean_depth10_qty = a.depth10_sum / (2.0 * published);
@@ -1012,9 +1421,12 @@ impl Calibrator {
             est.maker_partial_sizes.push(a.last_print_lots);
             est.takers[usize::from(side == Side::Sell)] += 1;
             est.taker_sizes.push(size);
+            est.taker_orders.push((ms, usize::from(side == Side::Buy), size));
             taker_ms[usize::from(side == Side::Buy)].push(ms);
         }
         classify_tops(&mut est, &a.tops, &taker_ms);
+        est.first_exchange_ms = a.first_ms.unwrap_or(0);
+
         est.exchange_seconds = a.first_ms.map_or(0.0, |first| (a.last_ms - first) as f64 / 1000.0);
         if let Some((first, first_ms)) = a.first_id {
             let secs = (a.last_id.1 - first_ms) as f64 / 1000.0;
@@ -1026,6 +1438,28 @@ impl Calibrator {
         est.touch_depth_lots /= 2.0 * samples;
         est
     }
+}
+
+/// Variance over mean of the number of events per side in consecutive
+/// windows of `window_s` seconds (whole windows only, sides pooled); 0 when
+/// there are none.
+#[must_use]
+pub fn dispersion(events: &[(f64, usize)], span_s: f64, window_s: f64) -> f64 {
+    let windows = (span_s / window_s) as usize;
+    if windows == 0 {
+        return 0.0;
+    }
+    let mut counts = vec![0u32; 2 * windows];
+    for &(t, s) in events {
+        let w = (t / window_s) as usize;
+        if w < windows {
+            counts[2 * w + s.min(1)] += 1;
+        }
+    }
+    let n = counts.len() as f64;
+    let mean = counts.iter().map(|&c| f64::from(c)).sum::<f64>() / n;
+    let var = counts.iter().map(|&c| (f64::from(c) - mean).powi(2)).sum::<f64>() / n;
+    if mean > 0.0 { var / mean } else { 0.0 }
 }
 
 /// Why a recording could not be measured.

@@ -43,8 +43,8 @@
 //!   marks.
 
 use super::calibrate::queue_bucket;
-use super::params::{self, QuantileTable};
-use super::rng::Rng;
+use super::params::{self, HAWKES_KERNELS, HawkesParams, QuantileTable, REGIMES, Regimes};
+use super::rng::{self, Rng};
 use crate::side::Side;
 
 /// Level slots per side: a power of two above the window.
@@ -189,6 +189,8 @@ pub struct EventCounts {
     pub rejected: u64,
     /// Market order lots that found no resting order (the side ran dry).
     pub unfilled_lots: u64,
+    /// Switches of the market regime (calm ⇄ burst); not order events.
+    pub regime_switches: u64,
 }
 
 impl EventCounts {
@@ -235,6 +237,81 @@ impl Rates {
 
 /// Event channels per side.
 const CHANNELS: usize = 8;
+/// The market-order channel among them.
+const MARKET: usize = 6;
+/// The regime switch: one channel after both sides'.
+const SWITCH: usize = 2 * CHANNELS;
+/// The farthest a reference-price jump pulls quotes, ticks.
+const MAX_PULL_TICKS: i64 = 64;
+
+/// The parameters of the model's dynamics that are fitted rather than read
+/// off the recording directly, as a value so that fitting tools can vary
+/// them; [`Dynamics::CALIBRATED`] reproduces the recording.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Dynamics {
+    /// Reference-price pulls per second per side ([`params::PULL_PER_S`]).
+    pub pull_per_s: f64,
+    /// Mean size of a reference-price jump in ticks: the pulled quotes
+    /// reach this far behind the best on average
+    /// ([`params::PULL_MEAN_TICKS`]; 1 pulls the best level only).
+    pub pull_mean_ticks: f64,
+    /// Self-exciting market orders ([`params::MARKET_HAWKES`];
+    /// [`HawkesParams::POISSON`] turns the excitation off).
+    pub market_hawkes: HawkesParams,
+    /// Calm and burst activity ([`params::REGIMES_FIT`]; [`Regimes::NONE`]
+    /// turns the switching off).
+    pub regimes: Regimes,
+    /// Market order sizes per regime ([`params::TAKER_SIZES_BY_REGIME`]).
+    pub taker_sizes: [QuantileTable; REGIMES],
+    /// Share of the improvements inside a wide spread made by the side
+    /// opposite the last retreat ([`params::IMPROVE_FOLLOW_SHARE`]; ½ is
+    /// no bias).
+    pub improve_follow_share: f64,
+}
+
+impl Dynamics {
+    /// The calibrated values of [`params`].
+    pub const CALIBRATED: Self = Self {
+        pull_per_s: params::PULL_PER_S,
+        pull_mean_ticks: params::PULL_MEAN_TICKS,
+        market_hawkes: params::MARKET_HAWKES,
+        regimes: params::REGIMES_FIT,
+        taker_sizes: params::TAKER_SIZES_BY_REGIME,
+        improve_follow_share: params::IMPROVE_FOLLOW_SHARE,
+    };
+
+    /// Checks the values: `Err` names the first bad one.
+    ///
+    /// # Errors
+    /// A description of the bad value.
+    pub fn validate(&self) -> Result<(), &'static str> {
+        let h = &self.market_hawkes;
+        if !(self.pull_per_s.is_finite() && self.pull_per_s >= 0.0) {
+            return Err("pull rate must be a non-negative number per second");
+        }
+        if !(self.pull_mean_ticks.is_finite() && self.pull_mean_ticks >= 1.0) {
+            return Err("mean pull jump must be at least one tick");
+        }
+        if !(self.improve_follow_share.is_finite() && (0.0..=1.0).contains(&self.improve_follow_share)) {
+            return Err("improvement follow share must be within 0..=1");
+        }
+        let branching_ok = h.self_branching.iter().chain(&h.cross_branching).all(|b| b.is_finite() && *b >= 0.0);
+        if !(branching_ok && h.branching_ratio() < 1.0) {
+            return Err("market-order branching ratios must be non-negative and sum below 1");
+        }
+        if !(h.background_per_s.is_finite() && h.background_per_s > 0.0) {
+            return Err("market-order background rate must be positive");
+        }
+        let r = &self.regimes;
+        if !(r.switch_per_s.iter().all(|q| q.is_finite() && *q >= 0.0)
+            && [r.burst_activity, r.burst_market_activity].iter().all(|a| a.is_finite() && *a > 0.0)
+            && (0.0..=1.0).contains(&r.burst_direction))
+        {
+            return Err("regime switching rates must be non-negative and the burst activity positive");
+        }
+        Ok(())
+    }
+}
 
 /// The order book model. Prices are model ticks (the session maps them to
 /// the instrument's prices), quantities lots of the instrument.
@@ -251,10 +328,26 @@ pub struct Lob {
     track_changes: bool,
     counts: EventCounts,
     /// Channel rates for the current state (see `refresh_rates`).
-    channel: [f64; 2 * CHANNELS],
+    channel: [f64; 2 * CHANNELS + 1],
     total: f64,
-    /// Reference-price pulls per second per side.
-    pull_per_s: f64,
+    dynamics: Dynamics,
+    /// Exogenous share of the queue-reactive market-order rates.
+    background_share: f64,
+    /// The market regime now (0 calm, 1 burst)...
+    regime: usize,
+    /// ...and the activity of each, for the limit-order book and for the
+    /// market orders.
+    activity: [f64; REGIMES],
+    market_activity: [f64; REGIMES],
+    /// Market-order excitation per kernel component and side of the
+    /// orders that caused it: `Σ β_k e^{−β_k (t − t_i)}` over that side's
+    /// past market orders, as of the last step.
+    excitation: [[f64; 2]; HAWKES_KERNELS],
+    /// The taker side the current burst favours ([`Regimes::burst_direction`]).
+    burst_side: usize,
+    /// The side whose best price last retreated while the spread is wide
+    /// (`None` once it is one tick again).
+    retreated: Option<usize>,
 }
 
 #[inline]
@@ -276,10 +369,10 @@ impl Lob {
     /// behind; run it for a while before publishing anything. `multiplier`
     /// converts calibration lots into the instrument's lots;
     /// `track_changes` records changed levels for [`Lob::take_changes`];
-    /// `pull_per_s` is the reference-price pull rate per side
-    /// ([`params::PULL_PER_S`] reproduces the recording).
+    /// `dynamics` are the fitted rates ([`Dynamics::CALIBRATED`] reproduces
+    /// the recording).
     #[must_use]
-    pub fn new(best_bid: i64, multiplier: f64, track_changes: bool, pull_per_s: f64, rng: &mut Rng) -> Self {
+    pub fn new(best_bid: i64, multiplier: f64, track_changes: bool, dynamics: Dynamics, rng: &mut Rng) -> Self {
         let mut lob = Self {
             sides: [Ladder::new(1, best_bid), Ladder::new(-1, best_bid + 1)],
             orders: Vec::with_capacity(1 << 15),
@@ -290,10 +383,20 @@ impl Lob {
             multiplier,
             track_changes,
             counts: EventCounts::default(),
-            channel: [0.0; 2 * CHANNELS],
+            channel: [0.0; 2 * CHANNELS + 1],
             total: 0.0,
-            pull_per_s,
+            dynamics,
+            background_share: dynamics.market_hawkes.background_per_s / params::MARKET_ORDERS_PER_S,
+            regime: 0,
+            activity: dynamics.regimes.activity(),
+            market_activity: dynamics.regimes.market_activity(),
+            excitation: [[0.0; 2]; HAWKES_KERNELS],
+            retreated: None,
+            burst_side: 0,
         };
+        // The regime starts as the chain's long-run distribution says.
+        lob.regime = usize::from(rng.chance(dynamics.regimes.burst_share()));
+        lob.burst_side = usize::from(rng.chance(0.5));
         let target = (params::TOUCH_DEPTH_LOTS as f64 * multiplier) as i64;
         for (s, tick) in [(0, best_bid), (1, best_bid + 1)] {
             let mut lots = 0;
@@ -324,6 +427,12 @@ impl Lob {
     #[must_use]
     pub fn prints(&self) -> &[Print] {
         &self.prints
+    }
+
+    /// The market regime now: 0 calm, 1 burst ([`params::MarketFlow`]).
+    #[must_use]
+    pub fn regime(&self) -> usize {
+        self.regime
     }
 
     /// Event counters.
@@ -398,11 +507,59 @@ impl Lob {
         rate
     }
 
+    /// The market-order rate of taker side `s` now: the queue-reactive rate
+    /// of the level it hits, scaled to its exogenous share, plus the
+    /// excitation of past market orders, times the regime's activity.
+    fn market_rate(&self, s: usize) -> f64 {
+        if self.sides[1 - s].n_levels == 0 {
+            return 0.0;
+        }
+        let h = &self.dynamics.market_hawkes;
+        // A burst's direction moves its exogenous orders only (the
+        // excitation keeps its branching ratio, below 1).
+        let direction = match (self.regime, s == self.burst_side) {
+            (0, _) => 1.0,
+            (_, true) => 1.0 + self.dynamics.regimes.burst_direction,
+            (_, false) => 1.0 - self.dynamics.regimes.burst_direction,
+        };
+        let mut rate = params::TOUCH[self.touch_bucket(1 - s)].market_per_s * self.background_share * direction;
+        for k in 0..HAWKES_KERNELS {
+            rate += h.self_branching[k] * self.excitation[k][s] + h.cross_branching[k] * self.excitation[k][1 - s];
+        }
+        rate * self.market_activity[self.regime]
+    }
+
+    /// Recomputes the market-order channels (the excitation decayed) and
+    /// the total.
+    fn refresh_market(&mut self) {
+        for s in 0..2 {
+            self.channel[s * CHANNELS + MARKET] = self.market_rate(s);
+        }
+        self.total = self.channel.iter().sum();
+    }
+
+    /// Lets `elapsed_s` seconds of model time pass for the excitation (it
+    /// decays in business time: faster in the burst regime).
+    fn decay(&mut self, elapsed_s: f64) {
+        let business_s = elapsed_s * self.market_activity[self.regime];
+        for (k, beta) in params::HAWKES_DECAYS_PER_S.iter().enumerate() {
+            let e = &mut self.excitation[k];
+            if e[0] + e[1] < 1e-12 {
+                *e = [0.0; 2];
+                continue;
+            }
+            let f = rng::exp(-beta * business_s);
+            e[0] *= f;
+            e[1] *= f;
+        }
+    }
+
     /// Recomputes the rates of the event channels: for each side, join,
     /// touch cancel, deep arrival, near cancel, far-cancel proposal,
-    /// improvement, market order.
+    /// improvement, market order, pull.
     fn refresh_rates(&mut self) {
         let wide = self.spread().is_some_and(|s| s >= 2);
+        let follow = self.dynamics.improve_follow_share;
         for s in 0..2 {
             let b = self.touch_bucket(s);
             let ladder = &self.sides[s];
@@ -412,12 +569,27 @@ impl Lob {
             self.channel[base + 2] = self.rates.deep;
             self.channel[base + 3] = self.near_cancel_rate(s);
             self.channel[base + 4] = self.rates.theta_far_max * ladder.live.len() as f64;
-            self.channel[base + 5] = if wide { params::IMPROVE_PER_S } else { 0.0 };
+            // While wide after a retreat, the other side follows more often
+            // than the retreated side comes back.
+            let bias = match self.retreated {
+                Some(r) if r == s => 2.0 * (1.0 - follow),
+                Some(_) => 2.0 * follow,
+                None => 1.0,
+            };
+            self.channel[base + 5] = if wide { params::IMPROVE_PER_S * bias } else { 0.0 };
             // A taker on side s hits the other side's best level.
-            self.channel[base + 6] =
-                if self.sides[1 - s].n_levels > 0 { params::TOUCH[self.touch_bucket(1 - s)].market_per_s } else { 0.0 };
-            self.channel[base + 7] = if ladder.n_levels > 1 { self.pull_per_s } else { 0.0 };
+            self.channel[base + MARKET] = self.market_rate(s);
+            self.channel[base + 7] = if ladder.n_levels > 1 { self.dynamics.pull_per_s } else { 0.0 };
         }
+        // The regime's activity scales every book event (the market rates
+        // include it already); the switch runs in calendar time.
+        let activity = self.activity[self.regime];
+        for (i, rate) in self.channel[..SWITCH].iter_mut().enumerate() {
+            if i % CHANNELS != MARKET {
+                *rate *= activity;
+            }
+        }
+        self.channel[SWITCH] = self.dynamics.regimes.switch_per_s[self.regime];
         self.total = self.channel.iter().sum();
     }
 
@@ -429,9 +601,16 @@ impl Lob {
         self.total
     }
 
-    /// Fires one event chosen in proportion to the channel rates; `None`
-    /// when a far-cancellation proposal was thinned away (nothing changed).
-    pub fn step(&mut self, rng: &mut Rng) -> Option<Fired> {
+    /// Fires one event chosen in proportion to the channel rates, after
+    /// `elapsed_s` seconds of model time since the previous step (the wait
+    /// drawn at [`Lob::total_rate`]); `None` when the book did not change:
+    /// the market regime switched, or the proposal was thinned away — a far
+    /// cancellation (Lewis & Shedler 1979), or a market order whose
+    /// excitation decayed during the wait (Ogata 1981: the rate at the last
+    /// step bounds it until the next, as excitation only decays between
+    /// events).
+    pub fn step(&mut self, elapsed_s: f64, rng: &mut Rng) -> Option<Fired> {
+        self.decay(elapsed_s);
         let mut x = rng.uniform() * self.total;
         let mut channel = self.channel.len() - 1;
         for (i, r) in self.channel.iter().enumerate() {
@@ -441,7 +620,21 @@ impl Lob {
             }
             x -= r;
         }
+        if channel == SWITCH {
+            self.regime = 1 - self.regime;
+            if self.regime == 1 {
+                self.burst_side = usize::from(rng.chance(0.5));
+            }
+            self.counts.regime_switches += 1;
+            self.refresh_rates();
+            return None;
+        }
         let (s, which) = (channel / CHANNELS, channel % CHANNELS);
+        if which == MARKET && !rng.chance(self.market_rate(s) / self.channel[channel]) {
+            self.counts.rejected += 1;
+            self.refresh_market();
+            return None;
+        }
         let before = [self.sides[0].top(), self.sides[1].top()];
         let kind = match which {
             0 => self.join(s, rng),
@@ -451,16 +644,42 @@ impl Lob {
             4 => self.far_cancel(s, rng),
             5 => self.improve(s, rng),
             6 => self.market(s, rng),
-            _ => self.pull(s),
+            _ => self.pull(s, rng),
         };
         let Some(kind) = kind else {
             self.counts.rejected += 1;
+            self.refresh_market();
             return None;
         };
+        let after = [self.sides[0].top(), self.sides[1].top()];
+        if kind == EventKind::Market {
+            for (k, beta) in params::HAWKES_DECAYS_PER_S.iter().enumerate() {
+                self.excitation[k][s] += beta;
+            }
+        }
+        self.track_retreat(before, after);
         self.refresh_rates();
         self.counts.by_kind[kind as usize] += 1;
-        let after = [self.sides[0].top(), self.sides[1].top()];
         Some(Fired { kind, side: side_of(s), top_changed: before != after })
+    }
+
+    /// Remembers which side's best price last moved away from the spread
+    /// while it is wide.
+    fn track_retreat(&mut self, before: [Option<(i64, i64)>; 2], after: [Option<(i64, i64)>; 2]) {
+        for s in 0..2 {
+            let sign = self.sides[s].sign;
+            let worse = match (before[s], after[s]) {
+                (Some((b, _)), Some((a, _))) => (a - b) * sign < 0,
+                (Some(_), None) => true,
+                _ => false,
+            };
+            if worse {
+                self.retreated = Some(s);
+            }
+        }
+        if self.spread().is_none_or(|spread| spread < 2) {
+            self.retreated = None;
+        }
     }
 
     /// Where a new best level of an empty side goes: its last best, kept
@@ -504,13 +723,25 @@ impl Lob {
         Some(EventKind::TouchCancel)
     }
 
-    /// The reference price moved away from side `s`: its best quotes are
-    /// pulled (the whole level).
-    fn pull(&mut self, s: usize) -> Option<EventKind> {
-        let tick = self.sides[s].top()?.0;
-        while let Some(level) = self.sides[s].occupied(tick) {
-            let id = level.head;
-            self.remove(id);
+    /// The reference price moved away from side `s`: its quotes within the
+    /// jump are pulled — the best level, and each next tick behind it with
+    /// probability `1 − 1 / pull_mean_ticks` (a geometric jump of mean
+    /// [`Dynamics::pull_mean_ticks`] ticks), never the side's last level.
+    fn pull(&mut self, s: usize, rng: &mut Rng) -> Option<EventKind> {
+        let best = self.sides[s].top()?.0;
+        let sign = self.sides[s].sign;
+        let more = 1.0 - 1.0 / self.dynamics.pull_mean_ticks;
+        let mut d = 0;
+        loop {
+            let tick = best - d * sign;
+            while let Some(level) = self.sides[s].occupied(tick) {
+                let id = level.head;
+                self.remove(id);
+            }
+            d += 1;
+            if d >= MAX_PULL_TICKS || self.sides[s].n_levels <= 1 || !rng.chance(more) {
+                break;
+            }
         }
         Some(EventKind::Pull)
     }
@@ -624,7 +855,7 @@ impl Lob {
 
     fn market(&mut self, taker: usize, rng: &mut Rng) -> Option<EventKind> {
         let maker = 1 - taker;
-        let mut remaining = self.draw(&params::TAKER_SIZES, rng);
+        let mut remaining = self.draw(&self.dynamics.taker_sizes[self.regime], rng);
         self.prints.clear();
         while remaining > 0 {
             let Some((tick, _)) = self.sides[maker].top() else { break };
@@ -816,9 +1047,10 @@ mod tests {
 
     fn run(seed: u64, steps: usize) -> (Lob, Rng) {
         let mut rng = Rng::new(seed);
-        let mut lob = Lob::new(618_002, 1.0, true, params::PULL_PER_S, &mut rng);
+        let mut lob = Lob::new(618_002, 1.0, true, Dynamics::CALIBRATED, &mut rng);
         for _ in 0..steps {
-            lob.step(&mut rng);
+            let wait = rng.exponential(lob.total_rate());
+            lob.step(wait, &mut rng);
         }
         (lob, rng)
     }
@@ -826,9 +1058,10 @@ mod tests {
     #[test]
     fn invariants_hold_along_a_long_run() {
         let mut rng = Rng::new(11);
-        let mut lob = Lob::new(618_002, 1.0, true, params::PULL_PER_S, &mut rng);
+        let mut lob = Lob::new(618_002, 1.0, true, Dynamics::CALIBRATED, &mut rng);
         for i in 0..200_000 {
-            lob.step(&mut rng);
+            let wait = rng.exponential(lob.total_rate());
+            lob.step(wait, &mut rng);
             if i % 5_000 == 0 {
                 lob.check_invariants().unwrap();
                 lob.clear_changes();
@@ -861,7 +1094,8 @@ mod tests {
             .chain(lob.levels(Side::Sell).map(|(t, l)| ((1, t), l)))
             .collect();
         for _ in 0..300 {
-            lob.step(&mut rng);
+            let wait = rng.exponential(lob.total_rate());
+            lob.step(wait, &mut rng);
         }
         let after: std::collections::BTreeMap<(u8, i64), i64> = lob
             .levels(Side::Buy)
@@ -894,7 +1128,8 @@ mod tests {
         let mut checked = 0;
         for _ in 0..200_000 {
             let asks: Vec<(i64, i64)> = lob.levels(Side::Sell).collect();
-            if let Some(fired) = lob.step(&mut rng) {
+            let wait = rng.exponential(lob.total_rate());
+            if let Some(fired) = lob.step(wait, &mut rng) {
                 if fired.kind == EventKind::Market && fired.side == Side::Buy {
                     let prints = lob.prints().to_vec();
                     // Prints walk the ask ladder from its best, never skipping a level.

@@ -16,13 +16,26 @@
 //! numbers in ticks, with sizes rescaled to the same notional (see
 //! [`MarketProfile`]).
 //!
-//! One parameter is *fitted* rather than measured: [`PULL_PER_S`]. The
+//! Three parameters are *fitted by simulated moments* rather than measured
+//! directly (each set so that a statistic of generated sessions, mean over
+//! seeds 1–8 of 600 s, equals the recording's; the tool
+//! `cargo test --release --test synth_calibration -- --ignored --nocapture
+//! fit_dynamics` prints the grid): [`PULL_PER_S`] (best-price retreats per
+//! second), [`PULL_MEAN_TICKS`] (volatility of the mid) and
+//! [`Regimes::burst_direction`] / [`Regimes::burst_activity`] of
+//! [`REGIMES_FIT`] (one-sidedness and book activity of the bursts). The
 //! queue-reactive touch rates measured here, simulated alone, let the best
 //! queue grow to about 1.6× its real size, because in the recording the best
 //! price changes (and the queue starts afresh) far more often than queue
 //! depletion alone explains — the price is discovered across venues. The
-//! pull rate stands for that outside information and is set so that the
-//! model's best-price retreats per second match the recording's.
+//! pulls stand for that outside information.
+//!
+//! Order-flow bursts and volatility clustering come from two measured
+//! layers: self- and cross-exciting market orders ([`MARKET_HAWKES`], a
+//! Hawkes intensity fitted by maximum likelihood, Bacry, Mastromatteo & Muzy
+//! 2015) and calm/burst activity regimes ([`REGIMES_FIT`], a hidden Markov
+//! model fitted by Baum–Welch), with taker sizes per regime
+//! ([`TAKER_SIZES_BY_REGIME`]).
 //!
 //! What is *not* calibrated (the recording has no such stream) is marked
 //! "assumed" below.
@@ -337,13 +350,28 @@ pub const IMPROVE_CLOSE_SHARE: f64 = 0.591;
 pub const REPRICE_CANCEL_SHARE: f64 = 0.737;
 
 /// Fitted: the rate per side at which the reference price moves away from
-/// a side and its whole best level is pulled (in the spirit of the
-/// reference-price moves of HLR 2015). Set so that the model's best-price
-/// retreats per second match the recording's 3.474 (1,198 in 344.8 s):
-/// mean over seeds 1–8 of 600 s sessions, 3.215/s at 0.45, 3.483/s at 0.5,
-/// 3.689/s at 0.55 (`cargo test --release --test synth_calibration --
-/// --ignored --nocapture fit_pull_rate`).
-pub const PULL_PER_S: f64 = 0.5;
+/// a side and its quotes within the jump are pulled (in the spirit of the
+/// reference-price moves of Huang, Lehalle & Rosenbaum, JASA 110, 2015).
+/// Set so that the model's best-price retreats per second match the
+/// recording's 3.474 (1,198 in 344.8 s), mean over seeds 1–8 of 600 s
+/// sessions (`fit_dynamics`, see the module documentation).
+pub const PULL_PER_S: f64 = 0.4;
+
+/// Fitted: the mean size, in ticks, of the reference-price jump behind a
+/// pull (geometric; see [`PULL_PER_S`]). Set so that the standard deviation
+/// of the mid's one-second changes matches the recording's (75.3 ticks);
+/// with single-level pulls (1) it comes out about 15 % low.
+pub const PULL_MEAN_TICKS: f64 = 12.0;
+
+/// Share of the improvements inside a wide spread that come from the side
+/// opposite the one whose best price last retreated (the price moves on:
+/// the other side follows), measured over the improvements made while the
+/// spread was wide after a retreat (see
+/// [`super::calibrate::Estimates::follow_share`]). The rest bring the
+/// retreated side back. An unbiased book would give ½; the recording's
+/// prices move on: without this the model's mid reverts after half its
+/// moves and its volatility comes out about a third low.
+pub const IMPROVE_FOLLOW_SHARE: f64 = 0.770;
 
 /// Quantity of the new best level after an improvement (n = 1,451); placed
 /// as orders of [`MAKER_ORDER_SIZES`].
@@ -509,6 +537,161 @@ pub const DEEP_FAR_SIZES: QuantileTable = QuantileTable {
 /// time-weighted mean, which the calibration test checks the model
 /// reproduces.
 pub const MARKET_ORDERS_PER_S: f64 = 7.883;
+
+/// Components of the market orders' self-exciting kernel.
+pub const HAWKES_KERNELS: usize = 3;
+
+/// Decay rates of the kernel's components, per second: a sum of
+/// exponentials spanning the scales of the recording's order-flow bursts,
+/// from a few milliseconds (the trade stream's millisecond resolution) to
+/// seconds (Bacry, Mastromatteo & Muzy 2015, §4, and Bacry & Muzy 2014
+/// approximate the slowly decaying kernels measured on futures the same
+/// way). Fixed, not fitted: with the decays fixed the log-likelihood is
+/// concave in the other parameters, so the fit below has one maximum.
+pub const HAWKES_DECAYS_PER_S: [f64; HAWKES_KERNELS] = [300.0, 10.0, 0.3];
+
+/// A bivariate (buy, sell) Hawkes intensity for market orders with a kernel
+/// made of exponentials of [`HAWKES_DECAYS_PER_S`], symmetric in the sides:
+///
+/// `λ_s(t) = μ + Σ_k Σ_{t_i < t} β_k e^{−β_k (t − t_i)} · (self_k for the
+/// side's own past orders t_i, cross_k for the other side's)`,
+///
+/// so `self_k`, `cross_k` are branching ratios (expected orders one order
+/// triggers on its own / the other side through component `k`) and the
+/// mean rate is `μ / (1 − Σ_k (self_k + cross_k))`. Sources: Hawkes (1971);
+/// for order flow Bacry, Mastromatteo & Muzy, "Hawkes processes in
+/// finance", Market Microstructure and Liquidity 1(1), 2015.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct HawkesParams {
+    /// Exogenous market orders per second per side, `μ`.
+    pub background_per_s: f64,
+    /// Branching ratio per component, the side's own past orders.
+    pub self_branching: [f64; HAWKES_KERNELS],
+    /// Branching ratio per component, the other side's past orders.
+    pub cross_branching: [f64; HAWKES_KERNELS],
+}
+
+impl HawkesParams {
+    /// No excitation: Poisson market orders at the queue-reactive rates.
+    pub const POISSON: Self = Self {
+        background_per_s: MARKET_ORDERS_PER_S,
+        self_branching: [0.0; HAWKES_KERNELS],
+        cross_branching: [0.0; HAWKES_KERNELS],
+    };
+
+    /// Total branching ratio (below 1 for a stationary process).
+    #[must_use]
+    pub fn branching_ratio(&self) -> f64 {
+        self.self_branching.iter().chain(&self.cross_branching).sum()
+    }
+
+    /// Mean market orders per second per side of the stationary process.
+    #[must_use]
+    pub fn mean_rate(&self) -> f64 {
+        self.background_per_s / (1.0 - self.branching_ratio())
+    }
+}
+
+/// Market orders' self- and cross-excitation, fitted by maximum likelihood
+/// (EM, [`super::calibrate::fit_hawkes`]) to the 5,436 taker orders' times
+/// and sides in the recording. The model uses the per-bucket
+/// [`TouchBucket::market_per_s`] scaled by `background / MARKET_ORDERS_PER_S`
+/// as the exogenous part, so queue reactivity stays and the mean rate is
+/// kept (the queue-reactive Hawkes form of Wu, Rambaldi, Muzy & Bacry,
+/// "Queue-reactive Hawkes models for the order flow", 2019).
+pub const MARKET_HAWKES: HawkesParams = HawkesParams {
+    background_per_s: 2.2309,
+    self_branching: [0.1934, 0.2546, 0.2039],
+    cross_branching: [0.0139, 0.0521, 0.0000],
+};
+
+/// Market regimes: calm and burst.
+pub const REGIMES: usize = 2;
+
+/// Regime-switching market activity: a continuous-time Markov chain between
+/// a calm and a burst regime, the whole book running `burst_activity` times
+/// faster in the burst regime than in the calm one (a subordinated
+/// "business time", Clark, Econometrica 41(1), 1973; Ané & Geman, Journal
+/// of Finance 55(5), 2000: volatility clusters because trading activity
+/// does). Activities are normalised so that their long-run mean is 1: the
+/// calibrated rates stay the session's mean rates.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Regimes {
+    /// Activity of the limit-order book (arrivals, cancellations, pulls) in
+    /// the burst regime over the calm one.
+    pub burst_activity: f64,
+    /// Activity of the market orders in the burst regime over the calm one.
+    pub burst_market_activity: f64,
+    /// Rate of leaving each regime (calm, burst), per second.
+    pub switch_per_s: [f64; REGIMES],
+    /// Direction of a burst: each burst favours one taker side, drawn
+    /// evenly when it starts; that side's market orders run `1 + d` times,
+    /// the other side's `1 − d` times their exogenous rate (`0 ≤ d ≤ 1`; 0: bursts
+    /// without direction). Order-flow bursts are one-sided (liquidation
+    /// cascades, stop runs, split metaorders: Lillo, Mike & Farmer, Phys.
+    /// Rev. E 71, 2005).
+    pub burst_direction: f64,
+}
+
+impl Regimes {
+    /// One regime: constant activity.
+    pub const NONE: Self =
+        Self { burst_activity: 1.0, burst_market_activity: 1.0, switch_per_s: [0.0; REGIMES], burst_direction: 0.0 };
+
+    /// Long-run share of time in the burst regime.
+    #[must_use]
+    pub fn burst_share(&self) -> f64 {
+        let total = self.switch_per_s[0] + self.switch_per_s[1];
+        if total > 0.0 { self.switch_per_s[0] / total } else { 0.0 }
+    }
+
+    /// Activity multiplier of the limit-order book in each regime
+    /// (long-run mean 1).
+    #[must_use]
+    pub fn activity(&self) -> [f64; REGIMES] {
+        self.normalised(self.burst_activity)
+    }
+
+    /// Activity multiplier of the market orders in each regime (long-run
+    /// mean 1).
+    #[must_use]
+    pub fn market_activity(&self) -> [f64; REGIMES] {
+        self.normalised(self.burst_market_activity)
+    }
+
+    fn normalised(&self, burst: f64) -> [f64; REGIMES] {
+        let b = self.burst_share();
+        let calm = 1.0 / (1.0 - b + b * burst);
+        [calm, calm * burst]
+    }
+}
+
+/// The activity regimes. Measured: `burst_market_activity` and
+/// `switch_per_s`, a two-state hidden Markov model of the taker orders per
+/// second of the recording ([`super::calibrate::fit_regimes`]: 12.72/s calm,
+/// 99.73/s burst, bursts of 0.9 s every 24 s, 3.5 % of the time). Fitted by
+/// simulated moments (see the module documentation): `burst_direction`, so
+/// that the mean |buys − sells| / (buys + sells) of the taker orders in
+/// burst seconds matches the recording's 0.394 (bursts there are one-sided;
+/// without a direction the model gives about 0.2), and `burst_activity`, so
+/// that the price levels changed per second by the depth diffs in burst
+/// seconds over calm ones approach the recording's 4.95
+/// ([`super::calibrate::Estimates::burst_book_activity`]).
+pub const REGIMES_FIT: Regimes =
+    Regimes { burst_activity: 12.0, burst_market_activity: 7.84, switch_per_s: [0.0415, 1.14], burst_direction: 1.0 };
+
+/// Market order sizes in the calm and the burst regime of [`REGIMES_FIT`]
+/// (taker orders in the seconds more likely calm / burst under the fit of
+/// the recording: n = 4,235, mean 268.6 lots / n = 1,201, mean 1,075.6
+/// lots: orders in bursts are four times larger).
+pub const TAKER_SIZES_BY_REGIME: [QuantileTable; REGIMES] = [
+    QuantileTable {
+        values: [1, 2, 2, 4, 8, 13, 23, 41, 81, 162, 500, 1000, 2535, 4427, 7790, 15000, 20846, 55245, 55245],
+    },
+    QuantileTable {
+        values: [1, 2, 5, 12, 25, 33, 54, 103, 196, 500, 1441, 3229, 8941, 29306, 44985, 59155, 59155, 69718, 69718],
+    },
+];
 
 /// Market order sizes (n = 5,436; mean 446.9 lots). Each fills the
 /// resting orders at the opposite best in time priority, one trade print per

@@ -14,7 +14,8 @@
 //! between libms (glibc, musl, macOS). One differing bit in an exponential
 //! waiting time can move an event across a millisecond boundary and change
 //! the file. [`ln`] below uses only basic arithmetic, so the same seed gives
-//! the same bytes everywhere.
+//! the same bytes everywhere. [`exp`] is built the same way, for the
+//! decaying intensities of the model's self-exciting order flow.
 
 /// SplitMix64 (Steele, Lea & Flood 2014): expands one `u64` seed into
 /// well-mixed state words.
@@ -155,6 +156,59 @@ pub fn ln(x: f64) -> f64 {
     kf * LN2_HI + (kf * LN2_LO + 2.0 * s * series)
 }
 
+/// `1 / ln 2`.
+const INV_LN2: f64 = std::f64::consts::LOG2_E;
+
+/// `1 / n` for `n` = 1..=16 (each correctly rounded, the same everywhere).
+const INV_N: [f64; 16] = [
+    1.0,
+    1.0 / 2.0,
+    1.0 / 3.0,
+    1.0 / 4.0,
+    1.0 / 5.0,
+    1.0 / 6.0,
+    1.0 / 7.0,
+    1.0 / 8.0,
+    1.0 / 9.0,
+    1.0 / 10.0,
+    1.0 / 11.0,
+    1.0 / 12.0,
+    1.0 / 13.0,
+    1.0 / 14.0,
+    1.0 / 15.0,
+    1.0 / 16.0,
+];
+
+/// `e^x` from basic arithmetic only (deterministic on every platform, like
+/// [`ln`]): `x = k ln 2 + r` with `|r| ≤ ½ ln 2`, `e^r` by its Taylor series
+/// to `r^16` (truncation error below 1e-19), times `2^k` set in the
+/// exponent bits. Underflows to 0 below `−708` (no subnormals), overflows
+/// to `+∞` above `709`; NaN in, NaN out.
+#[must_use]
+pub fn exp(x: f64) -> f64 {
+    if x.is_nan() {
+        return f64::NAN;
+    }
+    if x < -708.0 {
+        return 0.0;
+    }
+    if x > 709.0 {
+        return f64::INFINITY;
+    }
+    let k = (x * INV_LN2 + 0.5).floor();
+    let r = (x - k * LN2_HI) - k * LN2_LO;
+    // Horner's scheme with the reciprocals as constants: a multiplication
+    // per term, not a division (a division chain made this the model's
+    // hottest loop).
+    let mut series = 1.0;
+    for inv in INV_N.iter().rev() {
+        series = series * r * inv + 1.0;
+    }
+    // k is within −1022..=1023 here, so 2^k is a normal number.
+    let two_k = f64::from_bits(((k as i64 + 1023) as u64) << 52);
+    series * two_k
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -223,6 +277,30 @@ mod tests {
         assert_eq!(ln(1.0), 0.0);
         assert!((ln(2.0) - std::f64::consts::LN_2).abs() < 1e-16);
         assert!(ln(0.0).is_nan() && ln(-1.0).is_nan() && ln(f64::INFINITY).is_nan() && ln(f64::NAN).is_nan());
+    }
+
+    #[test]
+    fn exp_agrees_with_libm() {
+        let mut r = Rng::new(2);
+        let mut worst = 0.0f64;
+        for i in 0..200_000 {
+            let x = match i % 4 {
+                0 => -r.uniform() * 50.0,
+                1 => (r.uniform() - 0.5) * 1e-6,
+                2 => -r.uniform() * 700.0,
+                _ => (r.uniform() - 0.5) * 1400.0,
+            };
+            let (ours, libm) = (exp(x), x.exp());
+            if libm.is_normal() {
+                worst = worst.max((ours - libm).abs() / libm);
+            }
+        }
+        assert!(worst < 1e-14, "worst relative error {worst}");
+        assert_eq!(exp(0.0), 1.0);
+        assert_eq!(exp(-800.0), 0.0);
+        assert!(exp(710.0).is_infinite() && exp(f64::NAN).is_nan());
+        assert!((exp(1.0) - std::f64::consts::E).abs() < 1e-15);
+        assert!((exp(-708.0) / (-708.0f64).exp() - 1.0).abs() < 1e-13);
     }
 
     #[test]

@@ -40,7 +40,7 @@
 
 use std::collections::VecDeque;
 
-use super::model::{EventKind, Fired, Lob};
+use super::model::{Dynamics, EventKind, Fired, Lob};
 use super::params::{self, MarketProfile};
 use super::rng::Rng;
 use super::wire_binance::BinanceWire;
@@ -108,9 +108,9 @@ pub enum SynthError {
     /// Warm-up negative or not finite.
     #[error("warm-up must be a non-negative number of seconds (got {0})")]
     BadWarmup(f64),
-    /// Pull rate negative or not finite.
-    #[error("pull rate must be a non-negative number per second (got {0})")]
-    BadPullRate(f64),
+    /// A fitted model parameter out of its range (says which).
+    #[error("model dynamics: {0}")]
+    BadDynamics(&'static str),
     /// Writing the session failed.
     #[error("{0}")]
     Io(#[from] std::io::Error),
@@ -138,10 +138,10 @@ pub struct SynthConfig {
     pub start_ms: i64,
     /// Model time run before the session starts, seconds.
     pub warmup_s: f64,
-    /// Reference-price pulls per second per side
-    /// ([`params::PULL_PER_S`], fitted to the recording): more makes the
-    /// best price move more often.
-    pub pull_per_s: f64,
+    /// The fitted dynamics of the order book model (reference-price pulls,
+    /// market-order excitation, which side fills a wide spread);
+    /// [`Dynamics::CALIBRATED`] reproduces the recording.
+    pub dynamics: Dynamics,
 }
 
 impl SynthConfig {
@@ -184,7 +184,7 @@ impl SynthConfig {
             gap_every: None,
             start_ms: DEFAULT_START_MS,
             warmup_s: DEFAULT_WARMUP_S,
-            pull_per_s: params::PULL_PER_S,
+            dynamics: Dynamics::CALIBRATED,
         };
         config.validate()?;
         Ok(config)
@@ -207,9 +207,7 @@ impl SynthConfig {
         if !(self.warmup_s.is_finite() && self.warmup_s >= 0.0) {
             return Err(SynthError::BadWarmup(self.warmup_s));
         }
-        if !(self.pull_per_s.is_finite() && self.pull_per_s >= 0.0) {
-            return Err(SynthError::BadPullRate(self.pull_per_s));
-        }
+        self.dynamics.validate().map_err(SynthError::BadDynamics)?;
         Ok(())
     }
 }
@@ -407,6 +405,9 @@ pub struct Synth {
     now_ns: u64,
     end_ns: u64,
     next_event_ns: u64,
+    /// Model time from the last step to the next one, seconds (the
+    /// excitation of the market orders decays over it).
+    wait_s: f64,
     /// Added to model ticks to get price ticks.
     tick_offset: i64,
     tick: i64,
@@ -436,24 +437,27 @@ impl Synth {
         let tick = inst.tick.0;
         let start_bid_tick = config.profile.start_bid.0 / tick;
         let track = config.venue == Venue::BinanceUsdm;
-        let mut lob =
-            Lob::new(start_bid_tick, config.profile.size_multiplier, track, config.pull_per_s, &mut market_rng);
+        let mut lob = Lob::new(start_bid_tick, config.profile.size_multiplier, track, config.dynamics, &mut market_rng);
         let intensity = config.events_per_s / params::CALIBRATED_EVENTS_PER_S;
-        // Warm-up: the same dynamics, unpublished.
-        let warmup_ns = (config.warmup_s * 1e9) as u64;
-        let mut t = 0u64;
+        // Warm-up: the same dynamics, unpublished, for `warmup_s` of model
+        // time (so that a session at another `--rate` continues the same
+        // model path, only faster).
+        let mut model_t = 0.0f64;
+        let mut wait_s;
         loop {
-            t += wait_ns(&lob, &mut market_rng, intensity);
-            if t > warmup_ns {
+            wait_s = market_rng.exponential(lob.total_rate());
+            model_t += wait_s;
+            if model_t > config.warmup_s {
                 break;
             }
-            lob.step(&mut market_rng);
+            lob.step(wait_s, &mut market_rng);
         }
         lob.clear_changes();
         // Centre the session on the start price.
         let model_bid = lob.best(Side::Buy).map_or(start_bid_tick, |(b, _)| b);
         let tick_offset = start_bid_tick - model_bid;
-        let next_event_ns = t - warmup_ns;
+        // The first event comes after the rest of its wait.
+        let next_event_ns = wait_ns(model_t - config.warmup_s, intensity);
         let epoch_ns = u64::try_from(config.start_ms).unwrap_or(0).saturating_mul(1_000_000);
         let venue = match config.venue {
             Venue::BinanceUsdm => {
@@ -522,6 +526,7 @@ impl Synth {
             now_ns: 0,
             end_ns: config.duration_ms * 1_000_000,
             next_event_ns,
+            wait_s,
             tick_offset,
             tick,
             step: inst.step.0,
@@ -654,8 +659,9 @@ impl Synth {
         }
         if self.next_event_ns <= next_pub && self.next_event_ns < self.end_ns {
             self.now_ns = self.next_event_ns;
-            let fired = self.lob.step(&mut self.market_rng);
-            self.next_event_ns = self.now_ns + wait_ns(&self.lob, &mut self.market_rng, self.intensity);
+            let fired = self.lob.step(self.wait_s, &mut self.market_rng);
+            self.wait_s = self.market_rng.exponential(self.lob.total_rate());
+            self.next_event_ns = self.now_ns + wait_ns(self.wait_s, self.intensity);
             if let Some(fired) = fired {
                 self.on_event(fired);
             }
@@ -1079,10 +1085,10 @@ impl Iterator for OwnedFrames {
     }
 }
 
-/// Exponential wait until the next model step, ns.
-fn wait_ns(lob: &Lob, rng: &mut Rng, intensity: f64) -> u64 {
-    let seconds = rng.exponential(lob.total_rate() * intensity);
-    (seconds * 1e9) as u64
+/// A wait of `model_s` seconds of model time in session time, ns: `--rate`
+/// scales every rate, so model time runs `intensity` times faster.
+fn wait_ns(model_s: f64, intensity: f64) -> u64 {
+    (model_s / intensity * 1e9) as u64
 }
 
 fn diff_interval_ns(rng: &mut Rng) -> u64 {
