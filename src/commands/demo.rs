@@ -288,6 +288,8 @@ pub struct DemoReport {
     pub parity_unmatched: Vec<String>,
     /// Demo round trips no backtest trade matched.
     pub demo_unmatched: Vec<String>,
+    /// Why orders did not go out: the strategy's entry gates and the risk gate.
+    pub engine_gates: String,
     /// Order intents the engine's core made (the flight recording).
     pub intents: u64,
     /// Of them reproduced identically by the replay (must equal `intents`).
@@ -349,7 +351,14 @@ pub fn run(
     // The simulator.
     let table = InstrumentTable::built_in()?;
     let (input, input_label) = match &opts.input {
-        Some(p) => (MarketInput::Recordings(vec![p.clone()]), p.display().to_string()),
+        Some(p) => {
+            let shifted = dir.join("input-now.txt");
+            let moved_ms = shift_recording(p, &shifted, crate::sim::stamps::unix_ms())?;
+            (
+                MarketInput::Recordings(vec![shifted]),
+                format!("{} (its clock moved {:.1} days to the present)", p.display(), moved_ms as f64 / 86_400_000.0),
+            )
+        }
         None => (
             MarketInput::Synthetic {
                 seed: opts.synth_seed,
@@ -473,6 +482,71 @@ pub fn run(
     Ok(report)
 }
 
+/// Copies a recording to `out` with its clock moved to `now_ms`: every
+/// receive time, and every exchange time in the frames (Binance `"E"`,
+/// `"T"`; Bybit `"ts"`, `"T"`, `"cts"`: 13-digit epoch milliseconds, same
+/// width after the move), shifted by the same amount, so the first frame is
+/// received now. A live engine reads exchange time against its own clock
+/// (signal windows, time stops): a recording from another day would be two
+/// years stale to it. Ids, prices and sizes are left as recorded. Returns
+/// the shift, ms.
+///
+/// # Errors
+/// The input cannot be read (plain or gzip) or `out` written.
+pub fn shift_recording(input: &Path, out: &Path, now_ms: i64) -> io::Result<i64> {
+    use std::io::Read as _;
+    let raw =
+        std::fs::read(input).map_err(|e| io::Error::new(e.kind(), format!("--input {}: {e}", input.display())))?;
+    let mut text = Vec::new();
+    if raw.starts_with(&[0x1f, 0x8b]) {
+        flate2::read::MultiGzDecoder::new(&raw[..])
+            .read_to_end(&mut text)
+            .map_err(|e| io::Error::new(e.kind(), format!("--input {}: {e}", input.display())))?;
+    } else {
+        text = raw;
+    }
+    let mut shift_ms: Option<i64> = None;
+    let mut w = io::BufWriter::new(std::fs::File::create(out)?);
+    for line in text.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+        let Some(space) = line.iter().position(|&b| b == b' ') else { continue };
+        let Some(local_ns) = std::str::from_utf8(&line[..space]).ok().and_then(|t| t.trim().parse::<i64>().ok()) else {
+            continue;
+        };
+        let shift = *shift_ms.get_or_insert(now_ms - local_ns / 1_000_000);
+        write!(w, "{} ", local_ns + shift * 1_000_000)?;
+        let mut frame = line[space + 1..].to_vec();
+        shift_times(&mut frame, shift);
+        w.write_all(&frame)?;
+        w.write_all(b"\n")?;
+    }
+    w.flush()?;
+    Ok(shift_ms.unwrap_or(0))
+}
+
+/// Adds `shift_ms` to every 13-digit number after `"E":`, `"T":`, `"ts":`
+/// or `"cts":` in `frame`, in place.
+fn shift_times(frame: &mut [u8], shift_ms: i64) {
+    const KEYS: [&[u8]; 4] = [b"\"E\":", b"\"T\":", b"\"ts\":", b"\"cts\":"];
+    let mut i = 0;
+    while i < frame.len() {
+        let Some(key) = KEYS.iter().find(|k| frame[i..].starts_with(k)) else {
+            i += 1;
+            continue;
+        };
+        let start = i + key.len();
+        let end = start + frame[start..].iter().take_while(|b| b.is_ascii_digit()).count();
+        if end - start == 13
+            && let Some(v) = std::str::from_utf8(&frame[start..end]).ok().and_then(|t| t.parse::<i64>().ok())
+        {
+            let moved = (v + shift_ms).to_string();
+            if moved.len() == 13 {
+                frame[start..end].copy_from_slice(moved.as_bytes());
+            }
+        }
+        i = end.max(i + 1);
+    }
+}
+
 /// A random API key and secret for one session (never printed).
 fn session_keys() -> io::Result<(String, String)> {
     use ring::rand::SecureRandom as _;
@@ -508,6 +582,10 @@ fn write_live_config(
     let urls = sim.urls();
     let bybit_book = if opts.input.is_some() { "orderbook.200" } else { "orderbook.50" };
     let streams = match opts.venue {
+        // A recording carries only what was recorded (the Binance file in
+        // ../shared/data has no markPrice): a stream that never speaks
+        // would be reconnected as stale again and again.
+        Venue::BinanceUsdm if opts.input.is_some() => r#"["depth", "bookTicker", "trade"]"#.to_owned(),
         Venue::BinanceUsdm => r#"["depth", "bookTicker", "trade", "markPrice"]"#.to_owned(),
         Venue::BybitLinear => format!(r#"["{bybit_book}", "publicTrade", "tickers"]"#),
     };
@@ -941,6 +1019,7 @@ fn build_report(p: Parts<'_>) -> DemoReport {
         parity_offset_ms: offset_ms,
         parity_unmatched: unmatched,
         demo_unmatched,
+        engine_gates: p.engine.hot.gates.clone(),
         intents: p.replay.recorded_intents,
         replay_matched_intents: p.replay.matched_intents,
     }
@@ -1014,6 +1093,7 @@ fn print_report(
         )?;
     }
     writeln!(out, "books: {} published, {} crossed", r.books_published, r.crossed_books_published)?;
+    writeln!(out, "gates: {}", r.engine_gates)?;
     writeln!(out, "tick-to-trade (engine, frame read → order written): {}", r.tick_to_trade_ns.text())?;
     writeln!(
         out,
@@ -1057,4 +1137,33 @@ fn print_report(
     }
     writeln!(out, "session files: {}", r.dir)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_recordings_clock_moves_by_the_same_amount_everywhere_and_nothing_else_changes() {
+        let mut frame = br#"{"stream":"btcusdt@trade","data":{"e":"trade","E":1723161240000,"T":1723161239999,"t":1723161240001234,"p":"61800.10","ts":1723161240005,"cts":1723161240006,"x":"T"}}"#.to_vec();
+        shift_times(&mut frame, 73_000_000_000);
+        let text = String::from_utf8(frame).unwrap();
+        assert!(text.contains(r#""E":1796161240000,"T":1796161239999"#), "{text}");
+        assert!(text.contains(r#""ts":1796161240005,"cts":1796161240006"#), "{text}");
+        // A 16-digit trade id, a price and a one-letter value are not times.
+        assert!(text.contains(r#""t":1723161240001234,"p":"61800.10""#) && text.contains(r#""x":"T""#), "{text}");
+        let dir = std::env::temp_dir().join(format!("scalpel-demo-shift-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let input = dir.join("in.txt");
+        std::fs::write(
+            &input,
+            "1723161240000000000 {\"E\":1723161240003}\n1723161240500000000 {\"result\":null,\"id\":1}\n",
+        )
+        .unwrap();
+        let shift = shift_recording(&input, &dir.join("out.txt"), 1_796_161_240_000).unwrap();
+        assert_eq!(shift, 73_000_000_000);
+        let out = std::fs::read_to_string(dir.join("out.txt")).unwrap();
+        assert_eq!(out, "1796161240000000000 {\"E\":1796161240003}\n1796161240500000000 {\"result\":null,\"id\":1}\n");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -441,6 +441,9 @@ impl crate::core::RiskLink for ReplayLink {
         if let RiskInput::Order(OrderEvent::Filled(fill)) = input {
             self.first_fills.entry(fill.client_id.0).or_insert(fill.ts_ms);
         }
+        if let RiskInput::FeeSupplied(fill) = input {
+            self.trades.on_fee_supplied(fill);
+        }
         let c = &mut self.counts;
         if let RiskInput::Order(event) = input {
             match event {
