@@ -108,8 +108,8 @@ fn a_short_demo_trades_loses_nothing_and_replays_identically() {
 /// Every fault kind forced on within seconds (the `all` rates are for long
 /// sessions; here each kind must fire at least once).
 const EVERY_KIND: &str = "disconnect:route=public:at=9s, stall:route=market:at=5s:for=3s, gap:p=0.02, \
-    delay:p=0.2:for=150ms, duplicate:p=0.2, reorder:p=0.2, listenkey-expire:at=12s, rate-limit:nth=3, \
-    ban:nth=25:for=2s, lifetime:for=20s, order-drop:p=0.15";
+    delay:p=0.2:for=150ms, duplicate:p=0.2, reorder:p=0.2, listenkey-expire:at=12s, rate-limit:route=orders:nth=2, \
+    ban:route=orders:nth=3:for=1s, lifetime:for=20s, order-drop:nth=2";
 
 #[test]
 fn a_demo_with_every_fault_kind_survives_with_nothing_lost_and_no_crossed_book() {
