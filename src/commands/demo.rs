@@ -398,7 +398,20 @@ pub fn run(
     let cfg_path = write_live_config(&sim, &dir, &profile_path, opts, pin, busy)?;
     let cfg = LiveConfig::from_file(&cfg_path)?;
     let stop = Arc::new(AtomicBool::new(false));
-    let handle = Engine::start_with_hooks(cfg, Arc::clone(&stop), hooks)?;
+    // A start-up request refused by an injected fault (429, 418) fails the
+    // engine's start, as it would against a venue: try again, three times.
+    let mut attempt = 1;
+    let handle = loop {
+        match Engine::start_with_hooks(cfg.clone(), Arc::clone(&stop), hooks) {
+            Ok(h) => break h,
+            Err(e @ crate::engine::EngineError::Venue { .. }) if attempt < 3 && opts.faults.is_some() => {
+                writeln!(err, "demo: the engine could not start ({e}); starting it again")?;
+                attempt += 1;
+                std::thread::sleep(Duration::from_secs(2));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    };
     let info = handle.info().clone();
     let pinning = info.pinning.clone().unwrap_or_else(|| {
         format!(
