@@ -29,7 +29,7 @@ fn benches(c: &mut Criterion) {
     cfg.entry.warmup_ms = 0;
     cfg.entry.refusal_backoff_ms = 0;
     let limits = [SizeLimits { max_qty: Qty(1_000), max_notional: Notional(1_000 * 100_000_000) }];
-    let account = AccountView { equity: Notional(10_000 * 100_000_000) };
+    let account = AccountView::new(Notional(10_000 * 100_000_000));
     let view = |now_ms: i64, snapshot: SignalSnapshot| MarketView {
         now_ms,
         bid: Price(6_000_000),

@@ -4,7 +4,7 @@
 //! | table | owner | parsed by |
 //! |---|---|---|
 //! | `[instruments]` | this module | symbols and venues to trade, from the built-in table or a file |
-//! | `[strategy]`, `[votes]`, `[gates]`, `[confidence]`, `[context]`, `[sizing]`, `[exits]` | [`crate::strategy`] | [`crate::strategy::config`] |
+//! | `[strategy]`, `[votes]`, `[gates]`, `[confidence]`, `[context]`, `[sizing]`, `[exits]`, `[leverage]`, `[schedule]`, `[cascade_trades]` | [`crate::strategy`] | [`crate::strategy::config`] |
 //! | `[core]` | [`crate::core`] | [`core`] (here, so that the profile does not import the core) |
 //! | `[backtest]` | [`crate::backtest`] | [`backtest`] (here, so that the profile does not import the backtest) |
 //! | `[risk]` | [`crate::risk`] | the same `[risk]` table format as `tuning/risk.toml` |
@@ -30,7 +30,7 @@ use crate::venue::Venue;
 use backtest::{BacktestConfig, RawBacktest};
 
 /// The tables a profile may contain.
-const TABLES: [&str; 12] = [
+const TABLES: [&str; 15] = [
     "instruments",
     "core",
     "strategy",
@@ -40,6 +40,9 @@ const TABLES: [&str; 12] = [
     "context",
     "sizing",
     "exits",
+    "leverage",
+    "schedule",
+    "cascade_trades",
     "backtest",
     "risk",
     "signals",
@@ -244,6 +247,24 @@ mod tests {
         let err = RiskFile::from_toml_str("[journal]\nflush_interval_ms = 0").unwrap_err();
         assert_eq!(err.key, "journal.flush_interval_ms");
         assert!(RiskFile::from_toml_str("[riks]").unwrap_err().problem.contains("unknown field"));
+    }
+
+    #[test]
+    fn the_plans_example_states_the_defaults() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tuning/plans.example.toml");
+        let p = Profile::from_file(&path).expect("tuning/plans.example.toml loads");
+        assert_eq!(p.strategy, StrategyConfig::default());
+        assert_eq!(p.risk, RiskConfig::default());
+    }
+
+    #[test]
+    fn the_plan_profiles_load() {
+        for name in ["turbo-micro.toml", "master-plan.toml", "order-flow.toml"] {
+            let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tuning").join(name);
+            let p = Profile::from_file(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
+            crate::signal::SignalConfig::from_table(&p.signals).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(p.strategy.sizing.mode, crate::strategy::config::SizingMode::Risk, "{name}");
+        }
     }
 
     #[test]

@@ -264,9 +264,13 @@ fn order_latency_drawn_from_a_sample_file_is_seeded() {
 
 #[test]
 fn slow_context_from_a_file_lifts_confidence_into_the_trading_band() {
-    // The session scores 91.4 (60 votes + 25 strength + 15 × 0.43 imbalance
-    // margin). With the base band from 95 that is observe-only …
-    let observe = PROFILE.replace("[confidence]\nlarge_from = 100", "[confidence]\nbase_from = 95\nlarge_from = 100");
+    // With these weights the session's B scout scores 91.4 (60 votes for
+    // its two of two + 25 strength + 15 × 0.43 imbalance margin). With the
+    // base band from 95 that is observe-only …
+    let observe = PROFILE.replace(
+        "[confidence]\nlarge_from = 100",
+        "[confidence]\nvotes_weight = 60\nconfluence_weight = 0\nbase_from = 95\nlarge_from = 100",
+    );
     let report = run(&observe, &session());
     assert_eq!(report.summary.trades, 0);
     assert!(report.gates.blocked.0.iter().any(|(k, n)| *k == "confidence-observe-only" && *n > 0));

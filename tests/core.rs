@@ -770,3 +770,48 @@ fn a_recorded_session_replayed_through_a_fresh_core_gives_the_same_intents() {
     assert_eq!(replay.position(InstrumentId(0)), live.position(InstrumentId(0)));
     println!("{} frames replayed, {} intents identical", recording.len(), replayed.len());
 }
+
+/// Open interest (issue 14, item 9): the Binance REST poll's answer enters
+/// through `Core::on_open_interest`, Bybit's through its `tickers` stream;
+/// both reach the market state and the signals' 15-minute (here 2-second)
+/// change. A poll answer for no instrument, or of zero, is counted and
+/// applied to nothing.
+#[test]
+fn open_interest_from_the_rest_poll_and_from_bybit_tickers_reaches_the_signals() {
+    let p = profile(false);
+    let cfg = SignalConfig::from_toml_str("oi_sample_ms = 1000\noi_window_ms = 2000").unwrap();
+    let mut r = Rig::with(&p, LiveSignals::new(&cfg, p.instruments.all()), Venue::BinanceUsdm, BindMode::Auto);
+    r.frame(T0, &depth(T0, 10, 12, 9, r#"["50000.00","2.000"]"#, r#"["50000.10","0.500"]"#));
+    r.frame(T0 + 1, &snapshot(T0 + 1, 11));
+    let answer = scalpel::venue::binance::rest::parse_open_interest(
+        format!(r#"{{"openInterest":"80000.000","symbol":"BTCUSDT","time":{}}}"#, T0 + 10).as_bytes(),
+        3,
+    )
+    .unwrap();
+    let btc = r.btc;
+    assert_eq!(
+        r.core.on_open_interest(btc, answer.qty, answer.time_ms, (T0 + 10) as u64 * 1_000_000, &mut r.out),
+        Some(btc)
+    );
+    assert_eq!(r.core.market().get(btc).unwrap().funding.open_interest, Qty(80_000_000));
+    // Three seconds later, 1 % more.
+    r.core.on_open_interest(btc, Qty(80_800_000), T0 + 3_010, (T0 + 3_010) as u64 * 1_000_000, &mut r.out);
+    r.timer(T0 + 3_500);
+    r.frame(T0 + 4_000, &book_ticker(T0 + 4_000, 50, "50000.00", "50000.10"));
+    let snap = r.core.signals().snapshot(btc);
+    assert_eq!(snap.open_interest, 80_800.0);
+    assert!((snap.oi_change_pct - 1.0).abs() < 1e-9, "{}", snap.oi_change_pct);
+    let malformed = r.core.stats().malformed;
+    assert_eq!(r.core.on_open_interest(InstrumentId(99), Qty(1), T0, T0 as u64 * 1_000_000, &mut r.out), None);
+    assert_eq!(r.core.on_open_interest(btc, Qty(0), T0, T0 as u64 * 1_000_000, &mut r.out), None);
+    assert_eq!(r.core.stats().malformed, malformed + 2);
+
+    // Bybit: the tickers stream carries it.
+    let mut b = Rig::with(&p, LiveSignals::new(&cfg, p.instruments.all()), Venue::BybitLinear, BindMode::Auto);
+    let ticker = format!(
+        r#"{{"topic":"tickers.BTCUSDT","type":"snapshot","data":{{"symbol":"BTCUSDT","markPrice":"70000.00","indexPrice":"70000.00","fundingRate":"0.0001","nextFundingTime":"{}","openInterest":"51234.567"}},"cs":1,"ts":{T0}}}"#,
+        T0 + 3_600_000
+    );
+    b.frame(T0, &ticker);
+    assert_eq!(b.core.signals().snapshot(b.btc).open_interest, 51_234.567);
+}

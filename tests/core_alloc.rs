@@ -103,6 +103,13 @@ impl Run {
                 self.answer(venue);
             }
             if self.now_ns % 1_000_000_000 == 0 {
+                // The Binance open-interest poll's answer, off the hot path in
+                // production, through the core here.
+                let oi =
+                    scalpel::fixed::Qty(80_000_000 + i64::try_from(self.now_ns % 7_000_000_000).unwrap_or(0) / 1_000);
+                let ts = i64::try_from(self.now_ns / 1_000_000).unwrap_or(0);
+                self.core.on_open_interest(scalpel::instrument::InstrumentId(0), oi, ts, self.now_ns, &mut self.out);
+                self.answer(venue);
                 // A fill of an order this session never sent: parsed,
                 // looked up, counted, applied to nothing.
                 let unknown = Intent::Place {
@@ -182,8 +189,56 @@ impl Run {
     }
 }
 
+/// The busy profile with every rule of issue 14 switched on: risk sizing
+/// with ATR stops and R targets, layered exits with the profit-lock ladder
+/// and ATR trailing from 1R, dynamic leverage with milestones, the
+/// schedule, the correlation guard, the master plan's gates (permissive
+/// thresholds, so that entries still happen), open interest, and cascade
+/// trades at any liquidation.
+fn plan_profile() -> scalpel::profile::Profile {
+    use scalpel::fixed::Rate;
+    use scalpel::strategy::config::{LockStep, SizingMode, StopMethod, WhenMissing};
+    let mut p = common::busy_profile();
+    let s = &mut p.strategy;
+    s.sizing.mode = SizingMode::Risk;
+    s.exits.stop.method = StopMethod::Atr;
+    s.exits.stop.take_profit_r_e2 = Some(150);
+    s.exits.layered = true;
+    s.exits.trail_from_r_e2 = Some(100);
+    s.exits.ladder[0] = LockStep { at_r_e2: 50, lock_r_e2: 0 };
+    s.exits.ladder[1] = LockStep { at_r_e2: 150, lock_r_e2: 50 };
+    s.exits.ladder_len = 2;
+    s.leverage.dynamic = true;
+    s.leverage.milestones.push(scalpel::strategy::leverage::Milestone {
+        equity: scalpel::fixed::Notional(0),
+        max_position_share: Rate(50_000_000),
+        max_leverage: 5,
+    });
+    s.schedule.enabled = true;
+    s.schedule.multiplier = [Rate(75_000_000); 24];
+    s.gates.net_flow_surge.enabled = true;
+    s.gates.net_flow_surge.value = 0.0;
+    s.gates.funding_veto.enabled = true;
+    s.gates.open_interest.enabled = true;
+    s.gates.open_interest.when_missing = WhenMissing::Skip;
+    s.gates.correlation.min_samples = 3;
+    s.cascade.enabled = true;
+    s.cascade.min_notional_per_min = 1.0;
+    p
+}
+
 fn counted_pass(venue: Venue, frames: &[Vec<u8>]) -> (u64, u64, u64, u64) {
-    let profile = common::busy_profile();
+    let (a, b, c, d, _) = counted_pass_with(common::busy_profile(), venue, frames);
+    (a, b, c, d)
+}
+
+/// Allocations, orders placed, private events, marks, and the strategy's
+/// counters of the counted pass.
+fn counted_pass_with(
+    profile: scalpel::profile::Profile,
+    venue: Venue,
+    frames: &[Vec<u8>],
+) -> (u64, u64, u64, u64, (scalpel::strategy::GateStats, scalpel::strategy::StrategyCounters)) {
     let cfg = SignalConfig::from_table(&profile.signals).unwrap();
     let verdict = Arc::new(VerdictCell::new());
     verdict.publish(Verdict::RUN);
@@ -213,7 +268,8 @@ fn counted_pass(venue: Venue, frames: &[Vec<u8>]) -> (u64, u64, u64, u64) {
     let allocations = ALLOC.this_thread() - before;
     let stats = run.core.stats();
     assert!(stats.frames > 0 && stats.decode_errors == 0, "{venue}: {stats:?}");
-    (allocations, run.placed - placed, run.private_events - private, run.core.link().inputs[1])
+    let strategy = (*run.core.strategy().gate_stats(), run.core.strategy().counters());
+    (allocations, run.placed - placed, run.private_events - private, run.core.link().inputs[1], strategy)
 }
 
 #[test]
@@ -249,6 +305,41 @@ fn the_core_allocates_nothing_after_warm_up() {
             frames.len()
         );
     }
+}
+
+/// The same with every rule of issue 14 on (risk sizing, ATR stops,
+/// layers, the ladder, trailing, leverage, schedule, correlation, the
+/// master plan's gates, open interest, cascade trades).
+#[test]
+fn the_core_with_the_plan_rules_allocates_nothing_after_warm_up() {
+    let Some(path) = common::recording(
+        "the_core_with_the_plan_rules_allocates_nothing_after_warm_up",
+        "binance-usdm/btcusdt_20240808.gz",
+    ) else {
+        return;
+    };
+    let venue = Venue::BinanceUsdm;
+    let mut frames: Vec<Vec<u8>> = common::read_lines(&path).into_iter().map(|(_, f)| f).collect();
+    let at = frames.len() / 2;
+    let text = String::from_utf8_lossy(&frames[at]).into_owned();
+    let pos = text.find("\"E\":").unwrap();
+    let ts: i64 = text[pos..]
+        .chars()
+        .skip_while(|c| !c.is_ascii_digit())
+        .take_while(char::is_ascii_digit)
+        .collect::<String>()
+        .parse()
+        .unwrap();
+    for (k, f) in liquidation_frames(venue, ts).into_iter().enumerate() {
+        frames.insert(at + k, f);
+    }
+    let (allocations, placed, private, _, (gates, counters)) = counted_pass_with(plan_profile(), venue, &frames);
+    assert!(placed > 0 && private > 0, "no order went out with the plan rules on");
+    // Both kinds of entry ran, and positions were managed to their exits.
+    assert!(gates.by_tier[0] > 0 && gates.by_tier[2] > 0, "{gates:?}");
+    assert!(counters.entries > 0 && counters.exits > 0, "{counters:?}");
+    println!("plan rules: {gates:?}\n{counters:?}");
+    assert_eq!(allocations, 0, "{allocations} allocations over {} frames with the plan rules on", frames.len());
 }
 
 #[test]

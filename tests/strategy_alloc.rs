@@ -60,7 +60,7 @@ impl Rig {
         self.book.set(Side::Sell, Price(bid + 10), Qty(0)).unwrap();
 
         let view = MarketView { now_ms, bid: Price(bid), ask: Price(bid + 10), snapshot, entries_allowed: true };
-        let account = AccountView { equity: Notional(10_000 * 100_000_000) };
+        let account = AccountView::new(Notional(10_000 * 100_000_000));
         let Some(action) = self.strategy.on_market(0, &view, &account) else { return false };
         let Some(order) = action.to_order(&self.instrument, ClientOrderId(self.next_id)) else { return false };
         self.next_id += 1;

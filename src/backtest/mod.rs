@@ -128,7 +128,7 @@ pub struct BacktestLink {
     out: Vec<RiskOutput>,
     verdict: Arc<VerdictCell>,
     commands: VecDeque<RiskCommand>,
-    trips: [u64; 13],
+    trips: [u64; Cause::ALL.len()],
     trades: TradeBook,
     initial_equity: Notional,
     /// The run's journal, as the risk thread would write it (replay time).
@@ -148,7 +148,7 @@ impl BacktestLink {
             out: Vec::with_capacity(16),
             verdict,
             commands: VecDeque::with_capacity(16),
-            trips: [0; 13],
+            trips: [0; Cause::ALL.len()],
             initial_equity: profile.risk.initial_equity,
             journal,
             journal_error: None,
@@ -367,7 +367,16 @@ impl<S: SignalSource> Driver<S> {
             let at = order_link.deliver_at(*now_ns);
             match intent {
                 Intent::Place { inst, order, role } => {
-                    core.link_mut().trades.register(order.client_id, usize::from(inst.0), role);
+                    let i = usize::from(inst.0);
+                    let context = match role {
+                        crate::core::OrderRole::Entry { .. } => core.strategy().entry_context(i).copied(),
+                        crate::core::OrderRole::Exit(_) => None,
+                    };
+                    let trades = &mut core.link_mut().trades;
+                    trades.register(order.client_id, i, role);
+                    if let Some(context) = context {
+                        trades.set_context(order.client_id, context);
+                    }
                     to_exchange.push_back((at, ToExchange::Order { inst: usize::from(inst.0), order }));
                 }
                 Intent::Cancel { client_id, .. } => to_exchange.push_back((at, ToExchange::Cancel(client_id))),
@@ -536,6 +545,21 @@ impl<S: SignalSource> Driver<S> {
         };
         self.core.on_order_event(&event, self.now_ns, &mut self.intents);
         self.route_intents();
+        if matches!(event, OrderEvent::Filled(_)) {
+            self.note_levels();
+        }
+    }
+
+    /// Open trade records take the levels their positions opened with.
+    fn note_levels(&mut self) {
+        for i in 0..self.tops.len() {
+            if !self.core.link().trades.wants_levels(i) {
+                continue;
+            }
+            if let Some(pos) = self.core.strategy().position(i).copied() {
+                self.core.link_mut().trades.note_levels(i, &pos);
+            }
+        }
     }
 
     /// One frame of the input: to the exchange at its exchange time, to
@@ -706,12 +730,13 @@ fn build_report<S: SignalSource>(
     let first = d.counters.first_ms.unwrap_or(0);
     let last = d.counters.last_ms.max(first);
     let unattributed = trades.unattributed_funding();
-    let summary = report::summarize(closed, unattributed, link.initial_equity, d.drawdown.max(), (first, last));
+    let ex = d.exchange.stats();
+    let mut summary = report::summarize(closed, unattributed, link.initial_equity, d.drawdown.max(), (first, last));
+    summary.maker_share = report::Stat::of_ratio(ex.maker_fills, ex.fills);
     let strategy = d.core.strategy();
     let g = strategy.gate_stats();
     let names = strategy.inputs().names();
     let refusals: RefusalCounts = d.core.gate().refusals();
-    let ex = d.exchange.stats();
     let c = strategy.counters();
     let mut instruments = Vec::new();
     for (i, inst) in d.core.instruments().iter().enumerate() {
@@ -777,8 +802,17 @@ fn build_report<S: SignalSource>(
         gates: report::GateReport {
             candidates: g.candidates,
             passed: g.passed,
-            candidates_by_tier: Counts(vec![("A", g.by_tier[0]), ("B", g.by_tier[1])]),
+            candidates_by_tier: Counts(
+                crate::strategy::Tier::ALL.iter().map(|t| (t.name(), g.by_tier[t.index()])).collect(),
+            ),
             blocked: Counts(GateKind::ALL.iter().map(|k| (k.name(), g.blocked[*k as usize])).collect()),
+            not_evaluated_no_data: Counts(
+                GateKind::ALL
+                    .iter()
+                    .filter(|k| g.no_data[**k as usize] > 0)
+                    .map(|k| (k.name(), g.no_data[*k as usize]))
+                    .collect(),
+            ),
             by_confidence: Counts(CONFIDENCE_BUCKETS.iter().zip(g.by_confidence).map(|(k, n)| (*k, n)).collect()),
             skipped_input_unavailable: GateKind::ALL
                 .iter()

@@ -11,7 +11,9 @@
 use serde::ser::{Serialize, SerializeMap, Serializer};
 
 use crate::fixed::Notional;
-use crate::strategy::{ExitReason, Tier};
+use crate::side::Side;
+use crate::signal::SignalSnapshot;
+use crate::strategy::{EntryContext, ExitReason, Tier, VoteKind};
 
 use super::trades::TradeRecord;
 
@@ -61,6 +63,12 @@ impl Stat {
             Some(v) if v.is_finite() => Stat::Value(v),
             _ => Stat::Na,
         }
+    }
+
+    /// `part / whole`, n/a when `whole` is 0.
+    #[must_use]
+    pub fn of_ratio(part: u64, whole: u64) -> Self {
+        Self::of((whole > 0).then(|| part as f64 / whole as f64))
     }
 }
 
@@ -203,6 +211,20 @@ pub struct Summary {
     pub avg_hold_secs: Stat,
     /// Mean net PnL per trade, USDT.
     pub avg_net_pnl_usdt: Stat,
+    /// Σ winning net PnL / |Σ losing net PnL| (n/a without a loss).
+    pub profit_factor: Stat,
+    /// Expected net PnL per trade, USDT: win rate × mean win − loss rate ×
+    /// mean loss (the mean net PnL).
+    pub expectancy_usdt: Stat,
+    /// Mean R multiple (net PnL ÷ the loss at the initial stop) over the
+    /// trades whose R is known: the expectancy in R.
+    pub avg_r_multiple: Stat,
+    /// Trades with a known R.
+    pub trades_with_r: u64,
+    /// Net PnL ÷ max drawdown (n/a without a drawdown).
+    pub recovery_factor: Stat,
+    /// Maker fills ÷ all fills (entries and exits).
+    pub maker_share: Stat,
     /// Equity at the end, USDT.
     pub final_equity_usdt: String,
 }
@@ -231,10 +253,22 @@ pub struct TradeJson {
     pub symbol: String,
     /// "long" or "short".
     pub side: &'static str,
-    /// "A" or "B".
+    /// "A", "B" or "cascade".
     pub tier: &'static str,
     /// Confidence at entry.
     pub confidence: u8,
+    /// The unrounded score at the decision (n/a without a context).
+    pub score: Stat,
+    /// Effective leverage of the trade (0 without a context).
+    pub leverage: u8,
+    /// Stop price the position opened with (empty when unknown).
+    pub stop_price: String,
+    /// Take-profit price the position opened with (empty when unknown).
+    pub target_price: String,
+    /// The loss at the initial stop (quantity × R, fees not included), USDT.
+    pub initial_risk_usdt: String,
+    /// Net PnL in R.
+    pub r_multiple: Stat,
     /// Entry order type.
     pub entry_order: &'static str,
     /// First entry fill, ms.
@@ -261,6 +295,119 @@ pub struct TradeJson {
     pub gross_pnl_usdt: String,
     /// Net PnL, USDT.
     pub net_pnl_usdt: String,
+    /// The votes at the decision: each vote's direction and strength.
+    pub votes: VotesJson,
+    /// Every signal at the decision (`null` without a context).
+    pub signals: Option<SnapshotJson>,
+}
+
+/// The votes of a decision.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VotesJson(pub Option<crate::strategy::vote::VoteSet>);
+
+fn side_name(s: Option<Side>) -> Option<&'static str> {
+    s.map(|s| match s {
+        Side::Buy => "long",
+        Side::Sell => "short",
+    })
+}
+
+impl Serialize for VotesJson {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let Some(v) = &self.0 else { return s.serialize_none() };
+        let mut map = s.serialize_map(Some(VoteKind::ALL.len()))?;
+        for k in VoteKind::ALL {
+            let i = k as usize;
+            map.serialize_entry(k.name(), &(side_name(v.dir[i]), Stat::Value(v.strength[i])))?;
+        }
+        map.end()
+    }
+}
+
+/// A signal snapshot in the JSON: every field, ratios rounded to 6 decimals.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SnapshotJson(pub SignalSnapshot);
+
+impl Serialize for SnapshotJson {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let x = &self.0;
+        let f = |v: f64| Stat::of(Some(v));
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("ts_ms", &x.ts_ms)?;
+        m.serialize_entry("warm", &x.warm)?;
+        m.serialize_entry("warm_mask", &x.warm_mask)?;
+        for (k, v) in [
+            ("mid", x.mid),
+            ("microprice", x.microprice),
+            ("spread_ticks", x.spread_ticks),
+            ("spread_bps", x.spread_bps),
+            ("tob_imbalance", x.tob_imbalance),
+            ("depth_imbalance", x.depth_imbalance),
+            ("ofi", x.ofi),
+            ("ofi_multi", x.ofi_multi),
+            ("signed_volume", x.signed_volume),
+            ("cvd", x.cvd),
+            ("buy_share", x.buy_share),
+            ("volume_surge", x.volume_surge),
+            ("net_flow_surge", x.net_flow_surge),
+            ("vwap", x.vwap),
+            ("vwap_dev_bps", x.vwap_dev_bps),
+            ("vwap_dev_sigma", x.vwap_dev_sigma),
+            ("poc", x.poc),
+            ("value_area_high", x.value_area_high),
+            ("value_area_low", x.value_area_low),
+            ("volatility_bps", x.volatility_bps),
+            ("velocity_bps_s", x.velocity_bps_s),
+            ("acceleration_bps_s2", x.acceleration_bps_s2),
+            ("ou_theta", x.ou_theta),
+            ("ou_mu", x.ou_mu),
+            ("ou_sigma", x.ou_sigma),
+            ("ou_zscore", x.ou_zscore),
+        ] {
+            m.serialize_entry(k, &f(v))?;
+        }
+        m.serialize_entry("ou_drift", &x.ou_drift)?;
+        m.serialize_entry("funding_rate", &f(x.funding_rate))?;
+        m.serialize_entry("ms_to_funding", &x.ms_to_funding)?;
+        for (k, v) in [
+            ("funding_bias", x.funding_bias),
+            ("liq_long_notional", x.liq_long_notional),
+            ("liq_short_notional", x.liq_short_notional),
+            ("liq_acceleration", x.liq_acceleration),
+            ("liq_long_per_min", x.liq_long_per_min),
+            ("liq_short_per_min", x.liq_short_per_min),
+        ] {
+            m.serialize_entry(k, &f(v))?;
+        }
+        m.serialize_entry("cascade", &side_name(x.cascade))?;
+        m.serialize_entry("regime", x.regime.name())?;
+        for (k, v) in [
+            ("variance_ratio", x.variance_ratio),
+            ("volatility_percentile", x.volatility_percentile),
+            ("momentum_short_bps", x.momentum_short_bps),
+            ("momentum_long_bps", x.momentum_long_bps),
+        ] {
+            m.serialize_entry(k, &f(v))?;
+        }
+        m.serialize_entry("momentum_aligned", &side_name(x.momentum_aligned))?;
+        for (k, v) in [("atr", x.atr), ("atr_bps", x.atr_bps), ("range_high", x.range_high), ("range_low", x.range_low)]
+        {
+            m.serialize_entry(k, &f(v))?;
+        }
+        m.serialize_entry("breakout", &side_name(x.breakout))?;
+        m.serialize_entry("breakout_level", &f(x.breakout_level))?;
+        m.serialize_entry("pullback", &side_name(x.pullback))?;
+        for (k, v) in [
+            ("swing_high", x.swing_high),
+            ("swing_low", x.swing_low),
+            ("open_interest", x.open_interest),
+            ("oi_change_pct", x.oi_change_pct),
+            ("oi_price_change_bps", x.oi_price_change_bps),
+        ] {
+            m.serialize_entry(k, &f(v))?;
+        }
+        m.end()
+    }
 }
 
 impl TradeJson {
@@ -278,6 +425,16 @@ impl TradeJson {
             },
             tier: t.tier.name(),
             confidence: t.confidence,
+            score: t.context.as_ref().map_or(Stat::Na, |c: &EntryContext| Stat::Value(c.score)),
+            leverage: t.context.as_ref().map_or(0, |c| c.leverage),
+            stop_price: t.stop.map_or_else(String::new, |p| {
+                crate::fixed::DecimalText::new(p.0, t.instrument.price_scale).to_string()
+            }),
+            target_price: t.target.map_or_else(String::new, |p| {
+                crate::fixed::DecimalText::new(p.0, t.instrument.price_scale).to_string()
+            }),
+            initial_risk_usdt: t.initial_risk().map_or_else(String::new, money),
+            r_multiple: Stat::of(t.r_multiple()),
             entry_order: if t.post_only { "post-only" } else { "market" },
             entry_ms: t.entry_ms,
             exit_ms: t.exit_ms,
@@ -300,6 +457,8 @@ impl TradeJson {
             funding_usdt: money(Notional(t.funding)),
             gross_pnl_usdt: money(t.gross()),
             net_pnl_usdt: money(t.net()),
+            votes: VotesJson(t.context.as_ref().map(|c| c.votes)),
+            signals: t.context.as_ref().map(|c| SnapshotJson(c.snapshot)),
         }
     }
 }
@@ -315,6 +474,10 @@ pub struct GateReport {
     pub candidates_by_tier: Counts,
     /// Blocks per gate (a candidate can fail several gates; each counts).
     pub blocked: Counts,
+    /// Candidates for which an enabled gate was not evaluated because its
+    /// signal had no data (`when_missing = "skip"`), per gate (only gates
+    /// with a count).
+    pub not_evaluated_no_data: Counts,
     /// Candidates per ten-point confidence bucket ("0-9" … "90-100").
     pub by_confidence: Counts,
     /// Enabled gates that were not evaluated because the signal source does not provide their input.
@@ -441,8 +604,23 @@ impl Report {
                 self.replay.frames, self.replay.span_secs, self.signal_source
             ),
             format!(
-                "trades: {} (A {}, B {}), wins {}, losses {}, win rate {}",
-                s.trades, self.trades_by_tier.0[0].1, self.trades_by_tier.0[1].1, s.wins, s.losses, s.win_rate
+                "trades: {} (A {}, B {}, cascade {}), wins {}, losses {}, win rate {}",
+                s.trades,
+                self.trades_by_tier.0[0].1,
+                self.trades_by_tier.0[1].1,
+                self.trades_by_tier.0[2].1,
+                s.wins,
+                s.losses,
+                s.win_rate
+            ),
+            format!(
+                "edge: profit factor {}, expectancy {} USDT/trade, avg R {} ({} trades with R), recovery factor {}, maker share {}",
+                s.profit_factor,
+                s.expectancy_usdt,
+                s.avg_r_multiple,
+                s.trades_with_r,
+                s.recovery_factor,
+                percent(s.maker_share)
             ),
             format!(
                 "pnl: gross {} USDT, fees {} USDT, funding {} USDT, net {} USDT (return {} of equity)",
@@ -480,6 +658,11 @@ impl Report {
         for l in lines {
             out.push_str(&l);
             out.push('\n');
+        }
+        if !self.gates.not_evaluated_no_data.0.is_empty() {
+            let list: Vec<String> =
+                self.gates.not_evaluated_no_data.0.iter().map(|(k, n)| format!("{k} {n}")).collect();
+            out.push_str(&format!("note: gates not evaluated for lack of data (candidates): {}\n", list.join(", ")));
         }
         if !self.gates.skipped_input_unavailable.is_empty() {
             out.push_str(&format!(
@@ -543,6 +726,10 @@ pub fn summarize(
         None
     };
     let holds: Vec<f64> = closed.iter().map(|t| (t.exit_ms - t.entry_ms) as f64 / 1000.0).collect();
+    let won: i64 = closed.iter().map(|t| t.net().0).filter(|n| *n > 0).sum();
+    let lost: i64 = closed.iter().map(|t| t.net().0).filter(|n| *n < 0).sum();
+    let rs: Vec<f64> = closed.iter().filter_map(TradeRecord::r_multiple).collect();
+    let dd = max_drawdown.0.0;
     Summary {
         trades: n,
         wins,
@@ -559,16 +746,20 @@ pub fn summarize(
         sharpe_daily_annualised: Stat::of(sharpe_daily),
         avg_hold_secs: Stat::of((!holds.is_empty()).then(|| holds.iter().sum::<f64>() / holds.len() as f64)),
         avg_net_pnl_usdt: Stat::of((!nets.is_empty()).then(|| nets.iter().sum::<f64>() / nets.len() as f64)),
+        profit_factor: Stat::of((lost < 0).then(|| won as f64 / -(lost as f64))),
+        expectancy_usdt: Stat::of((!nets.is_empty()).then(|| nets.iter().sum::<f64>() / nets.len() as f64)),
+        avg_r_multiple: Stat::of((!rs.is_empty()).then(|| rs.iter().sum::<f64>() / rs.len() as f64)),
+        trades_with_r: rs.len() as u64,
+        recovery_factor: Stat::of((dd > 0).then(|| net as f64 / dd as f64)),
+        maker_share: Stat::Na,
         final_equity_usdt: money(Notional(initial_equity.0 + net)),
     }
 }
 
-/// Closed trades per tier, A then B.
+/// Closed trades per tier: A, B, cascade.
 #[must_use]
 pub fn by_tier(closed: &[TradeRecord]) -> Counts {
-    Counts(
-        [Tier::A, Tier::B].iter().map(|t| (t.name(), closed.iter().filter(|r| r.tier == *t).count() as u64)).collect(),
-    )
+    Counts(Tier::ALL.iter().map(|t| (t.name(), closed.iter().filter(|r| r.tier == *t).count() as u64)).collect())
 }
 
 /// Closed trades per final exit reason, every reason listed.

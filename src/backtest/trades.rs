@@ -6,6 +6,12 @@
 //! `side × (Σ exit price × qty − Σ entry price × qty)` computed on
 //! mantissas and converted to USDT at 8 decimals (truncated toward zero);
 //! net PnL subtracts every fee and adds funding received while it was open.
+//!
+//! A record carries what caused it: the strategy's [`EntryContext`] of
+//! its entry order (the signal vector, votes, confidence, planned stop and
+//! target, risk, leverage) and the stop and take-profit the position
+//! opened with ([`TradeBook::note_levels`]), so that its R multiple is
+//! known: `net ÷ (entry quantity × R)`, R the initial stop distance.
 
 use std::collections::BTreeMap;
 
@@ -13,7 +19,7 @@ use crate::fixed::{Notional, Price, pow10};
 use crate::instrument::Instrument;
 use crate::order::{ClientOrderId, Fill};
 use crate::side::Side;
-use crate::strategy::{ExitReason, Tier};
+use crate::strategy::{EntryContext, ExitReason, Position, Tier};
 
 /// What an order was for (the core's [`crate::core::OrderRole`]).
 pub use crate::core::OrderRole as Role;
@@ -32,7 +38,7 @@ pub struct ExitLeg {
 }
 
 /// A round trip.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct TradeRecord {
     /// Sequence number, from 1.
     pub id: u32,
@@ -70,6 +76,14 @@ pub struct TradeRecord {
     pub maker_entry_fills: u32,
     /// Entry fills.
     pub entry_fills: u32,
+    /// What caused the entry (the decision's context), when known.
+    pub context: Option<EntryContext>,
+    /// The stop the position opened with.
+    pub stop: Option<Price>,
+    /// The take-profit the position opened with.
+    pub target: Option<Price>,
+    /// R: the initial stop distance, price mantissa.
+    pub r_distance: Option<i64>,
 }
 
 impl TradeRecord {
@@ -143,6 +157,27 @@ impl TradeRecord {
     pub fn closed(&self) -> bool {
         self.entry_qty > 0 && self.exit_qty >= self.entry_qty
     }
+
+    /// The loss at the initial stop, entry quantity × R (fees not
+    /// included), USDT; `None` when R is unknown.
+    #[must_use]
+    pub fn initial_risk(&self) -> Option<Notional> {
+        let r = self.r_distance?;
+        crate::fixed::notional(
+            Price(r),
+            self.instrument.price_scale,
+            crate::fixed::Qty(self.entry_qty),
+            self.instrument.qty_scale,
+        )
+        .filter(|n| n.0 > 0)
+    }
+
+    /// Net PnL in units of the initial risk.
+    #[must_use]
+    pub fn r_multiple(&self) -> Option<f64> {
+        let risk = self.initial_risk()?;
+        Some(self.net().0 as f64 / risk.0 as f64)
+    }
 }
 
 /// `value / qty` as a price at `scale` decimals plus 8 more, truncated, canonical text.
@@ -160,6 +195,7 @@ pub fn avg_text(value: i128, qty: i64, price_scale: u8) -> String {
 #[derive(Debug, Clone, Default)]
 pub struct TradeBook {
     roles: BTreeMap<u64, (usize, Role)>,
+    contexts: BTreeMap<u64, EntryContext>,
     open: Vec<Option<TradeRecord>>,
     closed: Vec<TradeRecord>,
     next_id: u32,
@@ -180,9 +216,34 @@ impl TradeBook {
         self.roles.insert(id.0, (inst, role));
     }
 
+    /// Remembers what caused entry order `id`.
+    pub fn set_context(&mut self, id: ClientOrderId, context: EntryContext) {
+        self.contexts.insert(id.0, context);
+    }
+
     /// Forgets a finished order.
     pub fn forget(&mut self, id: ClientOrderId) {
         self.roles.remove(&id.0);
+        self.contexts.remove(&id.0);
+    }
+
+    /// The position of instrument `inst` as the strategy opened it: its
+    /// initial stop, take-profit and R join the open record (once).
+    pub fn note_levels(&mut self, inst: usize, pos: &Position) {
+        if let Some(Some(rec)) = self.open.get_mut(inst)
+            && rec.stop.is_none()
+            && rec.side == pos.side
+        {
+            rec.stop = Some(pos.initial_stop);
+            rec.target = Some(pos.initial_take_profit);
+            rec.r_distance = Some(pos.r_distance);
+        }
+    }
+
+    /// `true` when instrument `inst` has an open record without levels yet.
+    #[must_use]
+    pub fn wants_levels(&self, inst: usize) -> bool {
+        matches!(self.open.get(inst), Some(Some(rec)) if rec.stop.is_none())
     }
 
     /// Applies a fill of instrument `inst`.
@@ -195,6 +256,7 @@ impl TradeBook {
         let value = i128::from(fill.price.0) * i128::from(fill.qty.0);
         match role {
             Role::Entry { tier, confidence, post_only } => {
+                let contexts = &mut self.contexts;
                 let rec = slot.get_or_insert_with(|| {
                     let id = self.next_id;
                     self.next_id += 1;
@@ -217,6 +279,10 @@ impl TradeBook {
                         exits: Vec::new(),
                         maker_entry_fills: 0,
                         entry_fills: 0,
+                        context: contexts.remove(&fill.client_id.0),
+                        stop: None,
+                        target: None,
+                        r_distance: None,
                     }
                 });
                 rec.entry_qty += fill.qty.0;
@@ -404,5 +470,72 @@ mod tests {
         assert_eq!(b.realised(), Notional(200_000 - 150));
         b.on_fee_supplied(&fill(9, Side::Sell, 6_180_100, 2, 5, 2_000));
         assert_eq!(b.unknown_fills(), 1);
+    }
+
+    /// Two round trips with known R: +2R and −1R (no fees). Profit factor
+    /// 2, expectancy the mean net, average R 0.5, recovery factor net ÷
+    /// max drawdown; the records carry their levels.
+    #[test]
+    fn r_multiples_and_the_edge_statistics() {
+        use crate::signal::Regime;
+        use crate::strategy::config::ExitLevels;
+        let inst = btc(Venue::BinanceUsdm);
+        let mut b = TradeBook::new(1);
+        let role = Role::Entry { tier: Tier::A, confidence: 85, post_only: false };
+        // R = 10.00 on 0.010 BTC: 0.10 USDT at risk.
+        let levels = ExitLevels { take_profit_bps_e2: 1_000, stop_loss_bps_e2: 500, max_hold_ms: 60_000 };
+        let pos = |entry: i64| {
+            Position::open_with(
+                Side::Buy,
+                Tier::A,
+                85,
+                Qty(10),
+                Price(entry),
+                0,
+                Regime::Ranging,
+                levels,
+                (1_000, 2_000),
+                crate::fixed::Rate(0),
+                Price(10),
+            )
+        };
+        b.register(ClientOrderId(1), 0, role);
+        b.register(ClientOrderId(2), 0, Role::Exit(ExitReason::TakeProfit));
+        b.on_fill(&inst, &fill(1, Side::Buy, 5_000_000, 10, 0, 1_000));
+        assert!(b.wants_levels(0));
+        b.note_levels(0, &pos(5_000_000));
+        assert!(!b.wants_levels(0));
+        b.on_fill(&inst, &fill(2, Side::Sell, 5_002_000, 10, 0, 2_000)); // +20.00 × 0.01 = +0.20
+        b.register(ClientOrderId(3), 0, role);
+        b.register(ClientOrderId(4), 0, Role::Exit(ExitReason::StopLoss));
+        b.on_fill(&inst, &fill(3, Side::Buy, 5_000_000, 10, 0, 3_000));
+        b.note_levels(0, &pos(5_000_000));
+        b.on_fill(&inst, &fill(4, Side::Sell, 4_999_000, 10, 0, 4_000)); // −0.10
+        let t = &b.closed()[0];
+        assert_eq!((t.stop, t.target, t.r_distance), (Some(Price(4_999_000)), Some(Price(5_002_000)), Some(1_000)));
+        assert_eq!(t.initial_risk(), Some(Notional(10_000_000)));
+        assert_eq!(b.closed().iter().map(|t| t.r_multiple().unwrap()).collect::<Vec<_>>(), vec![2.0, -1.0]);
+        let s = crate::backtest::report::summarize(
+            b.closed(),
+            Notional::ZERO,
+            Notional(10_000 * 100_000_000),
+            (Notional(5_000_000), 0.000_005),
+            (0, 4_000),
+        );
+        use crate::backtest::report::Stat;
+        assert_eq!(s.profit_factor, Stat::Value(2.0));
+        assert_eq!(s.avg_r_multiple, Stat::Value(0.5));
+        assert_eq!(s.trades_with_r, 2);
+        assert_eq!(s.expectancy_usdt, Stat::Value(0.05));
+        assert_eq!(s.recovery_factor, Stat::Value(2.0)); // 0.10 net over 0.05 drawdown
+        // Without a loss there is no profit factor; without levels no R.
+        let only_win = crate::backtest::report::summarize(
+            &b.closed()[..1],
+            Notional::ZERO,
+            Notional(1),
+            (Notional::ZERO, 0.0),
+            (0, 1),
+        );
+        assert_eq!((only_win.profit_factor, only_win.recovery_factor), (Stat::Na, Stat::Na));
     }
 }

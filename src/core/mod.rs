@@ -492,6 +492,36 @@ impl<L: RiskLink, S: SignalSource, P: Probe> Core<L, S, P> {
         decided
     }
 
+    /// Open interest of `inst` (base quantity at the instrument's scale)
+    /// as of exchange time `ts_ms`, learnt at `recv_ns` off the hot path:
+    /// the Binance `GET /fapi/v1/openInterest` poll
+    /// ([`crate::venue::binance::rest::parse_open_interest`]). Bybit's
+    /// arrives on its `tickers` stream through [`Core::on_frame`] instead.
+    /// Goes to the market state and the signals, then the strategy decides
+    /// on the instrument as after a funding update. Returns the instrument
+    /// decided on.
+    pub fn on_open_interest(
+        &mut self,
+        inst: InstrumentId,
+        qty: Qty,
+        ts_ms: i64,
+        recv_ns: u64,
+        out: &mut Intents,
+    ) -> Option<InstrumentId> {
+        self.st.begin(recv_ns);
+        if usize::from(inst.0) >= self.st.insts.len() || qty.0 <= 0 {
+            self.st.stats.malformed += 1;
+            return None;
+        }
+        let ts_ms = self.st.bound_ms(ts_ms);
+        if let Some(st) = self.st.market.get_mut(inst) {
+            st.funding.open_interest = qty;
+        }
+        self.st.signals.on_open_interest(inst, qty, ts_ms);
+        self.st.decide(inst, out);
+        Some(inst)
+    }
+
     /// The engine's news about a feed ([`FeedState`]).
     pub fn on_feed_state(&mut self, feed: FeedId, state: FeedState, now_ns: u64, out: &mut Intents) {
         self.st.begin(now_ns);
@@ -919,7 +949,7 @@ impl<L: RiskLink, S: SignalSource, P: Probe> State<L, S, P> {
             snapshot: self.signals.snapshot(InstrumentId(i as u16)),
             entries_allowed: tradable,
         };
-        let account = AccountView { equity: self.link.equity() };
+        let account = AccountView::with_verdict(self.link.equity(), &self.gate.verdict());
         let action = self.strategy.on_market(i, &view, &account);
         self.probe.stage(Stage::StrategyDecided);
         if let Some(action) = action {
@@ -1002,7 +1032,7 @@ impl<L: RiskLink, S: SignalSource, P: Probe> State<L, S, P> {
                 snapshot: self.signals.snapshot(InstrumentId(i as u16)),
                 entries_allowed: false,
             };
-            let account = AccountView { equity: self.link.equity() };
+            let account = AccountView::with_verdict(self.link.equity(), &self.gate.verdict());
             if let Some(action) = self.strategy.on_market(i, &view, &account) {
                 self.act(i, action, out);
             }

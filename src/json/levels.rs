@@ -250,7 +250,7 @@ fn quotes16(bytes: &[u8; 16]) -> u16 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fixed::parse_decimal;
+    use crate::fixed::parse_bounded;
 
     /// The reference: the accepted grammar checked one byte at a time, and
     /// every string parsed by the general decimal parser.
@@ -271,10 +271,10 @@ mod tests {
         loop {
             p = expect(p, b"[\"")?;
             let price_end = run(p)?;
-            let price = parse_decimal(&doc[p..price_end], ps, false).ok()?;
+            let price = parse_bounded(&doc[p..price_end], ps).ok()?;
             p = expect(price_end, b"\",\"")?;
             let qty_end = run(p)?;
-            let qty = parse_decimal(&doc[p..qty_end], qs, false).ok()?;
+            let qty = parse_bounded(&doc[p..qty_end], qs).ok()?;
             levels.push((price, qty));
             p = expect(qty_end, b"\"]")?;
             match doc.get(p)? {

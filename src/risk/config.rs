@@ -90,6 +90,16 @@ pub struct BybitRateLimits {
     pub orders_per_second_per_symbol: u32,
 }
 
+/// What the consecutive-loss breaker does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LossStreakAction {
+    /// Halt for `consecutive_loss_cooldown_secs`.
+    Halt,
+    /// Cap opening size at `consecutive_losses_size_pct` until a winning trade.
+    CutSize,
+}
+
 /// Validated risk configuration.
 ///
 /// Fractions (`*_fraction`) are [`Rate`]s at 8 decimals: 15 % is
@@ -113,6 +123,19 @@ pub struct RiskConfig {
     pub daily_loss_limit: Notional,
     /// Loss within one week (Monday 00:00 UTC) that flattens and halts until the next week.
     pub weekly_loss_limit: Notional,
+    /// The daily loss limit as a share of the day's starting equity (the
+    /// tighter of this and `daily_loss_limit` applies); `None`: off.
+    pub daily_loss_fraction: Option<Rate>,
+    /// The weekly loss limit as a share of the week's starting equity.
+    pub weekly_loss_fraction: Option<Rate>,
+    /// A day's profit that halts new entries until the next UTC day, USDT.
+    pub daily_profit_halt: Option<Notional>,
+    /// The same as a share of the day's starting equity (the lower target applies).
+    pub daily_profit_halt_fraction: Option<Rate>,
+    /// What the consecutive-loss breaker does.
+    pub consecutive_losses_action: LossStreakAction,
+    /// Opening size while the loss streak cuts it, ‰ of full size.
+    pub consecutive_losses_size_permille: u16,
     /// Losing round trips in a row that halt trading.
     pub consecutive_losses_halt: u32,
     /// Halt after the consecutive-loss breaker, ms.
@@ -170,6 +193,12 @@ impl RiskConfig {
             initial_equity: Notional(1),
             daily_loss_limit: Notional(1),
             weekly_loss_limit: Notional(1),
+            daily_loss_fraction: None,
+            weekly_loss_fraction: None,
+            daily_profit_halt: None,
+            daily_profit_halt_fraction: None,
+            consecutive_losses_action: LossStreakAction::Halt,
+            consecutive_losses_size_permille: 0,
             consecutive_losses_halt: 1,
             consecutive_loss_cooldown_ms: i64::MAX / 4,
             drawdown_pause_fraction: Rate(1),
@@ -220,6 +249,12 @@ pub(crate) struct RawRisk {
     initial_equity_usdt: String,
     daily_loss_limit_usdt: String,
     weekly_loss_limit_usdt: String,
+    daily_loss_limit_pct: String,
+    weekly_loss_limit_pct: String,
+    daily_profit_halt_usdt: Option<String>,
+    daily_profit_halt_pct: Option<String>,
+    consecutive_losses_action: LossStreakAction,
+    consecutive_losses_size_pct: u16,
     consecutive_losses_halt: u32,
     consecutive_loss_cooldown_secs: u32,
     drawdown_pause_pct: String,
@@ -260,6 +295,12 @@ impl Default for RawRisk {
             initial_equity_usdt: "10000".into(),
             daily_loss_limit_usdt: "500".into(),
             weekly_loss_limit_usdt: "1500".into(),
+            daily_loss_limit_pct: "2".into(),
+            weekly_loss_limit_pct: "5".into(),
+            daily_profit_halt_usdt: None,
+            daily_profit_halt_pct: None,
+            consecutive_losses_action: LossStreakAction::Halt,
+            consecutive_losses_size_pct: 50,
             consecutive_losses_halt: 3,
             consecutive_loss_cooldown_secs: 1800,
             drawdown_pause_pct: "15".into(),
@@ -303,6 +344,14 @@ fn pct(key: &str, text: &str) -> Result<Rate, LoadError> {
     Ok(Rate(value))
 }
 
+/// A percentage that may be `"0"` (off).
+fn pct_or_off(key: &str, text: &str) -> Result<Option<Rate>, LoadError> {
+    if text.trim() == "0" {
+        return Ok(None);
+    }
+    pct(key, text).map(Some)
+}
+
 fn secs(key: &str, value: u32) -> Result<i64, LoadError> {
     if value == 0 {
         return Err(LoadError::new(format!("risk.{key}"), "must be at least 1 second"));
@@ -334,6 +383,16 @@ impl RawRisk {
         let weekly = usdt("weekly_loss_limit_usdt", &self.weekly_loss_limit_usdt)?;
         if weekly < daily {
             return Err(LoadError::new("risk.weekly_loss_limit_usdt", "must be at least daily_loss_limit_usdt"));
+        }
+        let daily_pct = pct_or_off("daily_loss_limit_pct", &self.daily_loss_limit_pct)?;
+        let weekly_pct = pct_or_off("weekly_loss_limit_pct", &self.weekly_loss_limit_pct)?;
+        if let (Some(d), Some(w)) = (daily_pct, weekly_pct)
+            && w < d
+        {
+            return Err(LoadError::new("risk.weekly_loss_limit_pct", "must be at least daily_loss_limit_pct"));
+        }
+        if self.consecutive_losses_size_pct == 0 || self.consecutive_losses_size_pct > 100 {
+            return Err(LoadError::new("risk.consecutive_losses_size_pct", "must be 1..=100"));
         }
         let mut symbols = Vec::with_capacity(self.symbol.len());
         for (n, raw) in self.symbol.iter().enumerate() {
@@ -373,6 +432,20 @@ impl RawRisk {
             initial_equity: usdt("initial_equity_usdt", &self.initial_equity_usdt)?,
             daily_loss_limit: daily,
             weekly_loss_limit: weekly,
+            daily_loss_fraction: daily_pct,
+            weekly_loss_fraction: weekly_pct,
+            daily_profit_halt: self
+                .daily_profit_halt_usdt
+                .as_deref()
+                .map(|t| usdt("daily_profit_halt_usdt", t))
+                .transpose()?,
+            daily_profit_halt_fraction: self
+                .daily_profit_halt_pct
+                .as_deref()
+                .map(|t| pct("daily_profit_halt_pct", t))
+                .transpose()?,
+            consecutive_losses_action: self.consecutive_losses_action,
+            consecutive_losses_size_permille: self.consecutive_losses_size_pct * 10,
             consecutive_losses_halt: positive("consecutive_losses_halt", self.consecutive_losses_halt)?,
             consecutive_loss_cooldown_ms: secs("consecutive_loss_cooldown_secs", self.consecutive_loss_cooldown_secs)?,
             drawdown_pause_fraction: pct("drawdown_pause_pct", &self.drawdown_pause_pct)?,
@@ -424,6 +497,11 @@ mod tests {
         assert_eq!(c.flash_crash_window_ms, 60_000);
         assert_eq!(c.binance, BinanceRateLimits { orders_per_10s: 300, orders_per_minute: 1200 });
         assert_eq!(c.bybit.orders_per_second_per_symbol, 10);
+        assert_eq!((c.daily_loss_fraction, c.weekly_loss_fraction), (Some(Rate(2_000_000)), Some(Rate(5_000_000))));
+        assert_eq!((c.daily_profit_halt, c.daily_profit_halt_fraction), (None, None));
+        assert_eq!((c.consecutive_losses_action, c.consecutive_losses_size_permille), (LossStreakAction::Halt, 500));
+        let off = RiskConfig::from_table_str("daily_loss_limit_pct = \"0\"\nweekly_loss_limit_pct = \"0\"").unwrap();
+        assert_eq!((off.daily_loss_fraction, off.weekly_loss_fraction), (None, None));
     }
 
     #[test]
@@ -437,6 +515,11 @@ mod tests {
             ("daily_loss_limit_usdt = \"5e2\"", "risk.daily_loss_limit_usdt"),
             ("daily_loss_limit_usdt = \"0\"", "risk.daily_loss_limit_usdt"),
             ("weekly_loss_limit_usdt = \"100\"", "risk.weekly_loss_limit_usdt"),
+            ("daily_loss_limit_pct = \"150\"", "risk.daily_loss_limit_pct"),
+            ("weekly_loss_limit_pct = \"1\"", "risk.weekly_loss_limit_pct"),
+            ("daily_profit_halt_usdt = \"0\"", "risk.daily_profit_halt_usdt"),
+            ("daily_profit_halt_pct = \"x\"", "risk.daily_profit_halt_pct"),
+            ("consecutive_losses_size_pct = 0", "risk.consecutive_losses_size_pct"),
             ("drawdown_pause_pct = \"150\"", "risk.drawdown_pause_pct"),
             ("position_timeout_secs = 0", "risk.position_timeout_secs"),
             ("price_band_bps = 0", "risk.price_band_bps"),

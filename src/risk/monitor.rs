@@ -19,9 +19,10 @@
 //! # Breakers (each triggers **at** its threshold: `≥` a limit, `≤` a loss)
 //! | breaker | condition | effect |
 //! |---|---|---|
-//! | daily loss | equity − equity at 00:00 UTC ≤ −limit | `Flatten` until the next UTC day |
-//! | weekly loss | equity − equity at Monday 00:00 UTC ≤ −limit | `Flatten` until next Monday |
-//! | consecutive losses | N round trips (flat → flat) in a row with net PnL < 0 | `Halt` for the cool-down |
+//! | daily loss | equity − equity at 00:00 UTC ≤ −limit (the tighter of the USDT limit and `daily_loss_limit_pct` of the day's starting equity) | `Flatten` until the next UTC day |
+//! | weekly loss | equity − equity at Monday 00:00 UTC ≤ −limit (USDT or `weekly_loss_limit_pct`) | `Flatten` until next Monday |
+//! | daily profit | equity − equity at 00:00 UTC ≥ target (the lower of `daily_profit_halt_usdt` and `daily_profit_halt_pct`; off by default) | `Halt` until the next UTC day |
+//! | consecutive losses | N round trips (flat → flat) in a row with net PnL < 0 | `Halt` for the cool-down, or with `consecutive_losses_action = "cut-size"` the opening size capped at `consecutive_losses_size_pct` until a round trip with net PnL ≥ 0 |
 //! | drawdown | (peak − equity) / peak ≥ fraction | `Halt` for the pause; the peak then resets to equity |
 //! | flash crash | a mark differs from any mark of the last window by ≥ fraction of that mark | `Flatten` for the halt time |
 //! | margin | maintenance margin / margin balance ≥ reduce threshold | opening size capped |
@@ -43,7 +44,7 @@ use std::collections::{HashMap, VecDeque};
 use crate::fixed::{E8, Notional, Price, Rate, SignedQty, pow10};
 use crate::instrument::{Instrument, Symbol};
 use crate::order::{ClientOrderId, FeeKind, Fill, OrderEvent};
-use crate::risk::config::RiskConfig;
+use crate::risk::config::{LossStreakAction, RiskConfig};
 use crate::risk::verdict::{Cause, FULL_SIZE_PERMILLE, Mode, Verdict};
 use crate::venue::Venue;
 
@@ -362,6 +363,8 @@ pub struct RiskMonitor {
     daily_until: Option<i64>,
     weekly_until: Option<i64>,
     losses_until: Option<i64>,
+    profit_until: Option<i64>,
+    streak_cut: bool,
     drawdown_until: Option<i64>,
     flash_until: Option<i64>,
     margin_ratio: Option<Rate>,
@@ -369,6 +372,17 @@ pub struct RiskMonitor {
     last_flatten_ms: i64,
     current: Verdict,
     stats: MonitorStats,
+}
+
+/// The tighter of a USDT amount and a fraction of `base` (USDT e8).
+fn tighter(usdt: i64, fraction: Option<Rate>, base: i64) -> i64 {
+    match fraction {
+        Some(f) => {
+            let part = i128::from(base.max(0)) * i128::from(f.0) / i128::from(pow10(E8));
+            usdt.min(i64::try_from(part).unwrap_or(i64::MAX))
+        }
+        None => usdt,
+    }
 }
 
 fn week_of_day(day: i64) -> i64 {
@@ -422,6 +436,8 @@ impl RiskMonitor {
             daily_until: None,
             weekly_until: None,
             losses_until: None,
+            profit_until: None,
+            streak_cut: false,
             drawdown_until: None,
             flash_until: None,
             margin_ratio: None,
@@ -638,9 +654,24 @@ impl RiskMonitor {
     fn on_round_trip(&mut self, pnl: i64, now_ms: i64, out: &mut Vec<RiskOutput>) {
         if pnl >= 0 {
             self.consecutive_losses = 0;
+            if self.streak_cut {
+                self.streak_cut = false;
+                out.push(RiskOutput::Clear { ts_ms: now_ms, cause: Cause::LossStreakCut });
+            }
             return;
         }
         self.consecutive_losses += 1;
+        if self.cfg.consecutive_losses_action == LossStreakAction::CutSize {
+            if self.consecutive_losses >= self.cfg.consecutive_losses_halt && !self.streak_cut {
+                self.streak_cut = true;
+                out.push(RiskOutput::Trip {
+                    ts_ms: now_ms,
+                    cause: Cause::LossStreakCut,
+                    value: i64::from(self.consecutive_losses),
+                });
+            }
+            return;
+        }
         if self.consecutive_losses >= self.cfg.consecutive_losses_halt && self.losses_until.is_none() {
             self.losses_until = Some(now_ms + self.cfg.consecutive_loss_cooldown_ms);
             out.push(RiskOutput::Trip {
@@ -713,6 +744,7 @@ impl RiskMonitor {
             (&mut self.daily_until, Cause::DailyLoss),
             (&mut self.weekly_until, Cause::WeeklyLoss),
             (&mut self.losses_until, Cause::ConsecutiveLosses),
+            (&mut self.profit_until, Cause::DailyProfit),
             (&mut self.drawdown_until, Cause::Drawdown),
             (&mut self.flash_until, Cause::FlashCrash),
         ] {
@@ -727,12 +759,22 @@ impl RiskMonitor {
         }
 
         let daily = equity - self.day_start_equity;
-        if self.daily_until.is_none() && daily <= -self.cfg.daily_loss_limit.0 {
+        let daily_limit = tighter(self.cfg.daily_loss_limit.0, self.cfg.daily_loss_fraction, self.day_start_equity);
+        if self.daily_until.is_none() && daily <= -daily_limit {
             self.daily_until = Some((day + 1) * DAY_MS);
             out.push(RiskOutput::Trip { ts_ms: now_ms, cause: Cause::DailyLoss, value: daily });
         }
+        let target = match (self.cfg.daily_profit_halt, self.cfg.daily_profit_halt_fraction) {
+            (None, None) => None,
+            (usdt, frac) => Some(tighter(usdt.map_or(i64::MAX, |n| n.0), frac, self.day_start_equity)),
+        };
+        if self.profit_until.is_none() && target.is_some_and(|t| daily >= t) {
+            self.profit_until = Some((day + 1) * DAY_MS);
+            out.push(RiskOutput::Trip { ts_ms: now_ms, cause: Cause::DailyProfit, value: daily });
+        }
         let weekly = equity - self.week_start_equity;
-        if self.weekly_until.is_none() && weekly <= -self.cfg.weekly_loss_limit.0 {
+        let weekly_limit = tighter(self.cfg.weekly_loss_limit.0, self.cfg.weekly_loss_fraction, self.week_start_equity);
+        if self.weekly_until.is_none() && weekly <= -weekly_limit {
             self.weekly_until = Some(week_start_ms(week + 1));
             out.push(RiskOutput::Trip { ts_ms: now_ms, cause: Cause::WeeklyLoss, value: weekly });
         }
@@ -807,8 +849,16 @@ impl RiskMonitor {
     fn compute_verdict(&self) -> Verdict {
         let margin = self.margin_ratio.map_or(0, |r| r.0);
         let mut cap = FULL_SIZE_PERMILLE;
+        let mut cap_cause = Cause::None;
+        if self.streak_cut {
+            cap = self.cfg.consecutive_losses_size_permille;
+            cap_cause = Cause::LossStreakCut;
+        }
         if margin >= self.cfg.margin_reduce_fraction.0 {
-            cap = self.cfg.margin_reduce_size_permille;
+            // The margin guard names the cap even when both apply: it also
+            // cuts the strategy's leverage.
+            cap = cap.min(self.cfg.margin_reduce_size_permille);
+            cap_cause = Cause::MarginReduce;
         }
         // Most severe first; the first match at the highest mode names the cause.
         let candidates = [
@@ -827,6 +877,7 @@ impl RiskMonitor {
             (self.daily_until.map(|_| Mode::Flatten), Cause::DailyLoss),
             (self.weekly_until.map(|_| Mode::Flatten), Cause::WeeklyLoss),
             (self.losses_until.map(|_| Mode::Halt), Cause::ConsecutiveLosses),
+            (self.profit_until.map(|_| Mode::Halt), Cause::DailyProfit),
             (self.drawdown_until.map(|_| Mode::Halt), Cause::Drawdown),
             ((margin >= self.cfg.margin_reduce_only_fraction.0).then_some(Mode::ReduceOnly), Cause::MarginReduceOnly),
         ];
@@ -836,7 +887,7 @@ impl RiskMonitor {
         }
         let mut verdict = Verdict { size_cap_permille: cap, ..Verdict::RUN };
         if cap < FULL_SIZE_PERMILLE {
-            verdict.cause = Cause::MarginReduce;
+            verdict.cause = cap_cause;
         }
         for (mode, cause) in candidates {
             match mode {

@@ -96,11 +96,16 @@ pub enum Cause {
     Startup = 11,
     /// A position outlived its timeout (a trip record, not a mode).
     PositionTimeout = 12,
+    /// The day's profit target was reached: no new entries until the next UTC day.
+    DailyProfit = 13,
+    /// Too many losing trades in a row, with `consecutive_losses_action =
+    /// "cut-size"`: opening size capped until a winning trade.
+    LossStreakCut = 14,
 }
 
 impl Cause {
     /// Every cause, by code.
-    pub const ALL: [Cause; 13] = [
+    pub const ALL: [Cause; 15] = [
         Cause::None,
         Cause::DailyLoss,
         Cause::WeeklyLoss,
@@ -114,6 +119,8 @@ impl Cause {
         Cause::KillCommand,
         Cause::Startup,
         Cause::PositionTimeout,
+        Cause::DailyProfit,
+        Cause::LossStreakCut,
     ];
 
     /// Decodes a cause byte; `None` for unknown codes.
@@ -139,6 +146,8 @@ impl Cause {
             Cause::KillCommand => "kill-command",
             Cause::Startup => "startup",
             Cause::PositionTimeout => "position-timeout",
+            Cause::DailyProfit => "daily-profit",
+            Cause::LossStreakCut => "loss-streak-size-cut",
         }
     }
 }

@@ -33,13 +33,16 @@ use crate::fixed::{Price, Rate};
 use crate::instrument::SymbolEntry;
 use crate::venue::sync::SyncOutcome;
 
+use super::atr::Atr;
 use super::book_shape::{BookShape, TopOfBook};
 use super::config::SignalConfig;
 use super::funding::FundingBias;
 use super::liquidation::{CascadeRule, Liquidations};
 use super::momentum::Momentum;
 use super::ofi::OrderFlowImbalance;
+use super::open_interest::OpenInterest;
 use super::ou::OrnsteinUhlenbeck;
+use super::range::{RangeBreak, RangeRule};
 use super::regime::{RegimeClassifier, RegimeRule};
 use super::trade_flow::TradeFlow;
 use super::volatility::{Kinematics, Volatility};
@@ -90,6 +93,9 @@ pub struct Signals {
     liquidations: Liquidations,
     regime: RegimeClassifier,
     momentum: Momentum,
+    atr: Atr,
+    range: RangeBreak,
+    open_interest: OpenInterest,
     stats: SignalStats,
 }
 
@@ -150,6 +156,17 @@ impl Signals {
                 },
             ),
             momentum: Momentum::new(cfg.sample_ms, cfg.momentum_short_ms, cfg.momentum_long_ms, cfg.momentum_min_bps),
+            atr: Atr::new(cfg.atr_bar_ms, cfg.atr_period),
+            range: RangeBreak::new(&RangeRule {
+                sample_ms: cfg.sample_ms,
+                window_ms: cfg.range_window_ms,
+                exclude_ms: cfg.range_exclude_ms,
+                swing_ms: cfg.swing_window_ms,
+                min_break_bps: cfg.breakout_min_bps,
+                valid_ms: cfg.breakout_valid_ms,
+                pullback_bps: cfg.pullback_min_bps,
+            }),
+            open_interest: OpenInterest::new(cfg.oi_sample_ms, cfg.oi_window_ms, qty_scale),
             stats: SignalStats::default(),
         }
     }
@@ -187,6 +204,9 @@ impl Signals {
         self.ou.advance(now);
         self.momentum.advance(now);
         self.regime.advance(now);
+        self.atr.advance(now);
+        self.range.advance(now);
+        self.open_interest.advance(now);
         now
     }
 
@@ -240,6 +260,9 @@ impl Signals {
         self.ou.on_mid(now, mid2);
         self.momentum.on_mid(now, mid2);
         self.regime.on_mid(now, mid2, self.volatility.value());
+        self.atr.on_mid(now, mid2);
+        self.range.on_mid(now, mid2);
+        self.open_interest.on_mid(now, mid2);
         self.cur = next;
         self.has_top = true;
     }
@@ -284,6 +307,14 @@ impl Signals {
         self.advance(ts_ms);
         self.stats.funding_updates += 1;
         self.funding.on_funding(rate, next_funding_ms);
+    }
+
+    /// Open interest (quantity mantissa) known at `ts_ms`: a Bybit ticker,
+    /// or the answer of the Binance REST poll.
+    #[inline]
+    pub fn on_open_interest(&mut self, ts_ms: i64, qty: crate::fixed::Qty) {
+        let now = self.advance(ts_ms);
+        self.open_interest.on_open_interest(now, qty.0);
     }
 
     /// One forced liquidation.
@@ -335,6 +366,9 @@ impl Signals {
         set(warm::LIQUIDATIONS, self.liquidations.warm(now));
         set(warm::REGIME, self.regime.warm());
         set(warm::MOMENTUM, self.momentum.warm());
+        set(warm::ATR, self.atr.warm());
+        set(warm::RANGE, self.range.warm());
+        set(warm::OPEN_INTEREST, self.open_interest.warm());
         m
     }
 
@@ -358,6 +392,10 @@ impl Signals {
         self.liquidations.fill(&mut s);
         self.regime.fill(&mut s);
         self.momentum.fill(&mut s);
+        let price_unit = 1.0 / crate::fixed::pow10(self.price_scale) as f64;
+        self.atr.fill(&mut s, price_unit);
+        self.range.fill(&mut s, 0.5 * price_unit);
+        self.open_interest.fill(&mut s);
         s
     }
 }
@@ -462,5 +500,40 @@ mod tests {
         let snap = s.snapshot();
         assert_eq!((snap.signed_volume, snap.cvd, snap.buy_share), (0.0, 2.0, 0.5));
         assert_eq!(snap.ofi, 0.0);
+    }
+
+    #[test]
+    fn atr_range_and_open_interest_reach_the_snapshot() {
+        let cfg = SignalConfig::from_toml_str(
+            "atr_bar_ms = 1000\natr_period = 3\nrange_window_ms = 4000\nrange_exclude_ms = 1000\n\
+             swing_window_ms = 2000\nbreakout_min_bps = 10.0\noi_sample_ms = 1000\noi_window_ms = 2000",
+        )
+        .unwrap();
+        let mut s = Signals::new(&cfg, 1, 3, Price(10));
+        // Mid 100.0 (mantissas 1000/1010 at price scale 1 → mid 100.5), flat for 6 s.
+        for t in 0..6 {
+            s.on_book(t * 1000, &book((1000, 5), (1010, 5)));
+        }
+        s.on_open_interest(5_000, Qty(2_000_000));
+        let snap = s.snapshot();
+        assert_eq!(snap.warm_mask & warm::ATR, warm::ATR);
+        assert_eq!(snap.warm_mask & warm::RANGE, warm::RANGE);
+        assert_eq!(snap.warm_mask & warm::OPEN_INTEREST, 0, "no open interest 2 s ago yet");
+        assert_eq!((snap.atr, snap.range_high, snap.range_low), (0.0, 100.5, 100.5));
+        assert_eq!(snap.open_interest, 2_000.0);
+        // A jump of 2 % clears the range by far: a break up; the ATR rises.
+        s.on_book(6_000, &book((1020, 5), (1030, 5)));
+        let snap = s.snapshot();
+        assert_eq!(snap.breakout, Some(crate::side::Side::Buy));
+        assert_eq!(snap.swing_high, 102.5);
+        s.on_open_interest(7_500, Qty(2_100_000));
+        s.advance(8_000);
+        let snap = s.snapshot();
+        assert!(snap.atr > 0.0 && snap.atr_bps > 0.0, "{snap:?}");
+        assert_eq!(snap.warm_mask & warm::OPEN_INTEREST, warm::OPEN_INTEREST);
+        assert!((snap.oi_change_pct - 5.0).abs() < 1e-9, "{}", snap.oi_change_pct);
+        assert!((snap.oi_price_change_bps - 1e4 * 2.0 / 100.5).abs() < 1e-9);
+        // None of the three is required for `warm`.
+        assert_eq!(warm::REQUIRED & (warm::ATR | warm::RANGE | warm::OPEN_INTEREST), 0);
     }
 }

@@ -124,6 +124,29 @@ pub struct SignalConfig {
     /// Both returns must exceed this in the same direction for alignment,
     /// bps. Default 0.5.
     pub momentum_min_bps: f64,
+    /// Bar length of the average true range. Default 10000.
+    pub atr_bar_ms: u32,
+    /// Bars averaged by the ATR (Wilder's N), 1..=1000. Default 14.
+    pub atr_period: u32,
+    /// Range window for breakouts, a multiple of `sample_ms`. Default 120000.
+    pub range_window_ms: u32,
+    /// Most recent span left out of the range, a multiple of `sample_ms`
+    /// (0 keeps it in). Default 10000.
+    pub range_exclude_ms: u32,
+    /// A break must clear the range by this much, bps. Default 1.0.
+    pub breakout_min_bps: f64,
+    /// A break lasts this long (then a new one must form). Default 30000.
+    pub breakout_valid_ms: u32,
+    /// Retrace from the break's extreme that counts as the micro-pullback,
+    /// bps. Default 0.5.
+    pub pullback_min_bps: f64,
+    /// Swing window (structure stops), a multiple of `sample_ms`. Default 30000.
+    pub swing_window_ms: u32,
+    /// Open interest is sampled on this grid. Default 1000.
+    pub oi_sample_ms: u32,
+    /// Open-interest change window, a multiple of `oi_sample_ms`. Default
+    /// 900000 (15 minutes, the plans' window).
+    pub oi_window_ms: u32,
 }
 
 impl Default for SignalConfig {
@@ -173,6 +196,16 @@ pub(crate) struct RawSignalConfig {
     momentum_short_ms: u32,
     momentum_long_ms: u32,
     momentum_min_bps: f64,
+    atr_bar_ms: u32,
+    atr_period: u32,
+    range_window_ms: u32,
+    range_exclude_ms: u32,
+    breakout_min_bps: f64,
+    breakout_valid_ms: u32,
+    pullback_min_bps: f64,
+    swing_window_ms: u32,
+    oi_sample_ms: u32,
+    oi_window_ms: u32,
 }
 
 impl Default for RawSignalConfig {
@@ -213,6 +246,16 @@ impl Default for RawSignalConfig {
             momentum_short_ms: 30_000,
             momentum_long_ms: 120_000,
             momentum_min_bps: 0.5,
+            atr_bar_ms: 10_000,
+            atr_period: 14,
+            range_window_ms: 120_000,
+            range_exclude_ms: 10_000,
+            breakout_min_bps: 1.0,
+            breakout_valid_ms: 30_000,
+            pullback_min_bps: 0.5,
+            swing_window_ms: 30_000,
+            oi_sample_ms: 1000,
+            oi_window_ms: 900_000,
         }
     }
 }
@@ -316,6 +359,16 @@ impl TryFrom<RawSignalConfig> for SignalConfig {
         if range_enter_vr >= 1.0 {
             return Err(err("range_enter_vr", "must be below 1 (a random walk has variance ratio 1)"));
         }
+        let range_exclude_ms = in_range("range_exclude_ms", raw.range_exclude_ms, 0, MAX_WINDOW_MS)?;
+        if range_exclude_ms % sample_ms != 0 {
+            return Err(err("range_exclude_ms", format!("must be a multiple of sample_ms ({sample_ms})")));
+        }
+        let oi_sample_ms = in_range("oi_sample_ms", raw.oi_sample_ms, 1, 3_600_000)?;
+        let oi_window_ms = in_range("oi_window_ms", raw.oi_window_ms, 1, MAX_WINDOW_MS)?;
+        multiple_of("oi_window_ms", oi_window_ms, oi_sample_ms, "oi_sample_ms")?;
+        if oi_window_ms / oi_sample_ms > 1_000_000 {
+            return Err(err("oi_window_ms", "more than 1000000 samples of oi_sample_ms"));
+        }
         let high_vol_enter_pct = fraction("high_vol_enter_pct", raw.high_vol_enter_pct, true, 0.0, 1.0, false)?;
         let high_vol_exit_pct = fraction("high_vol_exit_pct", raw.high_vol_exit_pct, false, 0.0, 1.0, false)?;
         if high_vol_exit_pct >= high_vol_enter_pct {
@@ -362,6 +415,16 @@ impl TryFrom<RawSignalConfig> for SignalConfig {
             momentum_short_ms,
             momentum_long_ms,
             momentum_min_bps: non_negative("momentum_min_bps", raw.momentum_min_bps)?,
+            atr_bar_ms: in_range("atr_bar_ms", raw.atr_bar_ms, 1, MAX_WINDOW_MS)?,
+            atr_period: in_range("atr_period", raw.atr_period, 1, 1000)?,
+            range_window_ms: grid("range_window_ms", raw.range_window_ms, 2)?,
+            range_exclude_ms,
+            breakout_min_bps: non_negative("breakout_min_bps", raw.breakout_min_bps)?,
+            breakout_valid_ms: in_range("breakout_valid_ms", raw.breakout_valid_ms, 1, MAX_WINDOW_MS)?,
+            pullback_min_bps: positive("pullback_min_bps", raw.pullback_min_bps)?,
+            swing_window_ms: grid("swing_window_ms", raw.swing_window_ms, 1)?,
+            oi_sample_ms,
+            oi_window_ms,
         })
     }
 }
@@ -407,6 +470,16 @@ impl SignalConfig {
             momentum_short_ms: r.momentum_short_ms,
             momentum_long_ms: r.momentum_long_ms,
             momentum_min_bps: r.momentum_min_bps,
+            atr_bar_ms: r.atr_bar_ms,
+            atr_period: r.atr_period,
+            range_window_ms: r.range_window_ms,
+            range_exclude_ms: r.range_exclude_ms,
+            breakout_min_bps: r.breakout_min_bps,
+            breakout_valid_ms: r.breakout_valid_ms,
+            pullback_min_bps: r.pullback_min_bps,
+            swing_window_ms: r.swing_window_ms,
+            oi_sample_ms: r.oi_sample_ms,
+            oi_window_ms: r.oi_window_ms,
         }
     }
 
@@ -497,6 +570,11 @@ mod tests {
             ("funding_rate_scale = -1.0", "signals.funding_rate_scale"),
             ("regime_window_ms = 6000", "signals.regime_window_ms"),
             ("vwap_window_ms = 60100", "signals.vwap_window_ms"),
+            ("atr_period = 0", "signals.atr_period"),
+            ("range_window_ms = 120100", "signals.range_window_ms"),
+            ("range_exclude_ms = 250", "signals.range_exclude_ms"),
+            ("pullback_min_bps = 0", "signals.pullback_min_bps"),
+            ("oi_window_ms = 1500", "signals.oi_window_ms"),
         ];
         for (text, key) in cases {
             let e = SignalConfig::from_toml_str(text).expect_err(text);

@@ -47,12 +47,18 @@ impl SignalFields {
     pub const MOMENTUM: Self = Self(1 << 13);
     /// `warm` means every field above is meaningful.
     pub const WARM_FLAG: Self = Self(1 << 14);
+    /// `atr`, `atr_bps`.
+    pub const ATR: Self = Self(1 << 15);
+    /// `range_*`, `breakout*`, `pullback`, `swing_*`.
+    pub const RANGE: Self = Self(1 << 16);
+    /// `open_interest`, `oi_change_pct`, `oi_price_change_bps`.
+    pub const OPEN_INTEREST: Self = Self(1 << 17);
 
     /// Every group: what a complete signal implementation provides.
-    pub const ALL: Self = Self((1 << 15) - 1);
+    pub const ALL: Self = Self((1 << 18) - 1);
 
     /// Every group with its name, in a fixed order (reports).
-    pub const NAMED: [(Self, &'static str); 15] = [
+    pub const NAMED: [(Self, &'static str); 18] = [
         (Self::BOOK, "book"),
         (Self::DEPTH_IMBALANCE, "depth_imbalance"),
         (Self::OFI, "ofi"),
@@ -68,6 +74,9 @@ impl SignalFields {
         (Self::REGIME, "regime"),
         (Self::MOMENTUM, "momentum"),
         (Self::WARM_FLAG, "warm"),
+        (Self::ATR, "atr"),
+        (Self::RANGE, "range"),
+        (Self::OPEN_INTEREST, "open_interest"),
     ];
 
     /// No group.
@@ -116,6 +125,6 @@ mod tests {
         assert_eq!(SignalFields::ALL.missing().count(), 0);
         let book = SignalFields::BOOK.with(SignalFields::SIGNED_VOLUME);
         assert!(book.contains(SignalFields::BOOK) && !book.contains(SignalFields::OFI));
-        assert_eq!(book.missing().count(), 13);
+        assert_eq!(book.missing().count(), 16);
     }
 }

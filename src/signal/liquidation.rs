@@ -208,6 +208,9 @@ impl Liquidations {
         snap.liq_short_notional = short;
         snap.liq_acceleration = accel;
         snap.cascade = self.state;
+        let per_min = 60_000.0 / self.window_ms.max(1) as f64;
+        snap.liq_long_per_min = long * per_min;
+        snap.liq_short_per_min = short * per_min;
     }
 }
 

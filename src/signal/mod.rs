@@ -17,7 +17,9 @@
 //! - One file per family: [`book_shape`], [`ofi`], [`trade_flow`], [`vwap`]
 //!   (with the volume profile), [`volatility`] (with velocity and
 //!   acceleration), [`ou`], [`funding`], [`liquidation`], [`regime`],
-//!   [`momentum`].
+//!   [`momentum`], [`atr`] (average true range), [`range`] (the session's
+//!   range, its break, the pullback, swing highs and lows),
+//!   [`open_interest`].
 //! - Shared machinery: [`window`] (bucketed rolling sums),
 //!   [`series`] (the mid on a fixed grid with exact prefix sums),
 //!   [`config`] ([`SignalConfig`], the `[signals]` table).
@@ -25,6 +27,7 @@
 use crate::side::Side;
 
 pub mod aggregate;
+pub mod atr;
 pub mod book_shape;
 pub mod config;
 pub mod fields;
@@ -32,7 +35,9 @@ pub mod funding;
 pub mod liquidation;
 pub mod momentum;
 pub mod ofi;
+pub mod open_interest;
 pub mod ou;
+pub mod range;
 pub mod regime;
 pub mod series;
 pub mod source;
@@ -78,6 +83,14 @@ pub mod warm {
     pub const REGIME: u16 = 1 << 11;
     /// The long momentum horizon has history.
     pub const MOMENTUM: u16 = 1 << 12;
+    /// The average true range has its first `atr_period` bars (not
+    /// required: the rules that use it check this bit themselves).
+    pub const ATR: u16 = 1 << 13;
+    /// The range window is full (not required; checked by its rules).
+    pub const RANGE: u16 = 1 << 14;
+    /// An open-interest change over the whole window is known (not
+    /// required: a venue or recording may carry no open interest).
+    pub const OPEN_INTEREST: u16 = 1 << 15;
     /// What [`super::SignalSnapshot::warm`] requires.
     pub const REQUIRED: u16 =
         BOOK | OFI | TRADE_FLOW | SURGE | VWAP | PROFILE | VOLATILITY | KINEMATICS | OU | REGIME | MOMENTUM;
@@ -95,6 +108,19 @@ pub enum Regime {
     Trending,
     /// Volatility in its top percentile band: trade smaller or not at all.
     HighVolatility,
+}
+
+impl Regime {
+    /// Name for reports.
+    #[must_use]
+    pub const fn name(self) -> &'static str {
+        match self {
+            Regime::Unknown => "unknown",
+            Regime::Ranging => "ranging",
+            Regime::Trending => "trending",
+            Regime::HighVolatility => "high-volatility",
+        }
+    }
 }
 
 /// The current value of every signal for one instrument.
@@ -203,6 +229,10 @@ pub struct SignalSnapshot {
     /// A liquidation cascade is under way, and which side is being
     /// liquidated (`Buy` = longs forced to sell, pushing price down).
     pub cascade: Option<Side>,
+    /// `liq_long_notional` as a rate per minute, quote units.
+    pub liq_long_per_min: f64,
+    /// `liq_short_notional` as a rate per minute, quote units.
+    pub liq_short_per_min: f64,
 
     // Regime and momentum.
     /// Current regime.
@@ -218,4 +248,34 @@ pub struct SignalSnapshot {
     pub momentum_long_bps: f64,
     /// Both horizons agree: `Some(Buy)` up, `Some(Sell)` down.
     pub momentum_aligned: Option<Side>,
+
+    // Average true range (Wilder) of the mid on fixed bars.
+    /// ATR, price units (0 until warm).
+    pub atr: f64,
+    /// ATR in bps of the mid (0 until warm).
+    pub atr_bps: f64,
+
+    // The session's range and its break (support and resistance).
+    /// Highest sampled mid of the range window, price units (0 until warm).
+    pub range_high: f64,
+    /// Lowest sampled mid of the range window, price units (0 until warm).
+    pub range_low: f64,
+    /// A clean break of the range is in progress: `Some(Buy)` up.
+    pub breakout: Option<Side>,
+    /// The level the break cleared, price units (0 without a break).
+    pub breakout_level: f64,
+    /// The break has pulled back (the entry trigger), same side as `breakout`.
+    pub pullback: Option<Side>,
+    /// Highest mid of the swing window and now, price units.
+    pub swing_high: f64,
+    /// Lowest mid of the swing window and now, price units.
+    pub swing_low: f64,
+
+    // Open interest.
+    /// Open interest, base units (0 when none was seen).
+    pub open_interest: f64,
+    /// Change of open interest over the window, percent.
+    pub oi_change_pct: f64,
+    /// Change of the mid over the same window, bps.
+    pub oi_price_change_bps: f64,
 }

@@ -53,6 +53,9 @@ pub trait SignalSource {
     fn on_funding(&mut self, _inst: InstrumentId, _funding: &Funding) {}
     /// One liquidation.
     fn on_liquidation(&mut self, _inst: InstrumentId, _liq: &Liquidation) {}
+    /// Open interest (base quantity) known at exchange time `ts_ms`: from
+    /// a venue stream or a REST poll. Default: nothing.
+    fn on_open_interest(&mut self, _inst: InstrumentId, _qty: crate::fixed::Qty, _ts_ms: i64) {}
     /// The current snapshot of `inst`.
     fn snapshot(&self, inst: InstrumentId) -> SignalSnapshot;
 }
@@ -251,6 +254,16 @@ impl SignalSource for LiveSignals {
     fn on_funding(&mut self, inst: InstrumentId, funding: &Funding) {
         if let Some(s) = self.per.get_mut(usize::from(inst.0)) {
             s.on_funding(funding.ts_ms, funding.rate, funding.next_funding_ms);
+            // Bybit tickers carry open interest beside funding.
+            if funding.open_interest.0 > 0 {
+                s.on_open_interest(funding.ts_ms, funding.open_interest);
+            }
+        }
+    }
+
+    fn on_open_interest(&mut self, inst: InstrumentId, qty: crate::fixed::Qty, ts_ms: i64) {
+        if let Some(s) = self.per.get_mut(usize::from(inst.0)) {
+            s.on_open_interest(ts_ms, qty);
         }
     }
 

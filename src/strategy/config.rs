@@ -1,6 +1,7 @@
 //! Strategy configuration: the `[strategy]`, `[votes]`, `[gates]`,
-//! `[confidence]`, `[context]`, `[sizing]` and `[exits]` tables of a
-//! profile under `tuning/`, typed and validated at load.
+//! `[confidence]`, `[context]`, `[sizing]`, `[exits]`, `[leverage]`,
+//! `[schedule]` and `[cascade_trades]` tables of a profile under
+//! `tuning/`, typed and validated at load.
 //!
 //! Conventions (as in `tuning/risk.toml`): every key has a default, an
 //! unknown key is an error, and a bad value is a [`LoadError`] naming the
@@ -12,6 +13,18 @@
 //! The defaults in this file are the issue's: top-of-book imbalance 30 %,
 //! volume surge ≥ 1, A-trades need 3 of 5 votes including OFI and OU drift,
 //! confidence bands 70 / 80 / 90, breakeven at 50 % of the TP distance.
+//! Every rule the plans added (risk sizing, ATR and swing stops, the
+//! master plan's gates, trailing and the profit-lock ladder, cascade
+//! trades, leverage, the schedule) is off by default, except the
+//! correlation guard (0.7), so a profile that does not name them trades as
+//! before.
+//!
+//! **Tiers and bands are consistent by construction**: the vote points of
+//! the confidence score are measured against the candidate's own tier
+//! requirement ([`super::entry::confidence`]), and loading refuses weights
+//! with which a qualifying minimal candidate (3 of 5 for A, 2 for B) could
+//! not reach `base_from` (`votes_weight + strength_weight +
+//! confirmation_weight ≥ base_from`).
 
 use std::path::PathBuf;
 
@@ -77,6 +90,40 @@ pub enum VwapMode {
     Revert,
     /// Mid above VWAP votes long (trend away from VWAP).
     Trend,
+}
+
+/// How entries are sized.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SizingMode {
+    /// Notional = equity × the tier's equity fraction.
+    EquityFraction,
+    /// Quantity = equity × the tier's risk fraction ÷ the loss per unit at the stop.
+    Risk,
+}
+
+/// Where the initial stop of a position goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StopMethod {
+    /// `stop_loss_bps` of the tier.
+    Fixed,
+    /// `atr_stop_multiple` × the average true range.
+    Atr,
+    /// Beyond the swing low (long) or high (short) by `swing_buffer_bps`.
+    Swing,
+}
+
+/// What an enabled gate does while its signal has no data (a venue or
+/// recording without open interest, say).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WhenMissing {
+    /// The candidate is blocked ([`super::GateKind`] counts it).
+    Block,
+    /// The gate is not evaluated for that candidate; counted in the report
+    /// as `not_evaluated_no_data`.
+    Skip,
 }
 
 /// Vote inputs and thresholds.
@@ -164,6 +211,43 @@ pub struct GateConfig {
     pub momentum_required: bool,
     /// Fee-aware edge gate.
     pub edge: EdgeGate,
+    /// `net_flow_surge` at least `value` with the window's net taker flow
+    /// in the trade's direction (master plan: 3× its average).
+    pub net_flow_surge: GateThreshold,
+    /// A clean break of the session's range in the trade's direction (and
+    /// its micro-pullback when `require_pullback`).
+    pub breakout: BreakoutGate,
+    /// Extreme funding vetoes the crowded side: `|funding rate| ≥ value` bps
+    /// blocks longs when positive, shorts when negative.
+    pub funding_veto: GateThreshold,
+    /// Open interest rising with the price in the trade's direction.
+    pub open_interest: OpenInterestGate,
+    /// The correlation guard.
+    pub correlation: super::correlation::CorrelationConfig,
+}
+
+/// The breakout gate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BreakoutGate {
+    /// Evaluated at all.
+    pub enabled: bool,
+    /// The break must have pulled back (entry after a micro-pullback).
+    pub require_pullback: bool,
+}
+
+/// The open-interest gate: `oi_change_pct ≥ min_change_pct` over the
+/// signals' window and the price moved at least `min_price_bps` in the
+/// trade's direction over the same window.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct OpenInterestGate {
+    /// Evaluated at all.
+    pub enabled: bool,
+    /// Least rise of open interest, percent.
+    pub min_change_pct: f64,
+    /// Least price move in the trade's direction, bps.
+    pub min_price_bps: f64,
+    /// Without open-interest data.
+    pub when_missing: WhenMissing,
 }
 
 /// Which regimes allow entries.
@@ -230,8 +314,10 @@ pub struct ContextConfig {
 /// Confidence score weights and bands.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ConfidenceConfig {
-    /// Points for full agreement of the available votes.
+    /// Points for net agreement reaching the tier's requirement.
     pub votes_weight: f64,
+    /// Points for agreement beyond the A requirement, up to every vote with data.
+    pub confluence_weight: f64,
     /// Points for vote strength beyond the thresholds.
     pub strength_weight: f64,
     /// Points for confirmations (imbalance margin, volume surge, momentum).
@@ -259,13 +345,28 @@ pub struct KellyConfig {
     pub min_trades: u32,
 }
 
-/// Position sizes as fractions of equity.
+/// Position sizes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SizingConfig {
-    /// A-trade notional as a fraction of equity.
+    /// Equity fraction or risk per trade.
+    pub mode: SizingMode,
+    /// A-trade notional as a fraction of equity (equity-fraction mode).
     pub a_fraction: Rate,
-    /// B-trade notional as a fraction of equity.
+    /// B-trade notional as a fraction of equity (equity-fraction mode).
     pub b_fraction: Rate,
+    /// Cascade-trade notional as a fraction of equity (equity-fraction mode).
+    pub cascade_fraction: Rate,
+    /// Share of equity an A-trade risks at its stop (risk mode).
+    pub a_risk: Rate,
+    /// Share of equity a B-trade risks (risk mode).
+    pub b_risk: Rate,
+    /// Share of equity a cascade trade risks (risk mode).
+    pub cascade_risk: Rate,
+    /// The loss at the stop includes the round-trip fees (risk mode).
+    pub risk_includes_fees: bool,
+    /// Largest margin share of equity per position: notional ≤ equity ×
+    /// share × effective leverage (growth milestones override it).
+    pub max_position_share: Rate,
     /// Multiplier of the size in the top confidence band.
     pub large_multiplier: Rate,
     /// Optional Kelly sizing.
@@ -283,6 +384,38 @@ pub struct ExitLevels {
     pub max_hold_ms: i64,
 }
 
+/// How the initial stop (and R) is set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StopConfig {
+    /// Fixed, ATR or swing.
+    pub method: StopMethod,
+    /// ATR multiple of the stop distance, hundredths.
+    pub atr_multiple_e2: u32,
+    /// Beyond the swing level by this much, hundredths of a bp.
+    pub swing_buffer_bps_e2: u32,
+    /// The stop distance is at least this, hundredths of a bp.
+    pub min_bps_e2: u32,
+    /// The stop distance is at most this, hundredths of a bp.
+    pub max_bps_e2: u32,
+    /// Take-profit distance as a multiple of R, hundredths (ATR and swing
+    /// stops; `None`: the tier's `take_profit_bps`).
+    pub take_profit_r_e2: Option<u32>,
+}
+
+/// One rung of the profit-lock ladder: once the favourable excursion
+/// reaches `at_r` R, the stop is at least `lock_r` R beyond the entry
+/// (`lock_r` 0: breakeven plus fees).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LockStep {
+    /// Excursion, hundredths of R.
+    pub at_r_e2: u32,
+    /// Locked, hundredths of R.
+    pub lock_r_e2: u32,
+}
+
+/// Most rungs of the profit-lock ladder.
+pub const MAX_LOCK_STEPS: usize = 8;
+
 /// Exit rules.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ExitConfig {
@@ -290,6 +423,22 @@ pub struct ExitConfig {
     pub a: ExitLevels,
     /// B-trade levels (tighter).
     pub b: ExitLevels,
+    /// Cascade-trade levels (their own exits and hold limit).
+    pub cascade: ExitLevels,
+    /// The initial stop.
+    pub stop: StopConfig,
+    /// Trailing starts once the excursion reaches this many R, hundredths
+    /// (`None`: only the last layer trails).
+    pub trail_from_r_e2: Option<u32>,
+    /// Trailing distance in ATR while momentum is aligned with the
+    /// position, hundredths (0: `layer_trail_bps`).
+    pub trail_atr_strong_e2: u32,
+    /// Trailing distance in ATR once momentum weakens, hundredths.
+    pub trail_atr_weak_e2: u32,
+    /// The profit-lock ladder, by ascending `at_r`.
+    pub ladder: [LockStep; MAX_LOCK_STEPS],
+    /// Rungs in use.
+    pub ladder_len: u8,
     /// Zone trailing: breakeven stop, and TP lock-and-extend.
     pub zone_trailing: bool,
     /// Fraction of the TP distance at which the stop moves to breakeven + fees, ‰.
@@ -319,6 +468,29 @@ pub struct StrategyConfig {
     pub sizing: SizingConfig,
     /// Exits.
     pub exits: ExitConfig,
+    /// Leverage.
+    pub leverage: super::leverage::LeverageConfig,
+    /// Time-of-day schedule.
+    pub schedule: super::schedule::ScheduleConfig,
+    /// Liquidation-cascade trades.
+    pub cascade: CascadeTradeConfig,
+}
+
+/// Trading liquidation cascades (`[cascade_trades]`): a short when longs
+/// are liquidated at `min_notional_per_min` or more per minute (forced
+/// selling pushes the price down), a long when shorts are; the side must
+/// hold `min_side_share` of the liquidated notional. Such a trade skips the
+/// votes and the confidence score (tier `cascade`, its own exits and hold
+/// limit in `[exits.cascade]`, sized by `cascade_risk_fraction` or
+/// `cascade_equity_fraction`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CascadeTradeConfig {
+    /// Trade cascades at all.
+    pub enabled: bool,
+    /// Liquidated notional of one side per minute that triggers, quote units.
+    pub min_notional_per_min: f64,
+    /// Share of the liquidated notional that side must hold.
+    pub min_side_share: f64,
 }
 
 impl Default for StrategyConfig {
@@ -464,6 +636,61 @@ struct RawSwitch {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+struct RawBreakoutGate {
+    enabled: bool,
+    require_pullback: bool,
+}
+
+impl Default for RawBreakoutGate {
+    fn default() -> Self {
+        Self { enabled: false, require_pullback: true }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawFundingVeto {
+    enabled: bool,
+    extreme_bps: f64,
+}
+
+impl Default for RawFundingVeto {
+    fn default() -> Self {
+        Self { enabled: false, extreme_bps: 5.0 }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawOpenInterestGate {
+    enabled: bool,
+    min_change_pct: f64,
+    min_price_bps: f64,
+    when_missing: WhenMissing,
+}
+
+impl Default for RawOpenInterestGate {
+    fn default() -> Self {
+        Self { enabled: false, min_change_pct: 0.5, min_price_bps: 0.0, when_missing: WhenMissing::Skip }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct RawCascadeTrades {
+    enabled: bool,
+    min_notional_per_min: f64,
+    min_side_share: f64,
+}
+
+impl Default for RawCascadeTrades {
+    fn default() -> Self {
+        Self { enabled: false, min_notional_per_min: 1_000_000.0, min_side_share: 0.7 }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub(crate) struct RawGates {
     imbalance: RawGateThreshold,
     volume_surge: RawGateThreshold,
@@ -472,6 +699,11 @@ pub(crate) struct RawGates {
     regime: RawRegimeGate,
     momentum: RawSwitch,
     edge: RawEdgeGate,
+    net_flow_surge: RawGateThreshold,
+    breakout: RawBreakoutGate,
+    funding_veto: RawFundingVeto,
+    open_interest: RawOpenInterestGate,
+    correlation: super::correlation::RawCorrelation,
 }
 
 impl Default for RawGates {
@@ -484,6 +716,11 @@ impl Default for RawGates {
             regime: RawRegimeGate::default(),
             momentum: RawSwitch { enabled: false },
             edge: RawEdgeGate::default(),
+            net_flow_surge: RawGateThreshold { enabled: false, min: Some(3.0), max: None },
+            breakout: RawBreakoutGate::default(),
+            funding_veto: RawFundingVeto::default(),
+            open_interest: RawOpenInterestGate::default(),
+            correlation: super::correlation::RawCorrelation::default(),
         }
     }
 }
@@ -492,6 +729,7 @@ impl Default for RawGates {
 #[serde(deny_unknown_fields, default)]
 pub(crate) struct RawConfidence {
     votes_weight: f64,
+    confluence_weight: f64,
     strength_weight: f64,
     confirmation_weight: f64,
     opposing_penalty: f64,
@@ -503,7 +741,8 @@ pub(crate) struct RawConfidence {
 impl Default for RawConfidence {
     fn default() -> Self {
         Self {
-            votes_weight: 60.0,
+            votes_weight: 50.0,
+            confluence_weight: 10.0,
             strength_weight: 25.0,
             confirmation_weight: 15.0,
             opposing_penalty: 1.0,
@@ -557,8 +796,15 @@ impl Default for RawKelly {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub(crate) struct RawSizing {
+    mode: SizingMode,
     a_equity_fraction: String,
     b_equity_fraction: String,
+    cascade_equity_fraction: String,
+    a_risk_fraction: String,
+    b_risk_fraction: String,
+    cascade_risk_fraction: String,
+    risk_includes_fees: bool,
+    max_position_share: String,
     large_multiplier: String,
     kelly: RawKelly,
 }
@@ -566,8 +812,15 @@ pub(crate) struct RawSizing {
 impl Default for RawSizing {
     fn default() -> Self {
         Self {
+            mode: SizingMode::EquityFraction,
             a_equity_fraction: "0.05".into(),
             b_equity_fraction: "0.02".into(),
+            cascade_equity_fraction: "0.02".into(),
+            a_risk_fraction: "0.005".into(),
+            b_risk_fraction: "0.0025".into(),
+            cascade_risk_fraction: "0.0025".into(),
+            risk_includes_fees: true,
+            max_position_share: "1".into(),
             large_multiplier: "1.5".into(),
             kelly: RawKelly::default(),
         }
@@ -583,10 +836,28 @@ struct RawExitLevels {
 }
 
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLockStep {
+    at_r: String,
+    lock_r: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub(crate) struct RawExits {
     a: RawExitLevels,
     b: RawExitLevels,
+    cascade: RawExitLevels,
+    stop_method: StopMethod,
+    atr_stop_multiple: String,
+    swing_buffer_bps: String,
+    min_stop_bps: String,
+    max_stop_bps: String,
+    take_profit_r: Option<String>,
+    trail_from_r: Option<String>,
+    trail_atr_strong: String,
+    trail_atr_weak: String,
+    lock: Vec<RawLockStep>,
     zone_trailing: bool,
     breakeven_at_tp_fraction: String,
     layered: bool,
@@ -599,6 +870,17 @@ impl Default for RawExits {
         Self {
             a: RawExitLevels { take_profit_bps: "15".into(), stop_loss_bps: "10".into(), max_hold_secs: 180 },
             b: RawExitLevels { take_profit_bps: "10".into(), stop_loss_bps: "6".into(), max_hold_secs: 90 },
+            cascade: RawExitLevels { take_profit_bps: "20".into(), stop_loss_bps: "10".into(), max_hold_secs: 60 },
+            stop_method: StopMethod::Fixed,
+            atr_stop_multiple: "1.5".into(),
+            swing_buffer_bps: "1".into(),
+            min_stop_bps: "2".into(),
+            max_stop_bps: "100".into(),
+            take_profit_r: None,
+            trail_from_r: None,
+            trail_atr_strong: "2".into(),
+            trail_atr_weak: "1".into(),
+            lock: Vec::new(),
             zone_trailing: true,
             breakeven_at_tp_fraction: "0.5".into(),
             layered: false,
@@ -618,6 +900,9 @@ pub(crate) struct RawStrategyTables {
     pub(crate) context: RawContext,
     pub(crate) sizing: RawSizing,
     pub(crate) exits: RawExits,
+    pub(crate) leverage: super::leverage::RawLeverage,
+    pub(crate) schedule: super::schedule::RawSchedule,
+    pub(crate) cascade: RawCascadeTrades,
 }
 
 // ---------------------------------------------------------------------------
@@ -637,6 +922,17 @@ pub(crate) fn bps_e2(key: &str, text: &str) -> Result<u32, LoadError> {
         .map_err(|e| LoadError::new(key, format!("{e} in {text:?} (basis points, at most 2 decimals)")))?;
     if v <= 0 || v > 1_000_000 {
         return Err(LoadError::new(key, "must be more than 0 and at most 10000 bps"));
+    }
+    Ok(v as u32)
+}
+
+/// A multiple (of R, of the ATR) as exact decimal text with at most two
+/// decimals, in hundredths; more than 0 (or 0 when `allow_zero`) and at most 100.
+pub(crate) fn multiple_e2(key: &str, text: &str, allow_zero: bool) -> Result<u32, LoadError> {
+    let v = parse_decimal(text.as_bytes(), 2, false)
+        .map_err(|e| LoadError::new(key, format!("{e} in {text:?} (a multiple, at most 2 decimals)")))?;
+    if (v == 0 && !allow_zero) || v > 10_000 {
+        return Err(LoadError::new(key, "must be more than 0 and at most 100"));
     }
     Ok(v as u32)
 }
@@ -679,6 +975,9 @@ impl RawStrategyTables {
             context: table(root, "context")?,
             sizing: table(root, "sizing")?,
             exits: table(root, "exits")?,
+            leverage: table(root, "leverage")?,
+            schedule: table(root, "schedule")?,
+            cascade: table(root, "cascade_trades")?,
         })
     }
 
@@ -763,12 +1062,26 @@ impl RawStrategyTables {
                     1e6,
                 )?,
             },
+            net_flow_surge: gate_threshold("gates.net_flow_surge", &g.net_flow_surge, "min", 1e9)?,
+            breakout: BreakoutGate { enabled: g.breakout.enabled, require_pullback: g.breakout.require_pullback },
+            funding_veto: GateThreshold {
+                enabled: g.funding_veto.enabled,
+                value: number("gates.funding_veto.extreme_bps", g.funding_veto.extreme_bps, f64::MIN_POSITIVE, 1e4)?,
+            },
+            open_interest: OpenInterestGate {
+                enabled: g.open_interest.enabled,
+                min_change_pct: number("gates.open_interest.min_change_pct", g.open_interest.min_change_pct, 0.0, 1e6)?,
+                min_price_bps: number("gates.open_interest.min_price_bps", g.open_interest.min_price_bps, 0.0, 1e6)?,
+                when_missing: g.open_interest.when_missing,
+            },
+            correlation: g.correlation.validate()?,
         };
 
         let c = &self.confidence;
         let weight = |key: &str, x: f64| number(&format!("confidence.{key}"), x, 0.0, 100.0);
         let confidence = ConfidenceConfig {
             votes_weight: weight("votes_weight", c.votes_weight)?,
+            confluence_weight: weight("confluence_weight", c.confluence_weight)?,
             strength_weight: weight("strength_weight", c.strength_weight)?,
             confirmation_weight: weight("confirmation_weight", c.confirmation_weight)?,
             opposing_penalty: number("confidence.opposing_penalty", c.opposing_penalty, 0.0, 1.0)?,
@@ -780,6 +1093,21 @@ impl RawStrategyTables {
             return Err(LoadError::new(
                 "confidence.base_from",
                 "bands must satisfy observe_from ≤ base_from ≤ large_from",
+            ));
+        }
+        // A tier that qualifies must be able to reach a band that trades:
+        // a minimal candidate (3 of 5 for A, 2 for B, unopposed) earns the
+        // full vote points, so with full strength and confirmations it
+        // scores votes + strength + confirmation.
+        let reachable = confidence.votes_weight + confidence.strength_weight + confidence.confirmation_weight;
+        if reachable < confidence.base_from {
+            return Err(LoadError::new(
+                "confidence.base_from",
+                format!(
+                    "{} is out of reach of a qualifying minimal candidate: votes_weight + strength_weight + \
+                     confirmation_weight = {reachable} must be at least base_from",
+                    confidence.base_from
+                ),
             ));
         }
 
@@ -810,8 +1138,15 @@ impl RawStrategyTables {
 
         let s = &self.sizing;
         let sizing = SizingConfig {
+            mode: s.mode,
             a_fraction: fraction("sizing.a_equity_fraction", &s.a_equity_fraction, 10)?,
             b_fraction: fraction("sizing.b_equity_fraction", &s.b_equity_fraction, 10)?,
+            cascade_fraction: fraction("sizing.cascade_equity_fraction", &s.cascade_equity_fraction, 10)?,
+            a_risk: fraction("sizing.a_risk_fraction", &s.a_risk_fraction, 1)?,
+            b_risk: fraction("sizing.b_risk_fraction", &s.b_risk_fraction, 1)?,
+            cascade_risk: fraction("sizing.cascade_risk_fraction", &s.cascade_risk_fraction, 1)?,
+            risk_includes_fees: s.risk_includes_fees,
+            max_position_share: fraction("sizing.max_position_share", &s.max_position_share, 1)?,
             large_multiplier: fraction("sizing.large_multiplier", &s.large_multiplier, 10)?,
             kelly: KellyConfig {
                 enabled: s.kelly.enabled,
@@ -830,16 +1165,83 @@ impl RawStrategyTables {
             })
         };
         let breakeven = fraction("exits.breakeven_at_tp_fraction", &x.breakeven_at_tp_fraction, 1)?;
+        let min_stop = bps_e2("exits.min_stop_bps", &x.min_stop_bps)?;
+        let max_stop = bps_e2("exits.max_stop_bps", &x.max_stop_bps)?;
+        if max_stop < min_stop {
+            return Err(LoadError::new("exits.max_stop_bps", "must be at least min_stop_bps"));
+        }
+        if x.lock.len() > MAX_LOCK_STEPS {
+            return Err(LoadError::new("exits.lock", format!("at most {MAX_LOCK_STEPS} rungs")));
+        }
+        let mut ladder = [LockStep::default(); MAX_LOCK_STEPS];
+        for (n, rung) in x.lock.iter().enumerate() {
+            let at = multiple_e2(&format!("exits.lock[{n}].at_r"), &rung.at_r, false)?;
+            let lock = multiple_e2(&format!("exits.lock[{n}].lock_r"), &rung.lock_r, true)?;
+            if lock >= at {
+                return Err(LoadError::new(format!("exits.lock[{n}].lock_r"), "must be below at_r"));
+            }
+            if n > 0 && ladder[n - 1].at_r_e2 >= at {
+                return Err(LoadError::new(format!("exits.lock[{n}].at_r"), "rungs must be in ascending order"));
+            }
+            ladder[n] = LockStep { at_r_e2: at, lock_r_e2: lock };
+        }
         let exits = ExitConfig {
             a: levels("a", &x.a)?,
             b: levels("b", &x.b)?,
+            cascade: levels("cascade", &x.cascade)?,
+            stop: StopConfig {
+                method: x.stop_method,
+                atr_multiple_e2: multiple_e2("exits.atr_stop_multiple", &x.atr_stop_multiple, false)?,
+                swing_buffer_bps_e2: match x.swing_buffer_bps.as_str() {
+                    "0" => 0,
+                    text => bps_e2("exits.swing_buffer_bps", text)?,
+                },
+                min_bps_e2: min_stop,
+                max_bps_e2: max_stop,
+                take_profit_r_e2: x
+                    .take_profit_r
+                    .as_deref()
+                    .map(|t| multiple_e2("exits.take_profit_r", t, false))
+                    .transpose()?,
+            },
+            trail_from_r_e2: x
+                .trail_from_r
+                .as_deref()
+                .map(|t| multiple_e2("exits.trail_from_r", t, false))
+                .transpose()?,
+            trail_atr_strong_e2: multiple_e2("exits.trail_atr_strong", &x.trail_atr_strong, true)?,
+            trail_atr_weak_e2: multiple_e2("exits.trail_atr_weak", &x.trail_atr_weak, true)?,
+            ladder,
+            ladder_len: x.lock.len() as u8,
             zone_trailing: x.zone_trailing,
             breakeven_at_permille: u32::try_from(breakeven.0 / 100_000).unwrap_or(1000),
             layered: x.layered,
             layer_trail_bps_e2: bps_e2("exits.layer_trail_bps", &x.layer_trail_bps)?,
             regime_exit: x.regime_exit,
         };
-        Ok(StrategyConfig { entry, votes, gates, confidence, context, sizing, exits })
+        let k = &self.cascade;
+        let cascade = CascadeTradeConfig {
+            enabled: k.enabled,
+            min_notional_per_min: number(
+                "cascade_trades.min_notional_per_min",
+                k.min_notional_per_min,
+                f64::MIN_POSITIVE,
+                1e15,
+            )?,
+            min_side_share: number("cascade_trades.min_side_share", k.min_side_share, 0.0, 1.0)?,
+        };
+        Ok(StrategyConfig {
+            entry,
+            votes,
+            gates,
+            confidence,
+            context,
+            sizing,
+            exits,
+            leverage: self.leverage.validate()?,
+            schedule: self.schedule.validate()?,
+            cascade,
+        })
     }
 }
 
@@ -908,6 +1310,23 @@ mod tests {
                 "exits.a.take_profit_bps",
             ),
             ("[confidence]\nbase_from = 95", "confidence.base_from"),
+            ("[confidence]\nvotes_weight = 40\nstrength_weight = 20\nconfirmation_weight = 10", "confidence.base_from"),
+            ("[gates.net_flow_surge]\nmax = 3", "gates.net_flow_surge.max"),
+            ("[gates.funding_veto]\nextreme_bps = 0", "gates.funding_veto.extreme_bps"),
+            ("[gates.open_interest]\nwhen_missing = \"maybe\"", "gates.open_interest.when_missing"),
+            ("[sizing]\nmode = \"yolo\"", "sizing.mode"),
+            ("[sizing]\na_risk_fraction = \"1.5\"", "sizing.a_risk_fraction"),
+            ("[exits]\nstop_method = \"vibes\"", "exits.stop_method"),
+            ("[exits]\natr_stop_multiple = \"0\"", "exits.atr_stop_multiple"),
+            ("[exits]\nmin_stop_bps = \"10\"\nmax_stop_bps = \"5\"", "exits.max_stop_bps"),
+            ("[[exits.lock]]\nat_r = \"1\"\nlock_r = \"1\"", "exits.lock[0].lock_r"),
+            (
+                "[[exits.lock]]\nat_r = \"2\"\nlock_r = \"1\"\n[[exits.lock]]\nat_r = \"1.5\"\nlock_r = \"0\"",
+                "exits.lock[1].at_r",
+            ),
+            ("[cascade_trades]\nmin_side_share = 2.0", "cascade_trades.min_side_share"),
+            ("[leverage]\ndefault = 0", "leverage.default"),
+            ("[schedule]\nallowed_hours_utc = [30]", "schedule.allowed_hours_utc"),
             ("[[context.component]]\nname = \"x\"\nweight = 1\nclamp = 500", "context.component[0].clamp"),
         ];
         for (text, key) in cases {
@@ -917,6 +1336,29 @@ mod tests {
         let err = tables("[gates.spread]\nmax_ticks = 2").unwrap_err();
         assert_eq!(err.key, "gates.spread");
         assert!(err.problem.contains("unknown field"), "{err}");
+    }
+
+    #[test]
+    fn plan_keys_parse_exactly() {
+        let c = tables(
+            "[sizing]\nmode = \"risk\"\na_risk_fraction = \"0.005\"\n\
+             [exits]\nstop_method = \"atr\"\natr_stop_multiple = \"1.5\"\ntake_profit_r = \"2\"\ntrail_from_r = \"2\"\n\
+             [[exits.lock]]\nat_r = \"1\"\nlock_r = \"0\"\n[[exits.lock]]\nat_r = \"1.5\"\nlock_r = \"0.5\"",
+        )
+        .unwrap();
+        assert_eq!((c.sizing.mode, c.sizing.a_risk), (SizingMode::Risk, Rate(500_000)));
+        assert_eq!((c.exits.stop.method, c.exits.stop.atr_multiple_e2), (StopMethod::Atr, 150));
+        assert_eq!((c.exits.stop.take_profit_r_e2, c.exits.trail_from_r_e2), (Some(200), Some(200)));
+        assert_eq!(c.exits.ladder_len, 2);
+        assert_eq!(c.exits.ladder[1], LockStep { at_r_e2: 150, lock_r_e2: 50 });
+        // Defaults: every plan rule off except the correlation guard.
+        let d = StrategyConfig::default();
+        assert_eq!(d.sizing.mode, SizingMode::EquityFraction);
+        assert_eq!(d.exits.stop.method, StopMethod::Fixed);
+        assert!(!d.gates.net_flow_surge.enabled && !d.gates.breakout.enabled && !d.gates.funding_veto.enabled);
+        assert!(!d.gates.open_interest.enabled && !d.cascade.enabled && !d.leverage.dynamic && !d.schedule.enabled);
+        assert!(d.gates.correlation.enabled && d.gates.correlation.max == 0.7);
+        assert_eq!((d.exits.trail_from_r_e2, d.exits.ladder_len), (None, 0));
     }
 
     #[test]

@@ -21,15 +21,86 @@
 //!    layer is taken), the stop moves to breakeven plus the round-trip
 //!    fees — as soon as the price is beyond that level, so that the new
 //!    stop never sits through the market (with a TP under twice the
-//!    round-trip fee, half the TP distance is not yet breakeven).
+//!    round-trip fee, half the TP distance is not yet breakeven);
+//! 6. **profit-lock ladder** (`[[exits.lock]]`): once the best excursion
+//!    reaches `at_r` R the stop is raised to `lock_r` R beyond the entry
+//!    (`lock_r = 0`: breakeven plus fees), again only once the price is
+//!    beyond that level;
+//! 7. **trailing from R** (`trail_from_r`): once the best excursion reaches
+//!    that many R the stop trails the best price — by `trail_atr_strong` ×
+//!    ATR while the momentum of both horizons is aligned with the position
+//!    (a strong trend), `trail_atr_weak` × ATR once it is not (momentum
+//!    weakens), or by `layer_trail_bps` without an ATR. The last layer of
+//!    the layered mode trails by the same distance.
 //!
-//! Exits are reduce-only market orders (taker).
+//! R is the initial stop distance, set when the position opens: fixed
+//! bps, a multiple of the ATR, or beyond the swing low/high
+//! ([`crate::strategy::config::StopMethod`]); the take-profit is then
+//! `take_profit_r` × R when configured. A cascade trade ([`Tier::Cascade`])
+//! has only its own take-profit, stop and hold limit.
+//!
+//! Stops only ever move in the position's favour. Exits are reduce-only
+//! market orders (taker).
 
-use crate::fixed::{Price, Qty, Rate, Round, round_to_step};
+use crate::fixed::{Price, Qty, Rate, Round, pow10, round_to_step};
 use crate::side::Side;
-use crate::signal::Regime;
-use crate::strategy::config::{ExitConfig, ExitLevels};
+use crate::signal::{Regime, SignalSnapshot};
+use crate::strategy::config::{ExitConfig, ExitLevels, StopMethod};
 use crate::strategy::vote::Tier;
+
+/// The initial stop and take-profit distances (price mantissas) of an
+/// entry at `price` on `side` (module docs): fixed bps of the tier; or
+/// `atr_stop_multiple` × ATR; or from `price` to the swing low (long) /
+/// high (short) plus `swing_buffer_bps`; ATR and swing distances are
+/// clamped to `[min_stop_bps, max_stop_bps]` of the price, and the
+/// take-profit is `take_profit_r` × the stop when configured. Cascade
+/// trades always use their fixed levels. `None` when the method's input is
+/// not known yet (ATR not warm, no swing level).
+#[must_use]
+#[allow(clippy::too_many_arguments)]
+pub fn plan_distances(
+    cfg: &ExitConfig,
+    levels: &ExitLevels,
+    tier: Tier,
+    side: Side,
+    price: Price,
+    snap: &SignalSnapshot,
+    price_scale: u8,
+    atr_warm: bool,
+) -> Option<(i64, i64)> {
+    let fixed_tp = distance(price, levels.take_profit_bps_e2);
+    let fixed = (distance(price, levels.stop_loss_bps_e2), fixed_tp);
+    if tier == Tier::Cascade || cfg.stop.method == StopMethod::Fixed {
+        return Some(fixed);
+    }
+    let unit = pow10(price_scale) as f64;
+    let raw = match cfg.stop.method {
+        StopMethod::Fixed => return Some(fixed),
+        StopMethod::Atr => {
+            if !atr_warm || !snap.atr.is_finite() || snap.atr <= 0.0 {
+                return None;
+            }
+            (snap.atr * unit * f64::from(cfg.stop.atr_multiple_e2) / 100.0).round() as i64
+        }
+        StopMethod::Swing => {
+            let swing = match side {
+                Side::Buy => snap.swing_low,
+                Side::Sell => snap.swing_high,
+            };
+            if !swing.is_finite() || swing <= 0.0 {
+                return None;
+            }
+            let level = (swing * unit).round() as i64;
+            (price.0 - level).abs() + distance(price, cfg.stop.swing_buffer_bps_e2)
+        }
+    };
+    let stop = raw.clamp(distance(price, cfg.stop.min_bps_e2).max(1), distance(price, cfg.stop.max_bps_e2).max(1));
+    let tp = match cfg.stop.take_profit_r_e2 {
+        Some(r) => i64::try_from(i128::from(stop) * i128::from(r) / 100).unwrap_or(i64::MAX / 4),
+        None => fixed_tp,
+    };
+    Some((stop, tp))
+}
 
 /// Why (part of) a position was closed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -188,6 +259,15 @@ pub struct Position {
     pub layers_done: u8,
     /// TP extensions so far.
     pub extensions: u32,
+    /// R: the initial stop distance, price mantissa.
+    pub r_distance: i64,
+    /// The initial take-profit distance, price mantissa (before rounding
+    /// to the tick).
+    pub target_distance: i64,
+    /// The stop set at the open.
+    pub initial_stop: Price,
+    /// The take-profit set at the open.
+    pub initial_take_profit: Price,
 }
 
 /// What the exit logic needs from the market and the votes.
@@ -203,6 +283,10 @@ pub struct ExitInputs {
     pub regime: Option<Regime>,
     /// The regime now allows the position's direction.
     pub regime_allows: bool,
+    /// Average true range now, price mantissa (0: unknown).
+    pub atr: i64,
+    /// Momentum of both horizons is aligned with the position.
+    pub strong_trend: bool,
 }
 
 impl Position {
@@ -223,8 +307,43 @@ impl Position {
         round_trip_fee: Rate,
         tick: Price,
     ) -> Self {
-        let take_profit = level(entry, distance(entry, levels.take_profit_bps_e2), side, true, tick);
-        let stop = level(entry, distance(entry, levels.stop_loss_bps_e2), side, false, tick);
+        let stop_distance = distance(entry, levels.stop_loss_bps_e2);
+        let target_distance = distance(entry, levels.take_profit_bps_e2);
+        Self::open_with(
+            side,
+            tier,
+            confidence,
+            qty,
+            entry,
+            entry_ms,
+            entry_regime,
+            levels,
+            (stop_distance, target_distance),
+            round_trip_fee,
+            tick,
+        )
+    }
+
+    /// [`Position::open`] with the stop and take-profit distances (price
+    /// mantissas) planned at the decision (ATR and swing stops, R-multiple
+    /// targets); `levels` gives the hold limit.
+    #[must_use]
+    #[allow(clippy::too_many_arguments)]
+    pub fn open_with(
+        side: Side,
+        tier: Tier,
+        confidence: u8,
+        qty: Qty,
+        entry: Price,
+        entry_ms: i64,
+        entry_regime: Regime,
+        levels: ExitLevels,
+        (stop_distance, target_distance): (i64, i64),
+        round_trip_fee: Rate,
+        tick: Price,
+    ) -> Self {
+        let take_profit = level(entry, target_distance.max(1), side, true, tick);
+        let stop = level(entry, stop_distance.max(1), side, false, tick);
         let breakeven = level(entry, rate_distance(entry, round_trip_fee), side, true, tick);
         Self {
             side,
@@ -243,12 +362,59 @@ impl Position {
             best: entry,
             layers_done: 0,
             extensions: 0,
+            r_distance: stop_distance.max(1),
+            target_distance: target_distance.max(1),
+            initial_stop: stop,
+            initial_take_profit: take_profit,
         }
     }
 
     /// Distance of the initial stop (R), price mantissa.
     fn r(&self) -> i64 {
-        distance(self.entry, self.levels.stop_loss_bps_e2).max(1)
+        self.r_distance.max(1)
+    }
+
+    /// Best favourable excursion so far, in hundredths of R.
+    fn excursion_r_e2(&self) -> i64 {
+        let ex = i128::from((self.best.0 - self.entry.0) * self.side.sign());
+        i64::try_from(ex * 100 / i128::from(self.r())).unwrap_or(i64::MAX)
+    }
+
+    /// The trailing distance now (module docs, rule 7), price mantissa.
+    fn trail_distance(&self, cfg: &ExitConfig, inp: &ExitInputs) -> i64 {
+        let mult = if inp.strong_trend { cfg.trail_atr_strong_e2 } else { cfg.trail_atr_weak_e2 };
+        if cfg.trail_atr_strong_e2 > 0 && inp.atr > 0 && mult > 0 {
+            (i128::from(inp.atr) * i128::from(mult) / 100).try_into().unwrap_or(i64::MAX / 4)
+        } else {
+            distance(self.best, cfg.layer_trail_bps_e2)
+        }
+    }
+
+    /// Rules 6 and 7: the ladder and trailing from R.
+    fn lock_and_trail(&mut self, cfg: &ExitConfig, inp: &ExitInputs, tick: Price) {
+        let px = inp.price;
+        let ex = self.excursion_r_e2();
+        for rung in &cfg.ladder[..usize::from(cfg.ladder_len)] {
+            if ex < i64::from(rung.at_r_e2) {
+                break;
+            }
+            let (to, kind) = if rung.lock_r_e2 == 0 {
+                (self.breakeven, StopKind::Breakeven)
+            } else {
+                let d = i64::try_from(i128::from(self.r()) * i128::from(rung.lock_r_e2) / 100).unwrap_or(0);
+                (level(self.entry, d, self.side, true, tick), StopKind::ProfitLock)
+            };
+            if reached(self.side, px, to) {
+                self.raise_stop(to, kind);
+            }
+        }
+        if cfg.trail_from_r_e2.is_some_and(|from| ex >= i64::from(from)) {
+            let trail = self.trail_distance(cfg, inp);
+            let stop = level(self.best, trail, self.side, false, tick);
+            if reached(self.side, px, stop) {
+                self.raise_stop(stop, StopKind::Trailing);
+            }
+        }
     }
 
     fn raise_stop(&mut self, to: Price, kind: StopKind) {
@@ -300,8 +466,12 @@ impl Position {
         if cfg.regime_exit && inp.regime.is_some_and(|r| r != self.entry_regime) && !inp.regime_allows {
             return Some((self.qty, ExitReason::RegimeChange));
         }
+        if self.tier == Tier::Cascade {
+            // Its own take-profit, stop and hold limit only.
+            return reached(self.side, px, self.take_profit).then_some((self.qty, ExitReason::TakeProfit));
+        }
         if cfg.layered {
-            if let Some(exit) = self.layers(cfg, px, tick, step, min_qty) {
+            if let Some(exit) = self.layers(cfg, inp, tick, step, min_qty) {
                 return Some(exit);
             }
         } else if reached(self.side, px, self.take_profit) {
@@ -316,7 +486,7 @@ impl Position {
             self.extensions += 1;
         }
         if self.stop_kind == StopKind::Initial {
-            let tp_distance = distance(self.entry, self.levels.take_profit_bps_e2);
+            let tp_distance = self.target_distance;
             let trigger = i128::from(tp_distance) * i128::from(cfg.breakeven_at_permille) / 1000;
             let excursion = i128::from((self.best.0 - self.entry.0) * self.side.sign());
             let zone = (cfg.zone_trailing && excursion >= trigger) || self.layers_done >= 1;
@@ -326,19 +496,21 @@ impl Position {
                 self.raise_stop(self.breakeven, StopKind::Breakeven);
             }
         }
+        self.lock_and_trail(cfg, inp, tick);
         None
     }
 
     fn layers(
         &mut self,
         cfg: &ExitConfig,
-        px: Price,
+        inp: &ExitInputs,
         tick: Price,
         step: Qty,
         min_qty: Qty,
     ) -> Option<(Qty, ExitReason)> {
+        let px = inp.price;
         if self.layers_done >= 3 {
-            let trail = distance(self.best, cfg.layer_trail_bps_e2);
+            let trail = self.trail_distance(cfg, inp);
             let stop = level(self.best, trail, self.side, false, tick);
             self.raise_stop(stop, StopKind::Trailing);
             return None;
@@ -387,6 +559,8 @@ mod tests {
             momentum_agrees: agrees,
             regime: Some(Regime::Ranging),
             regime_allows: true,
+            atr: 0,
+            strong_trend: false,
         }
     }
 
@@ -523,5 +697,136 @@ mod tests {
         assert_eq!(eval(&mut s, &c, at(2, 5_996_000, false)), None);
         assert_eq!(s.stop, Price(5_996_400));
         assert_eq!(eval(&mut s, &c, at(3, 5_996_400, false)), Some((Qty(10), ExitReason::BreakevenStop)));
+    }
+
+    fn ladder_cfg() -> ExitConfig {
+        let mut c = ExitConfig { zone_trailing: false, ..cfg() };
+        let steps = [(100, 0), (150, 50), (200, 100), (300, 200)];
+        for (k, (at, lock)) in steps.iter().enumerate() {
+            c.ladder[k] = crate::strategy::config::LockStep { at_r_e2: *at, lock_r_e2: *lock };
+        }
+        c.ladder_len = 4;
+        c
+    }
+
+    /// R = 30.00 (5 bps), breakeven + fees 60 036.00, TP far away.
+    fn wide_tp() -> Position {
+        let l = ExitLevels { take_profit_bps_e2: 100_000, ..levels() };
+        Position::open(Side::Buy, Tier::A, 85, Qty(100), ENTRY, 0, Regime::Ranging, l, Rate(60_000), TICK)
+    }
+
+    #[test]
+    fn profit_lock_ladder_at_its_rungs() {
+        let c = ladder_cfg();
+        let mut p = wide_tp();
+        // 0.99R (29.70): nothing; 1R (30.00): breakeven + fees is 36.00 away,
+        // so the stop waits until the price is beyond it.
+        assert_eq!(eval(&mut p, &c, at(1, 6_002_970, false)), None);
+        assert_eq!(p.stop_kind, StopKind::Initial);
+        assert_eq!(eval(&mut p, &c, at(2, 6_003_000, false)), None);
+        assert_eq!(p.stop_kind, StopKind::Initial);
+        assert_eq!(eval(&mut p, &c, at(3, 6_003_600, false)), None);
+        assert_eq!((p.stop, p.stop_kind), (Price(6_003_600), StopKind::Breakeven));
+        // 1.49R: still breakeven; 1.5R (45.00) locks 0.5R (15.00), which is
+        // below breakeven + fees: the stop stays where it is (never lowered).
+        assert_eq!(eval(&mut p, &c, at(4, 6_004_470, false)), None);
+        assert_eq!(eval(&mut p, &c, at(5, 6_004_500, false)), None);
+        assert_eq!(p.stop, Price(6_003_600));
+        // 2R (60.00) locks 1R (30.00) … still below 36.00; 3R (90.00) locks 2R (60.00).
+        assert_eq!(eval(&mut p, &c, at(6, 6_009_000, false)), None);
+        assert_eq!((p.stop, p.stop_kind), (Price(6_006_000), StopKind::ProfitLock));
+        assert_eq!(eval(&mut p, &c, at(7, 6_006_000, false)), Some((Qty(100), ExitReason::ProfitLockStop)));
+    }
+
+    #[test]
+    fn trailing_from_r_by_atr_strong_and_weak() {
+        let mut c = ExitConfig { zone_trailing: false, ..cfg() };
+        c.trail_from_r_e2 = Some(200);
+        c.trail_atr_strong_e2 = 200;
+        c.trail_atr_weak_e2 = 100;
+        let mut p = wide_tp();
+        // ATR 10.00 (1 000 mantissa). 1.99R: no trailing yet.
+        let atr = |now, px, strong| ExitInputs { atr: 1_000, strong_trend: strong, ..at(now, px, false) };
+        assert_eq!(eval(&mut p, &c, atr(1, 6_005_970, true)), None);
+        assert_eq!(p.stop_kind, StopKind::Initial);
+        // 2R (60.00): trails 2 × ATR = 20.00 behind the best while strong.
+        assert_eq!(eval(&mut p, &c, atr(2, 6_006_000, true)), None);
+        assert_eq!((p.stop, p.stop_kind), (Price(6_004_000), StopKind::Trailing));
+        // Momentum weakens: 1 × ATR behind the best (60 070.00 → 60 060.00).
+        assert_eq!(eval(&mut p, &c, atr(3, 6_007_000, false)), None);
+        assert_eq!(p.stop, Price(6_006_000));
+        // Strong again: 2 × ATR would lower it; a stop is never lowered.
+        assert_eq!(eval(&mut p, &c, atr(4, 6_007_000, true)), None);
+        assert_eq!(p.stop, Price(6_006_000));
+        assert_eq!(eval(&mut p, &c, atr(5, 6_006_000, true)), Some((Qty(100), ExitReason::TrailingStop)));
+        // Without an ATR the trail is layer_trail_bps (5 bps of 60 060.00 = 30.03 → 60 029.90).
+        let mut q = wide_tp();
+        assert_eq!(eval(&mut q, &c, at(1, 6_006_000, false)), None);
+        assert_eq!(q.stop, Price(6_002_990));
+    }
+
+    #[test]
+    fn cascade_trades_exit_only_at_their_own_levels() {
+        let c = cfg();
+        let mut p = Position { tier: Tier::Cascade, ..long() };
+        // At the TP with momentum agreeing: no extension, no zone trailing: take it.
+        assert_eq!(eval(&mut p, &c, at(1, 6_003_600, true)), None);
+        assert_eq!(p.stop_kind, StopKind::Initial);
+        assert_eq!(eval(&mut p, &c, at(2, 6_006_000, true)), Some((Qty(100), ExitReason::TakeProfit)));
+        let mut q = Position { tier: Tier::Cascade, ..long() };
+        assert_eq!(eval(&mut q, &c, at(60_000, 6_001_000, true)), Some((Qty(100), ExitReason::TimeStop)));
+    }
+
+    #[test]
+    fn planned_distances_fixed_atr_swing_and_clamps() {
+        let mut c = cfg();
+        let l = levels(); // TP 10 bps, SL 5 bps
+        let snap = SignalSnapshot { atr: 20.0, swing_low: 59_980.0, swing_high: 60_010.0, ..SignalSnapshot::default() };
+        let plan = |c: &ExitConfig, tier, side, warm| plan_distances(c, &l, tier, side, ENTRY, &snap, 2, warm);
+        assert_eq!(plan(&c, Tier::A, Side::Buy, false), Some((3_000, 6_000)));
+        c.stop.method = StopMethod::Atr;
+        c.stop.atr_multiple_e2 = 150;
+        c.stop.min_bps_e2 = 200;
+        c.stop.max_bps_e2 = 1_000;
+        // 1.5 × 20.00 = 30.00; the target stays the tier's 10 bps without take_profit_r.
+        assert_eq!(plan(&c, Tier::A, Side::Buy, true), Some((3_000, 6_000)));
+        assert_eq!(plan(&c, Tier::A, Side::Buy, false), None, "ATR not warm");
+        c.stop.take_profit_r_e2 = Some(250);
+        assert_eq!(plan(&c, Tier::A, Side::Buy, true), Some((3_000, 7_500)));
+        // Clamps: max 5 bps = 30.00 exactly (at), 4.99 bps clamps.
+        c.stop.max_bps_e2 = 500;
+        assert_eq!(plan(&c, Tier::A, Side::Buy, true), Some((3_000, 7_500)));
+        c.stop.max_bps_e2 = 499;
+        assert_eq!(plan(&c, Tier::A, Side::Buy, true).unwrap().0, 2_994);
+        // Swing: long to 59 980.00 + 1 bp (6.00) = 26.00; short to 60 010.00 + 6.00 = 16.00.
+        c.stop.method = StopMethod::Swing;
+        c.stop.swing_buffer_bps_e2 = 100;
+        c.stop.max_bps_e2 = 1_000;
+        assert_eq!(plan(&c, Tier::A, Side::Buy, false).unwrap().0, 2_600);
+        assert_eq!(plan(&c, Tier::A, Side::Sell, false).unwrap().0, 1_600);
+        // Cascade trades keep their fixed levels whatever the method.
+        assert_eq!(plan(&c, Tier::Cascade, Side::Buy, false), Some((3_000, 6_000)));
+        let none = SignalSnapshot::default();
+        assert_eq!(plan_distances(&c, &l, Tier::A, Side::Buy, ENTRY, &none, 2, true), None, "no swing yet");
+    }
+
+    #[test]
+    fn open_with_planned_distances_sets_r() {
+        let p = Position::open_with(
+            Side::Sell,
+            Tier::A,
+            90,
+            Qty(10),
+            ENTRY,
+            0,
+            Regime::Trending,
+            levels(),
+            (2_505, 5_010),
+            Rate(0),
+            TICK,
+        );
+        // Rounded away from the entry to the tick: stop 60 025.10, target 59 949.90.
+        assert_eq!((p.stop, p.take_profit, p.r_distance), (Price(6_002_510), Price(5_994_990), 2_505));
+        assert_eq!((p.initial_stop, p.initial_take_profit), (p.stop, p.take_profit));
     }
 }

@@ -16,15 +16,29 @@
 //! After a position closes the symbol cools down for `cooldown_secs`.
 //!
 //! Rules: [`vote`] (five votes, A/B tiers), [`entry`] (gates, confidence
-//! bands, sizing), [`exits`] (TP/SL, zone trailing, layers, time stop,
-//! regime exit), [`context`] (slow context inputs). Prices and sizes are
-//! integers; `f64` appears only in scoring.
+//! bands, sizing by equity fraction or by risk per trade), [`exits`]
+//! (TP/SL from fixed bps, ATR or structure, zone trailing, layers, the
+//! profit-lock ladder, trailing from R, time stop, regime exit),
+//! [`context`] (slow context inputs), [`leverage`] (venue leverage,
+//! dynamic rules, growth milestones, margin guard), [`correlation`] (no
+//! second same-direction position on correlated instruments),
+//! [`schedule`] (allowed hours and size by hour). Liquidation cascades are
+//! traded as their own tier when `[cascade_trades]` is on. Prices and
+//! sizes are integers; `f64` appears only in scoring.
+//!
+//! Every entry leaves an [`EntryContext`] ([`Strategy::entry_context`]):
+//! the signal vector, votes and confidence at the decision, the planned
+//! stop and target distances, the risk and the leverage, for the trade
+//! records (the backtest's report; the live engine's journal).
 
 pub mod config;
 pub mod context;
+pub mod correlation;
 pub mod entry;
 pub mod exits;
 pub mod inputs;
+pub mod leverage;
+pub mod schedule;
 pub mod vote;
 
 pub use config::StrategyConfig;
@@ -39,7 +53,8 @@ use crate::order::{ClientOrderId, Fill, OrderKind, OrderRequest, TimeInForce};
 use crate::side::Side;
 use crate::signal::SignalSnapshot;
 use context::ContextBoard;
-use entry::{Band, GateInputs, GateResult, KellyStats};
+pub use entry::Band;
+use entry::{GateInputs, GateResult, KellyStats};
 use exits::ExitInputs;
 use vote::ResolvedInputs;
 
@@ -65,6 +80,60 @@ pub struct MarketView {
 pub struct AccountView {
     /// Equity for sizing, USDT.
     pub equity: Notional,
+    /// The risk side's size cap, ‰ (1000: none): the strategy scales its
+    /// sizes by it (loss-streak size cut, margin guard).
+    pub size_cap_permille: u16,
+    /// The risk side caps size for the margin ratio: the leverage is cut too.
+    pub margin_guard: bool,
+}
+
+impl AccountView {
+    /// Full size, no margin guard.
+    #[must_use]
+    pub const fn new(equity: Notional) -> Self {
+        Self { equity, size_cap_permille: 1000, margin_guard: false }
+    }
+
+    /// From the risk side's verdict.
+    #[must_use]
+    pub fn with_verdict(equity: Notional, verdict: &crate::risk::Verdict) -> Self {
+        Self {
+            equity,
+            size_cap_permille: verdict.size_cap_permille,
+            margin_guard: verdict.cause == crate::risk::Cause::MarginReduce,
+        }
+    }
+}
+
+/// What caused an entry: recorded at the decision for the trade records.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EntryContext {
+    /// Decision time, ms.
+    pub ts_ms: i64,
+    /// Direction.
+    pub side: Side,
+    /// Tier.
+    pub tier: Tier,
+    /// Confidence, 0–100 (0 for a cascade trade: it is not scored).
+    pub confidence: u8,
+    /// The unrounded score.
+    pub score: f64,
+    /// Every signal at the decision.
+    pub snapshot: SignalSnapshot,
+    /// The votes at the decision.
+    pub votes: vote::VoteSet,
+    /// The order's price (limit, or the touch for a market order).
+    pub price: Price,
+    /// The order's quantity.
+    pub qty: Qty,
+    /// Planned stop distance (R), price mantissa.
+    pub stop_distance: Price,
+    /// Planned take-profit distance, price mantissa.
+    pub target_distance: Price,
+    /// Planned loss at the stop (quantity × R, fees not included), USDT.
+    pub risk: Notional,
+    /// Effective leverage of the trade.
+    pub leverage: u8,
 }
 
 /// An order the strategy wants.
@@ -164,6 +233,8 @@ struct Entering {
     fees: i64,
     all_maker: bool,
     regime: crate::signal::Regime,
+    /// Stop and take-profit distances planned at the decision.
+    planned: Option<(i64, i64)>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -199,6 +270,21 @@ struct Slot {
     flatten: Option<ExitReason>,
     /// Cancel the entry order (positions stay).
     cancel: bool,
+    /// Leverage set on the venue for this instrument.
+    venue_leverage: u8,
+    /// What caused the last entry decision.
+    context: Option<EntryContext>,
+}
+
+impl Slot {
+    /// The direction held or being entered, if any.
+    fn engaged_side(&self) -> Option<Side> {
+        match &self.phase {
+            Phase::Flat => None,
+            Phase::Entering(e) => Some(e.side),
+            Phase::Open(o) => Some(o.pos.side),
+        }
+    }
 }
 
 /// The strategy for a fixed set of instruments (index = the caller's
@@ -213,6 +299,9 @@ pub struct Strategy {
     gates: GateStats,
     kelly: KellyStats,
     context: ContextBoard,
+    correlation: correlation::CorrelationTracker,
+    peak_equity: i64,
+    last_closed_lost: bool,
     engaged: u16,
     counters: StrategyCounters,
 }
@@ -237,9 +326,12 @@ impl Strategy {
                 first_ms: None,
                 flatten: None,
                 cancel: false,
+                venue_leverage: cfg.leverage.venue_leverage(inst),
+                context: None,
             })
             .collect();
         let context = ContextBoard::new(cfg.context.components.len());
+        let correlation = correlation::CorrelationTracker::new(cfg.gates.correlation, instruments.len());
         Self {
             cfg,
             provided,
@@ -249,9 +341,33 @@ impl Strategy {
             gates,
             kelly: KellyStats::default(),
             context,
+            correlation,
+            peak_equity: 0,
+            last_closed_lost: false,
             engaged: 0,
             counters: StrategyCounters::default(),
         }
+    }
+
+    /// What caused the last entry decision on instrument `i` (the signal
+    /// vector, votes, confidence, planned stop and target, risk, leverage):
+    /// set when the strategy proposes an entry, kept until the next one.
+    #[must_use]
+    pub fn entry_context(&self, i: usize) -> Option<&EntryContext> {
+        self.slots.get(i)?.context.as_ref()
+    }
+
+    /// The correlation of the mid returns of instruments `i` and `j`, when known.
+    #[must_use]
+    pub fn correlation(&self, i: usize, j: usize) -> Option<f64> {
+        self.correlation.rho(i, j)
+    }
+
+    /// The leverage the live engine sets on the venue for instrument `i`
+    /// at start (`[leverage]`).
+    #[must_use]
+    pub fn venue_leverage(&self, i: usize) -> Option<u8> {
+        self.slots.get(i).map(|s| s.venue_leverage)
     }
 
     /// Votes that can speak for this snapshot: those whose input the
@@ -356,6 +472,8 @@ impl Strategy {
     /// Decides what to do on instrument `i` after a market event.
     pub fn on_market(&mut self, i: usize, view: &MarketView, account: &AccountView) -> Option<Action> {
         let now = view.now_ms;
+        self.correlation.observe(i, now, view.snapshot.mid);
+        self.peak_equity = self.peak_equity.max(account.equity.0);
         let votes = vote::cast(&self.cfg.votes, &self.inputs, &view.snapshot);
         let slot = self.slots.get_mut(i)?;
         let first = *slot.first_ms.get_or_insert(now);
@@ -387,18 +505,30 @@ impl Strategy {
                     let accel_agrees =
                         !self.inputs.acceleration || votes.dir[VoteKind::Acceleration as usize] == Some(side);
                     let has_regime = self.provided.contains(SignalFields::REGIME);
+                    let snap = &view.snapshot;
+                    let atr_known = self.provided.contains(SignalFields::ATR)
+                        && (!self.provided.contains(SignalFields::WARM_FLAG)
+                            || snap.warm_mask & crate::signal::warm::ATR != 0);
+                    let atr = if atr_known && snap.atr.is_finite() && snap.atr > 0.0 {
+                        (snap.atr * pow10(slot.inst.price_scale) as f64).round() as i64
+                    } else {
+                        0
+                    };
                     let inp = ExitInputs {
                         now_ms: now,
                         price,
                         momentum_agrees: flow_agrees && accel_agrees,
-                        regime: has_regime.then_some(view.snapshot.regime),
+                        regime: has_regime.then_some(snap.regime),
                         regime_allows: !has_regime
                             || entry::regime_allows(
                                 &self.cfg.gates.regime,
-                                &view.snapshot,
+                                snap,
                                 side,
                                 self.provided.contains(SignalFields::MOMENTUM),
                             ),
+                        atr,
+                        strong_trend: self.provided.contains(SignalFields::MOMENTUM)
+                            && snap.momentum_aligned == Some(side),
                     };
                     o.pos.evaluate(&self.cfg.exits, &inp, slot.inst.tick, slot.inst.step, slot.inst.min_qty)
                 };
@@ -407,89 +537,199 @@ impl Strategy {
                 self.counters.exits += 1;
                 Some(Action::Exit { side: side.opposite(), qty, reason })
             }
-            Phase::Flat => {
-                // No candidate before the cool-down ends, without a sane
-                // book, or while entries are not allowed.
-                if !view.entries_allowed || now < slot.not_before_ms || view.bid.0 <= 0 || view.ask.0 <= view.bid.0 {
-                    return None;
-                }
-                let cand = vote::classify(&votes, self.cfg.entry.a_min_agreeing)?;
-                let side = cand.side;
-                let mut result = GateResult::default();
-                if cand.tier == Tier::B && !self.cfg.entry.b_trades {
-                    result.fail(GateKind::BTradesDisabled);
-                }
-                let not_warm = self.provided.contains(SignalFields::WARM_FLAG) && !view.snapshot.warm;
-                if now - first < self.cfg.entry.warmup_ms || not_warm {
-                    result.fail(GateKind::Warmup);
-                }
-                let inst = slot.inst;
-                let spread_ticks =
-                    if view.bid.0 > 0 && view.ask.0 > 0 { (view.ask.0 - view.bid.0) / inst.tick.0.max(1) } else { 0 };
-                let entry_fee = if self.cfg.entry.post_only { inst.fees.maker } else { inst.fees.taker };
-                let inp = GateInputs {
-                    snapshot: &view.snapshot,
-                    provided: self.provided,
-                    candidate: cand,
-                    spread_ticks,
-                    round_trip_fee_bps: entry_fee.to_bps_f64() + inst.fees.taker.to_bps_f64(),
-                    votes: &votes,
-                };
-                entry::check_market_gates(&self.cfg.gates, &inp, &mut result);
-                if self.engaged >= self.cfg.entry.max_concurrent_positions {
-                    result.fail(GateKind::MaxConcurrentPositions);
-                }
-                let score = (entry::confidence(
-                    &self.cfg.confidence,
-                    &self.cfg.gates,
-                    &inp,
-                    Self::votes_with_data(&self.inputs, self.provided, self.available_votes, &votes, &view.snapshot),
-                ) + self.context.points(&self.cfg.context.components, side, now))
-                .clamp(0.0, 100.0);
-                let band = entry::band(&self.cfg.confidence, score);
-                match band {
-                    Band::None => result.fail(GateKind::ConfidenceLow),
-                    Band::Observe => result.fail(GateKind::ObserveOnly),
-                    Band::Base | Band::Large => {}
-                }
-                let limit = self
-                    .cfg
-                    .entry
-                    .post_only
-                    .then(|| post_only_price(side, view.bid, view.ask, inst.tick, self.cfg.entry.offset_ticks));
-                let price = match (limit, side) {
-                    (Some(p), _) => p,
-                    (None, Side::Buy) => view.ask,
-                    (None, Side::Sell) => view.bid,
-                };
-                let fraction = entry::equity_fraction(&self.cfg.sizing, cand.tier, band, &self.kelly);
-                let qty = entry::size_qty(account.equity, fraction, price, &inst, &slot.limits);
-                if qty.is_none() {
-                    result.fail(GateKind::SizeBelowMinimum);
-                }
-                self.gates.record(cand.tier, result, score);
-                let qty = qty.filter(|_| result.passed())?;
-                let confidence = score.floor() as u8;
-                slot.cancel = false;
-                slot.phase = Phase::Entering(Entering {
-                    side,
-                    tier: cand.tier,
-                    confidence,
-                    qty,
-                    since_ms: now,
-                    id: None,
-                    cancel_sent: false,
-                    filled: 0,
-                    cost: 0,
-                    fees: 0,
-                    all_maker: true,
-                    regime: view.snapshot.regime,
-                });
-                self.engaged += 1;
-                self.counters.entries += 1;
-                Some(Action::Enter { side, tier: cand.tier, qty, limit, confidence })
-            }
+            Phase::Flat => self.consider_entry(i, view, account, &votes, first),
         }
+    }
+
+    /// `true` when the signals say `bit`'s family is warm (or the source
+    /// has no warm flags).
+    fn family_warm(&self, snap: &SignalSnapshot, bit: u16) -> bool {
+        !self.provided.contains(SignalFields::WARM_FLAG) || snap.warm_mask & bit != 0
+    }
+
+    /// A flat instrument: a candidate (a cascade trade or the votes'),
+    /// every gate, confidence and band, stop, leverage and size; the entry
+    /// if everything passes.
+    fn consider_entry(
+        &mut self,
+        i: usize,
+        view: &MarketView,
+        account: &AccountView,
+        votes: &vote::VoteSet,
+        first: i64,
+    ) -> Option<Action> {
+        let now = view.now_ms;
+        let (inst, limits, not_before, venue_leverage) = {
+            let s = &self.slots[i];
+            (s.inst, s.limits, s.not_before_ms, s.venue_leverage)
+        };
+        // No candidate before the cool-down ends, without a sane book, or
+        // while entries are not allowed.
+        if !view.entries_allowed || now < not_before || view.bid.0 <= 0 || view.ask.0 <= view.bid.0 {
+            return None;
+        }
+        let snap = &view.snapshot;
+        let cascade = if self.cfg.cascade.enabled && self.provided.contains(SignalFields::CASCADE) {
+            cascade_candidate(&self.cfg.cascade, snap)
+        } else {
+            None
+        };
+        let cand = match cascade {
+            Some(c) => c,
+            None => vote::classify(votes, self.cfg.entry.a_min_agreeing)?,
+        };
+        let side = cand.side;
+        let tier = cand.tier;
+        let mut result = GateResult::default();
+        if tier == Tier::B && !self.cfg.entry.b_trades {
+            result.fail(GateKind::BTradesDisabled);
+        }
+        let not_warm = self.provided.contains(SignalFields::WARM_FLAG) && !snap.warm;
+        if now - first < self.cfg.entry.warmup_ms || not_warm {
+            result.fail(GateKind::Warmup);
+        }
+        let spread_ticks =
+            if view.bid.0 > 0 && view.ask.0 > 0 { (view.ask.0 - view.bid.0) / inst.tick.0.max(1) } else { 0 };
+        let entry_fee = if self.cfg.entry.post_only { inst.fees.maker } else { inst.fees.taker };
+        let inp = GateInputs {
+            snapshot: snap,
+            provided: self.provided,
+            candidate: cand,
+            spread_ticks,
+            round_trip_fee_bps: entry_fee.to_bps_f64() + inst.fees.taker.to_bps_f64(),
+            votes,
+        };
+        if tier == Tier::Cascade {
+            // No votes behind it: the book and the crowding gates only.
+            entry::check_spread(&self.cfg.gates, &inp, &mut result);
+        } else {
+            entry::check_market_gates(&self.cfg.gates, &inp, &mut result);
+        }
+        if self.engaged >= self.cfg.entry.max_concurrent_positions {
+            result.fail(GateKind::MaxConcurrentPositions);
+        }
+        let hour_factor = self.cfg.schedule.at(now).unwrap_or_else(|| {
+            result.fail(GateKind::Schedule);
+            Rate(0)
+        });
+        let same_side =
+            self.slots.iter().enumerate().filter(|(j, s)| *j != i && s.engaged_side() == Some(side)).map(|(j, _)| j);
+        if self.correlation.blocks(i, same_side) {
+            result.fail(GateKind::Correlation);
+        }
+        let (score, band) = if tier == Tier::Cascade {
+            (0.0, Band::Base)
+        } else {
+            let score = (entry::confidence(
+                &self.cfg.confidence,
+                &self.cfg.gates,
+                &inp,
+                Self::votes_with_data(&self.inputs, self.provided, self.available_votes, votes, snap),
+                self.cfg.entry.a_min_agreeing,
+            ) + self.context.points(&self.cfg.context.components, side, now))
+            .clamp(0.0, 100.0);
+            let band = entry::band(&self.cfg.confidence, score);
+            match band {
+                Band::None => result.fail(GateKind::ConfidenceLow),
+                Band::Observe => result.fail(GateKind::ObserveOnly),
+                Band::Base | Band::Large => {}
+            }
+            (score, band)
+        };
+        let limit = self
+            .cfg
+            .entry
+            .post_only
+            .then(|| post_only_price(side, view.bid, view.ask, inst.tick, self.cfg.entry.offset_ticks));
+        let price = match (limit, side) {
+            (Some(p), _) => p,
+            (None, Side::Buy) => view.ask,
+            (None, Side::Sell) => view.bid,
+        };
+        let levels = levels_of(&self.cfg, tier);
+        let atr_warm = self.family_warm(snap, crate::signal::warm::ATR);
+        let planned =
+            exits::plan_distances(&self.cfg.exits, &levels, tier, side, price, snap, inst.price_scale, atr_warm);
+        if planned.is_none() {
+            result.fail(GateKind::StopUnavailable);
+        }
+        let (stop_distance, target_distance) = planned.unwrap_or((1, 1));
+        let vol_pct = (self.provided.contains(SignalFields::REGIME)
+            && self.family_warm(snap, crate::signal::warm::REGIME))
+        .then_some(snap.volatility_percentile);
+        let equity = account.equity;
+        let drawdown = if self.peak_equity > 0 {
+            let down = i128::from((self.peak_equity - equity.0).max(0)) * i128::from(pow10(crate::fixed::E8));
+            Rate(i64::try_from(down / i128::from(self.peak_equity)).unwrap_or(i64::MAX))
+        } else {
+            Rate(0)
+        };
+        let leverage = self.cfg.leverage.effective(
+            venue_leverage,
+            &leverage::LeverageInputs {
+                equity,
+                top_band: band == Band::Large,
+                volatility_percentile: vol_pct,
+                last_trade_lost: self.last_closed_lost,
+                drawdown,
+                margin_guard: account.margin_guard,
+            },
+        );
+        let position_share =
+            self.cfg.leverage.milestone(equity).map_or(self.cfg.sizing.max_position_share, |m| m.max_position_share);
+        let cap_e8 = i64::from(account.size_cap_permille.min(1000)) * 100_000;
+        let factor = Rate(i64::try_from(i128::from(hour_factor.0) * i128::from(cap_e8) / 100_000_000).unwrap_or(0));
+        let fee_rate = if self.cfg.sizing.risk_includes_fees { Rate(entry_fee.0 + inst.fees.taker.0) } else { Rate(0) };
+        let share = entry::equity_fraction(&self.cfg.sizing, tier, band, &self.kelly);
+        let qty = entry::plan_qty(
+            self.cfg.sizing.mode,
+            &entry::SizeInputs { equity, share, factor, price, stop_distance, fee_rate, leverage, position_share },
+            &inst,
+            &limits,
+        );
+        if qty.is_none() {
+            result.fail(GateKind::SizeBelowMinimum);
+        }
+        self.gates.record(tier, result, score);
+        let qty = qty.filter(|_| result.passed())?;
+        let confidence = score.floor() as u8;
+        let risk = crate::fixed::notional(Price(stop_distance), inst.price_scale, qty, inst.qty_scale)
+            .unwrap_or(Notional::ZERO);
+        let slot = &mut self.slots[i];
+        slot.cancel = false;
+        slot.context = Some(EntryContext {
+            ts_ms: now,
+            side,
+            tier,
+            confidence,
+            score,
+            snapshot: *snap,
+            votes: *votes,
+            price,
+            qty,
+            stop_distance: Price(stop_distance),
+            target_distance: Price(target_distance),
+            risk,
+            leverage,
+        });
+        slot.phase = Phase::Entering(Entering {
+            side,
+            tier,
+            confidence,
+            qty,
+            since_ms: now,
+            id: None,
+            cancel_sent: false,
+            filled: 0,
+            cost: 0,
+            fees: 0,
+            all_maker: true,
+            regime: snap.regime,
+            planned: Some((stop_distance, target_distance)),
+        });
+        self.engaged += 1;
+        self.counters.entries += 1;
+        Some(Action::Enter { side, tier, qty, limit, confidence })
     }
 
     /// The order for the last action on `i` passed the risk gate and was sent as `id`.
@@ -540,7 +780,7 @@ impl Strategy {
                 }
             }
             Phase::Open(o) if o.exit.and_then(|x| x.id) == Some(fill.client_id) && fill.side != o.pos.side => {
-                let closed = Self::reduce(o, fill, &inst, &mut self.kelly);
+                let closed = Self::reduce(o, fill, &inst, &mut self.kelly, &mut self.last_closed_lost);
                 if closed {
                     slot.phase = Phase::Flat;
                     slot.not_before_ms = now_ms + cooldown;
@@ -554,7 +794,7 @@ impl Strategy {
 
     /// Applies an exit-side fill to an open position; `true` when it closed
     /// (its round trip is recorded for Kelly sizing).
-    fn reduce(o: &mut Open, fill: &Fill, inst: &Instrument, kelly: &mut KellyStats) -> bool {
+    fn reduce(o: &mut Open, fill: &Fill, inst: &Instrument, kelly: &mut KellyStats, lost: &mut bool) -> bool {
         let qty = fill.qty.0.min(o.pos.qty.0);
         o.pos.qty = Qty(o.pos.qty.0 - qty);
         o.exited += qty;
@@ -568,6 +808,7 @@ impl Strategy {
         let gross_e8 = gross * 100_000_000 / scale;
         let net = i64::try_from(gross_e8).unwrap_or(0) - o.fees;
         kelly.record(Notional(net));
+        *lost = net < 0;
         true
     }
 
@@ -590,7 +831,7 @@ impl Strategy {
             }
             Phase::Open(o) => {
                 let excess = q - o.pos.qty.0;
-                if Self::reduce(o, fill, &inst, &mut self.kelly) {
+                if Self::reduce(o, fill, &inst, &mut self.kelly, &mut self.last_closed_lost) {
                     slot.phase = Phase::Flat;
                     slot.not_before_ms = now_ms + cooldown;
                     slot.flatten = None;
@@ -639,6 +880,7 @@ impl Strategy {
             fees: fill.fee.0,
             all_maker: fill.is_maker,
             regime: crate::signal::Regime::Unknown,
+            planned: None,
         };
         slot.phase = Phase::Open(open_from(&self.cfg, &inst, &e, now_ms));
         self.engaged += 1;
@@ -705,26 +947,57 @@ fn post_only_price(side: Side, bid: Price, ask: Price, tick: Price, offset: u32)
     }
 }
 
+/// The exit levels (hold limit, fixed distances) of a tier.
+fn levels_of(cfg: &StrategyConfig, tier: Tier) -> config::ExitLevels {
+    match tier {
+        Tier::A => cfg.exits.a,
+        Tier::B => cfg.exits.b,
+        Tier::Cascade => cfg.exits.cascade,
+    }
+}
+
+/// A cascade trade (`[cascade_trades]`): the side being liquidated at
+/// `min_notional_per_min` or more per minute, holding `min_side_share` of
+/// the liquidated notional, is traded against — in the cascade's direction
+/// (longs liquidated: forced selling, a short).
+fn cascade_candidate(cfg: &config::CascadeTradeConfig, s: &SignalSnapshot) -> Option<vote::Candidate> {
+    let total = s.liq_long_per_min + s.liq_short_per_min;
+    let pick = |liquidated: f64| liquidated >= cfg.min_notional_per_min && liquidated >= cfg.min_side_share * total;
+    let side = if pick(s.liq_long_per_min) {
+        Side::Sell
+    } else if pick(s.liq_short_per_min) {
+        Side::Buy
+    } else {
+        return None;
+    };
+    Some(vote::Candidate { side, tier: Tier::Cascade, agreeing: 0, opposing: 0 })
+}
+
 fn open_from(cfg: &StrategyConfig, inst: &Instrument, e: &Entering, now_ms: i64) -> Open {
     let filled = e.filled.max(1);
     let avg = (e.cost + i128::from(filled) / 2) / i128::from(filled);
     let entry_rate = if e.all_maker { inst.fees.maker } else { inst.fees.taker };
-    let levels = match e.tier {
-        Tier::A => cfg.exits.a,
-        Tier::B => cfg.exits.b,
+    let levels = levels_of(cfg, e.tier);
+    let entry = Price(i64::try_from(avg).unwrap_or(0));
+    let fee = Rate(entry_rate.0 + inst.fees.taker.0);
+    let pos = match e.planned {
+        Some(distances) => Position::open_with(
+            e.side,
+            e.tier,
+            e.confidence,
+            Qty(e.filled),
+            entry,
+            now_ms,
+            e.regime,
+            levels,
+            distances,
+            fee,
+            inst.tick,
+        ),
+        None => {
+            Position::open(e.side, e.tier, e.confidence, Qty(e.filled), entry, now_ms, e.regime, levels, fee, inst.tick)
+        }
     };
-    let pos = Position::open(
-        e.side,
-        e.tier,
-        e.confidence,
-        Qty(e.filled),
-        Price(i64::try_from(avg).unwrap_or(0)),
-        now_ms,
-        e.regime,
-        levels,
-        Rate(entry_rate.0 + inst.fees.taker.0),
-        inst.tick,
-    );
     Open { pos, exit: None, entry_cost: e.cost, exit_value: 0, exited: 0, fees: e.fees }
 }
 

@@ -66,15 +66,43 @@ pub enum Tier {
     A,
     /// Scout: smaller size, tighter exits.
     B,
+    /// A liquidation cascade traded in its direction (no votes; its own
+    /// exits and hold limit, see [`crate::strategy::config::CascadeTradeConfig`]).
+    Cascade,
 }
 
 impl Tier {
-    /// `"A"` or `"B"`.
+    /// Every tier, in report order.
+    pub const ALL: [Tier; 3] = [Tier::A, Tier::B, Tier::Cascade];
+
+    /// `"A"`, `"B"` or `"cascade"`.
     #[must_use]
     pub const fn name(self) -> &'static str {
         match self {
             Tier::A => "A",
             Tier::B => "B",
+            Tier::Cascade => "cascade",
+        }
+    }
+
+    /// Index in [`Tier::ALL`].
+    #[must_use]
+    pub const fn index(self) -> usize {
+        match self {
+            Tier::A => 0,
+            Tier::B => 1,
+            Tier::Cascade => 2,
+        }
+    }
+
+    /// Net agreeing votes the tier requires (`a_min` for A, 2 for B: order
+    /// flow and drift; none for a cascade trade).
+    #[must_use]
+    pub const fn required_votes(self, a_min: u8) -> u8 {
+        match self {
+            Tier::A => a_min,
+            Tier::B => 2,
+            Tier::Cascade => 0,
         }
     }
 }

@@ -28,8 +28,12 @@ fn cfg(table: &str) -> RiskConfig {
 
 fn loose() -> &'static str {
     "daily_loss_limit_usdt = \"1000000\"\nweekly_loss_limit_usdt = \"1000000\"\ndrawdown_pause_pct = \"100\"\n\
-     flash_crash_move_pct = \"100\"\nconsecutive_losses_halt = 1000\n"
+     flash_crash_move_pct = \"100\"\nconsecutive_losses_halt = 1000\n\
+     daily_loss_limit_pct = \"0\"\nweekly_loss_limit_pct = \"0\"\n"
 }
+
+/// The percent forms of the loss limits off (tests of the USDT forms).
+const NO_PCT: &str = "daily_loss_limit_pct = \"0\"\nweekly_loss_limit_pct = \"0\"\n";
 
 struct Rig {
     m: RiskMonitor,
@@ -196,7 +200,7 @@ fn funding_is_realised_pnl_of_the_round_trip() {
 #[test]
 fn daily_loss_limit_at_threshold() {
     // Default daily limit 500 USDT. Long 1 BTC from 50 000.
-    let mut r = Rig::new("", MONDAY + 1000);
+    let mut r = Rig::new(NO_PCT, MONDAY + 1000);
     r.fill(Side::Buy, 5_000_000, 1000, 0, MONDAY + 1000);
     r.mark(4_950_001, MONDAY + 2000); // −499.99
     assert_eq!(r.trips(), vec![]);
@@ -217,9 +221,91 @@ fn daily_loss_limit_at_threshold() {
 }
 
 #[test]
+fn percent_loss_limits_at_threshold() {
+    // Defaults: 2 % a day and 5 % a week of the starting equity (10 000):
+    // 200 and 500 USDT, tighter than the 500 / 1500 USDT forms.
+    let mut r = Rig::new("drawdown_pause_pct = \"100\"\nposition_timeout_secs = 2000000", MONDAY);
+    r.fill(Side::Buy, 5_000_000, 1000, 0, MONDAY);
+    r.mark(4_980_001, MONDAY + MIN); // −199.99
+    assert_eq!(r.trips(), vec![]);
+    r.mark(4_980_000, MONDAY + 2 * MIN); // −200.00
+    assert_eq!(r.trips(), vec![Cause::DailyLoss]);
+    // Weekly: 5 % of the week's starting 10 000.
+    let mut w = Rig::new(
+        "daily_loss_limit_pct = \"0\"\ndaily_loss_limit_usdt = \"1000\"\nweekly_loss_limit_usdt = \"1500\"\n\
+         drawdown_pause_pct = \"100\"\nposition_timeout_secs = 2000000",
+        MONDAY,
+    );
+    w.fill(Side::Buy, 5_000_000, 1000, 0, MONDAY);
+    w.mark(4_950_001, MONDAY + MIN); // −499.99
+    assert_eq!(w.trips(), vec![]);
+    w.mark(4_950_000, MONDAY + 2 * MIN); // −500.00
+    assert_eq!(w.trips(), vec![Cause::WeeklyLoss]);
+    // The USDT form still applies when it is the tighter one.
+    let mut u = Rig::new("daily_loss_limit_usdt = \"100\"\ndrawdown_pause_pct = \"100\"", MONDAY);
+    u.fill(Side::Buy, 5_000_000, 1000, 0, MONDAY);
+    u.mark(4_990_001, MONDAY + MIN);
+    assert_eq!(u.trips(), vec![]);
+    u.mark(4_990_000, MONDAY + 2 * MIN);
+    assert_eq!(u.trips(), vec![Cause::DailyLoss]);
+}
+
+#[test]
+fn daily_profit_halt_at_threshold() {
+    // 3 % of 10 000 = 300 USDT, below the 400 USDT form: 300 applies.
+    let mut r = Rig::new(
+        "daily_profit_halt_usdt = \"400\"\ndaily_profit_halt_pct = \"3\"\nflash_crash_move_pct = \"100\"",
+        MONDAY,
+    );
+    r.fill(Side::Buy, 5_000_000, 1000, 0, MONDAY);
+    r.mark(5_029_999, MONDAY + MIN); // +299.99
+    assert_eq!(r.trips(), vec![]);
+    r.mark(5_030_000, MONDAY + 2 * MIN); // +300.00
+    let out = r.take();
+    assert!(out.contains(&RiskOutput::Trip { ts_ms: MONDAY + 2 * MIN, cause: Cause::DailyProfit, value: 300 * USDT }));
+    // A halt: no new entries, positions keep their exits (no flatten).
+    assert_eq!(commands(&out), vec![RiskCommand::CancelAll]);
+    assert_eq!((r.mode(), r.m.verdict().cause), (Mode::Halt, Cause::DailyProfit));
+    r.tick(MONDAY + DAY_MS - 1);
+    assert_eq!(r.mode(), Mode::Halt);
+    r.tick(MONDAY + DAY_MS);
+    assert_eq!(r.mode(), Mode::Run);
+    // Off by default.
+    let mut d = Rig::new("flash_crash_move_pct = \"100\"", MONDAY);
+    d.fill(Side::Buy, 5_000_000, 1000, 0, MONDAY);
+    d.mark(5_200_000, MONDAY + MIN);
+    assert_eq!(d.trips(), vec![]);
+}
+
+#[test]
+fn loss_streak_cuts_size_instead_of_halting() {
+    let table = "consecutive_losses_action = \"cut-size\"\nconsecutive_losses_size_pct = 40";
+    let mut r = Rig::new(table, MONDAY);
+    let trip = |r: &mut Rig, t: i64, exit: i64| {
+        r.fill(Side::Buy, 5_000_000, 100, 0, t);
+        r.fill(Side::Sell, exit, 100, 0, t);
+    };
+    trip(&mut r, MONDAY, 4_999_990);
+    trip(&mut r, MONDAY, 4_999_990);
+    assert_eq!(r.trips(), vec![]);
+    assert_eq!(r.m.verdict().size_cap_permille, 1000);
+    trip(&mut r, MONDAY + 1, 4_999_990); // the third loss
+    assert_eq!(r.trips(), vec![Cause::LossStreakCut]);
+    assert_eq!(r.m.verdict(), Verdict { mode: Mode::Run, cause: Cause::LossStreakCut, size_cap_permille: 400, seq: 0 });
+    // A fourth loss changes nothing; a winning trade lifts the cut.
+    trip(&mut r, MONDAY + 2, 4_999_990);
+    assert_eq!(r.m.verdict().size_cap_permille, 400);
+    trip(&mut r, MONDAY + 3, 5_000_010);
+    assert_eq!(r.m.verdict(), Verdict::RUN);
+    assert!(r.take().contains(&RiskOutput::Clear { ts_ms: MONDAY + 3, cause: Cause::LossStreakCut }));
+}
+
+#[test]
 fn weekly_loss_limit_at_threshold() {
     let mut r = Rig::new(
-        "daily_loss_limit_usdt = \"1000\"\nweekly_loss_limit_usdt = \"1500\"\nposition_timeout_secs = 2000000\ndrawdown_pause_pct = \"100\"",
+        &format!(
+            "{NO_PCT}daily_loss_limit_usdt = \"1000\"\nweekly_loss_limit_usdt = \"1500\"\nposition_timeout_secs = 2000000\ndrawdown_pause_pct = \"100\""
+        ),
         MONDAY,
     );
     r.fill(Side::Buy, 5_000_000, 1000, 0, MONDAY);
@@ -278,8 +364,8 @@ fn a_loss_by_fees_alone_counts_as_a_loss() {
 
 #[test]
 fn drawdown_pause_at_threshold_from_peak() {
-    let table = "daily_loss_limit_usdt = \"100000\"\nweekly_loss_limit_usdt = \"100000\"";
-    let mut r = Rig::new(table, MONDAY);
+    let table = format!("{NO_PCT}daily_loss_limit_usdt = \"100000\"\nweekly_loss_limit_usdt = \"100000\"");
+    let mut r = Rig::new(&table, MONDAY);
     r.fill(Side::Buy, 5_000_000, 1000, 0, MONDAY);
     r.mark(5_100_000, MONDAY + 1); // equity 11 000: the peak
     // 15 % of 11 000 = 1650: equity 9 350 means mark 49 350 (moves stay

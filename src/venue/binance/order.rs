@@ -10,6 +10,9 @@
 //!   <https://developers.binance.com/docs/derivatives/usds-margined-futures/trade/rest-api/Cancel-Order>
 //! - Cancel all `DELETE /fapi/v1/allOpenOrders`:
 //!   <https://developers.binance.com/docs/derivatives/usds-margined-futures/trade/rest-api/Cancel-All-Open-Orders>
+//! - Change initial leverage `POST /fapi/v1/leverage` (`symbol`,
+//!   `leverage` 1–125, signed; answer `{"leverage":…,"maxNotionalValue":…,"symbol":…}`):
+//!   <https://developers.binance.com/docs/derivatives/usds-margined-futures/trade/rest-api/Change-Initial-Leverage>
 //! - WebSocket API `order.place` / `order.cancel` / `order.modify`
 //!   (`wss://ws-fapi.binance.com/ws-fapi/v1`), signature over every
 //!   parameter except `signature`, sorted by name:
@@ -56,6 +59,8 @@ use crate::venue::wire_writer::{U64Text, WireWriter};
 pub const ORDER_PATH: &str = "/fapi/v1/order";
 /// REST path of cancel-all.
 pub const ALL_OPEN_ORDERS_PATH: &str = "/fapi/v1/allOpenOrders";
+/// REST path of the initial-leverage change.
+pub const LEVERAGE_PATH: &str = "/fapi/v1/leverage";
 /// Header carrying the API key.
 pub const API_KEY_HEADER: &str = "X-MBX-APIKEY";
 
@@ -447,6 +452,35 @@ impl BinanceOrderEncoder {
         self.finish_rest(w, HttpMethod::Post, crate::venue::binance::rest::COUNTDOWN_CANCEL_ALL_PATH, ts_ms)
     }
 
+    /// `POST /fapi/v1/leverage`: the symbol's initial leverage (1–125;
+    /// the venue refuses more than the symbol's bracket allows). The live
+    /// engine sends it once per symbol at start with the profile's
+    /// configured leverage (`[leverage]`, see
+    /// [`crate::strategy::Strategy::venue_leverage`]); parse the answer with
+    /// [`parse_leverage_response`].
+    ///
+    /// # Errors
+    /// [`EncodeError::Buffer`] when `buf` is too small;
+    /// [`EncodeError::NotImplemented`] for a leverage outside 1–125.
+    pub fn rest_set_leverage<'a>(
+        &'a self,
+        symbol: &Symbol,
+        leverage: u8,
+        ts_ms: u64,
+        buf: &'a mut [u8],
+    ) -> Result<RestRequest<'a>, EncodeError> {
+        if leverage == 0 || leverage > 125 {
+            return Err(EncodeError::NotImplemented("leverage outside 1..=125"));
+        }
+        let mut w = WireWriter::new(buf);
+        {
+            let mut q = Query { w: &mut w, first: true };
+            q.param(b"symbol", symbol.as_bytes())?;
+            q.param(b"leverage", U64Text::new(u64::from(leverage)).as_bytes())?;
+        }
+        self.finish_rest(w, HttpMethod::Post, LEVERAGE_PATH, ts_ms)
+    }
+
     fn ws_start<'w, 'b>(
         &self,
         w: &'w mut WireWriter<'b>,
@@ -598,6 +632,24 @@ impl BinanceOrderEncoder {
         p.param(b"timestamp", U64Text::new(ts_ms).as_bytes(), false)?;
         p.finish(&self.signer, false)?;
         Ok(w.len())
+    }
+}
+
+/// The answer to `POST /fapi/v1/leverage`: the leverage now in force for
+/// `symbol`.
+///
+/// # Errors
+/// [`EncodeError::NotImplemented`] (with the reason) when the body is not
+/// the documented answer for `symbol` (an error object `{"code":…,"msg":…}`
+/// included).
+pub fn parse_leverage_response(body: &[u8], symbol: &Symbol) -> Result<u8, EncodeError> {
+    let v: serde_json::Value =
+        serde_json::from_slice(body).map_err(|_| EncodeError::NotImplemented("leverage answer: not JSON"))?;
+    let same = v.get("symbol").and_then(serde_json::Value::as_str).is_some_and(|s| s.as_bytes() == symbol.as_bytes());
+    let lev = v.get("leverage").and_then(serde_json::Value::as_u64).and_then(|l| u8::try_from(l).ok());
+    match (same, lev) {
+        (true, Some(l)) if l > 0 => Ok(l),
+        _ => Err(EncodeError::NotImplemented("leverage answer: not the documented shape for the symbol")),
     }
 }
 
@@ -847,6 +899,34 @@ mod tests {
             hmac_sha256::HMAC::mac(unsigned.as_bytes(), DOC_SECRET).iter().map(|b| format!("{b:02x}")).collect();
         assert_eq!(sig, independent);
         assert_eq!(enc.api_key().as_bytes(), DOC_KEY);
+    }
+
+    #[test]
+    fn set_leverage_is_signed_like_every_rest_request_and_its_answer_parses() {
+        let enc = BinanceOrderEncoder::new(creds(), RecvWindow::DEFAULT);
+        let mut buf = [0u8; 512];
+        let btc: Symbol = "BTCUSDT".parse().unwrap();
+        let req = enc.rest_set_leverage(&btc, 10, 1_700_000_000_000, &mut buf).unwrap();
+        assert_eq!((req.method, req.path), (HttpMethod::Post, "/fapi/v1/leverage"));
+        let query = std::str::from_utf8(req.query).unwrap();
+        let (unsigned, sig) = query.split_once("&signature=").unwrap();
+        assert_eq!(unsigned, "symbol=BTCUSDT&leverage=10&recvWindow=5000&timestamp=1700000000000");
+        let independent: String =
+            hmac_sha256::HMAC::mac(unsigned.as_bytes(), DOC_SECRET).iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(sig, independent);
+        assert_eq!(req.header(API_KEY_HEADER), Some(DOC_KEY));
+        assert!(req.body.is_empty());
+        // The edges of the venue's range.
+        assert!(enc.rest_set_leverage(&btc, 125, 1, &mut buf).is_ok());
+        assert!(matches!(enc.rest_set_leverage(&btc, 0, 1, &mut buf), Err(EncodeError::NotImplemented(_))));
+        assert!(matches!(enc.rest_set_leverage(&btc, 126, 1, &mut buf), Err(EncodeError::NotImplemented(_))));
+        // The documentation's answer.
+        assert_eq!(
+            parse_leverage_response(br#"{"leverage":21,"maxNotionalValue":"1000000","symbol":"BTCUSDT"}"#, &btc),
+            Ok(21)
+        );
+        assert!(parse_leverage_response(br#"{"code":-4028,"msg":"Leverage 200 is not valid"}"#, &btc).is_err());
+        assert!(parse_leverage_response(br#"{"leverage":21,"symbol":"ETHUSDT"}"#, &btc).is_err());
     }
 
     /// RFC 8032 TEST 1's key, as the account's Ed25519 key.

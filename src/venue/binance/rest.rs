@@ -27,6 +27,9 @@ pub const LISTEN_KEY_PATH: &str = "/fapi/v1/listenKey";
 /// Auto-cancel countdown (dead-man switch).
 pub const COUNTDOWN_CANCEL_ALL_PATH: &str = "/fapi/v1/countdownCancelAll";
 
+/// Open interest of one symbol.
+pub const OPEN_INTEREST_PATH: &str = "/fapi/v1/openInterest";
+
 /// Depth limits the endpoint accepts.
 pub const DEPTH_LIMITS: [u16; 7] = [5, 10, 20, 50, 100, 500, 1000];
 
@@ -62,6 +65,49 @@ pub fn depth_target(symbol: &Symbol, limit: u16, out: &mut [u8]) -> Result<usize
     w.bytes(b"&limit=")?;
     w.bytes(U64Text::new(u64::from(limit)).as_bytes())?;
     Ok(w.len())
+}
+
+/// Writes `/fapi/v1/openInterest?symbol=S` into `out`; returns its length.
+///
+/// # Errors
+/// [`RestError::Buffer`].
+pub fn open_interest_target(symbol: &Symbol, out: &mut [u8]) -> Result<usize, RestError> {
+    let mut w = WireWriter::new(out);
+    w.bytes(OPEN_INTEREST_PATH.as_bytes())?;
+    w.bytes(b"?symbol=")?;
+    w.bytes(symbol.as_bytes())?;
+    Ok(w.len())
+}
+
+/// An answer of `GET /fapi/v1/openInterest`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OpenInterestAnswer {
+    /// The symbol it is for.
+    pub symbol: Symbol,
+    /// Open interest, base quantity at the scale asked for.
+    pub qty: crate::fixed::Qty,
+    /// The venue's time of the figure, ms.
+    pub time_ms: i64,
+}
+
+/// Parses the answer of `GET /fapi/v1/openInterest` with the quantity at
+/// `qty_scale` decimals (the instrument's).
+///
+/// # Errors
+/// [`RestError::BadResponse`] when a field is missing, not a string or
+/// number as documented, negative, or has more decimals than `qty_scale`
+/// (an error object `{"code":…,"msg":…}` included).
+pub fn parse_open_interest(body: &[u8], qty_scale: u8) -> Result<OpenInterestAnswer, RestError> {
+    let v: serde_json::Value = serde_json::from_slice(body).map_err(|_| RestError::BadResponse)?;
+    let text = v.get("openInterest").and_then(serde_json::Value::as_str).ok_or(RestError::BadResponse)?;
+    let qty = crate::fixed::parse_decimal(text.as_bytes(), qty_scale, false).map_err(|_| RestError::BadResponse)?;
+    let symbol = v
+        .get("symbol")
+        .and_then(serde_json::Value::as_str)
+        .and_then(|s| Symbol::new(s.as_bytes()).ok())
+        .ok_or(RestError::BadResponse)?;
+    let time_ms = v.get("time").and_then(serde_json::Value::as_i64).filter(|t| *t > 0).ok_or(RestError::BadResponse)?;
+    Ok(OpenInterestAnswer { symbol, qty: crate::fixed::Qty(qty), time_ms })
 }
 
 /// What to do with the listen key.
@@ -140,6 +186,29 @@ mod tests {
     }
 
     /// The documentation's example answer.
+    #[test]
+    fn open_interest_target_and_answer() {
+        let mut out = [0u8; 64];
+        let n = open_interest_target(&"BTCUSDT".parse().unwrap(), &mut out).unwrap();
+        assert_eq!(&out[..n], b"/fapi/v1/openInterest?symbol=BTCUSDT");
+        let a =
+            parse_open_interest(br#"{"openInterest":"10659.509","symbol":"BTCUSDT","time":1589437530011}"#, 3).unwrap();
+        assert_eq!(
+            (a.qty, a.time_ms, a.symbol.as_bytes()),
+            (crate::fixed::Qty(10_659_509), 1_589_437_530_011, &b"BTCUSDT"[..])
+        );
+        for bad in [
+            &br#"{"code":-1121,"msg":"Invalid symbol."}"#[..],
+            br#"{"openInterest":"10659.5091","symbol":"BTCUSDT","time":1}"#,
+            br#"{"openInterest":"-1","symbol":"BTCUSDT","time":1}"#,
+            br#"{"openInterest":10659.509,"symbol":"BTCUSDT","time":1}"#,
+            br#"{"openInterest":"1","symbol":"BTCUSDT"}"#,
+            b"not json",
+        ] {
+            assert_eq!(parse_open_interest(bad, 3), Err(RestError::BadResponse), "{}", String::from_utf8_lossy(bad));
+        }
+    }
+
     #[test]
     fn listen_key_parse_and_redaction() {
         let k =

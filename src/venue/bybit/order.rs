@@ -11,6 +11,10 @@
 //!   <https://bybit-exchange.github.io/docs/v5/order/cancel-order>
 //! - Cancel all `POST /v5/order/cancel-all`:
 //!   <https://bybit-exchange.github.io/docs/v5/order/cancel-all>
+//! - Set leverage `POST /v5/position/set-leverage` (`category`, `symbol`,
+//!   `buyLeverage`, `sellLeverage` as strings; one-way mode needs both
+//!   equal; `retCode` 110043 "leverage not modified" means it already is):
+//!   <https://bybit-exchange.github.io/docs/v5/position/leverage>
 //! - Trade WebSocket (`/v5/trade`): `auth` op with
 //!   `["<key>", <expires>, hex HMAC("GET/realtime" + expires)]`, then
 //!   `{"reqId","header":{"X-BAPI-TIMESTAMP","X-BAPI-RECV-WINDOW"},"op":"order.create","args":[{…}]}`;
@@ -51,6 +55,23 @@ pub const REALTIME_PATH: &str = "/v5/order/realtime";
 /// REST path of disconnection protection (the dead-man switch of the trade
 /// connection).
 pub const DCP_PATH: &str = "/v5/order/disconnected-cancel-all";
+/// REST path of set leverage.
+pub const SET_LEVERAGE_PATH: &str = "/v5/position/set-leverage";
+
+/// The answer to `POST /v5/position/set-leverage`: `Ok(())` for `retCode`
+/// 0, and for 110043 (the leverage already is that value).
+///
+/// # Errors
+/// [`EncodeError::NotImplemented`] with the reason for any other answer.
+pub fn parse_set_leverage_response(body: &[u8]) -> Result<(), EncodeError> {
+    let v: serde_json::Value =
+        serde_json::from_slice(body).map_err(|_| EncodeError::NotImplemented("set-leverage answer: not JSON"))?;
+    match v.get("retCode").and_then(serde_json::Value::as_i64) {
+        Some(0 | 110_043) => Ok(()),
+        Some(_) => Err(EncodeError::NotImplemented("set-leverage refused by the venue (retCode not 0)")),
+        None => Err(EncodeError::NotImplemented("set-leverage answer: no retCode")),
+    }
+}
 
 /// Bybit spelling of a time in force.
 #[must_use]
@@ -311,6 +332,36 @@ impl BybitOrderEncoder {
         self.finish_rest(w, CANCEL_ALL_PATH, ts_ms)
     }
 
+    /// `POST /v5/position/set-leverage` with the same leverage for both
+    /// sides (one-way mode). The live engine sends it once per symbol at
+    /// start with the profile's configured leverage (`[leverage]`, see
+    /// [`crate::strategy::Strategy::venue_leverage`]); parse the answer with
+    /// [`parse_set_leverage_response`].
+    ///
+    /// # Errors
+    /// [`EncodeError::Buffer`] when `buf` is too small;
+    /// [`EncodeError::NotImplemented`] for a leverage outside 1–125.
+    pub fn rest_set_leverage<'a>(
+        &'a self,
+        symbol: &Symbol,
+        leverage: u8,
+        ts_ms: u64,
+        buf: &'a mut [u8],
+    ) -> Result<RestRequest<'a>, EncodeError> {
+        if leverage == 0 || leverage > 125 {
+            return Err(EncodeError::NotImplemented("leverage outside 1..=125"));
+        }
+        let lev = U64Text::new(u64::from(leverage));
+        let mut w = WireWriter::new(buf);
+        let mut obj = JsonObject::open(&mut w)?;
+        obj.member(b"category", b"linear", true)?;
+        obj.member(b"symbol", symbol.as_bytes(), true)?;
+        obj.member(b"buyLeverage", lev.as_bytes(), true)?;
+        obj.member(b"sellLeverage", lev.as_bytes(), true)?;
+        obj.close()?;
+        self.finish_rest(w, SET_LEVERAGE_PATH, ts_ms)
+    }
+
     /// The trade WebSocket `auth` message; `expires_ms` is when the
     /// signature stops being accepted (a little after now).
     ///
@@ -502,6 +553,28 @@ mod tests {
         let req = enc.rest_cancel_all(&o.symbol, 1, &mut buf).unwrap();
         assert_eq!(req.path, "/v5/order/cancel-all");
         assert_eq!(req.body, br#"{"category":"linear","symbol":"BTCUSDT"}"#);
+    }
+
+    #[test]
+    fn set_leverage_body_signature_and_answers() {
+        let enc = BybitOrderEncoder::new(creds(), RecvWindow::DEFAULT);
+        let mut buf = [0u8; 1024];
+        let btc: Symbol = "BTCUSDT".parse().unwrap();
+        let req = enc.rest_set_leverage(&btc, 6, 1_658_385_579_423, &mut buf).unwrap();
+        assert_eq!((req.method, req.path), (HttpMethod::Post, "/v5/position/set-leverage"));
+        assert_eq!(req.body, br#"{"category":"linear","symbol":"BTCUSDT","buyLeverage":"6","sellLeverage":"6"}"#);
+        let mut pre_sign = b"1658385579423XXXXXXXXXX5000".to_vec();
+        pre_sign.extend_from_slice(req.body);
+        assert_eq!(req.header("X-BAPI-SIGN").unwrap(), creds().secret.sign(&[&pre_sign]).as_bytes());
+        assert!(matches!(enc.rest_set_leverage(&btc, 0, 1, &mut buf), Err(EncodeError::NotImplemented(_))));
+        assert!(matches!(enc.rest_set_leverage(&btc, 126, 1, &mut buf), Err(EncodeError::NotImplemented(_))));
+        assert_eq!(parse_set_leverage_response(br#"{"retCode":0,"retMsg":"OK","result":{},"time":1}"#), Ok(()));
+        assert_eq!(
+            parse_set_leverage_response(br#"{"retCode":110043,"retMsg":"Set leverage not modified","result":{}}"#),
+            Ok(())
+        );
+        assert!(parse_set_leverage_response(br#"{"retCode":10001,"retMsg":"params error"}"#).is_err());
+        assert!(parse_set_leverage_response(b"<html>").is_err());
     }
 
     #[test]
