@@ -28,6 +28,50 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// The one-command tour: the simulator and the live engine in process (real TLS, WebSockets
+    /// and signed orders on loopback), trading for --duration, then a report: round trips and
+    /// PnL, orders (lost must be 0), faults, tick-to-trade and wire-to-wire latency, crossed
+    /// books, the same session's backtest with trade parity, and replay parity.
+    Demo {
+        /// Venue the simulator speaks: binance-usdm or bybit-linear.
+        #[arg(long, default_value = "binance-usdm")]
+        venue: Venue,
+        /// Seconds of trading.
+        #[arg(long, default_value_t = commands::demo::DEFAULT_SECS)]
+        duration: f64,
+        /// A recording to replay instead of the synthetic session.
+        #[arg(long)]
+        input: Option<PathBuf>,
+        /// The instrument traded (built-in table).
+        #[arg(long, default_value = "BTCUSDT")]
+        symbol: Symbol,
+        /// Seed of the synthetic session.
+        #[arg(long, default_value_t = scalpel::backtest::SyntheticInput::DEFAULT_SEED)]
+        synth_seed: u64,
+        /// Faults to inject (scalpel sim --faults: all, or KIND:KEY=VALUE,...).
+        #[arg(long)]
+        faults: Option<String>,
+        /// Seed of the fault decisions.
+        #[arg(long, default_value_t = 1)]
+        fault_seed: u64,
+        /// Strategy profile [default: tuning/demo.toml under the working directory, else the
+        /// copy built into the binary].
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Write the report as JSON here (- for stdout).
+        #[arg(long)]
+        json: Option<PathBuf>,
+        /// Directory for the session's files (keys, journal, flight recording) [default: a new
+        /// directory under the system's temporary directory].
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Pin the hot thread to this CPU [default: the last CPU on machines with 4 or more].
+        #[arg(long)]
+        pin: Option<usize>,
+        /// Status line period in seconds (0: none).
+        #[arg(long, default_value_t = 10.0)]
+        status_secs: f64,
+    },
     /// Rebuild order books from recorded frames and print one JSON line per applied update.
     Book {
         /// Wire format of the recording: binance-usdm or bybit-linear. Default: detected from
@@ -513,6 +557,38 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             let hooks = scalpel::engine::Hooks { thread_allocations: Some(|| ALLOC.this_thread()) };
             commands::run::run(&opts, stop, hooks, &mut io::stderr())?;
+        }
+        Command::Demo {
+            venue,
+            duration,
+            input,
+            symbol,
+            synth_seed,
+            faults,
+            fault_seed,
+            config,
+            json,
+            dir,
+            pin,
+            status_secs,
+        } => {
+            let opts = commands::demo::DemoOptions {
+                venue,
+                duration_s: duration,
+                input,
+                symbol,
+                synth_seed,
+                faults,
+                fault_seed,
+                config,
+                json,
+                dir,
+                pin,
+                busy_poll: None,
+                status_secs,
+            };
+            let hooks = scalpel::engine::Hooks { thread_allocations: Some(|| ALLOC.this_thread()) };
+            commands::demo::run(&opts, hooks, &mut io::stdout(), &mut io::stderr())?;
         }
         // Unlocked handles: the simulator's threads also write to stderr.
         Command::Sim(args) => commands::sim::run(&args, &mut io::stdout(), &mut io::stderr())?,

@@ -550,3 +550,25 @@ fn the_run_can_be_journaled() {
     assert!(!again.status.success());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Regression: a frame without an exchange time before the first timed one
+/// (a subscription ack, as `scalpel run --record` writes at the top of a
+/// market file) used to start the core's clock at zero, and the replay then
+/// ticked the core's 100 ms timer all the way to the data's epoch time (it
+/// never ended). The same session with an ack in front must replay quickly
+/// and make the same trades as without it.
+#[test]
+fn an_untimed_frame_before_the_first_timed_one_does_not_start_the_clock_at_zero() {
+    let plain = session();
+    let mut with_ack = vec![(0u64, r#"{"result":null,"id":1}"#.to_owned())];
+    with_ack.extend(plain.iter().cloned());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(run(PROFILE, &with_ack));
+    });
+    let report = rx.recv_timeout(std::time::Duration::from_secs(60)).expect("the replay ends");
+    let expected = run(PROFILE, &plain);
+    assert_eq!(report.summary.trades, expected.summary.trades);
+    assert!(report.summary.trades >= 1);
+    assert_eq!(report.summary.net_pnl_usdt, expected.summary.net_pnl_usdt);
+}

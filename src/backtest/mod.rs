@@ -274,6 +274,11 @@ struct Driver<S: SignalSource> {
     to_core: VecDeque<(u64, ToCore)>,
     to_exchange: VecDeque<(u64, ToExchange)>,
     free_bufs: Vec<Vec<u8>>,
+    /// Frames that decoded before any frame carried an exchange time (a
+    /// subscription ack, a REST snapshot recorded before the first diff):
+    /// handed to the core with the first timed frame, so the core's clock
+    /// (and its timer) starts at the data's time, not at zero.
+    untimed: Vec<(u16, Vec<u8>)>,
     reports: Vec<ExchangeReport>,
     intents: Intents,
     context: crate::strategy::context::ContextTimeline,
@@ -324,6 +329,7 @@ impl<S: SignalSource> Driver<S> {
             to_core: VecDeque::with_capacity(1024),
             to_exchange: VecDeque::with_capacity(64),
             free_bufs: Vec::new(),
+            untimed: Vec::new(),
             reports: Vec::with_capacity(64),
             intents,
             context,
@@ -602,7 +608,14 @@ impl<S: SignalSource> Driver<S> {
             }
         }
         if ok {
+            if self.counters.first_ms.is_none() {
+                self.untimed.push((source, frame.to_vec()));
+                return;
+            }
             let at = self.feed.deliver_at(self.now_ns);
+            for (held_source, bytes) in std::mem::take(&mut self.untimed) {
+                self.to_core.push_back((at, ToCore::Frame { source: held_source, bytes }));
+            }
             let mut bytes = self.free_bufs.pop().unwrap_or_default();
             bytes.clear();
             bytes.extend_from_slice(frame);

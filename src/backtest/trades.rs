@@ -317,6 +317,44 @@ impl TradeBook {
         }
     }
 
+    /// The fee of a fill already applied without it (Binance `TRADE_LITE`
+    /// first, `ORDER_TRADE_UPDATE` later: the core reports the second as
+    /// [`crate::risk::RiskInput::FeeSupplied`]): charged to the round trip
+    /// the fill belongs to, open or already closed. Fees in another asset
+    /// than the quote are not charged (as the risk monitor does).
+    pub fn on_fee_supplied(&mut self, fill: &Fill) {
+        if fill.fee_kind != crate::order::FeeKind::Quote {
+            return;
+        }
+        let Some(&(inst, role)) = self.roles.get(&fill.client_id.0) else {
+            self.unknown_fills += 1;
+            return;
+        };
+        let open = self.open.get_mut(inst).and_then(Option::as_mut);
+        let rec = match open {
+            Some(rec) => rec,
+            None => match self
+                .closed
+                .iter_mut()
+                .rev()
+                .find(|t| t.instrument.symbol == fill.symbol && t.instrument.venue == fill.venue)
+            {
+                Some(rec) => {
+                    self.closed_net -= fill.fee.0;
+                    rec
+                }
+                None => {
+                    self.unknown_fills += 1;
+                    return;
+                }
+            },
+        };
+        match role {
+            Role::Entry { .. } => rec.entry_fees += fill.fee.0,
+            Role::Exit(_) => rec.exit_fees += fill.fee.0,
+        }
+    }
+
     /// Funding received (negative: paid) on instrument `inst`.
     pub fn on_funding(&mut self, inst: usize, amount: Notional) {
         match self.open.get_mut(inst).and_then(Option::as_mut) {
@@ -406,6 +444,32 @@ mod tests {
         assert_eq!((t.entry_ms, t.exit_ms), (1_000, 5_000));
         assert_eq!(b.realised(), Notional(3_040_000 - 350));
         assert_eq!(b.still_open().count(), 0);
+    }
+
+    #[test]
+    fn a_fee_supplied_later_is_charged_to_its_round_trip_open_or_closed() {
+        let inst = btc(Venue::BinanceUsdm);
+        let mut b = TradeBook::new(1);
+        b.register(ClientOrderId(1), 0, Role::Entry { tier: Tier::B, confidence: 40, post_only: false });
+        b.register(ClientOrderId(2), 0, Role::Exit(ExitReason::TimeStop));
+        // TRADE_LITE first (no fee), the fee later while the trade is open.
+        b.on_fill(&inst, &fill(1, Side::Buy, 6_180_000, 2, 0, 1_000));
+        b.on_fee_supplied(&fill(1, Side::Buy, 6_180_000, 2, 70, 1_000));
+        // The exit's fee arrives after the trade closed.
+        b.on_fill(&inst, &fill(2, Side::Sell, 6_180_100, 2, 0, 2_000));
+        assert_eq!(b.realised(), Notional(200_000 - 70));
+        b.on_fee_supplied(&fill(2, Side::Sell, 6_180_100, 2, 80, 2_000));
+        let t = &b.closed()[0];
+        assert_eq!((t.entry_fees, t.exit_fees), (70, 80));
+        assert_eq!(t.net(), Notional(200_000 - 150));
+        assert_eq!(b.realised(), Notional(200_000 - 150));
+        // A fee in another asset is not charged; an unknown order is counted.
+        let mut other = fill(2, Side::Sell, 6_180_100, 2, 5, 2_000);
+        other.fee_kind = crate::order::FeeKind::OtherAsset;
+        b.on_fee_supplied(&other);
+        assert_eq!(b.realised(), Notional(200_000 - 150));
+        b.on_fee_supplied(&fill(9, Side::Sell, 6_180_100, 2, 5, 2_000));
+        assert_eq!(b.unknown_fills(), 1);
     }
 
     /// Two round trips with known R: +2R and −1R (no fees). Profit factor

@@ -2,6 +2,7 @@
 //! takes typed options and writers, so tests can run them in process.
 
 pub mod book;
+pub mod demo;
 pub mod host_check;
 pub mod instruments;
 pub mod latency;

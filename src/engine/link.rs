@@ -373,6 +373,12 @@ pub struct ReplayLink {
     counts: OrderCounts,
     /// Observations whose poll had passed when reached (a divergence).
     pub late: u64,
+    insts: Vec<Instrument>,
+    /// Round trips from the recorded fills, as the backtest builds them
+    /// (roles registered by the replay as the core places orders).
+    pub trades: crate::backtest::trades::TradeBook,
+    /// The first fill of each order: client id → the fill's venue time, ms.
+    pub first_fills: std::collections::BTreeMap<u64, i64>,
 }
 
 impl ReplayLink {
@@ -393,6 +399,9 @@ impl ReplayLink {
             initial_equity,
             counts: OrderCounts::default(),
             late: 0,
+            insts: insts.to_vec(),
+            trades: crate::backtest::trades::TradeBook::new(insts.len()),
+            first_fills: std::collections::BTreeMap::new(),
         }
     }
 
@@ -424,6 +433,17 @@ impl ReplayLink {
 impl crate::core::RiskLink for ReplayLink {
     fn send(&mut self, input: &RiskInput, _now_ns: u64) {
         self.pnl.on_input(input);
+        if let RiskInput::Order(OrderEvent::Filled(fill)) = input
+            && let Some(inst) = self.insts.iter().find(|i| i.venue == fill.venue && i.symbol == fill.symbol)
+        {
+            self.trades.on_fill(inst, fill);
+        }
+        if let RiskInput::Order(OrderEvent::Filled(fill)) = input {
+            self.first_fills.entry(fill.client_id.0).or_insert(fill.ts_ms);
+        }
+        if let RiskInput::FeeSupplied(fill) = input {
+            self.trades.on_fee_supplied(fill);
+        }
         let c = &mut self.counts;
         if let RiskInput::Order(event) = input {
             match event {

@@ -205,6 +205,10 @@ pub struct EngineReport {
     pub journal_records: u64,
     /// Telemetry dropped.
     pub telemetry_dropped: u64,
+    /// The journal thread's latency histograms: tick-to-trade (a market or
+    /// private frame's receive stamp on the hot thread → its order handed
+    /// to the socket), as the hot thread published them.
+    pub latency: crate::journal::thread::LatencyHistograms,
 }
 
 /// A running engine (module docs): stats, events, stop, join.
@@ -316,7 +320,13 @@ impl EngineHandle {
         let hot = hot.ok_or_else(|| EngineError::Thread("joined twice".into()))???;
         let risk = risk.ok_or_else(|| EngineError::Thread("joined twice".into()))??;
         let journal = journal.ok_or_else(|| EngineError::Thread("joined twice".into()))???;
-        Ok(EngineReport { hot, risk, journal_records: journal.records, telemetry_dropped: journal.telemetry_dropped })
+        Ok(EngineReport {
+            hot,
+            risk,
+            journal_records: journal.records,
+            telemetry_dropped: journal.telemetry_dropped,
+            latency: journal.latency,
+        })
     }
 }
 

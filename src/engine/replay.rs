@@ -21,7 +21,8 @@ use std::sync::Arc;
 
 use super::link::{Observation, OrderCounts, ReplayLink};
 use super::recorder::{FORMAT, IntentFields, Manifest, RecordingSummary, VERSION, source_of};
-use crate::core::{BindMode, Core, FeedId, FeedState, Intent, Intents, NoProbe};
+use crate::backtest::trades::TradeRecord;
+use crate::core::{BindMode, Core, FeedId, FeedState, Intent, Intents, Observation as CoreObservation, Probe};
 use crate::instrument::{InstrumentId, InstrumentTable, LoadError, Symbol, Venue};
 use crate::order::SessionEpoch;
 use crate::order::ids::RequestTag;
@@ -102,6 +103,45 @@ pub struct ReplayReport {
     pub orders: [u64; 6],
     /// Realised PnL net of fees in the replay, USDT.
     pub realised_usdt: f64,
+    /// Books the core published (in sync) during the replay, as its probe saw them.
+    pub books_published: u64,
+    /// Published books whose best bid was not below the best ask (must be 0).
+    pub crossed_books_published: u64,
+    /// Round trips closed, from the recorded fills (the backtest's trade records).
+    #[serde(skip)]
+    pub trades: Vec<TradeRecord>,
+    /// Round trips still open at the end of the recording.
+    #[serde(skip)]
+    pub open_trades: Vec<TradeRecord>,
+    /// The first fill of each order: client id → venue time, ms.
+    #[serde(skip)]
+    pub first_fills: Vec<(u64, i64)>,
+}
+
+/// The replay's probe: counts the books the core publishes and those of
+/// them that are crossed (a published book must never be crossed: the core
+/// publishes only books in sync and uncrossed; this checks it from outside).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct BookCheck {
+    /// Books published.
+    pub published: u64,
+    /// Of them, crossed or locked (best bid ≥ best ask).
+    pub crossed: u64,
+}
+
+impl Probe for BookCheck {
+    const OBSERVES: bool = true;
+
+    fn observe(&mut self, _inst: InstrumentId, what: &CoreObservation<'_>, _snapshot: &crate::signal::SignalSnapshot) {
+        if let CoreObservation::Book { book, .. } = what {
+            self.published += 1;
+            if let (Some((bid, _)), Some((ask, _))) = (book.best_bid(), book.best_ask())
+                && bid >= ask
+            {
+                self.crossed += 1;
+            }
+        }
+    }
 }
 
 impl ReplayReport {
@@ -234,7 +274,7 @@ pub fn replay(dir: &Path) -> Result<ReplayReport, ReplayError> {
         &profile,
         LiveSignals::new(&signals, &insts),
         link,
-        NoProbe,
+        BookCheck::default(),
         SessionEpoch(manifest.epoch),
         gate_cell,
     )?;
@@ -335,6 +375,9 @@ pub fn replay(dir: &Path) -> Result<ReplayReport, ReplayError> {
         }
         inputs += 1;
         for intent in out.drain() {
+            if let Intent::Place { inst, order, role } = intent {
+                core.link_mut().trades.register(order.client_id, usize::from(inst.0), role);
+            }
             last.insert((intent.client_id().0, matches!(intent, Intent::Cancel { .. })), intent);
             replayed.push(IntentFields::of(&intent).line(seq));
         }
@@ -369,6 +412,11 @@ pub fn replay(dir: &Path) -> Result<ReplayReport, ReplayError> {
         link_unused: link.pending(),
         orders: [c.submitted, c.acked, c.fills, c.cancelled, c.expired, c.rejected],
         realised_usdt: link.pnl().net().0 as f64 / 1e8,
+        books_published: core.probe().published,
+        crossed_books_published: core.probe().crossed,
+        trades: link.trades.closed().to_vec(),
+        open_trades: link.trades.still_open().cloned().collect(),
+        first_fills: link.first_fills.iter().map(|(c, t)| (*c, *t)).collect(),
     })
 }
 

@@ -1,0 +1,1182 @@
+//! `scalpel demo`: the one-command tour. It starts `scalpel sim` in process
+//! (TLS on loopback with its generated CA; a synthetic session, or a
+//! recording with `--input`) and the live engine (`scalpel run`'s code:
+//! real TLS and WebSockets, real signed orders to the simulator, the hot
+//! thread pinned where the machine has cores to spare), trades for
+//! `--duration`, stops cleanly (cancel all, flatten), and reports:
+//!
+//! - the round trips and PnL, built as the backtest builds them
+//!   ([`crate::backtest::trades::TradeBook`]) from the session's own fills
+//!   (taken from the replay of its flight recording, which must reproduce
+//!   every intent: replay parity 100%);
+//! - orders sent, acknowledged, filled, cancelled, rejected and **lost**
+//!   (sent and never settled; must be 0);
+//! - faults injected per kind (the simulator's counters) and whether the
+//!   session survived them (nothing lost, no crossed book published, the
+//!   engine ended cleanly, replay parity 100%);
+//! - tick-to-trade percentiles measured in the engine (the receive stamp of
+//!   the frame that caused an order → the order handed to the socket, raw
+//!   `quanta` stamps on the hot thread, recorded off it by the journal
+//!   thread) and wire-to-wire percentiles measured in the simulator (its
+//!   write of that market frame to the engine's connection → its read of the
+//!   engine's order, both `CLOCK_REALTIME`);
+//! - crossed books published (the replay's core probe checks every book
+//!   the core published: must be 0);
+//! - the same session through `scalpel backtest` (the market frames the
+//!   engine received, from its flight recording, against the backtest's
+//!   simulated exchange and latency model), and the parity between the two:
+//!   backtest round trips matched in the demo by side, tier and entry time
+//!   within the latency.
+//!
+//! The simulator's order latency is set to the profile's backtest order
+//! latency (when constant), so both sides model the same venue.
+//!
+//! # Errors
+//! [`DemoError`]; a session that lost an order, published a crossed book or
+//! broke replay parity prints its report and then fails.
+
+use std::collections::HashMap;
+use std::io::{self, BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+use crate::backtest::report::{TradeJson, money};
+use crate::engine::recorder::Manifest;
+use crate::engine::replay::ReplayReport;
+use crate::engine::{Counter, Engine, EngineReport, Hooks, LiveConfig};
+use crate::event::MarketEvent;
+use crate::fixed::Notional;
+use crate::instrument::{InstrumentTable, LoadError, Symbol};
+use crate::json::JsonScratch;
+use crate::profile::Profile;
+use crate::profile::backtest::LatencyModel;
+use crate::sim::stamps::{FrameKind, FrameStamp, OrderStamp, PublishedFrame};
+use crate::sim::{AccountSpec, FaultPlan, MarketInput, SimConfig, SimReport, Simulator};
+use crate::venue::Decoder;
+use crate::venue::Venue;
+use crate::venue::credentials::{ApiKey, Credentials};
+
+/// The demo profile shipped in the repository (used when `--config` is not
+/// given and `tuning/demo.toml` is not under the working directory).
+pub const BUILT_IN_PROFILE: &str = include_str!("../../tuning/demo.toml");
+
+/// Default length of a demo, seconds.
+pub const DEFAULT_SECS: f64 = 90.0;
+
+/// Options of `scalpel demo`.
+#[derive(Debug, Clone)]
+pub struct DemoOptions {
+    /// Venue the simulator speaks.
+    pub venue: Venue,
+    /// Seconds of trading.
+    pub duration_s: f64,
+    /// A recording to replay instead of the synthetic session.
+    pub input: Option<PathBuf>,
+    /// The instrument traded.
+    pub symbol: Symbol,
+    /// Seed of the synthetic session.
+    pub synth_seed: u64,
+    /// Fault spec (`scalpel sim --faults`).
+    pub faults: Option<String>,
+    /// Seed of the fault decisions.
+    pub fault_seed: u64,
+    /// The strategy profile; `None`: `tuning/demo.toml` under the working
+    /// directory when it exists, else the built-in copy.
+    pub config: Option<PathBuf>,
+    /// JSON report file (`-`: stdout).
+    pub json: Option<PathBuf>,
+    /// Directory for the session's files (keys, journal, flight
+    /// recording); `None`: a new directory under the system's temporary one.
+    pub dir: Option<PathBuf>,
+    /// CPU to pin the hot thread to; `None`: the last CPU when the machine
+    /// has at least 4, else not pinned.
+    pub pin: Option<usize>,
+    /// Poll with a zero timeout; `None`: when the hot thread is pinned.
+    pub busy_poll: Option<bool>,
+    /// Seconds between status lines on stderr (0: none).
+    pub status_secs: f64,
+}
+
+impl Default for DemoOptions {
+    fn default() -> Self {
+        Self {
+            venue: Venue::BinanceUsdm,
+            duration_s: DEFAULT_SECS,
+            input: None,
+            symbol: Symbol::new(b"BTCUSDT").unwrap_or_else(|_| unreachable!("a valid symbol")),
+            synth_seed: crate::backtest::SyntheticInput::DEFAULT_SEED,
+            faults: None,
+            fault_seed: 1,
+            config: None,
+            json: None,
+            dir: None,
+            pin: None,
+            busy_poll: None,
+            status_secs: 10.0,
+        }
+    }
+}
+
+/// Why the demo failed.
+///
+/// # Errors
+/// From [`run`].
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    /// A bad option or profile.
+    #[error("{0}")]
+    Config(#[from] LoadError),
+    /// The simulator.
+    #[error("simulator: {0}")]
+    Sim(#[from] crate::sim::SimError),
+    /// The engine.
+    #[error("engine: {0}")]
+    Engine(#[from] crate::engine::EngineError),
+    /// The replay of the flight recording.
+    #[error("replay: {0}")]
+    Replay(#[from] crate::engine::replay::ReplayError),
+    /// The backtest of the session.
+    #[error("backtest: {0}")]
+    Backtest(#[from] crate::backtest::BacktestError),
+    /// A file.
+    #[error("{0}")]
+    Io(#[from] io::Error),
+    /// The session broke a promise (lost orders, crossed books, replay parity).
+    #[error("the demo FAILED: {0}")]
+    Failed(String),
+}
+
+/// Three percentiles and the sample count, nanoseconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Percentiles {
+    /// Median.
+    pub p50: u64,
+    /// 99th.
+    pub p99: u64,
+    /// 99.9th.
+    pub p999: u64,
+    /// Largest.
+    pub max: u64,
+    /// Samples.
+    pub count: u64,
+}
+
+impl Percentiles {
+    /// Of a histogram (all zero when it is empty).
+    #[must_use]
+    pub fn of(h: &Histogram<u64>) -> Self {
+        if h.is_empty() {
+            return Self::default();
+        }
+        Self {
+            p50: h.value_at_quantile(0.5),
+            p99: h.value_at_quantile(0.99),
+            p999: h.value_at_quantile(0.999),
+            max: h.max(),
+            count: h.len(),
+        }
+    }
+
+    fn text(&self) -> String {
+        if self.count == 0 {
+            return "no samples".into();
+        }
+        format!(
+            "p50 {} µs, p99 {} µs, p99.9 {} µs, max {} µs ({} samples)",
+            us(self.p50),
+            us(self.p99),
+            us(self.p999),
+            us(self.max),
+            self.count
+        )
+    }
+}
+
+fn us(ns: u64) -> String {
+    format!("{:.1}", ns as f64 / 1000.0)
+}
+
+/// The demo's report (also its `--json`).
+#[derive(Debug, Clone, Serialize)]
+pub struct DemoReport {
+    /// `"scalpel demo"`.
+    pub report: &'static str,
+    /// Venue.
+    pub venue: &'static str,
+    /// What the market was.
+    pub input: String,
+    /// The profile used.
+    pub profile: String,
+    /// Seconds of trading asked for.
+    pub duration_s: f64,
+    /// Where the hot thread ran.
+    pub pinning: String,
+    /// The session's directory (journal, flight recording).
+    pub dir: String,
+    /// Round trips closed.
+    pub trades: u64,
+    /// Round trips still open at the end (0 after the stop's flatten).
+    pub open_trades: u64,
+    /// Realised PnL of the closed round trips net of fees, USDT.
+    pub pnl_usdt: String,
+    /// The round trips.
+    pub trade_list: Vec<TradeJson>,
+    /// Orders sent (WebSocket and REST).
+    pub orders_sent: u64,
+    /// Orders acknowledged.
+    pub orders_acked: u64,
+    /// Fills.
+    pub fills: u64,
+    /// Orders cancelled.
+    pub orders_cancelled: u64,
+    /// Orders expired (IOC / post-only).
+    pub orders_expired: u64,
+    /// Orders rejected by the venue.
+    pub orders_rejected: u64,
+    /// Orders whose answer was lost and that were queried; of them settled.
+    pub orders_queried: u64,
+    /// Queried orders settled by the query.
+    pub orders_resolved: u64,
+    /// Orders sent and never settled (must be 0).
+    pub lost_orders: u64,
+    /// Order requests the simulator read.
+    pub sim_order_requests: u64,
+    /// Faults injected, per kind (every kind listed).
+    pub faults_injected: std::collections::BTreeMap<&'static str, u64>,
+    /// Faults injected in all.
+    pub faults_total: u64,
+    /// The session survived them: the engine ended cleanly, nothing lost,
+    /// no crossed book published, replay parity 100%.
+    pub faults_survived: bool,
+    /// Every book was in sync when the session stopped.
+    pub books_in_sync_at_end: bool,
+    /// Engine-side disconnects, resyncs.
+    pub disconnects: u64,
+    /// Book resyncs.
+    pub resyncs: u64,
+    /// Books the core published (the replay's probe).
+    pub books_published: u64,
+    /// Of them crossed (must be 0).
+    pub crossed_books_published: u64,
+    /// Tick-to-trade in the engine, ns.
+    pub tick_to_trade_ns: Percentiles,
+    /// Wire-to-wire in the simulator, ns.
+    pub wire_to_wire_ns: Percentiles,
+    /// Orders whose causing frame and request were both stamped (the wire-to-wire samples).
+    pub wire_to_wire_paired: u64,
+    /// Orders not caused by a market frame (timers, fills) or not found in the stamps.
+    pub wire_to_wire_unpaired: u64,
+    /// Round trips of the same session through `scalpel backtest`.
+    pub backtest_trades: u64,
+    /// The backtest's net PnL, USDT.
+    pub backtest_pnl_usdt: String,
+    /// Backtest round trips matched in the demo (side, tier, entry time).
+    pub parity_matched_trades: u64,
+    /// `parity_matched_trades / backtest_trades` (1 when both are 0).
+    pub parity_ratio: f64,
+    /// Entry-time tolerance of the match, ms.
+    pub parity_tolerance_ms: i64,
+    /// The demo's clock minus the exchange time of the frames (median), ms:
+    /// subtracted from the demo's entry times before they are compared.
+    pub parity_offset_ms: i64,
+    /// Backtest round trips not matched: `id side tier entry_ms`.
+    pub parity_unmatched: Vec<String>,
+    /// Demo round trips no backtest trade matched.
+    pub demo_unmatched: Vec<String>,
+    /// Why orders did not go out: the strategy's entry gates and the risk gate.
+    pub engine_gates: String,
+    /// Order intents the engine's core made (the flight recording).
+    pub intents: u64,
+    /// Of them reproduced identically by the replay (must equal `intents`).
+    pub replay_matched_intents: u64,
+}
+
+/// Runs the demo (module docs): progress on `err`, the report on `out`
+/// (and into `--json`).
+///
+/// # Errors
+/// [`DemoError`].
+pub fn run(
+    opts: &DemoOptions,
+    hooks: Hooks,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<DemoReport, DemoError> {
+    if !(opts.duration_s.is_finite() && opts.duration_s > 0.0) {
+        return Err(LoadError::new("--duration", "must be a positive number of seconds").into());
+    }
+    let faults = FaultPlan::parse(opts.faults.as_deref().unwrap_or("none"))
+        .map_err(|e| LoadError::new("--faults", e.0.clone()))?;
+    let dir = match &opts.dir {
+        Some(d) => d.clone(),
+        None => {
+            std::env::temp_dir().join(format!("scalpel-demo-{}-{}", std::process::id(), crate::sim::stamps::unix_ms()))
+        }
+    };
+    std::fs::create_dir_all(&dir).map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", dir.display())))?;
+    let flight = dir.join("flight");
+    if flight.exists() {
+        return Err(LoadError::new("--dir", format!("{} already holds a flight recording", dir.display())).into());
+    }
+    // The profile: given, tuning/demo.toml here, or the built-in copy.
+    let (profile_path, profile_label) = match &opts.config {
+        Some(p) => (std::path::absolute(p)?, p.display().to_string()),
+        None => {
+            let local = PathBuf::from("tuning/demo.toml");
+            if local.is_file() {
+                (std::path::absolute(&local)?, "tuning/demo.toml".to_owned())
+            } else {
+                let p = dir.join("demo.toml");
+                std::fs::write(&p, BUILT_IN_PROFILE)?;
+                (p, "built-in tuning/demo.toml".to_owned())
+            }
+        }
+    };
+    let profile = Profile::from_file(&profile_path)?;
+    let order_latency = match profile.backtest.order_latency {
+        LatencyModel::Constant(ns) => Duration::from_nanos(ns),
+        LatencyModel::Samples { .. } => Duration::from_millis(1),
+    };
+
+    // Keys: a fresh random secret for this session, in owner-only files.
+    let (api_key, secret) = session_keys()?;
+    owner_only(&dir.join("api_key"), api_key.as_bytes())?;
+    owner_only(&dir.join("secret"), secret.as_bytes())?;
+
+    // The simulator.
+    let table = InstrumentTable::built_in()?;
+    let (input, input_label) = match &opts.input {
+        Some(p) => {
+            let shifted = dir.join("input-now.txt");
+            let moved_ms = shift_recording(p, &shifted, crate::sim::stamps::unix_ms())?;
+            (
+                MarketInput::Recordings(vec![shifted]),
+                format!("{} (its clock moved {:.1} days to the present)", p.display(), moved_ms as f64 / 86_400_000.0),
+            )
+        }
+        None => (
+            MarketInput::Synthetic {
+                seed: opts.synth_seed,
+                symbols: vec![opts.symbol],
+                duration_s: opts.duration_s + 120.0,
+            },
+            format!("synthetic {} {} seed {}", opts.venue, opts.symbol, opts.synth_seed),
+        ),
+    };
+    let mut sc = SimConfig::new(opts.venue, input, table);
+    sc.order_latency = order_latency;
+    sc.fill_model = profile.backtest.fill_model;
+    sc.faults = faults;
+    sc.fault_seed = opts.fault_seed;
+    sc.ca_out = Some(dir.join("ca.pem"));
+    sc.accounts.push(AccountSpec {
+        hmac: Some(
+            Credentials::new(api_key.as_bytes(), secret.as_bytes())
+                .map_err(|e| LoadError::new("keys", format!("{e:?}")))?,
+        ),
+        api_key: ApiKey::new(api_key.as_bytes()).map_err(|e| LoadError::new("keys", format!("{e:?}")))?,
+        ed25519: None,
+    });
+    let sim = Simulator::start(sc)?;
+    writeln!(
+        err,
+        "demo: simulator {} on {} ({input_label}), CA {}",
+        opts.venue,
+        sim.urls().listen,
+        sim.ca_file().display()
+    )?;
+
+    // The engine, on the simulator.
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    let pin = opts.pin.or_else(|| (cores >= 4).then(|| cores - 1));
+    let busy = opts.busy_poll.unwrap_or(pin.is_some());
+    let cfg_path = write_live_config(&sim, &dir, &profile_path, opts, pin, busy)?;
+    let cfg = LiveConfig::from_file(&cfg_path)?;
+    let stop = Arc::new(AtomicBool::new(false));
+    // A start-up request refused by an injected fault (429, 418) fails the
+    // engine's start, as it would against a venue: try again, three times.
+    let mut attempt = 1;
+    let handle = loop {
+        match Engine::start_with_hooks(cfg.clone(), Arc::clone(&stop), hooks) {
+            Ok(h) => break h,
+            Err(e @ crate::engine::EngineError::Venue { .. }) if attempt < 3 && opts.faults.is_some() => {
+                writeln!(err, "demo: the engine could not start ({e}); starting it again")?;
+                attempt += 1;
+                std::thread::sleep(Duration::from_secs(2));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    };
+    let info = handle.info().clone();
+    let pinning = info.pinning.clone().unwrap_or_else(|| {
+        format!(
+            "hot thread not pinned ({cores} CPUs: pinning needs at least 4), {}",
+            if busy { "busy-polling" } else { "polling with a 1 ms wait" }
+        )
+    });
+    writeln!(err, "demo: engine LIVE against the simulator: {} connections; {pinning}", info.conns.len())?;
+    writeln!(err, "demo: trading for {} s (profile {profile_label})", opts.duration_s)?;
+    let started = Instant::now();
+    let mut last_status = Instant::now();
+    let mut prev = None;
+    while !handle.is_finished() {
+        std::thread::sleep(Duration::from_millis(50));
+        while let Some(e) = handle.next_event() {
+            writeln!(err, "demo: engine: {}", crate::commands::run::describe(&e, &info))?;
+        }
+        if started.elapsed().as_secs_f64() >= opts.duration_s {
+            handle.stop();
+        }
+        if opts.status_secs > 0.0 && last_status.elapsed().as_secs_f64() >= opts.status_secs {
+            last_status = Instant::now();
+            let s = handle.stats();
+            writeln!(err, "{}", s.status_line(prev.as_ref(), &info.conns, &info.instrument_names))?;
+            prev = Some(s);
+        }
+    }
+    while let Some(e) = handle.next_event() {
+        writeln!(err, "demo: engine: {}", crate::commands::run::describe(&e, &info))?;
+    }
+    let engine = handle.join()?;
+    let frames = sim.take_frame_stamps();
+    let orders = sim.take_order_stamps();
+    let published = sim.take_published();
+    let sim_report = sim.stop();
+    writeln!(err, "demo: stopped; replaying the flight recording and backtesting the session")?;
+
+    let replay = crate::engine::replay::replay(&flight)?;
+    let manifest: Manifest = serde_json::from_str(&std::fs::read_to_string(flight.join("manifest.json"))?)
+        .map_err(|e| io::Error::other(format!("manifest.json: {e}")))?;
+    let backtest = backtest_session(&flight, &manifest)?;
+    let timing = order_timing(&flight, &manifest, &frames, &orders, &published)?;
+    let report = build_report(Parts {
+        opts,
+        input_label,
+        profile_label,
+        pinning,
+        dir: &dir,
+        engine: &engine,
+        sim: &sim_report,
+        replay: &replay,
+        backtest: &backtest,
+        timing: &timing,
+        profile: &profile,
+    });
+    print_report(&report, &replay, &backtest, out)?;
+    if let Some(path) = &opts.json {
+        let text = serde_json::to_string_pretty(&report).map_err(io::Error::other)?;
+        if path.as_os_str() == "-" {
+            writeln!(out, "{text}")?;
+        } else {
+            std::fs::write(path, text + "\n")
+                .map_err(|e| io::Error::new(e.kind(), format!("--json {}: {e}", path.display())))?;
+            writeln!(out, "report: {}", path.display())?;
+        }
+    }
+    let mut broken = Vec::new();
+    if report.lost_orders > 0 {
+        broken.push(format!("{} orders lost", report.lost_orders));
+    }
+    if report.crossed_books_published > 0 {
+        broken.push(format!("{} crossed books published", report.crossed_books_published));
+    }
+    if !replay.parity() {
+        broken
+            .push(format!("replay parity broken ({} of {} intents)", replay.matched_intents, replay.recorded_intents));
+    }
+    if !broken.is_empty() {
+        return Err(DemoError::Failed(broken.join(", ")));
+    }
+    Ok(report)
+}
+
+/// Copies a recording to `out` with its clock moved to `now_ms`: every
+/// receive time, and every exchange time in the frames (Binance `"E"`,
+/// `"T"`; Bybit `"ts"`, `"T"`, `"cts"`: 13-digit epoch milliseconds, same
+/// width after the move), shifted by the same amount, so the first frame is
+/// received now. A live engine reads exchange time against its own clock
+/// (signal windows, time stops): a recording from another day would be two
+/// years stale to it. Ids, prices and sizes are left as recorded. Returns
+/// the shift, ms.
+///
+/// # Errors
+/// The input cannot be read (plain or gzip) or `out` written.
+pub fn shift_recording(input: &Path, out: &Path, now_ms: i64) -> io::Result<i64> {
+    use std::io::Read as _;
+    let raw =
+        std::fs::read(input).map_err(|e| io::Error::new(e.kind(), format!("--input {}: {e}", input.display())))?;
+    let mut text = Vec::new();
+    if raw.starts_with(&[0x1f, 0x8b]) {
+        flate2::read::MultiGzDecoder::new(&raw[..])
+            .read_to_end(&mut text)
+            .map_err(|e| io::Error::new(e.kind(), format!("--input {}: {e}", input.display())))?;
+    } else {
+        text = raw;
+    }
+    let mut shift_ms: Option<i64> = None;
+    let mut w = io::BufWriter::new(std::fs::File::create(out)?);
+    for line in text.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+        let Some(space) = line.iter().position(|&b| b == b' ') else { continue };
+        let Some(local_ns) = std::str::from_utf8(&line[..space]).ok().and_then(|t| t.trim().parse::<i64>().ok()) else {
+            continue;
+        };
+        let shift = *shift_ms.get_or_insert(now_ms - local_ns / 1_000_000);
+        write!(w, "{} ", local_ns + shift * 1_000_000)?;
+        let mut frame = line[space + 1..].to_vec();
+        shift_times(&mut frame, shift);
+        w.write_all(&frame)?;
+        w.write_all(b"\n")?;
+    }
+    w.flush()?;
+    Ok(shift_ms.unwrap_or(0))
+}
+
+/// Adds `shift_ms` to every 13-digit number after `"E":`, `"T":`, `"ts":`
+/// or `"cts":` in `frame`, in place.
+fn shift_times(frame: &mut [u8], shift_ms: i64) {
+    const KEYS: [&[u8]; 4] = [b"\"E\":", b"\"T\":", b"\"ts\":", b"\"cts\":"];
+    let mut i = 0;
+    while i < frame.len() {
+        let Some(key) = KEYS.iter().find(|k| frame[i..].starts_with(k)) else {
+            i += 1;
+            continue;
+        };
+        let start = i + key.len();
+        let end = start + frame[start..].iter().take_while(|b| b.is_ascii_digit()).count();
+        if end - start == 13
+            && let Some(v) = std::str::from_utf8(&frame[start..end]).ok().and_then(|t| t.parse::<i64>().ok())
+        {
+            let moved = (v + shift_ms).to_string();
+            if moved.len() == 13 {
+                frame[start..end].copy_from_slice(moved.as_bytes());
+            }
+        }
+        i = end.max(i + 1);
+    }
+}
+
+/// A random API key and secret for one session (never printed).
+fn session_keys() -> io::Result<(String, String)> {
+    use ring::rand::SecureRandom as _;
+    let rng = ring::rand::SystemRandom::new();
+    let mut bytes = [0u8; 40];
+    rng.fill(&mut bytes).map_err(|_| io::Error::other("no system randomness for the session keys"))?;
+    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    Ok((format!("demo{}", hex(&bytes[..8])), hex(&bytes[8..])))
+}
+
+fn owner_only(path: &Path, contents: &[u8]) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
+        f.write_all(contents)
+    }
+    #[cfg(not(unix))]
+    {
+        std::fs::write(path, contents)
+    }
+}
+
+/// `tuning/live.toml` for the simulator, written into `dir`.
+fn write_live_config(
+    sim: &Simulator,
+    dir: &Path,
+    profile: &Path,
+    opts: &DemoOptions,
+    pin: Option<usize>,
+    busy: bool,
+) -> io::Result<PathBuf> {
+    let urls = sim.urls();
+    let bybit_book = if opts.input.is_some() { "orderbook.200" } else { "orderbook.50" };
+    let streams = match opts.venue {
+        // A recording carries only what was recorded (the Binance file in
+        // ../shared/data has no markPrice): a stream that never speaks
+        // would be reconnected as stale again and again.
+        Venue::BinanceUsdm if opts.input.is_some() => r#"["depth", "bookTicker", "trade"]"#.to_owned(),
+        Venue::BinanceUsdm => r#"["depth", "bookTicker", "trade", "markPrice"]"#.to_owned(),
+        Venue::BybitLinear => format!(r#"["{bybit_book}", "publicTrade", "tickers"]"#),
+    };
+    let toml_str = |p: &Path| p.display().to_string().replace('\\', "\\\\").replace('"', "\\\"");
+    let text = format!(
+        r#"# Written by scalpel demo: the engine against the in-process simulator.
+profile = "{profile}"
+journal = "journal.bin"
+dry_run = false
+record = "flight"
+
+[hot]
+busy_poll = {busy}
+{core}
+
+[flatten]
+dark_after_ms = 3000
+on_exit = true
+
+[[venue]]
+venue = "{venue}"
+symbols = ["{symbol}"]
+streams = {streams}
+order_transport = "ws"
+rest_url = "{rest}"
+ws_url = "{ws}"
+ws_api_url = "{ws_api}"
+ca_file = "{ca}"
+stale_after_ms = {stale}
+api_key_file = "api_key"
+secret_file = "secret"
+"#,
+        profile = toml_str(profile),
+        core = pin.map_or(String::new(), |c| format!("core = {c}")),
+        // A synthetic stream is never quiet for seconds; a recording's trade
+        // stream can be (the venue's own default applies then).
+        stale = if opts.input.is_some() { 30_000 } else { 3_000 },
+        venue = opts.venue.name(),
+        symbol = opts.symbol,
+        rest = urls.rest_url,
+        ws = urls.ws_url,
+        ws_api = urls.ws_api_url,
+        ca = toml_str(sim.ca_file()),
+    );
+    let path = dir.join("live.toml");
+    std::fs::write(&path, text)?;
+    Ok(path)
+}
+
+/// The market files of a flight recording through `scalpel backtest`'s
+/// replay (the same profile and instruments as the engine's).
+fn backtest_session(flight: &Path, manifest: &Manifest) -> Result<crate::backtest::report::Report, DemoError> {
+    let mut profile = Profile::from_toml_str(&manifest.profile_text, Path::new(&manifest.profile_dir))?;
+    if let Some(text) = &manifest.risk_text {
+        profile.risk = crate::profile::RiskFile::from_toml_str(text)?.risk;
+    }
+    profile.instruments = InstrumentTable::from_toml_str(&manifest.instruments_toml)?;
+    let inputs: Vec<String> = manifest
+        .files
+        .iter()
+        .filter(|f| f.feed.is_some())
+        .map(|f| format!("{}:{}", f.venue.name(), flight.join(&f.name).display()))
+        .collect();
+    let (mut frames, sources) =
+        crate::backtest::FileMerge::open(&inputs, &profile.instruments, profile.core.max_clock_skew_ms)
+            .map_err(crate::backtest::BacktestError::from)?;
+    let signals = crate::signal::SignalConfig::from_table(&profile.signals)?;
+    let (report, _) = crate::backtest::run_stream(
+        &profile,
+        "demo session",
+        &sources,
+        &mut frames,
+        crate::backtest::LiveSignals::new(&signals, profile.instruments.all()),
+        &mut |_| {},
+        None,
+    )?;
+    Ok(report)
+}
+
+/// A published frame's identity: its kind and the venue's id in it.
+fn kind_code(k: FrameKind) -> u8 {
+    match k {
+        FrameKind::Depth => 0,
+        FrameKind::Snapshot => 1,
+        FrameKind::Top => 2,
+        FrameKind::Trade => 3,
+        FrameKind::Other => 4,
+    }
+}
+
+/// The (kind, id) of a frame, decoded exactly as the simulator keyed it
+/// when it published it ([`crate::sim::exchange`]).
+fn frame_key(decoder: &Decoder, scratch: &mut JsonScratch, frame: &mut [u8]) -> Option<((u8, u64), Option<i64>)> {
+    decoder.decode_frame(scratch, frame, |event| {
+        let event = event.ok()?;
+        let event_ms = crate::backtest::input::event_time_ms(&event);
+        let key = match &event {
+            MarketEvent::Depth(d) => Some((kind_code(FrameKind::Depth), d.last_id)),
+            MarketEvent::Snapshot(s) => Some((kind_code(FrameKind::Snapshot), s.last_id)),
+            MarketEvent::BookTicker(t) => Some((kind_code(FrameKind::Top), t.update_id)),
+            MarketEvent::Ticker(t) => {
+                let kind = if t.bid_px.is_some() || t.ask_px.is_some() { FrameKind::Top } else { FrameKind::Other };
+                Some((kind_code(kind), t.cs))
+            }
+            MarketEvent::Trades(batch) => {
+                let mut id = None;
+                for t in *batch {
+                    let Ok(t) = t else { break };
+                    id = Some(t.id);
+                }
+                id.map(|id| (kind_code(FrameKind::Trade), id))
+            }
+            _ => None,
+        };
+        key.map(|k| (k, event_ms))
+    })
+}
+
+/// What the flight recording and the simulator's stamps say about the
+/// orders.
+struct OrderTiming {
+    /// Wire-to-wire, ns.
+    w2w: Histogram<u64>,
+    /// Orders with a wire-to-wire sample.
+    paired: u64,
+    /// Orders without one (placed on a timer or a fill, or not stamped).
+    unpaired: u64,
+    /// Per order placed on a market frame: that frame's receive time minus
+    /// its exchange time, ms (the feed's lag as the engine saw it).
+    lag_ms: HashMap<u64, i64>,
+    /// Client ids of entry orders.
+    entries: std::collections::HashSet<u64>,
+}
+
+/// Wire-to-wire samples: for every order the core placed in reaction to a
+/// market frame (the flight recording says which frame), the simulator's
+/// write of that frame to the engine's connection → its read of the order
+/// request; and that frame's lag.
+fn order_timing(
+    flight: &Path,
+    manifest: &Manifest,
+    frames: &[FrameStamp],
+    orders: &[OrderStamp],
+    published: &[PublishedFrame],
+) -> Result<OrderTiming, DemoError> {
+    let mut h = Histogram::new_with_bounds(1, 60_000_000_000, 3).map_err(|e| io::Error::other(e.to_string()))?;
+    // seq of a core call → (file, line index in that file) for market frames.
+    let mut market_line: HashMap<u64, (usize, u64)> = HashMap::new();
+    let mut consumed = vec![0u64; manifest.files.len()];
+    let seq_file = BufReader::new(std::fs::File::open(flight.join("sequence.txt"))?);
+    for line in seq_file.lines() {
+        let line = line?;
+        let parts: Vec<&str> = line.split(' ').collect();
+        let file_at = match parts.get(1).copied() {
+            Some("f" | "p" | "k") => 2,
+            Some("s") => 3,
+            Some("o") => 5,
+            _ => continue,
+        };
+        let Some(f) = parts.get(file_at).and_then(|t| t.parse::<usize>().ok()).filter(|&f| f < consumed.len()) else {
+            continue;
+        };
+        if parts[1] == "f"
+            && let Some(seq) = parts.first().and_then(|t| t.parse::<u64>().ok())
+        {
+            market_line.insert(seq, (f, consumed[f]));
+        }
+        consumed[f] += 1;
+    }
+    // Orders placed: (seq, client id).
+    let mut placed: Vec<(u64, u64)> = Vec::new();
+    let mut entries = std::collections::HashSet::new();
+    for line in std::fs::read_to_string(flight.join("intents.txt"))?.lines() {
+        let mut p = line.split(' ');
+        if let (Some(seq), Some("place"), Some(client)) = (p.next(), p.next(), p.next())
+            && let (Ok(seq), Ok(client)) = (seq.parse::<u64>(), client.parse::<u64>())
+        {
+            placed.push((seq, client));
+            if line.rsplit(' ').next().is_some_and(|role| role.starts_with("entry")) {
+                entries.insert(client);
+            }
+        }
+    }
+    // The frames those orders reacted to.
+    let mut wanted: HashMap<(usize, u64), Vec<u64>> = HashMap::new();
+    let mut unpaired = 0u64;
+    for &(seq, client) in &placed {
+        match market_line.get(&seq) {
+            Some(&at) => wanted.entry(at).or_default().push(client),
+            None => unpaired += 1,
+        }
+    }
+    let table = InstrumentTable::from_toml_str(&manifest.instruments_toml)?;
+    let mut scratch = JsonScratch::default();
+    let mut client_key: HashMap<u64, (u8, u64)> = HashMap::new();
+    let mut lag_ms: HashMap<u64, i64> = HashMap::new();
+    for (f, entry) in manifest.files.iter().enumerate() {
+        if !wanted.keys().any(|(wf, _)| *wf == f) {
+            continue;
+        }
+        let decoder = Decoder::new(entry.venue, &table);
+        let reader = BufReader::new(std::fs::File::open(flight.join(&entry.name))?);
+        for (k, line) in reader.split(b'\n').enumerate() {
+            let line = line?;
+            let Some(clients) = wanted.get(&(f, k as u64)) else { continue };
+            let Some(space) = line.iter().position(|&b| b == b' ') else { continue };
+            let recv_ms = std::str::from_utf8(&line[..space])
+                .ok()
+                .and_then(|t| t.parse::<u64>().ok())
+                .map(|ns| (ns / 1_000_000) as i64);
+            let mut frame = line[space + 1..].to_vec();
+            if let Some((key, event_ms)) = frame_key(&decoder, &mut scratch, &mut frame) {
+                for &c in clients {
+                    client_key.insert(c, key);
+                    if let (Some(r), Some(e)) = (recv_ms, event_ms) {
+                        lag_ms.insert(c, r - e);
+                    }
+                }
+            }
+        }
+    }
+    let by_key: HashMap<(u8, u64), u64> =
+        published.iter().rev().map(|p| ((kind_code(p.kind), p.exchange_id), p.seq)).collect();
+    let mut writes: HashMap<u64, Vec<u64>> = HashMap::new();
+    for s in frames {
+        writes.entry(s.seq).or_default().push(s.write_ns);
+    }
+    let mut reads: HashMap<&str, u64> = HashMap::new();
+    for o in orders {
+        let r = reads.entry(o.client_order_id.as_str()).or_insert(o.read_ns);
+        *r = (*r).min(o.read_ns);
+    }
+    let mut paired = 0u64;
+    for &(seq, client) in &placed {
+        if !market_line.contains_key(&seq) {
+            continue;
+        }
+        let id = crate::order::ClientOrderId(client).render();
+        let read = reads.get(id.as_str()).copied();
+        let write = client_key.get(&client).and_then(|k| by_key.get(k)).and_then(|s| writes.get(s));
+        match (read, write) {
+            (Some(read), Some(ws)) => match ws.iter().copied().filter(|&w| w <= read).max() {
+                Some(w) => {
+                    h.saturating_record((read - w).max(1));
+                    paired += 1;
+                }
+                None => unpaired += 1,
+            },
+            _ => unpaired += 1,
+        }
+    }
+    Ok(OrderTiming { w2w: h, paired, unpaired, lag_ms, entries })
+}
+
+/// Backtest round trips matched in the demo: same symbol, side and tier,
+/// entry within `tol_ms` once the demo's clock is brought to the
+/// exchange's (`offset_ms` subtracted from the demo's times); each demo
+/// trade matches at most once (the nearest). Returns the matched count,
+/// the unmatched backtest trades and the unmatched demo trades.
+#[must_use]
+pub fn match_trades(
+    backtest: &[TradeJson],
+    demo: &[TradeJson],
+    offset_ms: i64,
+    tol_ms: i64,
+) -> (u64, Vec<String>, Vec<String>) {
+    let mut used = vec![false; demo.len()];
+    let mut matched = 0u64;
+    let mut unmatched = Vec::new();
+    let describe = |t: &TradeJson, ms: i64| {
+        format!("#{} {} {} {} entry {ms} exit {}", t.id, t.symbol, t.side, t.tier, t.exit_reason)
+    };
+    for b in backtest {
+        let best = demo
+            .iter()
+            .enumerate()
+            .filter(|(k, d)| {
+                !used[*k]
+                    && d.symbol == b.symbol
+                    && d.side == b.side
+                    && d.tier == b.tier
+                    && (d.entry_ms - offset_ms - b.entry_ms).abs() <= tol_ms
+            })
+            .min_by_key(|(_, d)| (d.entry_ms - offset_ms - b.entry_ms).abs());
+        match best {
+            Some((k, _)) => {
+                used[k] = true;
+                matched += 1;
+            }
+            None => unmatched.push(describe(b, b.entry_ms)),
+        }
+    }
+    let demo_unmatched =
+        demo.iter().zip(&used).filter(|(_, u)| !**u).map(|(d, _)| describe(d, d.entry_ms - offset_ms)).collect();
+    (matched, unmatched, demo_unmatched)
+}
+
+struct Parts<'a> {
+    opts: &'a DemoOptions,
+    input_label: String,
+    profile_label: String,
+    pinning: String,
+    dir: &'a Path,
+    engine: &'a EngineReport,
+    sim: &'a SimReport,
+    replay: &'a ReplayReport,
+    backtest: &'a crate::backtest::report::Report,
+    timing: &'a OrderTiming,
+    profile: &'a Profile,
+}
+
+/// How far the demo's clock (the engine's receive times, which the
+/// simulator's fill times share) runs ahead of the frames' exchange times,
+/// ms: the median of `receive − event time` over the stream frames of the
+/// recording's market files (REST snapshots left out: the simulator stamps
+/// them with its own clock). A synthetic session's receive times lag its
+/// exchange times by its modelled feed delay; a recording replays at its own
+/// recorded lag, shifted to the present.
+fn receive_offset_ms(dir: &Path, manifest: &Manifest) -> Option<i64> {
+    let table = InstrumentTable::from_toml_str(&manifest.instruments_toml).ok()?;
+    let mut scratch = JsonScratch::default();
+    let mut diffs = Vec::new();
+    for f in manifest.files.iter().filter(|f| f.feed.is_some()) {
+        let decoder = Decoder::new(f.venue, &table);
+        let Ok(file) = std::fs::File::open(dir.join(&f.name)) else { continue };
+        for line in BufReader::new(file).split(b'\n').map_while(Result::ok) {
+            let Some(space) = line.iter().position(|&b| b == b' ') else { continue };
+            let Some(recv_ns) = std::str::from_utf8(&line[..space]).ok().and_then(|t| t.parse::<u64>().ok()) else {
+                continue;
+            };
+            let mut frame = line[space + 1..].to_vec();
+            let event_ms = decoder.decode_frame(&mut scratch, &mut frame, |e| match e {
+                Ok(MarketEvent::Snapshot(_)) | Err(_) => None,
+                Ok(e) => crate::backtest::input::event_time_ms(&e),
+            });
+            if let Some(ms) = event_ms {
+                diffs.push((recv_ns / 1_000_000) as i64 - ms);
+            }
+        }
+    }
+    if diffs.is_empty() {
+        return None;
+    }
+    diffs.sort_unstable();
+    Some(diffs[diffs.len() / 2])
+}
+
+fn build_report(p: Parts<'_>) -> DemoReport {
+    let s = &p.engine.hot.stats;
+    let t2t = p.engine.latency.get(crate::journal::Stage::TickToTrade).map(Percentiles::of).unwrap_or_default();
+    let w2w = Percentiles::of(&p.timing.w2w);
+    // Parity: the backtest replays the frames the engine received, timed by
+    // their exchange time; the demo's fills carry the simulator's clock.
+    let flight = p.dir.join("flight");
+    let offset_ms = std::fs::read_to_string(flight.join("manifest.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str::<Manifest>(&t).ok())
+        .and_then(|m| receive_offset_ms(&flight, &m))
+        .unwrap_or(0);
+    let model_ms = |m: &LatencyModel| match m {
+        LatencyModel::Constant(ns) => *ns,
+        LatencyModel::Samples { samples_ns, .. } => samples_ns.iter().copied().max().unwrap_or(0),
+    };
+    let latency_ns = model_ms(&p.profile.backtest.feed_latency) + model_ms(&p.profile.backtest.order_latency);
+    // Within the latency: both sides' (the backtest's model, the demo's
+    // measured wire-to-wire p99), plus 2 ms of millisecond rounding.
+    let tol_ms = ((latency_ns + w2w.p99) / 1_000_000) as i64 + 2;
+    let demo_trades: Vec<TradeJson> = p.replay.trades.iter().map(TradeJson::of).collect();
+    // Each demo round trip on the exchange's clock: its entry fill time less
+    // the lag of the frame its entry order reacted to (the median lag when
+    // the entry was not placed on a market frame).
+    let demo_exchange: Vec<TradeJson> = demo_trades
+        .iter()
+        .map(|t| {
+            let lag = p
+                .replay
+                .first_fills
+                .iter()
+                .find(|(c, ts)| *ts == t.entry_ms && p.timing.entries.contains(c))
+                .and_then(|(c, _)| p.timing.lag_ms.get(c).copied())
+                .unwrap_or(offset_ms);
+            TradeJson { entry_ms: t.entry_ms - lag, ..t.clone() }
+        })
+        .collect();
+    let (matched, unmatched, demo_unmatched) = match_trades(&p.backtest.trades, &demo_exchange, 0, tol_ms);
+    let bt_n = p.backtest.trades.len() as u64;
+    let net: i64 = p.replay.trades.iter().map(|t| t.net().0).sum();
+    let faults_total: u64 = p.sim.faults_injected.values().sum();
+    let lost = p.engine.hot.lost.len() as u64;
+    let crossed = p.replay.crossed_books_published;
+    let book_live = s.insts.iter().all(|i| i.book_live);
+    DemoReport {
+        report: "scalpel demo",
+        venue: p.opts.venue.name(),
+        input: p.input_label,
+        profile: p.profile_label,
+        duration_s: p.opts.duration_s,
+        pinning: p.pinning,
+        dir: p.dir.display().to_string(),
+        trades: p.replay.trades.len() as u64,
+        open_trades: p.replay.open_trades.len() as u64,
+        pnl_usdt: money(Notional(net)),
+        trade_list: demo_trades,
+        orders_sent: s.get(Counter::OrdersSent),
+        orders_acked: s.get(Counter::Acked),
+        fills: s.get(Counter::Fills),
+        orders_cancelled: s.get(Counter::Cancelled),
+        orders_expired: s.get(Counter::Expired),
+        orders_rejected: s.get(Counter::Rejected),
+        orders_queried: s.get(Counter::Unknown),
+        orders_resolved: s.get(Counter::Resolved),
+        lost_orders: lost,
+        sim_order_requests: p.sim.counters.get("order_requests").copied().unwrap_or(0),
+        faults_injected: p.sim.faults_injected.clone(),
+        faults_total,
+        faults_survived: lost == 0 && crossed == 0 && p.replay.parity(),
+        books_in_sync_at_end: book_live,
+        disconnects: s.get(Counter::Disconnects),
+        resyncs: s.get(Counter::Resyncs),
+        books_published: p.replay.books_published,
+        crossed_books_published: crossed,
+        tick_to_trade_ns: t2t,
+        wire_to_wire_ns: w2w,
+        wire_to_wire_paired: p.timing.paired,
+        wire_to_wire_unpaired: p.timing.unpaired,
+        backtest_trades: bt_n,
+        backtest_pnl_usdt: p.backtest.summary.net_pnl_usdt.clone(),
+        parity_matched_trades: matched,
+        parity_ratio: if bt_n == 0 { 1.0 } else { matched as f64 / bt_n as f64 },
+        parity_tolerance_ms: tol_ms,
+        parity_offset_ms: offset_ms,
+        parity_unmatched: unmatched,
+        demo_unmatched,
+        engine_gates: p.engine.hot.gates.clone(),
+        intents: p.replay.recorded_intents,
+        replay_matched_intents: p.replay.matched_intents,
+    }
+}
+
+/// The human report.
+fn print_report(
+    r: &DemoReport,
+    replay: &ReplayReport,
+    backtest: &crate::backtest::report::Report,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    let wins = r.trade_list.iter().filter(|t| !t.net_pnl_usdt.starts_with('-') && t.net_pnl_usdt != "0").count();
+    let a = r.trade_list.iter().filter(|t| t.tier == "A").count();
+    writeln!(out, "scalpel demo: {} {} for {} s, profile {}", r.venue, r.input, r.duration_s, r.profile)?;
+    writeln!(out, "  engine: real TLS + WebSockets on loopback, signed orders to the simulator; {}", r.pinning)?;
+    writeln!(
+        out,
+        "trades: {} (A {}, B {}), wins {wins}, losses {}; realised net {} USDT (fees included){}",
+        r.trades,
+        a,
+        r.trade_list.len() - a,
+        r.trade_list.len() - wins,
+        r.pnl_usdt,
+        if r.open_trades > 0 { format!("; {} still open", r.open_trades) } else { String::new() }
+    )?;
+    for t in &r.trade_list {
+        writeln!(
+            out,
+            "  #{} {} {} {} conf {} qty {} entry {} exit {} ({}) hold {} s net {} USDT",
+            t.id,
+            t.symbol,
+            t.side,
+            t.tier,
+            t.confidence,
+            t.qty,
+            t.entry_price,
+            t.exit_price,
+            t.exit_reason,
+            t.hold_secs,
+            t.net_pnl_usdt
+        )?;
+    }
+    writeln!(
+        out,
+        "orders: sent {}, acked {}, fills {}, cancelled {}, expired {}, rejected {}, answers lost and queried {} (settled {}), LOST {}; the simulator read {} order requests",
+        r.orders_sent,
+        r.orders_acked,
+        r.fills,
+        r.orders_cancelled,
+        r.orders_expired,
+        r.orders_rejected,
+        r.orders_queried,
+        r.orders_resolved,
+        r.lost_orders,
+        r.sim_order_requests
+    )?;
+    let injected: Vec<String> =
+        r.faults_injected.iter().filter(|(_, n)| **n > 0).map(|(k, n)| format!("{k} {n}")).collect();
+    if injected.is_empty() {
+        writeln!(out, "faults: none injected")?;
+    } else {
+        writeln!(
+            out,
+            "faults: {} injected ({}); {} (disconnects {}, resyncs {})",
+            r.faults_total,
+            injected.join(", "),
+            if r.faults_survived { "SURVIVED" } else { "NOT survived" },
+            r.disconnects,
+            r.resyncs
+        )?;
+    }
+    writeln!(out, "books: {} published, {} crossed", r.books_published, r.crossed_books_published)?;
+    writeln!(out, "gates: {}", r.engine_gates)?;
+    writeln!(out, "tick-to-trade (engine, frame read → order written): {}", r.tick_to_trade_ns.text())?;
+    writeln!(
+        out,
+        "wire-to-wire (simulator, market frame written → order read): {} ({} orders not caused by a market frame or not stamped)",
+        r.wire_to_wire_ns.text(),
+        r.wire_to_wire_unpaired
+    )?;
+    writeln!(
+        out,
+        "backtest of the same session: {} trades, net {} USDT ({} frames, order latency {}, feed latency {})",
+        r.backtest_trades,
+        r.backtest_pnl_usdt,
+        backtest.replay.frames,
+        backtest.settings.order_latency,
+        backtest.settings.feed_latency
+    )?;
+    writeln!(
+        out,
+        "parity: {} of {} backtest trades matched in the demo by side, tier and entry time within {} ms ({:.1}%; frames reached the engine a median {} ms after their exchange time)",
+        r.parity_matched_trades,
+        r.backtest_trades,
+        r.parity_tolerance_ms,
+        r.parity_ratio * 100.0,
+        r.parity_offset_ms
+    )?;
+    for u in &r.parity_unmatched {
+        writeln!(out, "  backtest only: {u}")?;
+    }
+    for u in &r.demo_unmatched {
+        writeln!(out, "  demo only: {u}")?;
+    }
+    writeln!(
+        out,
+        "replay of the flight recording: {} intents, {} identical ({})",
+        r.intents,
+        r.replay_matched_intents,
+        if replay.parity() { "parity 100%" } else { "PARITY BROKEN" }
+    )?;
+    for d in &replay.differences {
+        writeln!(out, "  {d}")?;
+    }
+    writeln!(out, "session files: {}", r.dir)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_recordings_clock_moves_by_the_same_amount_everywhere_and_nothing_else_changes() {
+        let mut frame = br#"{"stream":"btcusdt@trade","data":{"e":"trade","E":1723161240000,"T":1723161239999,"t":1723161240001234,"p":"61800.10","ts":1723161240005,"cts":1723161240006,"x":"T"}}"#.to_vec();
+        shift_times(&mut frame, 73_000_000_000);
+        let text = String::from_utf8(frame).unwrap();
+        assert!(text.contains(r#""E":1796161240000,"T":1796161239999"#), "{text}");
+        assert!(text.contains(r#""ts":1796161240005,"cts":1796161240006"#), "{text}");
+        // A 16-digit trade id, a price and a one-letter value are not times.
+        assert!(text.contains(r#""t":1723161240001234,"p":"61800.10""#) && text.contains(r#""x":"T""#), "{text}");
+        let dir = std::env::temp_dir().join(format!("scalpel-demo-shift-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let input = dir.join("in.txt");
+        std::fs::write(
+            &input,
+            "1723161240000000000 {\"E\":1723161240003}\n1723161240500000000 {\"result\":null,\"id\":1}\n",
+        )
+        .unwrap();
+        let shift = shift_recording(&input, &dir.join("out.txt"), 1_796_161_240_000).unwrap();
+        assert_eq!(shift, 73_000_000_000);
+        let out = std::fs::read_to_string(dir.join("out.txt")).unwrap();
+        assert_eq!(out, "1796161240000000000 {\"E\":1796161240003}\n1796161240500000000 {\"result\":null,\"id\":1}\n");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
