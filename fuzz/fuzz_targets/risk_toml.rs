@@ -7,7 +7,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use scalpel::journal::JournalConfig;
-use scalpel::risk::config::RiskFile;
+use scalpel::profile::RiskFile;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else { return };
