@@ -12,8 +12,9 @@
 //! reference's, whatever the split (fragments, continuations, control
 //! frames between fragments, close, limits); no message exceeds the limit;
 //! the fixed receive buffer always has room for the next read once the
-//! complete frames in it are taken (a frame never blocks the buffer); after
-//! an error nothing more is read (the connection is failed).
+//! complete frames in it are taken (a frame never blocks the buffer).
+//! Reading stops at the first error, as the transport fails the connection
+//! there.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
