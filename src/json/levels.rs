@@ -250,10 +250,11 @@ fn quotes16(bytes: &[u8; 16]) -> u16 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fixed::parse_decimal;
+    use crate::fixed::parse_bounded;
 
     /// The reference: the accepted grammar checked one byte at a time, and
-    /// every string parsed by the general decimal parser.
+    /// every string parsed by the general decimal parser within the bound
+    /// on values from outside (`fixed::parse_bounded`).
     fn reference(doc: &[u8], start: usize, ps: u8, qs: u8) -> Option<(usize, Vec<(i64, i64)>)> {
         let run = |mut p: usize| -> Option<usize> {
             while doc.get(p).is_some_and(|&b| b != b'"' && b != b'\\' && (0x20..0x80).contains(&b)) {
@@ -271,10 +272,10 @@ mod tests {
         loop {
             p = expect(p, b"[\"")?;
             let price_end = run(p)?;
-            let price = parse_decimal(&doc[p..price_end], ps, false).ok()?;
+            let price = parse_bounded(&doc[p..price_end], ps).ok()?;
             p = expect(price_end, b"\",\"")?;
             let qty_end = run(p)?;
-            let qty = parse_decimal(&doc[p..qty_end], qs, false).ok()?;
+            let qty = parse_bounded(&doc[p..qty_end], qs).ok()?;
             levels.push((price, qty));
             p = expect(qty_end, b"\"]")?;
             match doc.get(p)? {
