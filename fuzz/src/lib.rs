@@ -3,6 +3,9 @@
 //! a complete rendering of a decode result for differential comparison, and
 //! the independent decimal reference.
 
+pub mod ledger_model;
+pub mod net_ref;
+
 use scalpel::event::{Control, DecodeError, MarketEvent};
 use scalpel::instrument::InstrumentTable;
 

@@ -253,7 +253,8 @@ mod tests {
     use crate::fixed::parse_bounded;
 
     /// The reference: the accepted grammar checked one byte at a time, and
-    /// every string parsed by the general decimal parser.
+    /// every string parsed by the general decimal parser within the bound
+    /// on values from outside (`fixed::parse_bounded`).
     fn reference(doc: &[u8], start: usize, ps: u8, qs: u8) -> Option<(usize, Vec<(i64, i64)>)> {
         let run = |mut p: usize| -> Option<usize> {
             while doc.get(p).is_some_and(|&b| b != b'"' && b != b'\\' && (0x20..0x80).contains(&b)) {
