@@ -179,14 +179,38 @@ impl BybitOrderEncoder {
         if order.venue == Venue::BybitLinear { Ok(()) } else { Err(EncodeError::WrongVenue) }
     }
 
-    /// Signs the body written so far and lays out the headers after it.
+    /// Signs a POST request whose JSON body is written so far.
     fn finish_rest<'a>(
         &'a self,
-        mut w: WireWriter<'a>,
+        w: WireWriter<'a>,
         path: &'static str,
         ts_ms: u64,
     ) -> Result<RestRequest<'a>, EncodeError> {
-        let body_end = w.len();
+        self.finish_signed(w, HttpMethod::Post, path, ts_ms)
+    }
+
+    /// Signs a GET request whose query string is written so far.
+    fn finish_get<'a>(
+        &'a self,
+        w: WireWriter<'a>,
+        path: &'static str,
+        ts_ms: u64,
+    ) -> Result<RestRequest<'a>, EncodeError> {
+        self.finish_signed(w, HttpMethod::Get, path, ts_ms)
+    }
+
+    /// Signs what is written so far (a POST's JSON body or a GET's query
+    /// string): the signature covers timestamp + API key + receive window +
+    /// those bytes. The timestamp, window and signature are laid out after
+    /// them in the same buffer, and the headers point there.
+    fn finish_signed<'a>(
+        &'a self,
+        mut w: WireWriter<'a>,
+        method: HttpMethod,
+        path: &'static str,
+        ts_ms: u64,
+    ) -> Result<RestRequest<'a>, EncodeError> {
+        let signed_end = w.len();
         let ts = U64Text::new(ts_ms);
         let recv = U64Text::new(u64::from(self.recv_window.ms()));
         let signature =
@@ -202,41 +226,15 @@ impl BybitOrderEncoder {
         let headers = [
             Header { name: "Content-Type", value: b"application/json" },
             Header { name: "X-BAPI-API-KEY", value: self.creds.api_key.as_bytes() },
-            Header { name: "X-BAPI-TIMESTAMP", value: &buf[body_end..ts_end] },
+            Header { name: "X-BAPI-TIMESTAMP", value: &buf[signed_end..ts_end] },
             Header { name: "X-BAPI-RECV-WINDOW", value: &buf[ts_end..recv_end] },
             Header { name: "X-BAPI-SIGN", value: &buf[recv_end..sig_end] },
         ];
-        Ok(RestRequest::new(HttpMethod::Post, path, b"", &headers, &buf[..body_end]))
-    }
-
-    /// Signs a GET request whose query string is written so far: the
-    /// signature covers timestamp + API key + receive window + query.
-    fn finish_get<'a>(
-        &'a self,
-        mut w: WireWriter<'a>,
-        path: &'static str,
-        ts_ms: u64,
-    ) -> Result<RestRequest<'a>, EncodeError> {
-        let query_end = w.len();
-        let ts = U64Text::new(ts_ms);
-        let recv = U64Text::new(u64::from(self.recv_window.ms()));
-        let signature =
-            self.creds.secret.sign(&[ts.as_bytes(), self.creds.api_key.as_bytes(), recv.as_bytes(), w.written()]);
-        w.bytes(ts.as_bytes())?;
-        let ts_end = w.len();
-        w.bytes(recv.as_bytes())?;
-        let recv_end = w.len();
-        w.bytes(signature.as_bytes())?;
-        let sig_end = w.len();
-        let (buf, _) = w.finish();
-        let buf: &'a [u8] = buf;
-        let headers = [
-            Header { name: "X-BAPI-API-KEY", value: self.creds.api_key.as_bytes() },
-            Header { name: "X-BAPI-TIMESTAMP", value: &buf[query_end..ts_end] },
-            Header { name: "X-BAPI-RECV-WINDOW", value: &buf[ts_end..recv_end] },
-            Header { name: "X-BAPI-SIGN", value: &buf[recv_end..sig_end] },
-        ];
-        Ok(RestRequest::new(HttpMethod::Get, path, &buf[..query_end], &headers, b""))
+        let signed = &buf[..signed_end];
+        Ok(match method {
+            HttpMethod::Get => RestRequest::new(method, path, signed, &headers[1..], b""),
+            _ => RestRequest::new(method, path, b"", &headers, signed),
+        })
     }
 
     /// `GET /v5/order/realtime?category=linear&symbol=…&orderLinkId=…`: the
@@ -522,6 +520,7 @@ mod tests {
             hmac_sha256::HMAC::mac(pre_sign, b"test-secret-not-real").iter().map(|b| format!("{b:02x}")).collect();
         assert_eq!(req.header("X-BAPI-SIGN").unwrap(), independent.as_bytes());
         assert_eq!(req.header("X-BAPI-TIMESTAMP"), Some(&b"1658385579423"[..]));
+        assert_eq!(req.header("Content-Type"), None, "a GET has no body, so no content type");
         let mut buf = [0u8; 512];
         let req = enc.rest_disconnect_protection(10, 1_658_385_579_423, &mut buf).unwrap();
         assert_eq!((req.method, req.path, req.body), (HttpMethod::Post, DCP_PATH, &b"{\"timeWindow\":10}"[..]));
