@@ -277,6 +277,23 @@ mod tests {
     }
 
     #[test]
+    fn recorded_feed_latency_takes_an_offset() {
+        let p = Profile::from_toml_str(
+            "[backtest.feed_latency]\nconstant_us = 300\nrecorded = true\nclock_offset_us = -1500",
+            Path::new("."),
+        )
+        .unwrap();
+        assert_eq!(p.backtest.feed_latency, crate::backtest::config::LatencyModel::Constant(300_000));
+        assert_eq!(
+            p.backtest.recorded_feed,
+            Some(crate::backtest::config::RecordedFeed { clock_offset_ns: -1_500_000 })
+        );
+        let p = Profile::from_toml_str("[backtest.feed_latency]\nconstant_us = 300\nrecorded = false", Path::new("."))
+            .unwrap();
+        assert_eq!(p.backtest.recorded_feed, None);
+    }
+
+    #[test]
     fn errors_name_the_key() {
         let cases = [
             ("[strategyy]", "strategyy"),
@@ -284,6 +301,12 @@ mod tests {
             ("[risk]\nprice_band_bps = \"x\"", "risk.price_band_bps"),
             ("[backtest]\nfill_model = \"queue\"", "backtest.fill_model"),
             ("[backtest.feed_latency]\nconstant_us = 5\nsamples_file = \"x\"", "backtest.feed_latency"),
+            ("[backtest.order_latency]\nconstant_us = 5\nrecorded = true", "backtest.order_latency.recorded"),
+            ("[backtest.feed_latency]\nconstant_us = 5\nclock_offset_us = 3", "backtest.feed_latency.clock_offset_us"),
+            (
+                "[backtest.feed_latency]\nconstant_us = 5\nrecorded = true\nclock_offset_us = 86400000001",
+                "backtest.feed_latency.clock_offset_us",
+            ),
             (
                 "[backtest.order_latency]\nsamples_file = \"does-not-exist.txt\"\nseed = 1",
                 "backtest.order_latency.samples_file",

@@ -162,6 +162,55 @@ fn synthetic_session_trades_once_with_hand_computed_size_fees_and_pnl() {
     assert!(json.contains("\"skipped_input_unavailable\": [\n      \"volume-surge\""), "{json}");
 }
 
+/// The session of [`session`] with receive times on a real clock: each
+/// frame received `lag_ms(k, exchange time)` after its exchange time.
+fn received(lag_ms: impl Fn(usize, i64) -> i64) -> Vec<(u64, String)> {
+    session()
+        .into_iter()
+        .enumerate()
+        .map(|(k, (rel_ns, s))| {
+            let e = T0 + (rel_ns / 1_000_000) as i64;
+            (((e + lag_ms(k, e)) * 1_000_000) as u64, s)
+        })
+        .collect()
+}
+
+#[test]
+fn recorded_feed_latency_runs_the_core_on_the_receive_clock_in_receive_order() {
+    let recorded = PROFILE.replace("constant_us = 3000", "constant_us = 3000\nrecorded = true");
+    // The first trade (T0 + 100, frame 2) arrives 7 ms after its exchange time:
+    // the entry is decided then, and reaches the exchange 2 ms later.
+    let report = run(&recorded, &received(|_, _| 7));
+    assert_eq!(report.summary.trades, 1, "{}", report.human());
+    assert_eq!(report.trades[0].entry_ms, T0 + 100 + 7 + 2);
+    assert!(
+        report.settings.feed_latency.contains("0 of 56 before the exchange clock"),
+        "{}",
+        report.settings.feed_latency
+    );
+    // The first trade is held up 250 ms on the wire; the second (T0 + 200,
+    // received 1 ms later) reaches the core first and makes the entry.
+    let report = run(&recorded, &received(|k, _| if k == 2 { 250 } else { 1 }));
+    assert_eq!(report.trades[0].entry_ms, T0 + 200 + 1 + 2, "{}", report.human());
+    // Without `recorded` the same input replays on exchange time + 3 ms, in exchange-time order.
+    let report = run(PROFILE, &received(|k, _| if k == 2 { 250 } else { 1 }));
+    assert_eq!(report.trades[0].entry_ms, T0 + 100 + 3 + 2);
+    // A recorder clock 1 s behind the exchange: every frame would reach the
+    // core before the exchange saw it; each is delivered at the exchange
+    // time instead, and counted; the offset puts them back.
+    let report = run(&recorded, &received(|_, _| -1_000));
+    assert_eq!(report.trades[0].entry_ms, T0 + 100 + 2);
+    assert!(report.settings.feed_latency.contains("56 of 56 before"), "{}", report.settings.feed_latency);
+    let offset = recorded.replace("recorded = true", "recorded = true\nclock_offset_us = 1004000");
+    let report = run(&offset, &received(|_, _| -1_000));
+    assert_eq!(report.trades[0].entry_ms, T0 + 100 + 4 + 2);
+    assert!(
+        report.settings.feed_latency.contains("clock offset 1004000 us; 0 of 56"),
+        "{}",
+        report.settings.feed_latency
+    );
+}
+
 fn mark_price(e: i64, mark: &str, rate: &str, next_funding: i64) -> String {
     format!(
         r#"{{"stream":"btcusdt@markPrice@1s","data":{{"e":"markPriceUpdate","E":{e},"s":"BTCUSDT","p":"{mark}","i":"{mark}","P":"{mark}","r":"{rate}","T":{next_funding}}}}}"#

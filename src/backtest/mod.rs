@@ -19,7 +19,11 @@
 //! exchange sees a frame at its exchange time, the core `feed_latency`
 //! later; orders reach the exchange `order_latency` after the decision;
 //! reports come back with the feed latency. Deliveries on one link keep
-//! their order. When the data pauses the core's timer runs every 100 ms of
+//! their order. With `recorded = true` ([`config::RecordedFeed`]) a market
+//! frame reaches the core at its recorded receive time instead (never before
+//! the exchange saw it): the core then runs on the clock the frames were
+//! received on, in the order they were received, while the exchange still
+//! sees them in exchange-time order. When the data pauses the core's timer runs every 100 ms of
 //! replay time (time stops and pulls do not wait for the next frame).
 //! Nothing reads a clock, iterates a hash map or depends on thread timing,
 //! so the same input and profile give a byte-identical JSON report.
@@ -250,6 +254,11 @@ struct Counters {
     source_frames: Vec<u64>,
     /// First and last exchange time per source, ms.
     source_span: Vec<Option<(i64, i64)>>,
+    /// `recorded = true`: frames delivered on their receive time, and those
+    /// received (offset included) before the replay's exchange clock, which
+    /// were delivered at it instead.
+    recorded_frames: u64,
+    recorded_clamped: u64,
 }
 
 /// The simulated exchange's decoders, one per source (apart from the
@@ -270,7 +279,10 @@ struct Driver<S: SignalSource> {
     ex_depth_ms: Vec<i64>,
     exchange: SimExchange,
     feed: Link,
+    /// `recorded = true`: the offset added to receive times, ns.
+    recorded: Option<i64>,
     order_link: Link,
+    /// Deliveries to the core, in delivery-time order (ties: first queued first).
     to_core: VecDeque<(u64, ToCore)>,
     to_exchange: VecDeque<(u64, ToExchange)>,
     free_bufs: Vec<Vec<u8>>,
@@ -325,6 +337,7 @@ impl<S: SignalSource> Driver<S> {
             ex_depth_ms: vec![i64::MIN; insts.len()],
             exchange: SimExchange::new(&insts, bt.fill_model),
             feed: Link::new(bt.feed_latency.clone()),
+            recorded: bt.recorded_feed.map(|r| r.clock_offset_ns),
             order_link: Link::new(bt.order_latency.clone()),
             to_core: VecDeque::with_capacity(1024),
             to_exchange: VecDeque::with_capacity(64),
@@ -351,11 +364,39 @@ impl<S: SignalSource> Driver<S> {
         i64::try_from(self.now_ns / 1_000_000).unwrap_or(i64::MAX)
     }
 
+    /// Queues a delivery to the core at `at`, after every delivery due at
+    /// or before it (the queue stays in time order; with the latency models
+    /// `at` never precedes the last one, so this is a push at the back).
+    fn push_core(&mut self, at: u64, item: ToCore) {
+        let mut i = self.to_core.len();
+        while i > 0 && self.to_core[i - 1].0 > at {
+            i -= 1;
+        }
+        self.to_core.insert(i, (at, item));
+    }
+
+    /// When a market frame received at `local_ns` reaches the core: the
+    /// feed latency model, or its receive time (`recorded = true`; receive
+    /// times before 2001-09-09 are not a clock and take the model).
+    fn frame_delivery(&mut self, local_ns: u64) -> u64 {
+        match self.recorded {
+            Some(offset) if local_ns >= 1_000_000_000_000_000_000 => {
+                self.counters.recorded_frames += 1;
+                let at = local_ns.saturating_add_signed(offset);
+                if at < self.now_ns {
+                    self.counters.recorded_clamped += 1;
+                }
+                at.max(self.now_ns)
+            }
+            _ => self.feed.deliver_at(self.now_ns),
+        }
+    }
+
     /// Schedules the exchange's pending reports on the feed link.
     fn send_reports(&mut self) {
-        for r in self.reports.drain(..) {
+        for r in std::mem::take(&mut self.reports) {
             let at = self.feed.deliver_at(self.now_ns);
-            self.to_core.push_back((at, ToCore::Report(r)));
+            self.push_core(at, ToCore::Report(r));
         }
     }
 
@@ -564,7 +605,14 @@ impl<S: SignalSource> Driver<S> {
 
     /// One frame of the input: to the exchange at its exchange time, to
     /// the core after the feed latency.
-    fn on_input_frame(&mut self, ex: &mut ExchangeDecoders, source: u16, frame: &[u8], buf: &mut Vec<u8>) {
+    fn on_input_frame(
+        &mut self,
+        ex: &mut ExchangeDecoders,
+        source: u16,
+        local_ns: u64,
+        frame: &[u8],
+        buf: &mut Vec<u8>,
+    ) {
         let src = usize::from(source);
         if src >= ex.decoders.len() {
             self.counters.decode_errors += 1;
@@ -612,14 +660,14 @@ impl<S: SignalSource> Driver<S> {
                 self.untimed.push((source, frame.to_vec()));
                 return;
             }
-            let at = self.feed.deliver_at(self.now_ns);
+            let at = self.frame_delivery(local_ns);
             for (held_source, bytes) in std::mem::take(&mut self.untimed) {
-                self.to_core.push_back((at, ToCore::Frame { source: held_source, bytes }));
+                self.push_core(at, ToCore::Frame { source: held_source, bytes });
             }
             let mut bytes = self.free_bufs.pop().unwrap_or_default();
             bytes.clear();
             bytes.extend_from_slice(frame);
-            self.to_core.push_back((at, ToCore::Frame { source, bytes }));
+            self.push_core(at, ToCore::Frame { source, bytes });
         }
     }
 }
@@ -685,8 +733,8 @@ pub fn run_stream<S: SignalSource>(
     };
     let mut frame = Vec::with_capacity(64 * 1024);
     let mut work = Vec::with_capacity(64 * 1024);
-    while let Some((source, _local_ns)) = frames.next_frame(&mut frame)? {
-        d.on_input_frame(&mut ex, source, &frame, &mut work);
+    while let Some((source, local_ns)) = frames.next_frame(&mut frame)? {
+        d.on_input_frame(&mut ex, source, local_ns, &frame, &mut work);
         if d.counters.frames.trailing_zeros() >= 16 {
             progress(Progress { frames: d.counters.frames, exchange_ms: d.counters.last_ms });
         }
@@ -768,7 +816,16 @@ fn build_report<S: SignalSource>(
         vote_inputs: Names(VoteKind::ALL.iter().map(|k| (k.name(), names[*k as usize])).collect()),
         settings: report::Settings {
             fill_model: profile.backtest.fill_model.name(),
-            feed_latency: profile.backtest.feed_latency.describe(),
+            feed_latency: match profile.backtest.recorded_feed {
+                None => profile.backtest.feed_latency.describe(),
+                Some(r) => format!(
+                    "market frames at their recorded receive time (clock offset {} us; {} of {} before the exchange clock, delivered at it), reports {}",
+                    r.clock_offset_ns / 1000,
+                    d.counters.recorded_clamped,
+                    d.counters.recorded_frames,
+                    profile.backtest.feed_latency.describe()
+                ),
+            },
             order_latency: profile.backtest.order_latency.describe(),
             funding: profile.backtest.funding,
             initial_equity_usdt: report::money(link.initial_equity),

@@ -452,7 +452,9 @@ pub fn run(
     let replay = crate::engine::replay::replay(&flight)?;
     let manifest: Manifest = serde_json::from_str(&std::fs::read_to_string(flight.join("manifest.json"))?)
         .map_err(|e| io::Error::other(format!("manifest.json: {e}")))?;
-    let backtest = backtest_session(&flight, &manifest)?;
+    let lags = receive_lags_ms(&flight, &manifest);
+    let clock_offset_ms = lags.first().map_or(0, |&min| (-min).max(0));
+    let backtest = backtest_session(&flight, &manifest, clock_offset_ms)?;
     let timing = order_timing(&flight, &manifest, &frames, &orders, &published)?;
     let report = build_report(Parts {
         opts,
@@ -466,6 +468,8 @@ pub fn run(
         backtest: &backtest,
         timing: &timing,
         profile: &profile,
+        lags_ms: &lags,
+        clock_offset_ms,
     });
     print_report(&report, &replay, &backtest, out)?;
     if let Some(path) = &opts.json {
@@ -649,9 +653,22 @@ secret_file = "secret"
 }
 
 /// The market files of a flight recording through `scalpel backtest`'s
-/// replay (the same profile and instruments as the engine's).
-fn backtest_session(flight: &Path, manifest: &Manifest) -> Result<crate::backtest::report::Report, DemoError> {
+/// replay (the same profile and instruments as the engine's), each frame
+/// reaching the core at its recorded receive time (the engine's clock when
+/// its core call was made) plus `clock_offset_ms` (`recorded = true`): the
+/// backtest's core then runs on the engine's own clock, so decisions that
+/// wait for a time boundary fall on the same frames. The offset is zero
+/// unless a frame was received before its exchange time (a recording
+/// whose recorder clock ran behind the exchange's): the clock is moved by
+/// the largest such lead, the same amount for every frame.
+fn backtest_session(
+    flight: &Path,
+    manifest: &Manifest,
+    clock_offset_ms: i64,
+) -> Result<crate::backtest::report::Report, DemoError> {
     let mut profile = Profile::from_toml_str(&manifest.profile_text, Path::new(&manifest.profile_dir))?;
+    profile.backtest.recorded_feed =
+        Some(crate::profile::backtest::RecordedFeed { clock_offset_ns: clock_offset_ms.saturating_mul(1_000_000) });
     if let Some(text) = &manifest.risk_text {
         profile.risk = crate::profile::RiskFile::from_toml_str(text)?.risk;
     }
@@ -726,17 +743,12 @@ struct OrderTiming {
     paired: u64,
     /// Orders without one (placed on a timer or a fill, or not stamped).
     unpaired: u64,
-    /// Per order placed on a market frame: that frame's receive time minus
-    /// its exchange time, ms (the feed's lag as the engine saw it).
-    lag_ms: HashMap<u64, i64>,
-    /// Client ids of entry orders.
-    entries: std::collections::HashSet<u64>,
 }
 
 /// Wire-to-wire samples: for every order the core placed in reaction to a
 /// market frame (the flight recording says which frame), the simulator's
 /// write of that frame to the engine's connection → its read of the order
-/// request; and that frame's lag.
+/// request.
 fn order_timing(
     flight: &Path,
     manifest: &Manifest,
@@ -770,16 +782,12 @@ fn order_timing(
     }
     // Orders placed: (seq, client id).
     let mut placed: Vec<(u64, u64)> = Vec::new();
-    let mut entries = std::collections::HashSet::new();
     for line in std::fs::read_to_string(flight.join("intents.txt"))?.lines() {
         let mut p = line.split(' ');
         if let (Some(seq), Some("place"), Some(client)) = (p.next(), p.next(), p.next())
             && let (Ok(seq), Ok(client)) = (seq.parse::<u64>(), client.parse::<u64>())
         {
             placed.push((seq, client));
-            if line.rsplit(' ').next().is_some_and(|role| role.starts_with("entry")) {
-                entries.insert(client);
-            }
         }
     }
     // The frames those orders reacted to.
@@ -794,7 +802,6 @@ fn order_timing(
     let table = InstrumentTable::from_toml_str(&manifest.instruments_toml)?;
     let mut scratch = JsonScratch::default();
     let mut client_key: HashMap<u64, (u8, u64)> = HashMap::new();
-    let mut lag_ms: HashMap<u64, i64> = HashMap::new();
     for (f, entry) in manifest.files.iter().enumerate() {
         if !wanted.keys().any(|(wf, _)| *wf == f) {
             continue;
@@ -805,17 +812,10 @@ fn order_timing(
             let line = line?;
             let Some(clients) = wanted.get(&(f, k as u64)) else { continue };
             let Some(space) = line.iter().position(|&b| b == b' ') else { continue };
-            let recv_ms = std::str::from_utf8(&line[..space])
-                .ok()
-                .and_then(|t| t.parse::<u64>().ok())
-                .map(|ns| (ns / 1_000_000) as i64);
             let mut frame = line[space + 1..].to_vec();
-            if let Some((key, event_ms)) = frame_key(&decoder, &mut scratch, &mut frame) {
+            if let Some((key, _)) = frame_key(&decoder, &mut scratch, &mut frame) {
                 for &c in clients {
                     client_key.insert(c, key);
-                    if let (Some(r), Some(e)) = (recv_ms, event_ms) {
-                        lag_ms.insert(c, r - e);
-                    }
                 }
             }
         }
@@ -850,7 +850,7 @@ fn order_timing(
             _ => unpaired += 1,
         }
     }
-    Ok(OrderTiming { w2w: h, paired, unpaired, lag_ms, entries })
+    Ok(OrderTiming { w2w: h, paired, unpaired })
 }
 
 /// Backtest round trips matched in the demo: same symbol, side and tier,
@@ -908,17 +908,21 @@ struct Parts<'a> {
     backtest: &'a crate::backtest::report::Report,
     timing: &'a OrderTiming,
     profile: &'a Profile,
+    /// `receive − exchange time` of the session's stream frames, sorted.
+    lags_ms: &'a [i64],
+    /// The backtest's clock offset (see `backtest_session`).
+    clock_offset_ms: i64,
 }
 
 /// How far the demo's clock (the engine's receive times, which the
-/// simulator's fill times share) runs ahead of the frames' exchange times,
-/// ms: the median of `receive − event time` over the stream frames of the
+/// simulator's fill times share) runs behind or ahead of the frames'
+/// exchange times, ms: `receive − event time` of every stream frame of the
 /// recording's market files (REST snapshots left out: the simulator stamps
-/// them with its own clock). A synthetic session's receive times lag its
-/// exchange times by its modelled feed delay; a recording replays at its own
-/// recorded lag, shifted to the present.
-fn receive_offset_ms(dir: &Path, manifest: &Manifest) -> Option<i64> {
-    let table = InstrumentTable::from_toml_str(&manifest.instruments_toml).ok()?;
+/// them with its own clock), sorted. A synthetic session's receive times
+/// lag its exchange times by its modelled feed delay; a recording replays
+/// at its own recorded lag, shifted to the present.
+fn receive_lags_ms(dir: &Path, manifest: &Manifest) -> Vec<i64> {
+    let Ok(table) = InstrumentTable::from_toml_str(&manifest.instruments_toml) else { return Vec::new() };
     let mut scratch = JsonScratch::default();
     let mut diffs = Vec::new();
     for f in manifest.files.iter().filter(|f| f.feed.is_some()) {
@@ -939,51 +943,30 @@ fn receive_offset_ms(dir: &Path, manifest: &Manifest) -> Option<i64> {
             }
         }
     }
-    if diffs.is_empty() {
-        return None;
-    }
     diffs.sort_unstable();
-    Some(diffs[diffs.len() / 2])
+    diffs
 }
 
 fn build_report(p: Parts<'_>) -> DemoReport {
     let s = &p.engine.hot.stats;
     let t2t = p.engine.latency.get(crate::journal::Stage::TickToTrade).map(Percentiles::of).unwrap_or_default();
     let w2w = Percentiles::of(&p.timing.w2w);
-    // Parity: the backtest replays the frames the engine received, timed by
-    // their exchange time; the demo's fills carry the simulator's clock.
-    let flight = p.dir.join("flight");
-    let offset_ms = std::fs::read_to_string(flight.join("manifest.json"))
-        .ok()
-        .and_then(|t| serde_json::from_str::<Manifest>(&t).ok())
-        .and_then(|m| receive_offset_ms(&flight, &m))
-        .unwrap_or(0);
+    // Parity: the backtest replays the frames the engine received on the
+    // engine's receive clock moved by `clock_offset_ms` (see
+    // `backtest_session`); the demo's fills carry the simulator's clock,
+    // which is the engine's.
+    let offset_ms = p.lags_ms.get(p.lags_ms.len() / 2).copied().unwrap_or(0);
     let model_ms = |m: &LatencyModel| match m {
         LatencyModel::Constant(ns) => *ns,
         LatencyModel::Samples { samples_ns, .. } => samples_ns.iter().copied().max().unwrap_or(0),
     };
-    let latency_ns = model_ms(&p.profile.backtest.feed_latency) + model_ms(&p.profile.backtest.order_latency);
-    // Within the latency: both sides' (the backtest's model, the demo's
-    // measured wire-to-wire p99), plus 2 ms of millisecond rounding.
-    let tol_ms = ((latency_ns + w2w.p99) / 1_000_000) as i64 + 2;
+    // Within the latency: the backtest's order latency, the demo's measured
+    // wire-to-wire p99 (its decision → the simulator reading the order),
+    // plus 2 ms of millisecond rounding.
+    let tol_ms = ((model_ms(&p.profile.backtest.order_latency) + w2w.p99) / 1_000_000) as i64 + 2;
     let demo_trades: Vec<TradeJson> = p.replay.trades.iter().map(TradeJson::of).collect();
-    // Each demo round trip on the exchange's clock: its entry fill time less
-    // the lag of the frame its entry order reacted to (the median lag when
-    // the entry was not placed on a market frame).
-    let demo_exchange: Vec<TradeJson> = demo_trades
-        .iter()
-        .map(|t| {
-            let lag = p
-                .replay
-                .first_fills
-                .iter()
-                .find(|(c, ts)| *ts == t.entry_ms && p.timing.entries.contains(c))
-                .and_then(|(c, _)| p.timing.lag_ms.get(c).copied())
-                .unwrap_or(offset_ms);
-            TradeJson { entry_ms: t.entry_ms - lag, ..t.clone() }
-        })
-        .collect();
-    let (matched, unmatched, demo_unmatched) = match_trades(&p.backtest.trades, &demo_exchange, 0, tol_ms);
+    let (matched, unmatched, demo_unmatched) =
+        match_trades(&p.backtest.trades, &demo_trades, -p.clock_offset_ms, tol_ms);
     let bt_n = p.backtest.trades.len() as u64;
     let net: i64 = p.replay.trades.iter().map(|t| t.net().0).sum();
     let faults_total: u64 = p.sim.faults_injected.values().sum();

@@ -9,6 +9,11 @@
 //! mark_interval_ms = 100         # marks fed to the risk monitor, at most this often
 //! [backtest.feed_latency]        # exchange → strategy (market data and order reports)
 //! constant_us = 1000
+//! recorded = false               # true: each market frame reaches the core at its recorded
+//!                                # receive time (+ clock_offset_us), as the live engine saw it;
+//!                                # order reports keep constant_us / samples_file
+//! clock_offset_us = 0            # added to recorded receive times (a recorder clock behind
+//!                                # the exchange's); only with recorded = true
 //! [backtest.order_latency]       # strategy → exchange
 //! samples_file = "latency/order_us.txt"   # one sample in µs per line, '#' comments
 //! seed = 7                       # draws are seeded: the same seed, the same run
@@ -16,6 +21,15 @@
 //!
 //! A latency is either `constant_us` or `samples_file` + `seed`, never
 //! both. Relative paths are resolved against the profile's directory.
+//!
+//! `recorded = true` (feed latency only) replays the market data on the
+//! clock it was received on, the model hftbacktest calls the feed latency
+//! taken from the data's local timestamps: a frame reaches the core at its
+//! first column (the recorder's receive time) plus `clock_offset_us`, never
+//! before the exchange saw it (such frames are delivered at the exchange
+//! time and counted). A flight recording of `scalpel run` stamps each frame
+//! with the time its core call was made, so its replay runs the core on the
+//! live engine's own clock.
 
 use std::path::{Path, PathBuf};
 
@@ -96,6 +110,9 @@ pub struct BacktestConfig {
     pub feed_latency: LatencyModel,
     /// Strategy → exchange latency.
     pub order_latency: LatencyModel,
+    /// Market frames on their recorded receive clock (`recorded = true`):
+    /// the offset added to each receive time, ns.
+    pub recorded_feed: Option<RecordedFeed>,
     /// Charge funding at funding times.
     pub funding: bool,
     /// Close open positions at the end of the data.
@@ -104,12 +121,46 @@ pub struct BacktestConfig {
     pub mark_interval_ms: i64,
 }
 
+/// Market frames delivered on their recorded receive clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordedFeed {
+    /// Added to every recorded receive time, ns (positive: the recorder's
+    /// clock was behind the exchange's).
+    pub clock_offset_ns: i64,
+}
+
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct RawLatency {
     constant_us: Option<u64>,
     samples_file: Option<String>,
     seed: Option<u64>,
+    recorded: Option<bool>,
+    clock_offset_us: Option<i64>,
+}
+
+/// The `recorded` / `clock_offset_us` keys of a latency table.
+fn recorded_feed(key: &str, raw: &RawLatency, allowed: bool) -> Result<Option<RecordedFeed>, LoadError> {
+    if !allowed {
+        for (name, given) in [("recorded", raw.recorded.is_some()), ("clock_offset_us", raw.clock_offset_us.is_some())]
+        {
+            if given {
+                return Err(LoadError::new(format!("{key}.{name}"), "only [backtest.feed_latency] takes it"));
+            }
+        }
+        return Ok(None);
+    }
+    match (raw.recorded.unwrap_or(false), raw.clock_offset_us) {
+        (false, Some(_)) => Err(LoadError::new(format!("{key}.clock_offset_us"), "only used with recorded = true")),
+        (false, None) => Ok(None),
+        (true, offset) => {
+            let us = offset.unwrap_or(0);
+            if us.unsigned_abs() > 86_400_000_000 {
+                return Err(LoadError::new(format!("{key}.clock_offset_us"), "must be within one day"));
+            }
+            Ok(Some(RecordedFeed { clock_offset_ns: us * 1000 }))
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -192,6 +243,10 @@ impl RawBacktest {
             signals: self.signals,
             feed_latency: latency("backtest.feed_latency", &self.feed_latency, base)?,
             order_latency: latency("backtest.order_latency", &self.order_latency, base)?,
+            recorded_feed: {
+                recorded_feed("backtest.order_latency", &self.order_latency, false)?;
+                recorded_feed("backtest.feed_latency", &self.feed_latency, true)?
+            },
             funding: self.funding,
             close_at_end: self.close_at_end,
             mark_interval_ms: i64::from(self.mark_interval_ms),
