@@ -22,7 +22,7 @@
 //! | daily loss | equity − equity at 00:00 UTC ≤ −limit (the tighter of the USDT limit and `daily_loss_limit_pct` of the day's starting equity) | `Flatten` until the next UTC day |
 //! | weekly loss | equity − equity at Monday 00:00 UTC ≤ −limit (USDT or `weekly_loss_limit_pct`) | `Flatten` until next Monday |
 //! | daily profit | equity − equity at 00:00 UTC ≥ target (the lower of `daily_profit_halt_usdt` and `daily_profit_halt_pct`; off by default) | `Halt` until the next UTC day |
-//! | consecutive losses | N round trips (flat → flat) in a row with net PnL < 0 | `Halt` for the cool-down, or with `consecutive_losses_action = "cut-size"` the opening size capped at `consecutive_losses_size_pct` until a round trip with net PnL ≥ 0 |
+//! | consecutive losses | N round trips (flat → flat) in a row with net PnL < 0 (a trip whose fills' fees come later is judged when the last one arrives, or after [`FEE_WAIT_MS`]) | `Halt` for the cool-down, or with `consecutive_losses_action = "cut-size"` the opening size capped at `consecutive_losses_size_pct` until a round trip with net PnL ≥ 0 |
 //! | drawdown | (peak − equity) / peak ≥ fraction | `Halt` for the pause; the peak then resets to equity |
 //! | flash crash | a mark differs from any mark of the last window by ≥ fraction of that mark | `Flatten` for the halt time |
 //! | margin | maintenance margin / margin balance ≥ reduce threshold | opening size capped |
@@ -229,6 +229,35 @@ pub struct MonitorStats {
     pub out_of_order_marks: u64,
     /// Position disagreements with the venue reported.
     pub reconcile_mismatches: u64,
+    /// Round trips judged for the loss streak before every fee of theirs
+    /// was reported ([`FEE_WAIT_MS`] passed, or the next trip closed first).
+    pub trips_judged_without_fee: u64,
+}
+
+/// How long a closed round trip waits for the fees its fills did not carry
+/// (Binance `TRADE_LITE` comes before the `ORDER_TRADE_UPDATE` with the fee)
+/// before the loss streak judges it on what is known, ms.
+pub const FEE_WAIT_MS: i64 = 5_000;
+
+/// A round trip closed while fees of its fills were still unreported.
+#[derive(Debug, Clone)]
+struct HeldTrip {
+    /// Net PnL so far, fees reported so far included.
+    pnl: i64,
+    /// Fills whose fee is still to come, per order.
+    fees_owed: Vec<(ClientOrderId, u32)>,
+    /// When it is judged anyway.
+    due_ms: i64,
+}
+
+/// Takes one owed fee of `client_id` off `owed`; `false` when none was owed.
+fn settle_owed(owed: &mut Vec<(ClientOrderId, u32)>, client_id: ClientOrderId) -> bool {
+    let Some(k) = owed.iter().position(|(c, _)| *c == client_id) else { return false };
+    owed[k].1 -= 1;
+    if owed[k].1 == 0 {
+        owed.swap_remove(k);
+    }
+    true
 }
 
 /// A point-in-time view for reports.
@@ -308,6 +337,11 @@ struct Position {
     /// Next time the timeout fires for this position.
     timeout_at: Option<i64>,
     window: PriceWindow,
+    /// Fills of the current round trip whose fee is still to come, per order.
+    fees_owed: Vec<(ClientOrderId, u32)>,
+    /// The last round trip, closed but waiting for its fees before the loss
+    /// streak judges it.
+    held: Option<HeldTrip>,
 }
 
 impl Position {
@@ -413,6 +447,8 @@ impl RiskMonitor {
                     trip_pnl: 0,
                     timeout_at: None,
                     window: PriceWindow::default(),
+                    fees_owed: Vec::new(),
+                    held: None,
                 });
             }
         }
@@ -531,7 +567,7 @@ impl RiskMonitor {
             }
             RiskInput::FeeSupplied(ref fill) => {
                 if fill.fee_kind == FeeKind::Quote {
-                    self.charge_fee(fill);
+                    self.charge_late_fee(fill, now_ms, out);
                 }
             }
             RiskInput::Funding { venue, symbol, amount, .. } => {
@@ -598,6 +634,41 @@ impl RiskMonitor {
         }
     }
 
+    /// A fee reported after its fill: charged to the round trip the fill
+    /// belonged to (a closed trip waiting for it is judged once nothing more
+    /// is owed), else to the current one.
+    fn charge_late_fee(&mut self, fill: &Fill, now_ms: i64, out: &mut Vec<RiskOutput>) {
+        let Some(&idx) = self.index.get(&(fill.venue, fill.symbol)) else {
+            self.charge_fee(fill);
+            return;
+        };
+        let p = &mut self.positions[idx];
+        let held_owes = p.held.as_mut().is_some_and(|h| settle_owed(&mut h.fees_owed, fill.client_id));
+        if !held_owes {
+            settle_owed(&mut p.fees_owed, fill.client_id);
+            self.charge_fee(fill);
+            return;
+        }
+        self.fees = self.fees.saturating_add(fill.fee.0);
+        self.realised = self.realised.saturating_sub(fill.fee.0);
+        let Some(h) = p.held.as_mut() else { return };
+        h.pnl = h.pnl.saturating_sub(fill.fee.0);
+        if h.fees_owed.is_empty() {
+            let pnl = h.pnl;
+            p.held = None;
+            self.on_round_trip(pnl, now_ms, out);
+        }
+    }
+
+    /// Judges the closed round trip of position `idx` that is still waiting
+    /// for fees, on what is known (counted).
+    fn judge_held(&mut self, idx: usize, now_ms: i64, out: &mut Vec<RiskOutput>) {
+        if let Some(h) = self.positions[idx].held.take() {
+            self.stats.trips_judged_without_fee += 1;
+            self.on_round_trip(h.pnl, now_ms, out);
+        }
+    }
+
     fn on_fill(&mut self, fill: &Fill, now_ms: i64, out: &mut Vec<RiskOutput>) {
         let fee_known = fill.fee_kind == FeeKind::Quote;
         if let Some(order) = self.open_orders.get_mut(&fill.client_id) {
@@ -612,6 +683,12 @@ impl RiskMonitor {
         };
         if fee_known {
             self.charge_fee(fill);
+        } else if fill.fee_kind == FeeKind::NotReported {
+            let owed = &mut self.positions[idx].fees_owed;
+            match owed.iter_mut().find(|(c, _)| *c == fill.client_id) {
+                Some((_, n)) => *n += 1,
+                None => owed.push((fill.client_id, 1)),
+            }
         }
         let timeout = self.cfg.position_timeout_ms;
         let p = &mut self.positions[idx];
@@ -647,7 +724,14 @@ impl RiskMonitor {
                 p.cost = price * i128::from(rest);
                 p.timeout_at = Some(now_ms + timeout);
             }
-            self.on_round_trip(trip, now_ms, out);
+            let owed = std::mem::take(&mut p.fees_owed);
+            // A trip still waiting is judged first: trips count in order.
+            self.judge_held(idx, now_ms, out);
+            if owed.is_empty() {
+                self.on_round_trip(trip, now_ms, out);
+            } else {
+                self.positions[idx].held = Some(HeldTrip { pnl: trip, fees_owed: owed, due_ms: now_ms + FEE_WAIT_MS });
+            }
         }
     }
 
@@ -727,6 +811,11 @@ impl RiskMonitor {
     /// Re-evaluates timers and limits at `now_ms` (the thread calls this on
     /// every idle turn too, so holds expire without new input).
     pub fn on_tick(&mut self, now_ms: i64, out: &mut Vec<RiskOutput>) {
+        for idx in 0..self.positions.len() {
+            if self.positions[idx].held.as_ref().is_some_and(|h| now_ms >= h.due_ms) {
+                self.judge_held(idx, now_ms, out);
+            }
+        }
         let equity = self.equity();
 
         // Day and week roll-over: new baselines, and the loss holds end.

@@ -635,3 +635,81 @@ fn a_fee_reported_late_is_charged_once() {
     assert_eq!(rig.m.snapshot().fees, Notional(2 * USDT));
     assert_eq!(rig.m.snapshot().open_positions, 1);
 }
+
+/// A fill of `client` with a fee reported later (Binance `TRADE_LITE`), then
+/// that fee (`ORDER_TRADE_UPDATE`), through the ledger as the core does.
+fn lite_fill(client: u64, trade: u64, side: Side, price: i64) -> Fill {
+    Fill {
+        client_id: ClientOrderId(client),
+        venue: Venue::BinanceUsdm,
+        symbol: Symbol::new(b"BTCUSDT").unwrap(),
+        side,
+        trade_id: crate::order::TradeId(u128::from(trade)),
+        fee_kind: crate::order::FeeKind::NotReported,
+        price: Price(price),
+        qty: Qty(100),
+        fee: Notional(0),
+        is_maker: false,
+        ts_ms: MONDAY,
+    }
+}
+
+fn with_fee(f: Fill, fee: i64) -> Fill {
+    Fill { fee: Notional(fee), fee_kind: crate::order::FeeKind::Quote, ..f }
+}
+
+/// A round trip that wins before fees and loses after them, its fees
+/// reported after its fills (as Binance does), is a loss for the streak;
+/// judged when its last fee arrives, not at the closing fill. (Judged at
+/// the closing fill, the live engine counted it a win, reset the streak and
+/// never halted where the backtest, whose fills carry their fees, did.)
+#[test]
+fn a_round_trip_whose_fees_come_late_is_judged_with_them() {
+    let mut r = Rig::new("consecutive_losses_halt = 2\nconsecutive_loss_cooldown_secs = 600", MONDAY);
+    // The trip grosses +0.001 USDT; the opening fee (0.0001) leaves it
+    // +0.0009 at the closing fill, the closing fee (0.01) makes it −0.0091.
+    let (open_fee, close_fee) = (USDT / 10_000, USDT / 100);
+    for k in 0..2u64 {
+        let open = lite_fill(10 + 2 * k, 100 + 2 * k, Side::Buy, 5_000_000);
+        let close = lite_fill(11 + 2 * k, 101 + 2 * k, Side::Sell, 5_000_010);
+        r.deliver(open, MONDAY);
+        r.deliver(with_fee(open, open_fee), MONDAY);
+        r.deliver(close, MONDAY);
+        assert_eq!(r.m.snapshot().consecutive_losses, k as u32, "not judged before the closing fee");
+        assert_eq!(r.trips(), vec![]);
+        r.deliver(with_fee(close, close_fee), MONDAY + 1);
+    }
+    assert_eq!(r.trips(), vec![Cause::ConsecutiveLosses], "two net losses in a row halt");
+    assert_eq!(r.m.stats().trips_judged_without_fee, 0);
+    assert_eq!(r.m.snapshot().fees, Notional(2 * (open_fee + close_fee)));
+}
+
+/// A closing fee that never comes: the trip is judged on what is known
+/// after `FEE_WAIT_MS` (counted), and a fee arriving later is still charged.
+#[test]
+fn a_round_trip_waits_for_its_fees_only_so_long() {
+    let mut r = Rig::new("consecutive_losses_halt = 1\nconsecutive_loss_cooldown_secs = 600", MONDAY);
+    let open = lite_fill(10, 100, Side::Buy, 5_000_000);
+    let close = lite_fill(11, 101, Side::Sell, 4_999_990);
+    r.deliver(with_fee(open, 0), MONDAY);
+    r.deliver(close, MONDAY);
+    r.tick(MONDAY + FEE_WAIT_MS - 1);
+    assert_eq!(r.trips(), vec![]);
+    r.tick(MONDAY + FEE_WAIT_MS);
+    assert_eq!(r.trips(), vec![Cause::ConsecutiveLosses], "−0.001 USDT before fees is a loss");
+    assert_eq!(r.m.stats().trips_judged_without_fee, 1);
+    r.deliver(with_fee(close, 7), MONDAY + FEE_WAIT_MS + 1);
+    assert_eq!(r.m.snapshot().fees, Notional(7));
+}
+
+/// The next round trip closing first judges the one still waiting, in order.
+#[test]
+fn a_waiting_round_trip_is_judged_before_the_next_one() {
+    let mut r = Rig::new("consecutive_losses_halt = 1000", MONDAY);
+    r.deliver(lite_fill(10, 100, Side::Buy, 5_000_000), MONDAY);
+    r.deliver(lite_fill(11, 101, Side::Sell, 4_999_990), MONDAY);
+    r.fill(Side::Buy, 5_000_000, 100, 0, MONDAY);
+    r.fill(Side::Sell, 4_999_990, 100, 0, MONDAY);
+    assert_eq!(r.m.snapshot().consecutive_losses, 2);
+    assert_eq!(r.m.stats().trips_judged_without_fee, 1);
+}
