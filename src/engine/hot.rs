@@ -1156,7 +1156,8 @@ impl State {
                 }
             }
             Job::ListenKey(op) => self.on_listen_key(v, op, status, body, recv_ns),
-            Job::CancelAll(_) => {}
+            // Sent at start-up only (`setup.rs`), never queued on the hot thread.
+            Job::CancelAll(_) | Job::SetLeverage { .. } => {}
         }
     }
 
@@ -1278,7 +1279,7 @@ impl State {
             }
             Job::Protection => self.venues[v].protection_due = true,
             Job::ListenKey(_) => self.venues[v].trade_queue.push_front(job),
-            Job::Time | Job::CancelAll(_) => {}
+            Job::Time | Job::CancelAll(_) | Job::SetLeverage { .. } => {}
         }
     }
 

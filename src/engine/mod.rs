@@ -170,6 +170,9 @@ pub struct EngineInfo {
     /// Pinning: `Some(core)` when the hot thread was pinned, with a warning
     /// when the core is not isolated or pinning failed.
     pub pinning: Option<String>,
+    /// The leverage set on the venue at start, by `venue:SYMBOL` (empty on
+    /// paper: nothing is set there).
+    pub venue_leverage: Vec<(String, u8)>,
 }
 
 /// What the hot thread reports at the end.

@@ -117,13 +117,25 @@ impl SetupClient {
         EngineError::Venue { venue: self.venue.name().into(), what: what.into(), problem: problem.into() }
     }
 
-    /// One request; the status and body.
+    /// One request without a body; the status and body.
     fn request(
         &mut self,
         what: &str,
         method: &str,
         target: &[u8],
         headers: &[(&str, &[u8])],
+    ) -> Result<(u16, Vec<u8>, i64, i64), EngineError> {
+        self.request_with_body(what, method, target, headers, b"")
+    }
+
+    /// One request; the status and body.
+    fn request_with_body(
+        &mut self,
+        what: &str,
+        method: &str,
+        target: &[u8],
+        headers: &[(&str, &[u8])],
+        body: &[u8],
     ) -> Result<(u16, Vec<u8>, i64, i64), EngineError> {
         let deadline = Instant::now() + Duration::from_secs(15);
         let mut sent_ms = None;
@@ -149,7 +161,7 @@ impl SetupClient {
             if sent_ms.is_none() && self.net.http_ready(self.conn) {
                 sent_ms = Some((wall_ns() / 1_000_000) as i64);
                 self.net
-                    .http_request(self.conn, method, target, headers, b"")
+                    .http_request(self.conn, method, target, headers, body)
                     .map_err(|e| self.fail(what, e.to_string()))?;
             }
         }
@@ -286,6 +298,53 @@ fn create_listen_key(client: &mut SetupClient, signer: &Signer, insts: &[Instrum
     let key =
         crate::venue::binance::rest::parse_listen_key(&body).map_err(|e| client.fail("listenKey", e.to_string()))?;
     Ok(key.as_str().to_owned())
+}
+
+/// Sets each instrument's leverage on its venue (the profile's `[leverage]`:
+/// `Strategy::venue_leverage`), one signed request per symbol, and checks
+/// the answer: Binance `POST /fapi/v1/leverage` must answer the leverage
+/// asked for; Bybit `POST /v5/position/set-leverage` must answer `retCode`
+/// 0 or 110043 (already that value). Any other answer fails the start,
+/// naming the symbol: trading at a leverage the profile did not size for is
+/// not an option. Returns the leverage set, by instrument.
+fn set_leverage(
+    client: &mut SetupClient,
+    signer: &Signer,
+    clock: &VenueClock,
+    venue: Venue,
+    insts: &[Instrument],
+    profile: &Profile,
+) -> Result<Vec<u8>, EngineError> {
+    let mut bufs = RestBuffers::default();
+    let mut set = Vec::with_capacity(insts.len());
+    for (i, inst) in insts.iter().enumerate() {
+        let leverage = profile.strategy.leverage.venue_leverage(inst);
+        let what = format!("set leverage {leverage}x on {}", inst.symbol);
+        let job = Job::SetLeverage { inst: InstrumentId(u16::try_from(i).unwrap_or(u16::MAX)), leverage };
+        let ts = clock.venue_ms(wall_ns() / 1_000_000);
+        let req = bufs
+            .encode(venue, Some(signer), insts, &job, Price::ZERO, 0, 0, ts)
+            .map_err(|e| client.fail(&what, e.to_string()))?;
+        let headers: Vec<(&str, &[u8])> = req.headers().to_vec();
+        let (status, body, _, _) = client.request_with_body(&what, req.method, req.target, &headers, req.body)?;
+        let answer = || String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned();
+        if status != 200 {
+            return Err(client.fail(&what, format!("HTTP {status}: {}", answer())));
+        }
+        match venue {
+            Venue::BinanceUsdm => {
+                let got = crate::venue::binance::order::parse_leverage_response(&body, &inst.symbol)
+                    .map_err(|e| client.fail(&what, format!("{e}: {}", answer())))?;
+                if got != leverage {
+                    return Err(client.fail(&what, format!("the venue answered {got}x: {}", answer())));
+                }
+            }
+            Venue::BybitLinear => crate::venue::bybit::order::parse_set_leverage_response(&body)
+                .map_err(|e| client.fail(&what, format!("{e}: {}", answer())))?,
+        }
+        set.push(leverage);
+    }
+    Ok(set)
 }
 
 fn replace_start(path: &Path, start_secs: u64) -> PathBuf {
@@ -497,6 +556,7 @@ pub(super) fn start(
     let mut table = InstrumentTable::new();
     let mut venues = Vec::new();
     let mut endpoints = Vec::new();
+    let mut venue_leverage = Vec::new();
     for vc in &config.venues {
         let ep = Endpoints::load(config.endpoints_file.as_deref(), vc.venue, config.network)?.with_overrides(
             vc.rest_url.as_deref(),
@@ -525,6 +585,11 @@ pub(super) fn start(
             (Some(s), Venue::BinanceUsdm) => Some(create_listen_key(&mut client, s, &insts)?),
             _ => None,
         };
+        // Paper trading (no signer) sets nothing on the venue.
+        if let Some(s) = &signer {
+            let set = set_leverage(&mut client, s, &clock, vc.venue, &insts, &profile)?;
+            venue_leverage.extend(insts.iter().zip(set).map(|(i, l)| (format!("{}:{}", i.venue.name(), i.symbol), l)));
+        }
         for inst in &insts {
             table.insert(*inst)?;
         }
@@ -608,6 +673,7 @@ pub(super) fn start(
         epoch: epoch.0,
         dry_run: config.dry_run,
         pinning: None,
+        venue_leverage,
     };
     let setup = HotSetup {
         config,

@@ -698,6 +698,14 @@ pub(crate) async fn http(shared: &Shared, ctx: HttpCtx) -> Response<Body> {
                 Err(e) => rest_error(shared, &e, u),
             }
         }
+        (Method::POST, "/fapi/v1/leverage") => {
+            let (account, params) = auth!(Security::Signed, no_usage);
+            let u = admit!(1, None);
+            match set_leverage(shared, account.unwrap_or(0), &params) {
+                Ok(body) => rest_ok(body, u),
+                Err(e) => rest_error(shared, &e, u),
+            }
+        }
         (Method::GET, "/fapi/v2/positionRisk" | "/fapi/v3/positionRisk") => {
             let (account, params) = auth!(Security::Signed, no_usage);
             let u = admit!(5, None);
@@ -1053,6 +1061,22 @@ fn countdown(shared: &Shared, account: usize, params: &Params) -> Result<String,
     Ok(format!("{{\"symbol\":\"{symbol}\",\"countdownTime\":\"{ms}\"}}"))
 }
 
+/// The most leverage the simulator accepts (Binance's largest bracket).
+const MAX_LEVERAGE: i64 = 125;
+
+/// `POST /fapi/v1/leverage`: the account's leverage on the symbol; the
+/// answer is Binance's (`leverage`, `maxNotionalValue`, `symbol`).
+fn set_leverage(shared: &Shared, account: usize, params: &Params) -> Result<String, Error> {
+    let symbol = params.req("symbol")?.to_owned();
+    let text = params.req("leverage")?;
+    let leverage: i64 = text.parse().map_err(|_| Error::mandatory("leverage"))?;
+    let (inst, _) = instrument(shared, &symbol)?;
+    if !shared.core().ex.set_leverage(account, inst, leverage, MAX_LEVERAGE) {
+        return Err(Error::new(-4028, format!("Leverage {leverage} is not valid")));
+    }
+    Ok(format!("{{\"leverage\":{leverage},\"maxNotionalValue\":\"1000000000\",\"symbol\":\"{symbol}\"}}"))
+}
+
 fn position_json(j: &mut Json, core: &Core, account: usize, inst: usize, v3: bool) {
     let i = core.ex.instruments()[inst];
     let p = core.ex.position(account, inst);
@@ -1074,15 +1098,15 @@ fn position_json(j: &mut Json, core: &Core, account: usize, inst: usize, v3: boo
         .str("marginAsset", "USDT")
         .str("isolatedWallet", "0");
     if v3 {
-        j.str("initialMargin", &fixed(notional.abs() / core.ex.leverage(), E8))
+        j.str("initialMargin", &fixed(notional.abs() / core.ex.leverage_of(account, inst), E8))
             .str("maintMargin", "0")
-            .str("positionInitialMargin", &fixed(notional.abs() / core.ex.leverage(), E8))
+            .str("positionInitialMargin", &fixed(notional.abs() / core.ex.leverage_of(account, inst), E8))
             .str("openOrderInitialMargin", "0")
             .int("adl", 0)
             .str("bidNotional", "0")
             .str("askNotional", "0");
     } else {
-        j.str("leverage", &core.ex.leverage().to_string())
+        j.str("leverage", &core.ex.leverage_of(account, inst).to_string())
             .str("maxNotionalValue", "1000000000")
             .str("marginType", "cross")
             .str("isAutoAddMargin", "false");
