@@ -20,7 +20,9 @@
 //! Around it the engine owns what a venue needs: connections per venue and
 //! route ([`config`]), authentication at every connect, the Binance
 //! listenKey (created at start, kept alive, re-created on
-//! `listenKeyExpired`), REST depth snapshots when a book asks for one,
+//! `listenKeyExpired`), the profile's leverage set per symbol at start
+//! (Binance `POST /fapi/v1/leverage`, Bybit `/v5/position/set-leverage`;
+//! a refusal fails the start), REST depth snapshots when a book asks for one,
 //! the venues' dead-man switches (Binance `countdownCancelAll` refreshed;
 //! Bybit disconnection protection), flattening a position whose market
 //! data went dark (through whichever path still works), order accounting
@@ -248,7 +250,8 @@ pub struct Hooks {
 impl Engine {
     /// Loads the profile and keys, loads the instruments from the venues
     /// (the configured TOML overriding), estimates the venues' clocks,
-    /// creates the Binance listenKey, creates the journal (and the flight
+    /// creates the Binance listenKey, sets each symbol's leverage on its
+    /// venue (the profile's `[leverage]`; not on paper), creates the journal (and the flight
     /// recording), starts the journal, risk and hot threads, and returns
     /// once the hot thread is ready to poll. `stop` ends the session
     /// (SIGINT/SIGTERM handlers set it).

@@ -1,5 +1,6 @@
 //! Start-up of the live engine, off the hot path: profile and keys,
 //! instruments from the venues, clock offsets, the Binance listenKey, the
+//! profile's leverage set on each venue (checked, or no start), the
 //! connection plan, the journal, the flight recorder, the threads.
 //!
 //! Start-up requests use a short-lived [`NetLoop`] of their own (blocking

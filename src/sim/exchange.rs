@@ -22,6 +22,10 @@
 //!   [`SimExchange::on_trade`] (the fill model configured).
 //! - Positions are one-way (net); realised PnL is computed at the average
 //!   entry price, exactly, in integers.
+//! - Initial margin (positions and open orders) is notional ÷ the
+//!   account's leverage on that instrument: the configured leverage until
+//!   the account sets its own ([`Exchange::set_leverage`], the venues'
+//!   set-leverage requests).
 
 use std::collections::HashMap;
 
