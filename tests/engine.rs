@@ -346,3 +346,46 @@ fn a_refused_leverage_fails_the_start_naming_the_symbol() {
     assert_eq!(report.errors.get("10001"), Some(&1), "{:?}", report.errors);
     assert_eq!(report.accounts[0].leverage["BTCUSDT"], 20, "unchanged");
 }
+
+/// The test configuration with the profile's open-interest gate on.
+fn config_with_open_interest(sim: &Simulator, name: &str, o: &Opts) -> std::path::PathBuf {
+    let dir = test_dir(name);
+    let cfg = write_config(sim, &dir, o);
+    let profile = dir.join("busy.toml");
+    let text = std::fs::read_to_string(&profile).unwrap();
+    assert!(!text.contains("[gates.open_interest]"), "the busy profile has no open-interest gate of its own");
+    std::fs::write(&profile, format!("{text}\n[gates.open_interest]\nenabled = true\n")).unwrap();
+    cfg
+}
+
+#[test]
+fn binance_open_interest_is_polled_off_the_hot_thread_into_the_core() {
+    let sim = start_sim(Venue::BinanceUsdm, |_| {});
+    let o = Opts { extra: "[open_interest]\npoll_ms = 300\n".into(), ..Opts::default() };
+    let cfg = config_with_open_interest(&sim, "open-interest", &o);
+    let h = start_engine(&cfg);
+    let s = wait_for(&h, LONG, "open-interest figures", |s| s.get(Counter::OpenInterest) >= 3);
+    assert_eq!(s.get(Counter::OpenInterestFailed), 0, "{}", counts(&s));
+    let report = stop(h);
+    let _ = sim.stop();
+    assert!(report.hot.stats.get(Counter::OpenInterest) >= 3);
+    // Without the gate there is no poll.
+    let sim = start_sim(Venue::BinanceUsdm, |_| {});
+    let dir = test_dir("open-interest-off");
+    let h = start_engine(&write_config(&sim, &dir, &o));
+    let s = wait_for(&h, LONG, "a second of timers", |s| s.get(Counter::Timers) >= 100);
+    let _ = stop(h);
+    let _ = sim.stop();
+    assert_eq!(s.get(Counter::OpenInterest) + s.get(Counter::OpenInterestFailed), 0);
+}
+
+#[test]
+fn recording_with_the_open_interest_poll_is_refused_loudly() {
+    let sim = start_sim(Venue::BinanceUsdm, |_| {});
+    let cfg = config_with_open_interest(&sim, "open-interest-record", &Opts { record: true, ..Opts::default() });
+    let cfg = scalpel::engine::LiveConfig::from_file(&cfg).unwrap();
+    let stop_flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let e = scalpel::engine::Engine::start(cfg, stop_flag).expect_err("refused").to_string();
+    assert!(e.contains("not implemented") && e.contains("open-interest"), "{e}");
+    let _ = sim.stop();
+}

@@ -22,7 +22,9 @@
 //! listenKey (created at start, kept alive, re-created on
 //! `listenKeyExpired`), the profile's leverage set per symbol at start
 //! (Binance `POST /fapi/v1/leverage`, Bybit `/v5/position/set-leverage`;
-//! a refusal fails the start), REST depth snapshots when a book asks for one,
+//! a refusal fails the start), Binance open interest polled on a thread of
+//! its own when the profile's open-interest gate is on
+//! (`open_interest.rs`), REST depth snapshots when a book asks for one,
 //! the venues' dead-man switches (Binance `countdownCancelAll` refreshed;
 //! Bybit disconnection protection), flattening a position whose market
 //! data went dark (through whichever path still works), order accounting
@@ -49,6 +51,7 @@ pub mod config;
 mod hot;
 pub mod link;
 pub mod merge;
+mod open_interest;
 pub mod paper;
 pub mod recorder;
 pub mod replay;
@@ -225,6 +228,8 @@ pub struct EngineHandle {
     hot: Option<JoinHandle<Result<HotSummary, EngineError>>>,
     risk: Option<JoinHandle<RiskRunReport>>,
     journal: Option<JoinHandle<Result<JournalSummary<std::fs::File>, crate::journal::JournalError>>>,
+    /// The Binance open-interest poll, when it runs.
+    open_interest: Option<JoinHandle<()>>,
 }
 
 impl std::fmt::Debug for EngineHandle {
@@ -326,6 +331,11 @@ impl EngineHandle {
         let hot = hot.ok_or_else(|| EngineError::Thread("joined twice".into()))???;
         let risk = risk.ok_or_else(|| EngineError::Thread("joined twice".into()))??;
         let journal = journal.ok_or_else(|| EngineError::Thread("joined twice".into()))???;
+        // The hot thread has ended: the poll has nobody to hand figures to.
+        self.stop.store(true, Ordering::Release);
+        if let Some(h) = self.open_interest.take() {
+            h.join().map_err(|_| EngineError::Thread("the open-interest thread panicked".into()))?;
+        }
         Ok(EngineReport {
             hot,
             risk,

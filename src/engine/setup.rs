@@ -89,6 +89,8 @@ pub(super) struct HotSetup {
     pub stop: Arc<AtomicBool>,
     pub recorder: Option<(Recorder, super::recorder::RecordTap)>,
     pub hooks: super::Hooks,
+    /// Figures of the Binance open-interest poll, when it runs.
+    pub open_interest: Option<crate::ring::LossyConsumer<super::open_interest::OpenInterestUpdate>>,
 }
 
 fn wall_ns() -> u64 {
@@ -97,15 +99,16 @@ fn wall_ns() -> u64 {
         .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
 }
 
-/// Blocking REST requests at start-up.
-struct SetupClient {
+/// Blocking REST requests at start-up (and on the open-interest poll's
+/// thread).
+pub(super) struct SetupClient {
     net: NetLoop,
     conn: ConnId,
     venue: Venue,
 }
 
 impl SetupClient {
-    fn new(venue: Venue, rest: &Url, tls: &Arc<rustls::ClientConfig>) -> Result<Self, EngineError> {
+    pub(super) fn new(venue: Venue, rest: &Url, tls: &Arc<rustls::ClientConfig>) -> Result<Self, EngineError> {
         let mut net = NetLoop::new(quanta::Clock::new(), 64 << 10)?;
         let mut cfg = ConnConfig::new(rest.clone());
         cfg.max_message = 32 << 20;
@@ -119,7 +122,7 @@ impl SetupClient {
     }
 
     /// One request without a body; the status and body.
-    fn request(
+    pub(super) fn request(
         &mut self,
         what: &str,
         method: &str,
@@ -598,6 +601,19 @@ pub(super) fn start(
         endpoints.push(ep);
     }
     profile.instruments = table.clone();
+    // The Binance open-interest poll, for a profile whose open-interest
+    // gate is on (Bybit's figure comes on its tickers stream).
+    let poll_open_interest = profile.strategy.gates.open_interest.enabled
+        && venues.iter().any(|v| v.cfg.venue == Venue::BinanceUsdm)
+        && table.all().iter().any(|i| i.venue == Venue::BinanceUsdm);
+    if poll_open_interest && config.record.is_some() {
+        return Err(LoadError::new(
+            "record",
+            "not implemented: the flight recording does not carry the Binance open-interest poll yet, so its replay \
+             would differ; record without [gates.open_interest], or run without record",
+        )
+        .into());
+    }
     let (plan, files) = plan(&config, &mut venues, &endpoints, &table)?;
     let epoch = SessionEpoch(u32::try_from(start_secs).unwrap_or(u32::MAX));
 
@@ -664,6 +680,23 @@ pub(super) fn start(
     )
     .map_err(|e| EngineError::Thread(format!("risk thread: {e}")))?;
 
+    // The poll starts once the hot thread is ready (below); its figures
+    // wait in the ring until then.
+    let (open_interest_poll, open_interest) = match venues.iter().position(|v| v.cfg.venue == Venue::BinanceUsdm) {
+        Some(v) if poll_open_interest => {
+            let polled: Vec<super::open_interest::Polled> = table
+                .all()
+                .iter()
+                .enumerate()
+                .filter(|(_, i)| i.venue == Venue::BinanceUsdm)
+                .map(|(k, i)| (InstrumentId(u16::try_from(k).unwrap_or(u16::MAX)), i.symbol, i.qty_scale))
+                .collect();
+            let (tx, rx) = crate::ring::lossy(256);
+            let rest = endpoints[v].rest.clone();
+            (Some((rest, Arc::clone(&venues[v].tls), polled, config.open_interest_poll_ms, tx)), Some(rx))
+        }
+        _ => (None, None),
+    };
     let stats = Arc::new(SharedStats::new(plan.len(), table.all().len()));
     let info = EngineInfo {
         conns: plan.iter().map(|p| p.name.clone()).collect(),
@@ -692,17 +725,33 @@ pub(super) fn start(
         stop: Arc::clone(&stop),
         recorder,
         hooks,
+        open_interest,
     };
     let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<Option<String>, String>>();
     let hot = std::thread::Builder::new()
         .name("hot".into())
         .spawn(move || super::hot::run(setup, ready_tx))
         .map_err(|e| EngineError::Thread(format!("hot thread: {e}")))?;
-    let mut handle =
-        EngineHandle { info, stop, stats, events: events_rx, hot: Some(hot), risk: Some(risk), journal: Some(journal) };
+    let mut handle = EngineHandle {
+        info,
+        stop,
+        stats,
+        events: events_rx,
+        hot: Some(hot),
+        risk: Some(risk),
+        journal: Some(journal),
+        open_interest: None,
+    };
     match ready_rx.recv() {
         Ok(Ok(pinning)) => {
             handle.info.pinning = pinning;
+            if let Some((rest, tls, polled, poll_ms, tx)) = open_interest_poll {
+                // On an error the handle is dropped, which stops the engine.
+                handle.open_interest = Some(
+                    super::open_interest::spawn(rest, tls, polled, poll_ms, Arc::clone(&handle.stop), tx)
+                        .map_err(|e| EngineError::Thread(format!("open-interest thread: {e}")))?,
+                );
+            }
             Ok(handle)
         }
         Ok(Err(_)) | Err(_) => {

@@ -609,6 +609,18 @@ pub(crate) async fn http(shared: &Shared, ctx: HttpCtx) -> Response<Body> {
                 Err(e) => rest_error(shared, &e, u),
             }
         }
+        (Method::GET, "/fapi/v1/openInterest") => {
+            let (_, params) = auth!(Security::None, no_usage);
+            let u = admit!(1, None);
+            let symbol = match params.req("symbol") {
+                Ok(s) => s.to_owned(),
+                Err(e) => return rest_error(shared, &e, u),
+            };
+            match open_interest(shared, &symbol) {
+                Ok(body) => rest_ok(body, u),
+                Err(e) => rest_error(shared, &e, u),
+            }
+        }
         (Method::POST | Method::PUT | Method::DELETE, "/fapi/v1/listenKey") => {
             let u = admit!(1, None);
             let (account, params) = auth!(Security::UserStream, u);
@@ -931,6 +943,27 @@ fn book_ticker(shared: &Shared, symbol: Option<&str>) -> Result<String, Error> {
         }
     }
     Ok(j.finish())
+}
+
+/// Open interest the simulator reports before its accounts trade, in base
+/// units (a Binance recording carries no open interest to replay).
+pub const BASE_OPEN_INTEREST: i64 = 80_000;
+
+/// `GET /fapi/v1/openInterest`: a synthetic figure, [`BASE_OPEN_INTEREST`]
+/// plus the accounts' gross positions (so the simulator's own trading
+/// moves it), stamped now; the answer has Binance's shape.
+fn open_interest(shared: &Shared, symbol: &str) -> Result<String, Error> {
+    let core = shared.core();
+    let inst = core.ex.inst_of(symbol).ok_or_else(|| Error::new(-1121, "Invalid symbol."))?;
+    let i = core.ex.instruments()[inst];
+    let gross: i64 = (0..core.ex.accounts()).map(|a| core.ex.position(a, inst).qty.abs()).sum();
+    let qty = BASE_OPEN_INTEREST.saturating_mul(10i64.pow(u32::from(i.qty_scale))).saturating_add(gross);
+    Ok(format!(
+        "{{\"openInterest\":\"{}\",\"symbol\":\"{}\",\"time\":{}}}",
+        fixed(qty, i.qty_scale),
+        i.symbol.as_str(),
+        unix_ms()
+    ))
 }
 
 fn premium_index(shared: &Shared, symbol: Option<&str>) -> Result<String, Error> {
