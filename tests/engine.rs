@@ -293,3 +293,99 @@ fn an_unlisted_symbol_is_a_start_error_naming_it() {
     assert!(!dir.join("journal.bin").exists(), "nothing started");
     let _ = sim.stop();
 }
+
+/// Writes the test configuration with `[leverage]` appended to its profile.
+fn config_with_leverage(sim: &Simulator, name: &str, leverage: &str) -> std::path::PathBuf {
+    let dir = test_dir(name);
+    let cfg = write_config(sim, &dir, &Opts::default());
+    let profile = dir.join("busy.toml");
+    let text = std::fs::read_to_string(&profile).unwrap();
+    assert!(!text.contains("[leverage]"), "the busy profile sets no leverage of its own");
+    std::fs::write(&profile, format!("{text}\n[leverage]\n{leverage}\n")).unwrap();
+    cfg
+}
+
+#[test]
+fn the_profiles_leverage_is_set_on_the_venue_at_start() {
+    // Binance answers the leverage in force; Bybit retCode 0. The simulator
+    // starts every account at 20x: 7x must come from the engine's request.
+    for venue in [Venue::BinanceUsdm, Venue::BybitLinear] {
+        let sim = start_sim(venue, |_| {});
+        let cfg = config_with_leverage(&sim, &format!("leverage-{}", venue.name()), "default = 7");
+        let h = start_engine(&cfg);
+        let name = format!("{}:BTCUSDT", venue.name());
+        assert_eq!(h.info().venue_leverage, vec![(name, 7)], "{venue:?}");
+        let _ = stop(h);
+        let report = sim.stop();
+        assert_eq!(report.accounts[0].leverage["BTCUSDT"], 7, "{venue:?}: {:?}", report.accounts[0]);
+        assert_eq!(report.counters["bad_signatures"], 0, "{venue:?}");
+    }
+    // Bybit answers 110043 when the leverage already is that value: accepted.
+    let sim = start_sim(Venue::BybitLinear, |_| {});
+    let cfg = config_with_leverage(&sim, "leverage-bybit-same", "default = 20");
+    let h = start_engine(&cfg);
+    assert_eq!(h.info().venue_leverage, vec![("bybit-linear:BTCUSDT".to_owned(), 20)]);
+    let _ = stop(h);
+    let report = sim.stop();
+    assert_eq!(report.errors.get("110043"), Some(&1), "{:?}", report.errors);
+}
+
+#[test]
+fn a_refused_leverage_fails_the_start_naming_the_symbol() {
+    // The simulator's Bybit instruments allow at most 100x (their
+    // `leverageFilter`): 110x is refused, and the engine does not start.
+    let sim = start_sim(Venue::BybitLinear, |_| {});
+    let dir = test_dir("leverage-refused");
+    let cfg = config_with_leverage(&sim, "leverage-refused", "default = 110");
+    let cfg = scalpel::engine::LiveConfig::from_file(&cfg).unwrap();
+    let stop_flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let e = scalpel::engine::Engine::start(cfg, stop_flag).expect_err("110x is refused").to_string();
+    assert!(e.contains("set leverage 110x on BTCUSDT") && e.contains("refused"), "{e}");
+    assert!(!dir.join("journal.bin").exists(), "nothing started");
+    let report = sim.stop();
+    assert_eq!(report.errors.get("10001"), Some(&1), "{:?}", report.errors);
+    assert_eq!(report.accounts[0].leverage["BTCUSDT"], 20, "unchanged");
+}
+
+/// The test configuration with the profile's open-interest gate on.
+fn config_with_open_interest(sim: &Simulator, name: &str, o: &Opts) -> std::path::PathBuf {
+    let dir = test_dir(name);
+    let cfg = write_config(sim, &dir, o);
+    let profile = dir.join("busy.toml");
+    let text = std::fs::read_to_string(&profile).unwrap();
+    assert!(!text.contains("[gates.open_interest]"), "the busy profile has no open-interest gate of its own");
+    std::fs::write(&profile, format!("{text}\n[gates.open_interest]\nenabled = true\n")).unwrap();
+    cfg
+}
+
+#[test]
+fn binance_open_interest_is_polled_off_the_hot_thread_into_the_core() {
+    let sim = start_sim(Venue::BinanceUsdm, |_| {});
+    let o = Opts { extra: "[open_interest]\npoll_ms = 300\n".into(), ..Opts::default() };
+    let cfg = config_with_open_interest(&sim, "open-interest", &o);
+    let h = start_engine(&cfg);
+    let s = wait_for(&h, LONG, "open-interest figures", |s| s.get(Counter::OpenInterest) >= 3);
+    assert_eq!(s.get(Counter::OpenInterestFailed), 0, "{}", counts(&s));
+    let report = stop(h);
+    let _ = sim.stop();
+    assert!(report.hot.stats.get(Counter::OpenInterest) >= 3);
+    // Without the gate there is no poll.
+    let sim = start_sim(Venue::BinanceUsdm, |_| {});
+    let dir = test_dir("open-interest-off");
+    let h = start_engine(&write_config(&sim, &dir, &o));
+    let s = wait_for(&h, LONG, "a second of timers", |s| s.get(Counter::Timers) >= 100);
+    let _ = stop(h);
+    let _ = sim.stop();
+    assert_eq!(s.get(Counter::OpenInterest) + s.get(Counter::OpenInterestFailed), 0);
+}
+
+#[test]
+fn recording_with_the_open_interest_poll_is_refused_loudly() {
+    let sim = start_sim(Venue::BinanceUsdm, |_| {});
+    let cfg = config_with_open_interest(&sim, "open-interest-record", &Opts { record: true, ..Opts::default() });
+    let cfg = scalpel::engine::LiveConfig::from_file(&cfg).unwrap();
+    let stop_flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let e = scalpel::engine::Engine::start(cfg, stop_flag).expect_err("refused").to_string();
+    assert!(e.contains("not implemented") && e.contains("open-interest"), "{e}");
+    let _ = sim.stop();
+}

@@ -229,9 +229,77 @@ fn thresholds_sit_at_their_stated_percentiles_on_the_real_recording() {
     assert!(bad.is_empty(), "{}", bad.join("\n"));
 }
 
+/// Why the master plan makes no trade on the real recording, from the
+/// signals it reads (its own `[signals]`, warm snapshots at every published
+/// book): its stack needs the 5-minute momentum, warm only from 300 s of
+/// the 345 s recording on, and in that last ~45 s (a) the variance ratio
+/// stays far below `trend_enter_vr` (1.25), so the regime is never
+/// trending, and (b) no range break happens at all (the breaks of this
+/// recording come before). Neither is a threshold of the profile to move:
+/// trending and a clean break are the plan's own rules, and the whole
+/// recording never reaches a variance ratio of 1.25 even under the default
+/// `[signals]` (its maximum is printed). If the recording or the signals
+/// change so that the stack could complete, this test fails, and so does
+/// the zero-trade expectation in `each_profile_backtests_the_real_recording`.
+#[test]
+fn the_master_plans_stack_cannot_complete_on_the_real_recording() {
+    let Some(path) = common::recording("profiles_master_real", "binance-usdm/btcusdt_20240808.gz") else { return };
+    let master = Profile::from_file(&tuning("master-plan.toml")).unwrap();
+    let snaps = real_snapshots(&master, &path);
+    let trend_enter = SignalConfig::from_table(&master.signals).unwrap().trend_enter_vr;
+    let stack: Vec<&SignalSnapshot> =
+        snaps.iter().filter(|s| s.warm_mask & scalpel::signal::warm::MOMENTUM != 0).collect();
+    let span_s = |v: &[&SignalSnapshot]| match (v.first(), v.last()) {
+        (Some(a), Some(b)) => (b.ts_ms - a.ts_ms) as f64 / 1e3,
+        _ => 0.0,
+    };
+    let vr: Vec<f64> = stack.iter().filter(|s| s.variance_ratio > 0.0).map(|s| s.variance_ratio).collect();
+    let vr_max = vr.iter().copied().fold(f64::NAN, f64::max);
+    let stack_breaks = stack.iter().filter(|s| s.breakout.is_some()).count();
+    let trending = stack.iter().filter(|s| s.regime == scalpel::signal::Regime::Trending).count();
+    eprintln!(
+        "master plan on the recording: {} snapshots, {} with the 5-minute momentum warm ({:.0} s); there: \
+         variance ratio p50 {:.3} max {vr_max:.3} (trend at {trend_enter}), trending {trending}, breaks {stack_breaks} \
+         ",
+        snaps.len(),
+        stack.len(),
+        span_s(&stack),
+        quantile(&vr, 0.5),
+    );
+    assert!(stack.len() > 500 && span_s(&stack) < 60.0, "{} snapshots over {} s", stack.len(), span_s(&stack));
+    assert!(vr_max < trend_enter && trending == 0, "trending is reachable: VR max {vr_max}");
+    assert_eq!(stack_breaks, 0, "a break inside the stack's window");
+    // The whole recording under the default [signals] (the same range and
+    // regime settings; its 2-minute momentum is warm from ~120 s on): breaks
+    // happen, before the master plan's window, and the variance ratio never
+    // reaches 1.25.
+    let default = Profile::from_toml_str("", Path::new(".")).unwrap();
+    let all = real_snapshots(&default, &path);
+    let breaks_all = all.iter().filter(|s| s.breakout.is_some()).count();
+    let all_vr = all.iter().map(|s| s.variance_ratio).fold(0.0, f64::max);
+    let last_break_ms = all.iter().filter(|s| s.breakout.is_some()).map(|s| s.ts_ms).max().unwrap_or(0);
+    eprintln!(
+        "whole recording (default [signals], {} warm snapshots): variance ratio max {all_vr:.4}, {breaks_all} with a \
+         break, the last {:.1} s before the master plan's window",
+        all.len(),
+        (stack.first().map_or(0, |s| s.ts_ms) - last_break_ms) as f64 / 1e3
+    );
+    assert!(breaks_all > 100, "the recording's breaks: {breaks_all}");
+    assert!(stack.first().is_some_and(|s| s.ts_ms > last_break_ms));
+    assert!(all_vr > 1.0 && all_vr < trend_enter, "{all_vr}");
+}
+
+/// The synthetic session of the profile tests: `--synth-seed 2
+/// --synth-secs 900` (Binance BTCUSDT). Seed 2 is the lowest of the seeds
+/// 1–10 on which every profile makes a trade of every tier it allows over
+/// 1800 s (README, "The traders' plans": the table over seeds 1–10 and seed
+/// 42); the first 900 s keep that and halve the test's time.
+const SYNTH_SEED: u64 = 2;
+const SYNTH_SECS: u32 = 900;
+
 /// Runs `scalpel backtest` with a profile on `input` (a recording path, or
-/// `None` for a synthetic session of `secs`) and returns the JSON report.
-fn backtest(profile: &str, input: Option<&Path>, secs: u32) -> serde_json::Value {
+/// `None` for the synthetic session above) and returns the JSON report.
+fn backtest(profile: &str, input: Option<&Path>) -> serde_json::Value {
     let dir = std::env::temp_dir().join(format!("scalpel-profiles-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let json = dir.join(format!("{profile}-{}.json", if input.is_some() { "real" } else { "synth" }));
@@ -239,7 +307,7 @@ fn backtest(profile: &str, input: Option<&Path>, secs: u32) -> serde_json::Value
     cmd.args(["backtest", "--config"]).arg(tuning(profile)).arg("--json").arg(&json);
     match input {
         Some(path) => cmd.arg("--input").arg(path),
-        None => cmd.args(["--synth-secs", &secs.to_string()]),
+        None => cmd.args(["--synth-seed", &SYNTH_SEED.to_string(), "--synth-secs", &SYNTH_SECS.to_string()]),
     };
     let out = cmd.output().expect("run scalpel");
     assert!(out.status.success(), "{profile}: {}", String::from_utf8_lossy(&out.stderr));
@@ -295,17 +363,18 @@ fn tier_count(report: &serde_json::Value, tier: &str) -> u64 {
 fn each_profile_backtests_the_real_recording() {
     let Some(path) = common::recording("profiles_real_backtests", "binance-usdm/btcusdt_20240808.gz") else { return };
     for profile in ["turbo-micro.toml", "order-flow.toml"] {
-        let r = backtest(profile, Some(&path), 0);
+        let r = backtest(profile, Some(&path));
         check_report_fields(profile, &r);
         // Both tiers trade: the A/B tiers and the bands are consistent.
         assert!(tier_count(&r, "A") >= 1 && tier_count(&r, "B") >= 1, "{profile}: {}", r["trades_by_tier"]);
         assert!(r["summary"]["trades_with_r"].as_u64().unwrap() >= 2, "{profile}");
     }
-    // The master plan requires a trending regime (and 5-minute momentum):
-    // on this 345 s recording the regime classifier never says trending, so
+    // The master plan requires a trending regime, the 5-minute momentum and
+    // a clean break: on this 345 s recording the stack cannot complete (see
+    // `the_master_plans_stack_cannot_complete_on_the_real_recording`), so
     // every candidate is blocked by the regime gate and nothing trades. The
     // open-interest gate has no data on a Binance recording and says so.
-    let r = backtest("master-plan.toml", Some(&path), 0);
+    let r = backtest("master-plan.toml", Some(&path));
     check_report_fields("master-plan", &r);
     let candidates = r["gates"]["candidates"].as_u64().unwrap();
     assert!(candidates > 0);
@@ -317,19 +386,27 @@ fn each_profile_backtests_the_real_recording() {
 
 #[test]
 fn each_profile_backtests_a_synthetic_session() {
-    for profile in ["turbo-micro.toml", "order-flow.toml", "master-plan.toml"] {
-        let r = backtest(profile, None, 1800);
+    // The three runs in parallel (about 7 s each in a debug build).
+    let runs: Vec<_> = ["turbo-micro.toml", "order-flow.toml", "master-plan.toml"]
+        .into_iter()
+        .map(|profile| std::thread::spawn(move || (profile, backtest(profile, None))))
+        .collect();
+    for run in runs {
+        let (profile, r) = run.join().unwrap();
         check_report_fields(profile, &r);
-        assert!(r["summary"]["trades"].as_u64().unwrap() >= 1, "{profile}: no trade on the synthetic session");
-        assert!(tier_count(&r, "A") >= 1, "{profile}: {}", r["trades_by_tier"]);
-        let b_candidates = r["gates"]["candidates_by_tier"]["B"].as_u64().unwrap();
+        let (a, b) = (tier_count(&r, "A"), tier_count(&r, "B"));
         if profile == "master-plan.toml" {
-            assert_eq!(tier_count(&r, "B"), 0);
+            // The plan requires the whole stack: A-trades only.
+            assert!(a >= 1 && b == 0, "{profile}: {}", r["trades_by_tier"]);
+            assert!(
+                r["gates"]["blocked"]["b-trades-disabled"].as_u64().unwrap() > 0,
+                "{profile}: no B candidate refused"
+            );
         } else {
-            assert!(b_candidates > 0, "{profile}: no B candidate");
+            // Both tiers trade: a qualifying A and a qualifying B reach a
+            // band that trades on the synthetic market too.
+            assert!(a >= 1 && b >= 1, "{profile}: {}", r["trades_by_tier"]);
         }
-        if profile == "order-flow.toml" {
-            assert!(tier_count(&r, "B") >= 1, "{profile}: {}", r["trades_by_tier"]);
-        }
+        assert!(r["summary"]["trades_with_r"].as_u64().unwrap() >= 1, "{profile}");
     }
 }

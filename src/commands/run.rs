@@ -182,6 +182,10 @@ pub fn run(
     if let Some(p) = &info.pinning {
         writeln!(err, "run: {p}")?;
     }
+    if !info.venue_leverage.is_empty() {
+        let set: Vec<String> = info.venue_leverage.iter().map(|(name, l)| format!("{name} {l}x")).collect();
+        writeln!(err, "run: leverage set on the venue: {}", set.join(", "))?;
+    }
     let started = Instant::now();
     let mut last_status = Instant::now();
     let mut prev = None;

@@ -156,6 +156,9 @@ pub struct LiveConfig {
     pub flatten: FlattenConfig,
     /// Binance listenKey keep-alive period (30–50 min).
     pub listen_key_keepalive_ms: u64,
+    /// Binance open-interest poll period (`GET /fapi/v1/openInterest`, off
+    /// the hot thread), when the profile's `[gates.open_interest]` is on.
+    pub open_interest_poll_ms: u64,
     /// Dry run: delay of the paper exchange's answers.
     pub paper_latency_ms: u64,
     /// Venues.
@@ -185,6 +188,8 @@ struct RawLive {
     flatten: RawFlatten,
     #[serde(default)]
     listen_key: RawListenKey,
+    #[serde(default)]
+    open_interest: RawOpenInterest,
     #[serde(default)]
     paper: RawPaper,
     #[serde(default)]
@@ -235,6 +240,12 @@ struct RawFlatten {
 #[serde(deny_unknown_fields, default)]
 struct RawListenKey {
     keepalive_ms: Option<u64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawOpenInterest {
+    poll_ms: Option<u64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -363,6 +374,10 @@ impl LiveConfig {
         if !(1_000..=50 * 60_000).contains(&listen_key_keepalive_ms) {
             return Err(err("listen_key.keepalive_ms", "must be between 1000 and 3000000 (the key lives 60 minutes)"));
         }
+        let open_interest_poll_ms = raw.open_interest.poll_ms.unwrap_or(5_000);
+        if !(200..=600_000).contains(&open_interest_poll_ms) {
+            return Err(err("open_interest.poll_ms", "must be between 200 and 600000"));
+        }
         if raw.venue.is_empty() {
             return Err(err("venue", "at least one [[venue]] table is required"));
         }
@@ -396,6 +411,7 @@ impl LiveConfig {
             deadman,
             flatten,
             listen_key_keepalive_ms,
+            open_interest_poll_ms,
             paper_latency_ms: raw.paper.latency_ms.unwrap_or(1),
             venues,
         })

@@ -29,7 +29,7 @@ use crate::net::endpoints::Endpoints;
 use crate::net::{AppPing, ConnConfig, ConnId, ConnState, DownReason, NetEvent, NetLoop, UnixClock};
 use crate::order::ClientOrderId;
 use crate::order::ids::RequestTag;
-use crate::ring::LossyProducer;
+use crate::ring::{LossyConsumer, LossyProducer};
 use crate::risk::{RiskCommand, RiskInput};
 use crate::signal::{LiveSignals, SignalConfig};
 use crate::venue::binance::private::BinancePrivateParser;
@@ -171,6 +171,8 @@ struct State {
     exit_told: bool,
     kill_timeout_ns: u64,
     hooks: super::Hooks,
+    /// Figures of the Binance open-interest poll (its own thread), when it runs.
+    open_interest: Option<LossyConsumer<super::open_interest::OpenInterestUpdate>>,
 }
 
 /// The hot thread's loop.
@@ -243,6 +245,7 @@ impl Hot {
             stop,
             recorder,
             hooks,
+            open_interest,
         } = setup;
         let clock = quanta::Clock::new();
         let mut net = NetLoop::new(clock.clone(), 64 << 10)?;
@@ -447,6 +450,7 @@ impl Hot {
                 exit_told: false,
                 kill_timeout_ns: u64::try_from(profile.risk.kill_flatten_timeout_ms).unwrap_or(0) * MS,
                 hooks,
+                open_interest,
             },
         })
     }
@@ -1156,7 +1160,8 @@ impl State {
                 }
             }
             Job::ListenKey(op) => self.on_listen_key(v, op, status, body, recv_ns),
-            Job::CancelAll(_) => {}
+            // Sent at start-up only (`setup.rs`), never queued on the hot thread.
+            Job::CancelAll(_) | Job::SetLeverage { .. } => {}
         }
     }
 
@@ -1278,7 +1283,7 @@ impl State {
             }
             Job::Protection => self.venues[v].protection_due = true,
             Job::ListenKey(_) => self.venues[v].trade_queue.push_front(job),
-            Job::Time | Job::CancelAll(_) => {}
+            Job::Time | Job::CancelAll(_) | Job::SetLeverage { .. } => {}
         }
     }
 
@@ -1296,6 +1301,7 @@ impl State {
             self.rx_raw = 0;
             self.after_call(now);
         }
+        self.open_interest(now);
         self.resyncs(now);
         self.venue_timers(now);
         for c in 0..self.conns.len() {
@@ -1365,6 +1371,23 @@ impl State {
                     }
                 }
             }
+        }
+    }
+
+    /// The open-interest poll's figures, to the core (no allocation here:
+    /// the request and its parse ran on the poll's thread).
+    fn open_interest(&mut self, now: u64) {
+        while let Some(u) = self.open_interest.as_ref().and_then(LossyConsumer::pop) {
+            let Some((qty, ts_ms)) = u.figure else {
+                self.inc(Counter::OpenInterestFailed);
+                continue;
+            };
+            self.seq += 1;
+            // The core refuses (and counts) a figure for an unknown instrument.
+            let taken = self.core.on_open_interest(u.inst, qty, ts_ms, u.recv_ns, &mut self.intents).is_some();
+            self.inc(if taken { Counter::OpenInterest } else { Counter::OpenInterestFailed });
+            self.rx_raw = 0;
+            self.after_call(now);
         }
     }
 

@@ -20,7 +20,11 @@
 //! Around it the engine owns what a venue needs: connections per venue and
 //! route ([`config`]), authentication at every connect, the Binance
 //! listenKey (created at start, kept alive, re-created on
-//! `listenKeyExpired`), REST depth snapshots when a book asks for one,
+//! `listenKeyExpired`), the profile's leverage set per symbol at start
+//! (Binance `POST /fapi/v1/leverage`, Bybit `/v5/position/set-leverage`;
+//! a refusal fails the start), Binance open interest polled on a thread of
+//! its own when the profile's open-interest gate is on
+//! (`open_interest.rs`), REST depth snapshots when a book asks for one,
 //! the venues' dead-man switches (Binance `countdownCancelAll` refreshed;
 //! Bybit disconnection protection), flattening a position whose market
 //! data went dark (through whichever path still works), order accounting
@@ -47,6 +51,7 @@ pub mod config;
 mod hot;
 pub mod link;
 pub mod merge;
+mod open_interest;
 pub mod paper;
 pub mod recorder;
 pub mod replay;
@@ -170,6 +175,9 @@ pub struct EngineInfo {
     /// Pinning: `Some(core)` when the hot thread was pinned, with a warning
     /// when the core is not isolated or pinning failed.
     pub pinning: Option<String>,
+    /// The leverage set on the venue at start, by `venue:SYMBOL` (empty on
+    /// paper: nothing is set there).
+    pub venue_leverage: Vec<(String, u8)>,
 }
 
 /// What the hot thread reports at the end.
@@ -220,6 +228,8 @@ pub struct EngineHandle {
     hot: Option<JoinHandle<Result<HotSummary, EngineError>>>,
     risk: Option<JoinHandle<RiskRunReport>>,
     journal: Option<JoinHandle<Result<JournalSummary<std::fs::File>, crate::journal::JournalError>>>,
+    /// The Binance open-interest poll, when it runs.
+    open_interest: Option<JoinHandle<()>>,
 }
 
 impl std::fmt::Debug for EngineHandle {
@@ -245,7 +255,8 @@ pub struct Hooks {
 impl Engine {
     /// Loads the profile and keys, loads the instruments from the venues
     /// (the configured TOML overriding), estimates the venues' clocks,
-    /// creates the Binance listenKey, creates the journal (and the flight
+    /// creates the Binance listenKey, sets each symbol's leverage on its
+    /// venue (the profile's `[leverage]`; not on paper), creates the journal (and the flight
     /// recording), starts the journal, risk and hot threads, and returns
     /// once the hot thread is ready to poll. `stop` ends the session
     /// (SIGINT/SIGTERM handlers set it).
@@ -320,6 +331,11 @@ impl EngineHandle {
         let hot = hot.ok_or_else(|| EngineError::Thread("joined twice".into()))???;
         let risk = risk.ok_or_else(|| EngineError::Thread("joined twice".into()))??;
         let journal = journal.ok_or_else(|| EngineError::Thread("joined twice".into()))???;
+        // The hot thread has ended: the poll has nobody to hand figures to.
+        self.stop.store(true, Ordering::Release);
+        if let Some(h) = self.open_interest.take() {
+            h.join().map_err(|_| EngineError::Thread("the open-interest thread panicked".into()))?;
+        }
         Ok(EngineReport {
             hot,
             risk,

@@ -1,5 +1,6 @@
 //! Start-up of the live engine, off the hot path: profile and keys,
 //! instruments from the venues, clock offsets, the Binance listenKey, the
+//! profile's leverage set on each venue (checked, or no start), the
 //! connection plan, the journal, the flight recorder, the threads.
 //!
 //! Start-up requests use a short-lived [`NetLoop`] of their own (blocking
@@ -88,6 +89,8 @@ pub(super) struct HotSetup {
     pub stop: Arc<AtomicBool>,
     pub recorder: Option<(Recorder, super::recorder::RecordTap)>,
     pub hooks: super::Hooks,
+    /// Figures of the Binance open-interest poll, when it runs.
+    pub open_interest: Option<crate::ring::LossyConsumer<super::open_interest::OpenInterestUpdate>>,
 }
 
 fn wall_ns() -> u64 {
@@ -96,15 +99,16 @@ fn wall_ns() -> u64 {
         .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
 }
 
-/// Blocking REST requests at start-up.
-struct SetupClient {
+/// Blocking REST requests at start-up (and on the open-interest poll's
+/// thread).
+pub(super) struct SetupClient {
     net: NetLoop,
     conn: ConnId,
     venue: Venue,
 }
 
 impl SetupClient {
-    fn new(venue: Venue, rest: &Url, tls: &Arc<rustls::ClientConfig>) -> Result<Self, EngineError> {
+    pub(super) fn new(venue: Venue, rest: &Url, tls: &Arc<rustls::ClientConfig>) -> Result<Self, EngineError> {
         let mut net = NetLoop::new(quanta::Clock::new(), 64 << 10)?;
         let mut cfg = ConnConfig::new(rest.clone());
         cfg.max_message = 32 << 20;
@@ -117,13 +121,25 @@ impl SetupClient {
         EngineError::Venue { venue: self.venue.name().into(), what: what.into(), problem: problem.into() }
     }
 
-    /// One request; the status and body.
-    fn request(
+    /// One request without a body; the status and body.
+    pub(super) fn request(
         &mut self,
         what: &str,
         method: &str,
         target: &[u8],
         headers: &[(&str, &[u8])],
+    ) -> Result<(u16, Vec<u8>, i64, i64), EngineError> {
+        self.request_with_body(what, method, target, headers, b"")
+    }
+
+    /// One request; the status and body.
+    fn request_with_body(
+        &mut self,
+        what: &str,
+        method: &str,
+        target: &[u8],
+        headers: &[(&str, &[u8])],
+        body: &[u8],
     ) -> Result<(u16, Vec<u8>, i64, i64), EngineError> {
         let deadline = Instant::now() + Duration::from_secs(15);
         let mut sent_ms = None;
@@ -149,7 +165,7 @@ impl SetupClient {
             if sent_ms.is_none() && self.net.http_ready(self.conn) {
                 sent_ms = Some((wall_ns() / 1_000_000) as i64);
                 self.net
-                    .http_request(self.conn, method, target, headers, b"")
+                    .http_request(self.conn, method, target, headers, body)
                     .map_err(|e| self.fail(what, e.to_string()))?;
             }
         }
@@ -286,6 +302,53 @@ fn create_listen_key(client: &mut SetupClient, signer: &Signer, insts: &[Instrum
     let key =
         crate::venue::binance::rest::parse_listen_key(&body).map_err(|e| client.fail("listenKey", e.to_string()))?;
     Ok(key.as_str().to_owned())
+}
+
+/// Sets each instrument's leverage on its venue (the profile's `[leverage]`:
+/// `Strategy::venue_leverage`), one signed request per symbol, and checks
+/// the answer: Binance `POST /fapi/v1/leverage` must answer the leverage
+/// asked for; Bybit `POST /v5/position/set-leverage` must answer `retCode`
+/// 0 or 110043 (already that value). Any other answer fails the start,
+/// naming the symbol: trading at a leverage the profile did not size for is
+/// not an option. Returns the leverage set, by instrument.
+fn set_leverage(
+    client: &mut SetupClient,
+    signer: &Signer,
+    clock: &VenueClock,
+    venue: Venue,
+    insts: &[Instrument],
+    profile: &Profile,
+) -> Result<Vec<u8>, EngineError> {
+    let mut bufs = RestBuffers::default();
+    let mut set = Vec::with_capacity(insts.len());
+    for (i, inst) in insts.iter().enumerate() {
+        let leverage = profile.strategy.leverage.venue_leverage(inst);
+        let what = format!("set leverage {leverage}x on {}", inst.symbol);
+        let job = Job::SetLeverage { inst: InstrumentId(u16::try_from(i).unwrap_or(u16::MAX)), leverage };
+        let ts = clock.venue_ms(wall_ns() / 1_000_000);
+        let req = bufs
+            .encode(venue, Some(signer), insts, &job, Price::ZERO, 0, 0, ts)
+            .map_err(|e| client.fail(&what, e.to_string()))?;
+        let headers: Vec<(&str, &[u8])> = req.headers().to_vec();
+        let (status, body, _, _) = client.request_with_body(&what, req.method, req.target, &headers, req.body)?;
+        let answer = || String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned();
+        if status != 200 {
+            return Err(client.fail(&what, format!("HTTP {status}: {}", answer())));
+        }
+        match venue {
+            Venue::BinanceUsdm => {
+                let got = crate::venue::binance::order::parse_leverage_response(&body, &inst.symbol)
+                    .map_err(|e| client.fail(&what, format!("{e}: {}", answer())))?;
+                if got != leverage {
+                    return Err(client.fail(&what, format!("the venue answered {got}x: {}", answer())));
+                }
+            }
+            Venue::BybitLinear => crate::venue::bybit::order::parse_set_leverage_response(&body)
+                .map_err(|e| client.fail(&what, format!("{e}: {}", answer())))?,
+        }
+        set.push(leverage);
+    }
+    Ok(set)
 }
 
 fn replace_start(path: &Path, start_secs: u64) -> PathBuf {
@@ -497,6 +560,7 @@ pub(super) fn start(
     let mut table = InstrumentTable::new();
     let mut venues = Vec::new();
     let mut endpoints = Vec::new();
+    let mut venue_leverage = Vec::new();
     for vc in &config.venues {
         let ep = Endpoints::load(config.endpoints_file.as_deref(), vc.venue, config.network)?.with_overrides(
             vc.rest_url.as_deref(),
@@ -525,6 +589,11 @@ pub(super) fn start(
             (Some(s), Venue::BinanceUsdm) => Some(create_listen_key(&mut client, s, &insts)?),
             _ => None,
         };
+        // Paper trading (no signer) sets nothing on the venue.
+        if let Some(s) = &signer {
+            let set = set_leverage(&mut client, s, &clock, vc.venue, &insts, &profile)?;
+            venue_leverage.extend(insts.iter().zip(set).map(|(i, l)| (format!("{}:{}", i.venue.name(), i.symbol), l)));
+        }
         for inst in &insts {
             table.insert(*inst)?;
         }
@@ -532,6 +601,19 @@ pub(super) fn start(
         endpoints.push(ep);
     }
     profile.instruments = table.clone();
+    // The Binance open-interest poll, for a profile whose open-interest
+    // gate is on (Bybit's figure comes on its tickers stream).
+    let poll_open_interest = profile.strategy.gates.open_interest.enabled
+        && venues.iter().any(|v| v.cfg.venue == Venue::BinanceUsdm)
+        && table.all().iter().any(|i| i.venue == Venue::BinanceUsdm);
+    if poll_open_interest && config.record.is_some() {
+        return Err(LoadError::new(
+            "record",
+            "not implemented: the flight recording does not carry the Binance open-interest poll yet, so its replay \
+             would differ; record without [gates.open_interest], or run without record",
+        )
+        .into());
+    }
     let (plan, files) = plan(&config, &mut venues, &endpoints, &table)?;
     let epoch = SessionEpoch(u32::try_from(start_secs).unwrap_or(u32::MAX));
 
@@ -598,6 +680,23 @@ pub(super) fn start(
     )
     .map_err(|e| EngineError::Thread(format!("risk thread: {e}")))?;
 
+    // The poll starts once the hot thread is ready (below); its figures
+    // wait in the ring until then.
+    let (open_interest_poll, open_interest) = match venues.iter().position(|v| v.cfg.venue == Venue::BinanceUsdm) {
+        Some(v) if poll_open_interest => {
+            let polled: Vec<super::open_interest::Polled> = table
+                .all()
+                .iter()
+                .enumerate()
+                .filter(|(_, i)| i.venue == Venue::BinanceUsdm)
+                .map(|(k, i)| (InstrumentId(u16::try_from(k).unwrap_or(u16::MAX)), i.symbol, i.qty_scale))
+                .collect();
+            let (tx, rx) = crate::ring::lossy(256);
+            let rest = endpoints[v].rest.clone();
+            (Some((rest, Arc::clone(&venues[v].tls), polled, config.open_interest_poll_ms, tx)), Some(rx))
+        }
+        _ => (None, None),
+    };
     let stats = Arc::new(SharedStats::new(plan.len(), table.all().len()));
     let info = EngineInfo {
         conns: plan.iter().map(|p| p.name.clone()).collect(),
@@ -608,6 +707,7 @@ pub(super) fn start(
         epoch: epoch.0,
         dry_run: config.dry_run,
         pinning: None,
+        venue_leverage,
     };
     let setup = HotSetup {
         config,
@@ -625,17 +725,33 @@ pub(super) fn start(
         stop: Arc::clone(&stop),
         recorder,
         hooks,
+        open_interest,
     };
     let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<Option<String>, String>>();
     let hot = std::thread::Builder::new()
         .name("hot".into())
         .spawn(move || super::hot::run(setup, ready_tx))
         .map_err(|e| EngineError::Thread(format!("hot thread: {e}")))?;
-    let mut handle =
-        EngineHandle { info, stop, stats, events: events_rx, hot: Some(hot), risk: Some(risk), journal: Some(journal) };
+    let mut handle = EngineHandle {
+        info,
+        stop,
+        stats,
+        events: events_rx,
+        hot: Some(hot),
+        risk: Some(risk),
+        journal: Some(journal),
+        open_interest: None,
+    };
     match ready_rx.recv() {
         Ok(Ok(pinning)) => {
             handle.info.pinning = pinning;
+            if let Some((rest, tls, polled, poll_ms, tx)) = open_interest_poll {
+                // On an error the handle is dropped, which stops the engine.
+                handle.open_interest = Some(
+                    super::open_interest::spawn(rest, tls, polled, poll_ms, Arc::clone(&handle.stop), tx)
+                        .map_err(|e| EngineError::Thread(format!("open-interest thread: {e}")))?,
+                );
+            }
             Ok(handle)
         }
         Ok(Err(_)) | Err(_) => {

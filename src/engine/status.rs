@@ -82,6 +82,11 @@ pub enum Counter {
     EventsDropped,
     /// Core timer calls.
     Timers,
+    /// Open-interest figures of the Binance poll given to the core.
+    OpenInterest,
+    /// Open-interest polls that failed (no answer, an error status, an
+    /// answer that did not parse or named another symbol).
+    OpenInterestFailed,
     /// Heap allocations made by the hot thread so far, when the binary's
     /// allocator counts them ([`super::Hooks::thread_allocations`]; else 0).
     HotAllocations,

@@ -231,6 +231,14 @@ pub enum Job {
     Protection,
     /// Cancel every open order of a symbol (shutdown).
     CancelAll(InstrumentId),
+    /// Set the symbol's leverage on the venue (start-up: the profile's
+    /// `[leverage]`, see [`crate::strategy::leverage::LeverageConfig::venue_leverage`]).
+    SetLeverage {
+        /// The instrument.
+        inst: InstrumentId,
+        /// The leverage, 1–125.
+        leverage: u8,
+    },
 }
 
 impl Job {
@@ -427,6 +435,18 @@ impl RestBuffers {
                     }
                     Some(Signer::Bybit(e)) => {
                         from_rest(e.rest_cancel_all(&symbol, ts_ms, &mut self.req)?, &mut self.target)
+                    }
+                    None => Err(JobError::NoSigner),
+                }
+            }
+            (Job::SetLeverage { inst: i, leverage }, _) => {
+                let symbol = inst(i)?.symbol;
+                match signer {
+                    Some(Signer::Binance(e)) => {
+                        from_rest(e.rest_set_leverage(&symbol, leverage, ts_ms, &mut self.req)?, &mut self.target)
+                    }
+                    Some(Signer::Bybit(e)) => {
+                        from_rest(e.rest_set_leverage(&symbol, leverage, ts_ms, &mut self.req)?, &mut self.target)
                     }
                     None => Err(JobError::NoSigner),
                 }

@@ -609,6 +609,18 @@ pub(crate) async fn http(shared: &Shared, ctx: HttpCtx) -> Response<Body> {
                 Err(e) => rest_error(shared, &e, u),
             }
         }
+        (Method::GET, "/fapi/v1/openInterest") => {
+            let (_, params) = auth!(Security::None, no_usage);
+            let u = admit!(1, None);
+            let symbol = match params.req("symbol") {
+                Ok(s) => s.to_owned(),
+                Err(e) => return rest_error(shared, &e, u),
+            };
+            match open_interest(shared, &symbol) {
+                Ok(body) => rest_ok(body, u),
+                Err(e) => rest_error(shared, &e, u),
+            }
+        }
         (Method::POST | Method::PUT | Method::DELETE, "/fapi/v1/listenKey") => {
             let u = admit!(1, None);
             let (account, params) = auth!(Security::UserStream, u);
@@ -694,6 +706,14 @@ pub(crate) async fn http(shared: &Shared, ctx: HttpCtx) -> Response<Body> {
             let (account, params) = auth!(Security::Signed, no_usage);
             let u = admit!(10, None);
             match countdown(shared, account.unwrap_or(0), &params) {
+                Ok(body) => rest_ok(body, u),
+                Err(e) => rest_error(shared, &e, u),
+            }
+        }
+        (Method::POST, "/fapi/v1/leverage") => {
+            let (account, params) = auth!(Security::Signed, no_usage);
+            let u = admit!(1, None);
+            match set_leverage(shared, account.unwrap_or(0), &params) {
                 Ok(body) => rest_ok(body, u),
                 Err(e) => rest_error(shared, &e, u),
             }
@@ -925,6 +945,27 @@ fn book_ticker(shared: &Shared, symbol: Option<&str>) -> Result<String, Error> {
     Ok(j.finish())
 }
 
+/// Open interest the simulator reports before its accounts trade, in base
+/// units (a Binance recording carries no open interest to replay).
+pub const BASE_OPEN_INTEREST: i64 = 80_000;
+
+/// `GET /fapi/v1/openInterest`: a synthetic figure, [`BASE_OPEN_INTEREST`]
+/// plus the accounts' gross positions (so the simulator's own trading
+/// moves it), stamped now; the answer has Binance's shape.
+fn open_interest(shared: &Shared, symbol: &str) -> Result<String, Error> {
+    let core = shared.core();
+    let inst = core.ex.inst_of(symbol).ok_or_else(|| Error::new(-1121, "Invalid symbol."))?;
+    let i = core.ex.instruments()[inst];
+    let gross: i64 = (0..core.ex.accounts()).map(|a| core.ex.position(a, inst).qty.abs()).sum();
+    let qty = BASE_OPEN_INTEREST.saturating_mul(10i64.pow(u32::from(i.qty_scale))).saturating_add(gross);
+    Ok(format!(
+        "{{\"openInterest\":\"{}\",\"symbol\":\"{}\",\"time\":{}}}",
+        fixed(qty, i.qty_scale),
+        i.symbol.as_str(),
+        unix_ms()
+    ))
+}
+
 fn premium_index(shared: &Shared, symbol: Option<&str>) -> Result<String, Error> {
     let core = shared.core();
     let one = |j: &mut Json, inst: usize| {
@@ -1053,6 +1094,22 @@ fn countdown(shared: &Shared, account: usize, params: &Params) -> Result<String,
     Ok(format!("{{\"symbol\":\"{symbol}\",\"countdownTime\":\"{ms}\"}}"))
 }
 
+/// The most leverage the simulator accepts (Binance's largest bracket).
+const MAX_LEVERAGE: i64 = 125;
+
+/// `POST /fapi/v1/leverage`: the account's leverage on the symbol; the
+/// answer is Binance's (`leverage`, `maxNotionalValue`, `symbol`).
+fn set_leverage(shared: &Shared, account: usize, params: &Params) -> Result<String, Error> {
+    let symbol = params.req("symbol")?.to_owned();
+    let text = params.req("leverage")?;
+    let leverage: i64 = text.parse().map_err(|_| Error::mandatory("leverage"))?;
+    let (inst, _) = instrument(shared, &symbol)?;
+    if !shared.core().ex.set_leverage(account, inst, leverage, MAX_LEVERAGE) {
+        return Err(Error::new(-4028, format!("Leverage {leverage} is not valid")));
+    }
+    Ok(format!("{{\"leverage\":{leverage},\"maxNotionalValue\":\"1000000000\",\"symbol\":\"{symbol}\"}}"))
+}
+
 fn position_json(j: &mut Json, core: &Core, account: usize, inst: usize, v3: bool) {
     let i = core.ex.instruments()[inst];
     let p = core.ex.position(account, inst);
@@ -1074,15 +1131,15 @@ fn position_json(j: &mut Json, core: &Core, account: usize, inst: usize, v3: boo
         .str("marginAsset", "USDT")
         .str("isolatedWallet", "0");
     if v3 {
-        j.str("initialMargin", &fixed(notional.abs() / core.ex.leverage(), E8))
+        j.str("initialMargin", &fixed(notional.abs() / core.ex.leverage_of(account, inst), E8))
             .str("maintMargin", "0")
-            .str("positionInitialMargin", &fixed(notional.abs() / core.ex.leverage(), E8))
+            .str("positionInitialMargin", &fixed(notional.abs() / core.ex.leverage_of(account, inst), E8))
             .str("openOrderInitialMargin", "0")
             .int("adl", 0)
             .str("bidNotional", "0")
             .str("askNotional", "0");
     } else {
-        j.str("leverage", &core.ex.leverage().to_string())
+        j.str("leverage", &core.ex.leverage_of(account, inst).to_string())
             .str("maxNotionalValue", "1000000000")
             .str("marginType", "cross")
             .str("isAutoAddMargin", "false");

@@ -717,11 +717,11 @@ fn position_row(j: &mut Json, core: &Core, account: usize, inst: usize) {
         .str("size", &trimmed(p.qty.abs(), i.qty_scale))
         .str("entryPrice", &if p.qty == 0 { "0".into() } else { trimmed(p.entry_e8, E8) })
         .str("sessionAvgPrice", "")
-        .str("leverage", &core.ex.leverage().to_string())
+        .str("leverage", &core.ex.leverage_of(account, inst).to_string())
         .str("positionValue", &trimmed(value, E8))
         .str("positionBalance", "0")
         .str("markPrice", &trimmed(core.ex.mark_e8(inst), E8))
-        .str("positionIM", &trimmed(value / core.ex.leverage(), E8))
+        .str("positionIM", &trimmed(value / core.ex.leverage_of(account, inst), E8))
         .str("positionMM", "0")
         .str("takeProfit", "0")
         .str("stopLoss", "0")
@@ -975,6 +975,14 @@ pub(crate) async fn http(shared: &Shared, ctx: HttpCtx) -> Response<Body> {
                 Err(e) => return rest_reply(shared, Err(e), None),
             };
             let result = body_fields().and_then(|f| set_dcp(shared, account, &f));
+            rest_reply(shared, result, None)
+        }
+        (Method::POST, "/v5/position/set-leverage") => {
+            let account = match authenticate(shared, &ctx) {
+                Ok(a) => a,
+                Err(e) => return rest_reply(shared, Err(e), None),
+            };
+            let result = body_fields().and_then(|f| set_leverage(shared, account, &f));
             rest_reply(shared, result, None)
         }
         (Method::POST, p @ ("/v5/order/create" | "/v5/order/cancel" | "/v5/order/cancel-all")) => {
@@ -1541,6 +1549,31 @@ pub(crate) fn on_trade_socket_closed(shared: &Shared, c: &Conn) {
 }
 
 /// `POST /v5/order/disconnected-cancel-all` (`timeWindow`, seconds, 3–300).
+/// The most leverage the simulator accepts (its instruments' `leverageFilter`).
+const MAX_LEVERAGE: i64 = 100;
+
+/// `POST /v5/position/set-leverage` (one-way mode: buy and sell leverage
+/// equal, whole numbers); 110043 when it already is that value, as the
+/// venue answers.
+fn set_leverage(shared: &Shared, account: usize, f: &HashMap<String, String>) -> Result<String, Error> {
+    category_ok(f)?;
+    let symbol = f.get("symbol").ok_or_else(|| Error::params("symbol invalid"))?;
+    let buy = f.get("buyLeverage").ok_or_else(|| Error::params("buyLeverage invalid"))?;
+    if f.get("sellLeverage") != Some(buy) {
+        return Err(Error::params("buyLeverage and sellLeverage must be equal in one-way mode"));
+    }
+    let leverage: i64 = buy.parse().map_err(|_| Error::params("buyLeverage invalid"))?;
+    let mut core = shared.core();
+    let inst = core.ex.inst_of(symbol).ok_or_else(|| Error::params("symbol invalid"))?;
+    if core.ex.leverage_of(account, inst) == leverage {
+        return Err(Error::new(110_043, "Set leverage not modified"));
+    }
+    if !core.ex.set_leverage(account, inst, leverage, MAX_LEVERAGE) {
+        return Err(Error::new(10001, format!("leverage invalid: {leverage} is outside 1..={MAX_LEVERAGE}")));
+    }
+    Ok("{}".into())
+}
+
 fn set_dcp(shared: &Shared, account: usize, f: &HashMap<String, String>) -> Result<String, Error> {
     let secs: i64 =
         f.get("timeWindow").and_then(|t| t.parse().ok()).ok_or_else(|| Error::params("timeWindow invalid"))?;

@@ -22,6 +22,10 @@
 //!   [`SimExchange::on_trade`] (the fill model configured).
 //! - Positions are one-way (net); realised PnL is computed at the average
 //!   entry price, exactly, in integers.
+//! - Initial margin (positions and open orders) is notional ÷ the
+//!   account's leverage on that instrument: the configured leverage until
+//!   the account sets its own ([`Exchange::set_leverage`], the venues'
+//!   set-leverage requests).
 
 use std::collections::HashMap;
 
@@ -353,6 +357,10 @@ struct Account {
     engine: SimExchange,
     wallet_e8: i64,
     positions: Vec<Position>,
+    /// Leverage per instrument (the configured one until the account sets
+    /// its own: Binance `POST /fapi/v1/leverage`, Bybit
+    /// `/v5/position/set-leverage`).
+    leverage: Vec<i64>,
     /// Index into `Exchange::orders` of every order of this account.
     orders: Vec<usize>,
 }
@@ -443,6 +451,7 @@ impl Exchange {
                 engine: SimExchange::new(&insts, fill_model),
                 wallet_e8: initial_balance.0,
                 positions: vec![Position::default(); insts.len()],
+                leverage: vec![i64::from(leverage.max(1)); insts.len()],
                 orders: Vec::new(),
             })
             .collect();
@@ -775,7 +784,11 @@ impl Exchange {
     #[must_use]
     pub fn position_margin_e8(&self, account: usize) -> i64 {
         let Some(a) = self.accounts.get(account) else { return 0 };
-        a.positions.iter().enumerate().map(|(i, p)| to_e8(p.cost.abs(), &self.insts[i]) / self.leverage).sum()
+        a.positions
+            .iter()
+            .enumerate()
+            .map(|(i, p)| to_e8(p.cost.abs(), &self.insts[i]) / a.leverage.get(i).copied().unwrap_or(self.leverage))
+            .sum()
     }
 
     /// Initial margin of the open orders of `account` (reduce-only excluded).
@@ -785,7 +798,8 @@ impl Exchange {
             .filter(|o| o.status.is_open() && !o.reduce_only)
             .map(|o| {
                 let i = &self.insts[o.inst];
-                notional(o.price, i.price_scale, Qty(o.leaves()), i.qty_scale).map_or(0, |n| n.0) / self.leverage
+                notional(o.price, i.price_scale, Qty(o.leaves()), i.qty_scale).map_or(0, |n| n.0)
+                    / self.leverage_of(account, o.inst)
             })
             .sum()
     }
@@ -797,10 +811,27 @@ impl Exchange {
         self.wallet(account) + upl - self.position_margin_e8(account) - self.order_margin_e8(account)
     }
 
-    /// Leverage.
+    /// The leverage `account` trades `inst` at (the configured one until
+    /// it sets its own).
     #[must_use]
-    pub fn leverage(&self) -> i64 {
-        self.leverage
+    pub fn leverage_of(&self, account: usize, inst: usize) -> i64 {
+        self.accounts.get(account).and_then(|a| a.leverage.get(inst)).copied().unwrap_or(self.leverage)
+    }
+
+    /// Sets the leverage of `account` on `inst` (a venue's set-leverage
+    /// request); `false` (nothing changed) for an unknown account or
+    /// instrument or a leverage outside `1..=max`.
+    pub fn set_leverage(&mut self, account: usize, inst: usize, leverage: i64, max: i64) -> bool {
+        if !(1..=max).contains(&leverage) {
+            return false;
+        }
+        match self.accounts.get_mut(account).and_then(|a| a.leverage.get_mut(inst)) {
+            Some(l) => {
+                *l = leverage;
+                true
+            }
+            None => false,
+        }
     }
 
     fn check(&self, account: usize, o: &NewOrder) -> Result<(), OrderError> {
@@ -843,7 +874,8 @@ impl Exchange {
             let pos = self.position(account, o.inst).qty;
             let reducing = if o.side.sign() * pos < 0 { pos.abs().min(o.qty.0) } else { 0 };
             let opening = o.qty.0 - reducing;
-            let need = notional(px, i.price_scale, Qty(opening), i.qty_scale).map_or(i64::MAX, |n| n.0) / self.leverage;
+            let need = notional(px, i.price_scale, Qty(opening), i.qty_scale).map_or(i64::MAX, |n| n.0)
+                / self.leverage_of(account, o.inst);
             if need > 0 && need > self.available_e8(account) {
                 return Err(OrderError::InsufficientMargin);
             }
@@ -1294,6 +1326,25 @@ mod tests {
         assert_eq!(pos.qty, 0);
         // avg entry = (61800.3*1 + 61800.5*0.5)/1.5 = 61800.3666..; cost 92700.55, proceeds 92700.30.
         assert_eq!(pos.realized_e8, -25_000_000);
+    }
+
+    #[test]
+    fn the_accounts_leverage_sets_the_margin_an_order_needs() {
+        let (mut ex, btc) = exchange();
+        let mut ev = Vec::new();
+        // 3 BTC at 61 800.10 = 185 400.30 USDT of notional against a
+        // 10 000 USDT wallet: 9 270.015 of margin at 20x, 18 540.03 at 10x.
+        let order = limit(btc, Side::Buy, 6_180_010, 3_000);
+        assert_eq!(ex.leverage_of(0, btc), 20, "the configured leverage until the account sets one");
+        for (account, leverage) in [(0, 0), (0, 126), (1, 5)] {
+            assert!(!ex.set_leverage(account, btc, leverage, 125), "{account} {leverage}");
+        }
+        assert_eq!(ex.leverage_of(0, btc), 20, "refusals change nothing");
+        assert!(ex.set_leverage(0, btc, 10, 125));
+        assert_eq!(ex.place(0, order, NOW, &mut ev).err(), Some(OrderError::InsufficientMargin));
+        assert!(ex.set_leverage(0, btc, 20, 125));
+        ex.place(0, order, NOW, &mut ev).unwrap();
+        assert_eq!(ex.order_margin_e8(0), 18_540_030 * E8I / 100 / 20);
     }
 
     #[test]

@@ -169,6 +169,8 @@ pub struct AccountReport {
     pub open_orders: usize,
     /// Net positions by symbol (decimal text, negative short).
     pub positions: BTreeMap<String, String>,
+    /// Leverage by symbol (the configured one unless the account set its own).
+    pub leverage: BTreeMap<String, i64>,
 }
 
 fn report(shared: &Shared) -> SimReport {
@@ -212,6 +214,11 @@ fn report(shared: &Shared) -> SimReport {
                     .map(|(i, inst)| {
                         (inst.symbol.to_string(), json::trimmed(core.ex.position(a, i).qty, inst.qty_scale))
                     })
+                    .collect(),
+                leverage: core
+                    .ex
+                    .venue_instruments()
+                    .map(|(i, inst)| (inst.symbol.to_string(), core.ex.leverage_of(a, i)))
                     .collect(),
             })
             .collect();
