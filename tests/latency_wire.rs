@@ -22,7 +22,12 @@ fn positive(json: &serde_json::Value, key: &str) -> u64 {
     v
 }
 
+/// One wire run at a time: two sessions and their spinning floors at once
+/// on a 2-CPU runner would starve each other.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn wire_run(venue: &str, secs: &str) {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let dir = scratch_dir(venue);
     let hgrm = dir.join("hgrm");
     let plot = dir.join("wire.svg");
@@ -66,13 +71,13 @@ fn wire_run(venue: &str, secs: &str) {
 
 #[test]
 fn wire_path_on_binance_reports_wire_to_wire_beside_the_loopback_floor() {
-    wire_run("binance-usdm", "12");
+    wire_run("binance-usdm", "15");
 }
 
 #[test]
 fn wire_path_on_bybit_pairs_the_simulators_stamps_with_the_engines_orders() {
     // A Bybit session used to pair no order with its frame (issue 11).
-    wire_run("bybit-linear", "12");
+    wire_run("bybit-linear", "15");
 }
 
 #[test]

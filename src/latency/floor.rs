@@ -280,7 +280,10 @@ fn engine_side(mut pipe: Box<dyn Pipe + Send>, cfg: FloorConfig) -> io::Result<(
 }
 
 /// The two connected ends of one variant: (venue side, engine side).
-fn connect(kind: FloorKind, deadline: Instant) -> Result<(Box<dyn Pipe + Send>, Box<dyn Pipe + Send>), FloorError> {
+type Ends = (Box<dyn Pipe + Send>, Box<dyn Pipe + Send>);
+
+/// Connects the two ends of one variant over 127.0.0.1.
+fn connect(kind: FloorKind, deadline: Instant) -> Result<Ends, FloorError> {
     let listener = TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))?;
     let addr = listener.local_addr()?;
     let client = TcpStream::connect(addr)?;
