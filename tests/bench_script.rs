@@ -22,7 +22,7 @@ fn runner_writes_a_dated_folder_runs_every_path_and_reports_what_does_not_apply(
     let out = tmp.join("bench");
     let o = Command::new("bash")
         .arg(format!("{root}/scripts/bench-latency"))
-        .args(["--no-build", "--rounds", "1", "--wire-secs", "10", "--input"])
+        .args(["--no-build", "--rounds", "1", "--wire-secs", "15", "--input"])
         .arg(&session)
         .arg("--out")
         .arg(&out)
