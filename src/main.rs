@@ -71,6 +71,9 @@ enum Command {
         /// Status line period in seconds (0: none).
         #[arg(long, default_value_t = 10.0)]
         status_secs: f64,
+        /// Serve the engine's Prometheus metrics on this loopback address:port (GET /metrics).
+        #[arg(long)]
+        metrics: Option<std::net::SocketAddr>,
     },
     /// Rebuild order books from recorded frames and print one JSON line per applied update.
     Book {
@@ -583,6 +586,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             dir,
             pin,
             status_secs,
+            metrics,
         } => {
             let opts = commands::demo::DemoOptions {
                 venue,
@@ -598,6 +602,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 pin,
                 busy_poll: None,
                 status_secs,
+                metrics,
             };
             let hooks = scalpel::engine::Hooks { thread_allocations: Some(|| ALLOC.this_thread()) };
             commands::demo::run(&opts, hooks, &mut io::stdout(), &mut io::stderr())?;

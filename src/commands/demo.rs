@@ -96,6 +96,8 @@ pub struct DemoOptions {
     pub busy_poll: Option<bool>,
     /// Seconds between status lines on stderr (0: none).
     pub status_secs: f64,
+    /// Serve the engine's Prometheus metrics here (`[metrics] listen`).
+    pub metrics: Option<std::net::SocketAddr>,
 }
 
 impl Default for DemoOptions {
@@ -114,6 +116,7 @@ impl Default for DemoOptions {
             pin: None,
             busy_poll: None,
             status_secs: 10.0,
+            metrics: None,
         }
     }
 }
@@ -503,8 +506,9 @@ secret_file = "secret"
         ws_api = urls.ws_api_url,
         ca = toml_str(sim.ca_file()),
     );
+    let metrics = opts.metrics.map_or(String::new(), |m| format!("\n[metrics]\nlisten = \"{m}\"\n"));
     let path = dir.join("live.toml");
-    std::fs::write(&path, text)?;
+    std::fs::write(&path, text + &metrics)?;
     Ok(path)
 }
 

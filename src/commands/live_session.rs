@@ -213,6 +213,9 @@ pub fn start(
         )
     });
     writeln!(err, "{}: engine LIVE against the simulator: {} connections; {pinning}", defaults.name, info.conns.len())?;
+    if let Some(m) = info.metrics {
+        writeln!(err, "{}: Prometheus metrics on http://{m}/metrics", defaults.name)?;
+    }
     writeln!(err, "{}: trading for {} s (profile {profile_label})", defaults.name, opts.duration_s)?;
     Ok(Session {
         about: About { dir, flight, profile, profile_label, input_label, pinning },
@@ -241,6 +244,12 @@ pub const DEMO_PROFILE: ProfileDefault =
     ProfileDefault { name: "demo", local: "tuning/demo.toml", text: BUILT_IN_PROFILE, file_name: "demo.toml" };
 
 impl Session {
+    /// Where the engine serves its Prometheus metrics, when `opts.metrics` asked for them.
+    #[must_use]
+    pub fn metrics_addr(&self) -> Option<std::net::SocketAddr> {
+        self.info.metrics
+    }
+
     /// Trades for `opts.duration_s` (engine events and, every
     /// `opts.status_secs`, a status line on `err`), stops the engine and
     /// the simulator, and returns what they report.

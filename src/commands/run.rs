@@ -182,6 +182,9 @@ pub fn run(
     if let Some(p) = &info.pinning {
         writeln!(err, "run: {p}")?;
     }
+    if let Some(m) = info.metrics {
+        writeln!(err, "run: Prometheus metrics on http://{m}/metrics")?;
+    }
     let started = Instant::now();
     let mut last_status = Instant::now();
     let mut prev = None;

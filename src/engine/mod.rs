@@ -47,6 +47,7 @@ pub mod config;
 mod hot;
 pub mod link;
 pub mod merge;
+pub mod metrics;
 pub mod paper;
 pub mod recorder;
 pub mod replay;
@@ -170,6 +171,9 @@ pub struct EngineInfo {
     /// Pinning: `Some(core)` when the hot thread was pinned, with a warning
     /// when the core is not isolated or pinning failed.
     pub pinning: Option<String>,
+    /// Where the Prometheus metrics are served (`[metrics] listen`, the
+    /// port chosen when it was 0), if they are.
+    pub metrics: Option<std::net::SocketAddr>,
 }
 
 /// What the hot thread reports at the end.
@@ -220,6 +224,7 @@ pub struct EngineHandle {
     hot: Option<JoinHandle<Result<HotSummary, EngineError>>>,
     risk: Option<JoinHandle<RiskRunReport>>,
     journal: Option<JoinHandle<Result<JournalSummary<std::fs::File>, crate::journal::JournalError>>>,
+    metrics: Option<metrics::MetricsServer>,
 }
 
 impl std::fmt::Debug for EngineHandle {
@@ -317,6 +322,10 @@ impl EngineHandle {
             .journal
             .take()
             .map(|h| h.join().map_err(|_| EngineError::Thread("the journal thread panicked".into())));
+        if let Some(m) = self.metrics.take() {
+            self.stop.store(true, Ordering::Release);
+            m.join();
+        }
         let hot = hot.ok_or_else(|| EngineError::Thread("joined twice".into()))???;
         let risk = risk.ok_or_else(|| EngineError::Thread("joined twice".into()))??;
         let journal = journal.ok_or_else(|| EngineError::Thread("joined twice".into()))???;
