@@ -71,6 +71,9 @@ enum Command {
         /// Status line period in seconds (0: none).
         #[arg(long, default_value_t = 10.0)]
         status_secs: f64,
+        /// Serve the engine's Prometheus metrics on this loopback address:port (GET /metrics).
+        #[arg(long)]
+        metrics: Option<std::net::SocketAddr>,
     },
     /// Rebuild order books from recorded frames and print one JSON line per applied update.
     Book {
@@ -96,8 +99,8 @@ enum Command {
     /// machine in the header, and one JSON object as the last line.
     Latency {
         /// What to measure: decode (decode + apply per frame type), tick-to-trade (frame bytes
-        /// through the trading core to signed order bytes, per stage); wire is not implemented
-        /// yet and says so.
+        /// through the trading core to signed order bytes, per stage), wire (the live engine
+        /// against the simulator over loopback TLS, and the loopback floor).
         #[arg(long, default_value = "decode")]
         path: commands::latency::LatencyPath,
         /// Wire format of the recording; detected from its first frames when omitted (and a
@@ -139,10 +142,17 @@ enum Command {
         /// session.logon over the WebSocket API, a signature per request over REST).
         #[arg(long)]
         key: Option<scalpel::latency::tick_to_trade::KeyKind>,
-        /// --path tick-to-trade: the profile (default tuning/latency.toml under the working
-        /// directory, else the built-in copy).
+        /// --path tick-to-trade and wire: the profile (default tuning/latency.toml under the
+        /// working directory, else the built-in copy).
         #[arg(long)]
         config: Option<PathBuf>,
+        /// --path wire: seconds of trading against the simulator (default 60).
+        #[arg(long)]
+        duration: Option<f64>,
+        /// --path wire: the engine's hot thread polls with a zero timeout (default: only when
+        /// pinned with --pin, as scalpel demo).
+        #[arg(long)]
+        busy_poll: bool,
     },
     /// Say how far this host is from a tuned trading host, item by item, and how to fix each
     /// (reads /proc and /sys, changes nothing).
@@ -420,6 +430,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             transport,
             key,
             config,
+            duration,
+            busy_poll,
         } => {
             let opts = commands::latency::LatencyOptions {
                 path,
@@ -435,6 +447,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 transport,
                 key,
                 config,
+                duration_s: duration,
+                busy_poll: busy_poll.then_some(true),
+                hooks: scalpel::engine::Hooks { thread_allocations: Some(|| ALLOC.this_thread()) },
             };
             commands::latency::run(&opts, &mut io::stdout().lock(), &ALLOC)?;
         }
@@ -571,6 +586,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             dir,
             pin,
             status_secs,
+            metrics,
         } => {
             let opts = commands::demo::DemoOptions {
                 venue,
@@ -586,6 +602,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 pin,
                 busy_poll: None,
                 status_secs,
+                metrics,
             };
             let hooks = scalpel::engine::Hooks { thread_allocations: Some(|| ALLOC.this_thread()) };
             commands::demo::run(&opts, hooks, &mut io::stdout(), &mut io::stderr())?;

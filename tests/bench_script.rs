@@ -1,12 +1,13 @@
 //! scripts/bench-latency with the test build's binary (--no-build): a dated
 //! folder with the build, the host check, each path's report, JSON line,
 //! plot and .hgrm files (decode, tick-to-trade per transport and key), the
-//! runs that do not apply and the paths not implemented yet reported as such.
+//! runs that do not apply reported as such, and the wire run (a short
+//! session against the simulator on the same recording, and the floor).
 
 use std::process::Command;
 
 #[test]
-fn runner_writes_a_dated_folder_and_reports_missing_paths_honestly() {
+fn runner_writes_a_dated_folder_runs_every_path_and_reports_what_does_not_apply() {
     let root = env!("CARGO_MANIFEST_DIR");
     let tmp = std::env::temp_dir().join(format!("scalpel-bench-script-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&tmp);
@@ -21,7 +22,7 @@ fn runner_writes_a_dated_folder_and_reports_missing_paths_honestly() {
     let out = tmp.join("bench");
     let o = Command::new("bash")
         .arg(format!("{root}/scripts/bench-latency"))
-        .args(["--no-build", "--rounds", "1", "--input"])
+        .args(["--no-build", "--rounds", "1", "--wire-secs", "15", "--input"])
         .arg(&session)
         .arg("--out")
         .arg(&out)
@@ -61,7 +62,15 @@ fn runner_writes_a_dated_folder_and_reports_missing_paths_honestly() {
         assert!(summary.contains(&format!("{na}: not applicable: ")), "{summary}");
         assert!(!run.join(format!("{na}.json")).exists(), "no figures for a run that did not happen");
     }
-    assert!(summary.contains("wire: not implemented yet: --path wire is not implemented yet"), "{summary}");
-    assert!(!run.join("wire.json").exists(), "no figures for a path that did not run");
+    // The wire run: the engine against the simulator on the same recording, then the floor.
+    assert!(
+        summary.contains("wire: ok: wire_to_wire_p50_ns:") && summary.contains(" loopback_floor_p50_ns:"),
+        "{summary}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(std::fs::read_to_string(run.join("wire.json")).unwrap().trim()).unwrap();
+    assert_eq!((json["path"].as_str(), json["venue"].as_str()), (Some("wire"), Some("bybit-linear")));
+    assert!(json["wire_to_wire_samples"].as_u64().unwrap() > 0, "{json}");
+    assert!(run.join("wire.svg").exists() && run.join("wire/bybit-linear-wire-wire_to_wire.hgrm").exists());
     std::fs::remove_dir_all(&tmp).ok();
 }

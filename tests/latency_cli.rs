@@ -147,8 +147,8 @@ fn arguments_are_refused_before_any_measurement() {
     let err = run_err(&["latency", "--input", s, "--rounds", "0"]);
     assert!(err.contains("--rounds must be at least 1"), "{err}");
 
-    let err = run_err(&["latency", "--path", "wire", "--input", s]);
-    assert!(err.contains("--path wire is not implemented yet: it needs the live engine"), "{err}");
+    let err = run_err(&["latency", "--path", "wire", "--input", s, "--instruments", "x.toml"]);
+    assert!(err.contains("--instruments does not apply to --path wire"), "{err}");
     let err = run_err(&["latency", "--input", s, "--transport", "rest"]);
     assert!(err.contains("--transport applies to --path tick-to-trade only"), "{err}");
     let err = run_err(&["latency", "--input", s, "--key", "ed25519"]);

@@ -38,9 +38,6 @@
 use std::collections::HashMap;
 use std::io::{self, BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
-use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 use serde::Serialize;
@@ -48,7 +45,7 @@ use serde::Serialize;
 use crate::backtest::report::{TradeJson, money};
 use crate::engine::recorder::Manifest;
 use crate::engine::replay::ReplayReport;
-use crate::engine::{Counter, Engine, EngineReport, Hooks, LiveConfig};
+use crate::engine::{Counter, EngineReport, Hooks};
 use crate::event::MarketEvent;
 use crate::fixed::Notional;
 use crate::instrument::{InstrumentTable, LoadError, Symbol};
@@ -56,10 +53,9 @@ use crate::json::JsonScratch;
 use crate::profile::Profile;
 use crate::profile::backtest::LatencyModel;
 use crate::sim::stamps::{FrameKind, FrameStamp, OrderStamp, PublishedFrame};
-use crate::sim::{AccountSpec, FaultPlan, MarketInput, SimConfig, SimReport, Simulator};
+use crate::sim::{SimReport, Simulator};
 use crate::venue::Decoder;
 use crate::venue::Venue;
-use crate::venue::credentials::{ApiKey, Credentials};
 
 /// The demo profile shipped in the repository (used when `--config` is not
 /// given and `tuning/demo.toml` is not under the working directory).
@@ -100,6 +96,8 @@ pub struct DemoOptions {
     pub busy_poll: Option<bool>,
     /// Seconds between status lines on stderr (0: none).
     pub status_secs: f64,
+    /// Serve the engine's Prometheus metrics here (`[metrics] listen`).
+    pub metrics: Option<std::net::SocketAddr>,
 }
 
 impl Default for DemoOptions {
@@ -118,6 +116,7 @@ impl Default for DemoOptions {
             pin: None,
             busy_poll: None,
             status_secs: 10.0,
+            metrics: None,
         }
     }
 }
@@ -307,146 +306,10 @@ pub fn run(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Result<DemoReport, DemoError> {
-    if !(opts.duration_s.is_finite() && opts.duration_s > 0.0) {
-        return Err(LoadError::new("--duration", "must be a positive number of seconds").into());
-    }
-    let faults = FaultPlan::parse(opts.faults.as_deref().unwrap_or("none"))
-        .map_err(|e| LoadError::new("--faults", e.0.clone()))?;
-    let dir = match &opts.dir {
-        Some(d) => d.clone(),
-        None => {
-            std::env::temp_dir().join(format!("scalpel-demo-{}-{}", std::process::id(), crate::sim::stamps::unix_ms()))
-        }
-    };
-    std::fs::create_dir_all(&dir).map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", dir.display())))?;
-    let flight = dir.join("flight");
-    if flight.exists() {
-        return Err(LoadError::new("--dir", format!("{} already holds a flight recording", dir.display())).into());
-    }
-    // The profile: given, tuning/demo.toml here, or the built-in copy.
-    let (profile_path, profile_label) = match &opts.config {
-        Some(p) => (std::path::absolute(p)?, p.display().to_string()),
-        None => {
-            let local = PathBuf::from("tuning/demo.toml");
-            if local.is_file() {
-                (std::path::absolute(&local)?, "tuning/demo.toml".to_owned())
-            } else {
-                let p = dir.join("demo.toml");
-                std::fs::write(&p, BUILT_IN_PROFILE)?;
-                (p, "built-in tuning/demo.toml".to_owned())
-            }
-        }
-    };
-    let profile = Profile::from_file(&profile_path)?;
-    let order_latency = match profile.backtest.order_latency {
-        LatencyModel::Constant(ns) => Duration::from_nanos(ns),
-        LatencyModel::Samples { .. } => Duration::from_millis(1),
-    };
-
-    // Keys: a fresh random secret for this session, in owner-only files.
-    let (api_key, secret) = session_keys()?;
-    owner_only(&dir.join("api_key"), api_key.as_bytes())?;
-    owner_only(&dir.join("secret"), secret.as_bytes())?;
-
-    // The simulator.
-    let table = InstrumentTable::built_in()?;
-    let (input, input_label) = match &opts.input {
-        Some(p) => {
-            let shifted = dir.join("input-now.txt");
-            let moved_ms = shift_recording(p, &shifted, crate::sim::stamps::unix_ms())?;
-            (
-                MarketInput::Recordings(vec![shifted]),
-                format!("{} (its clock moved {:.1} days to the present)", p.display(), moved_ms as f64 / 86_400_000.0),
-            )
-        }
-        None => (
-            MarketInput::Synthetic {
-                seed: opts.synth_seed,
-                symbols: vec![opts.symbol],
-                duration_s: opts.duration_s + 120.0,
-            },
-            format!("synthetic {} {} seed {}", opts.venue, opts.symbol, opts.synth_seed),
-        ),
-    };
-    let mut sc = SimConfig::new(opts.venue, input, table);
-    sc.order_latency = order_latency;
-    sc.fill_model = profile.backtest.fill_model;
-    sc.faults = faults;
-    sc.fault_seed = opts.fault_seed;
-    sc.ca_out = Some(dir.join("ca.pem"));
-    sc.accounts.push(AccountSpec {
-        hmac: Some(
-            Credentials::new(api_key.as_bytes(), secret.as_bytes())
-                .map_err(|e| LoadError::new("keys", format!("{e:?}")))?,
-        ),
-        api_key: ApiKey::new(api_key.as_bytes()).map_err(|e| LoadError::new("keys", format!("{e:?}")))?,
-        ed25519: None,
-    });
-    let sim = Simulator::start(sc)?;
-    writeln!(
-        err,
-        "demo: simulator {} on {} ({input_label}), CA {}",
-        opts.venue,
-        sim.urls().listen,
-        sim.ca_file().display()
-    )?;
-
-    // The engine, on the simulator.
-    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
-    let pin = opts.pin.or_else(|| (cores >= 4).then(|| cores - 1));
-    let busy = opts.busy_poll.unwrap_or(pin.is_some());
-    let cfg_path = write_live_config(&sim, &dir, &profile_path, opts, pin, busy)?;
-    let cfg = LiveConfig::from_file(&cfg_path)?;
-    let stop = Arc::new(AtomicBool::new(false));
-    // A start-up request refused by an injected fault (429, 418) fails the
-    // engine's start, as it would against a venue: try again, three times.
-    let mut attempt = 1;
-    let handle = loop {
-        match Engine::start_with_hooks(cfg.clone(), Arc::clone(&stop), hooks) {
-            Ok(h) => break h,
-            Err(e @ crate::engine::EngineError::Venue { .. }) if attempt < 3 && opts.faults.is_some() => {
-                writeln!(err, "demo: the engine could not start ({e}); starting it again")?;
-                attempt += 1;
-                std::thread::sleep(Duration::from_secs(2));
-            }
-            Err(e) => return Err(e.into()),
-        }
-    };
-    let info = handle.info().clone();
-    let pinning = info.pinning.clone().unwrap_or_else(|| {
-        format!(
-            "hot thread not pinned ({cores} CPUs: pinning needs at least 4), {}",
-            if busy { "busy-polling" } else { "polling with a 1 ms wait" }
-        )
-    });
-    writeln!(err, "demo: engine LIVE against the simulator: {} connections; {pinning}", info.conns.len())?;
-    writeln!(err, "demo: trading for {} s (profile {profile_label})", opts.duration_s)?;
-    let started = Instant::now();
-    let mut last_status = Instant::now();
-    let mut prev = None;
-    while !handle.is_finished() {
-        std::thread::sleep(Duration::from_millis(50));
-        while let Some(e) = handle.next_event() {
-            writeln!(err, "demo: engine: {}", crate::commands::run::describe(&e, &info))?;
-        }
-        if started.elapsed().as_secs_f64() >= opts.duration_s {
-            handle.stop();
-        }
-        if opts.status_secs > 0.0 && last_status.elapsed().as_secs_f64() >= opts.status_secs {
-            last_status = Instant::now();
-            let s = handle.stats();
-            writeln!(err, "{}", s.status_line(prev.as_ref(), &info.conns, &info.instrument_names))?;
-            prev = Some(s);
-        }
-    }
-    while let Some(e) = handle.next_event() {
-        writeln!(err, "demo: engine: {}", crate::commands::run::describe(&e, &info))?;
-    }
-    let engine = handle.join()?;
-    let frames = sim.take_frame_stamps();
-    let orders = sim.take_order_stamps();
-    let published = sim.take_published();
-    let sim_report = sim.stop();
+    let session = super::live_session::start(opts, &super::live_session::DEMO_PROFILE, hooks, err)?;
+    let super::live_session::Finished { about, engine, frames, orders, published, sim: sim_report } =
+        session.trade(opts, err)?;
+    let super::live_session::About { dir, flight, profile, profile_label, input_label, pinning } = about;
     writeln!(err, "demo: stopped; replaying the flight recording and backtesting the session")?;
 
     let replay = crate::engine::replay::replay(&flight)?;
@@ -565,7 +428,7 @@ fn shift_times(frame: &mut [u8], shift_ms: i64) {
 }
 
 /// A random API key and secret for one session (never printed).
-fn session_keys() -> io::Result<(String, String)> {
+pub(crate) fn session_keys() -> io::Result<(String, String)> {
     use ring::rand::SecureRandom as _;
     let rng = ring::rand::SystemRandom::new();
     let mut bytes = [0u8; 40];
@@ -574,7 +437,7 @@ fn session_keys() -> io::Result<(String, String)> {
     Ok((format!("demo{}", hex(&bytes[..8])), hex(&bytes[8..])))
 }
 
-fn owner_only(path: &Path, contents: &[u8]) -> io::Result<()> {
+pub(crate) fn owner_only(path: &Path, contents: &[u8]) -> io::Result<()> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt as _;
@@ -588,7 +451,7 @@ fn owner_only(path: &Path, contents: &[u8]) -> io::Result<()> {
 }
 
 /// `tuning/live.toml` for the simulator, written into `dir`.
-fn write_live_config(
+pub(crate) fn write_live_config(
     sim: &Simulator,
     dir: &Path,
     profile: &Path,
@@ -647,8 +510,9 @@ secret_file = "secret"
         ws_api = urls.ws_api_url,
         ca = toml_str(sim.ca_file()),
     );
+    let metrics = opts.metrics.map_or(String::new(), |m| format!("\n[metrics]\nlisten = \"{m}\"\n"));
     let path = dir.join("live.toml");
-    std::fs::write(&path, text)?;
+    std::fs::write(&path, text + &metrics)?;
     Ok(path)
 }
 
@@ -736,20 +600,20 @@ fn frame_key(decoder: &Decoder, scratch: &mut JsonScratch, frame: &mut [u8]) -> 
 
 /// What the flight recording and the simulator's stamps say about the
 /// orders.
-struct OrderTiming {
+pub(crate) struct OrderTiming {
     /// Wire-to-wire, ns.
-    w2w: Histogram<u64>,
+    pub w2w: Histogram<u64>,
     /// Orders with a wire-to-wire sample.
-    paired: u64,
+    pub paired: u64,
     /// Orders without one (placed on a timer or a fill, or not stamped).
-    unpaired: u64,
+    pub unpaired: u64,
 }
 
 /// Wire-to-wire samples: for every order the core placed in reaction to a
 /// market frame (the flight recording says which frame), the simulator's
 /// write of that frame to the engine's connection → its read of the order
 /// request.
-fn order_timing(
+pub(crate) fn order_timing(
     flight: &Path,
     manifest: &Manifest,
     frames: &[FrameStamp],
@@ -820,8 +684,12 @@ fn order_timing(
             }
         }
     }
-    let by_key: HashMap<(u8, u64), u64> =
-        published.iter().rev().map(|p| ((kind_code(p.kind), p.exchange_id), p.seq)).collect();
+    // A venue id can repeat across topics (Bybit's derived order books count
+    // their own `u`): every frame published under a key is a candidate.
+    let mut by_key: HashMap<(u8, u64), Vec<u64>> = HashMap::new();
+    for p in published {
+        by_key.entry((kind_code(p.kind), p.exchange_id)).or_default().push(p.seq);
+    }
     let mut writes: HashMap<u64, Vec<u64>> = HashMap::new();
     for s in frames {
         writes.entry(s.seq).or_default().push(s.write_ns);
@@ -838,9 +706,9 @@ fn order_timing(
         }
         let id = crate::order::ClientOrderId(client).render();
         let read = reads.get(id.as_str()).copied();
-        let write = client_key.get(&client).and_then(|k| by_key.get(k)).and_then(|s| writes.get(s));
-        match (read, write) {
-            (Some(read), Some(ws)) => match ws.iter().copied().filter(|&w| w <= read).max() {
+        let seqs = client_key.get(&client).and_then(|k| by_key.get(k));
+        match (read, seqs) {
+            (Some(read), Some(seqs)) => match super::live_session::latest_write_before(seqs, &writes, read) {
                 Some(w) => {
                     h.saturating_record((read - w).max(1));
                     paired += 1;

@@ -12,12 +12,13 @@
 //!   order bytes in the send buffer, per stage
 //!   ([`crate::latency::tick_to_trade`]), with the latency profile
 //!   (`tuning/latency.toml`).
-//! - `--path wire` needs the live engine (the network engine wired to the
-//!   core): it is refused with [`LatencyError::NotImplemented`] until it
-//!   exists.
+//! - `--path wire`: the live engine against the simulator over loopback TLS
+//!   for `--duration`, wire-to-wire from the simulator's stamps, and the
+//!   loopback floor measured in the same run ([`super::latency_wire`]).
 //!
 //! Without `--input` a synthetic session (`scalpel synth`'s generator) is
-//! generated in process and replayed instead.
+//! generated in process and replayed instead (served by the simulator,
+//! for `--path wire`).
 //!
 //! Everything that can be checked before a run is (rounds, output paths,
 //! the venue of the file, that it decodes at all), so a long measurement
@@ -65,17 +66,6 @@ impl LatencyPath {
             LatencyPath::Decode => "decode",
             LatencyPath::TickToTrade => "tick-to-trade",
             LatencyPath::Wire => "wire",
-        }
-    }
-
-    /// What a path still waits for, if it is not implemented.
-    #[must_use]
-    pub const fn missing(self) -> Option<&'static str> {
-        match self {
-            LatencyPath::Decode | LatencyPath::TickToTrade => None,
-            LatencyPath::Wire => Some(
-                "the live engine (the network engine wired to the trading core, talking to the simulator), which does not exist yet",
-            ),
         }
     }
 }
@@ -127,9 +117,44 @@ pub struct LatencyOptions {
     pub transport: Option<Transport>,
     /// Key type of `--path tick-to-trade` (HMAC by default).
     pub key: Option<KeyKind>,
-    /// Profile of `--path tick-to-trade` (default: `tuning/latency.toml`
-    /// under the working directory, else the built-in copy).
+    /// Profile of `--path tick-to-trade` and `--path wire` (default:
+    /// `tuning/latency.toml` under the working directory, else the
+    /// built-in copy).
     pub config: Option<PathBuf>,
+    /// Seconds of trading of `--path wire` (default
+    /// [`super::latency_wire::DEFAULT_DURATION_S`]).
+    pub duration_s: Option<f64>,
+    /// `--path wire`: the engine's hot thread polls with a zero timeout
+    /// (default: when it is pinned, as `scalpel demo`).
+    pub busy_poll: Option<bool>,
+    /// The engine's hooks (`--path wire`: the hot thread's allocation count).
+    pub hooks: crate::engine::Hooks,
+}
+
+impl LatencyOptions {
+    /// `path` with every option at its default (a synthetic session, 5
+    /// rounds, nothing written).
+    #[must_use]
+    pub fn new(path: LatencyPath) -> Self {
+        Self {
+            path,
+            venue: None,
+            input: None,
+            synth_secs: None,
+            synth_seed: None,
+            rounds: 5,
+            instruments: None,
+            hgrm_dir: None,
+            plot: None,
+            pin: None,
+            transport: None,
+            key: None,
+            config: None,
+            duration_s: None,
+            busy_poll: None,
+            hooks: crate::engine::Hooks::default(),
+        }
+    }
 }
 
 /// Length of the synthetic session generated without `--input`, s.
@@ -152,14 +177,18 @@ pub enum LatencyError {
     /// `--rounds 0`.
     #[error("--rounds must be at least 1")]
     NoRounds,
-    /// The path needs parts of the system that do not exist yet.
-    #[error("--path {path} is not implemented yet: it needs {needs}; --path decode is available")]
-    NotImplemented {
-        /// The path asked for.
-        path: LatencyPath,
-        /// What it waits for.
-        needs: &'static str,
-    },
+    /// The wire path's session or floor failed, or measured nothing.
+    #[error("--path wire: {0}")]
+    Wire(String),
+    /// An option that only `--path wire` takes.
+    #[error("{0} applies to --path wire only")]
+    WireOnly(&'static str),
+    /// An option `--path wire` does not take.
+    #[error("{0} does not apply to --path wire ({1})")]
+    NotForWire(&'static str, &'static str),
+    /// `--duration` not a positive number of seconds.
+    #[error("--duration must be a positive number of seconds")]
+    Duration,
     /// The recording holds no frames.
     #[error("{0}: the recording holds no frames ({1} malformed lines)")]
     Empty(PathBuf, u64),
@@ -236,20 +265,35 @@ pub enum LatencyError {
 /// Checks what can be checked before loading anything.
 ///
 /// # Errors
-/// [`LatencyError::NoRounds`], [`LatencyError::NotImplemented`], an
-/// `--hgrm-dir` that is a file, a `--plot` not ending in `.svg`.
+/// [`LatencyError::NoRounds`], an option given to a path that does not
+/// take it, an `--hgrm-dir` that is a file, a `--plot` not ending in `.svg`.
 pub fn validate(opts: &LatencyOptions) -> Result<(), LatencyError> {
-    if let Some(needs) = opts.path.missing() {
-        return Err(LatencyError::NotImplemented { path: opts.path, needs });
-    }
     if opts.rounds == 0 {
         return Err(LatencyError::NoRounds);
+    }
+    if opts.path == LatencyPath::Wire {
+        if opts.instruments.is_some() {
+            return Err(LatencyError::NotForWire("--instruments", "the engine trades its profile's instruments"));
+        }
+        if opts.synth_secs.is_some() {
+            return Err(LatencyError::NotForWire("--synth-secs", "the session lasts --duration"));
+        }
+        if opts.duration_s.is_some_and(|d| !(d.is_finite() && d > 0.0)) {
+            return Err(LatencyError::Duration);
+        }
+    } else {
+        if opts.duration_s.is_some() {
+            return Err(LatencyError::WireOnly("--duration"));
+        }
+        if opts.busy_poll.is_some() {
+            return Err(LatencyError::WireOnly("--busy-poll"));
+        }
     }
     if opts.path != LatencyPath::TickToTrade {
         for (given, name) in [
             (opts.transport.is_some(), "--transport"),
             (opts.key.is_some(), "--key"),
-            (opts.config.is_some(), "--config"),
+            (opts.config.is_some() && opts.path != LatencyPath::Wire, "--config"),
         ] {
             if given {
                 return Err(LatencyError::TickOnly(name));
@@ -408,6 +452,17 @@ fn load_profile(opts: &LatencyOptions) -> Result<(Profile, String), LatencyError
 /// See [`LatencyError`].
 pub fn run(opts: &LatencyOptions, out: &mut impl Write, alloc: &CountingAlloc) -> Result<LatencyOutcome, LatencyError> {
     validate(opts)?;
+    if opts.path == LatencyPath::Wire {
+        let json = super::latency_wire::run(opts, out, &mut io::stderr().lock())?;
+        return Ok(LatencyOutcome {
+            venue: opts.venue.unwrap_or(Venue::BinanceUsdm),
+            machine: Machine::read(&HostSource::live(), opts.pin),
+            decode: None,
+            tick: None,
+            bad_lines: 0,
+            json,
+        });
+    }
     let (rec, input) = load_input(opts)?;
     if rec.is_empty() {
         return Err(LatencyError::Empty(input, rec.bad_lines()));
@@ -802,23 +857,31 @@ mod tests {
         assert_eq!("wire".parse(), Ok(LatencyPath::Wire));
         assert_eq!("tick".parse::<LatencyPath>(), Err(UnknownPath));
         let opts = |path, rounds| LatencyOptions {
-            path,
-            venue: None,
             input: Some(PathBuf::from("/nonexistent")),
-            synth_secs: None,
-            synth_seed: None,
             rounds,
-            instruments: None,
-            hgrm_dir: None,
-            plot: None,
-            pin: None,
-            transport: None,
-            key: None,
-            config: None,
+            ..LatencyOptions::new(path)
         };
-        let err = validate(&opts(LatencyPath::Wire, 5)).unwrap_err();
-        assert!(matches!(err, LatencyError::NotImplemented { .. }), "{err}");
-        assert!(err.to_string().contains("is not implemented yet"));
+        assert!(validate(&opts(LatencyPath::Wire, 5)).is_ok());
+        let mut o = opts(LatencyPath::Wire, 1);
+        (o.config, o.duration_s, o.busy_poll) = (Some(PathBuf::from("p.toml")), Some(3.0), Some(true));
+        assert!(validate(&o).is_ok(), "--config, --duration and --busy-poll are the wire path's");
+        o.duration_s = Some(0.0);
+        assert!(matches!(validate(&o), Err(LatencyError::Duration)));
+        let mut o = opts(LatencyPath::Wire, 1);
+        o.instruments = Some(PathBuf::from("i.toml"));
+        assert!(matches!(validate(&o), Err(LatencyError::NotForWire("--instruments", _))));
+        let mut o = opts(LatencyPath::Wire, 1);
+        o.transport = Some(Transport::Rest);
+        assert!(matches!(validate(&o), Err(LatencyError::TickOnly("--transport"))));
+        let mut o = opts(LatencyPath::Decode, 1);
+        o.duration_s = Some(3.0);
+        assert!(matches!(validate(&o), Err(LatencyError::WireOnly("--duration"))));
+        let mut o = opts(LatencyPath::TickToTrade, 1);
+        o.busy_poll = Some(true);
+        assert!(matches!(validate(&o), Err(LatencyError::WireOnly("--busy-poll"))));
+        let mut o = opts(LatencyPath::Decode, 1);
+        o.config = Some(PathBuf::from("p.toml"));
+        assert!(matches!(validate(&o), Err(LatencyError::TickOnly("--config"))));
         assert!(validate(&opts(LatencyPath::TickToTrade, 5)).is_ok());
         let mut o = opts(LatencyPath::Decode, 1);
         o.transport = Some(Transport::Rest);

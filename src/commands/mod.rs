@@ -6,6 +6,8 @@ pub mod demo;
 pub mod host_check;
 pub mod instruments;
 pub mod latency;
+pub mod latency_wire;
+pub mod live_session;
 pub mod record;
 pub mod run;
 pub mod sign;

@@ -186,6 +186,9 @@ pub fn run(
         let set: Vec<String> = info.venue_leverage.iter().map(|(name, l)| format!("{name} {l}x")).collect();
         writeln!(err, "run: leverage set on the venue: {}", set.join(", "))?;
     }
+    if let Some(m) = info.metrics {
+        writeln!(err, "run: Prometheus metrics on http://{m}/metrics")?;
+    }
     let started = Instant::now();
     let mut last_status = Instant::now();
     let mut prev = None;

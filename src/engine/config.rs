@@ -163,6 +163,10 @@ pub struct LiveConfig {
     pub paper_latency_ms: u64,
     /// Venues.
     pub venues: Vec<VenueConfig>,
+    /// `[metrics] listen`: where the Prometheus metrics are served
+    /// (`GET /metrics`, [`super::metrics`]); `None`: not served (default).
+    /// A loopback address only.
+    pub metrics: Option<std::net::SocketAddr>,
 }
 
 #[derive(Deserialize)]
@@ -194,6 +198,14 @@ struct RawLive {
     paper: RawPaper,
     #[serde(default)]
     venue: Vec<RawVenue>,
+    #[serde(default)]
+    metrics: RawMetrics,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+struct RawMetrics {
+    listen: Option<String>,
 }
 
 fn default_network() -> String {
@@ -398,6 +410,21 @@ impl LiveConfig {
             }
             venues.push(venue);
         }
+        let metrics = match raw.metrics.listen.as_deref() {
+            None => None,
+            Some(text) => {
+                let addr: std::net::SocketAddr = text.parse().map_err(|_| {
+                    err("metrics.listen", format!("{text:?} is not an address:port (e.g. 127.0.0.1:9464)"))
+                })?;
+                if !addr.ip().is_loopback() {
+                    return Err(err(
+                        "metrics.listen",
+                        "must be a loopback address (positions and PnL are served without authentication)",
+                    ));
+                }
+                Some(addr)
+            }
+        };
         Ok(Self {
             profile: resolve(base, &raw.profile),
             risk_file: raw.risk_file.as_deref().map(|p| resolve(base, p)),
@@ -414,6 +441,7 @@ impl LiveConfig {
             open_interest_poll_ms,
             paper_latency_ms: raw.paper.latency_ms.unwrap_or(1),
             venues,
+            metrics,
         })
     }
 }
@@ -643,6 +671,20 @@ symbols = ["BTCUSDT"]
         assert!(c.flatten.on_exit);
         assert_eq!(c.hot.core, None);
         assert!(c.hot.busy_poll);
+        assert_eq!(c.metrics, None, "metrics are off by default");
+    }
+
+    #[test]
+    fn metrics_listen_on_loopback_only() {
+        let with = |listen: &str| {
+            let text = format!("{MINIMAL}\n[metrics]\nlisten = \"{listen}\"\n");
+            LiveConfig::from_toml_str(&text, Path::new("."))
+        };
+        assert_eq!(with("127.0.0.1:9464").unwrap().metrics, Some("127.0.0.1:9464".parse().unwrap()));
+        assert_eq!(with("[::1]:0").unwrap().metrics, Some("[::1]:0".parse().unwrap()));
+        let e = with("0.0.0.0:9464").unwrap_err().to_string();
+        assert!(e.contains("metrics.listen") && e.contains("loopback"), "{e}");
+        assert!(with("localhost").unwrap_err().to_string().contains("metrics.listen"));
     }
 
     #[test]

@@ -52,6 +52,7 @@ mod hot;
 pub mod link;
 pub mod merge;
 mod open_interest;
+pub mod metrics;
 pub mod paper;
 pub mod recorder;
 pub mod replay;
@@ -178,6 +179,9 @@ pub struct EngineInfo {
     /// The leverage set on the venue at start, by `venue:SYMBOL` (empty on
     /// paper: nothing is set there).
     pub venue_leverage: Vec<(String, u8)>,
+    /// Where the Prometheus metrics are served (`[metrics] listen`, the
+    /// port chosen when it was 0), if they are.
+    pub metrics: Option<std::net::SocketAddr>,
 }
 
 /// What the hot thread reports at the end.
@@ -230,6 +234,7 @@ pub struct EngineHandle {
     journal: Option<JoinHandle<Result<JournalSummary<std::fs::File>, crate::journal::JournalError>>>,
     /// The Binance open-interest poll, when it runs.
     open_interest: Option<JoinHandle<()>>,
+    metrics: Option<metrics::MetricsServer>,
 }
 
 impl std::fmt::Debug for EngineHandle {
@@ -328,6 +333,10 @@ impl EngineHandle {
             .journal
             .take()
             .map(|h| h.join().map_err(|_| EngineError::Thread("the journal thread panicked".into())));
+        if let Some(m) = self.metrics.take() {
+            self.stop.store(true, Ordering::Release);
+            m.join();
+        }
         let hot = hot.ok_or_else(|| EngineError::Thread("joined twice".into()))???;
         let risk = risk.ok_or_else(|| EngineError::Thread("joined twice".into()))??;
         let journal = journal.ok_or_else(|| EngineError::Thread("joined twice".into()))???;

@@ -656,12 +656,15 @@ pub(super) fn start(
         crate::ring::lossy::<crate::journal::thread::Telemetry>(journal_cfg.telemetry_ring_capacity.max(1024) as usize);
     let (events_tx, events_rx) = crate::ring::lossy::<EngineEvent>(4096);
     let journal_stop = Arc::new(AtomicBool::new(false));
-    let journal = crate::journal::thread::spawn(
+    // The journal publishes its latency quantiles for the metrics server.
+    let board = config.metrics.map(|_| Arc::new(crate::journal::thread::LatencyBoard::default()));
+    let journal = crate::journal::thread::spawn_with_board(
         writer,
         crate::journal::thread::JournalThreadIo { records: journal_rx, telemetry: telemetry_rx },
         journal_cfg,
         crate::journal::thread::wall_clock_ns,
         Arc::clone(&journal_stop),
+        board.clone(),
     )
     .map_err(|e| EngineError::Thread(format!("journal thread: {e}")))?;
     let risk_cell = Arc::new(VerdictCell::new());
@@ -698,16 +701,32 @@ pub(super) fn start(
         _ => (None, None),
     };
     let stats = Arc::new(SharedStats::new(plan.len(), table.all().len()));
+    let conn_names: Vec<String> = plan.iter().map(|p| p.name.clone()).collect();
+    let inst_names: Vec<String> = table.all().iter().map(|i| format!("{}:{}", i.venue.name(), i.symbol)).collect();
+    let metrics = match (config.metrics, board) {
+        (Some(listen), Some(board)) => Some(
+            super::metrics::MetricsServer::start(
+                listen,
+                Arc::clone(&stats),
+                (conn_names.clone(), inst_names.clone()),
+                board,
+                Arc::clone(&stop),
+            )
+            .map_err(|e| LoadError::new("metrics.listen", format!("{listen}: {e}")))?,
+        ),
+        _ => None,
+    };
     let info = EngineInfo {
-        conns: plan.iter().map(|p| p.name.clone()).collect(),
+        conns: conn_names,
         instruments: table.all().to_vec(),
-        instrument_names: table.all().iter().map(|i| format!("{}:{}", i.venue.name(), i.symbol)).collect(),
+        instrument_names: inst_names,
         journal: journal_path,
         record: record_dir,
         epoch: epoch.0,
         dry_run: config.dry_run,
         pinning: None,
         venue_leverage,
+        metrics: metrics.as_ref().map(super::metrics::MetricsServer::addr),
     };
     let setup = HotSetup {
         config,
@@ -741,6 +760,7 @@ pub(super) fn start(
         risk: Some(risk),
         journal: Some(journal),
         open_interest: None,
+        metrics,
     };
     match ready_rx.recv() {
         Ok(Ok(pinning)) => {

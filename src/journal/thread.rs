@@ -111,6 +111,66 @@ impl LatencyHistograms {
     }
 }
 
+/// Latency quantiles of one stage, as the journal thread last published
+/// them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StageQuantiles {
+    /// The stage's name ([`Stage::name`]).
+    pub stage: &'static str,
+    /// Samples since the start.
+    pub count: u64,
+    /// Their sum, ns (histogram mean × count).
+    pub sum_ns: u64,
+    /// p50, p90, p99, p99.9, ns.
+    pub quantiles_ns: [u64; 4],
+}
+
+/// The journal thread's latency quantiles for readers off the hot thread
+/// (the metrics server): the journal thread replaces them every second;
+/// readers copy them. The lock is taken by those two threads only, never
+/// by the hot thread.
+#[derive(Debug, Default)]
+pub struct LatencyBoard {
+    stages: std::sync::Mutex<Vec<StageQuantiles>>,
+}
+
+impl LatencyBoard {
+    /// Publishes the quantiles of every stage with samples.
+    pub fn publish(&self, latency: &LatencyHistograms) {
+        let now: Vec<StageQuantiles> = Stage::ALL
+            .iter()
+            .zip(&latency.by_stage)
+            .filter(|(_, h)| !h.is_empty())
+            .map(|(stage, h)| StageQuantiles {
+                stage: stage.name(),
+                count: h.len(),
+                sum_ns: (h.mean() * h.len() as f64) as u64,
+                quantiles_ns: [0.5, 0.9, 0.99, 0.999].map(|q| h.value_at_quantile(q)),
+            })
+            .collect();
+        if let Ok(mut s) = self.stages.lock() {
+            *s = now;
+        }
+    }
+
+    /// Publishes one stage's figures (replacing that stage's).
+    pub fn publish_quantiles(&self, stage: &'static str, count: u64, sum_ns: u64, quantiles_ns: [u64; 4]) {
+        if let Ok(mut s) = self.stages.lock() {
+            s.retain(|q| q.stage != stage);
+            s.push(StageQuantiles { stage, count, sum_ns, quantiles_ns });
+        }
+    }
+
+    /// A copy of what was last published.
+    #[must_use]
+    pub fn snapshot(&self) -> Vec<StageQuantiles> {
+        self.stages.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+}
+
+/// How often the journal thread publishes to its [`LatencyBoard`].
+const BOARD_NS: u64 = 1_000_000_000;
+
 /// The journal thread's inputs.
 pub struct JournalThreadIo {
     /// From the risk thread (lossless).
@@ -145,13 +205,30 @@ const BATCH: usize = 4096;
 /// [`JournalError::Io`] when the journal cannot be written: the caller
 /// must treat that as fatal for trading (no journal, no orders).
 pub fn run<S: JournalSink>(
+    writer: JournalWriter<S>,
+    io: &JournalThreadIo,
+    cfg: &JournalConfig,
+    clock: impl FnMut() -> u64,
+    stop: &AtomicBool,
+) -> Result<JournalSummary<S>, JournalError> {
+    run_with_board(writer, io, cfg, clock, stop, None)
+}
+
+/// [`run`], publishing the latency quantiles to `board` every second and
+/// at the end.
+///
+/// # Errors
+/// As [`run`].
+pub fn run_with_board<S: JournalSink>(
     mut writer: JournalWriter<S>,
     io: &JournalThreadIo,
     cfg: &JournalConfig,
     mut clock: impl FnMut() -> u64,
     stop: &AtomicBool,
+    board: Option<&LatencyBoard>,
 ) -> Result<JournalSummary<S>, JournalError> {
     let mut latency = LatencyHistograms::new();
+    let mut last_board = 0u64;
     let mut reported_dropped = 0u64;
     let report_ns = u64::from(cfg.latency_report_ms) * 1_000_000;
     let mut last_report = clock();
@@ -188,6 +265,10 @@ pub fn run<S: JournalSink>(
             }
             last_report = now;
         }
+        if let Some(b) = board.filter(|_| now.saturating_sub(last_board) >= BOARD_NS) {
+            b.publish(&latency);
+            last_board = now;
+        }
         writer.poll(now)?;
         let finished =
             stop.load(Ordering::Acquire) || (io.records.is_producer_gone() && io.telemetry.is_producer_gone());
@@ -205,6 +286,9 @@ pub fn run<S: JournalSink>(
     }
     for summary in latency.summaries() {
         writer.append(now, &summary)?;
+    }
+    if let Some(b) = board {
+        b.publish(&latency);
     }
     let records = writer.records();
     writer.append(now, &JournalRecord::Closed { records })?;
@@ -224,7 +308,25 @@ pub fn spawn<S: JournalSink + Send + 'static>(
     clock: impl FnMut() -> u64 + Send + 'static,
     stop: std::sync::Arc<AtomicBool>,
 ) -> std::io::Result<std::thread::JoinHandle<Result<JournalSummary<S>, JournalError>>> {
-    std::thread::Builder::new().name("journal".into()).spawn(move || run(writer, &io, &cfg, clock, &stop))
+    spawn_with_board(writer, io, cfg, clock, stop, None)
+}
+
+/// [`spawn`], the thread publishing its latency quantiles to `board`
+/// ([`run_with_board`]).
+///
+/// # Errors
+/// The thread cannot be spawned.
+pub fn spawn_with_board<S: JournalSink + Send + 'static>(
+    writer: JournalWriter<S>,
+    io: JournalThreadIo,
+    cfg: JournalConfig,
+    clock: impl FnMut() -> u64 + Send + 'static,
+    stop: std::sync::Arc<AtomicBool>,
+    board: Option<std::sync::Arc<LatencyBoard>>,
+) -> std::io::Result<std::thread::JoinHandle<Result<JournalSummary<S>, JournalError>>> {
+    std::thread::Builder::new()
+        .name("journal".into())
+        .spawn(move || run_with_board(writer, &io, &cfg, clock, &stop, board.as_deref()))
 }
 
 /// Wall-clock nanoseconds since the Unix epoch, for the journal clock in

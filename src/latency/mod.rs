@@ -36,6 +36,7 @@
 
 pub mod collect;
 pub mod decode;
+pub mod floor;
 pub mod plot;
 pub mod probe;
 pub mod report;

@@ -41,6 +41,19 @@ impl StageHistograms {
         }
     }
 
+    /// Adds every sample of `h` to `stage` (a histogram recorded
+    /// elsewhere: the simulator's stamps, the floor). Samples beyond this
+    /// histogram's range count at its highest value. Unknown stages are
+    /// ignored.
+    pub fn add(&mut self, stage: usize, h: &Histogram<u64>) {
+        if let Some(mine) = self.histograms.get_mut(stage) {
+            for v in h.iter_recorded() {
+                let value = v.value_iterated_to().clamp(1, MAX_TRACKABLE_NS);
+                let _ = mine.record_n(value, v.count_at_value());
+            }
+        }
+    }
+
     /// The histogram of a stage.
     #[must_use]
     pub fn get(&self, stage: usize) -> Option<&Histogram<u64>> {

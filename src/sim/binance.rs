@@ -649,6 +649,7 @@ pub(crate) async fn http(shared: &Shared, ctx: HttpCtx) -> Response<Body> {
                 OrderTransport::Rest,
                 &get("newClientOrderId").unwrap_or_default(),
                 ctx.read_ns,
+                ctx.query.len() + ctx.body.len(),
             );
             let (order, inst, result) = match new_order(shared, &get) {
                 Ok(x) => x,
@@ -1587,7 +1588,14 @@ fn ws_api(shared: &Shared, conn: u64, text: &[u8], read_ns: u64) {
     let is_order = method == "order.place";
     if is_order {
         Stats::inc(&shared.stats.order_requests);
-        stamp_order(shared, conn, OrderTransport::WebSocket, &get("newClientOrderId").unwrap_or_default(), read_ns);
+        stamp_order(
+            shared,
+            conn,
+            OrderTransport::WebSocket,
+            &get("newClientOrderId").unwrap_or_default(),
+            read_ns,
+            text.len(),
+        );
     }
     if method == "order.cancel" {
         Stats::inc(&shared.stats.cancel_requests);

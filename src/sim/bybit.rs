@@ -1011,6 +1011,7 @@ pub(crate) async fn http(shared: &Shared, ctx: HttpCtx) -> Response<Body> {
                     OrderTransport::Rest,
                     f.get("orderLinkId").map_or("", String::as_str),
                     ctx.read_ns,
+                    ctx.query.len() + ctx.body.len(),
                 );
             } else {
                 Stats::inc(&shared.stats.cancel_requests);
@@ -1268,7 +1269,7 @@ pub(crate) async fn on_text(shared: &Shared, conn: u64, kind: ConnKind, text: &[
     };
     let op = req.op.clone().unwrap_or_default();
     if kind == ConnKind::BybitTrade {
-        trade_op(shared, conn, &conn_id, session, &req, &op, read_ns);
+        trade_op(shared, conn, &conn_id, session, &req, &op, read_ns, text.len());
         return;
     }
     let req_id = req.req_id.as_deref();
@@ -1401,6 +1402,7 @@ fn trade_reply(
     j.finish()
 }
 
+#[allow(clippy::too_many_arguments)]
 fn trade_op(
     shared: &Shared,
     conn: u64,
@@ -1409,6 +1411,7 @@ fn trade_op(
     req: &OpRequest,
     op: &str,
     read_ns: u64,
+    bytes: usize,
 ) {
     let req_id = req.req_id_trade.as_deref().or(req.req_id.as_deref());
     match op {
@@ -1462,6 +1465,7 @@ fn trade_op(
             OrderTransport::WebSocket,
             args.get("orderLinkId").map_or("", String::as_str),
             read_ns,
+            bytes,
         );
     } else if op == "order.cancel" {
         Stats::inc(&shared.stats.cancel_requests);

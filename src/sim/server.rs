@@ -680,12 +680,14 @@ pub(crate) fn stamp_order(
     transport: super::stamps::OrderTransport,
     client: &str,
     read_ns: u64,
+    bytes: usize,
 ) {
     shared.stamps.order_read(OrderStamp {
         conn,
         transport,
         client_order_id: super::stamps::ShortText::new(client).unwrap_or_default(),
         read_ns,
+        bytes: u32::try_from(bytes).unwrap_or(u32::MAX),
     });
 }
 

@@ -140,6 +140,9 @@ pub struct OrderStamp {
     pub client_order_id: ShortText,
     /// When its bytes were read, ns (Unix).
     pub read_ns: u64,
+    /// Its size: the WebSocket message's payload, or a REST request's
+    /// query plus body (headers not counted), bytes.
+    pub bytes: u32,
 }
 
 fn ser_short<S: serde::Serializer>(v: &ShortText, s: S) -> Result<S::Ok, S::Error> {
