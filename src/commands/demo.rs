@@ -48,7 +48,7 @@ use serde::Serialize;
 use crate::backtest::report::{TradeJson, money};
 use crate::engine::recorder::Manifest;
 use crate::engine::replay::ReplayReport;
-use crate::engine::{Counter, Engine, EngineReport, Hooks, LiveConfig};
+use crate::engine::{Counter, EngineReport, Hooks, LiveConfig};
 use crate::event::MarketEvent;
 use crate::fixed::Notional;
 use crate::instrument::{InstrumentTable, LoadError, Symbol};
@@ -56,10 +56,14 @@ use crate::json::JsonScratch;
 use crate::profile::Profile;
 use crate::profile::backtest::LatencyModel;
 use crate::sim::stamps::{FrameKind, FrameStamp, OrderStamp, PublishedFrame};
-use crate::sim::{AccountSpec, FaultPlan, MarketInput, SimConfig, SimReport, Simulator};
+use crate::sim::{FaultPlan, MarketInput, SimReport, Simulator};
 use crate::venue::Decoder;
 use crate::venue::Venue;
-use crate::venue::credentials::{ApiKey, Credentials};
+
+use super::session::{
+    live_config_head, pin_and_poll, pinning_label, resolve_profile, session_account, session_dir, sim_config,
+    start_engine, streams, venue_table, write_json,
+};
 
 /// The demo profile shipped in the repository (used when `--config` is not
 /// given and `tuning/demo.toml` is not under the working directory).
@@ -312,41 +316,11 @@ pub fn run(
     }
     let faults = FaultPlan::parse(opts.faults.as_deref().unwrap_or("none"))
         .map_err(|e| LoadError::new("--faults", e.0.clone()))?;
-    let dir = match &opts.dir {
-        Some(d) => d.clone(),
-        None => {
-            std::env::temp_dir().join(format!("scalpel-demo-{}-{}", std::process::id(), crate::sim::stamps::unix_ms()))
-        }
-    };
-    std::fs::create_dir_all(&dir).map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", dir.display())))?;
+    let dir = session_dir(opts.dir.as_deref(), "demo")?;
     let flight = dir.join("flight");
-    if flight.exists() {
-        return Err(LoadError::new("--dir", format!("{} already holds a flight recording", dir.display())).into());
-    }
-    // The profile: given, tuning/demo.toml here, or the built-in copy.
-    let (profile_path, profile_label) = match &opts.config {
-        Some(p) => (std::path::absolute(p)?, p.display().to_string()),
-        None => {
-            let local = PathBuf::from("tuning/demo.toml");
-            if local.is_file() {
-                (std::path::absolute(&local)?, "tuning/demo.toml".to_owned())
-            } else {
-                let p = dir.join("demo.toml");
-                std::fs::write(&p, BUILT_IN_PROFILE)?;
-                (p, "built-in tuning/demo.toml".to_owned())
-            }
-        }
-    };
+    let (profile_path, profile_label) = resolve_profile(opts.config.as_deref(), &dir)?;
     let profile = Profile::from_file(&profile_path)?;
-    let order_latency = match profile.backtest.order_latency {
-        LatencyModel::Constant(ns) => Duration::from_nanos(ns),
-        LatencyModel::Samples { .. } => Duration::from_millis(1),
-    };
-
-    // Keys: a fresh random secret for this session, in owner-only files.
-    let (api_key, secret) = session_keys()?;
-    owner_only(&dir.join("api_key"), api_key.as_bytes())?;
-    owner_only(&dir.join("secret"), secret.as_bytes())?;
+    let account = session_account(&dir)?;
 
     // The simulator.
     let table = InstrumentTable::built_in()?;
@@ -368,20 +342,10 @@ pub fn run(
             format!("synthetic {} {} seed {}", opts.venue, opts.symbol, opts.synth_seed),
         ),
     };
-    let mut sc = SimConfig::new(opts.venue, input, table);
-    sc.order_latency = order_latency;
-    sc.fill_model = profile.backtest.fill_model;
+    let mut sc = sim_config(opts.venue, input, table, &profile, account);
     sc.faults = faults;
     sc.fault_seed = opts.fault_seed;
     sc.ca_out = Some(dir.join("ca.pem"));
-    sc.accounts.push(AccountSpec {
-        hmac: Some(
-            Credentials::new(api_key.as_bytes(), secret.as_bytes())
-                .map_err(|e| LoadError::new("keys", format!("{e:?}")))?,
-        ),
-        api_key: ApiKey::new(api_key.as_bytes()).map_err(|e| LoadError::new("keys", format!("{e:?}")))?,
-        ed25519: None,
-    });
     let sim = Simulator::start(sc)?;
     writeln!(
         err,
@@ -392,33 +356,13 @@ pub fn run(
     )?;
 
     // The engine, on the simulator.
-    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
-    let pin = opts.pin.or_else(|| (cores >= 4).then(|| cores - 1));
-    let busy = opts.busy_poll.unwrap_or(pin.is_some());
+    let (pin, busy) = pin_and_poll(opts.pin, opts.busy_poll);
     let cfg_path = write_live_config(&sim, &dir, &profile_path, opts, pin, busy)?;
     let cfg = LiveConfig::from_file(&cfg_path)?;
     let stop = Arc::new(AtomicBool::new(false));
-    // A start-up request refused by an injected fault (429, 418) fails the
-    // engine's start, as it would against a venue: try again, three times.
-    let mut attempt = 1;
-    let handle = loop {
-        match Engine::start_with_hooks(cfg.clone(), Arc::clone(&stop), hooks) {
-            Ok(h) => break h,
-            Err(e @ crate::engine::EngineError::Venue { .. }) if attempt < 3 && opts.faults.is_some() => {
-                writeln!(err, "demo: the engine could not start ({e}); starting it again")?;
-                attempt += 1;
-                std::thread::sleep(Duration::from_secs(2));
-            }
-            Err(e) => return Err(e.into()),
-        }
-    };
+    let handle = start_engine(&cfg, &stop, hooks, opts.faults.is_some(), "demo", err)?;
     let info = handle.info().clone();
-    let pinning = info.pinning.clone().unwrap_or_else(|| {
-        format!(
-            "hot thread not pinned ({cores} CPUs: pinning needs at least 4), {}",
-            if busy { "busy-polling" } else { "polling with a 1 ms wait" }
-        )
-    });
+    let pinning = pinning_label(&info, busy);
     writeln!(err, "demo: engine LIVE against the simulator: {} connections; {pinning}", info.conns.len())?;
     writeln!(err, "demo: trading for {} s (profile {profile_label})", opts.duration_s)?;
     let started = Instant::now();
@@ -469,14 +413,7 @@ pub fn run(
     });
     print_report(&report, &replay, &backtest, out)?;
     if let Some(path) = &opts.json {
-        let text = serde_json::to_string_pretty(&report).map_err(io::Error::other)?;
-        if path.as_os_str() == "-" {
-            writeln!(out, "{text}")?;
-        } else {
-            std::fs::write(path, text + "\n")
-                .map_err(|e| io::Error::new(e.kind(), format!("--json {}: {e}", path.display())))?;
-            writeln!(out, "report: {}", path.display())?;
-        }
+        write_json(&report, path, out)?;
     }
     let mut broken = Vec::new();
     if report.lost_orders > 0 {
@@ -560,29 +497,6 @@ fn shift_times(frame: &mut [u8], shift_ms: i64) {
     }
 }
 
-/// A random API key and secret for one session (never printed).
-fn session_keys() -> io::Result<(String, String)> {
-    use ring::rand::SecureRandom as _;
-    let rng = ring::rand::SystemRandom::new();
-    let mut bytes = [0u8; 40];
-    rng.fill(&mut bytes).map_err(|_| io::Error::other("no system randomness for the session keys"))?;
-    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
-    Ok((format!("demo{}", hex(&bytes[..8])), hex(&bytes[8..])))
-}
-
-fn owner_only(path: &Path, contents: &[u8]) -> io::Result<()> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
-        f.write_all(contents)
-    }
-    #[cfg(not(unix))]
-    {
-        std::fs::write(path, contents)
-    }
-}
-
 /// `tuning/live.toml` for the simulator, written into `dir`.
 fn write_live_config(
     sim: &Simulator,
@@ -592,57 +506,11 @@ fn write_live_config(
     pin: Option<usize>,
     busy: bool,
 ) -> io::Result<PathBuf> {
-    let urls = sim.urls();
-    let bybit_book = if opts.input.is_some() { "orderbook.200" } else { "orderbook.50" };
-    let streams = match opts.venue {
-        // A recording carries only what was recorded (the Binance file in
-        // ../shared/data has no markPrice): a stream that never speaks
-        // would be reconnected as stale again and again.
-        Venue::BinanceUsdm if opts.input.is_some() => r#"["depth", "bookTicker", "trade"]"#.to_owned(),
-        Venue::BinanceUsdm => r#"["depth", "bookTicker", "trade", "markPrice"]"#.to_owned(),
-        Venue::BybitLinear => format!(r#"["{bybit_book}", "publicTrade", "tickers"]"#),
-    };
-    let toml_str = |p: &Path| p.display().to_string().replace('\\', "\\\\").replace('"', "\\\"");
-    let text = format!(
-        r#"# Written by scalpel demo: the engine against the in-process simulator.
-profile = "{profile}"
-journal = "journal.bin"
-dry_run = false
-record = "flight"
-
-[hot]
-busy_poll = {busy}
-{core}
-
-[flatten]
-dark_after_ms = 3000
-on_exit = true
-
-[[venue]]
-venue = "{venue}"
-symbols = ["{symbol}"]
-streams = {streams}
-order_transport = "ws"
-rest_url = "{rest}"
-ws_url = "{ws}"
-ws_api_url = "{ws_api}"
-ca_file = "{ca}"
-stale_after_ms = {stale}
-api_key_file = "api_key"
-secret_file = "secret"
-"#,
-        profile = toml_str(profile),
-        core = pin.map_or(String::new(), |c| format!("core = {c}")),
-        // A synthetic stream is never quiet for seconds; a recording's trade
-        // stream can be (the venue's own default applies then).
-        stale = if opts.input.is_some() { 30_000 } else { 3_000 },
-        venue = opts.venue.name(),
-        symbol = opts.symbol,
-        rest = urls.rest_url,
-        ws = urls.ws_url,
-        ws_api = urls.ws_api_url,
-        ca = toml_str(sim.ca_file()),
-    );
+    let streams = streams(opts.venue, opts.input.is_some());
+    // A synthetic stream is never quiet for seconds; a recording's trade
+    // stream can be (the venue's own default applies then).
+    let stale = if opts.input.is_some() { 30_000 } else { 3_000 };
+    let text = live_config_head(profile, pin, busy) + &venue_table(sim, &[opts.symbol], &streams, stale);
     let path = dir.join("live.toml");
     std::fs::write(&path, text)?;
     Ok(path)

@@ -8,6 +8,8 @@ pub mod instruments;
 pub mod latency;
 pub mod record;
 pub mod run;
+mod session;
 pub mod sign;
 pub mod sim;
+pub mod soak;
 pub mod synth;
