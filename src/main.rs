@@ -40,7 +40,8 @@ enum Command {
         #[arg(long)]
         duration: Option<f64>,
         /// The fault soak: both venues (a simulator each), BTCUSDT and ETHUSDT on each, every
-        /// fault kind (--faults default: `all`'s rates with a 5-minute connection lifetime);
+        /// fault kind (--faults default: `all`'s rates, bans and listenKey expiries more often and a
+        /// 5-minute connection lifetime, so every kind fires in 10 minutes);
         /// checks lost orders, positions against the simulators, crossed and stale books,
         /// resyncs and time out of sync, memory and hot-thread allocations.
         #[arg(long, conflicts_with_all = ["venue", "input", "symbol"])]

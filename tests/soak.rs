@@ -65,8 +65,8 @@ fn a_short_soak_on_both_venues_and_four_books_keeps_every_promise_under_every_fa
         assert!(*n >= 1, "fault kind {kind} never fired: {:?}\n{out}", r.faults_injected);
     }
     // Orders: traded, nothing lost.
-    assert!(r.orders_sent >= 2 && r.fills >= 2, "it traded under the faults: {out}");
-    assert_eq!(r.lost_orders, 0, "{out}");
+    assert!(r.orders.sent >= 2 && r.orders.fills >= 2, "it traded under the faults: {out}");
+    assert_eq!(r.orders.lost, 0, "{out}");
     // Positions: the engine's ledger equals the simulators' accounts.
     assert!(r.positions_agree_before_stop && r.positions_agree_after_stop, "{out}");
     for i in &r.instruments {
@@ -90,7 +90,7 @@ fn a_short_soak_on_both_venues_and_four_books_keeps_every_promise_under_every_fa
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(o.json.as_ref().unwrap()).unwrap()).unwrap();
     for key in [
-        "lost_orders",
+        "orders",
         "instruments",
         "crossed_books_published",
         "stale_books_published",
@@ -103,7 +103,7 @@ fn a_short_soak_on_both_venues_and_four_books_keeps_every_promise_under_every_fa
     ] {
         assert!(json.get(key).is_some(), "JSON key {key} missing: {json}");
     }
-    assert_eq!(json["lost_orders"], 0);
+    assert_eq!(json["orders"]["lost"], 0);
     std::fs::remove_dir_all(&dir).ok();
 }
 
