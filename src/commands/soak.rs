@@ -78,12 +78,14 @@ pub const DEFAULT_SECS: f64 = 600.0;
 
 /// The soak's default faults: `--faults all`'s documented rates, except
 /// the rarest kinds: a ban at p = 0.005 per request (`all`: 0.002), a
-/// listenKey expiry at p = 0.001 per 100 ms (`all`: 0.0005) and the
-/// connection lifetime at 5 minutes (`all`: 10, which would not fire within
-/// a 10-minute soak), so that every kind fires within ten minutes.
+/// listenKey expiry at p = 0.001 per 100 ms (`all`: 0.0005), an order drop
+/// at p = 0.05 per order (`all`: 0.01; a ten-minute soak sends about a
+/// hundred orders, and at 0.01 one run dropped none) and the connection
+/// lifetime at 5 minutes (`all`: 10, which would not fire within a
+/// 10-minute soak), so that every kind fires within ten minutes.
 pub const DEFAULT_FAULTS: &str = "disconnect:p=0.0005,stall:p=0.0003:for=5s,gap:p=0.005,delay:p=0.02:for=250ms,\
 duplicate:p=0.02,reorder:p=0.02,listenkey-expire:p=0.001,rate-limit:p=0.01,ban:p=0.005:for=3s,\
-lifetime:for=5m,order-drop:p=0.01";
+lifetime:for=5m,order-drop:p=0.05";
 
 /// The venues of a soak, one simulator each.
 pub const VENUES: [Venue; 2] = [Venue::BinanceUsdm, Venue::BybitLinear];
