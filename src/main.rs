@@ -36,9 +36,20 @@ enum Command {
         /// Venue the simulator speaks: binance-usdm or bybit-linear.
         #[arg(long, default_value = "binance-usdm")]
         venue: Venue,
-        /// Seconds of trading.
-        #[arg(long, default_value_t = commands::demo::DEFAULT_SECS)]
-        duration: f64,
+        /// Seconds of trading [default: 90; with --soak 600].
+        #[arg(long)]
+        duration: Option<f64>,
+        /// The fault soak: both venues (a simulator each), BTCUSDT and ETHUSDT on each, every
+        /// fault kind (--faults default: `all`'s rates, bans and listenKey expiries more often and a
+        /// 5-minute connection lifetime, so every kind fires in 10 minutes);
+        /// checks lost orders, positions against the simulators, crossed and stale books,
+        /// resyncs and time out of sync, memory and hot-thread allocations.
+        #[arg(long, conflicts_with_all = ["venue", "input", "symbol"])]
+        soak: bool,
+        /// With --soak: seconds after the start at which the warm-up ends [default: a quarter
+        /// of --duration, at most 120].
+        #[arg(long, requires = "soak")]
+        warmup: Option<f64>,
         /// A recording to replay instead of the synthetic session.
         #[arg(long)]
         input: Option<PathBuf>,
@@ -576,6 +587,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Demo {
             venue,
             duration,
+            soak,
+            warmup,
             input,
             symbol,
             synth_seed,
@@ -588,9 +601,28 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             status_secs,
             metrics,
         } => {
+            let hooks = scalpel::engine::Hooks { thread_allocations: Some(|| ALLOC.this_thread()) };
+            if soak {
+                let defaults = commands::soak::SoakOptions::default();
+                let opts = commands::soak::SoakOptions {
+                    duration_s: duration.unwrap_or(commands::soak::DEFAULT_SECS),
+                    warmup_s: warmup,
+                    synth_seed,
+                    faults: faults.unwrap_or(defaults.faults),
+                    fault_seed,
+                    config,
+                    json,
+                    dir,
+                    pin,
+                    status_secs,
+                    ..defaults
+                };
+                commands::soak::run(&opts, hooks, &mut io::stdout(), &mut io::stderr())?;
+                return Ok(());
+            }
             let opts = commands::demo::DemoOptions {
                 venue,
-                duration_s: duration,
+                duration_s: duration.unwrap_or(commands::demo::DEFAULT_SECS),
                 input,
                 symbol,
                 synth_seed,
@@ -604,7 +636,6 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 status_secs,
                 metrics,
             };
-            let hooks = scalpel::engine::Hooks { thread_allocations: Some(|| ALLOC.this_thread()) };
             commands::demo::run(&opts, hooks, &mut io::stdout(), &mut io::stderr())?;
         }
         // Unlocked handles: the simulator's threads also write to stderr.

@@ -57,6 +57,8 @@ use crate::sim::{SimReport, Simulator};
 use crate::venue::Decoder;
 use crate::venue::Venue;
 
+use super::session::{live_config_head, streams, venue_table, write_json};
+
 /// The demo profile shipped in the repository (used when `--config` is not
 /// given and `tuning/demo.toml` is not under the working directory).
 pub const BUILT_IN_PROFILE: &str = include_str!("../../tuning/demo.toml");
@@ -336,14 +338,7 @@ pub fn run(
     });
     print_report(&report, &replay, &backtest, out)?;
     if let Some(path) = &opts.json {
-        let text = serde_json::to_string_pretty(&report).map_err(io::Error::other)?;
-        if path.as_os_str() == "-" {
-            writeln!(out, "{text}")?;
-        } else {
-            std::fs::write(path, text + "\n")
-                .map_err(|e| io::Error::new(e.kind(), format!("--json {}: {e}", path.display())))?;
-            writeln!(out, "report: {}", path.display())?;
-        }
+        write_json(&report, path, out)?;
     }
     let mut broken = Vec::new();
     if report.lost_orders > 0 {
@@ -427,29 +422,6 @@ fn shift_times(frame: &mut [u8], shift_ms: i64) {
     }
 }
 
-/// A random API key and secret for one session (never printed).
-pub(crate) fn session_keys() -> io::Result<(String, String)> {
-    use ring::rand::SecureRandom as _;
-    let rng = ring::rand::SystemRandom::new();
-    let mut bytes = [0u8; 40];
-    rng.fill(&mut bytes).map_err(|_| io::Error::other("no system randomness for the session keys"))?;
-    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
-    Ok((format!("demo{}", hex(&bytes[..8])), hex(&bytes[8..])))
-}
-
-pub(crate) fn owner_only(path: &Path, contents: &[u8]) -> io::Result<()> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
-        f.write_all(contents)
-    }
-    #[cfg(not(unix))]
-    {
-        std::fs::write(path, contents)
-    }
-}
-
 /// `tuning/live.toml` for the simulator, written into `dir`.
 pub(crate) fn write_live_config(
     sim: &Simulator,
@@ -459,57 +431,11 @@ pub(crate) fn write_live_config(
     pin: Option<usize>,
     busy: bool,
 ) -> io::Result<PathBuf> {
-    let urls = sim.urls();
-    let bybit_book = if opts.input.is_some() { "orderbook.200" } else { "orderbook.50" };
-    let streams = match opts.venue {
-        // A recording carries only what was recorded (the Binance file in
-        // ../shared/data has no markPrice): a stream that never speaks
-        // would be reconnected as stale again and again.
-        Venue::BinanceUsdm if opts.input.is_some() => r#"["depth", "bookTicker", "trade"]"#.to_owned(),
-        Venue::BinanceUsdm => r#"["depth", "bookTicker", "trade", "markPrice"]"#.to_owned(),
-        Venue::BybitLinear => format!(r#"["{bybit_book}", "publicTrade", "tickers"]"#),
-    };
-    let toml_str = |p: &Path| p.display().to_string().replace('\\', "\\\\").replace('"', "\\\"");
-    let text = format!(
-        r#"# Written by scalpel demo: the engine against the in-process simulator.
-profile = "{profile}"
-journal = "journal.bin"
-dry_run = false
-record = "flight"
-
-[hot]
-busy_poll = {busy}
-{core}
-
-[flatten]
-dark_after_ms = 3000
-on_exit = true
-
-[[venue]]
-venue = "{venue}"
-symbols = ["{symbol}"]
-streams = {streams}
-order_transport = "ws"
-rest_url = "{rest}"
-ws_url = "{ws}"
-ws_api_url = "{ws_api}"
-ca_file = "{ca}"
-stale_after_ms = {stale}
-api_key_file = "api_key"
-secret_file = "secret"
-"#,
-        profile = toml_str(profile),
-        core = pin.map_or(String::new(), |c| format!("core = {c}")),
-        // A synthetic stream is never quiet for seconds; a recording's trade
-        // stream can be (the venue's own default applies then).
-        stale = if opts.input.is_some() { 30_000 } else { 3_000 },
-        venue = opts.venue.name(),
-        symbol = opts.symbol,
-        rest = urls.rest_url,
-        ws = urls.ws_url,
-        ws_api = urls.ws_api_url,
-        ca = toml_str(sim.ca_file()),
-    );
+    let streams = streams(opts.venue, opts.input.is_some());
+    // A synthetic stream is never quiet for seconds; a recording's trade
+    // stream can be (the venue's own default applies then).
+    let stale = if opts.input.is_some() { 30_000 } else { 3_000 };
+    let text = live_config_head(profile, pin, busy) + &venue_table(sim, &[opts.symbol], &streams, stale);
     let metrics = opts.metrics.map_or(String::new(), |m| format!("\n[metrics]\nlisten = \"{m}\"\n"));
     let path = dir.join("live.toml");
     std::fs::write(&path, text + &metrics)?;

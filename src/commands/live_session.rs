@@ -15,20 +15,22 @@
 //!   (or counted as dropped by the simulator's rings).
 
 use std::collections::HashMap;
-use std::io::{self, Write};
+use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
-use super::demo::{BUILT_IN_PROFILE, DemoError, DemoOptions};
-use crate::engine::{Engine, EngineHandle, EngineInfo, EngineReport, Hooks, LiveConfig};
+use super::demo::{DemoError, DemoOptions};
+pub use super::session::{DEMO_PROFILE, ProfileDefault};
+use super::session::{
+    pin_and_poll, pinning_label, resolve_profile, session_account, session_dir, sim_config, start_engine,
+};
+use crate::engine::{EngineHandle, EngineInfo, EngineReport, Hooks, LiveConfig};
 use crate::instrument::{InstrumentTable, LoadError};
 use crate::profile::Profile;
-use crate::profile::backtest::LatencyModel;
 use crate::sim::stamps::{FrameStamp, OrderStamp, PublishedFrame};
-use crate::sim::{AccountSpec, FaultPlan, MarketInput, SimConfig, SimReport, Simulator};
-use crate::venue::credentials::{ApiKey, Credentials};
+use crate::sim::{FaultPlan, MarketInput, SimReport, Simulator};
 
 /// What a session is: where its files are, its profile, its market.
 pub struct About {
@@ -101,44 +103,11 @@ pub fn start(
     }
     let faults = FaultPlan::parse(opts.faults.as_deref().unwrap_or("none"))
         .map_err(|e| LoadError::new("--faults", e.0.clone()))?;
-    let dir = match &opts.dir {
-        Some(d) => d.clone(),
-        None => std::env::temp_dir().join(format!(
-            "scalpel-{}-{}-{}",
-            defaults.name,
-            std::process::id(),
-            crate::sim::stamps::unix_ms()
-        )),
-    };
-    std::fs::create_dir_all(&dir).map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", dir.display())))?;
+    let dir = session_dir(opts.dir.as_deref(), defaults.name)?;
     let flight = dir.join("flight");
-    if flight.exists() {
-        return Err(LoadError::new("--dir", format!("{} already holds a flight recording", dir.display())).into());
-    }
-    // The profile: given, the local tuning file, or the built-in copy.
-    let (profile_path, profile_label) = match &opts.config {
-        Some(p) => (std::path::absolute(p)?, p.display().to_string()),
-        None => {
-            let local = PathBuf::from(defaults.local);
-            if local.is_file() {
-                (std::path::absolute(&local)?, defaults.local.to_owned())
-            } else {
-                let p = dir.join(defaults.file_name);
-                std::fs::write(&p, defaults.text)?;
-                (p, format!("built-in {}", defaults.local))
-            }
-        }
-    };
+    let (profile_path, profile_label) = resolve_profile(opts.config.as_deref(), &dir, defaults)?;
     let profile = Profile::from_file(&profile_path)?;
-    let order_latency = match profile.backtest.order_latency {
-        LatencyModel::Constant(ns) => Duration::from_nanos(ns),
-        LatencyModel::Samples { .. } => Duration::from_millis(1),
-    };
-
-    // Keys: a fresh random secret for this session, in owner-only files.
-    let (api_key, secret) = super::demo::session_keys()?;
-    super::demo::owner_only(&dir.join("api_key"), api_key.as_bytes())?;
-    super::demo::owner_only(&dir.join("secret"), secret.as_bytes())?;
+    let account = session_account(&dir)?;
 
     // The simulator.
     let table = InstrumentTable::built_in()?;
@@ -160,20 +129,10 @@ pub fn start(
             format!("synthetic {} {} seed {}", opts.venue, opts.symbol, opts.synth_seed),
         ),
     };
-    let mut sc = SimConfig::new(opts.venue, input, table);
-    sc.order_latency = order_latency;
-    sc.fill_model = profile.backtest.fill_model;
+    let mut sc = sim_config(opts.venue, input, table, &profile, account);
     sc.faults = faults;
     sc.fault_seed = opts.fault_seed;
     sc.ca_out = Some(dir.join("ca.pem"));
-    sc.accounts.push(AccountSpec {
-        hmac: Some(
-            Credentials::new(api_key.as_bytes(), secret.as_bytes())
-                .map_err(|e| LoadError::new("keys", format!("{e:?}")))?,
-        ),
-        api_key: ApiKey::new(api_key.as_bytes()).map_err(|e| LoadError::new("keys", format!("{e:?}")))?,
-        ed25519: None,
-    });
     let sim = Simulator::start(sc)?;
     writeln!(
         err,
@@ -185,33 +144,13 @@ pub fn start(
     )?;
 
     // The engine, on the simulator.
-    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
-    let pin = opts.pin.or_else(|| (cores >= 4).then(|| cores - 1));
-    let busy = opts.busy_poll.unwrap_or(pin.is_some());
+    let (pin, busy) = pin_and_poll(opts.pin, opts.busy_poll);
     let cfg_path = super::demo::write_live_config(&sim, &dir, &profile_path, opts, pin, busy)?;
     let cfg = LiveConfig::from_file(&cfg_path)?;
     let stop = Arc::new(AtomicBool::new(false));
-    // A start-up request refused by an injected fault (429, 418) fails the
-    // engine's start, as it would against a venue: try again, three times.
-    let mut attempt = 1;
-    let handle = loop {
-        match Engine::start_with_hooks(cfg.clone(), Arc::clone(&stop), hooks) {
-            Ok(h) => break h,
-            Err(e @ crate::engine::EngineError::Venue { .. }) if attempt < 3 && opts.faults.is_some() => {
-                writeln!(err, "{}: the engine could not start ({e}); starting it again", defaults.name)?;
-                attempt += 1;
-                std::thread::sleep(Duration::from_secs(2));
-            }
-            Err(e) => return Err(e.into()),
-        }
-    };
+    let handle = start_engine(&cfg, &stop, hooks, opts.faults.is_some(), defaults.name, err)?;
     let info = handle.info().clone();
-    let pinning = info.pinning.clone().unwrap_or_else(|| {
-        format!(
-            "hot thread not pinned ({cores} CPUs: pinning needs at least 4), {}",
-            if busy { "busy-polling" } else { "polling with a 1 ms wait" }
-        )
-    });
+    let pinning = pinning_label(&info, busy);
     writeln!(err, "{}: engine LIVE against the simulator: {} connections; {pinning}", defaults.name, info.conns.len())?;
     if let Some(m) = info.metrics {
         writeln!(err, "{}: Prometheus metrics on http://{m}/metrics", defaults.name)?;
@@ -225,23 +164,6 @@ pub fn start(
         info,
     })
 }
-
-/// Where a command's default profile comes from.
-#[derive(Debug, Clone, Copy)]
-pub struct ProfileDefault {
-    /// The command, for progress lines and the session directory's name.
-    pub name: &'static str,
-    /// The profile under the working directory used when it exists.
-    pub local: &'static str,
-    /// The built-in copy's text, written into the session's directory otherwise.
-    pub text: &'static str,
-    /// Its file name there.
-    pub file_name: &'static str,
-}
-
-/// `scalpel demo`'s default: `tuning/demo.toml`.
-pub const DEMO_PROFILE: ProfileDefault =
-    ProfileDefault { name: "demo", local: "tuning/demo.toml", text: BUILT_IN_PROFILE, file_name: "demo.toml" };
 
 impl Session {
     /// Where the engine serves its Prometheus metrics, when `opts.metrics` asked for them.

@@ -10,6 +10,8 @@ pub mod latency_wire;
 pub mod live_session;
 pub mod record;
 pub mod run;
+mod session;
 pub mod sign;
 pub mod sim;
+pub mod soak;
 pub mod synth;

@@ -95,6 +95,9 @@ struct InstRt {
     book_feed: Option<FeedId>,
     book_conn: Option<usize>,
     want_snapshot: bool,
+    /// Bybit: the book waits for a resubscription of its connection (a new
+    /// snapshot); held until the once-a-second limit lets it through.
+    want_resubscribe: bool,
     snapshot_busy: bool,
     snapshot_mark: u64,
     snapshot_retry_ns: u64,
@@ -374,6 +377,7 @@ impl Hot {
                 book_feed: None,
                 book_conn: None,
                 want_snapshot: false,
+                want_resubscribe: false,
                 snapshot_busy: false,
                 snapshot_mark: 0,
                 snapshot_retry_ns: 0,
@@ -1345,15 +1349,25 @@ impl State {
                         r.snapshot_mark = mark;
                     }
                     Venue::BybitLinear => {
-                        // A new snapshot comes after a resubscription.
-                        if let Some(c) = self.insts[i].book_conn
-                            && now.saturating_sub(self.conns[c].last_resubscribe_ns) > 1_000 * MS
-                        {
-                            self.conns[c].last_resubscribe_ns = now;
-                            self.deferred.push(Deferred::Reconnect(ConnId(c as u16)));
-                            self.inc(Counter::Resubscribes);
-                        }
+                        // A new snapshot comes after a resubscription; a
+                        // connection not live resubscribes when it is.
+                        let live = self.insts[i].book_conn.is_some_and(|c| self.conns[c].state == ConnState::Live);
+                        self.insts[i].want_resubscribe = live;
                     }
+                }
+            }
+            // At most one resubscription a second per connection: a request
+            // inside that second waits for it (it was dropped before, and
+            // its book stayed out of sync until another book's resync).
+            if self.insts[i].want_resubscribe
+                && let Some(c) = self.insts[i].book_conn
+                && now.saturating_sub(self.conns[c].last_resubscribe_ns) > 1_000 * MS
+            {
+                self.conns[c].last_resubscribe_ns = now;
+                self.deferred.push(Deferred::Reconnect(ConnId(c as u16)));
+                self.inc(Counter::Resubscribes);
+                for r in self.insts.iter_mut().filter(|r| r.book_conn == Some(c)) {
+                    r.want_resubscribe = false;
                 }
             }
             let r = &self.insts[i];

@@ -107,6 +107,9 @@ pub struct ReplayReport {
     pub books_published: u64,
     /// Published books whose best bid was not below the best ask (must be 0).
     pub crossed_books_published: u64,
+    /// Published books older (exchange time) than one published before for
+    /// the same instrument by more than [`BookCheck::STALE_MS`] (must be 0).
+    pub stale_books_published: u64,
     /// Round trips closed, from the recorded fills (the backtest's trade records).
     #[serde(skip)]
     pub trades: Vec<TradeRecord>,
@@ -120,26 +123,53 @@ pub struct ReplayReport {
 
 /// The replay's probe: counts the books the core publishes and those of
 /// them that are crossed (a published book must never be crossed: the core
-/// publishes only books in sync and uncrossed; this checks it from outside).
-#[derive(Debug, Clone, Copy, Default)]
+/// publishes only books in sync and uncrossed; this checks it from outside),
+/// and those that are stale: older, by exchange time, than a book already
+/// published for the same instrument by more than [`BookCheck::STALE_MS`]
+/// (an older state put back over a newer one, as a resync that applied an
+/// old snapshot, or a reconnect that replayed old frames, would). Within
+/// that margin time may step back: a Binance REST snapshot carries its
+/// output time `E`, and the core publishes the buffered diffs it replays
+/// under it, so the stream's next diff can be a few ms older; a Bybit
+/// snapshot on subscribe carries the venue's (the simulator's) clock.
+#[derive(Debug, Clone, Default)]
 pub struct BookCheck {
     /// Books published.
     pub published: u64,
     /// Of them, crossed or locked (best bid ≥ best ask).
     pub crossed: u64,
+    /// Of them, older by exchange time than one published before for the
+    /// same instrument.
+    pub stale: u64,
+    /// Per instrument, the newest exchange time published, ms.
+    newest_ms: Vec<i64>,
+}
+
+impl BookCheck {
+    /// How far back a published book's exchange time may step, ms, before
+    /// it counts as stale.
+    pub const STALE_MS: i64 = 1_000;
 }
 
 impl Probe for BookCheck {
     const OBSERVES: bool = true;
 
-    fn observe(&mut self, _inst: InstrumentId, what: &CoreObservation<'_>, _snapshot: &crate::signal::SignalSnapshot) {
-        if let CoreObservation::Book { book, .. } = what {
+    fn observe(&mut self, inst: InstrumentId, what: &CoreObservation<'_>, _snapshot: &crate::signal::SignalSnapshot) {
+        if let CoreObservation::Book { book, ts_ms } = what {
             self.published += 1;
             if let (Some((bid, _)), Some((ask, _))) = (book.best_bid(), book.best_ask())
                 && bid >= ask
             {
                 self.crossed += 1;
             }
+            let i = usize::from(inst.0);
+            if self.newest_ms.len() <= i {
+                self.newest_ms.resize(i + 1, i64::MIN);
+            }
+            if *ts_ms < self.newest_ms[i].saturating_sub(Self::STALE_MS) {
+                self.stale += 1;
+            }
+            self.newest_ms[i] = self.newest_ms[i].max(*ts_ms);
         }
     }
 }
@@ -414,6 +444,7 @@ pub fn replay(dir: &Path) -> Result<ReplayReport, ReplayError> {
         realised_usdt: link.pnl().net().0 as f64 / 1e8,
         books_published: core.probe().published,
         crossed_books_published: core.probe().crossed,
+        stale_books_published: core.probe().stale,
         trades: link.trades.closed().to_vec(),
         open_trades: link.trades.still_open().cloned().collect(),
         first_fills: link.first_fills.iter().map(|(c, t)| (*c, *t)).collect(),
