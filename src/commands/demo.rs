@@ -282,8 +282,9 @@ pub struct DemoReport {
     pub parity_ratio: f64,
     /// Entry-time tolerance of the match, ms.
     pub parity_tolerance_ms: i64,
-    /// The demo's clock minus the exchange time of the frames (median), ms:
-    /// subtracted from the demo's entry times before they are compared.
+    /// The engine's receive time minus the exchange time of the session's
+    /// stream frames (median), ms: the feed's lag as the engine saw it (the
+    /// parity backtest runs on the receive times themselves).
     pub parity_offset_ms: i64,
     /// Backtest round trips not matched: `id side tier entry_ms`.
     pub parity_unmatched: Vec<String>,

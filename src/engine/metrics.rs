@@ -32,7 +32,7 @@ use crate::journal::thread::LatencyBoard;
 
 /// Counters exposed, with their metric names (`scalpel_` prefix added)
 /// and help text.
-const COUNTERS: [(Counter, &str, &str); 35] = [
+const COUNTERS: [(Counter, &str, &str); super::status::COUNTERS] = [
     (Counter::MarketFrames, "market_frames_total", "Market frames given to the core."),
     (Counter::PrivateFrames, "private_frames_total", "Private frames given to the core."),
     (Counter::DecodeErrors, "decode_errors_total", "Frames the core could not decode or parse."),
@@ -68,6 +68,12 @@ const COUNTERS: [(Counter, &str, &str); 35] = [
     (Counter::EventsDropped, "events_dropped_total", "Engine events dropped from the event ring."),
     (Counter::Timers, "timers_total", "Core timer calls."),
     (Counter::HotAllocations, "hot_allocations_total", "Heap allocations made by the hot thread (0 if not counted)."),
+    (Counter::OpenInterest, "open_interest_total", "Binance open-interest figures given to the core."),
+    (
+        Counter::OpenInterestFailed,
+        "open_interest_failed_total",
+        "Open-interest polls that failed or were refused by the core.",
+    ),
 ];
 
 /// Connection states, in the order of the `state` label's values.
