@@ -283,10 +283,10 @@ mod tests {
             Path::new("."),
         )
         .unwrap();
-        assert_eq!(p.backtest.feed_latency, crate::backtest::config::LatencyModel::Constant(300_000));
+        assert_eq!(p.backtest.feed_latency, crate::profile::backtest::LatencyModel::Constant(300_000));
         assert_eq!(
             p.backtest.recorded_feed,
-            Some(crate::backtest::config::RecordedFeed { clock_offset_ns: -1_500_000 })
+            Some(crate::profile::backtest::RecordedFeed { clock_offset_ns: -1_500_000 })
         );
         let p = Profile::from_toml_str("[backtest.feed_latency]\nconstant_us = 300\nrecorded = false", Path::new("."))
             .unwrap();
