@@ -17,13 +17,9 @@
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use scalpel::core::PRIVATE_EVENTS_PER_FRAME;
 use scalpel::instrument::{InstrumentTable, Venue};
-use scalpel::order::ClientOrderId;
-use scalpel::order::ids::{RequestOp, RequestTag};
 use scalpel::venue::binance::private::BinancePrivateParser;
-use scalpel::venue::private_event::EMPTY_EVENT;
-use scalpel_fuzz::ledger_model::LedgerCheck;
+use scalpel_fuzz::ledger_model::run_messages;
 
 fn table() -> &'static InstrumentTable {
     static TABLE: OnceLock<InstrumentTable> = OnceLock::new();
@@ -32,30 +28,9 @@ fn table() -> &'static InstrumentTable {
 
 fuzz_target!(|data: &[u8]| {
     let mut parser = BinancePrivateParser::new();
-    let mut check = LedgerCheck::new(Venue::BinanceUsdm);
-    let mut events = [EMPTY_EVENT; PRIVATE_EVENTS_PER_FRAME];
-    for line in data.split(|&b| b == b'\n') {
-        let [mode, hi, lo, tag_byte, frame @ ..] = line else { continue };
-        if *mode == 255 {
-            check.retire();
-            check.check();
-            continue;
-        }
-        let status = u16::from_be_bytes([*hi, *lo]);
-        let op = [RequestOp::Place, RequestOp::Cancel, RequestOp::Amend, RequestOp::CancelAll, RequestOp::Auth]
-            [usize::from(*tag_byte) % 5];
-        let tag = RequestTag::new(op, ClientOrderId(u64::from(*tag_byte >> 3)));
-        let mut buf = frame.to_vec();
-        let parsed = match mode % 3 {
-            0 => parser.user_data(&mut buf, table(), &mut events),
-            1 => parser.ws_response(&mut buf, table(), &mut events),
-            _ => parser.rest_response(status, &mut buf, tag, table(), &mut events),
-        };
-        // A message that does not parse changes nothing (the core counts it).
-        if let Ok(n) = parsed {
-            assert!(n <= events.len());
-            check.apply(&events[..n]);
-        }
-        check.check();
-    }
+    run_messages(Venue::BinanceUsdm, data, |m, events| match m.mode % 3 {
+        0 => parser.user_data(m.frame, table(), events),
+        1 => parser.ws_response(m.frame, table(), events),
+        _ => parser.rest_response(m.status, m.frame, m.tag, table(), events),
+    });
 });

@@ -316,3 +316,57 @@ impl LedgerCheck {
         self.snapshot();
     }
 }
+
+/// One private message of the ledger targets' input, decoded from its
+/// header: which parser (`mode`, each target takes it modulo its parser
+/// count), the REST status and the request it answers, and the frame.
+pub struct Message<'a> {
+    /// Picks the parser.
+    pub mode: u8,
+    /// A REST response's HTTP status.
+    pub status: u16,
+    /// The request a REST response answers.
+    pub tag: scalpel::order::ids::RequestTag,
+    /// The frame, copied (parsers work in place).
+    pub frame: &'a mut [u8],
+}
+
+/// The ledger targets' whole input: messages separated by `\n`, each
+/// `[mode, status_hi, status_lo, tag, frame…]`; mode 255 retires the
+/// terminal orders (as the core's timer does). Each message goes through
+/// `parse` (events into the slice it is given, their count back) and
+/// then the ledger of `venue`, checked after every message. A message
+/// that does not parse changes nothing (the core counts it).
+pub fn run_messages<E>(
+    venue: Venue,
+    data: &[u8],
+    mut parse: impl FnMut(Message<'_>, &mut [PrivateEvent]) -> Result<usize, E>,
+) {
+    use scalpel::order::ids::{RequestOp, RequestTag};
+    let mut check = LedgerCheck::new(venue);
+    let mut events = [scalpel::venue::private_event::EMPTY_EVENT; scalpel::core::PRIVATE_EVENTS_PER_FRAME];
+    let mut buf = Vec::new();
+    for line in data.split(|&b| b == b'\n') {
+        let [mode, hi, lo, tag_byte, frame @ ..] = line else { continue };
+        if *mode == 255 {
+            check.retire();
+            check.check();
+            continue;
+        }
+        let op = [RequestOp::Place, RequestOp::Cancel, RequestOp::Amend, RequestOp::CancelAll, RequestOp::Auth]
+            [usize::from(*tag_byte) % 5];
+        buf.clear();
+        buf.extend_from_slice(frame);
+        let message = Message {
+            mode: *mode,
+            status: u16::from_be_bytes([*hi, *lo]),
+            tag: RequestTag::new(op, ClientOrderId(u64::from(*tag_byte >> 3))),
+            frame: &mut buf,
+        };
+        if let Ok(n) = parse(message, &mut events) {
+            assert!(n <= events.len());
+            check.apply(&events[..n]);
+        }
+        check.check();
+    }
+}
