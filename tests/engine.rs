@@ -379,13 +379,111 @@ fn binance_open_interest_is_polled_off_the_hot_thread_into_the_core() {
     assert_eq!(s.get(Counter::OpenInterest) + s.get(Counter::OpenInterestFailed), 0);
 }
 
+/// The Binance open-interest poll is in the flight recording (`i` lines of
+/// `sequence.txt`, one per figure the hot thread gave the core) and the
+/// replay gives each to its core at the same place: parity 100%.
 #[test]
-fn recording_with_the_open_interest_poll_is_refused_loudly() {
+fn recording_with_the_open_interest_poll_replays_identically() {
     let sim = start_sim(Venue::BinanceUsdm, |_| {});
-    let cfg = config_with_open_interest(&sim, "open-interest-record", &Opts { record: true, ..Opts::default() });
-    let cfg = scalpel::engine::LiveConfig::from_file(&cfg).unwrap();
-    let stop_flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let e = scalpel::engine::Engine::start(cfg, stop_flag).expect_err("refused").to_string();
-    assert!(e.contains("not implemented") && e.contains("open-interest"), "{e}");
+    let o = Opts { record: true, extra: "[open_interest]\npoll_ms = 300\n".into(), ..Opts::default() };
+    let cfg = config_with_open_interest(&sim, "open-interest-record", &o);
+    let dir = cfg.parent().unwrap().to_path_buf();
+    let h = start_engine(&cfg);
+    let s =
+        wait_for(&h, LONG, "fills and open-interest figures", |s| traded(3)(s) && s.get(Counter::OpenInterest) >= 3);
+    eprintln!("open-interest-record: {}", counts(&s));
+    let report = stop(h);
     let _ = sim.stop();
+    let st = &report.hot.stats;
+    assert_eq!(st.get(Counter::OpenInterestFailed), 0, "{}", counts(st));
+    assert_eq!(report.hot.recording.as_ref().expect("recording").dropped, 0);
+    let flight = dir.join("flight");
+    let figures = scalpel::engine::recorder::open_interest_figures(&flight).unwrap();
+    assert_eq!(figures, st.get(Counter::OpenInterest), "every figure given to the core is recorded once");
+    let sequence = std::fs::read_to_string(flight.join("sequence.txt")).unwrap();
+    let calls = sequence.lines().filter(|l| !l.starts_with("- ")).count() as u64;
+    let r = scalpel::engine::replay::replay(&flight).expect("the recording replays");
+    assert_eq!(r.inputs, calls, "the replay made every recorded call, the figures included");
+    replay_parity(&dir);
+}
+
+/// Every order the live session placed has its context in the journal: an
+/// entry its decision (kind 24) and signal vector (kind 25), an exit its
+/// reason (kind 26), keyed by the order's client id, none dropped; and each
+/// entry's context agrees field by field with the backtest's trade record
+/// that the replay of the flight recording builds from the same core.
+#[test]
+fn the_journal_records_the_context_of_every_order_placed() {
+    use scalpel::journal::record::{EntryRecord, SignalBits};
+    use scalpel::journal::{JournalReader, JournalRecord};
+    use scalpel::order::OrderEvent;
+    use std::collections::BTreeMap;
+
+    let sim = start_sim(Venue::BinanceUsdm, |_| {});
+    let o = Opts { record: true, ..Opts::default() };
+    let (report, sim_report, dir) = run_until(sim, &o, "journal-contexts", "fills", traded(4));
+    assert_clean(&report, &sim_report);
+    let st = &report.hot.stats;
+    assert_eq!((report.contexts_dropped, st.get(Counter::ContextsDropped)), (0, 0));
+
+    let bytes = std::fs::read(dir.join("journal.bin")).unwrap();
+    let mut entries_placed = Vec::new();
+    let mut exits_placed = Vec::new();
+    let mut entries: BTreeMap<u64, EntryRecord> = BTreeMap::new();
+    let mut signals: BTreeMap<u64, SignalBits> = BTreeMap::new();
+    let mut exits = BTreeMap::new();
+    for item in JournalReader::new(&bytes[..]).unwrap() {
+        match item.expect("a clean journal").record {
+            JournalRecord::Order(OrderEvent::Submitted { order, .. }) if order.reduce_only => {
+                exits_placed.push(order.client_id.0)
+            }
+            JournalRecord::Order(OrderEvent::Submitted { order, .. }) => entries_placed.push(order.client_id.0),
+            JournalRecord::Entry(e) => assert!(entries.insert(e.client_id.0, e).is_none(), "one entry record"),
+            JournalRecord::EntrySignals { client_id, signals: s } => {
+                assert!(signals.insert(client_id.0, s).is_none(), "one signal record")
+            }
+            JournalRecord::Exit(x) => assert!(exits.insert(x.client_id.0, x).is_none(), "one exit record"),
+            _ => {}
+        }
+    }
+    entries_placed.sort_unstable();
+    exits_placed.sort_unstable();
+    eprintln!("journal: {} entries, {} exits placed", entries_placed.len(), exits_placed.len());
+    assert!(entries_placed.len() >= 2, "the session entered");
+    assert_eq!(entries.keys().copied().collect::<Vec<_>>(), entries_placed, "an entry record per entry order");
+    assert_eq!(signals.keys().copied().collect::<Vec<_>>(), entries_placed, "a signal record per entry order");
+    assert_eq!(exits.keys().copied().collect::<Vec<_>>(), exits_placed, "an exit record per exit order");
+    assert_eq!(
+        st.get(Counter::OrderContexts),
+        (entries_placed.len() + exits_placed.len()) as u64,
+        "the engine counted what it handed the journal"
+    );
+    for e in entries.values() {
+        assert!(e.qty.0 > 0 && e.stop_distance.0 > 0 && e.target_distance.0 > 0, "{e:?}");
+        assert!(signals[&e.client_id.0].0.ts_ms > 0 && signals[&e.client_id.0].0.mid > 0.0);
+    }
+
+    // The replay's round trips carry the contexts the backtest's path
+    // records; each must be the journal's, field by field and bit for bit.
+    let r = scalpel::engine::replay::replay(&dir.join("flight")).expect("the recording replays");
+    assert!(r.parity(), "{:?}", r.differences);
+    let mut compared = 0;
+    for trade in r.trades.iter().chain(&r.open_trades) {
+        let c = trade.context.as_ref().expect("the replay's trade records carry the entry context");
+        let e = entries
+            .values()
+            .find(|e| e.ts_ms == c.ts_ms && e.price == c.price && e.qty == c.qty && e.side == c.side)
+            .expect("the journal holds this trade's entry");
+        assert_eq!(
+            (e.tier, e.confidence, e.score.to_bits(), e.votes.dir, e.votes.strength.map(f64::to_bits)),
+            (c.tier, c.confidence, c.score.to_bits(), c.votes.dir, c.votes.strength.map(f64::to_bits))
+        );
+        assert_eq!(
+            (e.stop_distance, e.target_distance, e.risk, e.leverage),
+            (c.stop_distance, c.target_distance, c.risk, c.leverage)
+        );
+        assert_eq!(signals[&e.client_id.0], SignalBits(c.snapshot), "the signal vector, bit for bit");
+        compared += 1;
+    }
+    assert!(compared >= 1, "a round trip to compare");
 }

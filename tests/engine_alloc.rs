@@ -50,6 +50,9 @@ fn the_hot_thread_allocates_nothing_once_warm() {
     let frames = later.get(Counter::MarketFrames) - warm.get(Counter::MarketFrames);
     let private = later.get(Counter::PrivateFrames) - warm.get(Counter::PrivateFrames);
     let orders = later.get(Counter::OrdersSent) - warm.get(Counter::OrdersSent);
+    // The orders' context records (entry decision and signal vector, exit
+    // reason) went to the journal's ring inside the counted window.
+    let contexts = later.get(Counter::OrderContexts) - warm.get(Counter::OrderContexts);
     let report = stop(h);
     let _ = sim.stop();
     eprintln!(
@@ -58,6 +61,7 @@ fn the_hot_thread_allocates_nothing_once_warm() {
     );
     assert!(warm.get(Counter::HotAllocations) > 0, "the hook counts (start-up allocates)");
     assert!(frames >= 1000 && private >= 2 && orders >= 2);
+    assert!(contexts >= 2, "order contexts journaled once warm: {contexts}");
     assert_eq!(allocations, 0, "the hot thread allocated once warm");
     assert!(report.hot.lost.is_empty());
 }

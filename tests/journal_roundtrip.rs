@@ -298,7 +298,7 @@ fn records_older_than_the_flush_interval_are_on_disk() {
     let thread_clock = Arc::clone(&clock_ns);
     let handle = scalpel::journal::thread::spawn(
         writer,
-        JournalThreadIo { records: rx, telemetry: telemetry_rx },
+        JournalThreadIo { records: rx, telemetry: telemetry_rx, contexts: None },
         cfg,
         move || thread_clock.load(Ordering::Acquire),
         Arc::clone(&stop),

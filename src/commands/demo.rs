@@ -321,6 +321,14 @@ pub fn run(
     let lags = receive_lags_ms(&flight, &manifest);
     let clock_offset_ms = lags.first().map_or(0, |&min| (-min).max(0));
     let backtest = backtest_session(&flight, &manifest, clock_offset_ms)?;
+    let unfed = crate::engine::recorder::open_interest_figures(&flight)?;
+    if unfed > 0 {
+        writeln!(
+            err,
+            "demo: {unfed} open-interest figures of the Binance poll are in the recording (sequence.txt) but not given \
+             to the backtest, which reads the market files only: its open-interest gate counts them as not evaluated"
+        )?;
+    }
     let timing = order_timing(&flight, &manifest, &frames, &orders, &published)?;
     let report = build_report(Parts {
         opts,

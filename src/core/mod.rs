@@ -84,7 +84,7 @@ use crate::venue::sync::SyncState;
 pub use crate::profile::core::CoreConfig;
 pub use feed::{BindError, BindMode, BookKind, FeedId, FeedState, StreamKind};
 pub use intents::{Intent, Intents, OrderRole};
-pub use link::RiskLink;
+pub use link::{OrderCause, RiskLink};
 pub use private_path::PrivateSource;
 pub use probe::{NoProbe, Observation, Probe, Stage};
 
@@ -164,6 +164,10 @@ pub struct CoreStats {
     pub send_failures: u64,
     /// Orders retired from the ledger.
     pub retired_orders: u64,
+    /// Entry orders placed without the strategy's decision context (never
+    /// expected: the strategy records one with every entry; the journal
+    /// then lacks that entry's context records).
+    pub entries_without_context: u64,
     /// The risk side asked the engine to exit.
     pub exit_requested: bool,
 }
@@ -1012,6 +1016,13 @@ impl<L: RiskLink, S: SignalSource, P: Probe> State<L, S, P> {
         }
         self.next_seq = self.next_seq.wrapping_add(1).max(1);
         self.strategy.on_sent(i, id);
+        match role {
+            OrderRole::Entry { .. } => match self.strategy.entry_context(i) {
+                Some(context) => self.link.order_context(&order, OrderCause::Entry(context)),
+                None => self.stats.entries_without_context += 1,
+            },
+            OrderRole::Exit(reason) => self.link.order_context(&order, OrderCause::Exit(reason)),
+        }
         self.send(&RiskInput::Order(submitted));
         // Room was checked above.
         let _ = out.push(Intent::Place { inst: InstrumentId(i as u16), order, role });

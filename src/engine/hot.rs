@@ -243,6 +243,7 @@ impl Hot {
             from_risk,
             risk_cell,
             telemetry,
+            contexts,
             stats,
             events,
             stop,
@@ -364,7 +365,8 @@ impl Hot {
             Arc::clone(&gate_cell),
             &insts_all,
             profile.risk.initial_equity,
-        );
+        )
+        .with_contexts(contexts);
         let mut core =
             Core::new(&profile, LiveSignals::new(&signals_cfg, &insts_all), link, NoProbe, epoch, gate_cell)?;
         let mut paper = config.dry_run.then(|| {
@@ -1397,6 +1399,9 @@ impl State {
                 continue;
             };
             self.seq += 1;
+            if let Some(rec) = self.rec.as_mut() {
+                rec.open_interest(self.seq, u.inst.0, qty.0, ts_ms, u.recv_ns);
+            }
             // The core refuses (and counts) a figure for an unknown instrument.
             let taken = self.core.on_open_interest(u.inst, qty, ts_ms, u.recv_ns, &mut self.intents).is_some();
             self.inc(if taken { Counter::OpenInterest } else { Counter::OpenInterestFailed });
@@ -1561,6 +1566,8 @@ impl State {
         let cs = self.core.stats();
         self.counters[Counter::Duplicates as usize] = cs.duplicate_order_events;
         self.counters[Counter::RecorderDropped as usize] = self.rec.as_ref().map_or(0, RecordTap::dropped);
+        self.counters[Counter::OrderContexts as usize] = link.contexts_sent();
+        self.counters[Counter::ContextsDropped as usize] = link.contexts_dropped();
         let decode = cs.decode_errors;
         if let Some(allocations) = self.hooks.thread_allocations {
             self.counters[Counter::HotAllocations as usize] = allocations();

@@ -23,6 +23,17 @@
 //!   funding (the risk thread's figure, which includes unrealised PnL at
 //!   asynchronous marks, would make sizing depend on thread timing).
 //!
+//! - **Why each order was placed** ([`RiskLink::order_context`]: an
+//!   entry's decision and signal vector, an exit's reason) goes onto a ring
+//!   of its own to the journal thread ([`crate::journal::thread::OrderContext`]).
+//!   It is lossy, so a stalled journal disk can never stall the hot thread
+//!   (the lossless ring to the risk thread waits when full; this one must
+//!   not make exits wait on research records): a context that finds the ring
+//!   full is dropped and counted ([`LiveLink::contexts_dropped`], the
+//!   engine's `ContextsDropped` counter, a `dropped` record of ring
+//!   `contexts` in the journal). The replay's link hands each entry's
+//!   context to its round-trip book, as the backtest does.
+//!
 //! Nothing here allocates after construction: the observation tape and the
 //! local command queue are fixed; a full tape is counted (the recording is
 //! then incomplete and says so).
@@ -30,10 +41,13 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
+use crate::core::OrderCause;
 use crate::fixed::{Notional, notional};
 use crate::instrument::Instrument;
-use crate::order::{FeeKind, Fill, OrderEvent};
-use crate::ring::{LosslessConsumer, LosslessProducer};
+use crate::journal::record::{EntryRecord, ExitRecord, SignalBits};
+use crate::journal::thread::OrderContext;
+use crate::order::{FeeKind, Fill, OrderEvent, OrderRequest};
+use crate::ring::{LosslessConsumer, LosslessProducer, LossyProducer};
 use crate::risk::verdict::{Cause, Mode, Verdict, VerdictCell};
 use crate::risk::{RiskCommand, RiskInput};
 
@@ -179,6 +193,9 @@ pub struct LiveLink {
     risk_gone: bool,
     /// A verdict word the engine imposes (shutdown: halt), ignoring the risk thread's.
     forced: Option<u64>,
+    /// To the journal thread: why each order was placed.
+    contexts: Option<LossyProducer<OrderContext>>,
+    contexts_sent: u64,
 }
 
 impl std::fmt::Debug for LiveLink {
@@ -219,7 +236,28 @@ impl LiveLink {
             counts: OrderCounts::default(),
             risk_gone: false,
             forced: None,
+            contexts: None,
+            contexts_sent: 0,
         }
+    }
+
+    /// Journals why each order was placed on `ring` (module docs).
+    #[must_use]
+    pub fn with_contexts(mut self, ring: LossyProducer<OrderContext>) -> Self {
+        self.contexts = Some(ring);
+        self
+    }
+
+    /// Order contexts handed to the journal's ring so far.
+    #[must_use]
+    pub fn contexts_sent(&self) -> u64 {
+        self.contexts_sent
+    }
+
+    /// Order contexts dropped because their ring was full.
+    #[must_use]
+    pub fn contexts_dropped(&self) -> u64 {
+        self.contexts.as_ref().map_or(0, LossyProducer::dropped)
     }
 
     /// From the next poll on, the gate sees a halt (no new entries; exits
@@ -357,6 +395,17 @@ impl crate::core::RiskLink for LiveLink {
     fn equity(&self) -> Notional {
         Notional(self.initial_equity.0.saturating_add(self.pnl.net().0))
     }
+
+    fn order_context(&mut self, order: &OrderRequest, cause: OrderCause<'_>) {
+        let Some(ring) = &self.contexts else { return };
+        let context = match cause {
+            OrderCause::Entry(c) => OrderContext::Entry(EntryRecord::of(order, c), SignalBits(c.snapshot)),
+            OrderCause::Exit(reason) => OrderContext::Exit(ExitRecord::of(order, reason)),
+        };
+        if ring.push(context) {
+            self.contexts_sent += 1;
+        }
+    }
 }
 
 /// The replay's side of the link: hands the core the recorded
@@ -486,6 +535,12 @@ impl crate::core::RiskLink for ReplayLink {
 
     fn equity(&self) -> Notional {
         Notional(self.initial_equity.0.saturating_add(self.pnl.net().0))
+    }
+
+    fn order_context(&mut self, order: &OrderRequest, cause: OrderCause<'_>) {
+        if let OrderCause::Entry(context) = cause {
+            self.trades.set_context(order.client_id, *context);
+        }
     }
 }
 

@@ -74,6 +74,12 @@ const COUNTERS: [(Counter, &str, &str); super::status::COUNTERS] = [
         "open_interest_failed_total",
         "Open-interest polls that failed or were refused by the core.",
     ),
+    (Counter::OrderContexts, "order_contexts_total", "Entry contexts and exit reasons handed to the journal."),
+    (
+        Counter::ContextsDropped,
+        "order_contexts_dropped_total",
+        "Entry contexts and exit reasons dropped (their ring to the journal was full).",
+    ),
 ];
 
 /// Connection states, in the order of the `state` label's values.

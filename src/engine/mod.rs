@@ -217,6 +217,8 @@ pub struct EngineReport {
     pub journal_records: u64,
     /// Telemetry dropped.
     pub telemetry_dropped: u64,
+    /// Order contexts (entry decisions, exit reasons) dropped before the journal.
+    pub contexts_dropped: u64,
     /// The journal thread's latency histograms: tick-to-trade (a market or
     /// private frame's receive stamp on the hot thread → its order handed
     /// to the socket), as the hot thread published them.
@@ -350,6 +352,7 @@ impl EngineHandle {
             risk,
             journal_records: journal.records,
             telemetry_dropped: journal.telemetry_dropped,
+            contexts_dropped: journal.contexts_dropped,
             latency: journal.latency,
         })
     }

@@ -20,7 +20,13 @@
 //!   `bybit`), `<seq> s <inst> <file>` (REST depth snapshot),
 //!   `<seq> o <venue> <status> <tag> <file>` (REST order answer),
 //!   `<seq> t <now_ns>` (timer), `<seq> u <feed> up|down <now_ns>` (feed
-//!   state), `<seq> x place|cancel <client_id> <now_ns>` (send failed).
+//!   state), `<seq> x place|cancel <client_id> <now_ns>` (send failed),
+//!   `<seq> i <inst> <qty> <ts_ms> <recv_ns>` (a figure of the Binance
+//!   open-interest poll given to the core: quantity mantissa, the venue's
+//!   time of it, when the poll read it; since version 2). The poll's answer
+//!   is parsed on its own thread, so the recording holds the figure the core
+//!   was given, not the REST body; a failed poll gives the core nothing and
+//!   is not recorded.
 //!   `- k <file>` marks a line that was recorded but not given to the core
 //!   (authentication answers).
 //! - `link.txt`: what the risk side told the core and at which poll
@@ -69,8 +75,10 @@ pub const CHUNKS: usize = 16;
 
 /// Format name in the manifest.
 pub const FORMAT: &str = "scalpel-flight-recording";
-/// Format version.
-pub const VERSION: u32 = 1;
+/// Format version (2 added the `i` line: the open-interest poll).
+pub const VERSION: u32 = 2;
+/// Oldest version the replay reads (version 1 has no `i` line).
+pub const OLDEST_VERSION: u32 = 1;
 
 /// One file of a recording.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -181,6 +189,17 @@ pub struct RecordingSummary {
     pub complete: bool,
 }
 
+/// Open-interest figures (`i` lines of `sequence.txt`) in the recording
+/// at `dir`: the replay gives them to its core; a backtest of the market
+/// files does not see them (they are in no market file), and says so.
+///
+/// # Errors
+/// `sequence.txt` cannot be read.
+pub fn open_interest_figures(dir: &Path) -> io::Result<u64> {
+    let text = std::fs::read_to_string(dir.join("sequence.txt"))?;
+    Ok(text.lines().filter(|l| l.split(' ').nth(1) == Some("i")).count() as u64)
+}
+
 /// The instruments as `[[instrument]]` TOML (read back by
 /// [`crate::instrument::InstrumentTable::from_toml_str`]).
 #[must_use]
@@ -216,6 +235,7 @@ const T_FEED: u8 = 5;
 const T_SEND_FAILED: u8 = 6;
 const T_OBSERVATION: u8 = 7;
 const T_INTENT: u8 = 8;
+const T_OPEN_INTEREST: u8 = 9;
 
 /// How a recorded frame was used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -562,6 +582,14 @@ impl RecordTap {
         }
     }
 
+    /// An open-interest figure (quantity mantissa, venue time ms) of
+    /// instrument `inst` given to the core by call `seq`, read at `recv_ns`.
+    pub fn open_interest(&mut self, seq: u64, inst: u16, qty: i64, ts_ms: i64, recv_ns: u64) {
+        if self.room(0, recv_ns) {
+            Put(&mut self.cur).u8(T_OPEN_INTEREST).u64(seq).u16(inst).i64(qty).i64(ts_ms).u64(recv_ns);
+        }
+    }
+
     /// An intent made by call `seq`.
     pub fn intent(&mut self, seq: u64, intent: &Intent, now_ns: u64) {
         if !self.room(0, now_ns) {
@@ -776,6 +804,14 @@ impl Writers {
                         }
                     }
                 }
+                T_OPEN_INTEREST => {
+                    let seq = g.u64().ok_or_else(bad)?;
+                    let inst = g.u16().ok_or_else(bad)?;
+                    let qty = g.i64().ok_or_else(bad)?;
+                    let ts_ms = g.i64().ok_or_else(bad)?;
+                    let recv_ns = g.u64().ok_or_else(bad)?;
+                    writeln!(self.sequence, "{seq} i {inst} {qty} {ts_ms} {recv_ns}")?;
+                }
                 T_INTENT => {
                     let seq = g.u64().ok_or_else(bad)?;
                     let f = IntentFields {
@@ -949,12 +985,13 @@ mod tests {
         let role = OrderRole::Entry { tier: crate::strategy::Tier::A, confidence: 85, post_only: true };
         tap.intent(3, &Intent::Place { inst: InstrumentId(0), order, role }, 200);
         tap.observation(5, Observation::Command(RiskCommand::FlattenAll), 200);
+        tap.open_interest(6, 0, 80_000_000, 1_700_000_000_123, 400);
         tap.close();
         let summary = rec.join().unwrap();
-        assert_eq!((summary.dropped, summary.normalised, summary.records), (0, 1, 6));
+        assert_eq!((summary.dropped, summary.normalised, summary.records), (0, 1, 7));
         let read = |n: &str| std::fs::read_to_string(dir.join(n)).unwrap();
         assert_eq!(read("a.txt"), "100 {\"a\":1}\n101 {\"b\": 2}\n300 {\"lastUpdateId\":1}\n");
-        assert_eq!(read("sequence.txt"), "1 f 0\n2 f 0\n3 t 200\n4 s 0 0\n");
+        assert_eq!(read("sequence.txt"), "1 f 0\n2 f 0\n3 t 200\n4 s 0 0\n6 i 0 80000000 1700000000123 400\n");
         // The intent line is what the replay renders for the same intent.
         assert_eq!(
             IntentFields::of(&Intent::Place { inst: InstrumentId(0), order, role }).line(3),

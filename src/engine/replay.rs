@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::link::{Observation, OrderCounts, ReplayLink};
-use super::recorder::{FORMAT, IntentFields, Manifest, RecordingSummary, VERSION, source_of};
+use super::recorder::{FORMAT, IntentFields, Manifest, OLDEST_VERSION, RecordingSummary, VERSION, source_of};
 use crate::backtest::trades::TradeRecord;
 use crate::core::{BindMode, Core, FeedId, FeedState, Intent, Intents, Observation as CoreObservation, Probe};
 use crate::instrument::{InstrumentId, InstrumentTable, LoadError, Symbol, Venue};
@@ -270,7 +270,7 @@ fn parse_link(text: &str) -> Result<Vec<(u64, Observation)>, ReplayError> {
 pub fn replay(dir: &Path) -> Result<ReplayReport, ReplayError> {
     let manifest: Manifest = serde_json::from_str(&read_text(dir, "manifest.json")?)
         .map_err(|e| ReplayError::Format { file: "manifest.json".into(), line: 0, problem: e.to_string() })?;
-    if manifest.format != FORMAT || manifest.version != VERSION {
+    if manifest.format != FORMAT || !(OLDEST_VERSION..=VERSION).contains(&manifest.version) {
         return Err(ReplayError::Incomplete(format!(
             "not a flight recording of this version ({} v{})",
             manifest.format, manifest.version
@@ -384,6 +384,12 @@ pub fn replay(dir: &Path) -> Result<ReplayReport, ReplayError> {
                 let _ = core.on_rest_response(venue, status, &mut frame, tag, ts, &mut out);
             }
             Some("t") => core.on_timer(num(2)?, &mut out),
+            Some("i") => {
+                let inst = InstrumentId(u16::try_from(num(2)?).map_err(|_| bad("bad instrument"))?);
+                let qty = parts.get(3).and_then(|t| t.parse::<i64>().ok()).ok_or_else(|| bad("bad quantity"))?;
+                let ts_ms = parts.get(4).and_then(|t| t.parse::<i64>().ok()).ok_or_else(|| bad("bad time"))?;
+                let _ = core.on_open_interest(inst, crate::fixed::Qty(qty), ts_ms, num(5)?, &mut out);
+            }
             Some("u") => {
                 let feed = FeedId(u16::try_from(num(2)?).map_err(|_| bad("bad feed"))?);
                 let state = match parts.get(3).copied() {

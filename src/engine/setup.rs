@@ -20,7 +20,7 @@ use super::{EngineError, EngineHandle, EngineInfo};
 use crate::core::{BookKind, StreamKind};
 use crate::fixed::Price;
 use crate::instrument::{FeeSchedule, Instrument, InstrumentId, InstrumentTable, LoadError, Symbol, Venue};
-use crate::journal::{JournalConfig, JournalRecord, JournalWriter};
+use crate::journal::{JournalConfig, JournalWriter};
 use crate::net::endpoints::{Endpoints, Route, binance_route};
 use crate::net::subscribe::Subscriptions;
 use crate::net::tls::client_config;
@@ -28,7 +28,7 @@ use crate::net::url::Url;
 use crate::net::{ConnConfig, ConnId, NetEvent, NetLoop};
 use crate::order::SessionEpoch;
 use crate::profile::{Profile, RiskFile};
-use crate::risk::{RiskCommand, RiskInput, RiskMonitor, VerdictCell};
+use crate::risk::{RiskCommand, RiskInput, RiskMonitor, RiskRecord, VerdictCell};
 
 /// What a connection is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,6 +84,8 @@ pub(super) struct HotSetup {
     pub from_risk: crate::ring::LosslessConsumer<RiskCommand>,
     pub risk_cell: Arc<VerdictCell>,
     pub telemetry: crate::ring::LossyProducer<crate::journal::thread::Telemetry>,
+    /// To the journal: why each order was placed (the core's risk link).
+    pub contexts: crate::ring::LossyProducer<crate::journal::thread::OrderContext>,
     pub stats: Arc<SharedStats>,
     pub events: crate::ring::LossyProducer<EngineEvent>,
     pub stop: Arc<AtomicBool>,
@@ -606,14 +608,6 @@ pub(super) fn start(
     let poll_open_interest = profile.strategy.gates.open_interest.enabled
         && venues.iter().any(|v| v.cfg.venue == Venue::BinanceUsdm)
         && table.all().iter().any(|i| i.venue == Venue::BinanceUsdm);
-    if poll_open_interest && config.record.is_some() {
-        return Err(LoadError::new(
-            "record",
-            "not implemented: the flight recording does not carry the Binance open-interest poll yet, so its replay \
-             would differ; record without [gates.open_interest], or run without record",
-        )
-        .into());
-    }
     let (plan, files) = plan(&config, &mut venues, &endpoints, &table)?;
     let epoch = SessionEpoch(u32::try_from(start_secs).unwrap_or(u32::MAX));
 
@@ -651,16 +645,25 @@ pub(super) fn start(
     // Rings and threads.
     let (to_risk, risk_in) = crate::ring::lossless::<RiskInput>(1 << 16, 3 << 14);
     let (commands, from_risk) = crate::ring::lossless::<RiskCommand>(1024, 1024);
-    let (journal_tx, journal_rx) = crate::ring::lossless::<JournalRecord>(1 << 16, 1 << 16);
+    // The risk thread's records travel as they are (~100 bytes a slot) and
+    // become journal records on the journal thread: a journal record can
+    // hold an entry's whole signal vector (~420 bytes).
+    let (journal_tx, journal_rx) = crate::ring::lossless::<RiskRecord>(1 << 16, 1 << 16);
     let (telemetry, telemetry_rx) =
         crate::ring::lossy::<crate::journal::thread::Telemetry>(journal_cfg.telemetry_ring_capacity.max(1024) as usize);
+    let (contexts, contexts_rx) =
+        crate::ring::lossy::<crate::journal::thread::OrderContext>(crate::journal::thread::CONTEXT_RING_CAPACITY);
     let (events_tx, events_rx) = crate::ring::lossy::<EngineEvent>(4096);
     let journal_stop = Arc::new(AtomicBool::new(false));
     // The journal publishes its latency quantiles for the metrics server.
     let board = config.metrics.map(|_| Arc::new(crate::journal::thread::LatencyBoard::default()));
     let journal = crate::journal::thread::spawn_with_board(
         writer,
-        crate::journal::thread::JournalThreadIo { records: journal_rx, telemetry: telemetry_rx },
+        crate::journal::thread::JournalThreadIo {
+            records: journal_rx,
+            telemetry: telemetry_rx,
+            contexts: Some(contexts_rx),
+        },
         journal_cfg,
         crate::journal::thread::wall_clock_ns,
         Arc::clone(&journal_stop),
@@ -739,6 +742,7 @@ pub(super) fn start(
         from_risk,
         risk_cell,
         telemetry,
+        contexts,
         stats: Arc::clone(&stats),
         events: events_tx,
         stop: Arc::clone(&stop),

@@ -87,6 +87,11 @@ pub enum Counter {
     /// Open-interest polls that failed (no answer, an error status, an
     /// answer that did not parse or named another symbol).
     OpenInterestFailed,
+    /// Why-records of placed orders (entry context, exit reason) handed to
+    /// the journal.
+    OrderContexts,
+    /// Of those, dropped because their ring to the journal was full.
+    ContextsDropped,
     /// Heap allocations made by the hot thread so far, when the binary's
     /// allocator counts them ([`super::Hooks::thread_allocations`]; else 0).
     HotAllocations,

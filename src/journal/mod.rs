@@ -511,6 +511,49 @@ mod tests {
         assert_eq!(JournalReader::new(&bytes[..]).unwrap_err(), JournalError::UnsupportedVersion(9));
     }
 
+    /// An order-context record damaged in the file is refused like any
+    /// other: a checksum mismatch, or (checksum recomputed) a bad code.
+    #[test]
+    fn a_damaged_order_context_record_is_corruption() {
+        use crate::order::ClientOrderId;
+        use crate::signal::SignalSnapshot;
+        let recs = [
+            JournalRecord::EntrySignals {
+                client_id: ClientOrderId(9),
+                signals: record::SignalBits(SignalSnapshot::default()),
+            },
+            JournalRecord::Closed { records: 1 },
+        ];
+        let good = journal_with(&recs);
+        let (entries, err) = read_all(&good);
+        assert_eq!((entries.len(), err), (2, None));
+        assert_eq!(entries[0].record, recs[0]);
+        // The regime byte: body offset 28 (kind, ts, client id, ts_ms, warm, mask).
+        let at = HEADER_LEN + FRAME_LEN + 28;
+        let mut bad = good.clone();
+        bad[at] = 9;
+        let (entries, err) = read_all(&bad);
+        assert!(entries.is_empty());
+        assert_eq!(
+            err,
+            Some(ReadError::Journal(JournalError::Corrupt {
+                offset: HEADER_LEN as u64,
+                problem: Corruption::Checksum
+            }))
+        );
+        let len = u32::from_le_bytes(bad[HEADER_LEN..HEADER_LEN + 4].try_into().unwrap()) as usize;
+        let crc = crc32fast::hash(&bad[HEADER_LEN + FRAME_LEN..HEADER_LEN + FRAME_LEN + len]);
+        bad[HEADER_LEN + 4..HEADER_LEN + 8].copy_from_slice(&crc.to_le_bytes());
+        let (_, err) = read_all(&bad);
+        assert_eq!(
+            err,
+            Some(ReadError::Journal(JournalError::Corrupt {
+                offset: HEADER_LEN as u64,
+                problem: Corruption::Decode(DecodeError::Code("regime"))
+            }))
+        );
+    }
+
     #[test]
     fn poll_flushes_only_after_the_interval() {
         let cfg = JournalConfig { flush_interval_ms: 100, ..JournalConfig::default() };

@@ -15,13 +15,16 @@ use std::path::Path;
 
 use serde_json::{Map, Value, json};
 
+use crate::fixed::Price;
 use crate::fixed::{DecimalText, E8};
 use crate::instrument::Symbol;
-use crate::journal::record::reject_reason_name;
+use crate::journal::record::{SIGNAL_F64_NAMES, reject_reason_name};
 use crate::journal::{Entry, JournalError, JournalReader, JournalRecord, ReadError, TornTail};
 use crate::order::{OrderEvent, OrderKind, OrderRequest, TimeInForce};
 use crate::risk::monitor::{RiskCommand, RiskOutput};
 use crate::risk::verdict::Cause;
+use crate::side::Side;
+use crate::strategy::VoteKind;
 use crate::venue::Venue;
 
 /// What a print run saw.
@@ -333,6 +336,7 @@ fn describe(entry: &Entry, scales: &HashMap<(Venue, Symbol), (u8, u8)>) -> (&'st
                     "ring",
                     json!(match ring {
                         crate::journal::RingId::Telemetry => "telemetry",
+                        crate::journal::RingId::Contexts => "contexts",
                     }),
                 ),
                 ("total", json!(total)),
@@ -350,6 +354,93 @@ fn describe(entry: &Entry, scales: &HashMap<(Venue, Symbol), (u8, u8)>) -> (&'st
             ],
         ),
         JournalRecord::Closed { records } => ("closed", vec![("records", json!(records))]),
+        JournalRecord::Entry(e) => {
+            let sc = scales.get(&(e.venue, e.symbol)).copied();
+            let price = |p: Price| scaled(p.0, sc.map(|s| s.0));
+            let votes: Vec<String> = VoteKind::ALL
+                .iter()
+                .map(|k| {
+                    let i = *k as usize;
+                    match e.votes.dir[i] {
+                        Some(side) => format!("{}:{}:{}", k.name(), side.upper(), float_text(e.votes.strength[i])),
+                        None => format!("{}:-", k.name()),
+                    }
+                })
+                .collect();
+            (
+                "entry",
+                vec![
+                    ("venue", json!(e.venue.name())),
+                    ("symbol", json!(e.symbol.as_str())),
+                    ("client_id", json!(e.client_id.0)),
+                    ("side", json!(e.side.upper())),
+                    ("tier", json!(e.tier.name())),
+                    ("confidence", json!(e.confidence)),
+                    ("score", float(e.score)),
+                    ("votes", json!(votes.join(","))),
+                    ("price", price(e.price)),
+                    ("qty", scaled(e.qty.0, sc.map(|s| s.1))),
+                    ("stop_distance", price(e.stop_distance)),
+                    ("target_distance", price(e.target_distance)),
+                    ("stop_level", price(e.stop_level())),
+                    ("target_level", price(e.target_level())),
+                    ("risk", money(e.risk.0)),
+                    ("leverage", json!(e.leverage)),
+                    ("decision_ts_ms", json!(e.ts_ms)),
+                ],
+            )
+        }
+        JournalRecord::EntrySignals { client_id, signals } => {
+            let s = &signals.0;
+            let side = |v: Option<Side>| v.map_or(Value::Null, |side| json!(side.upper()));
+            let mut f = vec![
+                ("client_id", json!(client_id.0)),
+                ("signals_ts_ms", json!(s.ts_ms)),
+                ("warm", json!(s.warm)),
+                ("warm_mask", json!(s.warm_mask)),
+                ("regime", json!(s.regime.name())),
+                ("ou_drift", json!(s.ou_drift)),
+                ("ms_to_funding", json!(s.ms_to_funding)),
+                ("cascade", side(s.cascade)),
+                ("momentum_aligned", side(s.momentum_aligned)),
+                ("breakout", side(s.breakout)),
+                ("pullback", side(s.pullback)),
+            ];
+            f.extend(SIGNAL_F64_NAMES.iter().zip(signals.f64s()).map(|(name, v)| (*name, float(v))));
+            ("entry-signals", f)
+        }
+        JournalRecord::Exit(x) => {
+            let sc = scales.get(&(x.venue, x.symbol)).copied();
+            (
+                "exit",
+                vec![
+                    ("venue", json!(x.venue.name())),
+                    ("symbol", json!(x.symbol.as_str())),
+                    ("client_id", json!(x.client_id.0)),
+                    ("side", json!(x.side.upper())),
+                    ("qty", scaled(x.qty.0, sc.map(|s| s.1))),
+                    ("reason", json!(x.reason.name())),
+                ],
+            )
+        }
+    }
+}
+
+/// A research `f64` as JSON: a number when finite (the shortest text that
+/// reads back to the same bits), else the string `inf`, `-inf` or `NaN`
+/// (JSON has no such numbers).
+fn float(v: f64) -> Value {
+    if v.is_finite() { json!(v) } else { json!(float_text(v)) }
+}
+
+/// The shortest text of `v` that reads back to the same value.
+fn float_text(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".into()
+    } else if v.is_infinite() {
+        if v > 0.0 { "inf".into() } else { "-inf".into() }
+    } else {
+        format!("{v:?}")
     }
 }
 
@@ -377,6 +468,124 @@ pub fn utc_text(ts_ns: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The order-context records as `scalpel journal` prints them; the
+    /// expected lines are written by hand from the records below.
+    #[test]
+    fn order_context_records_print_readably() {
+        use crate::fixed::{Notional, Qty};
+        use crate::journal::record::{EntryRecord, ExitRecord, SignalBits};
+        use crate::journal::{JournalConfig, JournalWriter, RingId};
+        use crate::order::ClientOrderId;
+        use crate::signal::{Regime, SignalSnapshot};
+        use crate::strategy::vote::VoteSet;
+        use crate::strategy::{ExitReason, Tier};
+
+        let ts = 1_704_067_200_000_000_000;
+        let inst = crate::instrument::Instrument::reference_btcusdt(Venue::BinanceUsdm);
+        let mut w = JournalWriter::new(Vec::new(), &[inst], &JournalConfig::default(), ts).unwrap();
+        let symbol: Symbol = "BTCUSDT".parse().unwrap();
+        w.append(
+            ts,
+            &JournalRecord::Entry(EntryRecord {
+                client_id: ClientOrderId(42),
+                venue: Venue::BinanceUsdm,
+                symbol,
+                ts_ms: 1_704_067_199_999,
+                side: Side::Buy,
+                tier: Tier::A,
+                confidence: 87,
+                score: 87.5,
+                votes: VoteSet {
+                    dir: [Some(Side::Buy), None, Some(Side::Buy), Some(Side::Sell), Some(Side::Buy)],
+                    strength: [1.5, 0.0, 2.25, 1.0, 3.0],
+                },
+                price: Price(6_000_000),
+                qty: Qty(10),
+                stop_distance: Price(3_000),
+                target_distance: Price(4_500),
+                risk: Notional(30_000_000),
+                leverage: 10,
+            }),
+        )
+        .unwrap();
+        let snapshot = SignalSnapshot {
+            ts_ms: 1_704_067_199_999,
+            warm: true,
+            warm_mask: 8191,
+            regime: Regime::Trending,
+            ou_drift: 1,
+            ms_to_funding: 3_600_000,
+            momentum_aligned: Some(Side::Buy),
+            breakout: Some(Side::Buy),
+            mid: 60_000.5,
+            ofi: 2.5,
+            oi_change_pct: -0.75,
+            oi_price_change_bps: f64::INFINITY,
+            ..SignalSnapshot::default()
+        };
+        w.append(ts, &JournalRecord::EntrySignals { client_id: ClientOrderId(42), signals: SignalBits(snapshot) })
+            .unwrap();
+        w.append(
+            ts,
+            &JournalRecord::Exit(ExitRecord {
+                client_id: ClientOrderId(43),
+                venue: Venue::BinanceUsdm,
+                symbol,
+                side: Side::Sell,
+                qty: Qty(10),
+                reason: ExitReason::StopLoss,
+            }),
+        )
+        .unwrap();
+        w.append(ts, &JournalRecord::Dropped { ring: RingId::Contexts, total: 2 }).unwrap();
+        w.flush(ts).unwrap();
+        let bytes = w.into_sink();
+        let mut out = Vec::new();
+        let summary = print_journal(&bytes[..], false, &mut out).unwrap();
+        assert_eq!(summary.records, 5);
+        let text = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        let t = "2024-01-01T00:00:00.000000000Z";
+        assert_eq!(
+            lines[1],
+            format!(
+                "{t} entry venue=binance-usdm symbol=BTCUSDT client_id=42 side=BUY tier=A confidence=87 score=87.5 \
+                 votes=order_flow:BUY:1.5,vwap_deviation:-,acceleration:BUY:2.25,funding_bias:SELL:1.0,drift:BUY:3.0 \
+                 price=60000 qty=0.01 stop_distance=30 target_distance=45 stop_level=59970 target_level=60045 \
+                 risk=0.3 leverage=10 decision_ts_ms=1704067199999"
+            )
+        );
+        assert_eq!(
+            lines[2],
+            format!(
+                "{t} entry-signals client_id=42 signals_ts_ms=1704067199999 warm=true warm_mask=8191 regime=trending \
+                 ou_drift=1 ms_to_funding=3600000 cascade=null momentum_aligned=BUY breakout=BUY pullback=null \
+                 mid=60000.5 microprice=0.0 spread_ticks=0.0 spread_bps=0.0 tob_imbalance=0.0 depth_imbalance=0.0 \
+                 ofi=2.5 ofi_multi=0.0 signed_volume=0.0 cvd=0.0 buy_share=0.0 volume_surge=0.0 net_flow_surge=0.0 \
+                 vwap=0.0 vwap_dev_bps=0.0 vwap_dev_sigma=0.0 poc=0.0 value_area_high=0.0 value_area_low=0.0 \
+                 volatility_bps=0.0 velocity_bps_s=0.0 acceleration_bps_s2=0.0 ou_theta=0.0 ou_mu=0.0 ou_sigma=0.0 \
+                 ou_zscore=0.0 funding_rate=0.0 funding_bias=0.0 liq_long_notional=0.0 liq_short_notional=0.0 \
+                 liq_acceleration=0.0 liq_long_per_min=0.0 liq_short_per_min=0.0 variance_ratio=0.0 \
+                 volatility_percentile=0.0 momentum_short_bps=0.0 momentum_long_bps=0.0 atr=0.0 atr_bps=0.0 \
+                 range_high=0.0 range_low=0.0 breakout_level=0.0 swing_high=0.0 swing_low=0.0 open_interest=0.0 \
+                 oi_change_pct=-0.75 oi_price_change_bps=inf"
+            )
+        );
+        assert_eq!(
+            lines[3],
+            format!("{t} exit venue=binance-usdm symbol=BTCUSDT client_id=43 side=SELL qty=0.01 reason=stop-loss")
+        );
+        assert_eq!(lines[4], format!("{t} dropped ring=contexts total=2"));
+        // JSON: numbers stay numbers, a non-finite one is a string.
+        let mut json_out = Vec::new();
+        print_journal(&bytes[..], true, &mut json_out).unwrap();
+        let json_text = String::from_utf8(json_out).unwrap();
+        let signals: Value = serde_json::from_str(json_text.lines().nth(2).unwrap()).unwrap();
+        assert_eq!(signals["mid"], json!(60000.5));
+        assert_eq!(signals["oi_price_change_bps"], json!("inf"));
+        assert_eq!(signals["cascade"], Value::Null);
+    }
 
     #[test]
     fn utc_text_known_instants() {

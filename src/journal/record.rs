@@ -1,6 +1,6 @@
 //! Journal records and their binary encoding.
 //!
-//! # File format, version 2 (all integers little-endian)
+//! # File format, version 4 (all integers little-endian)
 //! ```text
 //! file    := header record*
 //! header  := "SCLPJRNL" version:u16 header_len:u16 reserved:u32      (16 bytes)
@@ -21,6 +21,17 @@
 //! or enum code inside a record whose checksum verifies is reported as
 //! corruption, never guessed at.
 //!
+//! Versions: 3 added kinds 21–23, 4 added kinds 24–26 (the orders'
+//! context: [`EntryRecord`], [`SignalBits`], [`ExitRecord`]). A reader of
+//! an older version refuses a newer file by its version instead of calling
+//! its new kinds corruption; this reader reads versions 2 to 4.
+//!
+//! The entry context's `f64` fields (the score, the votes' strengths, the
+//! signal vector) are written as their IEEE-754 bits (`f64::to_bits`,
+//! little-endian), never rounded: a research record reads back the exact
+//! values the strategy decided on, and two records compare equal when their
+//! bits do.
+//!
 //! No record kind has a free-text field: a secret cannot reach the journal.
 
 use crate::fixed::{Notional, Price, Qty, SignedQty};
@@ -33,14 +44,17 @@ use crate::risk::gate::Refusal;
 use crate::risk::monitor::{RiskCommand, RiskInput, RiskOutput, RiskRecord};
 use crate::risk::verdict::{Cause, Mode, Verdict};
 use crate::side::Side;
+use crate::signal::{Regime, SignalSnapshot};
+use crate::strategy::vote::VoteSet;
+use crate::strategy::{EntryContext, ExitReason, Tier};
 use crate::venue::Venue;
 
 /// The file's first eight bytes.
 pub const MAGIC: &[u8; 8] = b"SCLPJRNL";
 /// Format version written by this code.
-pub const VERSION: u16 = 3;
-/// Oldest format version this code still reads (version 3 only added
-/// record kinds 21–23).
+pub const VERSION: u16 = 4;
+/// Oldest format version this code still reads (versions 3 and 4 only
+/// added record kinds: 21–23, then 24–26).
 pub const OLDEST_READABLE: u16 = 2;
 /// Bytes of the file header.
 pub const HEADER_LEN: usize = 16;
@@ -131,9 +145,17 @@ impl LogLevel {
 pub enum RingId {
     /// The hot thread's lossy telemetry ring (logs, latency samples, refusals).
     Telemetry = 0,
+    /// The hot thread's lossy ring of order contexts (kinds 24–26).
+    Contexts = 1,
 }
 
 /// One journal record. Field order in each variant is its payload order.
+///
+/// A plain `Copy` value: the signal record makes it ~420 bytes, which is
+/// why the engine's lossless ring carries the risk thread's smaller records
+/// and converts them on the journal thread; boxing the large variant would
+/// allocate per entry.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum JournalRecord {
     /// Kind 1: an instrument's scales (`venue symbol price_scale:u8 qty_scale:u8`).
@@ -257,7 +279,273 @@ pub enum JournalRecord {
         /// Records before this one.
         records: u64,
     },
+    /// Kind 24: what caused an entry order (its decision, without the
+    /// signal vector: see [`EntryRecord`]).
+    Entry(EntryRecord),
+    /// Kind 25: the signal vector at an entry's decision
+    /// (`client_id` then [`SignalBits`]'s payload).
+    EntrySignals {
+        /// The entry order.
+        client_id: ClientOrderId,
+        /// Every signal, bit for bit.
+        signals: SignalBits,
+    },
+    /// Kind 26: why an exit order was placed (see [`ExitRecord`]).
+    Exit(ExitRecord),
 }
+
+/// The decision behind an entry order, journaled with the order (kind 24;
+/// its signal vector follows as kind 25, keyed by the same client id: the
+/// two together are the strategy's [`EntryContext`], split because one
+/// record would exceed [`MAX_BODY_LEN`]).
+///
+/// Payload: `client_id:u64 venue symbol ts_ms:i64 side tier confidence:u8
+/// score:f64 (vote_dir:u8 vote_strength:f64)×5 price:i64 qty:i64
+/// stop_distance:i64 target_distance:i64 risk:i64 leverage:u8`, 147 bytes
+/// of body at most. `vote_dir` is 0 abstain, 1 buy, 2 sell, in
+/// [`crate::strategy::VoteKind::ALL`] order; tiers are coded A 0, B 1,
+/// cascade 2.
+#[derive(Debug, Clone, Copy)]
+pub struct EntryRecord {
+    /// The entry order.
+    pub client_id: ClientOrderId,
+    /// Venue.
+    pub venue: Venue,
+    /// Symbol.
+    pub symbol: Symbol,
+    /// Decision time (exchange-time based), ms.
+    pub ts_ms: i64,
+    /// Direction.
+    pub side: Side,
+    /// Tier.
+    pub tier: Tier,
+    /// Confidence, 0–100 (0 for a cascade trade: it is not scored).
+    pub confidence: u8,
+    /// The unrounded score.
+    pub score: f64,
+    /// The votes.
+    pub votes: VoteSet,
+    /// The order's price (limit, or the touch for a market order).
+    pub price: Price,
+    /// The order's quantity.
+    pub qty: Qty,
+    /// Planned stop distance (R), price mantissa.
+    pub stop_distance: Price,
+    /// Planned take-profit distance, price mantissa.
+    pub target_distance: Price,
+    /// Planned loss at the stop (quantity × R, fees not included), USDT.
+    pub risk: Notional,
+    /// Effective leverage of the trade.
+    pub leverage: u8,
+}
+
+impl EntryRecord {
+    /// The record of entry order `order` decided in `context`.
+    #[must_use]
+    pub fn of(order: &OrderRequest, context: &EntryContext) -> Self {
+        Self {
+            client_id: order.client_id,
+            venue: order.venue,
+            symbol: order.symbol,
+            ts_ms: context.ts_ms,
+            side: context.side,
+            tier: context.tier,
+            confidence: context.confidence,
+            score: context.score,
+            votes: context.votes,
+            price: context.price,
+            qty: context.qty,
+            stop_distance: context.stop_distance,
+            target_distance: context.target_distance,
+            risk: context.risk,
+            leverage: context.leverage,
+        }
+    }
+
+    /// The planned stop level: the order's price moved against the side by
+    /// the stop distance (the position's own stop is set from its fill
+    /// price and rounded to the tick; it is not journaled).
+    #[must_use]
+    pub fn stop_level(&self) -> Price {
+        Price(self.price.0.saturating_sub(self.side.sign().saturating_mul(self.stop_distance.0)))
+    }
+
+    /// The planned take-profit level: the order's price moved with the side
+    /// by the target distance.
+    #[must_use]
+    pub fn target_level(&self) -> Price {
+        Price(self.price.0.saturating_add(self.side.sign().saturating_mul(self.target_distance.0)))
+    }
+}
+
+impl PartialEq for EntryRecord {
+    /// Field by field, `f64`s by their bits (as the journal stores them).
+    fn eq(&self, other: &Self) -> bool {
+        let bits = |r: &Self| (r.score.to_bits(), r.votes.strength.map(f64::to_bits));
+        self.client_id == other.client_id
+            && self.venue == other.venue
+            && self.symbol == other.symbol
+            && self.ts_ms == other.ts_ms
+            && self.side == other.side
+            && self.tier == other.tier
+            && self.confidence == other.confidence
+            && bits(self) == bits(other)
+            && self.votes.dir == other.votes.dir
+            && self.price == other.price
+            && self.qty == other.qty
+            && self.stop_distance == other.stop_distance
+            && self.target_distance == other.target_distance
+            && self.risk == other.risk
+            && self.leverage == other.leverage
+    }
+}
+
+impl Eq for EntryRecord {}
+
+/// The reason behind an exit order, journaled with the order (kind 26):
+/// `client_id:u64 venue symbol side qty:i64 reason:u8` ([`ExitReason`]'s
+/// code).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExitRecord {
+    /// The exit order.
+    pub client_id: ClientOrderId,
+    /// Venue.
+    pub venue: Venue,
+    /// Symbol.
+    pub symbol: Symbol,
+    /// The order's side (opposite of the position's).
+    pub side: Side,
+    /// The order's quantity.
+    pub qty: Qty,
+    /// Why.
+    pub reason: ExitReason,
+}
+
+impl ExitRecord {
+    /// The record of exit order `order` placed for `reason`.
+    #[must_use]
+    pub fn of(order: &OrderRequest, reason: ExitReason) -> Self {
+        Self {
+            client_id: order.client_id,
+            venue: order.venue,
+            symbol: order.symbol,
+            side: order.side,
+            qty: order.qty,
+            reason,
+        }
+    }
+}
+
+/// Declares the `f64` fields of [`SignalSnapshot`] in struct order, once:
+/// their names (for the printer) and their values in and out, so the
+/// journal's signal record cannot leave one out.
+macro_rules! snapshot_f64s {
+    ($($field:ident),* $(,)?) => {
+        /// Names of the signal vector's `f64` fields, in payload order.
+        pub const SIGNAL_F64_NAMES: [&str; SIGNAL_F64S] = [$(stringify!($field)),*];
+
+        fn signal_f64s(s: &SignalSnapshot) -> [f64; SIGNAL_F64S] {
+            [$(s.$field),*]
+        }
+
+        fn set_signal_f64s(s: &mut SignalSnapshot, values: &[f64; SIGNAL_F64S]) {
+            let mut v = values.iter().copied();
+            $(s.$field = v.next().unwrap_or_default();)*
+        }
+    };
+}
+
+/// Number of `f64` fields of [`SignalSnapshot`].
+pub const SIGNAL_F64S: usize = 47;
+
+snapshot_f64s!(
+    mid,
+    microprice,
+    spread_ticks,
+    spread_bps,
+    tob_imbalance,
+    depth_imbalance,
+    ofi,
+    ofi_multi,
+    signed_volume,
+    cvd,
+    buy_share,
+    volume_surge,
+    net_flow_surge,
+    vwap,
+    vwap_dev_bps,
+    vwap_dev_sigma,
+    poc,
+    value_area_high,
+    value_area_low,
+    volatility_bps,
+    velocity_bps_s,
+    acceleration_bps_s2,
+    ou_theta,
+    ou_mu,
+    ou_sigma,
+    ou_zscore,
+    funding_rate,
+    funding_bias,
+    liq_long_notional,
+    liq_short_notional,
+    liq_acceleration,
+    liq_long_per_min,
+    liq_short_per_min,
+    variance_ratio,
+    volatility_percentile,
+    momentum_short_bps,
+    momentum_long_bps,
+    atr,
+    atr_bps,
+    range_high,
+    range_low,
+    breakout_level,
+    swing_high,
+    swing_low,
+    open_interest,
+    oi_change_pct,
+    oi_price_change_bps,
+);
+
+/// Every field of a [`SignalSnapshot`], compared bit for bit (kind 25's
+/// payload after the client id: `ts_ms:i64 warm:u8 warm_mask:u16 regime:u8
+/// ou_drift:i8 ms_to_funding:i64 cascade momentum_aligned breakout pullback`
+/// (each 0 none, 1 buy, 2 sell) then the [`SIGNAL_F64S`] `f64`s in
+/// [`SIGNAL_F64_NAMES`] order; 418 bytes of body). Regimes are coded
+/// unknown 0, ranging 1, trending 2, high volatility 3.
+#[derive(Debug, Clone, Copy)]
+pub struct SignalBits(pub SignalSnapshot);
+
+impl SignalBits {
+    /// The `f64` fields, in [`SIGNAL_F64_NAMES`] order.
+    #[must_use]
+    pub fn f64s(&self) -> [f64; SIGNAL_F64S] {
+        signal_f64s(&self.0)
+    }
+}
+
+impl PartialEq for SignalBits {
+    fn eq(&self, other: &Self) -> bool {
+        let (a, b) = (&self.0, &other.0);
+        a.ts_ms == b.ts_ms
+            && a.warm == b.warm
+            && a.warm_mask == b.warm_mask
+            && a.regime == b.regime
+            && a.ou_drift == b.ou_drift
+            && a.ms_to_funding == b.ms_to_funding
+            && a.cascade == b.cascade
+            && a.momentum_aligned == b.momentum_aligned
+            && a.breakout == b.breakout
+            && a.pullback == b.pullback
+            && self.f64s().map(f64::to_bits) == other.f64s().map(f64::to_bits)
+    }
+}
+
+impl Eq for SignalBits {}
+
+/// Regimes by journal code.
+const REGIMES: [Regime; 4] = [Regime::Unknown, Regime::Ranging, Regime::Trending, Regime::HighVolatility];
 
 /// Every venue reject reason, indexed by its journal code.
 pub const REJECT_REASONS: [RejectReason; 13] = [
@@ -528,7 +816,56 @@ pub(crate) fn encode_body(ts_ns: u64, record: &JournalRecord, out: &mut Vec<u8>)
             w.head(18, ts_ns);
             w.u64(records);
         }
+        JournalRecord::Entry(e) => {
+            w.head(24, ts_ns);
+            w.u64(e.client_id.0);
+            w.venue(e.venue);
+            w.text(e.symbol.as_bytes());
+            w.i64(e.ts_ms);
+            w.side(e.side);
+            w.u8(tier_code(e.tier));
+            w.u8(e.confidence);
+            w.f64(e.score);
+            for (dir, strength) in e.votes.dir.iter().zip(e.votes.strength) {
+                w.opt_side(*dir);
+                w.f64(strength);
+            }
+            for v in [e.price.0, e.qty.0, e.stop_distance.0, e.target_distance.0, e.risk.0] {
+                w.i64(v);
+            }
+            w.u8(e.leverage);
+        }
+        JournalRecord::EntrySignals { client_id, signals } => {
+            let s = &signals.0;
+            w.head(25, ts_ns);
+            w.u64(client_id.0);
+            w.i64(s.ts_ms);
+            w.u8(u8::from(s.warm));
+            w.u16(s.warm_mask);
+            w.u8(REGIMES.iter().position(|r| *r == s.regime).map_or(u8::MAX, |i| i as u8));
+            w.u8(s.ou_drift as u8);
+            w.i64(s.ms_to_funding);
+            for side in [s.cascade, s.momentum_aligned, s.breakout, s.pullback] {
+                w.opt_side(side);
+            }
+            for v in signals.f64s() {
+                w.f64(v);
+            }
+        }
+        JournalRecord::Exit(x) => {
+            w.head(26, ts_ns);
+            w.u64(x.client_id.0);
+            w.venue(x.venue);
+            w.text(x.symbol.as_bytes());
+            w.side(x.side);
+            w.i64(x.qty.0);
+            w.u8(x.reason as u8);
+        }
     }
+}
+
+fn tier_code(tier: Tier) -> u8 {
+    Tier::ALL.iter().position(|t| *t == tier).map_or(u8::MAX, |i| i as u8)
 }
 
 struct Writer<'a> {
@@ -575,6 +912,16 @@ impl Writer<'_> {
             Side::Buy => 0,
             Side::Sell => 1,
         });
+    }
+    fn opt_side(&mut self, s: Option<Side>) {
+        self.u8(match s {
+            None => 0,
+            Some(Side::Buy) => 1,
+            Some(Side::Sell) => 2,
+        });
+    }
+    fn f64(&mut self, v: f64) {
+        self.u64(v.to_bits());
     }
     fn order(&mut self, o: &OrderRequest) {
         self.venue(o.venue);
@@ -656,6 +1003,17 @@ impl Reader<'_> {
             1 => Ok(Side::Sell),
             _ => Err(DecodeError::Code("side")),
         }
+    }
+    fn opt_side(&mut self) -> Result<Option<Side>, DecodeError> {
+        match self.u8()? {
+            0 => Ok(None),
+            1 => Ok(Some(Side::Buy)),
+            2 => Ok(Some(Side::Sell)),
+            _ => Err(DecodeError::Code("side")),
+        }
+    }
+    fn f64(&mut self) -> Result<f64, DecodeError> {
+        Ok(f64::from_bits(self.u64()?))
     }
     fn cause(&mut self) -> Result<Cause, DecodeError> {
         Cause::from_u8(self.u8()?).ok_or(DecodeError::Code("cause"))
@@ -800,6 +1158,7 @@ pub fn decode_body(body: &[u8]) -> Result<(u64, JournalRecord), DecodeError> {
         16 => JournalRecord::Dropped {
             ring: match r.u8()? {
                 0 => RingId::Telemetry,
+                1 => RingId::Contexts,
                 _ => return Err(DecodeError::Code("ring")),
             },
             total: r.u64()?,
@@ -830,6 +1189,70 @@ pub fn decode_body(body: &[u8]) -> Result<(u64, JournalRecord), DecodeError> {
             reported: SignedQty(r.i64()?),
             ts_ms: r.i64()?,
         },
+        24 => {
+            let client_id = ClientOrderId(r.u64()?);
+            let venue = r.venue()?;
+            let symbol = r.symbol()?;
+            let ts_ms = r.i64()?;
+            let side = r.side()?;
+            let tier = *Tier::ALL.get(usize::from(r.u8()?)).ok_or(DecodeError::Code("tier"))?;
+            let confidence = r.u8()?;
+            if confidence > 100 {
+                return Err(DecodeError::Code("confidence"));
+            }
+            let score = r.f64()?;
+            let mut votes = VoteSet::default();
+            for k in 0..votes.dir.len() {
+                votes.dir[k] = r.opt_side()?;
+                votes.strength[k] = r.f64()?;
+            }
+            JournalRecord::Entry(EntryRecord {
+                client_id,
+                venue,
+                symbol,
+                ts_ms,
+                side,
+                tier,
+                confidence,
+                score,
+                votes,
+                price: Price(r.i64()?),
+                qty: Qty(r.i64()?),
+                stop_distance: Price(r.i64()?),
+                target_distance: Price(r.i64()?),
+                risk: Notional(r.i64()?),
+                leverage: r.u8()?,
+            })
+        }
+        25 => {
+            let client_id = ClientOrderId(r.u64()?);
+            let mut s =
+                SignalSnapshot { ts_ms: r.i64()?, warm: r.bool()?, warm_mask: r.u16()?, ..SignalSnapshot::default() };
+            s.regime = *REGIMES.get(usize::from(r.u8()?)).ok_or(DecodeError::Code("regime"))?;
+            s.ou_drift = r.u8()? as i8;
+            if !(-1..=1).contains(&s.ou_drift) {
+                return Err(DecodeError::Code("ou drift"));
+            }
+            s.ms_to_funding = r.i64()?;
+            s.cascade = r.opt_side()?;
+            s.momentum_aligned = r.opt_side()?;
+            s.breakout = r.opt_side()?;
+            s.pullback = r.opt_side()?;
+            let mut values = [0.0; SIGNAL_F64S];
+            for v in &mut values {
+                *v = r.f64()?;
+            }
+            set_signal_f64s(&mut s, &values);
+            JournalRecord::EntrySignals { client_id, signals: SignalBits(s) }
+        }
+        26 => JournalRecord::Exit(ExitRecord {
+            client_id: ClientOrderId(r.u64()?),
+            venue: r.venue()?,
+            symbol: r.symbol()?,
+            side: r.side()?,
+            qty: Qty(r.i64()?),
+            reason: *ExitReason::ALL.get(usize::from(r.u8()?)).ok_or(DecodeError::Code("exit reason"))?,
+        }),
         other => return Err(DecodeError::Kind(other)),
     };
     if !r.bytes.is_empty() {
@@ -841,6 +1264,194 @@ pub fn decode_body(body: &[u8]) -> Result<(u64, JournalRecord), DecodeError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn entry(symbol: &str) -> EntryRecord {
+        EntryRecord {
+            client_id: ClientOrderId(u64::MAX),
+            venue: Venue::BybitLinear,
+            symbol: symbol.parse().unwrap(),
+            ts_ms: i64::MIN,
+            side: Side::Sell,
+            tier: Tier::Cascade,
+            confidence: 100,
+            score: f64::MAX,
+            votes: VoteSet {
+                dir: [Some(Side::Buy), None, Some(Side::Sell), None, Some(Side::Buy)],
+                strength: [0.0, -0.0, f64::MIN_POSITIVE, 5e-324, f64::INFINITY],
+            },
+            price: Price(i64::MAX),
+            qty: Qty(i64::MIN),
+            stop_distance: Price(1),
+            target_distance: Price(-1),
+            risk: Notional(i64::MAX - 1),
+            leverage: u8::MAX,
+        }
+    }
+
+    /// A snapshot whose every field holds a value no other field holds, so
+    /// that two fields swapped in the codec would not read back equal.
+    fn signals() -> SignalBits {
+        let mut s = SignalSnapshot {
+            ts_ms: i64::MAX,
+            warm: true,
+            warm_mask: u16::MAX,
+            regime: Regime::HighVolatility,
+            ou_drift: -1,
+            ms_to_funding: i64::MIN,
+            cascade: Some(Side::Buy),
+            momentum_aligned: Some(Side::Sell),
+            breakout: None,
+            pullback: Some(Side::Sell),
+            ..SignalSnapshot::default()
+        };
+        let mut values = [0.0; SIGNAL_F64S];
+        for (k, v) in values.iter_mut().enumerate() {
+            *v = (k as f64 + 1.0) * -1.25;
+        }
+        values[0] = f64::MAX;
+        values[1] = f64::MIN;
+        values[2] = -0.0;
+        values[3] = 5e-324;
+        values[SIGNAL_F64S - 1] = f64::NEG_INFINITY;
+        set_signal_f64s(&mut s, &values);
+        SignalBits(s)
+    }
+
+    fn exit(reason: ExitReason) -> ExitRecord {
+        ExitRecord {
+            client_id: ClientOrderId(7),
+            venue: Venue::BinanceUsdm,
+            symbol: "BTCUSDT".parse().unwrap(),
+            side: Side::Buy,
+            qty: Qty(i64::MAX),
+            reason,
+        }
+    }
+
+    fn body(record: &JournalRecord) -> Vec<u8> {
+        let mut out = Vec::new();
+        encode_body(u64::MAX, record, &mut out);
+        out
+    }
+
+    #[test]
+    fn the_snapshot_codec_names_every_field_of_the_signal_vector() {
+        // `Debug` writes `name: value` once per field; 10 fields are not f64s.
+        let fields = format!("{:?}", SignalSnapshot::default()).matches(": ").count();
+        assert_eq!(fields, SIGNAL_F64S + 10, "a SignalSnapshot field is missing from the journal's signal record");
+        let mut names = SIGNAL_F64_NAMES.to_vec();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), SIGNAL_F64S);
+    }
+
+    #[test]
+    fn order_context_records_round_trip_bit_for_bit_within_the_size_limit() {
+        let longest = "ABCDEFGHIJKLMNOPQRSTUVW";
+        assert_eq!(longest.len(), Symbol::MAX_LEN);
+        let mut records = vec![
+            JournalRecord::Entry(entry(longest)),
+            JournalRecord::Entry(EntryRecord { tier: Tier::A, side: Side::Buy, confidence: 0, ..entry("BTCUSDT") }),
+            JournalRecord::EntrySignals { client_id: ClientOrderId(0), signals: signals() },
+            JournalRecord::EntrySignals { client_id: ClientOrderId(1), signals: SignalBits(SignalSnapshot::default()) },
+            JournalRecord::Dropped { ring: RingId::Contexts, total: u64::MAX },
+        ];
+        records.extend(ExitReason::ALL.iter().map(|r| JournalRecord::Exit(exit(*r))));
+        for record in &records {
+            let bytes = body(record);
+            assert!(bytes.len() <= MAX_BODY_LEN, "{} bytes: {record:?}", bytes.len());
+            assert_eq!(decode_body(&bytes), Ok((u64::MAX, *record)));
+        }
+        // The largest bodies, counted by hand from the payload layouts.
+        assert_eq!(body(&records[0]).len(), 9 + 8 + 1 + 24 + 8 + 3 + 8 + 5 * 9 + 5 * 8 + 1);
+        assert_eq!(body(&records[0]).len(), 147);
+        assert_eq!(body(&records[2]).len(), 9 + 8 + 8 + 1 + 2 + 1 + 1 + 8 + 4 + 47 * 8);
+        assert_eq!(body(&records[2]).len(), 418);
+        assert_eq!(body(&records[5]).len(), 9 + 8 + 1 + 8 + 1 + 8 + 1);
+        // f64s keep their exact bits: -0.0 stays negative, the subnormal
+        // stays, and so does a NaN's payload (compared by bits, not by ==).
+        let JournalRecord::EntrySignals { signals: back, .. } = decode_body(&body(&records[2])).unwrap().1 else {
+            panic!("not a signal record")
+        };
+        assert_eq!(back.0.vwap_dev_bps.to_bits(), signals().0.vwap_dev_bps.to_bits());
+        assert_eq!(back.0.spread_ticks.to_bits(), (-0.0f64).to_bits());
+        assert_eq!(back.0.spread_bps, 5e-324);
+        let nan = f64::from_bits(0x7ff8_0000_0000_0abc);
+        let with_nan = EntryRecord { score: nan, ..entry("BTCUSDT") };
+        let JournalRecord::Entry(e) = decode_body(&body(&JournalRecord::Entry(with_nan))).unwrap().1 else {
+            panic!("not an entry record")
+        };
+        assert_eq!(e.score.to_bits(), 0x7ff8_0000_0000_0abc);
+    }
+
+    #[test]
+    fn signal_records_differ_when_any_one_field_differs() {
+        let base = signals();
+        for k in 0..SIGNAL_F64S {
+            let mut values = base.f64s();
+            values[k] = 0.5;
+            let mut s = base.0;
+            set_signal_f64s(&mut s, &values);
+            assert_ne!(SignalBits(s), base, "field {}", SIGNAL_F64_NAMES[k]);
+        }
+        assert_ne!(SignalBits(SignalSnapshot { pullback: None, ..base.0 }), base);
+        // +0.0 and -0.0 are equal numbers but different records.
+        let mut values = base.f64s();
+        values[2] = 0.0;
+        let mut s = base.0;
+        set_signal_f64s(&mut s, &values);
+        assert_ne!(SignalBits(s), base);
+    }
+
+    #[test]
+    fn truncated_or_miscoded_context_records_are_refused() {
+        let records = [
+            JournalRecord::Entry(entry("BTCUSDT")),
+            JournalRecord::EntrySignals { client_id: ClientOrderId(3), signals: signals() },
+            JournalRecord::Exit(exit(ExitReason::StopLoss)),
+        ];
+        for record in &records {
+            let bytes = body(record);
+            for cut in 0..bytes.len() {
+                assert_eq!(decode_body(&bytes[..cut]), Err(DecodeError::Short), "cut at {cut} of {record:?}");
+            }
+            let mut long = bytes.clone();
+            long.push(0);
+            assert_eq!(decode_body(&long), Err(DecodeError::Trailing));
+        }
+        // Byte offsets from the payload layouts (symbol BTCUSDT: 1 + 7 bytes).
+        let bad = |record: &JournalRecord, at: usize, value: u8| {
+            let mut bytes = body(record);
+            bytes[at] = value;
+            decode_body(&bytes)
+        };
+        assert_eq!(bad(&records[0], 34, 2), Err(DecodeError::Code("side")));
+        assert_eq!(bad(&records[0], 35, 3), Err(DecodeError::Code("tier")));
+        assert_eq!(bad(&records[0], 36, 101), Err(DecodeError::Code("confidence")));
+        assert_eq!(bad(&records[0], 45, 3), Err(DecodeError::Code("side")));
+        assert_eq!(bad(&records[1], 25, 2), Err(DecodeError::Code("bool")));
+        assert_eq!(bad(&records[1], 28, 4), Err(DecodeError::Code("regime")));
+        assert_eq!(bad(&records[1], 29, 2), Err(DecodeError::Code("ou drift")));
+        assert_eq!(bad(&records[1], 38, 3), Err(DecodeError::Code("side")));
+        assert_eq!(bad(&records[2], 17, 2), Err(DecodeError::Code("venue")));
+        assert_eq!(bad(&records[2], 35, 12), Err(DecodeError::Code("exit reason")));
+        // An unchanged byte at the same offsets decodes.
+        assert!(bad(&records[2], 35, ExitReason::StopLoss as u8).is_ok());
+    }
+
+    #[test]
+    fn entry_levels_are_the_order_price_moved_by_the_planned_distances() {
+        let long = EntryRecord {
+            side: Side::Buy,
+            price: Price(6_000_000),
+            stop_distance: Price(3_000),
+            target_distance: Price(4_500),
+            ..entry("BTCUSDT")
+        };
+        assert_eq!((long.stop_level(), long.target_level()), (Price(5_997_000), Price(6_004_500)));
+        let short = EntryRecord { side: Side::Sell, ..long };
+        assert_eq!((short.stop_level(), short.target_level()), (Price(6_003_000), Price(5_995_500)));
+    }
 
     #[test]
     fn reject_codes_cover_every_reason() {

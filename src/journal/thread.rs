@@ -1,12 +1,23 @@
-//! The journal thread: drains its two rings into the [`JournalWriter`],
+//! The journal thread: drains its rings into the [`JournalWriter`],
 //! keeps per-stage latency histograms, and flushes on the interval.
 //!
-//! - From the risk thread, a **lossless** ring of [`JournalRecord`]s: order
+//! - From the risk thread, a **lossless** ring of records ([`JournalRecord`]s,
+//!   or anything a [`JournalRecord`] is made from: the engine passes the risk
+//!   thread's [`crate::risk::RiskRecord`]s, ~100 bytes a slot): order
 //!   events, verdicts, trips, commands, resyncs, account updates. Never
 //!   dropped.
 //! - From the hot thread, a **lossy** ring of [`Telemetry`]: log records,
 //!   latency samples and gate refusals. Dropped when full; the ring's drop
 //!   count is journaled as a [`JournalRecord::Dropped`] whenever it changes.
+//! - From the hot thread (the core's risk link), optionally, a **lossy**
+//!   ring of [`OrderContext`]s: why each order was placed (an entry's
+//!   decision and signal vector, an exit's reason), journaled as kinds
+//!   24–26 next to the orders' own records (same client id). It is lossy so
+//!   that a stalled disk can never stall the hot thread's exits; a drop is
+//!   counted, journaled as [`JournalRecord::Dropped`] (ring `contexts`) and
+//!   reported ([`JournalSummary::contexts_dropped`]). Entries are rare (one
+//!   per position at most), so its 1024 slots fill only if this thread stops
+//!   draining.
 //!
 //! Latency samples are recorded into HdrHistograms (Gil Tene's
 //! HdrHistogram, <http://hdrhistogram.org/>; 3 significant digits, 1 ns to
@@ -22,6 +33,7 @@ use std::time::Duration;
 
 use hdrhistogram::Histogram;
 
+use crate::journal::record::{EntryRecord, ExitRecord, SignalBits};
 use crate::journal::{JournalConfig, JournalError, JournalRecord, JournalSink, JournalWriter, LogLevel, RingId, Stage};
 use crate::order::OrderRequest;
 use crate::ring::{LosslessConsumer, LossyConsumer};
@@ -54,6 +66,21 @@ pub enum Telemetry {
         reason: Refusal,
     },
 }
+
+/// Why the core placed an order, for the journal (see the module docs).
+/// A fixed-size `Copy` value through a preallocated ring: boxing the entry
+/// would allocate on the hot thread.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrderContext {
+    /// An entry: its decision (kind 24) and the signal vector at it (kind 25).
+    Entry(EntryRecord, SignalBits),
+    /// An exit and its reason (kind 26).
+    Exit(ExitRecord),
+}
+
+/// Slots of the [`OrderContext`] ring the engine creates.
+pub const CONTEXT_RING_CAPACITY: usize = 1024;
 
 /// Latency histograms, one per [`Stage`].
 #[derive(Debug, Clone)]
@@ -171,12 +198,15 @@ impl LatencyBoard {
 /// How often the journal thread publishes to its [`LatencyBoard`].
 const BOARD_NS: u64 = 1_000_000_000;
 
-/// The journal thread's inputs.
-pub struct JournalThreadIo {
+/// The journal thread's inputs. `R` is the lossless ring's record type.
+pub struct JournalThreadIo<R = JournalRecord> {
     /// From the risk thread (lossless).
-    pub records: LosslessConsumer<JournalRecord>,
+    pub records: LosslessConsumer<R>,
     /// From the hot thread (lossy, counted).
     pub telemetry: LossyConsumer<Telemetry>,
+    /// From the hot thread's risk link: why each order was placed (lossy,
+    /// counted); `None` where no core feeds the journal.
+    pub contexts: Option<LossyConsumer<OrderContext>>,
 }
 
 /// What the journal thread reports when it ends.
@@ -186,6 +216,8 @@ pub struct JournalSummary<S: JournalSink> {
     pub records: u64,
     /// Telemetry dropped by the hot thread's ring.
     pub telemetry_dropped: u64,
+    /// Order contexts dropped by their ring (0 without that ring).
+    pub contexts_dropped: u64,
     /// Latency histograms, for `.hgrm` output.
     pub latency: LatencyHistograms,
     /// The sink, flushed.
@@ -204,13 +236,16 @@ const BATCH: usize = 4096;
 /// # Errors
 /// [`JournalError::Io`] when the journal cannot be written: the caller
 /// must treat that as fatal for trading (no journal, no orders).
-pub fn run<S: JournalSink>(
+pub fn run<S: JournalSink, R>(
     writer: JournalWriter<S>,
-    io: &JournalThreadIo,
+    io: &JournalThreadIo<R>,
     cfg: &JournalConfig,
     clock: impl FnMut() -> u64,
     stop: &AtomicBool,
-) -> Result<JournalSummary<S>, JournalError> {
+) -> Result<JournalSummary<S>, JournalError>
+where
+    JournalRecord: From<R>,
+{
     run_with_board(writer, io, cfg, clock, stop, None)
 }
 
@@ -219,17 +254,22 @@ pub fn run<S: JournalSink>(
 ///
 /// # Errors
 /// As [`run`].
-pub fn run_with_board<S: JournalSink>(
+pub fn run_with_board<S: JournalSink, R>(
     mut writer: JournalWriter<S>,
-    io: &JournalThreadIo,
+    io: &JournalThreadIo<R>,
     cfg: &JournalConfig,
     mut clock: impl FnMut() -> u64,
     stop: &AtomicBool,
     board: Option<&LatencyBoard>,
-) -> Result<JournalSummary<S>, JournalError> {
+) -> Result<JournalSummary<S>, JournalError>
+where
+    JournalRecord: From<R>,
+{
     let mut latency = LatencyHistograms::new();
     let mut last_board = 0u64;
     let mut reported_dropped = 0u64;
+    let mut reported_contexts_dropped = 0u64;
+    let contexts_dropped = || io.contexts.as_ref().map_or(0, LossyConsumer::dropped);
     let report_ns = u64::from(cfg.latency_report_ms) * 1_000_000;
     let mut last_report = clock();
     loop {
@@ -237,7 +277,12 @@ pub fn run_with_board<S: JournalSink>(
         let mut n = 0;
         while n < BATCH {
             let Some(record) = io.records.pop() else { break };
-            writer.append(now, &record)?;
+            writer.append(now, &JournalRecord::from(record))?;
+            n += 1;
+        }
+        while n < BATCH {
+            let Some(context) = io.contexts.as_ref().and_then(LossyConsumer::pop) else { break };
+            append_context(&mut writer, now, &context)?;
             n += 1;
         }
         let mut t = 0;
@@ -259,6 +304,11 @@ pub fn run_with_board<S: JournalSink>(
             writer.append(now, &JournalRecord::Dropped { ring: RingId::Telemetry, total: dropped })?;
             reported_dropped = dropped;
         }
+        let lost = contexts_dropped();
+        if lost != reported_contexts_dropped {
+            writer.append(now, &JournalRecord::Dropped { ring: RingId::Contexts, total: lost })?;
+            reported_contexts_dropped = lost;
+        }
         if now.saturating_sub(last_report) >= report_ns {
             for summary in latency.summaries() {
                 writer.append(now, &summary)?;
@@ -270,9 +320,10 @@ pub fn run_with_board<S: JournalSink>(
             last_board = now;
         }
         writer.poll(now)?;
+        let contexts_empty = io.contexts.as_ref().is_none_or(LossyConsumer::is_empty);
         let finished =
             stop.load(Ordering::Acquire) || (io.records.is_producer_gone() && io.telemetry.is_producer_gone());
-        if finished && io.records.is_empty() && io.telemetry.is_empty() {
+        if finished && io.records.is_empty() && io.telemetry.is_empty() && contexts_empty {
             break;
         }
         if n == 0 && t == 0 {
@@ -284,6 +335,10 @@ pub fn run_with_board<S: JournalSink>(
     if dropped != reported_dropped {
         writer.append(now, &JournalRecord::Dropped { ring: RingId::Telemetry, total: dropped })?;
     }
+    let lost = contexts_dropped();
+    if lost != reported_contexts_dropped {
+        writer.append(now, &JournalRecord::Dropped { ring: RingId::Contexts, total: lost })?;
+    }
     for summary in latency.summaries() {
         writer.append(now, &summary)?;
     }
@@ -293,7 +348,28 @@ pub fn run_with_board<S: JournalSink>(
     let records = writer.records();
     writer.append(now, &JournalRecord::Closed { records })?;
     writer.flush(now)?;
-    Ok(JournalSummary { records: writer.records(), telemetry_dropped: dropped, latency, sink: writer.into_sink() })
+    Ok(JournalSummary {
+        records: writer.records(),
+        telemetry_dropped: dropped,
+        contexts_dropped: lost,
+        latency,
+        sink: writer.into_sink(),
+    })
+}
+
+/// Journals one order context: an entry as its two records, an exit as one.
+fn append_context<S: JournalSink>(
+    writer: &mut JournalWriter<S>,
+    now: u64,
+    context: &OrderContext,
+) -> Result<(), JournalError> {
+    match *context {
+        OrderContext::Entry(entry, signals) => {
+            writer.append(now, &JournalRecord::Entry(entry))?;
+            writer.append(now, &JournalRecord::EntrySignals { client_id: entry.client_id, signals })
+        }
+        OrderContext::Exit(exit) => writer.append(now, &JournalRecord::Exit(exit)),
+    }
 }
 
 /// Spawns the journal thread (named `journal`). `clock` returns wall time in
@@ -301,13 +377,16 @@ pub fn run_with_board<S: JournalSink>(
 ///
 /// # Errors
 /// The OS refused to create the thread.
-pub fn spawn<S: JournalSink + Send + 'static>(
+pub fn spawn<S: JournalSink + Send + 'static, R: Send + 'static>(
     writer: JournalWriter<S>,
-    io: JournalThreadIo,
+    io: JournalThreadIo<R>,
     cfg: JournalConfig,
     clock: impl FnMut() -> u64 + Send + 'static,
     stop: std::sync::Arc<AtomicBool>,
-) -> std::io::Result<std::thread::JoinHandle<Result<JournalSummary<S>, JournalError>>> {
+) -> std::io::Result<std::thread::JoinHandle<Result<JournalSummary<S>, JournalError>>>
+where
+    JournalRecord: From<R>,
+{
     spawn_with_board(writer, io, cfg, clock, stop, None)
 }
 
@@ -316,14 +395,17 @@ pub fn spawn<S: JournalSink + Send + 'static>(
 ///
 /// # Errors
 /// The thread cannot be spawned.
-pub fn spawn_with_board<S: JournalSink + Send + 'static>(
+pub fn spawn_with_board<S: JournalSink + Send + 'static, R: Send + 'static>(
     writer: JournalWriter<S>,
-    io: JournalThreadIo,
+    io: JournalThreadIo<R>,
     cfg: JournalConfig,
     clock: impl FnMut() -> u64 + Send + 'static,
     stop: std::sync::Arc<AtomicBool>,
     board: Option<std::sync::Arc<LatencyBoard>>,
-) -> std::io::Result<std::thread::JoinHandle<Result<JournalSummary<S>, JournalError>>> {
+) -> std::io::Result<std::thread::JoinHandle<Result<JournalSummary<S>, JournalError>>>
+where
+    JournalRecord: From<R>,
+{
     std::thread::Builder::new()
         .name("journal".into())
         .spawn(move || run_with_board(writer, &io, &cfg, clock, &stop, board.as_deref()))

@@ -77,7 +77,7 @@ pub fn start(dir: &Path, cfg: RiskConfig, kill: KillSwitch, lossless_capacity: u
     let journal_stop = Arc::new(AtomicBool::new(false));
     let journal = scalpel::journal::thread::spawn(
         writer,
-        JournalThreadIo { records: journal_rx, telemetry: telemetry_rx },
+        JournalThreadIo { records: journal_rx, telemetry: telemetry_rx, contexts: None },
         journal_cfg,
         scalpel::journal::thread::wall_clock_ns,
         Arc::clone(&journal_stop),
