@@ -5,6 +5,13 @@
 //! counts allocations and reallocations process-wide and per thread, then
 //! forwards to the system allocator. The per-thread count lets a test
 //! measure one thread while the test harness runs others.
+//!
+//! To find *where* a thread allocates, [`trace_next`] arms the calling
+//! thread: each of its next `n` counted allocations prints a backtrace to
+//! stderr (a diagnostic: capturing and printing allocate themselves, which
+//! is counted but not traced, so a traced run's counts and memory are not
+//! figures). `scalpel run` and `scalpel demo` arm the hot thread with
+//! `SCALPEL_TRACE_HOT_ALLOCATIONS=AFTER_S:N` (README, the fault soak).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -36,25 +43,63 @@ impl CountingAlloc {
     }
 }
 
-fn count() {
+thread_local! {
+    // Allocations of this thread still to trace, and whether a trace is
+    // being printed now (its own allocations are not traced).
+    static TRACE_LEFT: Cell<u32> = const { Cell::new(0) };
+    static TRACING: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Arms the calling thread: each of its next `n` allocations through
+/// [`CountingAlloc`] prints `hot-allocation size=… unix_ns=…` and a
+/// backtrace to stderr. `0` disarms. A diagnostic, not for a measured run.
+pub fn trace_next(n: u32) {
+    let _ = TRACE_LEFT.try_with(|c| c.set(n));
+}
+
+/// Allocations of the calling thread still to be traced.
+#[must_use]
+pub fn traces_left() -> u32 {
+    TRACE_LEFT.try_with(Cell::get).unwrap_or(0)
+}
+
+fn count(size: usize) {
     TOTAL.fetch_add(1, Ordering::Relaxed);
     // `try_with` fails only during thread teardown; the count is then moot.
     let _ = THREAD.try_with(|c| c.set(c.get() + 1));
+    if TRACE_LEFT.try_with(Cell::get).unwrap_or(0) > 0 {
+        trace(size);
+    }
+}
+
+#[cold]
+fn trace(size: usize) {
+    if TRACING.try_with(|t| t.replace(true)).unwrap_or(true) {
+        return;
+    }
+    let _ = TRACE_LEFT.try_with(|c| c.set(c.get().saturating_sub(1)));
+    let unix_ns = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    let trace = std::backtrace::Backtrace::force_capture();
+    eprintln!("hot-allocation size={size} unix_ns={unix_ns}\n{trace}");
+    let _ = TRACING.try_with(|t| t.set(false));
 }
 
 // SAFETY: every method forwards to `System` with the caller's arguments
 // unchanged, so `System`'s guarantees carry over; counting touches only an
-// atomic and a const-initialised thread-local, neither of which allocates.
+// atomic and const-initialised thread-locals, none of which allocates. A
+// trace (armed by `trace_next` only) allocates through this allocator
+// again: the `TRACING` flag, set before, makes that nested call count
+// without tracing, so it cannot recurse.
 unsafe impl GlobalAlloc for CountingAlloc {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        count();
+        count(layout.size());
         // SAFETY: the caller upholds `GlobalAlloc::alloc`'s contract for
         // `layout`, which is exactly `System::alloc`'s.
         unsafe { System.alloc(layout) }
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        count();
+        count(layout.size());
         // SAFETY: as for `alloc`.
         unsafe { System.alloc_zeroed(layout) }
     }
@@ -66,7 +111,7 @@ unsafe impl GlobalAlloc for CountingAlloc {
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        count();
+        count(new_size);
         // SAFETY: `ptr` came from `System` with `layout`; the caller upholds
         // `realloc`'s contract for `new_size`.
         unsafe { System.realloc(ptr, layout, new_size) }

@@ -460,7 +460,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 config,
                 duration_s: duration,
                 busy_poll: busy_poll.then_some(true),
-                hooks: scalpel::engine::Hooks { thread_allocations: Some(|| ALLOC.this_thread()) },
+                hooks: hot_hooks()?,
             };
             commands::latency::run(&opts, &mut io::stdout().lock(), &ALLOC)?;
         }
@@ -581,7 +581,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 signal_hook::flag::register(signal, std::sync::Arc::clone(&stop))
                     .context("installing signal handlers")?;
             }
-            let hooks = scalpel::engine::Hooks { thread_allocations: Some(|| ALLOC.this_thread()) };
+            let hooks = hot_hooks()?;
             commands::run::run(&opts, stop, hooks, &mut io::stderr())?;
         }
         Command::Demo {
@@ -601,7 +601,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             status_secs,
             metrics,
         } => {
-            let hooks = scalpel::engine::Hooks { thread_allocations: Some(|| ALLOC.this_thread()) };
+            let hooks = hot_hooks()?;
             if soak {
                 let defaults = commands::soak::SoakOptions::default();
                 let opts = commands::soak::SoakOptions {
@@ -648,4 +648,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The engine's hooks into this binary's allocator: the hot thread's
+/// allocation count, and the optional trace of where it allocates
+/// (`SCALPEL_TRACE_HOT_ALLOCATIONS=AFTER_S:N`, README "The fault soak").
+fn hot_hooks() -> anyhow::Result<scalpel::engine::Hooks> {
+    let trace =
+        scalpel::engine::AllocationTrace::from_env(scalpel::alloc_count::trace_next).map_err(anyhow::Error::msg)?;
+    Ok(scalpel::engine::Hooks { thread_allocations: Some(|| ALLOC.this_thread()), trace_allocations: trace })
 }

@@ -76,3 +76,43 @@ fn the_counter_counts_and_forwards_faithfully() {
     drop(zeroed);
     assert_eq!(ALLOC.this_thread() - before, 3, "frees are not allocations");
 }
+
+/// The allocation trace (a diagnostic, `SCALPEL_TRACE_HOT_ALLOCATIONS`):
+/// an armed thread traces exactly its next `n` allocations, the trace's own
+/// allocations (capturing and printing a backtrace) are counted but do not
+/// trace again (no recursion into the allocator), and other threads are not
+/// armed.
+#[test]
+fn an_armed_thread_traces_its_next_allocations_without_recursing() {
+    std::thread::spawn(|| {
+        let before = ALLOC.this_thread();
+        scalpel::alloc_count::trace_next(2);
+        assert_eq!(scalpel::alloc_count::traces_left(), 2);
+        let first = std::hint::black_box(Vec::<u8>::with_capacity(16));
+        assert_eq!(scalpel::alloc_count::traces_left(), 1);
+        let second = std::hint::black_box(Vec::<u8>::with_capacity(32));
+        let third = std::hint::black_box(Vec::<u8>::with_capacity(64));
+        assert_eq!(scalpel::alloc_count::traces_left(), 0);
+        // Three of ours, and the two traces' own allocations.
+        assert!(ALLOC.this_thread() - before > 3, "the traces' allocations are counted");
+        drop((first, second, third));
+        // Arming is per thread: a thread started now is not armed.
+        std::thread::spawn(|| assert_eq!(scalpel::alloc_count::traces_left(), 0)).join().unwrap();
+    })
+    .join()
+    .unwrap();
+}
+
+#[test]
+fn the_trace_setting_reads_after_seconds_and_count() {
+    use scalpel::engine::AllocationTrace;
+    let t = AllocationTrace::parse("120:50", scalpel::alloc_count::trace_next).unwrap();
+    assert_eq!((t.after_s, t.count), (120, 50));
+    assert_eq!(
+        AllocationTrace::parse(" 0 : 1 ", scalpel::alloc_count::trace_next).map(|t| (t.after_s, t.count)),
+        Some((0, 1))
+    );
+    for bad in ["", "120", "120:", ":5", "120:0", "-1:5", "1.5:5", "a:b"] {
+        assert!(AllocationTrace::parse(bad, scalpel::alloc_count::trace_next).is_none(), "{bad:?}");
+    }
+}

@@ -33,7 +33,7 @@ fn the_hot_thread_allocates_nothing_once_warm() {
     let dir = test_dir("alloc");
     let o = Opts { busy_poll: true, record: true, ..Opts::default() };
     let cfg = LiveConfig::from_file(&write_config(&sim, &dir, &o)).unwrap();
-    let hooks = Hooks { thread_allocations: Some(|| ALLOC.this_thread()) };
+    let hooks = Hooks { thread_allocations: Some(|| ALLOC.this_thread()), trace_allocations: None };
     let h = Engine::start_with_hooks(cfg, Arc::new(AtomicBool::new(false)), hooks).unwrap();
     // Warm: every path has run at least once (orders, acks, fills, exits,
     // dead-man refreshes, snapshots) and the buffers have their sizes.

@@ -44,7 +44,7 @@ fn a_short_soak_on_both_venues_and_four_books_keeps_every_promise_under_every_fa
         status_secs: 0.0,
         ..SoakOptions::default()
     };
-    let hooks = scalpel::engine::Hooks { thread_allocations: Some(|| ALLOC.this_thread()) };
+    let hooks = scalpel::engine::Hooks { thread_allocations: Some(|| ALLOC.this_thread()), trace_allocations: None };
     let mut out = Vec::new();
     let mut err = Vec::new();
     let result = run(&o, hooks, &mut out, &mut err);

@@ -223,6 +223,23 @@ impl OrderFigures {
     }
 }
 
+/// Steady windows that allocated, kept for the report.
+pub const MAX_ALLOCATING_WINDOWS: usize = 16;
+
+/// A steady window in which the hot thread allocated.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct AllocatingWindow {
+    /// Its end, seconds since the soak started.
+    pub at_s: f64,
+    /// Its start and end, the engine's publication times (ns since the
+    /// Unix epoch: the trace's `unix_ns` falls between them).
+    pub from_unix_ns: u64,
+    /// See `from_unix_ns`.
+    pub to_unix_ns: u64,
+    /// Allocations counted in it.
+    pub allocations: u64,
+}
+
 /// The soak's report (also its `--json`).
 #[derive(Debug, Clone, Serialize)]
 pub struct SoakReport {
@@ -302,6 +319,10 @@ pub struct SoakReport {
     pub hot_allocations_steady: u64,
     /// After the warm-up, in windows with a reconnect or a control path.
     pub hot_allocations_control: u64,
+    /// The first steady windows that allocated (at most
+    /// [`MAX_ALLOCATING_WINDOWS`]), to find the code with
+    /// `SCALPEL_TRACE_HOT_ALLOCATIONS`.
+    pub steady_allocating_windows: Vec<AllocatingWindow>,
     /// Publication windows after the warm-up: steady, and with control paths.
     pub windows_steady: u64,
     /// Windows with a reconnect or a control path.
@@ -368,6 +389,7 @@ struct Watch {
     control_allocs: u64,
     windows_steady: u64,
     windows_control: u64,
+    allocating_windows: Vec<AllocatingWindow>,
     rss_max: u64,
 }
 
@@ -398,6 +420,14 @@ impl Watch {
             if steady {
                 self.windows_steady += 1;
                 self.steady_allocs += allocs;
+                if allocs > 0 && self.allocating_windows.len() < MAX_ALLOCATING_WINDOWS {
+                    self.allocating_windows.push(AllocatingWindow {
+                        at_s: self.started.elapsed().as_secs_f64(),
+                        from_unix_ns: p.published_unix_ns,
+                        to_unix_ns: s.published_unix_ns,
+                        allocations: allocs,
+                    });
+                }
             } else {
                 self.windows_control += 1;
                 self.control_allocs += allocs;
@@ -524,6 +554,7 @@ pub fn run(
         control_allocs: 0,
         windows_steady: 0,
         windows_control: 0,
+        allocating_windows: Vec::new(),
         rss_max: 0,
     };
     let Traded { rss_warm, rss_end, before, traded_s, last: end_stats } =
@@ -615,6 +646,7 @@ pub fn run(
         hot_allocations_at_warmup: warm_allocs,
         hot_allocations_steady: watch.steady_allocs,
         hot_allocations_control: watch.control_allocs,
+        steady_allocating_windows: watch.allocating_windows.clone(),
         windows_steady: watch.windows_steady,
         windows_control: watch.windows_control,
         allocation_counter_live: end_stats.get(Counter::HotAllocations) > 0,
@@ -921,6 +953,19 @@ fn print_report(r: &SoakReport, out: &mut dyn Write) -> io::Result<()> {
         r.windows_control,
         r.hot_allocations_at_warmup
     )?;
+    for w in &r.steady_allocating_windows {
+        writeln!(
+            out,
+            "  allocated in a steady window: {} at {:.1} s (unix ns {}..{})",
+            w.allocations, w.at_s, w.from_unix_ns, w.to_unix_ns
+        )?;
+    }
+    if !r.steady_allocating_windows.is_empty() {
+        writeln!(
+            out,
+            "  to see where: rerun with SCALPEL_TRACE_HOT_ALLOCATIONS=AFTER_S:N (a backtrace per hot-thread allocation on stderr, README)"
+        )?;
+    }
     if r.failed.is_empty() {
         writeln!(out, "soak: PASSED")?;
     } else {

@@ -464,6 +464,8 @@ impl Hot {
     fn run(mut self) -> Result<HotSummary, EngineError> {
         let wait =
             if self.st.cfg.hot.busy_poll { std::time::Duration::ZERO } else { std::time::Duration::from_millis(1) };
+        let started_ns = self.st.now_ns();
+        let mut trace = self.st.hooks.trace_allocations;
         loop {
             self.net.poll_wait(wait).map_err(EngineError::Poll)?;
             self.drain_net();
@@ -474,6 +476,10 @@ impl Hot {
             self.st.pump_rest(&mut self.net, now);
             if now >= self.st.next_house_ns {
                 self.st.next_house_ns = now + MS;
+                if let Some(t) = trace.filter(|t| now >= started_ns + u64::from(t.after_s) * 1_000 * MS) {
+                    (t.arm)(t.count);
+                    trace = None;
+                }
                 self.st.housekeeping(now);
                 self.apply_deferred();
                 self.st.dispatch(&mut self.net, now);

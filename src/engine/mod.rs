@@ -257,6 +257,49 @@ pub struct Hooks {
     /// the hot thread publishes it as [`Counter::HotAllocations`], so the
     /// status line and the tests see whether it allocates once warm.
     pub thread_allocations: Option<fn() -> u64>,
+    /// A diagnostic: arm the binary's allocator to print a backtrace of the
+    /// hot thread's next allocations, once the engine has run a while
+    /// ([`crate::alloc_count::trace_next`]; `SCALPEL_TRACE_HOT_ALLOCATIONS`).
+    pub trace_allocations: Option<AllocationTrace>,
+}
+
+/// When and how many of the hot thread's allocations to trace
+/// ([`Hooks::trace_allocations`]).
+#[derive(Debug, Clone, Copy)]
+pub struct AllocationTrace {
+    /// Arms the calling thread for its next `n` allocations
+    /// ([`crate::alloc_count::trace_next`]).
+    pub arm: fn(u32),
+    /// Seconds after the hot thread starts.
+    pub after_s: u32,
+    /// Allocations to trace.
+    pub count: u32,
+}
+
+impl AllocationTrace {
+    /// Reads `SCALPEL_TRACE_HOT_ALLOCATIONS=AFTER_S:N` (e.g. `120:50`).
+    ///
+    /// # Errors
+    /// A message naming the variable when its value is not two whole
+    /// numbers separated by a colon (N at least 1).
+    pub fn from_env(arm: fn(u32)) -> Result<Option<Self>, String> {
+        const VAR: &str = "SCALPEL_TRACE_HOT_ALLOCATIONS";
+        match std::env::var(VAR) {
+            Ok(text) => Self::parse(&text, arm)
+                .map(Some)
+                .ok_or_else(|| format!("{VAR}={text:?}: expected AFTER_S:N, two whole numbers (e.g. 120:50)")),
+            Err(_) => Ok(None),
+        }
+    }
+
+    /// `AFTER_S:N` (N at least 1), or `None`.
+    #[must_use]
+    pub fn parse(text: &str, arm: fn(u32)) -> Option<Self> {
+        text.split_once(':')
+            .and_then(|(a, n)| Some((a.trim().parse::<u32>().ok()?, n.trim().parse::<u32>().ok()?)))
+            .filter(|&(_, n)| n > 0)
+            .map(|(after_s, count)| Self { arm, after_s, count })
+    }
 }
 
 impl Engine {
