@@ -412,7 +412,7 @@ fn real_binance_recording_trades_with_the_default_profile_and_reproduces_byte_fo
     let trades = report["summary"]["trades"].as_u64().unwrap();
     assert!(trades > 0, "the default profile made no trade on the real recording");
     // It ran on the live signal families, every field provided.
-    assert_eq!(report["signal_source"], "signals");
+    assert_eq!(report["signal_source"], "all-signals");
     assert_eq!(report["signal_fields_missing"], serde_json::json!([]));
     assert_eq!(report["replay"]["decode_errors"], 0);
     assert_eq!(report["replay"]["frames"], 93_954);

@@ -600,7 +600,7 @@ impl Report {
             self.risk_gate.refused.0.iter().filter(|(_, n)| *n > 0).map(|(k, n)| format!("{k} {n}")).collect();
         let lines = [
             format!(
-                "backtest: {} frames over {} s, signals: {}",
+                "backtest: {} frames over {} s, signal set: {}",
                 self.replay.frames, self.replay.span_secs, self.signal_source
             ),
             format!(

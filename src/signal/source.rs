@@ -226,7 +226,7 @@ impl std::fmt::Debug for LiveSignals {
 
 impl SignalSource for LiveSignals {
     fn name(&self) -> &'static str {
-        "signals"
+        "all-signals"
     }
 
     fn provides(&self) -> SignalFields {
