@@ -368,7 +368,12 @@ impl IntentFields {
         let role = if self.role == 0 {
             format!(
                 "entry-{}-{}{}",
-                if self.a == 0 { "a" } else { "b" },
+                match self.a {
+                    0 => "a",
+                    1 => "b",
+                    2 => "cascade",
+                    _ => "tier?",
+                },
                 self.b & 0x7F,
                 if self.b & 0x80 != 0 { "-post" } else { "" }
             )
@@ -997,6 +1002,15 @@ mod tests {
             IntentFields::of(&Intent::Place { inst: InstrumentId(0), order, role }).line(3),
             "3 place 9 0 buy limit post-only 6000000 5 0 entry-a-85-post"
         );
+        // Each tier by its name (a cascade entry was written as a B once).
+        for (tier, text) in
+            [(crate::strategy::Tier::B, "entry-b-72"), (crate::strategy::Tier::Cascade, "entry-cascade-0")]
+        {
+            let confidence = if tier == crate::strategy::Tier::B { 72 } else { 0 };
+            let role = OrderRole::Entry { tier, confidence, post_only: false };
+            let line = IntentFields::of(&Intent::Place { inst: InstrumentId(0), order, role }).line(3);
+            assert!(line.ends_with(&format!(" 0 {text}")), "{line}");
+        }
         assert_eq!(read("link.txt"), "5 command flatten-all\n");
         assert_eq!(read("intents.txt"), "3 place 9 0 buy limit post-only 6000000 5 0 entry-a-85-post\n");
         let back: Manifest = serde_json::from_str(&read("manifest.json")).unwrap();
