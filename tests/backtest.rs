@@ -594,6 +594,12 @@ fn the_run_can_be_journaled() {
     let text = String::from_utf8_lossy(&printed.stdout);
     assert_eq!(text.matches("submitted").count(), 2, "{text}");
     assert_eq!(text.matches("filled").count(), 2, "{text}");
+    // Each order's context, before its submission: one entry (with its
+    // signal vector) and one exit, as the live journal has them.
+    let kinds: Vec<&str> = text.lines().filter_map(|l| l.split_whitespace().nth(1)).collect();
+    let order_kinds: Vec<&str> =
+        kinds.iter().copied().filter(|k| matches!(*k, "entry" | "entry-signals" | "exit" | "submitted")).collect();
+    assert_eq!(order_kinds, ["entry", "entry-signals", "submitted", "exit", "submitted"], "{text}");
     // An existing journal is never overwritten.
     let again = scalpel(&dir, &["backtest", "--config", "p.toml", "--input", &a, "--journal", "run.journal"]);
     assert!(!again.status.success());

@@ -138,6 +138,10 @@ pub struct BacktestLink {
     /// The run's journal, as the risk thread would write it (replay time).
     journal: Option<JournalWriter<std::fs::File>>,
     journal_error: Option<crate::journal::JournalError>,
+    /// The context of the order about to be submitted: journaled just
+    /// before its `Submitted` record, at that record's time (the core hands
+    /// it over without a time), as the live journal thread does.
+    context: Option<crate::journal::thread::OrderContext>,
 }
 
 impl BacktestLink {
@@ -156,6 +160,7 @@ impl BacktestLink {
             initial_equity: profile.risk.initial_equity,
             journal,
             journal_error: None,
+            context: None,
         }
     }
 
@@ -202,6 +207,30 @@ impl RiskLink for BacktestLink {
             },
             _ => {}
         }
+        if let RiskInput::Order(OrderEvent::Submitted { order, .. }) = input
+            && let Some(context) = self.context.take()
+        {
+            use crate::journal::JournalRecord;
+            use crate::journal::thread::OrderContext;
+            let records = match context {
+                OrderContext::Entry(entry, signals) if entry.client_id == order.client_id => [
+                    Some(JournalRecord::Entry(entry)),
+                    Some(JournalRecord::EntrySignals { client_id: entry.client_id, signals }),
+                ],
+                OrderContext::Exit(exit) if exit.client_id == order.client_id => {
+                    [Some(JournalRecord::Exit(exit)), None]
+                }
+                _ => [None, None],
+            };
+            for record in records.iter().flatten() {
+                if let Some(w) = &mut self.journal
+                    && self.journal_error.is_none()
+                    && let Err(e) = w.append(now_ns, record)
+                {
+                    self.journal_error = Some(e);
+                }
+            }
+        }
         if !matches!(input, RiskInput::Mark { .. } | RiskInput::Kill) {
             self.journal(now_ns, RiskRecord::Input(*input));
         }
@@ -227,6 +256,18 @@ impl RiskLink for BacktestLink {
 
     fn equity(&self) -> Notional {
         Notional(self.initial_equity.0 + self.trades.realised().0)
+    }
+
+    fn order_context(&mut self, order: &OrderRequest, cause: crate::core::OrderCause<'_>) {
+        use crate::journal::record::{EntryRecord, ExitRecord, SignalBits};
+        use crate::journal::thread::OrderContext;
+        if self.journal.is_none() {
+            return;
+        }
+        self.context = Some(match cause {
+            crate::core::OrderCause::Entry(c) => OrderContext::Entry(EntryRecord::of(order, c), SignalBits(c.snapshot)),
+            crate::core::OrderCause::Exit(reason) => OrderContext::Exit(ExitRecord::of(order, reason)),
+        });
     }
 }
 
