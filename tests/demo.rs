@@ -111,7 +111,7 @@ fn a_short_demo_trades_loses_nothing_and_replays_identically() {
 /// of those messages, and at p = 0.2 a kind could miss all of them.
 const EVERY_KIND: &str = "disconnect:route=public:at=9s, stall:route=market:at=5s:for=3s, gap:p=0.02, \
     delay:nth=2:for=150ms, duplicate:nth=2, reorder:nth=2, listenkey-expire:at=12s, rate-limit:route=orders:nth=2, \
-    ban:route=orders:nth=3:for=1s, lifetime:for=20s, order-drop:nth=2";
+    ban:route=orders:nth=3:for=1s, lifetime:for=20s, order-drop:nth=2, fill-drop:nth=2";
 
 #[test]
 fn a_demo_with_every_fault_kind_survives_with_nothing_lost_and_no_crossed_book() {
