@@ -272,6 +272,67 @@ fn trade_lite_and_order_trade_update_of_one_trade_count_once() {
     assert!(r.core.ledger().anomalies().duplicate_fills >= 2);
 }
 
+/// A fill fetch after a private-stream outage (Binance `userTrades`): a
+/// trade the stream delivered only as `TRADE_LITE` gets its fee and moves
+/// nothing; a trade the stream missed moves the position, the strategy and
+/// the risk side once; a second fetch of the same page changes nothing; an
+/// order id the ledger does not know is foreign, not applied.
+#[test]
+fn fetched_fills_recover_only_what_the_stream_missed() {
+    let mut r = Rig::new(false, BindMode::Auto);
+    let (id, qty) = r.open_long();
+    assert_eq!(qty, Qty(7));
+    r.order(
+        T0 + 101,
+        OrderEvent::Acked {
+            client_id: id,
+            venue_order_id: scalpel::order::VenueOrderId::from_u64(4_000_000_001),
+            ts_ms: T0,
+        },
+    );
+    let lite = format!(
+        r#"{{"e":"TRADE_LITE","E":{T0},"T":{T0},"s":"BTCUSDT","q":"0.007","p":"0","m":false,"c":"scalpel-{}","S":"BUY","L":"50000.10","l":"0.003","t":555,"i":4000000001}}"#,
+        id.0
+    );
+    let mut frame = lite.into_bytes();
+    r.core
+        .on_private_frame(PrivateSource::BinanceUserData, &mut frame, (T0 as u64 + 150) * 1_000_000, &mut r.out)
+        .unwrap();
+    assert_eq!(r.position(), 3);
+    let row = |t: u64, q: &str, order: u64| {
+        format!(
+            r#"{{"buyer":true,"commission":"0.06000012","commissionAsset":"USDT","id":{t},"maker":false,"orderId":{order},"price":"50000.10","qty":"{q}","quoteQty":"0","realizedPnl":"0","side":"BUY","positionSide":"BOTH","symbol":"BTCUSDT","time":{T0}}}"#
+        )
+    };
+    let page =
+        format!("[{},{},{}]", row(555, "0.003", 4_000_000_001), row(556, "0.004", 4_000_000_001), row(9, "0.5", 77));
+    for round in 0..2 {
+        let mut body = page.clone().into_bytes();
+        let a = r
+            .core
+            .on_fills_response(Venue::BinanceUsdm, 200, &mut body, (T0 as u64 + 300) * 1_000_000, &mut r.out)
+            .unwrap();
+        assert_eq!((a.page.rows, a.page.fills, a.page.foreign, a.page.last_trade_id), (3, 2, 1, Some(556)));
+        assert_eq!(a.recovered, if round == 0 { 1 } else { 0 }, "round {round}: only trade 556 was missed");
+        assert_eq!((r.position(), r.managed()), (7, 7), "round {round}");
+    }
+    let inputs = &r.link().inputs;
+    assert_eq!(inputs.iter().filter(|i| matches!(i, RiskInput::Order(OrderEvent::Filled(_)))).count(), 2);
+    let fees: Vec<_> =
+        inputs.iter().filter_map(|i| if let RiskInput::FeeSupplied(f) = i { Some(f.fee) } else { None }).collect();
+    assert_eq!(fees, [Notional(6_000_012)], "the TRADE_LITE fill got its fee from the fetch, once");
+    let stats = r.core.stats();
+    assert_eq!((stats.fills_recovered, stats.foreign_activity), (1, 2));
+    // The venue refusing the fetch is an error to retry, never a guess.
+    let mut body = br#"{"code":-1003,"msg":"Too many requests."}"#.to_vec();
+    assert!(
+        r.core
+            .on_fills_response(Venue::BinanceUsdm, 429, &mut body, (T0 as u64 + 400) * 1_000_000, &mut r.out)
+            .is_err()
+    );
+    assert_eq!(r.position(), 7);
+}
+
 #[test]
 fn messages_about_another_sessions_orders_land_nowhere() {
     // Before: ids were a bare per-process sequence; after a restart, order 1

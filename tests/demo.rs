@@ -108,10 +108,13 @@ fn a_short_demo_trades_loses_nothing_and_replays_identically() {
 /// Every fault kind forced on within seconds (the `all` rates are for long
 /// sessions; here each kind must fire at least once). The acks and fills
 /// faults use `nth`, not a probability: a short session has only a handful
-/// of those messages, and at p = 0.2 a kind could miss all of them.
+/// of those messages, and at p = 0.2 a kind could miss all of them. The
+/// fill drop hits the first fill on each private connection: the demo may
+/// fill only twice in its 40 s, and the 20 s lifetime renews the
+/// connections (and their counts).
 const EVERY_KIND: &str = "disconnect:route=public:at=9s, stall:route=market:at=5s:for=3s, gap:p=0.02, \
     delay:nth=2:for=150ms, duplicate:nth=2, reorder:nth=2, listenkey-expire:at=12s, rate-limit:route=orders:nth=2, \
-    ban:route=orders:nth=3:for=1s, lifetime:for=20s, order-drop:nth=2";
+    ban:route=orders:nth=3:for=1s, lifetime:for=20s, order-drop:nth=2, fill-drop:nth=1";
 
 #[test]
 fn a_demo_with_every_fault_kind_survives_with_nothing_lost_and_no_crossed_book() {

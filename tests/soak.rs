@@ -25,7 +25,7 @@ static ALLOC: CountingAlloc = CountingAlloc;
 /// kinds are counted over both simulators).
 const EVERY_KIND: &str = "disconnect:route=public:at=9s, stall:route=market:at=5s:for=3s, gap:p=0.005, \
     delay:nth=2:for=150ms, duplicate:nth=2, reorder:nth=2, listenkey-expire:at=12s, rate-limit:route=orders:nth=2, \
-    ban:route=orders:nth=3:for=1s, lifetime:for=20s, order-drop:nth=2";
+    ban:route=orders:nth=3:for=1s, lifetime:for=20s, order-drop:nth=2, fill-drop:nth=2";
 
 #[test]
 fn a_short_soak_on_both_venues_and_four_books_keeps_every_promise_under_every_fault() {
@@ -60,7 +60,7 @@ fn a_short_soak_on_both_venues_and_four_books_keeps_every_promise_under_every_fa
     assert_eq!(r.venues, ["binance-usdm", "bybit-linear"]);
     assert_eq!(r.instruments.len(), 4, "{out}");
     // Every kind fired.
-    assert_eq!(r.faults_injected.len(), 11, "{:?}", r.faults_injected);
+    assert_eq!(r.faults_injected.len(), 12, "{:?}", r.faults_injected);
     for (kind, n) in &r.faults_injected {
         assert!(*n >= 1, "fault kind {kind} never fired: {:?}\n{out}", r.faults_injected);
     }

@@ -1,5 +1,5 @@
 //! Binance private-message parsers: user-data stream events, WebSocket API
-//! responses and REST order responses.
+//! responses, REST order responses and fill-fetch pages (`userTrades`).
 //!
 //! Input: `[mode, status_hi, status_lo, tag, frame…]`. `mode` picks the
 //! parser and the room for events (1 to 16, so "too many events" is
@@ -17,8 +17,8 @@ use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
 use scalpel::instrument::InstrumentTable;
-use scalpel::order::ClientOrderId;
 use scalpel::order::ids::{RequestOp, RequestTag};
+use scalpel::order::{ClientOrderId, VenueOrderId};
 use scalpel::venue::binance::private::BinancePrivateParser;
 use scalpel::venue::private_event::{PrivateEvent, PrivateParseError, SessionEvent};
 
@@ -40,10 +40,19 @@ fn parse(
     let mut out = [FILLER; 16];
     let room = usize::from(mode >> 2) % 16 + 1;
     let mut buf = frame.to_vec();
-    let result = match mode % 3 {
+    let result = match mode % 4 {
         0 => parser.user_data(&mut buf, table(), &mut out[..room]),
         1 => parser.ws_response(&mut buf, table(), &mut out[..room]),
-        _ => parser.rest_response(status, &mut buf, tag, table(), &mut out[..room]),
+        2 => parser.rest_response(status, &mut buf, tag, table(), &mut out[..room]),
+        // A fill fetch's page (`userTrades`): every other venue order id is "ours".
+        _ => {
+            let ours = |v: &VenueOrderId| (v.as_bytes().len() % 2 == 0).then_some(ClientOrderId(7));
+            parser.user_trades(status, &mut buf, table(), ours, &mut out[..room]).map(|(n, page)| {
+                assert_eq!(n as u32, page.fills + page.foreign, "one event per fill or foreign row: {page:?}");
+                assert!(page.rows >= page.fills + page.foreign + page.bad_rows, "{page:?}");
+                n
+            })
+        }
     };
     let events = match result {
         Ok(n) => {

@@ -1,5 +1,6 @@
 //! Bybit private-message parsers: private-stream and trade-WebSocket frames
-//! (topic pushes and op responses) and REST order responses.
+//! (topic pushes and op responses), REST order responses and fill-fetch
+//! pages (`/v5/execution/list`).
 //!
 //! Input: `[mode, status_hi, status_lo, tag, frame…]`. `mode` picks the
 //! parser and the room for events (1 to 16, so "too many events" is
@@ -40,9 +41,15 @@ fn parse(
     let mut out = [FILLER; 16];
     let room = usize::from(mode >> 2) % 16 + 1;
     let mut buf = frame.to_vec();
-    let result = match mode % 2 {
+    let result = match mode % 3 {
         0 => parser.ws_frame(&mut buf, table(), &mut out[..room]),
-        _ => parser.rest_response(status, &mut buf, tag, &mut out[..room]),
+        1 => parser.rest_response(status, &mut buf, tag, &mut out[..room]),
+        // A fill fetch's page (`/v5/execution/list`).
+        _ => parser.execution_list(status, &mut buf, table(), &mut out[..room]).map(|(n, page)| {
+            assert_eq!(n as u32, page.fills + page.foreign, "one event per fill or foreign row: {page:?}");
+            assert!(page.rows >= page.fills + page.foreign + page.skipped + page.bad_rows, "{page:?}");
+            n
+        }),
     };
     let events = match result {
         Ok(n) => {

@@ -142,6 +142,18 @@ pub fn describe(event: &EngineEvent, info: &EngineInfo) -> String {
         EngineEvent::Stopping { flatten } => {
             format!("stopping: cancelling all orders{}", if flatten { " and closing positions" } else { "" })
         }
+        EngineEvent::FillsFetched { venue, rows, recovered, foreign, failed } => {
+            let mut line = format!(
+                "{venue} fills fetched after a private-stream outage: {rows} rows, {recovered} missed fill(s) recovered"
+            );
+            if foreign > 0 {
+                line.push_str(&format!(", {foreign} about orders not ours (not applied)"));
+            }
+            if failed > 0 {
+                line.push_str(&format!("; {failed} symbol(s) FAILED after every try"));
+            }
+            line
+        }
         EngineEvent::RiskGone => "the risk thread is gone: trading HALTED".into(),
         EngineEvent::ExitRequested => "the risk thread asked to exit".into(),
     }

@@ -32,7 +32,8 @@
 //!   [`crate::engine::Hooks::thread_allocations`], as `tests/engine_alloc.rs`
 //!   counts them). The engine's invariant is zero per event once warm, with
 //!   reconnects and the rare control paths (listenKey, snapshots, order
-//!   queries, time sync) allowed to allocate. The soak therefore splits the
+//!   queries, fill fetches after a private-stream outage, time sync)
+//!   allowed to allocate. The soak therefore splits the
 //!   allocations made after the warm-up by the engine's 100 ms publication
 //!   windows: a window is *steady* when every connection was live at both
 //!   ends and no control-path counter moved; allocations in steady windows
@@ -80,12 +81,13 @@ pub const DEFAULT_SECS: f64 = 600.0;
 /// the rarest kinds: a ban at p = 0.005 per request (`all`: 0.002), a
 /// listenKey expiry at p = 0.001 per 100 ms (`all`: 0.0005), an order drop
 /// at p = 0.05 per order (`all`: 0.01; a ten-minute soak sends about a
-/// hundred orders, and at 0.01 one run dropped none) and the connection
-/// lifetime at 5 minutes (`all`: 10, which would not fire within a
-/// 10-minute soak), so that every kind fires within ten minutes.
+/// hundred orders, and at 0.01 one run dropped none), a fill drop at p =
+/// 0.05 per fill (`all`: 0.01) and the connection lifetime at 5 minutes
+/// (`all`: 10, which would not fire within a 10-minute soak), so that every
+/// kind fires within ten minutes.
 pub const DEFAULT_FAULTS: &str = "disconnect:p=0.0005,stall:p=0.0003:for=5s,gap:p=0.005,delay:p=0.02:for=250ms,\
 duplicate:p=0.02,reorder:p=0.02,listenkey-expire:p=0.001,rate-limit:p=0.01,ban:p=0.005:for=3s,\
-lifetime:for=5m,order-drop:p=0.05";
+lifetime:for=5m,order-drop:p=0.05,fill-drop:p=0.05";
 
 /// The venues of a soak, one simulator each.
 pub const VENUES: [Venue; 2] = [Venue::BinanceUsdm, Venue::BybitLinear];
@@ -187,6 +189,13 @@ pub struct OrderFigures {
     pub acked: u64,
     /// Executions applied to the ledger (each once).
     pub fills: u64,
+    /// Of them, recovered by a fill fetch after a private stream was down
+    /// (the stream had lost them).
+    pub fills_recovered: u64,
+    /// Fill-fetch pages requested, and of them failed (retried).
+    pub fill_fetches: u64,
+    /// Fill-fetch requests that failed.
+    pub fill_fetches_failed: u64,
     /// Ended cancelled.
     pub cancelled: u64,
     /// Ended expired (IOC, post-only).
@@ -211,6 +220,9 @@ impl OrderFigures {
             sent: s.get(Counter::OrdersSent),
             acked: s.get(Counter::Acked),
             fills: s.get(Counter::Fills),
+            fills_recovered: s.get(Counter::FillsRecovered),
+            fill_fetches: s.get(Counter::FillFetches),
+            fill_fetches_failed: s.get(Counter::FillFetchesFailed),
             cancelled: s.get(Counter::Cancelled),
             expired: s.get(Counter::Expired),
             rejected: s.get(Counter::Rejected),
@@ -349,7 +361,7 @@ pub fn rss_kib() -> u64 {
 
 /// Counters that move when a reconnect or a control path ran (these may
 /// allocate on the hot thread: the engine's invariant).
-const CONTROL: [Counter; 15] = [
+const CONTROL: [Counter; 18] = [
     Counter::Disconnects,
     Counter::Connects,
     Counter::AuthOk,
@@ -365,6 +377,9 @@ const CONTROL: [Counter; 15] = [
     Counter::Resolved,
     Counter::SendFailures,
     Counter::DarkFlattens,
+    Counter::FillFetches,
+    Counter::FillPages,
+    Counter::FillFetchesFailed,
 ];
 
 /// What the loop tracks per instrument.
@@ -867,10 +882,13 @@ fn print_report(r: &SoakReport, out: &mut dyn Write) -> io::Result<()> {
     let o = &r.orders;
     writeln!(
         out,
-        "orders: sent {}, acked {}, fills {}, cancelled {}, expired {}, rejected {}, answers lost and queried {} (settled {}), duplicates dropped {}, LOST {} [{}]; the simulators read {} order requests",
+        "orders: sent {}, acked {}, fills {} (recovered by fetches {}: {} pages asked, {} failed), cancelled {}, expired {}, rejected {}, answers lost and queried {} (settled {}), duplicates dropped {}, LOST {} [{}]; the simulators read {} order requests",
         o.sent,
         o.acked,
         o.fills,
+        o.fills_recovered,
+        o.fill_fetches,
+        o.fill_fetches_failed,
         o.cancelled,
         o.expired,
         o.rejected,

@@ -85,7 +85,7 @@ pub use crate::profile::core::CoreConfig;
 pub use feed::{BindError, BindMode, BookKind, FeedId, FeedState, StreamKind};
 pub use intents::{Intent, Intents, OrderRole};
 pub use link::{OrderCause, RiskLink};
-pub use private_path::PrivateSource;
+pub use private_path::{FillsApplied, PrivateSource};
 pub use probe::{NoProbe, Observation, Probe, Stage};
 
 use feed::Feed;
@@ -168,6 +168,11 @@ pub struct CoreStats {
     /// expected: the strategy records one with every entry; the journal
     /// then lacks that entry's context records).
     pub entries_without_context: u64,
+    /// Fills a fill fetch brought that the ledger had not seen (missed by a
+    /// private stream while it was down).
+    pub fills_recovered: u64,
+    /// Rows of fill fetches that did not parse.
+    pub fill_rows_bad: u64,
     /// The risk side asked the engine to exit.
     pub exit_requested: bool,
 }
@@ -545,13 +550,13 @@ impl<L: RiskLink, S: SignalSource, P: Probe> Core<L, S, P> {
     /// position, funding or account update), learnt at `recv_ns`.
     pub fn on_private(&mut self, event: &PrivateEvent, recv_ns: u64, out: &mut Intents) {
         self.st.begin(recv_ns);
-        self.st.on_private(event, None, out);
+        let _ = self.st.on_private(event, None, out);
     }
 
     /// An order event (a shorthand for [`Core::on_private`]).
     pub fn on_order_event(&mut self, event: &crate::order::OrderEvent, recv_ns: u64, out: &mut Intents) {
         self.st.begin(recv_ns);
-        self.st.on_private(&PrivateEvent::Order(*event), None, out);
+        let _ = self.st.on_private(&PrivateEvent::Order(*event), None, out);
     }
 
     /// One private frame (user-data stream, WebSocket API or trade socket
@@ -588,6 +593,32 @@ impl<L: RiskLink, S: SignalSource, P: Probe> Core<L, S, P> {
     ) -> Result<usize, crate::venue::private_event::PrivateParseError> {
         self.st.begin(recv_ns);
         self.st.on_rest_response(venue, http_status, body, tag, out)
+    }
+
+    /// One page of a fill fetch (Binance `GET /fapi/v1/userTrades`, Bybit
+    /// `GET /v5/execution/list`, asked for after a private stream was down)
+    /// with its HTTP status: every row of ours becomes the fill the stream
+    /// would have delivered and goes through the one private path (the
+    /// ledger drops those it already has; new ones move the position and
+    /// reach the gate, the strategy and the risk link). Recorded and
+    /// replayed as a REST answer with a [`crate::order::ids::RequestOp::Fills`]
+    /// tag ([`Core::on_rest_response`] takes that path too).
+    ///
+    /// # Errors
+    /// As [`Core::on_private_frame`]; the venue's refusal (status not 200,
+    /// Bybit `retCode` not 0) is
+    /// [`crate::venue::private_event::PrivateParseError::ExecutionUnknown`]:
+    /// fetch again.
+    pub fn on_fills_response(
+        &mut self,
+        venue: Venue,
+        http_status: u16,
+        body: &mut [u8],
+        recv_ns: u64,
+        out: &mut Intents,
+    ) -> Result<FillsApplied, crate::venue::private_event::PrivateParseError> {
+        self.st.begin(recv_ns);
+        self.st.on_fills_response(venue, http_status, body, out)
     }
 
     /// The transport could not send `intent`: a place becomes a local

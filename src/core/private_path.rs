@@ -14,6 +14,13 @@
 //!   mismatch and its resolution go to the risk side (journaled).
 //! - Funding payments and wallet / margin figures go to the risk side.
 //! - Rate-limit counters correct the gate's token buckets.
+//! - A fill fetch's page (after a private stream was down) takes this same
+//!   path row by row: a fill the stream already delivered is a ledger
+//!   duplicate and goes no further; a missed one is applied like a stream
+//!   fill and counted as recovered. Binance rows name the venue's order id
+//!   only: the ledger maps it to ours
+//!   ([`crate::order::state::OrderTable::client_by_venue_order_id`]); a row
+//!   it cannot map is foreign activity.
 
 use crate::fixed::SignedQty;
 use crate::instrument::{InstrumentId, Venue};
@@ -26,6 +33,17 @@ use crate::venue::private_event::{PrivateEvent, PrivateParseError};
 
 use super::probe::Probe;
 use super::{Intent, Intents, RiskLink, State};
+
+/// What one page of a fill fetch did ([`super::Core::on_fills_response`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FillsApplied {
+    /// The page as parsed (rows, our fills, foreign and bad rows, where the
+    /// next page starts).
+    pub page: crate::venue::private_event::FillsPage,
+    /// Of its fills, those the ledger had not seen: missed by the stream,
+    /// now applied (position, gate, strategy, risk link, journal).
+    pub recovered: u32,
+}
 
 /// Which private connection a frame came from (it decides the parser).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,6 +80,9 @@ impl<L: RiskLink, S: SignalSource, P: Probe> State<L, S, P> {
         tag: crate::order::ids::RequestTag,
         out: &mut Intents,
     ) -> Result<usize, PrivateParseError> {
+        if tag.op == crate::order::ids::RequestOp::Fills {
+            return self.on_fills_response(venue, http_status, body, out).map(|a| a.page.rows as usize);
+        }
         let events = &mut self.private_events[..];
         let parsed = match venue {
             Venue::BinanceUsdm => self.binance_private.rest_response(http_status, body, tag, &self.table, events),
@@ -71,6 +92,41 @@ impl<L: RiskLink, S: SignalSource, P: Probe> State<L, S, P> {
             Venue::BybitLinear => self.bybit_private.rest_response(http_status, body, tag, events),
         };
         self.apply_parsed(parsed, out)
+    }
+
+    pub(super) fn on_fills_response(
+        &mut self,
+        venue: Venue,
+        http_status: u16,
+        body: &mut [u8],
+        out: &mut Intents,
+    ) -> Result<FillsApplied, PrivateParseError> {
+        let events = &mut self.private_events[..];
+        let parsed = match venue {
+            Venue::BinanceUsdm => {
+                let ledger = &self.ledger;
+                let ours = |v: &crate::order::VenueOrderId| ledger.client_by_venue_order_id(Venue::BinanceUsdm, v);
+                self.binance_private.user_trades(http_status, body, &self.table, ours, events)
+            }
+            Venue::BybitLinear => self.bybit_private.execution_list(http_status, body, &self.table, events),
+        };
+        let (n, page) = match parsed {
+            Ok(x) => x,
+            Err(e) => {
+                self.stats.private_errors += 1;
+                return Err(e);
+            }
+        };
+        self.stats.fill_rows_bad += u64::from(page.bad_rows);
+        let mut recovered = 0u32;
+        for k in 0..n {
+            let event = self.private_events[k];
+            if self.on_private(&event, None, out) {
+                recovered += 1;
+            }
+        }
+        self.stats.fills_recovered += u64::from(recovered);
+        Ok(FillsApplied { page, recovered })
     }
 
     fn apply_parsed(
@@ -95,20 +151,26 @@ impl<L: RiskLink, S: SignalSource, P: Probe> State<L, S, P> {
         });
         for k in 0..n {
             let event = self.private_events[k];
-            self.on_private(&event, order_inst.map(|i| InstrumentId(i as u16)), out);
+            let _ = self.on_private(&event, order_inst.map(|i| InstrumentId(i as u16)), out);
         }
         Ok(n)
     }
 
     /// One private event; `context` is the instrument of the order events
-    /// of the same message, if any.
-    pub(super) fn on_private(&mut self, event: &PrivateEvent, context: Option<InstrumentId>, out: &mut Intents) {
+    /// of the same message, if any. `true` when it was a fill the ledger had
+    /// not seen (it moved the position).
+    pub(super) fn on_private(
+        &mut self,
+        event: &PrivateEvent,
+        context: Option<InstrumentId>,
+        out: &mut Intents,
+    ) -> bool {
         let _ = out;
         let now_ms = self.now_ms();
         match *event {
-            PrivateEvent::Order(ref order) => self.on_order(order),
+            PrivateEvent::Order(ref order) => return self.on_order(order),
             PrivateEvent::Position(p) => {
-                let Some(i) = self.index_of(p.venue, &p.symbol) else { return };
+                let Some(i) = self.index_of(p.venue, &p.symbol) else { return false };
                 self.reconcile(i, Some((p.qty, p.ts_ms)));
             }
             PrivateEvent::Funding(p) => {
@@ -147,19 +209,21 @@ impl<L: RiskLink, S: SignalSource, P: Probe> State<L, S, P> {
             PrivateEvent::Session(_) => {}
         }
         let _ = now_ms;
+        false
     }
 
-    /// One order event through the ledger (module docs).
-    fn on_order(&mut self, event: &OrderEvent) {
+    /// One order event through the ledger (module docs); `true` for a fill
+    /// the ledger had not seen.
+    fn on_order(&mut self, event: &OrderEvent) -> bool {
         let id = client_of(event);
         if matches!(event, OrderEvent::Submitted { .. }) {
             // Only the core submits; a submission from outside is not a venue fact.
             self.stats.unknown_orders += 1;
-            return;
+            return false;
         }
         if id.epoch() != self.epoch {
             self.stats.other_session += 1;
-            return;
+            return false;
         }
         let now_ms = self.now_ms();
         let was_terminal = self.ledger.get(id).map(|o| o.status().is_terminal());
@@ -167,15 +231,15 @@ impl<L: RiskLink, S: SignalSource, P: Probe> State<L, S, P> {
             Ok(applied) => applied,
             Err(StateError::UnknownOrder) => {
                 self.stats.unknown_orders += 1;
-                return;
+                return false;
             }
             Err(_) => {
                 self.stats.ledger_full += 1;
-                return;
+                return false;
             }
         };
-        let Some(tracked) = self.ledger.get(id).copied() else { return };
-        let Some(i) = self.index_of(tracked.order.venue, &tracked.order.symbol) else { return };
+        let Some(tracked) = self.ledger.get(id).copied() else { return false };
+        let Some(i) = self.index_of(tracked.order.venue, &tracked.order.symbol) else { return false };
         let slot = GateSlot(i as u16);
         match (applied, event) {
             (Applied::Duplicate, _) => self.stats.duplicate_order_events += 1,
@@ -193,6 +257,7 @@ impl<L: RiskLink, S: SignalSource, P: Probe> State<L, S, P> {
                 self.strategy.on_fill(i, fill, now_ms);
                 self.send(&RiskInput::Order(*event));
                 self.reconcile(i, None);
+                return true;
             }
             (
                 Applied::Updated(status),
@@ -207,6 +272,7 @@ impl<L: RiskLink, S: SignalSource, P: Probe> State<L, S, P> {
             }
             (Applied::Updated(_), _) => self.send(&RiskInput::Order(*event)),
         }
+        false
     }
 
     /// Compares the ledger's position of instrument `i` with the venue's
@@ -249,7 +315,7 @@ impl<L: RiskLink, S: SignalSource, P: Probe> State<L, S, P> {
                     venue_code: 0,
                     ts_ms: self.now_ms(),
                 };
-                self.on_private(&PrivateEvent::Order(rejected), None, out);
+                let _ = self.on_private(&PrivateEvent::Order(rejected), None, out);
             }
             Intent::Cancel { inst, client_id, .. } => self.strategy.on_cancel_failed(usize::from(inst.0), client_id),
         }

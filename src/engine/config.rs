@@ -105,6 +105,13 @@ pub struct OrdersConfig {
     /// An order waiting this long for a busy REST connection is reported
     /// unsent instead of being sent late.
     pub queued_max_age_ms: u64,
+    /// After a private (user-data) stream comes back, fetch the venue's
+    /// fills since it went down (Binance `userTrades`, Bybit execution
+    /// list) so that the ones it missed reach the ledger. On by default;
+    /// off only to show what the fetch fixes (tests).
+    pub fetch_missed_fills: bool,
+    /// The fetch starts this long before the stream went down, ms.
+    pub fill_fetch_margin_ms: u64,
 }
 
 /// The venues' dead-man switches.
@@ -230,6 +237,8 @@ struct RawOrders {
     ack_timeout_ms: Option<u64>,
     query_retry_ms: Option<u64>,
     queued_max_age_ms: Option<u64>,
+    fetch_missed_fills: Option<bool>,
+    fill_fetch_margin_ms: Option<u64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -365,6 +374,8 @@ impl LiveConfig {
             ack_timeout_ms: positive("orders.ack_timeout_ms", raw.orders.ack_timeout_ms, 6_000)?,
             query_retry_ms: positive("orders.query_retry_ms", raw.orders.query_retry_ms, 1_000)?,
             queued_max_age_ms: positive("orders.queued_max_age_ms", raw.orders.queued_max_age_ms, 500)?,
+            fetch_missed_fills: raw.orders.fetch_missed_fills.unwrap_or(true),
+            fill_fetch_margin_ms: raw.orders.fill_fetch_margin_ms.unwrap_or(5_000),
         };
         let deadman = DeadmanConfig {
             binance_countdown_ms: raw.deadman.binance_countdown_ms.unwrap_or(15_000),

@@ -35,7 +35,7 @@ use crate::signal::{LiveSignals, SignalConfig};
 use crate::venue::binance::private::BinancePrivateParser;
 use crate::venue::binance::rest::ListenKeyOp;
 use crate::venue::bybit::private::BybitPrivateParser;
-use crate::venue::private_event::{EMPTY_EVENT, PrivateEvent, PrivateParseError, SessionEvent};
+use crate::venue::private_event::{EMPTY_EVENT, PageCursor, PrivateEvent, PrivateParseError, SessionEvent};
 use crate::venue::sync::SyncState;
 
 const MS: u64 = 1_000_000;
@@ -87,7 +87,50 @@ struct VenueRt {
     recv_window_ns: u64,
     bin_auth: BinancePrivateParser,
     byb_auth: BybitPrivateParser,
+    fills: FillFetch,
 }
+
+/// A venue's fill fetch after its private stream was down (module docs of
+/// [`super`]: "Fills missed while a private stream was down").
+struct FillFetch {
+    /// Venue ms of the earliest private-stream drop no fetch covers yet.
+    down_since_ms: Option<u64>,
+    /// The stream is live again: fetch as soon as allowed (since when, ns).
+    wanted_since_ns: Option<u64>,
+    /// Pages queued, in flight or waiting for a retry.
+    outstanding: u32,
+    /// Figures of the fetch under way, for its event.
+    rows: u32,
+    recovered: u32,
+    foreign: u32,
+    failed: u32,
+    /// Failed pages waiting for their retry time (room for every symbol,
+    /// allocated once).
+    retry: Vec<(Job, u64)>,
+}
+
+impl FillFetch {
+    fn new(symbols: usize) -> Self {
+        Self {
+            down_since_ms: None,
+            wanted_since_ns: None,
+            outstanding: 0,
+            rows: 0,
+            recovered: 0,
+            foreign: 0,
+            failed: 0,
+            retry: Vec::with_capacity(symbols.max(1)),
+        }
+    }
+}
+
+/// Tries of one fill-fetch page before its symbol is given up.
+const FILL_FETCH_TRIES: u8 = 5;
+/// Pages of one symbol's fetch at most (× [`super::venue::FILL_PAGE_LIMIT`] rows).
+const FILL_FETCH_PAGES: u8 = 40;
+/// Binance rows name the venue's order id, known from the order's answer:
+/// the fetch waits for the answers of orders in flight, at most this long.
+const FILL_FETCH_WAIT_NS: u64 = 15_000 * MS;
 
 struct InstRt {
     venue: usize,
@@ -285,6 +328,7 @@ impl Hot {
                 recv_window_ns: v.cfg.recv_window.ms() as u64 * MS,
                 bin_auth: BinancePrivateParser::new(),
                 byb_auth: BybitPrivateParser::new(),
+                fills: FillFetch::new(v.cfg.symbols.len()),
             });
         }
         let mut conns = Vec::with_capacity(plan.len());
@@ -824,6 +868,13 @@ impl State {
                             self.feed_state(feed, false, now);
                         }
                     }
+                    // The private stream is gone: what the venue sends
+                    // until it is back is lost. Fetch from here once it is.
+                    Role::UserData | Role::Private if prev == ConnState::Live => {
+                        let vr = &mut self.venues[v];
+                        let down_ms = vr.clock.venue_ms(now / MS);
+                        vr.fills.down_since_ms.get_or_insert(down_ms);
+                    }
                     Role::Orders => {
                         if let Some(s) = self.venues[v].signer.as_mut() {
                             s.set_session(false);
@@ -847,6 +898,12 @@ impl State {
                     && let Some(feed) = feed
                 {
                     self.feed_state(feed, true, now);
+                }
+                if matches!(role, Role::UserData | Role::Private) {
+                    let f = &mut self.venues[v].fills;
+                    if f.down_since_ms.is_some() && f.wanted_since_ns.is_none() {
+                        f.wanted_since_ns = Some(now);
+                    }
                 }
                 self.event(EngineEvent::Conn { conn: conn as u16, state, reason: None });
             }
@@ -1070,6 +1127,11 @@ impl State {
                             if let Job::Place { intent, .. } | Job::Cancel { intent, .. } = job {
                                 self.send_failed(intent, now);
                             }
+                            if let Job::Fills { .. } = job {
+                                // An encoding failure does not heal by itself.
+                                self.inc(Counter::FillFetchesFailed);
+                                self.fill_fetch_gave_up(v, job);
+                            }
                             continue;
                         }
                     };
@@ -1090,6 +1152,9 @@ impl State {
                     }
                     if let Job::Place { intent, .. } | Job::Cancel { intent, .. } = job {
                         self.sent(intent, v, now, false, 0);
+                    }
+                    if let Job::Fills { .. } = job {
+                        self.inc(Counter::FillFetches);
                     }
                     break;
                 }
@@ -1172,6 +1237,7 @@ impl State {
                 }
             }
             Job::ListenKey(op) => self.on_listen_key(v, op, status, body, recv_ns),
+            Job::Fills { .. } => self.on_fills_answer(v, job, status, body, recv_ns),
             // Sent at start-up only (`setup.rs`), never queued on the hot thread.
             Job::CancelAll(_) | Job::SetLeverage { .. } => {}
         }
@@ -1295,6 +1361,7 @@ impl State {
             }
             Job::Protection => self.venues[v].protection_due = true,
             Job::ListenKey(_) => self.venues[v].trade_queue.push_front(job),
+            Job::Fills { .. } => self.fill_fetch_failed(v, job, now, false),
             Job::Time | Job::CancelAll(_) | Job::SetLeverage { .. } => {}
         }
     }
@@ -1316,6 +1383,7 @@ impl State {
         self.open_interest(now);
         self.resyncs(now);
         self.venue_timers(now);
+        self.fill_fetches(now);
         for c in 0..self.conns.len() {
             if let Some(at) = self.conns[c].reconnect_at_ns
                 && now >= at
@@ -1461,6 +1529,155 @@ impl State {
                 }
             }
         }
+    }
+
+    /// Fill fetches: retries that are due, and a new fetch for a venue
+    /// whose private stream is live again after an outage — one job per
+    /// symbol of the venue, from the outage's start less the margin, on
+    /// the trade REST connection behind what is queued. Binance rows name
+    /// the venue's order id, which the ledger learns from each order's
+    /// answer: that fetch waits until no order of the venue is waiting for
+    /// its answer (at most [`FILL_FETCH_WAIT_NS`]).
+    fn fill_fetches(&mut self, now: u64) {
+        let margin = self.cfg.orders.fill_fetch_margin_ms;
+        let enabled = self.cfg.orders.fetch_missed_fills && !self.cfg.dry_run;
+        for v in 0..self.venues.len() {
+            let vr = &mut self.venues[v];
+            let mut k = 0;
+            while k < vr.fills.retry.len() {
+                if now >= vr.fills.retry[k].1 && vr.trade_queue.len() < QUEUE_CAP {
+                    let (job, _) = vr.fills.retry.swap_remove(k);
+                    vr.trade_queue.push_back(job);
+                } else {
+                    k += 1;
+                }
+            }
+            let Some(wanted_ns) = vr.fills.wanted_since_ns else { continue };
+            if vr.fills.outstanding > 0 {
+                continue;
+            }
+            if !enabled || vr.signer.is_none() || vr.rest_trade.is_none() {
+                vr.fills.wanted_since_ns = None;
+                vr.fills.down_since_ms = None;
+                continue;
+            }
+            let answers_due = vr.venue == Venue::BinanceUsdm
+                && self.pending.iter().any(|p| p.venue == v && matches!(p.intent, Intent::Place { .. }));
+            if answers_due && now.saturating_sub(wanted_ns) < FILL_FETCH_WAIT_NS {
+                continue;
+            }
+            let Some(down_ms) = vr.fills.down_since_ms.take() else {
+                vr.fills.wanted_since_ns = None;
+                continue;
+            };
+            vr.fills.wanted_since_ns = None;
+            let since_ms = down_ms.saturating_sub(margin);
+            let f = &mut vr.fills;
+            (f.rows, f.recovered, f.foreign, f.failed) = (0, 0, 0, 0);
+            for i in 0..self.insts.len() {
+                if self.insts[i].venue != v || vr.trade_queue.len() >= QUEUE_CAP {
+                    continue;
+                }
+                vr.trade_queue.push_back(Job::Fills {
+                    inst: InstrumentId(i as u16),
+                    since_ms,
+                    from_id: 0,
+                    cursor: PageCursor::NONE,
+                    page: 0,
+                    tries: 0,
+                });
+                vr.fills.outstanding += 1;
+            }
+        }
+    }
+
+    /// A fill-fetch page answered (recorded, then through the core).
+    fn on_fills_answer(&mut self, v: usize, job: Job, status: u16, body: &mut [u8], recv_ns: u64) {
+        let Some(tag) = job.tag() else { return };
+        let Job::Fills { page, .. } = job else { return };
+        let venue = self.venues[v].venue;
+        if matches!(status, 418 | 429) {
+            self.inc(Counter::RateLimited);
+        }
+        self.seq += 1;
+        if let (Some(rec), Some(file)) = (self.rec.as_mut(), self.venues[v].rest_file) {
+            rec.rest(self.seq, file, venue, status, tag, recv_ns, body);
+        }
+        let r = self.core.on_fills_response(venue, status, body, recv_ns, &mut self.intents);
+        self.after_call(recv_ns);
+        let a = match r {
+            Ok(a) => a,
+            Err(_) => {
+                self.fill_fetch_failed(v, job, recv_ns, matches!(status, 418 | 429 | 403));
+                return;
+            }
+        };
+        self.inc(Counter::FillPages);
+        self.counters[Counter::FillsRecovered as usize] += u64::from(a.recovered);
+        let f = &mut self.venues[v].fills;
+        f.rows += a.page.rows;
+        f.recovered += a.recovered;
+        f.foreign += a.page.foreign;
+        let Job::Fills { inst, since_ms, from_id, cursor, .. } = job else { return };
+        let next = |from_id, cursor| Job::Fills { inst, since_ms, from_id, cursor, page: page + 1, tries: 0 };
+        let next = match venue {
+            Venue::BinanceUsdm if a.page.rows >= u32::from(super::venue::FILL_PAGE_LIMIT) => {
+                a.page.last_trade_id.map(|id| next(id + 1, cursor))
+            }
+            Venue::BybitLinear if !a.page.cursor.is_empty() => Some(next(from_id, a.page.cursor)),
+            _ => None,
+        };
+        match next {
+            Some(next) if page + 1 < FILL_FETCH_PAGES => self.venues[v].trade_queue.push_front(next),
+            Some(_) => self.fill_fetch_gave_up(v, job),
+            None if a.page.cursor_refused => self.fill_fetch_gave_up(v, job),
+            None => self.fill_fetch_done(v),
+        }
+    }
+
+    /// A fill-fetch page failed: tried again after a pause (longer after a
+    /// rate limit or ban), or given up after [`FILL_FETCH_TRIES`].
+    fn fill_fetch_failed(&mut self, v: usize, job: Job, now: u64, limited: bool) {
+        self.inc(Counter::FillFetchesFailed);
+        let Job::Fills { inst, since_ms, from_id, cursor, page, tries } = job else { return };
+        if tries + 1 >= FILL_FETCH_TRIES {
+            self.fill_fetch_gave_up(v, job);
+            return;
+        }
+        let pause = if limited { 5_000 } else { 500u64 << tries } * MS;
+        let again = Job::Fills { inst, since_ms, from_id, cursor, page, tries: tries + 1 };
+        let f = &mut self.venues[v].fills;
+        if f.retry.len() < f.retry.capacity() {
+            f.retry.push((again, now + pause));
+        } else {
+            self.venues[v].trade_queue.push_back(again);
+        }
+    }
+
+    /// A symbol's fetch could not be completed: said loudly, and the outage
+    /// stays uncovered (the next reconnect of the stream fetches from it).
+    fn fill_fetch_gave_up(&mut self, v: usize, job: Job) {
+        let Job::Fills { inst, since_ms, .. } = job else { return };
+        let margin = self.cfg.orders.fill_fetch_margin_ms;
+        let f = &mut self.venues[v].fills;
+        f.failed += 1;
+        let down = since_ms + margin;
+        f.down_since_ms = Some(f.down_since_ms.map_or(down, |d| d.min(down)));
+        self.log(LogLevel::Error, log_code::FILL_FETCH_FAILED, i64::from(inst.0));
+        self.fill_fetch_done(v);
+    }
+
+    /// One symbol's fetch is over; the venue's fetch ends with the last.
+    fn fill_fetch_done(&mut self, v: usize) {
+        let f = &mut self.venues[v].fills;
+        f.outstanding = f.outstanding.saturating_sub(1);
+        if f.outstanding > 0 {
+            return;
+        }
+        let (rows, recovered, foreign, failed) = (f.rows, f.recovered, f.foreign, f.failed);
+        let venue = self.venues[v].venue;
+        self.log(LogLevel::Warn, log_code::FILLS_FETCHED, i64::from(recovered));
+        self.event(EngineEvent::FillsFetched { venue, rows, recovered, foreign, failed });
     }
 
     /// Order accounting: every order and cancel ends settled in the

@@ -80,6 +80,14 @@ const COUNTERS: [(Counter, &str, &str); super::status::COUNTERS] = [
         "order_contexts_dropped_total",
         "Entry contexts and exit reasons dropped (their ring to the journal was full).",
     ),
+    (Counter::FillFetches, "fill_fetches_total", "Fill-fetch pages requested after a private stream came back."),
+    (Counter::FillPages, "fill_pages_total", "Fill-fetch pages answered and applied."),
+    (Counter::FillFetchesFailed, "fill_fetches_failed_total", "Fill-fetch requests that failed (retried)."),
+    (
+        Counter::FillsRecovered,
+        "fills_recovered_total",
+        "Fills missed by a private stream while it was down, recovered by a fetch.",
+    ),
 ];
 
 /// Connection states, in the order of the `state` label's values.

@@ -96,6 +96,10 @@ pub mod log_code {
     pub const STOPPING: u16 = 1010;
     /// A dead-man refresh failed (HTTP status).
     pub const DEADMAN_FAILED: u16 = 1011;
+    /// A fill fetch after a private-stream outage ended (fills recovered).
+    pub const FILLS_FETCHED: u16 = 1012;
+    /// A fill fetch of a symbol failed after every try (instrument index).
+    pub const FILL_FETCH_FAILED: u16 = 1013;
 }
 
 /// Why the engine could not start or stopped with an error.

@@ -92,6 +92,16 @@ pub enum Counter {
     OrderContexts,
     /// Of those, dropped because their ring to the journal was full.
     ContextsDropped,
+    /// Fill-fetch pages requested (after a private stream came back).
+    FillFetches,
+    /// Fill-fetch pages answered and applied.
+    FillPages,
+    /// Fill-fetch requests that failed (no answer, refused, not parsed);
+    /// each is tried again, up to a bound.
+    FillFetchesFailed,
+    /// Fills the fetches recovered: missed by a private stream while it was
+    /// down, now in the ledger.
+    FillsRecovered,
     /// Heap allocations made by the hot thread so far, when the binary's
     /// allocator counts them ([`super::Hooks::thread_allocations`]; else 0).
     HotAllocations,
@@ -430,6 +440,20 @@ pub enum EngineEvent {
     Stopping {
         /// Positions are being closed too.
         flatten: bool,
+    },
+    /// A fill fetch after a private-stream outage ended (every symbol of
+    /// the venue fetched, or given up after its tries).
+    FillsFetched {
+        /// Venue.
+        venue: Venue,
+        /// Rows the venue listed.
+        rows: u32,
+        /// Fills the ledger had not seen (missed by the stream).
+        recovered: u32,
+        /// Rows about orders this engine cannot name (counted, not applied).
+        foreign: u32,
+        /// Symbols whose fetch failed after every try.
+        failed: u32,
     },
     /// The risk thread is gone: trading halted.
     RiskGone,

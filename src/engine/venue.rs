@@ -2,7 +2,8 @@
 //! signer, the encoding of intents for the order WebSocket or REST, the
 //! authentication messages built at every connect, and the REST jobs
 //! (depth snapshots, clock, listenKey, dead-man switches, order queries,
-//! REST order fallback) with their answers.
+//! fill fetches after a private-stream outage, REST order fallback) with
+//! their answers.
 //!
 //! Sources: the encoders' and parsers' module docs (`venue/binance/*`,
 //! `venue/bybit/*`); Binance USDⓈ-M "User Data Streams" (listenKey: create
@@ -29,7 +30,7 @@ use crate::fixed::Price;
 use crate::instrument::{Instrument, InstrumentId, Symbol, Venue};
 use crate::order::ClientOrderId;
 use crate::order::ids::{RequestOp, RequestTag};
-use crate::venue::binance::order::{API_KEY_HEADER, BinanceOrderEncoder};
+use crate::venue::binance::order::{API_KEY_HEADER, BinanceOrderEncoder, TradesFrom};
 use crate::venue::binance::rest::{LISTEN_KEY_PATH, ListenKeyOp};
 use crate::venue::bybit::order::BybitOrderEncoder;
 use crate::venue::signed_request::{EncodeError, Header, RecvWindow, RestRequest};
@@ -231,6 +232,25 @@ pub enum Job {
     Protection,
     /// Cancel every open order of a symbol (shutdown).
     CancelAll(InstrumentId),
+    /// One page of a symbol's fills, fetched after a private stream was
+    /// down (Binance `GET /fapi/v1/userTrades`, Bybit `GET
+    /// /v5/execution/list`).
+    Fills {
+        /// The instrument.
+        inst: InstrumentId,
+        /// Venue time the fetch covers from, ms (the outage's start less a
+        /// margin).
+        since_ms: u64,
+        /// Binance: this page starts at this trade id (0: the first page,
+        /// from `since_ms`).
+        from_id: u64,
+        /// Bybit: this page's cursor (empty: the first page).
+        cursor: crate::venue::private_event::PageCursor,
+        /// Page number, 0 first.
+        page: u8,
+        /// Failed tries of this page so far.
+        tries: u8,
+    },
     /// Set the symbol's leverage on the venue (start-up: the profile's
     /// `[leverage]`, see [`crate::strategy::leverage::LeverageConfig::venue_leverage`]).
     SetLeverage {
@@ -250,10 +270,18 @@ impl Job {
             Job::Cancel { intent, .. } => Some(RequestTag::new(RequestOp::Cancel, intent.client_id())),
             Job::Query { client, .. } => Some(RequestTag::new(RequestOp::Query, client)),
             Job::CancelAll(_) => Some(RequestTag::new(RequestOp::CancelAll, ClientOrderId(0))),
+            Job::Fills { inst, page, .. } => {
+                Some(RequestTag { op: RequestOp::Fills, client_id: ClientOrderId(u64::from(inst.0)), attempt: page })
+            }
             _ => None,
         }
     }
 }
+
+/// Rows asked for per fill-fetch page: a page's fills must fit the core's
+/// private event buffer (a fuller page is refused whole).
+pub const FILL_PAGE_LIMIT: u16 = 50;
+const _: () = assert!(FILL_PAGE_LIMIT as usize <= crate::core::PRIVATE_EVENTS_PER_FRAME);
 
 /// A request ready for [`crate::net::NetLoop::http_request`].
 pub struct HttpRequest<'a> {
@@ -436,6 +464,31 @@ impl RestBuffers {
                     Some(Signer::Bybit(e)) => {
                         from_rest(e.rest_cancel_all(&symbol, ts_ms, &mut self.req)?, &mut self.target)
                     }
+                    None => Err(JobError::NoSigner),
+                }
+            }
+            (Job::Fills { inst: i, since_ms, from_id, cursor, .. }, _) => {
+                let symbol = inst(i)?.symbol;
+                match signer {
+                    Some(Signer::Binance(e)) => {
+                        let from =
+                            if from_id > 0 { TradesFrom::FromId(from_id) } else { TradesFrom::StartTime(since_ms) };
+                        from_rest(
+                            e.rest_user_trades(&symbol, from, FILL_PAGE_LIMIT, ts_ms, &mut self.req)?,
+                            &mut self.target,
+                        )
+                    }
+                    Some(Signer::Bybit(e)) => from_rest(
+                        e.rest_execution_list(
+                            &symbol,
+                            since_ms,
+                            FILL_PAGE_LIMIT,
+                            cursor.as_bytes(),
+                            ts_ms,
+                            &mut self.req,
+                        )?,
+                        &mut self.target,
+                    ),
                     None => Err(JobError::NoSigner),
                 }
             }

@@ -16,8 +16,9 @@
 //!   It carries the operation, the order and a retry counter, so a response
 //!   maps back to its order without a lookup table: `n-42-0` is the first
 //!   attempt to place order 42, `c-42-1` the second attempt to cancel it,
-//!   `q-42-0` a REST query of its state (REST responses echo no id: the
-//!   engine keeps the tag of the request in flight).
+//!   `q-42-0` a REST query of its state, `f-1-0` the first page of a fill
+//!   fetch for instrument 1 (REST responses echo no id: the engine keeps
+//!   the tag of the request in flight).
 //!
 //! # Invariants
 //! - `parse(render(x)) == x` for every value (property-tested); parsing
@@ -122,6 +123,11 @@ pub enum RequestOp {
     /// Ask the venue for an order's state (REST order query), after its
     /// answer was lost: the response settles the order one way or the other.
     Query,
+    /// Fetch the account's fills of one symbol over REST (Binance
+    /// `userTrades`, Bybit execution list) after a private stream was down;
+    /// the tag's client id is the instrument index and its attempt the page
+    /// number (REST answers echo no id: the engine keeps the tag).
+    Fills,
 }
 
 impl RequestOp {
@@ -133,6 +139,7 @@ impl RequestOp {
             RequestOp::CancelAll => b'a',
             RequestOp::Auth => b'l',
             RequestOp::Query => b'q',
+            RequestOp::Fills => b'f',
         }
     }
 
@@ -144,6 +151,7 @@ impl RequestOp {
             b'a' => Some(RequestOp::CancelAll),
             b'l' => Some(RequestOp::Auth),
             b'q' => Some(RequestOp::Query),
+            b'f' => Some(RequestOp::Fills),
             _ => None,
         }
     }
@@ -250,7 +258,7 @@ mod tests {
 
     proptest! {
         #[test]
-        fn ids_round_trip(seq in any::<u64>(), attempt in any::<u8>(), op in 0usize..6) {
+        fn ids_round_trip(seq in any::<u64>(), attempt in any::<u8>(), op in 0usize..7) {
             let ops = [
                 RequestOp::Place,
                 RequestOp::Cancel,
@@ -258,6 +266,7 @@ mod tests {
                 RequestOp::CancelAll,
                 RequestOp::Auth,
                 RequestOp::Query,
+                RequestOp::Fills,
             ];
             let id = ClientOrderId(seq);
             prop_assert_eq!(ClientOrderId::parse(id.render().as_bytes()), Some(id));

@@ -403,6 +403,18 @@ impl OrderTable {
         }
     }
 
+    /// Our order that the venue knows as `venue_order_id` on `venue`, if it
+    /// is held and its acknowledgement named that id (Binance
+    /// `userTrades` rows name the venue's `orderId`, not our client id).
+    /// A scan of the whole table: for control paths (a fill fetch), not
+    /// for every message.
+    #[must_use]
+    pub fn client_by_venue_order_id(&self, venue: Venue, venue_order_id: &VenueOrderId) -> Option<ClientOrderId> {
+        self.orders()
+            .find(|o| o.order.venue == venue && o.venue_order_id.as_ref() == Some(venue_order_id))
+            .map(|o| o.order.client_id)
+    }
+
     /// Net position in a symbol (zero when never traded).
     #[must_use]
     pub fn position(&self, venue: Venue, symbol: &Symbol) -> SignedQty {
@@ -700,6 +712,27 @@ mod tests {
         // Cancel confirmation after the fill: tolerated, still filled.
         assert_eq!(t.apply(&OrderEvent::Cancelled { client_id: ClientOrderId(1), ts_ms: 2 }), Ok(Applied::Duplicate));
         assert_eq!(t.get(ClientOrderId(1)).unwrap().status(), OrderStatus::Filled);
+    }
+
+    /// A fill fetched over REST names the venue's order id (Binance
+    /// `userTrades`): the ledger finds our order by the id its ack named,
+    /// only on that venue, and nothing before the ack.
+    #[test]
+    fn orders_are_found_by_the_venue_order_id_their_ack_named() {
+        let mut t = OrderTable::new(8, 2);
+        t.apply(&submitted(1, Side::Buy, 10)).unwrap();
+        t.apply(&submitted(2, Side::Sell, 10)).unwrap();
+        let id_of_2 = VenueOrderId::from_u64(902);
+        assert_eq!(t.client_by_venue_order_id(Venue::BinanceUsdm, &id_of_2), None, "not acked yet");
+        t.apply(&ack(2)).unwrap();
+        t.apply(&ack(1)).unwrap();
+        assert_eq!(t.client_by_venue_order_id(Venue::BinanceUsdm, &id_of_2), Some(ClientOrderId(2)));
+        assert_eq!(
+            t.client_by_venue_order_id(Venue::BinanceUsdm, &VenueOrderId::from_u64(901)),
+            Some(ClientOrderId(1))
+        );
+        assert_eq!(t.client_by_venue_order_id(Venue::BybitLinear, &id_of_2), None, "another venue's id space");
+        assert_eq!(t.client_by_venue_order_id(Venue::BinanceUsdm, &VenueOrderId::from_u64(903)), None);
     }
 
     #[test]

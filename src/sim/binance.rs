@@ -681,6 +681,14 @@ pub(crate) async fn http(shared: &Shared, ctx: HttpCtx) -> Response<Body> {
                 Err(e) => rest_error(shared, &e, u),
             }
         }
+        (Method::GET, "/fapi/v1/userTrades") => {
+            let (account, params) = auth!(Security::Signed, no_usage);
+            let u = admit!(5, None);
+            match user_trades(shared, account.unwrap_or(0), &params) {
+                Ok(body) => rest_ok(body, u),
+                Err(e) => rest_error(shared, &e, u),
+            }
+        }
         (Method::GET, "/fapi/v1/openOrders" | "/fapi/v1/allOrders") => {
             let (account, params) = auth!(Security::Signed, no_usage);
             let u = admit!(if params.get("symbol").is_some() { 1 } else { 40 }, None);
@@ -1077,6 +1085,81 @@ fn list_orders(shared: &Shared, account: usize, symbol: Option<&str>, open_only:
     for o in core.ex.orders_of(account, inst).filter(|o| !open_only || o.status.is_open()) {
         let i = core.ex.instruments()[o.inst];
         order_object(&mut j, o, &i, true);
+    }
+    j.close_arr();
+    Ok(j.finish())
+}
+
+/// `GET /fapi/v1/userTrades`: the account's trades of one symbol from
+/// its own record of our fills (the trade ids the user-data stream sent),
+/// ascending by id: from `startTime` (to `endTime`, at most 7 days), or
+/// from `fromId` (not with a time), else the most recent; `limit` 500 by
+/// default, at most 1000.
+fn user_trades(shared: &Shared, account: usize, params: &Params) -> Result<String, Error> {
+    let symbol = params.req("symbol")?.to_owned();
+    let (inst, i) = instrument(shared, &symbol)?;
+    let num = |name: &str| -> Result<Option<i64>, Error> {
+        params
+            .get(name)
+            .map(|v| {
+                v.parse::<i64>().map_err(|_| {
+                    Error::new(
+                        -1100,
+                        format!("Illegal characters found in parameter '{name}'; legal range is '^[0-9]{{1,20}}$'."),
+                    )
+                })
+            })
+            .transpose()
+    };
+    let (start, end, from_id) = (num("startTime")?, num("endTime")?, num("fromId")?);
+    if from_id.is_some() && (start.is_some() || end.is_some()) {
+        return Err(Error::new(-1128, "Combination of optional parameters invalid."));
+    }
+    const WEEK_MS: i64 = 7 * 24 * 3_600_000;
+    if let (Some(s), Some(e)) = (start, end)
+        && (e < s || e - s > WEEK_MS)
+    {
+        return Err(Error::new(-1128, "Combination of optional parameters invalid."));
+    }
+    let limit = usize::try_from(num("limit")?.unwrap_or(500).clamp(1, 1000)).unwrap_or(500);
+    let core = shared.core();
+    let (lo, hi) = match (start, end) {
+        (Some(s), Some(e)) => (s, e),
+        (Some(s), None) => (s, s + WEEK_MS),
+        (None, Some(e)) => (e - WEEK_MS, e),
+        (None, None) => (i64::MIN, i64::MAX),
+    };
+    let mut rows: Vec<(&OrderRecord, &super::exchange::Execution)> = core
+        .ex
+        .fills_of(account, Some(inst))
+        .filter(|(_, x)| (lo..=hi).contains(&x.ts_ms))
+        .filter(|(_, x)| from_id.is_none_or(|f| i64::try_from(x.trade_id).is_ok_and(|t| t >= f)))
+        .collect();
+    rows.sort_by_key(|(_, x)| x.trade_id);
+    if start.is_none() && from_id.is_none() && rows.len() > limit {
+        rows.drain(..rows.len() - limit);
+    }
+    rows.truncate(limit);
+    let mut j = Json::new();
+    j.open_arr_value();
+    for (o, x) in rows {
+        let quote = crate::fixed::notional(x.price, i.price_scale, x.qty, i.qty_scale).map_or(0, |n| n.0);
+        j.open()
+            .bool("buyer", o.side == Side::Buy)
+            .str("commission", &fixed(x.fee.0, E8))
+            .str("commissionAsset", "USDT")
+            .uint("id", x.trade_id)
+            .bool("maker", x.maker)
+            .uint("orderId", o.id)
+            .str("price", &fixed(x.price.0, i.price_scale))
+            .str("qty", &fixed(x.qty.0, i.qty_scale))
+            .str("quoteQty", &fixed(quote, E8))
+            .str("realizedPnl", &fixed(x.realized.0, E8))
+            .str("side", o.side.upper())
+            .str("positionSide", "BOTH")
+            .str("symbol", i.symbol.as_str())
+            .int("time", x.ts_ms)
+            .close();
     }
     j.close_arr();
     Ok(j.finish())
@@ -1876,8 +1959,12 @@ pub(crate) fn deliver(shared: &Shared, core: &Core, events: &[AccountEvent]) {
     let mut reg = shared.reg();
     for ev in events {
         let account = ev.account();
+        let mut fill: Option<u64> = None;
         let texts: Vec<(&str, String)> = match ev {
             AccountEvent::Order { order, exec } => {
+                if let Exec::Trade(x) = exec {
+                    fill = Some(x.trade_id);
+                }
                 let i = core.ex.instruments()[order.inst];
                 let mut v = Vec::new();
                 if let Exec::Trade(x) = exec {
@@ -1902,6 +1989,14 @@ pub(crate) fn deliver(shared: &Shared, core: &Core, events: &[AccountEvent]) {
                 continue;
             }
             let key = c.listen_keys.first().cloned().unwrap_or_default();
+            let gets_fill =
+                c.subs.is_empty() || ["TRADE_LITE", "ORDER_TRADE_UPDATE"].iter().any(|e| c.subs.contains_key(*e));
+            if let Some(t) = fill
+                && gets_fill
+                && shared.fill_drop(c, &format!("the execution of trade {t}"))
+            {
+                continue;
+            }
             for (event, text) in &texts {
                 if !c.subs.is_empty() && !c.subs.contains_key(*event) {
                     continue;

@@ -924,6 +924,69 @@ fn order_list(core: &Core, account: usize, f: &HashMap<String, String>, open_onl
     Ok(j.finish())
 }
 
+/// `GET /v5/execution/list`: the account's executions from the
+/// simulator's own record of our fills (rows as the `execution` topic sent
+/// them, the same `execId`), newest first; `symbol`, `orderId`,
+/// `orderLinkId`, `execType` filters; `startTime` / `endTime` (at most 7
+/// days; one alone covers 7 days from or to it; neither: the last 7 days);
+/// `limit` 1–100 (default 50); `nextPageCursor` is the offset of the next
+/// page (`<offset>%3A<execId count>`), empty on the last one.
+fn execution_list(core: &Core, account: usize, f: &HashMap<String, String>) -> Result<String, Error> {
+    category_ok(f)?;
+    let inst = match f.get("symbol") {
+        Some(s) => Some(core.ex.inst_of(s).ok_or_else(|| Error::params("symbol invalid"))?),
+        None => None,
+    };
+    let num = |name: &str| -> Result<Option<i64>, Error> {
+        f.get(name).map(|v| v.parse::<i64>().map_err(|_| Error::params(&format!("{name} invalid")))).transpose()
+    };
+    const WEEK_MS: i64 = 7 * 24 * 3_600_000;
+    let (lo, hi) = match (num("startTime")?, num("endTime")?) {
+        (Some(s), Some(e)) if e < s || e - s > WEEK_MS => return Err(Error::params("startTime and endTime invalid")),
+        (Some(s), Some(e)) => (s, e),
+        (Some(s), None) => (s, s + WEEK_MS),
+        (None, Some(e)) => (e - WEEK_MS, e),
+        (None, None) => (unix_ms() - WEEK_MS, i64::MAX),
+    };
+    let limit = match num("limit")? {
+        None => 50,
+        Some(l @ 1..=100) => l as usize,
+        Some(_) => return Err(Error::params("limit invalid")),
+    };
+    let offset = match f.get("cursor").filter(|c| !c.is_empty()) {
+        None => 0,
+        // `<offset>:<total>`, percent-decoded or not.
+        Some(c) => c
+            .split([':', '%'])
+            .next()
+            .and_then(|o| o.parse::<usize>().ok())
+            .ok_or_else(|| Error::params("cursor invalid"))?,
+    };
+    let by_id = f.get("orderId").filter(|s| !s.is_empty());
+    let by_link = f.get("orderLinkId").filter(|s| !s.is_empty());
+    let exec_type = f.get("execType").filter(|s| !s.is_empty());
+    let mut rows: Vec<(&OrderRecord, &super::exchange::Execution)> = core
+        .ex
+        .fills_of(account, inst)
+        .filter(|(_, x)| (lo..=hi).contains(&x.ts_ms))
+        .filter(|(o, _)| by_id.is_none_or(|id| core.ex.uuid_of(o.id, 0) == *id))
+        .filter(|(o, _)| by_link.is_none_or(|c| o.client.as_str() == c))
+        .filter(|_| exec_type.is_none_or(|t| t == "Trade"))
+        .collect();
+    rows.sort_by_key(|(_, x)| std::cmp::Reverse((x.ts_ms, x.trade_id)));
+    let total = rows.len();
+    let page: Vec<_> = rows.into_iter().skip(offset).take(limit).collect();
+    let next = offset + page.len();
+    let mut j = Json::new();
+    j.open().open_arr("list");
+    for (o, x) in page {
+        execution_row(&mut j, core, o, x);
+    }
+    let cursor = if next < total { format!("{next}%3A{total}") } else { String::new() };
+    j.close_arr().str("nextPageCursor", &cursor).str("category", "linear").close();
+    Ok(j.finish())
+}
+
 fn positions(core: &Core, account: usize, f: &HashMap<String, String>) -> Result<String, Error> {
     category_ok(f)?;
     let only = match f.get("symbol") {
@@ -1027,6 +1090,7 @@ pub(crate) async fn http(shared: &Shared, ctx: HttpCtx) -> Response<Body> {
         (
             Method::GET,
             p @ ("/v5/order/realtime"
+            | "/v5/execution/list"
             | "/v5/order/history"
             | "/v5/position/list"
             | "/v5/account/wallet-balance"
@@ -1042,6 +1106,7 @@ pub(crate) async fn http(shared: &Shared, ctx: HttpCtx) -> Response<Body> {
             let result = match p {
                 "/v5/order/realtime" => order_list(&core, account, &get_params, true),
                 "/v5/order/history" => order_list(&core, account, &get_params, false),
+                "/v5/execution/list" => execution_list(&core, account, &get_params),
                 "/v5/position/list" => positions(&core, account, &get_params),
                 "/v5/account/wallet-balance" => {
                     let mut j = Json::new();
@@ -1602,9 +1667,11 @@ pub(crate) fn deliver(shared: &Shared, core: &Core, events: &[AccountEvent]) {
     for ev in events {
         let account = ev.account();
         let mut msgs: Vec<(&[&str], String)> = Vec::new();
+        let mut fill: Option<u64> = None;
         match ev {
             AccountEvent::Order { order, exec } => {
                 if let Exec::Trade(x) = exec {
+                    fill = Some(x.trade_id);
                     let mut j = Json::new();
                     execution_row(&mut j, core, order, x);
                     msgs.push((&["execution", "execution.linear"], topic_message("execution", &j.finish())));
@@ -1626,6 +1693,13 @@ pub(crate) fn deliver(shared: &Shared, core: &Core, events: &[AccountEvent]) {
         }
         for c in reg.conns.values_mut() {
             if c.kind != ConnKind::BybitPrivate || c.account != Some(account) {
+                continue;
+            }
+            let gets_fill = ["execution", "execution.linear"].iter().any(|t| c.subs.contains_key(*t));
+            if let Some(t) = fill
+                && gets_fill
+                && shared.fill_drop(c, &format!("the execution of trade {t}"))
+            {
                 continue;
             }
             for (topics, text) in &msgs {

@@ -363,6 +363,11 @@ struct Account {
     leverage: Vec<i64>,
     /// Index into `Exchange::orders` of every order of this account.
     orders: Vec<usize>,
+    /// Every execution of this account, oldest first, with the index of
+    /// its order: what the venues' trade-history endpoints list (Binance
+    /// `userTrades`, Bybit `execution/list`), with the ids the private
+    /// streams sent.
+    fills: Vec<(usize, Execution)>,
 }
 
 /// Counters of the exchange core.
@@ -453,6 +458,7 @@ impl Exchange {
                 positions: vec![Position::default(); insts.len()],
                 leverage: vec![i64::from(leverage.max(1)); insts.len()],
                 orders: Vec::new(),
+                fills: Vec::new(),
             })
             .collect();
         Self {
@@ -733,6 +739,18 @@ impl Exchange {
             .iter()
             .map(|&k| &self.orders[k])
             .filter(move |o| inst.is_none_or(|i| o.inst == i))
+    }
+
+    /// Every execution of `account` (optionally on one instrument), oldest
+    /// first, with its order as it is now.
+    pub fn fills_of(&self, account: usize, inst: Option<usize>) -> impl Iterator<Item = (&OrderRecord, &Execution)> {
+        self.accounts
+            .get(account)
+            .map(|a| a.fills.as_slice())
+            .unwrap_or_default()
+            .iter()
+            .map(|(k, x)| (&self.orders[*k], x))
+            .filter(move |(o, _)| inst.is_none_or(|i| o.inst == i))
     }
 
     /// The position of `account` in `inst`.
@@ -1088,6 +1106,7 @@ impl Exchange {
                         ts_ms: now_ms,
                     };
                     events.push(AccountEvent::Order { order: o.clone(), exec: Exec::Trade(exec) });
+                    self.accounts[account].fills.push((k, exec));
                     events.push(AccountEvent::Balance {
                         account,
                         wallet_e8: self.accounts[account].wallet_e8,

@@ -27,6 +27,7 @@
 //! | `ban` | a request | the IP is banned for `for` (default 5 s): Binance HTTP 418, Bybit HTTP 403 |
 //! | `lifetime` | — | every connection is closed when it is `for` old (the 24 h limit, scaled) |
 //! | `order-drop` | an order request on an order WebSocket | executed, then the socket is closed before the response |
+//! | `fill-drop` | a fill's execution message on a private stream (Binance `TRADE_LITE` / `ORDER_TRADE_UPDATE`, Bybit `execution`) | the stream is closed right before it: that fill's messages are lost, as a venue loses what it sends while a client reconnects (the client must fetch them: `userTrades`, execution list) |
 //!
 //! "Private message" means WS API / trade-socket responses and user-data
 //! events (Binance `/private`, Bybit `/v5/private`). For time kinds `p` is
@@ -36,7 +37,7 @@
 //! `all` turns every kind on at these documented rates:
 //! `disconnect:p=0.0005, stall:p=0.0003:for=5s, gap:p=0.005, delay:p=0.02:for=250ms,
 //! duplicate:p=0.02, reorder:p=0.02, listenkey-expire:p=0.0005, rate-limit:p=0.01,
-//! ban:p=0.002:for=3s, lifetime:for=10m, order-drop:p=0.01`.
+//! ban:p=0.002:for=3s, lifetime:for=10m, order-drop:p=0.01, fill-drop:p=0.01`.
 //!
 //! # Invariants
 //! - Every decision draws from one seeded SplitMix64 stream, so a run with
@@ -80,11 +81,14 @@ pub enum FaultKind {
     Lifetime,
     /// Drop the order socket after executing an order, before answering.
     OrderDrop,
+    /// Drop a private stream right before a fill's execution message: that
+    /// fill's messages are lost (the venue does not send them again).
+    FillDrop,
 }
 
 impl FaultKind {
     /// Every kind, in report order.
-    pub const ALL: [FaultKind; 11] = [
+    pub const ALL: [FaultKind; 12] = [
         FaultKind::Disconnect,
         FaultKind::Stall,
         FaultKind::Gap,
@@ -96,6 +100,7 @@ impl FaultKind {
         FaultKind::Ban,
         FaultKind::Lifetime,
         FaultKind::OrderDrop,
+        FaultKind::FillDrop,
     ];
 
     /// The spec name.
@@ -113,6 +118,7 @@ impl FaultKind {
             FaultKind::Ban => "ban",
             FaultKind::Lifetime => "lifetime",
             FaultKind::OrderDrop => "order-drop",
+            FaultKind::FillDrop => "fill-drop",
         }
     }
 
@@ -223,7 +229,7 @@ pub struct BadFaultSpec(pub String);
 /// The documented rates of `--faults all`.
 pub const ALL_SPEC: &str = "disconnect:p=0.0005,stall:p=0.0003:for=5s,gap:p=0.005,delay:p=0.02:for=250ms,\
 duplicate:p=0.02,reorder:p=0.02,listenkey-expire:p=0.0005,rate-limit:p=0.01,ban:p=0.002:for=3s,\
-lifetime:for=10m,order-drop:p=0.01";
+lifetime:for=10m,order-drop:p=0.01,fill-drop:p=0.01";
 
 impl FaultPlan {
     /// Parses a spec (see the module documentation).

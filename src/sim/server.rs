@@ -332,6 +332,24 @@ impl Shared {
         }
     }
 
+    /// A fill's execution message is about to go out on the private stream
+    /// `conn`: the `fill-drop` fault closes the connection first (without
+    /// a close frame), so that message and everything after it on the
+    /// connection are lost, as a venue loses what it sends while its
+    /// client reconnects. `true` when the connection is (now) closing.
+    pub fn fill_drop(&self, conn: &mut Conn, detail: &str) -> bool {
+        if conn.closing {
+            return true;
+        }
+        if self.faults.event(FaultKind::FillDrop, conn.route, &mut conn.cursor).is_none() {
+            return false;
+        }
+        self.faults.record(FaultKind::FillDrop, conn.id, format!("{} dropped before {detail}", conn.kind.name()));
+        conn.send(Out::Drop, &self.stats);
+        conn.closing = true;
+        true
+    }
+
     /// Sends a response on a connection by id (no faults: connection-level
     /// replies such as subscription acks and pongs).
     pub fn reply(&self, conn_id: u64, text: impl Into<Bytes>) {

@@ -177,6 +177,12 @@ impl<'a> EventSink<'a> {
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
+
+    /// The event written last, if any.
+    #[must_use]
+    pub fn last(&self) -> Option<&PrivateEvent> {
+        self.len.checked_sub(1).and_then(|i| self.out.get(i))
+    }
 }
 
 /// A harmless value to pre-fill event slices with.
@@ -207,4 +213,96 @@ pub fn money_e8(text: &str, field: &'static str) -> Result<Notional, FieldError>
         _ => text,
     };
     crate::fixed::parse_decimal_trimmed(cut.as_bytes(), E8, true).map(Notional).map_err(|_| FieldError::BadValue(field))
+}
+
+/// The longest pagination cursor kept ([`PageCursor`]).
+pub const PAGE_CURSOR_MAX: usize = 128;
+
+/// A venue's pagination cursor (Bybit `nextPageCursor`), kept inline so a
+/// fill fetch's next page needs no allocation. Only bytes that may appear
+/// in a query string as they are (letters, digits, `-._~` and `%` of an
+/// already percent-encoded cursor) are kept.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct PageCursor {
+    bytes: [u8; PAGE_CURSOR_MAX],
+    len: u8,
+}
+
+impl PageCursor {
+    /// No cursor (the last page).
+    pub const NONE: Self = Self { bytes: [0; PAGE_CURSOR_MAX], len: 0 };
+
+    /// A cursor from the venue's text; `None` when it is longer than
+    /// [`PAGE_CURSOR_MAX`] or holds a byte a query string cannot carry as is.
+    #[must_use]
+    pub fn new(text: &[u8]) -> Option<Self> {
+        if text.len() > PAGE_CURSOR_MAX
+            || !text.iter().all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'%'))
+        {
+            return None;
+        }
+        let mut bytes = [0u8; PAGE_CURSOR_MAX];
+        bytes[..text.len()].copy_from_slice(text);
+        Some(Self { bytes, len: text.len() as u8 })
+    }
+
+    /// The cursor's text (empty: none).
+    #[must_use]
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
+
+    /// `true` when there is no next page.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+impl std::fmt::Debug for PageCursor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PageCursor({})", String::from_utf8_lossy(self.as_bytes()))
+    }
+}
+
+/// What one page of a fill fetch (Binance `GET /fapi/v1/userTrades`, Bybit
+/// `GET /v5/execution/list`) held, beside the events it produced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FillsPage {
+    /// Rows on the page (every row, whatever became of it).
+    pub rows: u32,
+    /// Rows that became one of our fills ([`OrderEvent::Filled`]).
+    pub fills: u32,
+    /// Rows about an order this engine cannot name (not ours, or a Binance
+    /// `orderId` the ledger does not know): [`PrivateEvent::Foreign`],
+    /// counted, never applied.
+    pub foreign: u32,
+    /// Rows that are not executions of orders (Bybit `Funding`, `Settle`):
+    /// skipped (funding has no key to de-duplicate a re-fetch by).
+    pub skipped: u32,
+    /// Rows that did not parse (a field missing or malformed): counted and
+    /// skipped, the rest of the page is used.
+    pub bad_rows: u32,
+    /// The highest trade id on the page (Binance: the next page starts
+    /// after it).
+    pub last_trade_id: Option<u64>,
+    /// The next page's cursor (Bybit; empty on the last page).
+    pub cursor: PageCursor,
+    /// The venue's cursor could not be kept ([`PageCursor::new`]): the
+    /// fetch cannot go on past this page.
+    pub cursor_refused: bool,
+}
+
+impl FillsPage {
+    /// An empty page.
+    pub const EMPTY: Self = Self {
+        rows: 0,
+        fills: 0,
+        foreign: 0,
+        skipped: 0,
+        bad_rows: 0,
+        last_trade_id: None,
+        cursor: PageCursor::NONE,
+        cursor_refused: false,
+    };
 }

@@ -61,6 +61,18 @@ pub const ORDER_PATH: &str = "/fapi/v1/order";
 pub const ALL_OPEN_ORDERS_PATH: &str = "/fapi/v1/allOpenOrders";
 /// REST path of the initial-leverage change.
 pub const LEVERAGE_PATH: &str = "/fapi/v1/leverage";
+/// REST path of the account trade list (our fills, one symbol).
+pub const USER_TRADES_PATH: &str = "/fapi/v1/userTrades";
+
+/// Where a page of `GET /fapi/v1/userTrades` starts (the venue refuses
+/// `fromId` together with `startTime`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TradesFrom {
+    /// Trades at or after this venue time, ms (the first page).
+    StartTime(u64),
+    /// Trades with this trade id or a higher one (the next pages).
+    FromId(u64),
+}
 /// Header carrying the API key.
 pub const API_KEY_HEADER: &str = "X-MBX-APIKEY";
 
@@ -428,6 +440,35 @@ impl BinanceOrderEncoder {
             q.param(b"origClientOrderId", client_id.render().as_bytes())?;
         }
         self.finish_rest(w, HttpMethod::Get, ORDER_PATH, ts_ms)
+    }
+
+    /// `GET /fapi/v1/userTrades`: at most `limit` of the account's trades of
+    /// `symbol`, oldest first, from `from` (the engine fetches the fills a
+    /// user-data stream outage may have lost; parse the answer with
+    /// `BinancePrivateParser::user_trades`). Signed like every USER_DATA
+    /// request: the query, then `recvWindow`, `timestamp`, `signature`.
+    ///
+    /// # Errors
+    /// [`EncodeError::Buffer`] when `buf` is too small.
+    pub fn rest_user_trades<'a>(
+        &'a self,
+        symbol: &Symbol,
+        from: TradesFrom,
+        limit: u16,
+        ts_ms: u64,
+        buf: &'a mut [u8],
+    ) -> Result<RestRequest<'a>, EncodeError> {
+        let mut w = WireWriter::new(buf);
+        {
+            let mut q = Query { w: &mut w, first: true };
+            q.param(b"symbol", symbol.as_bytes())?;
+            match from {
+                TradesFrom::StartTime(ms) => q.param(b"startTime", U64Text::new(ms).as_bytes())?,
+                TradesFrom::FromId(id) => q.param(b"fromId", U64Text::new(id).as_bytes())?,
+            }
+            q.param(b"limit", U64Text::new(u64::from(limit)).as_bytes())?;
+        }
+        self.finish_rest(w, HttpMethod::Get, USER_TRADES_PATH, ts_ms)
     }
 
     /// `POST /fapi/v1/countdownCancelAll`: cancel every open order of
@@ -899,6 +940,39 @@ mod tests {
             hmac_sha256::HMAC::mac(unsigned.as_bytes(), DOC_SECRET).iter().map(|b| format!("{b:02x}")).collect();
         assert_eq!(sig, independent);
         assert_eq!(enc.api_key().as_bytes(), DOC_KEY);
+    }
+
+    #[test]
+    fn user_trades_is_a_signed_get_over_the_exact_query() {
+        let enc = BinanceOrderEncoder::new(creds(), RecvWindow::DEFAULT);
+        let mut buf = [0u8; 512];
+        let btc: Symbol = "BTCUSDT".parse().unwrap();
+        for (from, expected) in [
+            (
+                TradesFrom::StartTime(1_699_999_990_000),
+                "symbol=BTCUSDT&startTime=1699999990000&limit=50&recvWindow=5000&timestamp=1700000000000",
+            ),
+            (
+                TradesFrom::FromId(109_100_867),
+                "symbol=BTCUSDT&fromId=109100867&limit=50&recvWindow=5000&timestamp=1700000000000",
+            ),
+        ] {
+            let req = enc.rest_user_trades(&btc, from, 50, 1_700_000_000_000, &mut buf).unwrap();
+            assert_eq!((req.method, req.path), (HttpMethod::Get, "/fapi/v1/userTrades"));
+            assert!(req.body.is_empty());
+            assert_eq!(req.header(API_KEY_HEADER), Some(DOC_KEY));
+            let query = std::str::from_utf8(req.query).unwrap();
+            let (unsigned, sig) = query.split_once("&signature=").unwrap();
+            assert_eq!(unsigned, expected);
+            let independent: String =
+                hmac_sha256::HMAC::mac(unsigned.as_bytes(), DOC_SECRET).iter().map(|b| format!("{b:02x}")).collect();
+            assert_eq!(sig, independent);
+        }
+        let mut small = [0u8; 40];
+        assert!(matches!(
+            enc.rest_user_trades(&btc, TradesFrom::FromId(1), 50, 1, &mut small),
+            Err(EncodeError::Buffer(_))
+        ));
     }
 
     #[test]

@@ -14,6 +14,11 @@
 //!   <https://developers.binance.com/docs/derivatives/usds-margined-futures/user-data-streams/Event-Balance-and-Position-Update>
 //! - `TRADE_LITE`:
 //!   <https://developers.binance.com/docs/derivatives/usds-margined-futures/user-data-streams/Event-Trade-Lite>
+//! - Account trade list (`GET /fapi/v1/userTrades`: `symbol`, `id`,
+//!   `orderId`, `side`, `price`, `qty`, `commission`, `commissionAsset`,
+//!   `maker`, `time`, `realizedPnl`; `fromId` cannot be sent with
+//!   `startTime`; limit 500 by default, 1000 at most; weight 5):
+//!   <https://developers.binance.com/docs/derivatives/usds-margined-futures/trade/rest-api/Account-Trade-List>
 //! - Error codes:
 //!   <https://developers.binance.com/docs/derivatives/usds-margined-futures/error-code>
 //!
@@ -36,6 +41,13 @@
 //! - Error responses keep the raw venue code beside the typed reason; HTTP
 //!   429 / 418 override the reason (rate limited / IP banned); HTTP 5xx is
 //!   [`PrivateParseError::ExecutionUnknown`], never a guessed outcome.
+//! - A `userTrades` row is the same fill as the stream's: trade id `id` =
+//!   `t`, so the ledger's (venue, client id, trade id) key drops a trade
+//!   the stream already delivered; the row has the fee, so a fill the
+//!   stream gave only as `TRADE_LITE` gets its fee from it. The
+//!   documentation's example row shows `"commission":"-0.07819010"` for a
+//!   taker trade; we read the sign as on the stream (`n`: positive paid,
+//!   negative a rebate), which is what the simulator sends.
 
 use crate::fixed::{E8, Notional, Price, Qty, RefPrice, SignedQty};
 use crate::instrument::{Instrument, InstrumentTable};
@@ -47,8 +59,8 @@ use crate::order::{
 use crate::side::Side;
 use crate::venue::Venue;
 use crate::venue::private_event::{
-    AccountUpdate, EventSink, ForeignActivity, FundingPayment, PrivateEvent, PrivateParseError, SessionEvent,
-    clamp_code, money_e8, symbol_of,
+    AccountUpdate, EventSink, FillsPage, ForeignActivity, FundingPayment, PrivateEvent, PrivateParseError,
+    SessionEvent, clamp_code, money_e8, symbol_of,
 };
 use crate::venue::rate_limit::ObservedUsage;
 
@@ -228,6 +240,108 @@ impl BinancePrivateParser {
     }
 }
 
+impl BinancePrivateParser {
+    /// Parses one page of `GET /fapi/v1/userTrades` (the account's trades
+    /// of one symbol, oldest first): each row of one of our orders becomes
+    /// the [`OrderEvent::Filled`] the user-data stream would have carried
+    /// for the same trade — the same trade id (`id` here, `t` in
+    /// `ORDER_TRADE_UPDATE` / `TRADE_LITE`), price, quantity, side, maker
+    /// flag and time, with the row's fee (`commission` in
+    /// `commissionAsset`: paid when positive, a rebate when negative, as
+    /// `n` on the stream). Rows carry the venue's `orderId`, not our client
+    /// id: `our_order` maps it (the ledger's acknowledged venue ids); a row
+    /// it cannot map is [`PrivateEvent::Foreign`] (counted, never applied).
+    /// A row that does not parse is counted in [`FillsPage::bad_rows`] and
+    /// skipped; the rest of the page is used.
+    ///
+    /// # Errors
+    /// [`PrivateParseError::ExecutionUnknown`] for any status but 200 (the
+    /// venue did not answer: fetch again); a body that is not a JSON array;
+    /// [`PrivateParseError::TooManyEvents`] when `out` cannot hold a row.
+    /// On error the events in `out` must be ignored.
+    pub fn user_trades(
+        &mut self,
+        http_status: u16,
+        body: &mut [u8],
+        instruments: &InstrumentTable,
+        our_order: impl Fn(&VenueOrderId) -> Option<ClientOrderId>,
+        out: &mut [PrivateEvent],
+    ) -> Result<(usize, FillsPage), PrivateParseError> {
+        if http_status != 200 {
+            return Err(PrivateParseError::ExecutionUnknown { http_status });
+        }
+        let mut sink = EventSink::new(out);
+        let mut page = FillsPage::EMPTY;
+        self.reader.read(body, |root| -> Result<(), PrivateParseError> {
+            let rows = root.as_array().ok_or(FieldError::WrongType("root"))?;
+            for row in rows.iter() {
+                page.rows += 1;
+                let Some(row) = row.as_object() else {
+                    page.bad_rows += 1;
+                    continue;
+                };
+                match user_trade_row(row, instruments, &our_order) {
+                    Ok((event, trade_id)) => {
+                        page.last_trade_id = Some(page.last_trade_id.map_or(trade_id, |t| t.max(trade_id)));
+                        match event {
+                            PrivateEvent::Order(_) => page.fills += 1,
+                            _ => page.foreign += 1,
+                        }
+                        sink.push(event)?;
+                    }
+                    Err(_) => page.bad_rows += 1,
+                }
+            }
+            Ok(())
+        })??;
+        Ok((sink.len(), page))
+    }
+}
+
+/// One `userTrades` row: our fill or foreign activity, and its trade id.
+fn user_trade_row(
+    row: JsonObject<'_, '_>,
+    instruments: &InstrumentTable,
+    our_order: &impl Fn(&VenueOrderId) -> Option<ClientOrderId>,
+) -> Result<(PrivateEvent, u64), PrivateParseError> {
+    let inst = instrument_for(instruments, row.req_str("symbol")?)?;
+    let trade_id = row.req_u64("id")?;
+    let side = side_of(row.req_str("side")?, "side")?;
+    let qty = Qty(row.req_decimal("qty", inst.qty_scale, false)?);
+    let ts_ms = row.req_i64("time")?;
+    let venue_order_id = VenueOrderId::from_u64(row.req_u64("orderId")?);
+    let Some(client_id) = our_order(&venue_order_id) else {
+        let foreign = ForeignActivity {
+            venue: Venue::BinanceUsdm,
+            symbol: inst.symbol,
+            side,
+            filled_qty: qty,
+            liquidation: false,
+            ts_ms,
+        };
+        return Ok((PrivateEvent::Foreign(foreign), trade_id));
+    };
+    let fee = crate::fixed::parse_decimal_trimmed(row.req_str("commission")?.as_bytes(), E8, true)
+        .map_err(|_| FieldError::BadValue("commission"))?;
+    let asset = row.req_str("commissionAsset")?;
+    let fee_kind =
+        if !asset.is_empty() && inst.symbol.as_str().ends_with(asset) { FeeKind::Quote } else { FeeKind::OtherAsset };
+    let fill = Fill {
+        client_id,
+        venue: Venue::BinanceUsdm,
+        symbol: inst.symbol,
+        side,
+        trade_id: TradeId(u128::from(trade_id)),
+        price: Price(row.req_decimal("price", inst.price_scale, false)?),
+        qty,
+        fee: Notional(fee),
+        fee_kind,
+        is_maker: row.req_bool("maker")?,
+        ts_ms,
+    };
+    Ok((PrivateEvent::Order(OrderEvent::Filled(fill)), trade_id))
+}
+
 fn instrument_for<'a>(
     instruments: &'a InstrumentTable,
     symbol_text: &str,
@@ -246,6 +360,8 @@ fn on_success(
     match tag.op {
         RequestOp::Auth => sink.push(PrivateEvent::Session(SessionEvent::Authenticated)),
         RequestOp::CancelAll => Ok(()),
+        // Fill fetches are answered by `user_trades`, never here.
+        RequestOp::Fills => Err(PrivateParseError::UnknownRequest),
         RequestOp::Place | RequestOp::Cancel | RequestOp::Amend | RequestOp::Query => {
             let echoed = ClientOrderId::parse(result.req_str("clientOrderId")?.as_bytes());
             if echoed != Some(client_id) {
@@ -295,7 +411,7 @@ fn on_error(tag: RequestTag, code: i64, http_status: u16, sink: &mut EventSink<'
         RequestOp::Query if code == -2013 => {
             sink.order(OrderEvent::Rejected { client_id, reason: RejectReason::UnknownOrder, venue_code, ts_ms: 0 })
         }
-        RequestOp::Query => Err(PrivateParseError::ExecutionUnknown { http_status }),
+        RequestOp::Query | RequestOp::Fills => Err(PrivateParseError::ExecutionUnknown { http_status }),
     }
 }
 
@@ -563,6 +679,79 @@ mod tests {
         assert_eq!(
             parse_user(&TRADE.replace("\"x\":\"TRADE\"", "\"x\":\"WHATEVER\"")),
             Err(FieldError::BadValue("x").into())
+        );
+    }
+
+    /// A `userTrades` row with the documentation's field layout, for the
+    /// trade of [`TRADE`] (order 8886774, trade 109100866, our scalpel-7).
+    const USER_TRADE_ROW: &str = r#"{"buyer":false,"commission":"0.01281784","commissionAsset":"USDT","id":109100866,"maker":true,"orderId":8886774,"price":"64089.20","qty":"0.001","quoteQty":"64.0892","realizedPnl":"-0.91539999","side":"SELL","positionSide":"BOTH","symbol":"BTCUSDT","time":1568879465650}"#;
+
+    fn parse_trades(text: &str) -> Result<(Vec<PrivateEvent>, FillsPage), PrivateParseError> {
+        let mut p = BinancePrivateParser::new();
+        let mut out = [EMPTY_EVENT; 8];
+        let mut body = text.as_bytes().to_vec();
+        let ours = |v: &VenueOrderId| (*v == VenueOrderId::from_u64(8_886_774)).then_some(ClientOrderId(7));
+        let (n, page) = p.user_trades(200, &mut body, &instruments(), ours, &mut out)?;
+        Ok((out[..n].to_vec(), page))
+    }
+
+    #[test]
+    fn user_trades_rows_are_the_streams_fills_with_their_fee() {
+        // The documentation's own example row (another account's order here).
+        let doc = r#"[{"buyer":false,"commission":"-0.07819010","commissionAsset":"USDT","id":698759,"maker":false,"orderId":25851813,"price":"7819.01","qty":"0.002","quoteQty":"15.63802","realizedPnl":"-0.91539999","side":"SELL","positionSide":"SHORT","symbol":"BTCUSDT","time":1569514978020}]"#;
+        let (events, page) = parse_trades(doc).unwrap();
+        let [PrivateEvent::Foreign(f)] = events[..] else { panic!("{events:?}") };
+        assert_eq!((f.side, f.filled_qty, f.liquidation, f.ts_ms), (Side::Sell, Qty(2), false, 1_569_514_978_020));
+        assert_eq!((page.rows, page.fills, page.foreign, page.bad_rows), (1, 0, 1, 0));
+        assert_eq!(page.last_trade_id, Some(698_759));
+
+        // Our row: the very fill the stream's ORDER_TRADE_UPDATE gives for that trade.
+        let (events, page) = parse_trades(&format!("[{USER_TRADE_ROW}]")).unwrap();
+        let [PrivateEvent::Order(OrderEvent::Filled(rest))] = events[..] else { panic!("{events:?}") };
+        let [PrivateEvent::Order(OrderEvent::Filled(stream))] = parse_user(TRADE).unwrap()[..] else { panic!() };
+        assert_eq!(rest, stream, "same key (venue, client, trade id), price, qty, side, maker, time and fee");
+        assert_eq!(
+            (rest.trade_id, rest.fee, rest.fee_kind),
+            (TradeId(109_100_866), Notional(1_281_784), FeeKind::Quote)
+        );
+        assert_eq!((page.fills, page.last_trade_id), (1, Some(109_100_866)));
+        // A rebate stays negative; a fee in BNB is another asset.
+        let rebate =
+            USER_TRADE_ROW.replace("\"0.01281784\"", "\"-0.00640892\"").replace("\"USDT\",\"id\"", "\"BNB\",\"id\"");
+        let (events, _) = parse_trades(&format!("[{rebate}]")).unwrap();
+        let [PrivateEvent::Order(OrderEvent::Filled(f))] = events[..] else { panic!("{events:?}") };
+        assert_eq!((f.fee, f.fee_kind), (Notional(-640_892), FeeKind::OtherAsset));
+    }
+
+    #[test]
+    fn user_trades_bad_rows_are_counted_and_the_rest_used() {
+        let bad_qty = USER_TRADE_ROW.replace("\"qty\":\"0.001\"", "\"qty\":0.001");
+        let unknown_symbol = USER_TRADE_ROW.replace("BTCUSDT", "DOGEUSDT");
+        let second = USER_TRADE_ROW.replace("109100866", "109100870");
+        let text = format!("[{bad_qty},17,{unknown_symbol},{USER_TRADE_ROW},{second}]");
+        let (events, page) = parse_trades(&text).unwrap();
+        assert_eq!((page.rows, page.fills, page.foreign, page.bad_rows), (5, 2, 0, 3));
+        assert_eq!(events.len(), 2);
+        assert_eq!(page.last_trade_id, Some(109_100_870), "the next page starts after the highest id");
+        assert_eq!(parse_trades("[]").unwrap(), (vec![], FillsPage::EMPTY));
+        // Not an array, not JSON, cut short: errors, never a panic.
+        for text in [r#"{"code":-1021,"msg":"x"}"#, "<html>", &USER_TRADE_ROW[..40]] {
+            assert!(parse_trades(text).is_err(), "{text}");
+        }
+        let mut p = BinancePrivateParser::new();
+        let mut out = [EMPTY_EVENT; 1];
+        for status in [400, 418, 429, 503] {
+            let mut body = br#"{"code":-1003,"msg":"Too many requests"}"#.to_vec();
+            assert_eq!(
+                p.user_trades(status, &mut body, &instruments(), |_| None, &mut out),
+                Err(PrivateParseError::ExecutionUnknown { http_status: status })
+            );
+        }
+        // More rows than room: the page is refused whole.
+        let mut body = format!("[{USER_TRADE_ROW},{second}]").into_bytes();
+        assert_eq!(
+            p.user_trades(200, &mut body, &instruments(), |_| Some(ClientOrderId(7)), &mut out),
+            Err(PrivateParseError::TooManyEvents)
         );
     }
 

@@ -12,6 +12,13 @@
 //!   <https://bybit-exchange.github.io/docs/v5/websocket/private/position>
 //! - REST response envelope (`retCode`, `retMsg`, `result`, `time`):
 //!   <https://bybit-exchange.github.io/docs/v5/order/create-order>
+//! - Get Trade History (`GET /v5/execution/list`: `result.list[]` rows
+//!   with the `execution` topic's fields — `execId`, `orderId`,
+//!   `orderLinkId`, `execPrice`, `execQty`, `execFee`, `feeCurrency`, `side`,
+//!   `isMaker`, `execTime`, `execType` — newest first; `limit` 1–100,
+//!   default 50; `startTime` alone covers seven days from it;
+//!   `result.nextPageCursor` pages on):
+//!   <https://bybit-exchange.github.io/docs/v5/order/execution>
 //! - Error codes: <https://bybit-exchange.github.io/docs/v5/error>
 //!
 //! # Invariants
@@ -28,6 +35,11 @@
 //!   foreign liquidation activity; `Funding` rows are funding payments
 //!   (`execFee` is what was paid: positive paid, negative received);
 //!   settlement and delivery rows are skipped.
+//! - A fetched execution-list row is parsed by the same code as the
+//!   stream's `execution` row, so a trade the stream already delivered has
+//!   the same (venue, client id, `execId`) key and the ledger drops it.
+//!   Fetched `Funding` rows are skipped (the stream reports funding; a
+//!   payment has no key that would make a re-fetch safe).
 //! - The `wallet` topic gives the account's wallet balance, margin balance
 //!   and maintenance margin ([`PrivateEvent::Account`]).
 //! - The `execution.fast` topic is **not supported** (its maker fills carry
@@ -46,8 +58,8 @@ use crate::order::{
 use crate::side::Side;
 use crate::venue::Venue;
 use crate::venue::private_event::{
-    AccountUpdate, EventSink, ForeignActivity, FundingPayment, PrivateEvent, PrivateParseError, SessionEvent,
-    clamp_code, money_e8, symbol_of,
+    AccountUpdate, EventSink, FillsPage, ForeignActivity, FundingPayment, PageCursor, PrivateEvent, PrivateParseError,
+    SessionEvent, clamp_code, money_e8, symbol_of,
 };
 use crate::venue::rate_limit::ObservedUsage;
 
@@ -152,7 +164,7 @@ impl BybitPrivateParser {
                 RequestOp::Place => "order.create",
                 RequestOp::Cancel => "order.cancel",
                 RequestOp::Amend => "order.amend",
-                RequestOp::CancelAll | RequestOp::Auth | RequestOp::Query => "",
+                RequestOp::CancelAll | RequestOp::Auth | RequestOp::Query | RequestOp::Fills => "",
             };
             if op != expected {
                 return Err(FieldError::BadValue("op").into());
@@ -268,6 +280,80 @@ impl BybitPrivateParser {
     }
 }
 
+impl BybitPrivateParser {
+    /// Parses one page of `GET /v5/execution/list` (the account's
+    /// executions of one symbol, newest first): each `Trade` row of one of
+    /// our orders (`orderLinkId`) becomes the [`OrderEvent::Filled`] the
+    /// private stream's `execution` topic would have carried (the same
+    /// `execId` trade key, price, quantity, fee, maker flag and time); a
+    /// liquidation (`AdlTrade`, `BustTrade`) or another client's row is
+    /// [`PrivateEvent::Foreign`]; `Funding`, `Settle` and other rows are
+    /// skipped (counted: funding has no key a re-fetch could be
+    /// de-duplicated by, so only the stream reports it). A row that does not
+    /// parse is counted in [`FillsPage::bad_rows`] and skipped.
+    /// `result.nextPageCursor` becomes [`FillsPage::cursor`].
+    ///
+    /// # Errors
+    /// [`PrivateParseError::ExecutionUnknown`] when the venue did not answer
+    /// (HTTP status not 200, `retCode` not 0: fetch again); a body without
+    /// `result.list`; [`PrivateParseError::TooManyEvents`] when `out` cannot
+    /// hold a row. On error the events in `out` must be ignored.
+    pub fn execution_list(
+        &mut self,
+        http_status: u16,
+        body: &mut [u8],
+        instruments: &InstrumentTable,
+        out: &mut [PrivateEvent],
+    ) -> Result<(usize, FillsPage), PrivateParseError> {
+        if http_status != 200 {
+            return Err(PrivateParseError::ExecutionUnknown { http_status });
+        }
+        let mut sink = EventSink::new(out);
+        let mut page = FillsPage::EMPTY;
+        self.reader.read(body, |root| -> Result<(), PrivateParseError> {
+            let obj = root.as_object().ok_or(FieldError::WrongType("root"))?;
+            if obj.req_i64("retCode")? != 0 {
+                return Err(PrivateParseError::ExecutionUnknown { http_status });
+            }
+            let result = obj.req_object("result")?;
+            for row in result.req_array("list")?.iter() {
+                page.rows += 1;
+                let Some(row) = row.as_object() else {
+                    page.bad_rows += 1;
+                    continue;
+                };
+                let before = sink.len();
+                let parsed = match row.opt_str("execType") {
+                    Ok(Some("Trade" | "AdlTrade" | "BustTrade")) => execution_row(row, instruments, &mut sink),
+                    Ok(Some(_)) => {
+                        page.skipped += 1;
+                        continue;
+                    }
+                    Ok(None) | Err(_) => Err(FieldError::Missing("execType").into()),
+                };
+                match parsed {
+                    Err(PrivateParseError::TooManyEvents) => return Err(PrivateParseError::TooManyEvents),
+                    Err(_) => page.bad_rows += 1,
+                    Ok(()) if sink.len() == before => page.skipped += 1,
+                    Ok(()) => match sink.last() {
+                        Some(PrivateEvent::Order(_)) => page.fills += 1,
+                        _ => page.foreign += 1,
+                    },
+                }
+            }
+            match result.opt_str("nextPageCursor")? {
+                None | Some("") => {}
+                Some(text) => match PageCursor::new(text.as_bytes()) {
+                    Some(c) => page.cursor = c,
+                    None => page.cursor_refused = true,
+                },
+            }
+            Ok(())
+        })??;
+        Ok((sink.len(), page))
+    }
+}
+
 fn auth_response(obj: JsonObject<'_, '_>, sink: &mut EventSink<'_>) -> Result<(), PrivateParseError> {
     // Trade WS: {"retCode":0,…}; private stream: {"success":true,…}.
     let ok = match obj.get("retCode") {
@@ -303,7 +389,7 @@ fn on_success(
         // Accepted for processing; the order topic reports the outcome.
         RequestOp::Cancel | RequestOp::Amend | RequestOp::CancelAll => Ok(()),
         // Queries are answered by `query_response`, never here.
-        RequestOp::Query => Err(FieldError::BadValue("reqId").into()),
+        RequestOp::Query | RequestOp::Fills => Err(FieldError::BadValue("reqId").into()),
     }
 }
 
@@ -322,7 +408,7 @@ fn emit_rejection(
         RequestOp::Amend => sink.order(action(OrderAction::Amend)),
         RequestOp::CancelAll => sink.order(action(OrderAction::CancelAll)),
         RequestOp::Auth => sink.push(PrivateEvent::Session(SessionEvent::AuthRejected { reason, venue_code })),
-        RequestOp::Query => Err(PrivateParseError::ExecutionUnknown { http_status: 0 }),
+        RequestOp::Query | RequestOp::Fills => Err(PrivateParseError::ExecutionUnknown { http_status: 0 }),
     }
 }
 
@@ -524,6 +610,81 @@ mod tests {
     const EXECUTION: &str = r#"{"id":"592324803b2785-26fa-4214-9963-bdd4727f07be","topic":"execution","creationTime":1672364174455,"data":[{"category":"linear","symbol":"BTCUSDT","execFee":"0.005061","execId":"7e2ae69c-4edf-5800-a352-893d52b446aa","execPrice":"61800.20","execQty":"0.025","execType":"Trade","execValue":"8.435","isMaker":false,"feeRate":"0.0006","tradeIv":"","markIv":"","blockTradeId":"","markPrice":"0.3391","indexPrice":"","underlyingPrice":"","leavesQty":"0","orderId":"f6e324ff-99c2-4e89-9739-3086e47f9381","orderLinkId":"scalpel-5","orderPrice":"61800.20","orderQty":"0.025","orderType":"Limit","stopOrderType":"UNKNOWN","side":"Sell","execTime":"1672364174443","isLeverage":"0","closedSize":"","seq":4688002127}]}"#;
 
     const ORDER: &str = r#"{"id":"5923240c6880ab-c59f-420b-9adb-3639adc9dd90","topic":"order","creationTime":1672364262474,"data":[{"symbol":"BTCUSDT","orderId":"5cf98598-39a7-459e-97bf-76ca765ee020","side":"Sell","orderType":"Limit","cancelType":"UNKNOWN","price":"61800.2","qty":"0.025","orderIv":"","timeInForce":"GTC","orderStatus":"New","orderLinkId":"scalpel-5","lastPriceOnCreated":"","reduceOnly":false,"leavesQty":"0.025","leavesValue":"","cumExecQty":"0","cumExecValue":"0","avgPrice":"","blockTradeId":"","positionIdx":0,"cumExecFee":"0","createdTime":"1672364262444","updatedTime":"1672364262457","rejectReason":"EC_NoError","stopOrderType":"","tpslMode":"","triggerPrice":"","takeProfit":"","stopLoss":"","tpTriggerBy":"","slTriggerBy":"","tpLimitPrice":"","slLimitPrice":"","triggerDirection":0,"triggerBy":"","closeOnTrigger":false,"category":"linear","placeType":"","smpType":"None","smpGroup":0,"smpOrderId":"","feeCurrency":""}]}"#;
+
+    /// One `GET /v5/execution/list` row as the documentation lays it out
+    /// (no `category` per row: it is on `result`), for the trade of
+    /// [`EXECUTION`].
+    const LIST_ROW: &str = r#"{"symbol":"BTCUSDT","orderType":"Limit","underlyingPrice":"","orderLinkId":"scalpel-5","side":"Sell","indexPrice":"","orderId":"f6e324ff-99c2-4e89-9739-3086e47f9381","stopOrderType":"UNKNOWN","leavesQty":"0","execTime":"1672364174443","feeCurrency":"","isMaker":false,"execFee":"0.005061","feeRate":"0.0006","execId":"7e2ae69c-4edf-5800-a352-893d52b446aa","tradeIv":"","blockTradeId":"","markPrice":"0.3391","execPrice":"61800.20","markIv":"","orderQty":"0.025","orderPrice":"61800.20","execValue":"8.435","execType":"Trade","execQty":"0.025","closedSize":"","seq":4688002127}"#;
+
+    fn list(rows: &[String], cursor: &str) -> String {
+        format!(
+            r#"{{"retCode":0,"retMsg":"OK","result":{{"nextPageCursor":"{cursor}","category":"linear","list":[{}]}},"retExtInfo":{{}},"time":1672283754510}}"#,
+            rows.join(",")
+        )
+    }
+
+    fn parse_list(text: &str) -> Result<(Vec<PrivateEvent>, FillsPage), PrivateParseError> {
+        let mut p = BybitPrivateParser::new();
+        let mut out = [EMPTY_EVENT; 8];
+        let mut body = text.as_bytes().to_vec();
+        let (n, page) = p.execution_list(200, &mut body, &instruments(), &mut out)?;
+        Ok((out[..n].to_vec(), page))
+    }
+
+    #[test]
+    fn execution_list_rows_are_the_streams_fills_and_pages_follow_the_cursor() {
+        let (events, page) = parse_list(&list(&[LIST_ROW.to_owned()], "132766%3A2%2C132766%3A2")).unwrap();
+        let [PrivateEvent::Order(OrderEvent::Filled(rest))] = events[..] else { panic!("{events:?}") };
+        let [PrivateEvent::Order(OrderEvent::Filled(stream))] = parse(EXECUTION).unwrap()[..] else { panic!() };
+        assert_eq!(rest, stream, "same key (venue, client, execId), price, qty, side, maker, time and fee");
+        assert_eq!((page.rows, page.fills, page.foreign, page.skipped, page.bad_rows), (1, 1, 0, 0, 0));
+        assert_eq!(page.cursor.as_bytes(), b"132766%3A2%2C132766%3A2");
+        assert!(!page.cursor_refused);
+        // The last page: an empty cursor.
+        let (_, page) = parse_list(&list(&[LIST_ROW.to_owned()], "")).unwrap();
+        assert!(page.cursor.is_empty() && !page.cursor_refused);
+        // A cursor that could not be sent back as it is: refused, counted.
+        let (_, page) = parse_list(&list(&[], "a b&c")).unwrap();
+        assert!(page.cursor_refused && page.cursor.is_empty());
+        // Funding and settlement rows are skipped, liquidations and other clients' rows are foreign.
+        let funding = LIST_ROW.replace("\"execType\":\"Trade\"", "\"execType\":\"Funding\"");
+        let settle = LIST_ROW.replace("\"execType\":\"Trade\"", "\"execType\":\"Settle\"");
+        let bust = LIST_ROW.replace("\"execType\":\"Trade\"", "\"execType\":\"BustTrade\"").replace("scalpel-5", "");
+        let manual = LIST_ROW.replace("scalpel-5", "my-order-1");
+        let (events, page) = parse_list(&list(&[funding, settle, bust, manual], "")).unwrap();
+        assert_eq!((page.rows, page.fills, page.foreign, page.skipped, page.bad_rows), (4, 0, 2, 2, 0));
+        assert!(events.iter().all(|e| matches!(e, PrivateEvent::Foreign(_))), "{events:?}");
+    }
+
+    #[test]
+    fn execution_list_bad_rows_are_counted_and_errors_are_typed() {
+        let no_exec_id = LIST_ROW.replace("\"execId\"", "\"execIx\"");
+        let bad_qty = LIST_ROW.replace("\"execQty\":\"0.025\"", "\"execQty\":\"abc\"");
+        let other = LIST_ROW.replace("7e2ae69c", "8e2ae69c");
+        let (events, page) =
+            parse_list(&list(&[no_exec_id, "[]".into(), bad_qty, LIST_ROW.to_owned(), other], "")).unwrap();
+        assert_eq!((page.rows, page.fills, page.bad_rows), (5, 2, 3));
+        assert_eq!(events.len(), 2);
+        let mut p = BybitPrivateParser::new();
+        let mut out = [EMPTY_EVENT; 1];
+        let mut body =
+            br#"{"retCode":10002,"retMsg":"invalid request, please check your server timestamp","result":{}}"#.to_vec();
+        assert_eq!(
+            p.execution_list(200, &mut body, &instruments(), &mut out),
+            Err(PrivateParseError::ExecutionUnknown { http_status: 200 })
+        );
+        let mut body = b"<html>403 Forbidden</html>".to_vec();
+        assert_eq!(
+            p.execution_list(403, &mut body, &instruments(), &mut out),
+            Err(PrivateParseError::ExecutionUnknown { http_status: 403 })
+        );
+        for text in [r#"{"retCode":0,"result":{}}"#, "[", &LIST_ROW[..30]] {
+            let mut body = text.as_bytes().to_vec();
+            assert!(p.execution_list(200, &mut body, &instruments(), &mut out).is_err(), "{text}");
+        }
+        let mut body = list(&[LIST_ROW.to_owned(), LIST_ROW.to_owned()], "").into_bytes();
+        assert_eq!(p.execution_list(200, &mut body, &instruments(), &mut out), Err(PrivateParseError::TooManyEvents));
+    }
 
     #[test]
     fn execution_fill_keyed_by_uuid() {
