@@ -524,7 +524,10 @@ fn a_corrupted_tls_record_is_refused_counted_and_the_connection_comes_back() {
 
 /// At the age limit a replacement is opened, subscribed and receiving
 /// before the old connection is closed: the stream has no hole, nothing
-/// goes down, the id stays the same.
+/// goes down, the id stays the same. The first connection's stream runs
+/// 20 ms behind the others (its own queueing at the venue): swapped at the
+/// replacement's first frame, the ticks it still owed were lost; the
+/// overlap (`REPLACE_OVERLAP_NS`) lets it deliver them first.
 #[test]
 fn age_limit_replacement_is_make_before_break_without_a_hole() {
     let (l, addr) = listener();
@@ -536,13 +539,16 @@ fn age_limit_replacement_is_make_before_break_without_a_hole() {
             let mut handlers = Vec::new();
             while let Some((mut ws, _)) = accept_ws(&l, None, &stop) {
                 let stop = Arc::clone(&stop);
+                let lag_ms: u64 = if handlers.is_empty() { 20 } else { 0 };
                 handlers.push(std::thread::spawn(move || {
                     read_until(&mut ws, Duration::from_secs(5), |m| m.is_text()).expect("subscribe");
-                    // Every connection carries the same "market": tick k is due at 2k ms.
-                    let mut k = t0.elapsed().as_millis() as u64 / 2;
+                    // Every connection carries the same "market": tick k is
+                    // due at 2k ms (plus the connection's lag).
+                    let due_now = || (t0.elapsed().as_millis() as u64).saturating_sub(lag_ms) / 2;
+                    let mut k = due_now();
                     let mut client_closed = false;
                     while !stop.load(Ordering::Relaxed) && !client_closed {
-                        let due = t0.elapsed().as_millis() as u64 / 2;
+                        let due = due_now();
                         while k <= due {
                             if ws.send(Message::text(format!("{{\"stream\":\"t@trade\",\"data\":{k}}}"))).is_err() {
                                 // The client went away before the test ended.

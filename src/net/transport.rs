@@ -30,9 +30,15 @@
 //!   hot loop starts); reconnects rotate through the resolved addresses.
 //! - At the age limit an unauthenticated WebSocket gets a hidden
 //!   replacement with the same subscriptions; it is swapped in (same
-//!   [`ConnId`]) at the start of a `poll`, once it is live and has received
-//!   something, so the old socket's frames were all handed out before it
-//!   closes. Nothing is missed; a few frames may come twice.
+//!   [`ConnId`]) at the start of a `poll`, once it is live, has received
+//!   something and has been receiving for [`REPLACE_OVERLAP_NS`] while the
+//!   old socket went on delivering: the old stream may run behind the new
+//!   one (each socket has its own queueing at the venue and on the way), and
+//!   the overlap lets it deliver what it still owes up to where the new one
+//!   began before it is closed. Nothing is missed when the old stream lags
+//!   the new by less than the overlap; what arrived on both in the overlap
+//!   comes twice (the replacement's buffered frames are handed out after the
+//!   swap; the venues' sync machines drop the stale diffs).
 
 use std::collections::VecDeque;
 use std::io;
@@ -42,6 +48,12 @@ use std::time::Duration;
 
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Registry, Token};
+
+/// How long an age-limit replacement receives, hidden, while the old
+/// connection goes on delivering, before the swap (module docs): 50 ms,
+/// well above the lag between two sockets to one venue endpoint, and short
+/// enough that the frames delivered twice are few.
+pub const REPLACE_OVERLAP_NS: u64 = 50_000_000;
 
 use super::buf::OutBuf;
 use super::http::{self, HttpError};
@@ -832,15 +844,16 @@ impl NetLoop {
 
     /// Swaps each primary for its replacement once the replacement is live
     /// and has received something after subscribing (the venue streams to
-    /// it), or cancels the replacement when the primary went down or was
+    /// it) and the overlap has passed ([`REPLACE_OVERLAP_NS`]), or cancels the replacement when the primary went down or was
     /// closed meanwhile (the primary then reconnects as usual).
     fn maintain_replacements(&mut self) {
         for p in 0..self.conns.len() {
             let Some(r) = self.conns[p].replacement else { continue };
             let primary_up = self.conns[p].state == ConnState::Live && self.conns[p].stream.is_some();
             let rc = &self.conns[r];
+            let live_for = self.now_ns.saturating_sub(rc.live_since_ns);
             let ready = rc.state == ConnState::Live
-                && (rc.stats.bytes > rc.bytes_at_live || self.now_ns.saturating_sub(rc.live_since_ns) > 1_000_000_000);
+                && ((rc.stats.bytes > rc.bytes_at_live && live_for >= REPLACE_OVERLAP_NS) || live_for > 1_000_000_000);
             let registry = self.poll.registry();
             if !primary_up {
                 let rc = &mut self.conns[r];
