@@ -258,6 +258,31 @@ fn an_expired_listen_key_is_recreated_and_user_data_resumes() {
     assert!(s.conns[2].downs >= 1 && s.conns[2].state != scalpel::net::ConnState::Backoff, "{:?}", s.conns[2]);
 }
 
+/// A listenKey creation refused by an IP ban (HTTP 418) is counted and
+/// tried again after the ban's back-off (5 s), not at once: retrying at
+/// once sent hundreds of requests a second to a venue that had banned us
+/// (a ten-minute fault soak counted ~1 900 hot-thread allocations a second
+/// for the ban's 3 s, each failed attempt parsing the error page).
+#[test]
+fn a_listen_key_creation_refused_by_a_ban_backs_off() {
+    let plan = FaultPlan::parse("listenkey-expire:at=6s, ban:route=rest:at=6s:for=3s").unwrap();
+    let sim = start_sim(Venue::BinanceUsdm, |c| c.faults = plan);
+    let (report, sim_report, _) =
+        run_until(sim, &Opts::default(), "listen-key-ban", "a refused creation, then a new key", |s| {
+            s.get(Counter::ListenKeyExpired) >= 1
+                && s.get(Counter::ListenKeyFailed) >= 1
+                && s.get(Counter::ListenKeys) >= 1
+        });
+    let s = &report.hot.stats;
+    assert!(sim_report.faults_injected["ban"] >= 1, "{:?}", sim_report.faults_injected);
+    let banned = sim_report.counters["banned_requests"];
+    // One refused creation, and what else fell into the 3 s ban (dead-man
+    // refreshes, a snapshot): a handful, not hundreds.
+    assert!((1..=10).contains(&banned), "requests answered 418 during the 3 s ban: {banned} ({})", counts(s));
+    assert!(s.get(Counter::ListenKeyFailed) <= 2, "{}", counts(s));
+    assert!(report.hot.lost.is_empty(), "orders lost: {:?}", report.hot.lost);
+}
+
 #[test]
 fn answers_too_late_are_queried_and_drops_and_duplicates_lose_nothing() {
     // Every private message (order answers, user data) arrives 6.5 s late,

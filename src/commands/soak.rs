@@ -361,7 +361,7 @@ pub fn rss_kib() -> u64 {
 
 /// Counters that move when a reconnect or a control path ran (these may
 /// allocate on the hot thread: the engine's invariant).
-const CONTROL: [Counter; 18] = [
+const CONTROL: [Counter; 19] = [
     Counter::Disconnects,
     Counter::Connects,
     Counter::AuthOk,
@@ -372,6 +372,7 @@ const CONTROL: [Counter; 18] = [
     Counter::Resubscribes,
     Counter::ListenKeys,
     Counter::ListenKeyExpired,
+    Counter::ListenKeyFailed,
     Counter::DeadmanFailed,
     Counter::Unknown,
     Counter::Resolved,

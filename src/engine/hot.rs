@@ -80,6 +80,8 @@ struct VenueRt {
     next_countdown_ns: u64,
     listen_key: Option<String>,
     listen_key_expired: bool,
+    /// No listenKey creation before this (a failed one backs off).
+    listen_key_retry_ns: u64,
     protection_due: bool,
     rest_file: Option<u16>,
     paper_file: Option<u16>,
@@ -321,6 +323,7 @@ impl Hot {
                 next_countdown_ns: 0,
                 listen_key: v.listen_key.clone(),
                 listen_key_expired: false,
+                listen_key_retry_ns: 0,
                 protection_due: false,
                 rest_file: v.rest_file,
                 paper_file: v.paper_file,
@@ -1283,12 +1286,12 @@ impl State {
     fn on_listen_key(&mut self, v: usize, op: ListenKeyOp, status: u16, body: &[u8], now: u64) {
         match op {
             ListenKeyOp::Create => {
-                let Ok(key) = crate::venue::binance::rest::parse_listen_key(body)
-                    .map_err(|_| ())
-                    .and_then(|k| if status == 200 { Ok(k) } else { Err(()) })
-                else {
-                    // Try again shortly.
-                    self.venues[v].listen_key_expired = true;
+                // Only a 200 is parsed: an error page (a 418 ban, a 429)
+                // is not a key, and retrying at once would hammer a venue
+                // that asked us to back off.
+                let key = if status == 200 { crate::venue::binance::rest::parse_listen_key(body).ok() } else { None };
+                let Some(key) = key else {
+                    self.listen_key_failed(v, status, now);
                     return;
                 };
                 let vr = &mut self.venues[v];
@@ -1311,6 +1314,16 @@ impl State {
             }
             ListenKeyOp::Close => {}
         }
+    }
+
+    /// A listenKey creation failed: counted, logged, tried again after
+    /// 1 s, or 5 s after a 418 / 429 (as depth snapshots back off).
+    fn listen_key_failed(&mut self, v: usize, status: u16, now: u64) {
+        self.inc(Counter::ListenKeyFailed);
+        self.log(LogLevel::Warn, log_code::LISTEN_KEY_FAILED, i64::from(status));
+        let vr = &mut self.venues[v];
+        vr.listen_key_expired = true;
+        vr.listen_key_retry_ns = now + if matches!(status, 418 | 429) { 5_000 } else { 1_000 } * MS;
     }
 
     fn on_request_failed(&mut self, conn: usize) {
@@ -1360,6 +1373,7 @@ impl State {
                 self.event(EngineEvent::DeadmanFailed { venue: self.venues[v].venue, status: 0 });
             }
             Job::Protection => self.venues[v].protection_due = true,
+            Job::ListenKey(ListenKeyOp::Create) => self.listen_key_failed(v, 0, now),
             Job::ListenKey(_) => self.venues[v].trade_queue.push_front(job),
             Job::Fills { .. } => self.fill_fetch_failed(v, job, now, false),
             Job::Time | Job::CancelAll(_) | Job::SetLeverage { .. } => {}
@@ -1502,7 +1516,7 @@ impl State {
             }
             match vr.venue {
                 Venue::BinanceUsdm => {
-                    if vr.listen_key_expired {
+                    if vr.listen_key_expired && now >= vr.listen_key_retry_ns {
                         vr.listen_key_expired = false;
                         vr.trade_queue.push_front(Job::ListenKey(ListenKeyOp::Create));
                     }

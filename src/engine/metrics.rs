@@ -59,6 +59,7 @@ const COUNTERS: [(Counter, &str, &str); super::status::COUNTERS] = [
     (Counter::Resubscribes, "resubscribes_total", "Bybit books resubscribed."),
     (Counter::ListenKeys, "listen_keys_total", "Binance listenKeys created or renewed."),
     (Counter::ListenKeyExpired, "listen_key_expired_total", "listenKeyExpired events seen."),
+    (Counter::ListenKeyFailed, "listen_key_failed_total", "listenKey creations refused or failed (retried later)."),
     (Counter::DeadmanOk, "deadman_ok_total", "Dead-man refreshes accepted."),
     (Counter::DeadmanFailed, "deadman_failed_total", "Dead-man refreshes refused or failed."),
     (Counter::DarkFlattens, "dark_flattens_total", "Positions flattened because their market data went dark."),

@@ -100,6 +100,9 @@ pub mod log_code {
     pub const FILLS_FETCHED: u16 = 1012;
     /// A fill fetch of a symbol failed after every try (instrument index).
     pub const FILL_FETCH_FAILED: u16 = 1013;
+    /// A listenKey creation was refused or failed (the HTTP status, 0 for
+    /// no answer); it is tried again after 1 s, or 5 s after a 418 / 429.
+    pub const LISTEN_KEY_FAILED: u16 = 1014;
 }
 
 /// Why the engine could not start or stopped with an error.

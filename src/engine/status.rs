@@ -66,6 +66,9 @@ pub enum Counter {
     ListenKeys,
     /// `listenKeyExpired` events seen.
     ListenKeyExpired,
+    /// listenKey creations refused or failed (each retried after 1 s, 5 s
+    /// after a 418 or 429).
+    ListenKeyFailed,
     /// Dead-man refreshes accepted.
     DeadmanOk,
     /// Dead-man refreshes refused or failed.

@@ -9,7 +9,8 @@
 //! KEY   = p       probability per opportunity (see each kind), 0..=1
 //!       | nth     every N-th opportunity (deterministic), N ≥ 1
 //!       | every   at every multiple of this time since the start (time kinds)
-//!       | at      once, this long after the start (time kinds)
+//!       | at      once, this long after the start (time kinds; for ban and
+//!                 rate-limit: the first request at or after it)
 //!       | for     how long (stall, ban, delay, lifetime; each has a default)
 //!       | route   public | market | private | orders | rest (limit to one kind of connection)
 //! ```
@@ -277,8 +278,11 @@ impl FaultPlan {
                         triggers += 1;
                     }
                     "every" | "at" => {
-                        if !kind.is_timed() {
-                            return Err(bad("only disconnect, stall and listenkey-expire are timed; use p or nth"));
+                        let request_at = key == "at" && matches!(kind, FaultKind::Ban | FaultKind::RateLimit);
+                        if !kind.is_timed() && !request_at {
+                            return Err(bad(
+                                "only disconnect, stall and listenkey-expire are timed (ban and rate-limit take at=); use p or nth",
+                            ));
                         }
                         let d = parse_duration(value).map_err(|e| BadFaultSpec(format!("{part:?}: {e}")))?;
                         if d.is_zero() {
@@ -352,6 +356,8 @@ pub struct FaultEvent {
 pub struct FaultCursor {
     seen: [u64; FaultKind::ALL.len()],
     last_check: Option<Duration>,
+    /// Request kinds whose `at=` rule has fired on this cursor (bit per kind).
+    at_fired: u32,
 }
 
 impl FaultCursor {
@@ -373,6 +379,9 @@ impl FaultCursor {
 /// Makes fault decisions and counts what it injected.
 pub struct FaultInjector {
     plan: FaultPlan,
+    /// When the injector was made (the simulator's start): request kinds'
+    /// `at=` counts from it.
+    started: std::time::Instant,
     rng: Mutex<SplitMix64>,
     counts: [AtomicU64; FaultKind::ALL.len()],
     log: Mutex<std::collections::VecDeque<FaultEvent>>,
@@ -393,6 +402,7 @@ impl FaultInjector {
     pub fn new(plan: FaultPlan, seed: u64) -> Self {
         Self {
             plan,
+            started: std::time::Instant::now(),
             rng: Mutex::new(SplitMix64::new(seed)),
             counts: std::array::from_fn(|_| AtomicU64::new(0)),
             log: Mutex::new(std::collections::VecDeque::new()),
@@ -431,7 +441,16 @@ impl FaultInjector {
             let hit = match rule.trigger {
                 Trigger::Probability(p) => self.uniform() < p,
                 Trigger::Nth(n) => cursor.seen[kind.index()] % n == 0,
-                Trigger::Every(_) | Trigger::At(_) | Trigger::Always => false,
+                // A request kind's `at=`: the first request at or after it.
+                Trigger::At(at) => {
+                    let bit = 1u32 << kind.index();
+                    let due = cursor.at_fired & bit == 0 && self.started.elapsed() >= at;
+                    if due {
+                        cursor.at_fired |= bit;
+                    }
+                    due
+                }
+                Trigger::Every(_) | Trigger::Always => false,
             };
             if hit && fired.is_none() {
                 fired = Some(*rule);
@@ -570,6 +589,21 @@ mod tests {
         assert_eq!(da, db, "same seed, same decisions");
         let hits = da.iter().filter(|&&h| h).count();
         assert!((30..90).contains(&hits), "about 30% of 200, got {hits}");
+    }
+
+    /// `at=` on a request kind: the first request at or after the time,
+    /// once per cursor.
+    #[test]
+    fn request_kinds_at_a_time() {
+        let inj = FaultInjector::new(FaultPlan::parse("ban:at=80ms:for=1s").unwrap(), 1);
+        let mut cur = FaultCursor::new();
+        assert!(inj.event(FaultKind::Ban, Route::Rest, &mut cur).is_none(), "not before 80 ms");
+        std::thread::sleep(Duration::from_millis(100));
+        assert!(inj.event(FaultKind::Ban, Route::Rest, &mut cur).is_some(), "the first request after it");
+        assert!(inj.event(FaultKind::Ban, Route::Rest, &mut cur).is_none(), "once");
+        assert!(FaultPlan::parse("rate-limit:at=2s").is_ok());
+        assert!(FaultPlan::parse("ban:every=2s").unwrap_err().0.contains("only disconnect"));
+        assert!(FaultPlan::parse("gap:at=2s").unwrap_err().0.contains("ban and rate-limit take at="));
     }
 
     #[test]

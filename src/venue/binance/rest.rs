@@ -162,8 +162,14 @@ impl std::fmt::Debug for ListenKey {
 /// [`RestError::BadResponse`] when the key is missing, empty, longer than
 /// 96 characters or not alphanumeric.
 pub fn parse_listen_key(body: &[u8]) -> Result<ListenKey, RestError> {
-    let v: serde_json::Value = serde_json::from_slice(body).map_err(|_| RestError::BadResponse)?;
-    let key = v.get("listenKey").and_then(serde_json::Value::as_str).ok_or(RestError::BadResponse)?;
+    // Borrowed from the body: parsing a good answer allocates nothing (a
+    // key with escapes, never valid, fails to borrow and is refused).
+    #[derive(serde::Deserialize)]
+    struct Answer<'a> {
+        #[serde(rename = "listenKey")]
+        listen_key: &'a str,
+    }
+    let key = serde_json::from_slice::<Answer<'_>>(body).map_err(|_| RestError::BadResponse)?.listen_key;
     if key.is_empty() || key.len() > 96 || !key.bytes().all(|b| b.is_ascii_alphanumeric()) {
         return Err(RestError::BadResponse);
     }
